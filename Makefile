@@ -1,0 +1,91 @@
+# moongate -- build, test, run, benchmark.
+#
+#   make run     install missing packages, build, start on conf/moongate.yaml
+#   make test    install missing packages, build, Check unit tests, prove -r t/
+#   make check   unit tests only        make asan   ASan+UBSan build + whole suite
+#   make bench   wrk: moongate vs nginx make install / make clean
+
+PREFIX    ?= /usr/local
+CC        ?= cc
+BUILD     ?= build
+SAN       ?=
+OPT       ?= -O2
+
+PKGS      := luajit libev hiredis yaml-0.1 check
+# llhttp comes as C sources from Debian's node-llhttp; compiled into moongate.
+LLHTTP_SRC_DIR ?= $(or $(patsubst %/llhttp.c,%,$(firstword $(wildcard /usr/share/llhttp/llhttp.c))),/usr/share/llhttp)
+LLHTTP_INC_DIR ?= $(or $(patsubst %/llhttp.h,%,$(firstword $(wildcard /usr/share/include/llhttp/llhttp.h /usr/include/llhttp.h))),/usr/share/include/llhttp)
+
+WARN      := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS    ?= $(OPT) -g
+ALL_CFLAGS = $(CFLAGS) $(SAN) -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -pthread \
+             -I core -I $(LLHTTP_INC_DIR) -I /usr/include/hiredis -I /usr/include/luajit-2.1 \
+             -DMG_LUA_DIR_DEFAULT='"$(PREFIX)/share/moongate/lua"'
+LDLIBS    := -lev -lyaml -lhiredis -lssl -lcrypto -lpthread -lm
+CHECK_LIBS := -lcheck_pic -lsubunit -lrt -lm -lpthread
+
+CORE_SRC  := $(filter-out core/main.c,$(wildcard core/*.c))
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
+LLHTTP_OBJ := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+UNIT_SRC  := $(wildcard t/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(BUILD)/unit/%)
+
+.PHONY: all deps run test check prove asan bench clean install format
+
+all: $(BUILD)/moongate
+
+deps:
+	@tools/install-deps
+
+$(BUILD)/moongate: $(BUILD)/core/main.o $(CORE_OBJ) $(LLHTTP_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/core/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/core
+	$(CC) $(ALL_CFLAGS) $(WARN) -c -o $@ $<
+
+# third-party sources: their own warnings are not ours to fix
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c | $(BUILD)/llhttp
+	$(CC) $(ALL_CFLAGS) -w -c -o $@ $<
+
+# A unit test names the core modules it links on a line "/* deps: router pool str */".
+unit_deps = $(patsubst %,$(BUILD)/core/%.o,$(shell sed -n 's|^/\* deps: \(.*\) \*/|\1|p' $(1)))
+
+.SECONDEXPANSION:
+$(BUILD)/unit/%: t/unit/%.c $$(call unit_deps,t/unit/%.c) $(LLHTTP_OBJ) $(wildcard t/unit/*.h) | $(BUILD)/unit
+	$(CC) $(ALL_CFLAGS) $(WARN) -I t/unit -o $@ $< $(call unit_deps,$<) $(LLHTTP_OBJ) $(LDLIBS) $(CHECK_LIBS)
+
+$(BUILD)/core $(BUILD)/llhttp $(BUILD)/unit:
+	@mkdir -p $@
+
+run: deps all
+	$(BUILD)/moongate -p . -c conf/moongate.yaml
+
+check: all $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_FORK=yes $$t; done
+
+prove: all
+	MG_BIN=$(abspath $(BUILD)/moongate) prove -r -I t/lib t/
+
+test: deps
+	$(MAKE) check
+	$(MAKE) prove
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  MG_BIN=$(abspath build-asan/moongate) prove -r -I t/lib t/
+
+bench: deps all
+	tools/bench
+
+install: all
+	install -D -m 0755 $(BUILD)/moongate $(DESTDIR)$(PREFIX)/bin/moongate
+	mkdir -p $(DESTDIR)$(PREFIX)/share/moongate
+	cp -R lua plugins $(DESTDIR)$(PREFIX)/share/moongate/
+	install -D -m 0644 conf/moongate.yaml $(DESTDIR)$(PREFIX)/share/moongate/conf/moongate.yaml
+
+format:
+	clang-format -i core/*.c core/*.h t/unit/*.c
+
+clean:
+	rm -rf build build-asan t/servroot*

@@ -1,0 +1,12 @@
+/*
+ * admin.h -- the admin API served on its own listener (off unless configured).
+ */
+#ifndef MG_ADMIN_H
+#define MG_ADMIN_H
+
+#include "mg_core.h"
+
+/* Answers a request that arrived on the admin listener (GET /status, ...). */
+void mg_admin_handle(mg_request_t *r);
+
+#endif

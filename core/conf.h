@@ -1,0 +1,161 @@
+/*
+ * conf.h -- the configuration snapshot: YAML (libyaml) in, an immutable tree out.
+ *
+ * A mg_conf_t and everything it points to live in one pool owned by the snapshot;
+ * nothing mutates it after mg_conf_parse() returns. Times are in seconds (double),
+ * sizes in bytes. Every error names file, line, column, the key path and what was
+ * expected, and is returned to the caller, never logged here.
+ */
+#ifndef MG_CONF_H
+#define MG_CONF_H
+
+#include "mg_core.h"
+
+#include <sys/socket.h>
+
+/* Balancing algorithms (issue scope: roundrobin only is implemented by the core). */
+typedef enum {
+    MG_LB_ROUNDROBIN = 0,
+} mg_lb_kind_t;
+
+typedef enum { MG_LOG_DEBUG = 0, MG_LOG_INFO, MG_LOG_NOTICE, MG_LOG_WARN, MG_LOG_ERROR, MG_LOG_CRIT, MG_LOG_ALERT } mg_log_level_t;
+
+typedef enum { MG_ACCESS_COMBINED = 0, MG_ACCESS_JSON } mg_access_format_t;
+
+/* A resolved "ADDR:PORT" (IPv4, [IPv6] or a host name resolved once at load). */
+typedef struct {
+    const char *text; /* as written, e.g. "127.0.0.1:9001" */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+} mg_addr_t;
+
+typedef struct {
+    mg_addr_t addr;
+    int backlog; /* default 511 */
+} mg_listen_conf_t;
+
+typedef struct {
+    mg_addr_t addr;
+    int weight; /* >= 1, default 1 */
+} mg_node_conf_t;
+
+struct mg_upstream_conf_s {
+    const char *name;
+    mg_lb_kind_t balancer;
+    const char *hash_on; /* kept for later algorithms; NULL if absent */
+    mg_node_conf_t *nodes;
+    size_t nnodes;
+    int keepalive;              /* idle connections per worker per upstream, default 64 */
+    double keepalive_timeout;   /* idle pooled connection lifetime, default 10 s */
+    int keepalive_requests;     /* requests per upstream connection, default 1000 */
+    double connect_timeout;     /* default 3 s */
+    double send_timeout;        /* default 10 s */
+    double read_timeout;        /* default 30 s */
+    int retries;                /* extra tries on another node, default 1 */
+    double retry_timeout;       /* total time budget for all tries, 0 = none, default 0 */
+    const char *host;           /* Host sent upstream; NULL passes the client's Host */
+    int index;                  /* position in conf->upstreams */
+};
+
+/* A fixed response a route can answer with instead of proxying. */
+typedef struct {
+    int status;
+    const char *body;    /* may be NULL */
+    size_t body_len;
+    const char *content_type; /* default "text/plain" */
+} mg_return_conf_t;
+
+struct mg_route_conf_s {
+    const char *name;          /* default "route#N" (1-based) */
+    uint64_t methods;          /* bit (1 << llhttp_method_t); 0 = any method */
+    const char **hosts;        /* exact "a.com" or wildcard "*.a.com"; none = any host */
+    size_t nhosts;
+    const char **paths;        /* "/a/{id}/b", "/static/*"; at least one */
+    size_t npaths;
+    mg_upstream_conf_t *upstream; /* NULL when `ret` is set */
+    mg_return_conf_t *ret;        /* `return:` block, or NULL */
+    int priority;              /* tie-breaker, higher wins, default 0 */
+    int index;                 /* position in conf->routes */
+};
+
+typedef struct {
+    double client_header_timeout;   /* whole request head, default 10 s  -> 408 */
+    double client_body_timeout;     /* between body reads, default 30 s  -> 408 */
+    double send_timeout;            /* between writes to the client, default 30 s */
+    double keepalive_timeout;       /* idle client connection, default 15 s */
+    int keepalive_requests;         /* per client connection, default 10000 */
+    size_t client_max_body_size;    /* default 1 MiB -> 413; 0 = unlimited */
+    size_t max_request_line;        /* default 8 KiB -> 414 */
+    size_t max_header_line;         /* default 8 KiB -> 431 */
+    size_t max_header_size;         /* all headers, default 32 KiB -> 431 */
+    int max_headers;                /* default 100 -> 431 */
+    double drain_timeout;           /* graceful stop / old-generation drain, default 30 s */
+} mg_http_conf_t;
+
+struct mg_conf_s {
+    const char *file;     /* absolute path of the file read, or "<string>" */
+    const char *prefix;   /* base of relative paths, ends without '/' */
+    mg_pool_t *pool;      /* owns the whole snapshot */
+    int worker_processes; /* resolved: "auto" -> number of CPUs */
+    const char *pid_file; /* default <prefix>/logs/moongate.pid */
+    mg_listen_conf_t *listen;
+    size_t nlisten;
+    const char *error_log_path; /* absolute; "stderr" logs to standard error */
+    mg_log_level_t error_log_level;
+    const char *access_log_path; /* absolute; NULL when `access_log: off` */
+    mg_access_format_t access_log_format;
+    size_t access_log_buffer;    /* bytes buffered before a write, default 64 KiB */
+    mg_listen_conf_t *admin;     /* admin listener, NULL when off */
+    size_t shm_size;             /* size of the main shared zone, default 1 MiB */
+    const char **plugins_dirs;   /* absolute; kept for the Lua runtime */
+    size_t nplugins_dirs;
+    mg_http_conf_t http;
+    mg_upstream_conf_t *upstreams;
+    size_t nupstreams;
+    mg_route_conf_t *routes;
+    size_t nroutes;
+};
+
+/* A configuration error. `file:line:column: key: message`. */
+typedef struct {
+    char file[512];
+    int line;   /* 1-based; 0 when unknown */
+    int column; /* 1-based; 0 when unknown */
+    char key[256];  /* key path, e.g. "upstreams[0].nodes[1].weight" */
+    char msg[512];  /* what was expected / what is wrong */
+} mg_conf_err_t;
+
+/* Reads and parses `path` (relative paths inside resolve against `prefix`; NULL prefix
+ * means the current directory). Returns a new snapshot owned by the caller, or NULL with
+ * *err filled. */
+mg_conf_t *mg_conf_load(const char *path, const char *prefix, mg_conf_err_t *err);
+
+/* Same from a buffer (borrowed). `name` appears in error messages as the file. */
+mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const char *prefix,
+                         mg_conf_err_t *err);
+
+/* Frees a snapshot. NULL is a no-op. */
+void mg_conf_destroy(mg_conf_t *conf);
+
+/* Formats an error as "file:line:column: key: msg" into buf; returns buf. */
+const char *mg_conf_err_format(const mg_conf_err_t *err, char *buf, size_t len);
+
+/* Finds an upstream/route by name, or NULL. */
+const mg_upstream_conf_t *mg_conf_upstream(const mg_conf_t *conf, const char *name);
+
+/* Parsers for scalar values, exposed for tests and other modules.
+ * Durations: "250ms", "2s", "1m", "1h", bare number = seconds. Sizes: "512", "8k",
+ * "1m", "1g" (binary units). Both return MG_OK or MG_ERROR. */
+int mg_conf_parse_duration(const char *s, double *out);
+int mg_conf_parse_size(const char *s, size_t *out);
+
+/* Parses "ADDR:PORT", "[v6]:PORT" or "PORT" (means 0.0.0.0:PORT) into out->sa/salen and
+ * sets out->text = s (borrowed). Host names are resolved (blocking, at load only).
+ * MG_OK or MG_ERROR. */
+int mg_conf_parse_addr(const char *s, mg_addr_t *out);
+
+/* True when a listen/worker-count change means workers must be replaced rather than
+ * switched in place. */
+bool mg_conf_needs_restart(const mg_conf_t *old, const mg_conf_t *new);
+
+#endif

@@ -1,0 +1,148 @@
+/*
+ * http.h -- the downstream side: client connections, requests and the API a request
+ * producer (the proxy, the admin API, a `return:` route) uses to answer.
+ *
+ * Flow: http_conn.c accepts, reads into a per-connection buffer, parses with llhttp
+ * (every lenient flag off), enforces limits and the RELIABILITY.md rules, normalises the
+ * path, routes, and then hands the request to a producer:
+ *   - route with `upstream`: mg_proxy_start(r)
+ *   - route with `return`:   mg_http_respond(r, ...)
+ *   - admin listener:        mg_admin_handle(r)
+ * The producer installs r->handler to receive the request body (pushed, de-chunked,
+ * with pause/resume) and writes the response with mg_http_write() (its own framing,
+ * e.g. a forwarded head and re-chunked body), then calls mg_http_finish(). Errors before
+ * anything was written go through mg_http_error(). One request per connection is
+ * active at a time; pipelined requests wait in the read buffer and are answered in
+ * order.
+ */
+#ifndef MG_HTTP_H
+#define MG_HTTP_H
+
+#include "mg_core.h"
+#include "router.h"
+
+#include <ev.h>
+
+typedef struct {
+    mg_str_t name;
+    mg_str_t value; /* leading/trailing whitespace trimmed */
+} mg_header_t;
+
+/* Callbacks a producer installs on r->handler. Any of them may be NULL. */
+typedef struct {
+    /* Body bytes (already de-chunked). The producer must consume (copy or write) all
+     * `len` bytes; it returns MG_OK to keep receiving, or MG_AGAIN to pause delivery
+     * until it calls mg_http_body_resume(). */
+    int (*on_body)(mg_request_t *r, const char *data, size_t len);
+    /* The whole request body has been delivered (called once, only when r->has_body). */
+    void (*on_body_end)(mg_request_t *r);
+    /* The client's output buffer drained after mg_http_write() returned MG_AGAIN. */
+    void (*on_writable)(mg_request_t *r);
+    /* The request dies early (client closed, client timeout, worker stop): release
+     * upstream resources now. No mg_http_* call may be made on r after this. */
+    void (*on_abort)(mg_request_t *r);
+} mg_http_handler_t;
+
+struct mg_request_s {
+    mg_pool_t *pool;        /* request lifetime; reset when the request ends */
+    mg_conn_t *conn;        /* the client connection (borrowed) */
+    mg_worker_t *worker;    /* borrowed */
+    mg_gen_t *gen;          /* one reference held from start to end */
+    const mg_http_handler_t *handler;
+    void *handler_data;     /* the producer's state */
+
+    /* request line */
+    int method;             /* llhttp_method_t */
+    mg_str_t method_name;
+    mg_str_t target;        /* raw request target as received */
+    mg_str_t path;          /* normalised path (dot-segments resolved, %XX of unreserved
+                               characters decoded); routed on and forwarded upstream */
+    mg_str_t query;         /* raw query after '?', without it; empty when none */
+    int http_major, http_minor;
+
+    /* headers, in received order; names as received (case kept) */
+    mg_header_t *headers;
+    size_t nheaders;
+    mg_str_t host;          /* Host without port, trimmed, lower-cased */
+    mg_str_t host_header;   /* Host value as sent, trimmed */
+    int64_t content_length; /* -1 when absent */
+    bool chunked;           /* Transfer-Encoding: chunked */
+    bool has_body;          /* content_length > 0 or chunked */
+    bool keepalive;         /* the client wants the connection kept */
+    bool expect_continue;   /* Expect: 100-continue */
+    bool is_head;
+    mg_str_t connection;    /* Connection header value (for hop-by-hop tokens), or empty */
+    mg_str_t request_id;    /* the client's valid X-Request-Id, or a generated one */
+    mg_str_t remote_addr;   /* client IP as text */
+    uint16_t remote_port;
+    bool tls;               /* reserved for TLS listeners */
+
+    /* routing */
+    mg_route_match_t match; /* match.route is NULL before routing / for admin */
+
+    /* response and log state; the producer fills the upstream_* fields */
+    int status;             /* status sent (or being sent) to the client */
+    bool header_sent;       /* some response bytes were written */
+    uint64_t bytes_sent;
+    uint64_t request_length;
+    mg_str_t upstream_addr;
+    int upstream_status;
+    double upstream_time;   /* seconds, < 0 when no upstream */
+    double start;           /* ev_now() when the request's first byte was read */
+    double start_wall;      /* epoch seconds at start */
+};
+
+/* Accepts one client connection on listener `l` (fd already non-blocking). Takes the
+ * fd. */
+void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockaddr *sa,
+                         socklen_t salen);
+
+/* Drain: closes idle keep-alive connections now, and makes active ones close after
+ * their current response (Connection: close). */
+void mg_http_conns_drain(mg_worker_t *w);
+
+/* Closes every client connection at once (fast stop). */
+void mg_http_conns_close_all(mg_worker_t *w);
+
+/* True when the response should keep the connection open (client asked for it, the
+ * request was read entirely, the worker is not draining, limits not reached). The
+ * producer uses it to write "Connection: close" when false. */
+bool mg_http_keepalive(mg_request_t *r);
+
+/* Answers with a complete gateway-made response: status line, Server, Date,
+ * Content-Type, Content-Length, X-Request-Id, Connection as needed, then the body
+ * (none for HEAD or 204/304). Discards (or closes on) any unread request body, then
+ * ends the request. `body` is borrowed. */
+void mg_http_respond(mg_request_t *r, int status, const char *content_type, const char *body,
+                     size_t len);
+
+/* mg_http_respond with a small JSON body {"error":"<reason>","status":N,"request_id":..}.
+ * If response bytes were already written, it cannot answer: it closes the connection
+ * instead (mg_http_finish(r, false)). */
+void mg_http_error(mg_request_t *r, int status);
+
+/* Writes raw response bytes (the producer's own head and framing). Copies what the
+ * socket does not take at once. Returns MG_OK, MG_AGAIN when the pending output is
+ * over the high-water mark (stop producing until handler->on_writable), or MG_ERROR when
+ * the client is gone (then handler->on_abort has run). The first call sets header_sent;
+ * the producer sets r->status itself before it. */
+int mg_http_write(mg_request_t *r, const char *data, size_t len);
+
+/* Same with an iovec array. */
+struct iovec;
+int mg_http_writev(mg_request_t *r, const struct iovec *iov, int iovcnt);
+
+/* Ends the response. ok=true: complete; the connection is kept alive when
+ * mg_http_keepalive() said so, after the rest of the request body is read and
+ * discarded. ok=false: the response is incomplete (e.g. upstream died mid-body): flush
+ * what was written and close, so the client sees the truncation. Writes the access
+ * log line and releases r. */
+void mg_http_finish(mg_request_t *r, bool ok);
+
+/* Resumes body delivery after on_body returned MG_AGAIN. */
+void mg_http_body_resume(mg_request_t *r);
+
+/* Reason phrase for a status ("Not Found"), "Unknown" for unknown codes. */
+const char *mg_http_reason(int status);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * router.h -- route matching over host + method + path.
+ *
+ * Built once per config generation from conf->routes (read-only afterwards, so one
+ * router may be shared by every request of that generation). Paths are matched
+ * segment by segment in a radix tree: exact segments, "{name}" parameters (one whole
+ * segment) and a trailing "/*" wildcard (the rest, possibly empty). Hosts: exact names
+ * (case-insensitive) and "*.example.com" suffix wildcards (at least one label).
+ *
+ * Precedence when several routes match: exact host over wildcard host over any host;
+ * then per segment, from the left, exact over parameter over wildcard; then the longer
+ * pattern; then the higher `priority`; then the earlier route in the file. Matching cost
+ * depends on the path's length, not on the number of routes.
+ */
+#ifndef MG_ROUTER_H
+#define MG_ROUTER_H
+
+#include "mg_core.h"
+
+#define MG_ROUTE_MAX_PARAMS 16
+
+typedef struct {
+    mg_str_t name;  /* borrowed from the router */
+    mg_str_t value; /* borrowed from the matched path */
+} mg_route_param_t;
+
+typedef struct {
+    const mg_route_conf_t *route; /* the winner */
+    size_t nparams;
+    mg_route_param_t params[MG_ROUTE_MAX_PARAMS];
+    mg_str_t wildcard; /* what "/*" matched (without leading '/'), empty otherwise */
+} mg_route_match_t;
+
+/* Builds a router for conf->routes. The conf must outlive the router. On a bad pattern
+ * (e.g. "{" without "}", "*" not at the end, duplicate param names) returns NULL and
+ * writes a message naming the route and path into err. */
+mg_router_t *mg_router_create(const mg_conf_t *conf, char *err, size_t errlen);
+
+void mg_router_destroy(mg_router_t *router);
+
+/* Matches a request. `host` is the Host header without port (may be empty), `method`
+ * an llhttp_method_t value, `path` the normalised path (starts with '/', no query).
+ * Returns MG_OK and fills *m, or MG_DECLINED when no route matches (404). */
+int mg_router_match(const mg_router_t *router, mg_str_t host, int method, mg_str_t path,
+                    mg_route_match_t *m);
+
+/* Same, but for a caller that only has a mg_route_conf_t array (tests, benchmarks). */
+mg_router_t *mg_router_create_from(const mg_route_conf_t *routes, size_t nroutes, char *err,
+                                   size_t errlen);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * worker.h -- a worker process: one libev loop, its listeners, its connections and the
+ * config generation new requests start on.
+ */
+#ifndef MG_WORKER_H
+#define MG_WORKER_H
+
+#include "mg_core.h"
+
+#include <ev.h>
+
+/* Most worker slots in the shared stats table: twice the largest worker count, so that
+ * an old and a new set of workers can coexist during a graceful replacement. */
+#define MG_MAX_WORKER_SLOTS 128
+
+/* One worker's figures, in the main shared zone. Written only by its worker (relaxed
+ * atomic stores), read by anyone (the admin /status handler, the master). */
+typedef struct {
+    int64_t pid;            /* 0 when the slot is free */
+    uint64_t generation;    /* config generation new requests use */
+    int64_t connections;    /* open client connections */
+    uint64_t requests;      /* requests finished */
+    uint64_t bad_requests;  /* rejected with 4xx/5xx by the parser or limits */
+    uint64_t log_dropped;   /* access-log lines dropped (disk full) */
+    double started;         /* epoch seconds */
+    double heartbeat;       /* loop time of the last tick (stall watchdog) */
+    int64_t draining;       /* 1 once the worker stopped accepting */
+} mg_worker_stats_t;
+
+typedef struct mg_listener_s {
+    ev_io io;               /* must stay first */
+    int fd;
+    bool admin;             /* serves the admin API instead of routes */
+    char text[64];          /* "127.0.0.1:8080" */
+    mg_worker_t *worker;
+} mg_listener_t;
+
+struct mg_worker_s {
+    struct ev_loop *loop;
+    int slot;                   /* index in the stats table */
+    mg_gen_t *gen;              /* current generation (one reference held) */
+    mg_shm_zone_t *shm;         /* main zone */
+    mg_worker_stats_t *stats;   /* this worker's slot */
+    mg_worker_stats_t *all_stats; /* the whole table, MG_MAX_WORKER_SLOTS entries */
+    mg_listener_t *listeners;
+    size_t nlisteners;
+    bool draining;              /* no more accepts; close idle keep-alives */
+    size_t nconns;              /* open client connections */
+    mg_conn_t *conns;           /* intrusive list of client connections (http_conn.c) */
+    uint64_t request_seq;       /* for request ids */
+    char id_prefix[17];         /* random hex per worker for request ids */
+    void *buf_free;             /* freelist of I/O buffers (http_conn.c) */
+    size_t nbuf_free;
+};
+
+/* Runs a worker until it is told to stop. Takes ownership of `gen` (one reference).
+ * `listen_fds`/`nlisten` are inherited listening sockets of conf->listen (same order),
+ * `admin_fd` the admin listener or -1. Returns the process exit status. */
+int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t *all_stats,
+                  const int *listen_fds, size_t nlisten, int admin_fd, int ctl_fd);
+
+/* Stops accepting, closes idle connections, lets in-flight requests finish, then leaves
+ * the loop (bounded by the drain timeout). */
+void mg_worker_drain(mg_worker_t *w);
+
+#endif
