@@ -89,3 +89,11 @@ format:
 
 clean:
 	rm -rf build build-asan t/servroot*
+
+# router benchmark
+.PHONY: bench-router
+bench-router: $(BUILD)/bench_router
+	$(BUILD)/bench_router
+
+$(BUILD)/bench_router: tools/bench_router.c $(BUILD)/core/router.o $(BUILD)/core/pool.o $(BUILD)/core/str.o | $(BUILD)/core
+	$(CC) $(ALL_CFLAGS) $(WARN) -o $@ $^

@@ -70,7 +70,7 @@ struct mg_route_conf_s {
     uint64_t methods;          /* bit (1 << llhttp_method_t); 0 = any method */
     const char **hosts;        /* exact "a.com" or wildcard "*.a.com"; none = any host */
     size_t nhosts;
-    const char **paths;        /* "/a/{id}/b", "/static/*"; at least one */
+    const char **paths;        /* "/a/{id}/b", "/static/\*"; at least one */
     size_t npaths;
     mg_upstream_conf_t *upstream; /* NULL when `ret` is set */
     mg_return_conf_t *ret;        /* `return:` block, or NULL */

@@ -33,4 +33,9 @@ static inline mg_gen_t *mg_gen_retain(mg_gen_t *g)
 /* Drops one reference; the last one frees the generation. */
 void mg_gen_release(mg_gen_t *g);
 
+/* Attaches a generation built before its worker existed (mg_gen_create with w == NULL,
+ * e.g. by the master right after fork) to worker `w`: its upstream runtimes start using
+ * w's loop. Call before the first request uses it. */
+void mg_gen_bind(mg_gen_t *g, mg_worker_t *w);
+
 #endif

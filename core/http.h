@@ -22,6 +22,7 @@
 #include "router.h"
 
 #include <ev.h>
+#include <sys/socket.h>
 
 typedef struct {
     mg_str_t name;

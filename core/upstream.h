@@ -5,7 +5,43 @@
 #ifndef MG_UPSTREAM_H
 #define MG_UPSTREAM_H
 
+#include "balancer.h"
 #include "mg_core.h"
+
+#include <ev.h>
+
+typedef struct mg_upstream_conn_s mg_upstream_conn_t;
+
+/* One connection to an upstream node. While a request owns it, `io` belongs to the
+ * request (callback and data are the request's); while it idles in the pool, the
+ * upstream watches it for EOF and expiry. */
+struct mg_upstream_conn_s {
+    ev_io io;            /* must stay first */
+    ev_timer idle_timer; /* expiry while pooled */
+    int fd;
+    int node;          /* index in conf->nodes */
+    unsigned requests; /* requests started on this connection */
+    bool reused;       /* came out of the pool (may have gone stale meanwhile) */
+    mg_upstream_t *up; /* borrowed */
+    /* per-node idle list (newest first) and the upstream-wide LRU (oldest last) */
+    mg_upstream_conn_t *node_prev, *node_next;
+    mg_upstream_conn_t *lru_prev, *lru_next;
+};
+
+typedef struct {
+    mg_upstream_conn_t *idle; /* newest first */
+} mg_upstream_node_t;
+
+struct mg_upstream_s {
+    const mg_upstream_conf_t *conf; /* borrowed; outlives the runtime */
+    mg_worker_t *worker;            /* borrowed */
+    struct ev_loop *loop;
+    mg_balancer_t balancer;
+    mg_upstream_node_t *nodes;    /* conf->nnodes entries */
+    mg_upstream_conn_t *lru_head; /* newest idle connection */
+    mg_upstream_conn_t *lru_tail; /* oldest idle connection, evicted first */
+    size_t nidle;                 /* idle connections in this worker, <= conf->keepalive */
+};
 
 /* Creates the runtime for upstream `c` in worker `w` (the conf outlives it). NULL when
  * out of memory. */
@@ -14,5 +50,31 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c);
 /* Closes pooled idle connections and frees the runtime. Called when the generation that
  * owns it is released, so no request uses it any more. */
 void mg_upstream_destroy(mg_upstream_t *u);
+
+/* Takes an idle pooled connection to `node` that still looks alive (a non-blocking
+ * MSG_PEEK probe sees neither EOF nor unexpected bytes); stale ones met on the way are
+ * closed. Returns the connection, now owned by the caller with its watchers stopped and
+ * `reused` set, or NULL when none is left. */
+mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node);
+
+/* Opens a new non-blocking TCP connection (TCP_NODELAY) to `node`. On MG_OK or MG_AGAIN
+ * (connect in progress: wait for writability, then mg_upstream_connect_result) *out is
+ * a connection owned by the caller. Otherwise returns a negative errno (-EMFILE/-ENFILE
+ * when out of descriptors, -ECONNREFUSED ...) and *out is NULL. */
+int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out);
+
+/* After a non-blocking connect became writable: 0 when connected, else a negative
+ * errno from SO_ERROR. */
+int mg_upstream_connect_result(mg_upstream_conn_t *c);
+
+/* Gives a connection back. keep=true returns it to its node's idle pool when the
+ * upstream allows it (keepalive > 0, fewer than keepalive_requests requests served),
+ * evicting the oldest idle connection when the pool is full; otherwise, or with
+ * keep=false, it is closed. The caller must have stopped its own watchers on c->io.
+ * `c` is taken either way. */
+void mg_upstream_release(mg_upstream_conn_t *c, bool keep);
+
+/* "ip:port" text of a node as configured (borrowed from the conf). */
+const char *mg_upstream_node_addr(const mg_upstream_t *u, int node);
 
 #endif

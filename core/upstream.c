@@ -1,0 +1,242 @@
+/*
+ * upstream.c -- the per-worker runtime of one upstream: its balancer, and a pool of idle
+ * keep-alive connections to its nodes.
+ *
+ * Idle connections hang on two lists: their node's (newest first, so the warmest socket
+ * is reused) and the upstream's LRU (oldest last, evicted when the pool is full). While
+ * idle, each is watched for readability, since an upstream that closes or sends
+ * unsolicited bytes makes the connection unusable, and has an expiry timer set shorter
+ * than typical upstream keep-alive timeouts so that we close first and rarely race with
+ * the upstream's own close. A liveness probe before reuse catches what the loop has not
+ * seen yet.
+ */
+#include "upstream.h"
+
+#include "conf.h"
+#include "log.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
+{
+    mg_upstream_t *u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        return NULL;
+    }
+    u->nodes = calloc(c->nnodes ? c->nnodes : 1, sizeof(*u->nodes));
+    if (u->nodes == NULL) {
+        free(u);
+        return NULL;
+    }
+    if (mg_balancer_init(&u->balancer, c) != MG_OK) {
+        free(u->nodes);
+        free(u);
+        return NULL;
+    }
+    u->conf = c;
+    u->worker = w;
+    u->loop = w != NULL ? w->loop : NULL;
+    return u;
+}
+
+static void conn_close(mg_upstream_conn_t *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    free(c);
+}
+
+/* Unlinks an idle connection from both lists and stops its watchers. */
+static void idle_unlink(mg_upstream_conn_t *c)
+{
+    mg_upstream_t *u = c->up;
+    mg_upstream_node_t *n = &u->nodes[c->node];
+
+    if (c->node_prev != NULL) {
+        c->node_prev->node_next = c->node_next;
+    } else {
+        n->idle = c->node_next;
+    }
+    if (c->node_next != NULL) {
+        c->node_next->node_prev = c->node_prev;
+    }
+    if (c->lru_prev != NULL) {
+        c->lru_prev->lru_next = c->lru_next;
+    } else {
+        u->lru_head = c->lru_next;
+    }
+    if (c->lru_next != NULL) {
+        c->lru_next->lru_prev = c->lru_prev;
+    } else {
+        u->lru_tail = c->lru_prev;
+    }
+    c->node_prev = c->node_next = c->lru_prev = c->lru_next = NULL;
+    u->nidle--;
+    if (u->loop != NULL) {
+        ev_ref(u->loop);
+        ev_ref(u->loop);
+        ev_io_stop(u->loop, &c->io);
+        ev_timer_stop(u->loop, &c->idle_timer);
+    }
+}
+
+void mg_upstream_destroy(mg_upstream_t *u)
+{
+    if (u == NULL) {
+        return;
+    }
+    while (u->lru_head != NULL) {
+        mg_upstream_conn_t *c = u->lru_head;
+        idle_unlink(c);
+        conn_close(c);
+    }
+    mg_balancer_dispose(&u->balancer);
+    free(u->nodes);
+    free(u);
+}
+
+/* An idle connection became readable: the upstream closed it or sent bytes nobody
+ * asked for. Either way it cannot carry another request. */
+static void on_idle_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    mg_upstream_conn_t *c = (mg_upstream_conn_t *)w;
+    idle_unlink(c);
+    conn_close(c);
+}
+
+static void on_idle_expired(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    mg_upstream_conn_t *c = w->data;
+    idle_unlink(c);
+    conn_close(c);
+}
+
+/* True when nothing is waiting on the socket: no EOF, no stray bytes, no error. */
+static bool conn_alive(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+}
+
+mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node)
+{
+    if (node < 0 || (size_t)node >= u->conf->nnodes) {
+        return NULL;
+    }
+    while (u->nodes[node].idle != NULL) {
+        mg_upstream_conn_t *c = u->nodes[node].idle;
+        idle_unlink(c);
+        if (conn_alive(c->fd)) {
+            c->reused = true;
+            return c;
+        }
+        conn_close(c);
+    }
+    return NULL;
+}
+
+int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
+{
+    const mg_addr_t *a = &u->conf->nodes[node].addr;
+    *out = NULL;
+
+    int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    int rc;
+    do {
+        rc = connect(fd, (const struct sockaddr *)&a->sa, a->salen);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+
+    mg_upstream_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->fd = fd;
+    c->node = node;
+    c->up = u;
+    ev_io_init(&c->io, on_idle_readable, fd, EV_READ);
+    ev_timer_init(&c->idle_timer, on_idle_expired, 0., 0.);
+    c->idle_timer.data = c;
+    *out = c;
+    return rc == 0 ? MG_OK : MG_AGAIN;
+}
+
+int mg_upstream_connect_result(mg_upstream_conn_t *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+        return -errno;
+    }
+    return -err;
+}
+
+void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
+{
+    if (c == NULL) {
+        return;
+    }
+    mg_upstream_t *u = c->up;
+    const mg_upstream_conf_t *conf = u->conf;
+
+    if (!keep || conf->keepalive <= 0 || u->loop == NULL ||
+        (conf->keepalive_requests > 0 && c->requests >= (unsigned)conf->keepalive_requests)) {
+        conn_close(c);
+        return;
+    }
+    if (u->nidle >= (size_t)conf->keepalive) {
+        mg_upstream_conn_t *old = u->lru_tail;
+        idle_unlink(old);
+        conn_close(old);
+    }
+
+    mg_upstream_node_t *n = &u->nodes[c->node];
+    c->node_prev = NULL;
+    c->node_next = n->idle;
+    if (n->idle != NULL) {
+        n->idle->node_prev = c;
+    }
+    n->idle = c;
+    c->lru_prev = NULL;
+    c->lru_next = u->lru_head;
+    if (u->lru_head != NULL) {
+        u->lru_head->lru_prev = c;
+    } else {
+        u->lru_tail = c;
+    }
+    u->lru_head = c;
+    u->nidle++;
+
+    ev_io_init(&c->io, on_idle_readable, c->fd, EV_READ);
+    ev_io_start(u->loop, &c->io);
+    ev_timer_set(&c->idle_timer, conf->keepalive_timeout > 0 ? conf->keepalive_timeout : 10., 0.);
+    ev_timer_start(u->loop, &c->idle_timer);
+    /* idle connections must not keep a draining worker's loop alive */
+    ev_unref(u->loop);
+    ev_unref(u->loop);
+}
+
+const char *mg_upstream_node_addr(const mg_upstream_t *u, int node)
+{
+    return u->conf->nodes[node].addr.text;
+}

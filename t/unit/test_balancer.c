@@ -1,0 +1,170 @@
+/* deps: balancer balancer_roundrobin pool str */
+#include <check.h>
+#include <stdlib.h>
+
+#include "balancer.h"
+
+#include "conf.h"
+
+static mg_node_conf_t nodes[8];
+
+static mg_upstream_conf_t upstream_with(const int *weights, size_t n)
+{
+    mg_upstream_conf_t u;
+    memset(&u, 0, sizeof(u));
+    memset(nodes, 0, sizeof(nodes));
+    for (size_t i = 0; i < n; i++) {
+        nodes[i].weight = weights[i];
+    }
+    u.name = "test";
+    u.balancer = MG_LB_ROUNDROBIN;
+    u.nodes = nodes;
+    u.nnodes = n;
+    return u;
+}
+
+START_TEST(test_smooth_sequence)
+{
+    const int w[] = {5, 1, 1};
+    mg_upstream_conf_t u = upstream_with(w, 3);
+    mg_balancer_t b;
+    ck_assert_int_eq(mg_balancer_init(&b, &u), MG_OK);
+    ck_assert_str_eq(b.ops->name, "roundrobin");
+    mg_balancer_ctx_t ctx = {0};
+    char seq[15] = {0};
+    for (int i = 0; i < 14; i++) {
+        seq[i] = (char)('a' + mg_balancer_pick(&b, &ctx));
+    }
+    ck_assert_str_eq(seq, "aabacaaaabacaa"); /* the cycle repeats */
+    mg_balancer_dispose(&b);
+    mg_balancer_dispose(&b); /* idempotent */
+}
+END_TEST
+
+START_TEST(test_exact_proportions)
+{
+    const int w[] = {4, 2, 1};
+    mg_upstream_conf_t u = upstream_with(w, 3);
+    mg_balancer_t b;
+    ck_assert_int_eq(mg_balancer_init(&b, &u), MG_OK);
+    int counts[3] = {0};
+    for (int i = 0; i < 7000; i++) {
+        int k = mg_balancer_pick(&b, NULL);
+        ck_assert(k >= 0 && k < 3);
+        counts[k]++;
+    }
+    ck_assert_int_eq(counts[0], 4000);
+    ck_assert_int_eq(counts[1], 2000);
+    ck_assert_int_eq(counts[2], 1000);
+    mg_balancer_dispose(&b);
+
+    const int w2[] = {5, 1, 1};
+    u = upstream_with(w2, 3);
+    ck_assert_int_eq(mg_balancer_init(&b, &u), MG_OK);
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 7000; i++) {
+        counts[mg_balancer_pick(&b, NULL)]++;
+    }
+    ck_assert_int_eq(counts[0], 5000);
+    ck_assert_int_eq(counts[1], 1000);
+    ck_assert_int_eq(counts[2], 1000);
+    mg_balancer_dispose(&b);
+}
+END_TEST
+
+START_TEST(test_equal_weights_alternate)
+{
+    const int w[] = {1, 1, 1, 1};
+    mg_upstream_conf_t u = upstream_with(w, 4);
+    mg_balancer_t b;
+    ck_assert_int_eq(mg_balancer_init(&b, &u), MG_OK);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(mg_balancer_pick(&b, NULL), i % 4);
+    }
+    mg_balancer_dispose(&b);
+}
+END_TEST
+
+START_TEST(test_exclusion)
+{
+    const int w[] = {5, 1, 1};
+    mg_upstream_conf_t u = upstream_with(w, 3);
+    mg_balancer_t b;
+    ck_assert_int_eq(mg_balancer_init(&b, &u), MG_OK);
+    mg_balancer_ctx_t ctx = {.tried = 1u << 0};
+    int counts[3] = {0};
+    for (int i = 0; i < 100; i++) {
+        int k = mg_balancer_pick(&b, &ctx);
+        ck_assert_int_ne(k, 0);
+        counts[k]++;
+    }
+    ck_assert_int_eq(counts[1], 50);
+    ck_assert_int_eq(counts[2], 50);
+    ctx.tried = (1u << 0) | (1u << 2);
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(mg_balancer_pick(&b, &ctx), 1);
+    }
+    ctx.tried = 0x7;
+    ck_assert_int_eq(mg_balancer_pick(&b, &ctx), -1);
+    ctx.tried = 0;
+    for (int i = 0; i < 70; i++) {
+        ck_assert_int_ge(mg_balancer_pick(&b, &ctx), 0);
+    }
+    mg_balancer_dispose(&b);
+}
+END_TEST
+
+START_TEST(test_single_node)
+{
+    const int w[] = {3};
+    mg_upstream_conf_t u = upstream_with(w, 1);
+    mg_balancer_t b;
+    ck_assert_int_eq(mg_balancer_init(&b, &u), MG_OK);
+    mg_balancer_ctx_t ctx = {0};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(mg_balancer_pick(&b, &ctx), 0);
+    }
+    ctx.tried = 1;
+    ck_assert_int_eq(mg_balancer_pick(&b, &ctx), -1);
+    mg_balancer_dispose(&b);
+}
+END_TEST
+
+START_TEST(test_all_excluded_and_no_nodes)
+{
+    const int w[] = {2, 3};
+    mg_upstream_conf_t u = upstream_with(w, 2);
+    mg_balancer_t b;
+    ck_assert_int_eq(mg_balancer_init(&b, &u), MG_OK);
+    mg_balancer_ctx_t ctx = {.tried = ~(uint64_t)0};
+    ck_assert_int_eq(mg_balancer_pick(&b, &ctx), -1);
+    mg_balancer_dispose(&b);
+
+    mg_upstream_conf_t empty = upstream_with(w, 0);
+    ck_assert_int_eq(mg_balancer_init(&b, &empty), MG_OK);
+    ck_assert_int_eq(mg_balancer_pick(&b, NULL), -1);
+    mg_balancer_dispose(&b);
+
+    u.balancer = (mg_lb_kind_t)99;
+    ck_assert_int_eq(mg_balancer_init(&b, &u), MG_ERROR);
+    mg_balancer_dispose(&b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("balancer");
+    TCase *tc = tcase_create("roundrobin");
+    tcase_add_test(tc, test_smooth_sequence);
+    tcase_add_test(tc, test_exact_proportions);
+    tcase_add_test(tc, test_equal_weights_alternate);
+    tcase_add_test(tc, test_exclusion);
+    tcase_add_test(tc, test_single_node);
+    tcase_add_test(tc, test_all_excluded_and_no_nodes);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
