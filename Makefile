@@ -60,13 +60,14 @@ $(BUILD)/core $(BUILD)/llhttp $(BUILD)/unit:
 run: deps all
 	$(BUILD)/moongate -p . -c conf/moongate.yaml
 
-check: all $(UNIT_BIN)
+check: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_FORK=yes $$t; done
 
 prove: all
 	MG_BIN=$(abspath $(BUILD)/moongate) prove -r -I t/lib t/
 
 test: deps
+	$(MAKE) all
 	$(MAKE) check
 	$(MAKE) prove
 

@@ -9,11 +9,8 @@
 
 #include "proxy.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "conf.h"
 #include "log.h"
-#pragma GCC diagnostic pop
 #include "upstream.h"
 
 #include "llhttp.h"

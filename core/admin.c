@@ -1,0 +1,166 @@
+/*
+ * admin.c -- the admin API, served on its own listener (off unless `admin:` is set).
+ *
+ *   GET  /status   JSON: generations, each worker's pid, generation and counters
+ *   POST /reload   asks the master to reload (same as SIGHUP); answers 202 at once
+ *
+ * Figures come from the shared stats table, so any worker answers for all of them.
+ */
+#include "admin.h"
+
+#include "conf.h"
+
+#include "gen.h"
+#include "http.h"
+#include "llhttp.h"
+#include "pool.h"
+#include "shm.h"
+#include "worker.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#define STATUS_BUF 32768
+
+typedef struct {
+    char *p;
+    size_t cap, len;
+} jbuf_t;
+
+static void jprintf(jbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void jprintf(jbuf_t *b, const char *fmt, ...)
+{
+    if (b->len >= b->cap) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len = n < 0 ? b->cap : MG_MIN(b->cap, b->len + (size_t)n);
+}
+
+static uint64_t load_u64(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static int64_t load_i64(const int64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Lists the slots in use, remembering the newest generation and the distinct ones. */
+static void status_workers(jbuf_t *b, const mg_worker_t *w, uint64_t *newest, uint64_t *gens,
+                           size_t *ngens, uint64_t *dropped)
+{
+    bool first = true;
+    jprintf(b, "\"workers\":[");
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *s = &w->all_stats[i];
+        int64_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+        if (pid == 0) {
+            continue;
+        }
+        uint64_t gen = load_u64(&s->generation);
+        jprintf(b,
+                "%s{\"slot\":%d,\"pid\":%lld,\"generation\":%llu,\"connections\":%lld,"
+                "\"requests\":%llu,\"bad_requests\":%llu,\"draining\":%s}",
+                first ? "" : ",", i, (long long)pid, (unsigned long long)gen,
+                (long long)load_i64(&s->connections), (unsigned long long)load_u64(&s->requests),
+                (unsigned long long)load_u64(&s->bad_requests),
+                load_i64(&s->draining) ? "true" : "false");
+        first = false;
+        *dropped += load_u64(&s->log_dropped);
+        *newest = MG_MAX(*newest, gen);
+        size_t j = 0;
+        while (j < *ngens && gens[j] != gen) {
+            j++;
+        }
+        if (j == *ngens) {
+            gens[(*ngens)++] = gen;
+        }
+    }
+    jprintf(b, "],");
+}
+
+static void handle_status(mg_request_t *r)
+{
+    mg_worker_t *w = r->worker;
+    char *buf = mg_pool_alloc(r->pool, STATUS_BUF);
+    if (buf == NULL) {
+        mg_http_error(r, 500);
+        return;
+    }
+    jbuf_t b = {buf, STATUS_BUF, 0};
+    uint64_t newest = w->gen->id, gens[MG_MAX_WORKER_SLOTS], dropped = 0;
+    size_t ngens = 0;
+    jprintf(&b, "{\"version\":\"%s\",\"pid\":%d,", MG_VERSION, (int)getppid());
+    status_workers(&b, w, &newest, gens, &ngens, &dropped);
+    jprintf(&b, "\"generation\":%llu,\"generations\":[", (unsigned long long)newest);
+    for (size_t i = 0; i < ngens; i++) {
+        jprintf(&b, "%s%llu", i ? "," : "", (unsigned long long)gens[i]);
+    }
+    jprintf(&b, "],\"log_dropped\":%llu,\"shm\":{\"size\":%zu,\"free\":%zu}}\n",
+            (unsigned long long)dropped, w->gen->conf->shm_size,
+            w->shm ? mg_shm_free_bytes(w->shm) : 0);
+    if (b.len >= b.cap) {
+        mg_http_error(r, 500);
+        return;
+    }
+    mg_http_respond(r, 200, "application/json", b.p, b.len);
+}
+
+static void respond_json(mg_request_t *r, int status, const char *body)
+{
+    mg_http_respond(r, status, "application/json", body, strlen(body));
+}
+
+/* 405 needs an Allow header, which mg_http_respond() does not write: own framing. */
+static void respond_405(mg_request_t *r, const char *allow)
+{
+    char body[128], head[512];
+    int blen =
+        snprintf(body, sizeof(body),
+                 "{\"error\":\"method not allowed\",\"status\":405,\"allow\":\"%s\"}\n", allow);
+    int hlen = snprintf(head, sizeof(head),
+                        "HTTP/1.1 405 Method Not Allowed\r\nServer: moongate\r\nAllow: %s\r\n"
+                        "Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n",
+                        allow, blen, mg_http_keepalive(r) ? "" : "Connection: close\r\n");
+    r->status = 405;
+    if (mg_http_write(r, head, (size_t)hlen) == MG_ERROR ||
+        (!r->is_head && mg_http_write(r, body, (size_t)blen) == MG_ERROR)) {
+        return;
+    }
+    mg_http_finish(r, true);
+}
+
+void mg_admin_handle(mg_request_t *r)
+{
+    bool get = r->method == HTTP_GET || r->method == HTTP_HEAD;
+    if (mg_str_eq(r->path, MG_STR("/status"))) {
+        if (get) {
+            handle_status(r);
+        } else {
+            respond_405(r, "GET, HEAD");
+        }
+        return;
+    }
+    if (mg_str_eq(r->path, MG_STR("/reload"))) {
+        if (r->method != HTTP_POST) {
+            respond_405(r, "POST");
+            return;
+        }
+        /* the master validates and logs; /status shows when the generation went up */
+        if (kill(getppid(), SIGHUP) < 0) {
+            respond_json(r, 500, "{\"error\":\"cannot signal the master\"}\n");
+            return;
+        }
+        respond_json(r, 202, "{\"status\":\"reload requested\"}\n");
+        return;
+    }
+    respond_json(r, 404, "{\"error\":\"not found\"}\n");
+}

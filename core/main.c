@@ -1,0 +1,225 @@
+/*
+ * main.c -- the command line: run the master in the foreground, test a config, signal a
+ * running master, print versions.
+ *
+ *   moongate [-p PREFIX] [-c FILE]            run (foreground)
+ *   moongate [-p PREFIX] [-c FILE] -t         test the configuration, exit 0 or 1
+ *   moongate [-p PREFIX] [-c FILE] -s SIGNAL  reload | stop | quit the running master
+ *   moongate -v                               versions of moongate and its libraries
+ */
+#include "conf.h"
+#include "master.h"
+#include "router.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <getopt.h>
+#include <hiredis.h>
+#include <limits.h>
+#include <luajit.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "llhttp.h"
+
+typedef struct {
+    char prefix[PATH_MAX];
+    char conf[PATH_MAX];
+    const char *signal;
+    bool test;
+} cli_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: moongate [-p PREFIX] [-c FILE] [-t | -s reload|stop|quit] [-v] [-h]\n"
+               "  -p PREFIX  base of relative paths (default: the current directory)\n"
+               "  -c FILE    configuration file (default: PREFIX/conf/moongate.yaml)\n"
+               "  -t         test the configuration and exit\n"
+               "  -s SIGNAL  send reload, stop (fast) or quit (graceful) to the running master\n"
+               "  -v         print the version and the linked libraries' versions\n"
+               "  -h         this help\n");
+}
+
+static void print_versions(void)
+{
+    printf("moongate %s\n", MG_VERSION);
+    printf("  llhttp %d.%d.%d\n", LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
+    printf("  libev %d.%d\n", ev_version_major(), ev_version_minor());
+    printf("  libyaml %s\n", yaml_get_version_string());
+    printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("  hiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+    printf("  %s (headers)\n", LUAJIT_VERSION);
+    printf("  lua runtime: %s\n", mg_runtime_lua_dir());
+}
+
+/* Absolute prefix; a relative -c is taken as typed when that file exists, else under
+ * the prefix (so both "-c t/servroot/conf/x.yaml" and "-p t/servroot -c conf/x.yaml"
+ * work). */
+static int resolve_paths(cli_t *cli, const char *prefix, const char *conf)
+{
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        fprintf(stderr, "moongate: getcwd: %s\n", strerror(errno));
+        return MG_ERROR;
+    }
+    if (prefix == NULL) {
+        snprintf(cli->prefix, sizeof(cli->prefix), "%s", cwd);
+    } else if (realpath(prefix, cli->prefix) == NULL) {
+        fprintf(stderr, "moongate: prefix %s: %s\n", prefix, strerror(errno));
+        return MG_ERROR;
+    }
+    int n;
+    if (conf == NULL) {
+        n = snprintf(cli->conf, sizeof(cli->conf), "%s/conf/moongate.yaml", cli->prefix);
+    } else if (conf[0] == '/' || access(conf, F_OK) == 0) {
+        n = snprintf(cli->conf, sizeof(cli->conf), "%s", conf);
+    } else {
+        n = snprintf(cli->conf, sizeof(cli->conf), "%s/%s", cli->prefix, conf);
+    }
+    if (n < 0 || (size_t)n >= sizeof(cli->conf)) {
+        fprintf(stderr, "moongate: configuration path too long\n");
+        return MG_ERROR;
+    }
+    return MG_OK;
+}
+
+/* Loads and fully validates the configuration (routes included). On error prints it
+ * and returns NULL. */
+static mg_conf_t *load(const cli_t *cli, bool quiet)
+{
+    mg_conf_err_t err;
+    char msg[1400];
+    mg_conf_t *conf = mg_conf_load(cli->conf, cli->prefix, &err);
+    if (conf == NULL) {
+        if (!quiet) {
+            fprintf(stderr, "moongate: %s\n", mg_conf_err_format(&err, msg, sizeof(msg)));
+        }
+        return NULL;
+    }
+    mg_router_t *r = mg_router_create(conf, msg, sizeof(msg));
+    if (r == NULL) {
+        if (!quiet) {
+            fprintf(stderr, "moongate: %s: %s\n", conf->file, msg);
+        }
+        mg_conf_destroy(conf);
+        return NULL;
+    }
+    mg_router_destroy(r);
+    return conf;
+}
+
+static int cmd_test(const cli_t *cli)
+{
+    mg_conf_t *conf = load(cli, false);
+    if (conf == NULL) {
+        fprintf(stderr, "moongate: configuration file %s test failed\n", cli->conf);
+        return 1;
+    }
+    fprintf(stderr, "moongate: configuration file %s test is successful\n", conf->file);
+    mg_conf_destroy(conf);
+    return 0;
+}
+
+static int cmd_signal(const cli_t *cli)
+{
+    int sig;
+    if (strcmp(cli->signal, "reload") == 0) {
+        sig = SIGHUP;
+    } else if (strcmp(cli->signal, "stop") == 0) {
+        sig = SIGTERM;
+    } else if (strcmp(cli->signal, "quit") == 0) {
+        sig = SIGQUIT;
+    } else {
+        fprintf(stderr, "moongate: unknown signal \"%s\" (reload, stop or quit)\n", cli->signal);
+        return 1;
+    }
+    /* a reload is validated here first, so the caller sees the error */
+    mg_conf_t *conf = load(cli, sig != SIGHUP);
+    if (conf == NULL && sig == SIGHUP) {
+        fprintf(stderr, "moongate: reload rejected, the running configuration stays\n");
+        return 1;
+    }
+    char pid_file[PATH_MAX];
+    int n;
+    if (conf != NULL) {
+        n = snprintf(pid_file, sizeof(pid_file), "%s", conf->pid_file);
+        mg_conf_destroy(conf);
+    } else {
+        n = snprintf(pid_file, sizeof(pid_file), "%s/logs/moongate.pid", cli->prefix);
+    }
+    if (n < 0 || (size_t)n >= sizeof(pid_file)) {
+        fprintf(stderr, "moongate: pid file path too long\n");
+        return 1;
+    }
+    FILE *f = fopen(pid_file, "r");
+    long pid = 0;
+    if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 0) {
+        fprintf(stderr, "moongate: cannot read a pid from %s: %s\n", pid_file,
+                f == NULL ? strerror(errno) : "no pid in it");
+        if (f != NULL) {
+            fclose(f);
+        }
+        return 1;
+    }
+    fclose(f);
+    if (kill((pid_t)pid, sig) < 0) {
+        fprintf(stderr, "moongate: kill(%ld, %s): %s\n", pid, strsignal(sig), strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli_t cli = {0};
+    const char *prefix = NULL, *conf_arg = NULL;
+    int c;
+    while ((c = getopt(argc, argv, "c:p:ts:vh")) != -1) {
+        switch (c) {
+        case 'c':
+            conf_arg = optarg;
+            break;
+        case 'p':
+            prefix = optarg;
+            break;
+        case 't':
+            cli.test = true;
+            break;
+        case 's':
+            cli.signal = optarg;
+            break;
+        case 'v':
+            print_versions();
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "moongate: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 1;
+    }
+    if (resolve_paths(&cli, prefix, conf_arg) != MG_OK) {
+        return 1;
+    }
+    if (cli.test) {
+        return cmd_test(&cli);
+    }
+    if (cli.signal != NULL) {
+        return cmd_signal(&cli);
+    }
+    mg_conf_t *conf = load(&cli, false);
+    if (conf == NULL) {
+        return 1;
+    }
+    return mg_master_run(conf);
+}

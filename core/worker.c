@@ -1,0 +1,417 @@
+/*
+ * worker.c -- a worker process: one libev loop that accepts on the inherited listening
+ * sockets, hands connections to http_conn.c, switches config generations when the
+ * master sends one over the control channel, and drains on SIGQUIT.
+ *
+ * A process runs exactly one worker, so its private state (watchers, the control-channel
+ * buffer) is a file-level singleton next to the public mg_worker_t.
+ */
+#include "worker.h"
+
+#include "conf.h"
+#include "log.h"
+#include "gen.h"
+#include "http.h"
+#include "master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ACCEPTS_PER_WAKEUP 64
+#define ACCEPT_PAUSE 0.1
+#define DRAIN_POLL 0.05
+
+static struct {
+    mg_worker_t w;
+    ev_signal sig_quit, sig_term, sig_int, sig_usr1;
+    ev_timer tick;         /* 1 s: log flush, heartbeat */
+    ev_timer drain_timer;  /* polls for the end of a drain */
+    ev_timer accept_timer; /* resumes accepting after EMFILE */
+    ev_io ctl;
+    int ctl_fd;
+    char *ctl_buf;
+    size_t ctl_len, ctl_cap;
+    double drain_deadline;
+    double emfile_logged;
+    bool accept_paused;
+} W;
+
+static void store_i64(int64_t *p, int64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static void store_u64(uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static void listeners_start(mg_worker_t *w, bool on)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].fd < 0) {
+            continue;
+        }
+        if (on) {
+            ev_io_start(w->loop, &w->listeners[i].io);
+        } else {
+            ev_io_stop(w->loop, &w->listeners[i].io);
+        }
+    }
+}
+
+/* Out of descriptors: libev is level-triggered, so a pending connection we cannot accept
+ * would wake us forever. Stop accepting for a moment; connections wait in the backlog. */
+static void accept_pause(mg_worker_t *w, int err)
+{
+    double now = ev_now(w->loop);
+    if (now - W.emfile_logged >= 1.0) {
+        W.emfile_logged = now;
+        mg_log_crit("accept() failed: %s, pausing accepts for %.0f ms", strerror(err),
+                    ACCEPT_PAUSE * 1000);
+    }
+    listeners_start(w, false);
+    W.accept_paused = true;
+    ev_timer_set(&W.accept_timer, ACCEPT_PAUSE, 0.);
+    ev_timer_start(w->loop, &W.accept_timer);
+}
+
+static void on_accept_resume(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    W.accept_paused = false;
+    if (!W.w.draining) {
+        listeners_start(&W.w, true);
+    }
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+    mg_listener_t *l = (mg_listener_t *)io;
+    mg_worker_t *w = l->worker;
+
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP && !w->draining && !W.accept_paused; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            mg_http_conn_accept(w, fd, l->admin, (struct sockaddr *)&ss, len);
+            continue;
+        }
+        switch (errno) {
+        case EINTR:
+        case ECONNABORTED:
+            continue;
+        case EAGAIN:
+            return;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+            accept_pause(w, errno);
+            return;
+        default:
+            mg_log_err("accept() on %s failed: %s", l->text, strerror(errno));
+            return;
+        }
+    }
+}
+
+/* Builds the generation a reload message describes and makes it current. On any error
+ * the worker keeps its generation (the master validated the same bytes, so this only
+ * fails when out of memory). */
+static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, const char *prefix,
+                      const char *body)
+{
+    mg_conf_err_t cerr;
+    mg_conf_t *conf = mg_conf_parse(body, h->body_len, name, prefix, &cerr);
+    if (conf == NULL) {
+        char buf[1400];
+        mg_log_err("generation %llu rejected, keeping %llu: %s", (unsigned long long)h->generation,
+                   (unsigned long long)w->gen->id, mg_conf_err_format(&cerr, buf, sizeof(buf)));
+        return;
+    }
+    char err[512];
+    mg_gen_t *g = mg_gen_create(w, conf, h->generation, err, sizeof(err));
+    if (g == NULL) {
+        mg_log_err("generation %llu rejected, keeping %llu: %s", (unsigned long long)h->generation,
+                   (unsigned long long)w->gen->id, err);
+        return;
+    }
+    mg_log_open(g->conf);
+    mg_gen_t *old = w->gen;
+    w->gen = g;
+    store_u64(&w->stats->generation, g->id);
+    /* in-flight requests hold their own references to the old generation */
+    mg_gen_release(old);
+    mg_log_info("switched to configuration generation %llu", (unsigned long long)g->id);
+}
+
+/* Consumes complete messages at the front of the buffer. MG_ERROR on a corrupt
+ * stream (the channel is then closed). */
+static int ctl_parse(mg_worker_t *w)
+{
+    for (;;) {
+        mg_ctl_hdr_t h;
+        if (W.ctl_len < sizeof(h)) {
+            return MG_OK;
+        }
+        memcpy(&h, W.ctl_buf, sizeof(h));
+        if (h.magic != MG_CTL_MAGIC || h.type != MG_CTL_RELOAD || h.name_len == 0 ||
+            h.prefix_len == 0 || h.name_len > 4096 || h.prefix_len > 4096 ||
+            h.body_len > MG_CTL_MAX_BODY) {
+            return MG_ERROR;
+        }
+        size_t total = sizeof(h) + h.name_len + h.prefix_len + h.body_len;
+        if (W.ctl_len < total) {
+            return MG_OK;
+        }
+        const char *name = W.ctl_buf + sizeof(h);
+        const char *prefix = name + h.name_len;
+        if (name[h.name_len - 1] != '\0' || prefix[h.prefix_len - 1] != '\0') {
+            return MG_ERROR;
+        }
+        ctl_apply(w, &h, name, prefix, prefix + h.prefix_len);
+        memmove(W.ctl_buf, W.ctl_buf + total, W.ctl_len - total);
+        W.ctl_len -= total;
+    }
+}
+
+static void ctl_close(mg_worker_t *w)
+{
+    ev_io_stop(w->loop, &W.ctl);
+    close(W.ctl_fd);
+    W.ctl_fd = -1;
+}
+
+static void on_ctl(struct ev_loop *loop, ev_io *io, int revents)
+{
+    mg_worker_t *w = &W.w;
+    for (;;) {
+        if (W.ctl_cap - W.ctl_len < 65536) {
+            size_t cap = W.ctl_cap ? W.ctl_cap * 2 : 131072;
+            char *p = realloc(W.ctl_buf, cap);
+            if (p == NULL) {
+                mg_log_crit("control channel: out of memory");
+                return;
+            }
+            W.ctl_buf = p;
+            W.ctl_cap = cap;
+        }
+        ssize_t n = read(W.ctl_fd, W.ctl_buf + W.ctl_len, W.ctl_cap - W.ctl_len);
+        if (n > 0) {
+            W.ctl_len += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            break;
+        }
+        /* the master is gone: nobody will respawn or reload us, so wind down */
+        mg_log_alert("control channel closed (%s), the master is gone: draining",
+                     n == 0 ? "EOF" : strerror(errno));
+        ctl_close(w);
+        mg_worker_drain(w);
+        return;
+    }
+    if (ctl_parse(w) != MG_OK) {
+        mg_log_alert("corrupt message on the control channel, ignoring the channel");
+        ctl_close(w);
+    }
+}
+
+static void on_drain_poll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    mg_worker_t *w = &W.w;
+    if (w->nconns == 0) {
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    if (ev_now(loop) >= W.drain_deadline) {
+        mg_log_warn("drain timeout: closing %zu connection(s)", w->nconns);
+        mg_http_conns_close_all(w);
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+void mg_worker_drain(mg_worker_t *w)
+{
+    if (w->draining) {
+        return;
+    }
+    w->draining = true;
+    store_i64(&w->stats->draining, 1);
+    /* our copies of the listening sockets only: the master keeps them open, so queued
+     * connections are accepted by the other workers instead of being refused */
+    listeners_start(w, false);
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].fd >= 0) {
+            close(w->listeners[i].fd);
+            w->listeners[i].fd = -1;
+        }
+    }
+    mg_http_conns_drain(w);
+    W.drain_deadline = ev_now(w->loop) + w->gen->conf->http.drain_timeout;
+    mg_log_info("draining %zu connection(s)", w->nconns);
+    ev_timer_start(w->loop, &W.drain_timer);
+    on_drain_poll(w->loop, &W.drain_timer, 0);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    mg_worker_t *w = &W.w;
+    mg_log_flush();
+    w->stats->heartbeat = ev_now(loop);
+    store_u64(&w->stats->log_dropped, mg_log_dropped());
+    store_i64(&w->stats->connections, (int64_t)w->nconns);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    mg_worker_t *w = &W.w;
+    switch (s->signum) {
+    case SIGQUIT:
+        mg_worker_drain(w);
+        break;
+    case SIGTERM:
+    case SIGINT:
+        mg_http_conns_close_all(w);
+        ev_break(loop, EVBREAK_ALL);
+        break;
+    case SIGUSR1:
+        mg_log_reopen();
+        break;
+    }
+}
+
+static void watchers_init(mg_worker_t *w)
+{
+    ev_signal *sigs[] = {&W.sig_quit, &W.sig_term, &W.sig_int, &W.sig_usr1};
+    int nums[] = {SIGQUIT, SIGTERM, SIGINT, SIGUSR1};
+    for (size_t i = 0; i < MG_NELEMS(sigs); i++) {
+        ev_signal_init(sigs[i], on_signal, nums[i]);
+        ev_signal_start(w->loop, sigs[i]);
+        ev_unref(w->loop);
+    }
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    ev_timer_init(&W.tick, on_tick, 1., 1.);
+    ev_timer_start(w->loop, &W.tick);
+    ev_timer_init(&W.drain_timer, on_drain_poll, DRAIN_POLL, DRAIN_POLL);
+    ev_timer_init(&W.accept_timer, on_accept_resume, ACCEPT_PAUSE, 0.);
+    if (W.ctl_fd >= 0) {
+        ev_io_init(&W.ctl, on_ctl, W.ctl_fd, EV_READ);
+        ev_io_start(w->loop, &W.ctl);
+    }
+}
+
+static int listeners_init(mg_worker_t *w, const int *fds, size_t n, int admin_fd)
+{
+    const mg_conf_t *conf = w->gen->conf;
+    w->nlisteners = n + (admin_fd >= 0);
+    w->listeners = calloc(w->nlisteners ? w->nlisteners : 1, sizeof(*w->listeners));
+    if (w->listeners == NULL) {
+        return MG_ERROR;
+    }
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        mg_listener_t *l = &w->listeners[i];
+        bool admin = i == n;
+        l->fd = admin ? admin_fd : fds[i];
+        l->admin = admin;
+        l->worker = w;
+        const char *text =
+            admin ? conf->admin->addr.text : (i < conf->nlisten ? conf->listen[i].addr.text : "?");
+        snprintf(l->text, sizeof(l->text), "%s", text);
+        ev_io_init(&l->io, on_accept, l->fd, EV_READ);
+    }
+    return MG_OK;
+}
+
+static void id_prefix_init(mg_worker_t *w)
+{
+    unsigned char rnd[8];
+    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+        uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)ev_time();
+        memcpy(rnd, &x, sizeof(rnd));
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        snprintf(w->id_prefix + 2 * i, 3, "%02x", rnd[i]);
+    }
+}
+
+static void stats_publish(mg_worker_t *w)
+{
+    mg_worker_stats_t *s = w->stats;
+    memset(s, 0, sizeof(*s));
+    s->generation = w->gen->id;
+    s->started = ev_time();
+    s->heartbeat = ev_now(w->loop);
+    /* the pid goes last: a non-zero pid tells the master this worker is serving */
+    __atomic_store_n(&s->pid, (int64_t)getpid(), __ATOMIC_RELEASE);
+}
+
+static void worker_cleanup(mg_worker_t *w)
+{
+    if (w->nconns > 0) {
+        mg_http_conns_close_all(w);
+    }
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].fd >= 0) {
+            ev_io_stop(w->loop, &w->listeners[i].io);
+            close(w->listeners[i].fd);
+        }
+    }
+    free(w->listeners);
+    if (W.ctl_fd >= 0) {
+        ctl_close(w);
+    }
+    free(W.ctl_buf);
+    mg_gen_release(w->gen);
+    w->gen = NULL;
+    mg_log_flush();
+    memset(w->stats, 0, sizeof(*w->stats));
+    ev_loop_destroy(w->loop);
+}
+
+int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t *all_stats,
+                  const int *listen_fds, size_t nlisten, int admin_fd, int ctl_fd)
+{
+    mg_worker_t *w = &W.w;
+    w->loop = ev_loop_new(EVBACKEND_EPOLL);
+    if (w->loop == NULL) {
+        w->loop = ev_loop_new(EVFLAG_AUTO);
+    }
+    if (w->loop == NULL) {
+        mg_log_crit("worker: cannot create an event loop");
+        mg_gen_release(gen);
+        return 2;
+    }
+    mg_log_set_slot(slot);
+    w->slot = slot;
+    w->shm = shm;
+    w->all_stats = all_stats;
+    w->stats = &all_stats[slot];
+    w->gen = gen;
+    mg_gen_bind(gen, w);
+    id_prefix_init(w);
+    W.ctl_fd = ctl_fd;
+    if (listeners_init(w, listen_fds, nlisten, admin_fd) != MG_OK) {
+        mg_log_crit("worker: out of memory");
+        mg_gen_release(gen);
+        return 2;
+    }
+    watchers_init(w);
+    listeners_start(w, true);
+    stats_publish(w);
+
+    ev_run(w->loop, 0);
+
+    worker_cleanup(w);
+    return 0;
+}
