@@ -13,7 +13,7 @@
 
 #include <sys/socket.h>
 
-/* Balancing algorithms (issue scope: roundrobin only is implemented by the core). */
+/* Balancing algorithms. This build implements roundrobin; the others are refused by the loader. */
 typedef enum {
     MG_LB_ROUNDROBIN = 0,
 } mg_lb_kind_t;
@@ -92,6 +92,14 @@ typedef struct {
     double drain_timeout;           /* graceful stop / old-generation drain, default 30 s */
 } mg_http_conf_t;
 
+/* Redis for cluster-wide state (rate limits); validated now, used by later releases. */
+typedef struct {
+    mg_addr_t addr;       /* `address`, required */
+    const char *password; /* NULL when absent */
+    int db;               /* database number, default 0 */
+    double timeout;       /* per command, default 50 ms */
+} mg_redis_conf_t;
+
 struct mg_conf_s {
     const char *file;     /* absolute path of the file read, or "<string>" */
     const char *prefix;   /* base of relative paths, ends without '/' */
@@ -114,6 +122,7 @@ struct mg_conf_s {
     size_t nupstreams;
     mg_route_conf_t *routes;
     size_t nroutes;
+    mg_redis_conf_t *redis;      /* NULL when the `redis` block is absent */
 };
 
 /* A configuration error. `file:line:column: key: message`. */

@@ -1,0 +1,108 @@
+/*
+ * conf_int.h -- what the configuration loader's files share: the parse context, the
+ * key-path bookkeeping and the typed readers of YAML nodes. Not for other modules.
+ *
+ * Every reader takes the node to read and fails through mg__conf_fail(), which
+ * records file, line, column (of that node), the current key path and the message.
+ * The key path is pushed by whoever descends into a mapping value or list item and
+ * popped on the way back, so an error anywhere below names its full path.
+ */
+#ifndef MG_CONF_INT_H
+#define MG_CONF_INT_H
+
+#include <yaml.h>
+
+#include "conf.h"
+#include "pool.h"
+
+/* Alias-heavy documents can expand exponentially; visiting more nodes than this is
+ * refused instead of spinning. */
+#define MG_CONF_MAX_VISITS 2000000
+
+typedef struct {
+    mg_conf_t *conf;
+    mg_pool_t *pool;
+    mg_conf_err_t *err;
+    yaml_document_t doc;
+    const char *name; /* file name for messages */
+    char path[256];   /* key path of the node being read */
+    size_t pathlen;
+    size_t visits;          /* nodes visited so far, against MG_CONF_MAX_VISITS */
+    yaml_node_t *upstreams; /* kept until every top-level key is read: routes refer */
+    yaml_node_t *routes;    /* to upstreams that may be declared after them */
+    yaml_node_t *admin;     /* checked against `listen` once that is final */
+} mg__conf_ctx_t;
+
+/* Reads one mapping value into `obj`. Returns MG_OK or MG_ERROR (error recorded). */
+typedef int (*mg__conf_field_fn)(mg__conf_ctx_t *c, yaml_node_t *val, void *obj);
+
+/* One known key of a mapping. A NULL `fn` marks a key a later release implements:
+ * using it fails with `unsupported` as the message rather than being ignored. */
+typedef struct {
+    const char *key;
+    mg__conf_field_fn fn;
+    const char *unsupported;
+} mg__conf_field_t;
+
+/* Records an error at `node` (line/column; NULL = unknown) under the current key path.
+ * Always returns MG_ERROR so callers can `return mg__conf_fail(...)`. */
+int mg__conf_fail(mg__conf_ctx_t *c, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Describes a node for "got ..." messages: the quoted scalar (shortened), "a mapping",
+ * "a list" or "null". Writes into buf and returns it. */
+const char *mg__conf_what(const yaml_node_t *node, char *buf, size_t len);
+
+/* Appends ".key" (or "key" at the top) / "[i]" to the key path; returns the previous
+ * length for mg__conf_pop(). */
+size_t mg__conf_push_key(mg__conf_ctx_t *c, const char *key);
+size_t mg__conf_push_index(mg__conf_ctx_t *c, size_t i);
+void mg__conf_pop(mg__conf_ctx_t *c, size_t saved);
+
+/* Counts one visited node; fails once the document expands past MG_CONF_MAX_VISITS. */
+int mg__conf_visit(mg__conf_ctx_t *c, const yaml_node_t *node);
+
+/* Walks a mapping: refuses non-mappings, non-scalar keys, duplicate keys, unknown keys
+ * (suggesting the closest known one) and unsupported keys; calls each field's fn with
+ * the key pushed on the path. Bit i of *seen is set when fields[i] was present
+ * (at most 64 fields). */
+int mg__conf_map(mg__conf_ctx_t *c, yaml_node_t *node, const mg__conf_field_t *fields,
+                 size_t nfields, void *obj, uint64_t *seen);
+
+/* Fails with "missing required key" at the mapping `node` unless bit `idx` is seen. */
+int mg__conf_require(mg__conf_ctx_t *c, yaml_node_t *node, uint64_t seen,
+                     const mg__conf_field_t *fields, size_t idx);
+
+/* The items of a list. With scalar_ok, a scalar counts as a one-item list and
+ * *is_scalar is set (its errors then carry no "[0]"). Items are borrowed from the
+ * document. */
+int mg__conf_list(mg__conf_ctx_t *c, yaml_node_t *node, bool scalar_ok, yaml_node_t ***items,
+                  size_t *n, bool *is_scalar);
+
+/* True for a plain empty, "~" or "null" scalar. */
+bool mg__conf_is_null(const yaml_node_t *node);
+
+/* Typed readers. Strings are copied into the snapshot's pool; a string must be a
+ * non-empty scalar without NUL bytes. Ranges are inclusive. */
+int mg__conf_str(mg__conf_ctx_t *c, yaml_node_t *node, const char **out);
+int mg__conf_int(mg__conf_ctx_t *c, yaml_node_t *node, long min, long max, int *out);
+int mg__conf_bool(mg__conf_ctx_t *c, yaml_node_t *node, bool *out);
+int mg__conf_duration(mg__conf_ctx_t *c, yaml_node_t *node, bool allow_zero, double *out);
+int mg__conf_size(mg__conf_ctx_t *c, yaml_node_t *node, size_t min, size_t max, size_t *out);
+int mg__conf_addr(mg__conf_ctx_t *c, yaml_node_t *node, mg_addr_t *out);
+
+/* An absolute copy of `p` (relative paths are taken from conf->prefix), in the pool. */
+const char *mg__conf_abspath(mg__conf_ctx_t *c, const char *p);
+
+/* mg_conf_parse_addr() with the reason of a failure in *why (a static string). */
+int mg__conf_parse_addr(const char *s, mg_addr_t *out, const char **why);
+
+/* Same address (family, address and port)? */
+bool mg__conf_addr_eq(const mg_addr_t *a, const mg_addr_t *b);
+
+/* The top-level mapping (conf_top.c), then upstreams and routes (conf_route.c). */
+int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root);
+int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node);
+int mg__conf_read_routes(mg__conf_ctx_t *c, yaml_node_t *node);
+
+#endif

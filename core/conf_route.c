@@ -1,0 +1,625 @@
+/*
+ * conf_route.c -- the `upstreams` and `routes` lists of moongate.yaml.
+ *
+ * Upstreams are read first (conf_top.c calls us after every other top-level key), so a
+ * route's `upstream:` is resolved to a pointer right away, wherever the two lists sit in
+ * the file. Keys a later release implements fail with a clear message rather than being
+ * ignored: an operator who writes `plugins:` must not believe a route is protected.
+ */
+#include <limits.h>
+#include <stdio.h>
+
+#include "conf_int.h"
+#include "llhttp.h"
+
+#define MG_MAX_NODES 256
+
+/* Balancers the configuration language names; only the first is in this build. */
+static const char *const balancer_names[] = {"roundrobin", "least_conn", "ip_hash",
+                                             "chash",      "ewma",       "sticky"};
+
+/* The key node (or with `value`, the value node) of `key` in a mapping already read, so
+ * an error found after the walk still points at the line it is about. Falls back to the
+ * mapping itself. */
+static yaml_node_t *find_key(mg__conf_ctx_t *c, yaml_node_t *map, const char *key, bool value)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0) {
+            return value ? yaml_document_get_node(&c->doc, p->value) : k;
+        }
+    }
+    return map;
+}
+
+/* Upstream nodes */
+
+static int on_node_address(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_addr(c, v, &((mg_node_conf_t *)obj)->addr);
+}
+
+static int on_node_weight(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 1, 1000, &((mg_node_conf_t *)obj)->weight);
+}
+
+static const mg__conf_field_t node_fields[] = {
+    {"address", on_node_address, NULL},
+    {"weight", on_node_weight, NULL},
+};
+
+/* One node: {address, weight} or a bare "host:port". */
+static int read_node(mg__conf_ctx_t *c, yaml_node_t *v, mg_node_conf_t *node)
+{
+    node->weight = 1;
+    if (v->type == YAML_SCALAR_NODE && !mg__conf_is_null(v)) {
+        return mg__conf_addr(c, v, &node->addr);
+    }
+    if (v->type != YAML_MAPPING_NODE) {
+        char what[80];
+        return mg__conf_fail(c, v, "expected {address, weight} or \"ADDR:PORT\", got %s",
+                             mg__conf_what(v, what, sizeof(what)));
+    }
+    uint64_t seen;
+    if (mg__conf_map(c, v, node_fields, MG_NELEMS(node_fields), node, &seen) != MG_OK) {
+        return MG_ERROR;
+    }
+    return mg__conf_require(c, v, seen, node_fields, 0);
+}
+
+static int on_nodes(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_upstream_conf_t *u = obj;
+    yaml_node_t **items;
+    size_t n;
+    bool scalar;
+    if (mg__conf_list(c, v, false, &items, &n, &scalar) != MG_OK) {
+        return MG_ERROR;
+    }
+    if (n == 0 || n > MG_MAX_NODES) {
+        return mg__conf_fail(c, v, "expected from 1 to %d nodes, got %zu", MG_MAX_NODES, n);
+    }
+    u->nodes = mg_pool_calloc(c->pool, n * sizeof(*u->nodes));
+    if (u->nodes == NULL) {
+        return mg__conf_fail(c, v, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t saved = mg__conf_push_index(c, i);
+        if (read_node(c, items[i], &u->nodes[i]) != MG_OK) {
+            return MG_ERROR;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (mg__conf_addr_eq(&u->nodes[j].addr, &u->nodes[i].addr)) {
+                return mg__conf_fail(c, items[i], "address \"%s\" is already a node (nodes[%zu])",
+                                     u->nodes[i].addr.text, j);
+            }
+        }
+        mg__conf_pop(c, saved);
+    }
+    u->nnodes = n;
+    return MG_OK;
+}
+
+/* Upstream keys */
+
+static int on_up_name(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_upstream_conf_t *u = obj;
+    if (mg__conf_str(c, v, &u->name) != MG_OK) {
+        return MG_ERROR;
+    }
+    if (u->name[strspn(u->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789_.-")] != '\0') {
+        return mg__conf_fail(c, v,
+                             "expected a name of letters, digits, '_', '.' and '-', "
+                             "got \"%s\"",
+                             u->name);
+    }
+    return MG_OK;
+}
+
+static int on_up_balancer(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    const char *s;
+    if (mg__conf_str(c, v, &s) != MG_OK) {
+        return MG_ERROR;
+    }
+    if (strcmp(s, balancer_names[0]) == 0) {
+        ((mg_upstream_conf_t *)obj)->balancer = MG_LB_ROUNDROBIN;
+        return MG_OK;
+    }
+    for (size_t i = 1; i < MG_NELEMS(balancer_names); i++) {
+        if (strcmp(s, balancer_names[i]) == 0) {
+            return mg__conf_fail(c, v,
+                                 "the %s balancer is not supported by this build "
+                                 "(only roundrobin is)",
+                                 s);
+        }
+    }
+    return mg__conf_fail(c, v, "expected roundrobin, got \"%s\"", s);
+}
+
+static int on_up_hash_on(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_str(c, v, &((mg_upstream_conf_t *)obj)->hash_on);
+}
+
+static int on_up_keepalive(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 0, 100000, &((mg_upstream_conf_t *)obj)->keepalive);
+}
+
+static int on_up_keepalive_timeout(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_duration(c, v, false, &((mg_upstream_conf_t *)obj)->keepalive_timeout);
+}
+
+static int on_up_keepalive_requests(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 1, 100000000, &((mg_upstream_conf_t *)obj)->keepalive_requests);
+}
+
+static int on_to_connect(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_duration(c, v, false, &((mg_upstream_conf_t *)obj)->connect_timeout);
+}
+
+static int on_to_send(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_duration(c, v, false, &((mg_upstream_conf_t *)obj)->send_timeout);
+}
+
+static int on_to_read(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_duration(c, v, false, &((mg_upstream_conf_t *)obj)->read_timeout);
+}
+
+static const mg__conf_field_t timeout_fields[] = {
+    {"connect", on_to_connect, NULL},
+    {"send", on_to_send, NULL},
+    {"read", on_to_read, NULL},
+};
+
+static int on_up_timeouts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    uint64_t seen;
+    return mg__conf_map(c, v, timeout_fields, MG_NELEMS(timeout_fields), obj, &seen);
+}
+
+static int on_up_retries(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 0, 16, &((mg_upstream_conf_t *)obj)->retries);
+}
+
+static int on_up_retry_timeout(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_duration(c, v, true, &((mg_upstream_conf_t *)obj)->retry_timeout);
+}
+
+static int on_up_host(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_upstream_conf_t *u = obj;
+    if (mg__conf_str(c, v, &u->host) != MG_OK) {
+        return MG_ERROR;
+    }
+    /* it goes into a request head verbatim: a CR, LF or space would split the header */
+    for (const char *p = u->host; *p; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            return mg__conf_fail(c, v,
+                                 "expected a host name without spaces or control "
+                                 "characters, got \"%s\"",
+                                 u->host);
+        }
+    }
+    return MG_OK;
+}
+
+static const mg__conf_field_t upstream_fields[] = {
+    {"name", on_up_name, NULL},
+    {"nodes", on_nodes, NULL},
+    {"balancer", on_up_balancer, NULL},
+    {"hash_on", on_up_hash_on, NULL},
+    {"keepalive", on_up_keepalive, NULL},
+    {"keepalive_timeout", on_up_keepalive_timeout, NULL},
+    {"keepalive_requests", on_up_keepalive_requests, NULL},
+    {"timeouts", on_up_timeouts, NULL},
+    {"retries", on_up_retries, NULL},
+    {"retry_timeout", on_up_retry_timeout, NULL},
+    {"host", on_up_host, NULL},
+    {"health_check", NULL, "health checks are not supported by this build"},
+};
+
+static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *u)
+{
+    *u = (mg_upstream_conf_t){
+        .balancer = MG_LB_ROUNDROBIN,
+        .keepalive = 64,
+        .keepalive_timeout = 10,
+        .keepalive_requests = 1000,
+        .connect_timeout = 3,
+        .send_timeout = 10,
+        .read_timeout = 30,
+        .retries = 1,
+        .retry_timeout = 0,
+    };
+    uint64_t seen;
+    if (mg__conf_map(c, v, upstream_fields, MG_NELEMS(upstream_fields), u, &seen) != MG_OK ||
+        mg__conf_require(c, v, seen, upstream_fields, 0) != MG_OK ||
+        mg__conf_require(c, v, seen, upstream_fields, 1) != MG_OK) {
+        return MG_ERROR;
+    }
+    return MG_OK;
+}
+
+int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node)
+{
+    yaml_node_t **items;
+    size_t n;
+    bool scalar;
+    if (mg__conf_is_null(node)) {
+        return MG_OK;
+    }
+    if (mg__conf_list(c, node, false, &items, &n, &scalar) != MG_OK) {
+        return MG_ERROR;
+    }
+    mg_upstream_conf_t *ups = mg_pool_calloc(c->pool, (n ? n : 1) * sizeof(*ups));
+    if (ups == NULL) {
+        return mg__conf_fail(c, node, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t saved = mg__conf_push_index(c, i);
+        if (read_upstream(c, items[i], &ups[i]) != MG_OK) {
+            return MG_ERROR;
+        }
+        ups[i].index = (int)i;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ups[j].name, ups[i].name) == 0) {
+                mg__conf_push_key(c, "name");
+                return mg__conf_fail(c, find_key(c, items[i], "name", true),
+                                     "duplicate upstream name \"%s\" (also upstreams[%zu])",
+                                     ups[i].name, j);
+            }
+        }
+        mg__conf_pop(c, saved);
+    }
+    c->conf->upstreams = ups;
+    c->conf->nupstreams = n;
+    return MG_OK;
+}
+
+/* Route methods, hosts, paths */
+
+/* Every method llhttp parses, by number, so the bit a route stores is the one the
+ * parser reports. */
+static const llhttp_method_t all_methods[] = {
+#define MG_METHOD_NUM(num, name, string) (llhttp_method_t)(num),
+    HTTP_ALL_METHOD_MAP(MG_METHOD_NUM)
+#undef MG_METHOD_NUM
+};
+
+static int read_method(mg__conf_ctx_t *c, yaml_node_t *v, uint64_t *mask)
+{
+    const char *s;
+    if (mg__conf_str(c, v, &s) != MG_OK) {
+        return MG_ERROR;
+    }
+    for (size_t i = 0; i < MG_NELEMS(all_methods); i++) {
+        if ((unsigned)all_methods[i] < 64 && strcmp(llhttp_method_name(all_methods[i]), s) == 0) {
+            *mask |= UINT64_C(1) << all_methods[i];
+            return MG_OK;
+        }
+    }
+    for (size_t i = 0; i < MG_NELEMS(all_methods); i++) {
+        if (strcasecmp(llhttp_method_name(all_methods[i]), s) == 0) {
+            return mg__conf_fail(c, v,
+                                 "unknown HTTP method \"%s\" (methods are upper case: "
+                                 "did you mean \"%s\"?)",
+                                 s, llhttp_method_name(all_methods[i]));
+        }
+    }
+    return mg__conf_fail(c, v,
+                         "unknown HTTP method \"%s\" (expected a name like GET, POST, "
+                         "PUT, DELETE, PATCH, HEAD or OPTIONS)",
+                         s);
+}
+
+static int on_rt_methods(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_route_conf_t *r = obj;
+    yaml_node_t **items;
+    size_t n;
+    bool scalar;
+    if (mg__conf_list(c, v, true, &items, &n, &scalar) != MG_OK) {
+        return MG_ERROR;
+    }
+    if (n == 0) {
+        return mg__conf_fail(c, v,
+                             "expected at least one method (leave `methods` out to "
+                             "accept any)");
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t saved = scalar ? c->pathlen : mg__conf_push_index(c, i);
+        if (read_method(c, items[i], &r->methods) != MG_OK) {
+            return MG_ERROR;
+        }
+        mg__conf_pop(c, saved);
+    }
+    return MG_OK;
+}
+
+/* The router's rules for a host, checked here too so the error has a line number. */
+static const char *host_problem(const char *h)
+{
+    const char *p = h;
+    if (h[0] == '*') {
+        if (h[1] != '.' || h[2] == '\0') {
+            return "a wildcard host is written \"*.example.com\"";
+        }
+        p = h + 2;
+    }
+    for (; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_';
+        if (*p == ':') {
+            return "a host is matched without its port; leave \":PORT\" out";
+        }
+        if (!ok) {
+            return "a host may contain only letters, digits, '-', '_', '.' and a leading '*.'";
+        }
+    }
+    return NULL;
+}
+
+static const char *path_problem(const char *path)
+{
+    if (path[0] != '/') {
+        return "a path must start with '/'";
+    }
+    for (const char *p = path; *p; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            return "a path must not contain spaces or control characters";
+        }
+        if (*p == '?' || *p == '#') {
+            return "a path is matched without its query; leave '?' and '#' out";
+        }
+        if (*p == '/' && p[1] == '/') {
+            return "a path must not contain an empty segment (\"//\")";
+        }
+        if (*p == '*' && (p[-1] != '/' || p[1] != '\0')) {
+            return "'*' is only allowed as the whole last segment, like \"/static/*\"";
+        }
+    }
+    return NULL;
+}
+
+/* A list of strings (a single string counts as one), each checked by `problem`. */
+static int read_strings(mg__conf_ctx_t *c, yaml_node_t *v, const char *what,
+                        const char *(*problem)(const char *), const char ***out, size_t *nout)
+{
+    yaml_node_t **items;
+    size_t n;
+    bool scalar;
+    if (mg__conf_list(c, v, true, &items, &n, &scalar) != MG_OK) {
+        return MG_ERROR;
+    }
+    if (n == 0) {
+        return mg__conf_fail(c, v, "expected at least one %s", what);
+    }
+    const char **strs = mg_pool_calloc(c->pool, n * sizeof(*strs));
+    if (strs == NULL) {
+        return mg__conf_fail(c, v, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t saved = scalar ? c->pathlen : mg__conf_push_index(c, i);
+        if (mg__conf_str(c, items[i], &strs[i]) != MG_OK) {
+            return MG_ERROR;
+        }
+        const char *why = problem(strs[i]);
+        if (why != NULL) {
+            return mg__conf_fail(c, items[i], "bad %s \"%s\": %s", what, strs[i], why);
+        }
+        mg__conf_pop(c, saved);
+    }
+    *out = strs;
+    *nout = n;
+    return MG_OK;
+}
+
+static int on_rt_hosts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_route_conf_t *r = obj;
+    return read_strings(c, v, "host", host_problem, &r->hosts, &r->nhosts);
+}
+
+static int on_rt_paths(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_route_conf_t *r = obj;
+    return read_strings(c, v, "path", path_problem, &r->paths, &r->npaths);
+}
+
+/* Route target: upstream or return */
+
+static int on_rt_upstream(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_route_conf_t *r = obj;
+    const char *name;
+    if (mg__conf_str(c, v, &name) != MG_OK) {
+        return MG_ERROR;
+    }
+    r->upstream = (mg_upstream_conf_t *)mg_conf_upstream(c->conf, name);
+    if (r->upstream != NULL) {
+        return MG_OK;
+    }
+    if (c->conf->nupstreams == 0) {
+        return mg__conf_fail(c, v, "unknown upstream \"%s\" (no upstreams are defined)", name);
+    }
+    char known[300];
+    size_t off = 0;
+    for (size_t i = 0; i < c->conf->nupstreams && off < sizeof(known); i++) {
+        int k = snprintf(known + off, sizeof(known) - off, "%s%s", i ? ", " : "",
+                         c->conf->upstreams[i].name);
+        off += k > 0 ? (size_t)k : 0;
+    }
+    return mg__conf_fail(c, v, "unknown upstream \"%s\" (defined: %s)", name, known);
+}
+
+static int on_ret_status(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 100, 599, &((mg_return_conf_t *)obj)->status);
+}
+
+/* Any string, the empty one included: an empty body is a legitimate answer. */
+static int on_ret_body(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_return_conf_t *ret = obj;
+    char what[80];
+    if (v->type != YAML_SCALAR_NODE || mg__conf_is_null(v)) {
+        return mg__conf_fail(c, v, "expected a string, got %s",
+                             mg__conf_what(v, what, sizeof(what)));
+    }
+    size_t len = v->data.scalar.length;
+    char *body = mg_pool_alloc(c->pool, len + 1);
+    if (body == NULL) {
+        return mg__conf_fail(c, v, "out of memory");
+    }
+    memcpy(body, v->data.scalar.value, len);
+    body[len] = '\0';
+    ret->body = body;
+    ret->body_len = len;
+    return MG_OK;
+}
+
+static int on_ret_content_type(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_return_conf_t *ret = obj;
+    if (mg__conf_str(c, v, &ret->content_type) != MG_OK) {
+        return MG_ERROR;
+    }
+    /* it becomes a response header: CR or LF would let it add headers of its own */
+    for (const char *p = ret->content_type; *p; p++) {
+        if ((unsigned char)*p < ' ' || *p == 0x7f) {
+            return mg__conf_fail(c, v, "expected a media type without control characters");
+        }
+    }
+    return MG_OK;
+}
+
+static const mg__conf_field_t return_fields[] = {
+    {"status", on_ret_status, NULL},
+    {"body", on_ret_body, NULL},
+    {"content_type", on_ret_content_type, NULL},
+};
+
+static int on_rt_return(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_route_conf_t *r = obj;
+    mg_return_conf_t *ret = mg_pool_calloc(c->pool, sizeof(*ret));
+    if (ret == NULL) {
+        return mg__conf_fail(c, v, "out of memory");
+    }
+    ret->content_type = "text/plain";
+    uint64_t seen;
+    if (mg__conf_map(c, v, return_fields, MG_NELEMS(return_fields), ret, &seen) != MG_OK ||
+        mg__conf_require(c, v, seen, return_fields, 0) != MG_OK) {
+        return MG_ERROR;
+    }
+    r->ret = ret;
+    return MG_OK;
+}
+
+/* Route keys */
+
+static int on_rt_name(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_str(c, v, &((mg_route_conf_t *)obj)->name);
+}
+
+static int on_rt_priority(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, -1000000, 1000000, &((mg_route_conf_t *)obj)->priority);
+}
+
+enum { RT_NAME, RT_METHODS, RT_HOSTS, RT_PATHS, RT_UPSTREAM, RT_RETURN };
+
+static const mg__conf_field_t route_fields[] = {
+    [RT_NAME] = {"name", on_rt_name, NULL},
+    [RT_METHODS] = {"methods", on_rt_methods, NULL},
+    [RT_HOSTS] = {"hosts", on_rt_hosts, NULL},
+    [RT_PATHS] = {"paths", on_rt_paths, NULL},
+    [RT_UPSTREAM] = {"upstream", on_rt_upstream, NULL},
+    [RT_RETURN] = {"return", on_rt_return, NULL},
+    {"priority", on_rt_priority, NULL},
+    {"plugins", NULL, "Lua plugins are not supported by this build"},
+    {"rate_limit", NULL, "rate limiting is not supported by this build"},
+};
+
+static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf_t *r)
+{
+    uint64_t seen;
+    if (mg__conf_map(c, v, route_fields, MG_NELEMS(route_fields), r, &seen) != MG_OK ||
+        mg__conf_require(c, v, seen, route_fields, RT_PATHS) != MG_OK) {
+        return MG_ERROR;
+    }
+    uint64_t up = UINT64_C(1) << RT_UPSTREAM, ret = UINT64_C(1) << RT_RETURN;
+    if ((seen & (up | ret)) == 0) {
+        return mg__conf_fail(c, v,
+                             "missing \"upstream\" (where to proxy) or \"return\" "
+                             "(a fixed response)");
+    }
+    if ((seen & (up | ret)) == (up | ret)) {
+        yaml_node_t *ku = find_key(c, v, "upstream", false);
+        yaml_node_t *kr = find_key(c, v, "return", false);
+        yaml_node_t *later = ku->start_mark.index > kr->start_mark.index ? ku : kr;
+        mg__conf_push_key(c, later == ku ? "upstream" : "return");
+        return mg__conf_fail(c, later,
+                             "a route has either \"upstream\" or \"return\", "
+                             "not both");
+    }
+    if (r->name == NULL) {
+        char def[32];
+        snprintf(def, sizeof(def), "route#%zu", i + 1);
+        r->name = mg_pool_strdup(c->pool, def);
+        if (r->name == NULL) {
+            return mg__conf_fail(c, v, "out of memory");
+        }
+    }
+    return MG_OK;
+}
+
+int mg__conf_read_routes(mg__conf_ctx_t *c, yaml_node_t *node)
+{
+    yaml_node_t **items;
+    size_t n;
+    bool scalar;
+    if (mg__conf_is_null(node)) {
+        return MG_OK;
+    }
+    if (mg__conf_list(c, node, false, &items, &n, &scalar) != MG_OK) {
+        return MG_ERROR;
+    }
+    mg_route_conf_t *routes = mg_pool_calloc(c->pool, (n ? n : 1) * sizeof(*routes));
+    if (routes == NULL) {
+        return mg__conf_fail(c, node, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t saved = mg__conf_push_index(c, i);
+        if (read_route(c, items[i], i, &routes[i]) != MG_OK) {
+            return MG_ERROR;
+        }
+        routes[i].index = (int)i;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(routes[j].name, routes[i].name) == 0) {
+                mg__conf_push_key(c, "name");
+                return mg__conf_fail(c, find_key(c, items[i], "name", true),
+                                     "duplicate route name \"%s\" (also routes[%zu])",
+                                     routes[i].name, j);
+            }
+        }
+        mg__conf_pop(c, saved);
+    }
+    c->conf->routes = routes;
+    c->conf->nroutes = n;
+    return MG_OK;
+}
