@@ -1,0 +1,881 @@
+/*
+ * http_conn.c -- a client connection: accept, the read buffer, the driver loop that
+ * feeds llhttp, output with backpressure, timeouts, the end of each request and
+ * keep-alive, drain and close.
+ *
+ * Re-entrancy: a producer may call back into us (mg_http_write, mg_http_finish, ...)
+ * from inside our own callbacks. Every entry point brackets its work with
+ * mg__conn_enter()/mg__conn_leave(): only the outermost leave() runs the driver again
+ * or frees a closed connection, so no frame ever touches freed memory and 1,000
+ * pipelined requests are answered by a loop, not by recursion.
+ *
+ * Timeouts use one ev_timer per connection, re-armed lazily (nginx style): the
+ * connection records its current deadline and the timer, when it fires early,
+ * re-arms itself for the rest, so no timer operation happens per read or write.
+ */
+#include "http_conn_int.h"
+
+#include "conf.h"
+#include "gen.h"
+#include "http_parse.h"
+#include "log.h"
+#include "pool.h"
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUF_FREE_MAX 256 /* pooled read buffers per worker (4 MiB) */
+#define POOL_FREE_MAX 256
+#define LINGER_TIME 2.0
+
+/* One worker per process: the pool free list is a file-level singleton. */
+static mg_pool_t *pool_free[POOL_FREE_MAX];
+static int npool_free;
+
+double mg__conn_now(const mg_conn_t *c)
+{
+    return ev_now(c->w->loop);
+}
+
+static const mg_http_conf_t *hconf(const mg_conn_t *c)
+{
+    return &c->w->gen->conf->http;
+}
+
+/* ---- buffers ---- */
+
+static int buf_take(mg_conn_t *c)
+{
+    mg_worker_t *w = c->w;
+    if (w->buf_free != NULL) {
+        c->buf = w->buf_free;
+        w->buf_free = *(void **)c->buf;
+        w->nbuf_free--;
+    } else if ((c->buf = malloc(MG_HTTP_BUF_SIZE)) == NULL) {
+        return MG_ERROR;
+    }
+    c->cap = MG_HTTP_BUF_SIZE;
+    c->big_buf = false;
+    c->len = c->pos = c->hs = 0;
+    return MG_OK;
+}
+
+static void buf_put(mg_worker_t *w, char *buf, bool big)
+{
+    if (!big && w->nbuf_free < BUF_FREE_MAX) {
+        *(void **)buf = w->buf_free;
+        w->buf_free = buf;
+        w->nbuf_free++;
+    } else {
+        free(buf);
+    }
+}
+
+static void buf_give(mg_conn_t *c)
+{
+    if (c->buf != NULL) {
+        buf_put(c->w, c->buf, c->big_buf);
+    }
+    c->buf = NULL;
+    c->cap = c->len = c->pos = c->hs = 0;
+}
+
+/* Makes room while a large head arrives: first by dropping the bytes of the requests
+ * before it, then by growing up to what the limits allow. */
+static int buf_grow(mg_conn_t *c)
+{
+    const mg_http_conf_t *h = hconf(c);
+    size_t limit = h->max_request_line + h->max_header_size + 16384;
+    if (c->hs > 0) {
+        memmove(c->buf, c->buf + c->hs, c->len - c->hs);
+        c->len -= c->hs;
+        c->pos -= c->hs;
+        c->hs = 0;
+        return MG_OK;
+    }
+    if (c->cap >= limit) {
+        return MG_ERROR;
+    }
+    size_t cap = MG_MIN((size_t)c->cap * 2, limit);
+    char *p = c->big_buf ? realloc(c->buf, cap) : malloc(cap);
+    if (p == NULL) {
+        return MG_ERROR;
+    }
+    if (!c->big_buf) {
+        memcpy(p, c->buf, c->len);
+        buf_put(c->w, c->buf, false);
+    }
+    c->buf = p;
+    c->cap = (uint32_t)cap;
+    c->big_buf = true;
+    return MG_OK;
+}
+
+mg_pool_t *mg__conn_pool_take(void)
+{
+    if (npool_free > 0) {
+        return pool_free[--npool_free];
+    }
+    return mg_pool_create(MG_HTTP_POOL_SIZE);
+}
+
+static void pool_give(mg_pool_t *p)
+{
+    mg_pool_reset(p);
+    if (npool_free < POOL_FREE_MAX) {
+        pool_free[npool_free++] = p;
+    } else {
+        mg_pool_destroy(p);
+    }
+}
+
+/* ---- watchers and deadlines ---- */
+
+static bool out_pending(const mg_conn_t *c)
+{
+    return c->olen > c->opos;
+}
+
+static bool body_wanted(const mg_conn_t *c)
+{
+    return c->r != NULL && !c->msg_done && !c->paused;
+}
+
+/* Whether the driver reads from the socket in the current state. */
+static bool wants_read(const mg_conn_t *c)
+{
+    switch (c->state) {
+    case MG_C_IDLE:
+        return c->olen - c->opos < MG_HTTP_OUT_HIGH && !c->want_close;
+    case MG_C_HEAD:
+    case MG_C_DISCARD:
+        return true;
+    case MG_C_ACTIVE:
+        return body_wanted(c);
+    case MG_C_LINGER:
+        return !out_pending(c);
+    }
+    return false;
+}
+
+static double deadline(const mg_conn_t *c)
+{
+    const mg_http_conf_t *h = hconf(c);
+    if (out_pending(c)) {
+        return c->last_write + h->send_timeout;
+    }
+    switch (c->state) {
+    case MG_C_IDLE:
+        if (c->nrequests == 0) {
+            return c->last_read + h->client_header_timeout;
+        }
+        return h->keepalive_timeout > 0 ? c->last_read + h->keepalive_timeout : 0;
+    case MG_C_HEAD:
+        return c->r != NULL ? c->r->start + h->client_header_timeout : 0;
+    case MG_C_ACTIVE:
+        return body_wanted(c) ? c->last_read + h->client_body_timeout : 0;
+    case MG_C_DISCARD:
+        return c->last_read + h->client_body_timeout;
+    case MG_C_LINGER:
+        return c->deadline;
+    }
+    return 0;
+}
+
+static void update_watchers(mg_conn_t *c)
+{
+    int ev = (wants_read(c) && !c->eof ? EV_READ : 0) | (out_pending(c) ? EV_WRITE : 0);
+    if (ev != c->io_events) {
+        ev_io_stop(c->w->loop, &c->io);
+        if (ev != 0) {
+            ev_io_set(&c->io, c->fd, ev);
+            ev_io_start(c->w->loop, &c->io);
+        }
+        c->io_events = ev;
+    }
+    if (c->state != MG_C_LINGER) {
+        c->deadline = deadline(c);
+    }
+    if (c->deadline <= 0) {
+        return; /* a stale timer firing later finds no deadline and does nothing */
+    }
+    if (c->armed_at <= 0 || c->deadline < c->armed_at) {
+        ev_timer_stop(c->w->loop, &c->timer);
+        ev_timer_set(&c->timer, MG_MAX(c->deadline - mg__conn_now(c), 0.001), 0.);
+        ev_timer_start(c->w->loop, &c->timer);
+        c->armed_at = c->deadline;
+    }
+}
+
+/* ---- close ---- */
+
+static void conn_free(mg_conn_t *c)
+{
+    if (c->pool != NULL) {
+        pool_give(c->pool);
+    }
+    buf_give(c);
+    free(c->out);
+    free(c);
+}
+
+static void conn_close(mg_conn_t *c)
+{
+    if (c->closed) {
+        return;
+    }
+    mg_worker_t *w = c->w;
+    ev_io_stop(w->loop, &c->io);
+    ev_timer_stop(w->loop, &c->timer);
+    close(c->fd);
+    c->closed = true;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        w->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    w->nconns--;
+    if (c->busy == 0) {
+        conn_free(c);
+    }
+}
+
+/* ---- the driver ---- */
+
+static void parse(mg_conn_t *c);
+static int read_some(mg_conn_t *c);
+static void linger(mg_conn_t *c);
+
+/* The connection is between requests. Only flags here: this may run inside llhttp's
+ * callbacks, where the buffer must not move; idle_tidy() does the rest from run(). */
+static void to_idle(mg_conn_t *c)
+{
+    c->state = MG_C_IDLE;
+    c->msg_done = c->head_done = c->paused = false;
+}
+
+/* Moves pipelined bytes to the front, or gives the buffers back when there are none,
+ * so an idle keep-alive connection holds nothing but its struct. */
+static void idle_tidy(mg_conn_t *c)
+{
+    if (c->buf != NULL && c->pos >= c->len) {
+        buf_give(c);
+    } else if (c->buf != NULL && c->pos > 0) {
+        memmove(c->buf, c->buf + c->pos, c->len - c->pos);
+        c->len -= c->pos;
+        c->pos = 0;
+    }
+    c->hs = 0;
+    if (c->buf == NULL && !out_pending(c)) {
+        if (c->pool != NULL) {
+            pool_give(c->pool);
+            c->pool = NULL;
+        }
+        free(c->out);
+        c->out = NULL;
+        c->ocap = c->olen = c->opos = 0;
+    }
+}
+
+static void run(mg_conn_t *c)
+{
+    while (!c->closed) {
+        c->again = false;
+        if (c->state == MG_C_LINGER) {
+            linger(c);
+            break;
+        }
+        if (c->state == MG_C_IDLE) {
+            idle_tidy(c);
+        }
+        if (c->state == MG_C_IDLE && c->buf != NULL && c->pos < c->len && wants_read(c)) {
+            if (mg__request_begin(c) != MG_OK) {
+                conn_close(c);
+                break;
+            }
+        }
+        /* a zero-length run lets a paused parser reach the end of a bodiless message */
+        if (c->buf != NULL && c->state != MG_C_IDLE && c->state != MG_C_LINGER &&
+            (c->state != MG_C_ACTIVE || body_wanted(c)) &&
+            (c->pos < c->len ||
+             (!c->msg_done && !c->paused && llhttp_get_errno(&c->parser) == HPE_PAUSED))) {
+            parse(c);
+            continue;
+        }
+        if (!wants_read(c) || c->eof) {
+            break;
+        }
+        if (read_some(c) != MG_OK) {
+            break;
+        }
+    }
+    if (!c->closed) {
+        update_watchers(c);
+    }
+}
+
+void mg__conn_enter(mg_conn_t *c)
+{
+    c->busy++;
+}
+
+void mg__conn_leave(mg_conn_t *c)
+{
+    if (c->busy == 1 && !c->closed) {
+        run(c);
+    }
+    if (--c->busy == 0 && c->closed) {
+        conn_free(c);
+    }
+}
+
+/* Feeds unparsed bytes to llhttp and acts on where it stopped. */
+static void parse(mg_conn_t *c)
+{
+    if (llhttp_get_errno(&c->parser) == HPE_PAUSED) {
+        llhttp_resume(&c->parser);
+    }
+    uint32_t from = c->pos;
+    mg_request_t *r = c->r;
+    llhttp_errno_t e = llhttp_execute(&c->parser, c->buf + c->pos, c->len - c->pos);
+    if (c->closed) {
+        return;
+    }
+    if (e == HPE_OK) {
+        c->pos = c->len;
+    } else if (e == HPE_PAUSED) {
+        c->pos = (uint32_t)(llhttp_get_error_pos(&c->parser) - c->buf);
+    }
+    if (r != NULL && r == c->r) {
+        r->request_length += c->pos - from;
+    }
+    if (e != HPE_OK && e != HPE_PAUSED) {
+        int status = c->err_status != 0 ? c->err_status : 400;
+        const char *why = c->err_reason != NULL ? c->err_reason : llhttp_get_error_reason(&c->parser);
+        /* a version we do not speak is 505; no version at all (HTTP/0.9) is 400 */
+        if (e == HPE_INVALID_VERSION && c->url_len > 0 &&
+            c->hs + c->url_off + c->url_len + 6 <= c->len &&
+            memcmp(c->buf + c->hs + c->url_off + c->url_len, " HTTP/", 6) == 0) {
+            status = 505;
+        }
+        c->pos = c->len;
+        if (c->r != NULL && c->state != MG_C_DISCARD) {
+            mg__request_reject(c, status, why);
+        } else {
+            c->want_close = true;
+            conn_close(c);
+        }
+        return;
+    }
+    if (c->state == MG_C_HEAD && c->head_done) {
+        c->state = MG_C_ACTIVE;
+        c->body_base = c->pos;
+        mg__request_dispatch(c);
+    } else if (c->state == MG_C_DISCARD && c->msg_done) {
+        to_idle(c);
+    }
+}
+
+static int read_some(mg_conn_t *c)
+{
+    if (c->buf == NULL && buf_take(c) != MG_OK) {
+        conn_close(c);
+        return MG_ERROR;
+    }
+    if (c->pos == c->len && c->state != MG_C_HEAD) {
+        /* everything read was parsed: body bytes are gone, reuse the space after the
+         * head (the request's header pointers stay valid) */
+        c->len = c->pos = c->state == MG_C_ACTIVE ? MG_MIN(c->body_base, c->len) : 0;
+    }
+    if (c->len == c->cap) {
+        if (c->state != MG_C_HEAD || buf_grow(c) != MG_OK) {
+            if (c->state == MG_C_HEAD) {
+                mg__request_reject(c, c->head_bytes > 0 ? 431 : 414, "request head too large");
+            } else {
+                conn_close(c);
+            }
+            return MG_ERROR;
+        }
+    }
+    ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+    if (n > 0) {
+        c->len += (uint32_t)n;
+        c->last_read = mg__conn_now(c);
+        return MG_OK;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return errno == EINTR ? MG_OK : MG_AGAIN;
+    }
+    c->eof = true;
+    if (c->state == MG_C_ACTIVE && c->r != NULL) {
+        mg__conn_abort(c, 400, n == 0 ? "client closed the connection while sending the body"
+                                        : "client connection reset");
+    } else {
+        conn_close(c);
+    }
+    return MG_ERROR;
+}
+
+static void linger(mg_conn_t *c)
+{
+    char sink[4096];
+    if (out_pending(c)) {
+        return;
+    }
+    if (c->deadline <= 0) {
+        shutdown(c->fd, SHUT_WR);
+        c->deadline = mg__conn_now(c) + LINGER_TIME;
+        buf_give(c);
+    }
+    for (;;) {
+        ssize_t n = read(c->fd, sink, sizeof(sink));
+        if (n > 0) {
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            return;
+        }
+        conn_close(c);
+        return;
+    }
+}
+
+/* ---- events ---- */
+
+static int flush_out(mg_conn_t *c);
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    mg_conn_t *c = (mg_conn_t *)io;
+    mg__conn_enter(c);
+    if ((revents & EV_WRITE) && out_pending(c)) {
+        flush_out(c);
+    }
+    c->again = true;
+    mg__conn_leave(c);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    mg_conn_t *c = (mg_conn_t *)((char *)t - offsetof(mg_conn_t, timer));
+    double now = ev_now(loop);
+    c->armed_at = 0;
+    if (c->deadline <= 0) {
+        return;
+    }
+    mg__conn_enter(c);
+    if (now + 0.0005 < c->deadline) {
+        update_watchers(c); /* fired early: the deadline moved later meanwhile */
+    } else if (out_pending(c)) {
+        mg__conn_abort(c, 0, "client timed out reading the response");
+    } else if (c->state == MG_C_HEAD && c->r != NULL) {
+        c->timed_out = true;
+        mg__request_reject(c, 408, "client timed out sending the request head");
+    } else if (c->state == MG_C_ACTIVE && c->r != NULL && !c->r->header_sent) {
+        mg_request_t *r = c->r;
+        const mg_http_handler_t *h = r->handler;
+        r->handler = NULL;
+        if (h != NULL && h->on_abort != NULL) {
+            h->on_abort(r);
+        }
+        c->want_close = true;
+        c->timed_out = true;
+        mg_log_info("client timed out sending the request body, client: %s, request_id: %.*s",
+                    c->addr, (int)r->request_id.len, r->request_id.p);
+        mg_http_error(r, 408);
+    } else if (c->state == MG_C_ACTIVE && c->r != NULL) {
+        mg__conn_abort(c, 0, "client timed out sending the request body");
+    } else {
+        conn_close(c); /* idle keep-alive, silent client, discard or linger */
+    }
+    mg__conn_leave(c);
+}
+
+/* ---- accept, drain, close all ---- */
+
+void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockaddr *sa,
+                         socklen_t salen)
+{
+    mg_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        mg_log_crit("out of memory accepting a connection");
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->w = w;
+    c->fd = fd;
+    c->admin = admin;
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, c->addr, sizeof(c->addr));
+        c->port = ntohs(s6->sin6_port);
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, c->addr, sizeof(c->addr));
+        c->port = ntohs(s4->sin_port);
+    } else {
+        snprintf(c->addr, sizeof(c->addr), "unix");
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &mg__http_settings);
+    c->parser.data = c;
+    ev_io_init(&c->io, on_io, fd, 0);
+    ev_init(&c->timer, on_timer);
+    c->next = w->conns;
+    if (w->conns != NULL) {
+        w->conns->prev = c;
+    }
+    w->conns = c;
+    w->nconns++;
+    c->last_read = c->last_write = ev_now(w->loop);
+    /* data usually arrives with the connection: try to read it now */
+    mg__conn_enter(c);
+    c->again = true;
+    mg__conn_leave(c);
+}
+
+void mg_http_conns_drain(mg_worker_t *w)
+{
+    mg_conn_t *next;
+    for (mg_conn_t *c = w->conns; c != NULL; c = next) {
+        next = c->next;
+        c->want_close = true;
+        if (c->state == MG_C_IDLE && (c->buf == NULL || c->pos >= c->len) && !out_pending(c)) {
+            mg__conn_enter(c);
+            conn_close(c);
+            mg__conn_leave(c);
+        }
+    }
+}
+
+void mg_http_conns_close_all(mg_worker_t *w)
+{
+    while (w->conns != NULL) {
+        mg_conn_t *c = w->conns;
+        mg__conn_enter(c);
+        if (c->r != NULL) {
+            mg__conn_abort(c, 0, "worker stopping");
+        }
+        conn_close(c);
+        mg__conn_leave(c);
+    }
+}
+
+/* ---- output ---- */
+
+static int out_append(mg_conn_t *c, const char *p, size_t len)
+{
+    if (c->opos > 0 && c->opos == c->olen) {
+        c->opos = c->olen = 0;
+    }
+    if (c->olen + len > c->ocap) {
+        if (c->opos > 0) {
+            memmove(c->out, c->out + c->opos, c->olen - c->opos);
+            c->olen -= c->opos;
+            c->opos = 0;
+        }
+        if (c->olen + len > c->ocap) {
+            size_t cap = MG_MAX(c->ocap * 2, MG_MAX(c->olen + len, (size_t)16384));
+            char *n = realloc(c->out, cap);
+            if (n == NULL) {
+                return MG_ERROR;
+            }
+            c->out = n;
+            c->ocap = cap;
+        }
+    }
+    memcpy(c->out + c->olen, p, len);
+    c->olen += len;
+    return MG_OK;
+}
+
+/* Writes pending output. MG_OK, or MG_ERROR when the client is gone (then aborted). */
+static int flush_out(mg_conn_t *c)
+{
+    while (out_pending(c)) {
+        ssize_t n = write(c->fd, c->out + c->opos, c->olen - c->opos);
+        if (n > 0) {
+            c->opos += (size_t)n;
+            c->last_write = mg__conn_now(c);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            break;
+        }
+        mg__conn_abort(c, 0, "client connection reset while sending the response");
+        return MG_ERROR;
+    }
+    if (c->out_paused && c->olen - c->opos < MG_HTTP_OUT_LOW && c->r != NULL) {
+        c->out_paused = false;
+        if (c->r->handler != NULL && c->r->handler->on_writable != NULL) {
+            c->r->handler->on_writable(c->r);
+        }
+    }
+    return MG_OK;
+}
+
+int mg_http_writev(mg_request_t *r, const struct iovec *iov, int iovcnt)
+{
+    mg_conn_t *c = r->conn;
+    size_t total = 0, done = 0;
+    int rc = MG_OK;
+    for (int i = 0; i < iovcnt; i++) {
+        total += iov[i].iov_len;
+    }
+    mg__conn_enter(c);
+    r->header_sent = true;
+    r->bytes_sent += total;
+    if (!out_pending(c) && total > 0) {
+        ssize_t n;
+        do {
+            n = writev(c->fd, iov, iovcnt);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN) {
+            mg__conn_abort(c, 0, "client connection reset while sending the response");
+            rc = MG_ERROR;
+            goto out;
+        }
+        done = n > 0 ? (size_t)n : 0;
+        if (done > 0) {
+            c->last_write = mg__conn_now(c);
+        }
+    } else if (!out_pending(c)) {
+        c->last_write = mg__conn_now(c);
+    }
+    for (int i = 0; i < iovcnt && done < total; i++) {
+        size_t l = iov[i].iov_len;
+        if (done >= l) {
+            done -= l;
+            total -= l;
+            continue;
+        }
+        if (out_append(c, (const char *)iov[i].iov_base + done, l - done) != MG_OK) {
+            mg__conn_abort(c, 0, "out of memory buffering the response");
+            rc = MG_ERROR;
+            goto out;
+        }
+        total -= l;
+        done = 0;
+    }
+    if (c->olen - c->opos > MG_HTTP_OUT_HIGH) {
+        c->out_paused = true;
+        rc = MG_AGAIN;
+    }
+out:
+    mg__conn_leave(c);
+    return rc;
+}
+
+int mg_http_write(mg_request_t *r, const char *data, size_t len)
+{
+    struct iovec iov = {(void *)data, len};
+    return mg_http_writev(r, &iov, 1);
+}
+
+/* ---- the end of a request ---- */
+
+static mg_str_t header_value(const mg_request_t *r, mg_str_t name)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (mg_str_caseeq(r->headers[i].name, name)) {
+            return r->headers[i].value;
+        }
+    }
+    return MG_NULL_STR;
+}
+
+static void access_log(mg_conn_t *c, mg_request_t *r)
+{
+    const mg_route_conf_t *route = r->match.route;
+    mg_access_rec_t rec = {
+        .remote_addr = r->remote_addr,
+        .method = r->method_name,
+        .uri = r->target,
+        .http_major = r->http_major,
+        .http_minor = r->http_minor,
+        .status = r->status,
+        .bytes_sent = r->bytes_sent,
+        .request_length = r->request_length,
+        .referer = header_value(r, MG_STR("Referer")),
+        .user_agent = header_value(r, MG_STR("User-Agent")),
+        .host = r->host_header,
+        .route = route != NULL ? mg_str(route->name, strlen(route->name)) : MG_NULL_STR,
+        .upstream_addr = r->upstream_addr,
+        .upstream_status = r->upstream_status,
+        .upstream_time = r->upstream_time,
+        .request_time = mg__conn_now(c) - r->start,
+        .request_id = r->request_id,
+        .start = r->start_wall,
+    };
+    mg_log_access(&rec);
+}
+
+void mg__conn_end_request(mg_conn_t *c, bool keep)
+{
+    mg_request_t *r = c->r;
+    mg_worker_t *w = c->w;
+    if (r == NULL) {
+        return;
+    }
+    if (r->status == 0) {
+        r->status = 499; /* the client went away before an answer */
+    }
+    access_log(c, r);
+    __atomic_store_n(&w->stats->requests, w->stats->requests + 1, __ATOMIC_RELAXED);
+    c->r = NULL;
+    c->out_paused = false;
+    mg_gen_t *g = r->gen;
+    /* the pool's cleanups release what the producer tied to the request */
+    mg_pool_reset(c->pool);
+    mg_gen_release(g);
+    if (!keep || c->want_close || c->closed) {
+        c->want_close = true;
+        c->state = MG_C_LINGER;
+        c->deadline = 0;
+    } else if (!c->msg_done) {
+        c->state = MG_C_DISCARD;
+        c->paused = false;
+    } else {
+        to_idle(c);
+    }
+    c->again = true;
+}
+
+void mg__conn_abort(mg_conn_t *c, int status, const char *why)
+{
+    mg_request_t *r = c->r;
+    if (r != NULL) {
+        const mg_http_handler_t *h = r->handler;
+        r->handler = NULL;
+        if (h != NULL && h->on_abort != NULL) {
+            h->on_abort(r);
+        }
+        mg_log_info("%s, client: %s, request_id: %.*s", why, c->addr, (int)r->request_id.len,
+                    r->request_id.p);
+        if (!r->header_sent && status > 0) {
+            r->status = status;
+        }
+        mg__conn_end_request(c, false);
+    }
+    conn_close(c);
+}
+
+bool mg_http_keepalive(mg_request_t *r)
+{
+    mg_conn_t *c = r->conn;
+    if (!r->keepalive || c->want_close || c->w->draining || c->eof ||
+        c->nrequests >= (uint32_t)hconf(c)->keepalive_requests) {
+        r->keepalive = false; /* latched: a later answer must agree with the head */
+    }
+    return r->keepalive;
+}
+
+void mg_http_finish(mg_request_t *r, bool ok)
+{
+    mg_conn_t *c = r->conn;
+    mg__conn_enter(c);
+    bool keep = ok && mg_http_keepalive(r);
+    mg__conn_end_request(c, keep);
+    mg__conn_leave(c);
+}
+
+void mg_http_body_resume(mg_request_t *r)
+{
+    mg_conn_t *c = r->conn;
+    mg__conn_enter(c);
+    if (c->paused) {
+        c->paused = false;
+        c->again = true;
+    }
+    mg__conn_leave(c);
+}
+
+/* ---- gateway-made responses ---- */
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT", formatted once per second. */
+static const char *http_date(double now)
+{
+    static char buf[40];
+    static time_t last;
+    time_t t = (time_t)now;
+    if (t != last) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = t;
+    }
+    return buf;
+}
+
+void mg_http_respond(mg_request_t *r, int status, const char *content_type, const char *body,
+                     size_t len)
+{
+    mg_conn_t *c = r->conn;
+    char head[640];
+    mg__conn_enter(c);
+    bool keep = mg_http_keepalive(r);
+    bool http10 = r->http_major == 1 && r->http_minor == 0;
+    bool nobody = r->is_head || status == 204 || status == 304 || status < 200;
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nServer: moongate\r\nDate: %s\r\n%s%s%s",
+                     status, mg_http_reason(status), http_date(mg__conn_now(c)),
+                     content_type != NULL ? "Content-Type: " : "",
+                     content_type != NULL ? content_type : "", content_type != NULL ? "\r\n" : "");
+    if (status != 204 && status >= 200) {
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", len);
+    }
+    if (r->request_id.len > 0 && r->request_id.len <= 128) {
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "X-Request-Id: %.*s\r\n",
+                      (int)r->request_id.len, r->request_id.p);
+    }
+    n += snprintf(head + n, sizeof(head) - (size_t)n, "%s\r\n",
+                  !keep ? "Connection: close\r\n" : http10 ? "Connection: keep-alive\r\n" : "");
+    struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, len}};
+    r->status = status;
+    if (mg_http_writev(r, iov, nobody || len == 0 ? 1 : 2) != MG_ERROR) {
+        mg_http_finish(r, true);
+    }
+    mg__conn_leave(c);
+}
+
+void mg__http_error_msg(mg_request_t *r, int status, const char *msg)
+{
+    if (r->header_sent) {
+        mg_http_finish(r, false);
+        return;
+    }
+    char body[384];
+    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n",
+                     msg, status, (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
+    mg_http_respond(r, status, "application/json", body, (size_t)n);
+}
+
+void mg_http_error(mg_request_t *r, int status)
+{
+    char msg[64];
+    const char *reason = mg_http_reason(status);
+    size_t i = 0;
+    for (; reason[i] != '\0' && i + 1 < sizeof(msg); i++) {
+        msg[i] = (char)(reason[i] >= 'A' && reason[i] <= 'Z' ? reason[i] + 32 : reason[i]);
+    }
+    msg[i] = '\0';
+    mg__http_error_msg(r, status, msg);
+}

@@ -1,0 +1,115 @@
+/*
+ * http_conn_int.h -- what the two halves of the client side share: http_conn.c (the
+ * connection: buffers, I/O, timers, the driver loop, responses going out, the end of a
+ * request) and http_request.c (llhttp callbacks, head validation, limits, routing and
+ * dispatch). Not for other modules.
+ *
+ * A connection holds no read buffer, output buffer or pool while it waits idle for
+ * its next request: they come from per-process free lists when bytes arrive, so an
+ * idle keep-alive connection costs only this struct.
+ */
+#ifndef MG_HTTP_CONN_INT_H
+#define MG_HTTP_CONN_INT_H
+
+#include "http.h"
+#include "llhttp.h"
+
+#include <ev.h>
+
+#define MG_HTTP_BUF_SIZE 16384      /* read buffer; grown only for a large head */
+#define MG_HTTP_OUT_HIGH (64 * 1024) /* pending output over this: producer pauses */
+#define MG_HTTP_OUT_LOW (16 * 1024)  /* ... and resumes under this */
+#define MG_HTTP_CHUNK_EXT_MAX 1024   /* chunk-extension bytes per chunk */
+#define MG_HTTP_POOL_SIZE 8192
+
+/* Where a connection is in its request cycle. */
+enum {
+    MG_C_IDLE = 0, /* waiting for the first byte of a request */
+    MG_C_HEAD,     /* reading the request head */
+    MG_C_ACTIVE,   /* dispatched: the producer has the request; body read on demand */
+    MG_C_DISCARD,  /* the response ended before the body did: reading it to drop it */
+    MG_C_LINGER,   /* response sent, write side shut: drain what the client still sends */
+};
+
+/* A header seen while the head is read, as offsets from the start of the request in the
+ * read buffer (the buffer may move while it grows). */
+typedef struct {
+    uint32_t name_off, name_len, val_off, val_len;
+} mg_hspan_t;
+
+struct mg_conn_s {
+    ev_io io;         /* client socket; events follow what the state needs */
+    ev_timer timer;   /* one timer, re-armed lazily towards `deadline` */
+    mg_worker_t *w;
+    mg_conn_t *prev, *next; /* w->conns */
+    int fd;
+    uint8_t state;
+    bool admin;       /* accepted on the admin listener */
+    bool closed;      /* closed; freed when the last frame leaves */
+    bool again;       /* the driver must run once more */
+    bool eof;         /* the client shut its write side */
+    bool msg_done;    /* llhttp saw the end of the current request */
+    bool head_done;   /* headers complete: later header callbacks are trailers */
+    bool paused;      /* the producer asked for no more body (MG_AGAIN) */
+    bool want_close;  /* close once the current response is out */
+    bool big_buf;     /* the read buffer was grown: free it instead of pooling it */
+    bool out_paused;  /* a write returned MG_AGAIN: tell on_writable when drained */
+    bool timed_out;   /* answered 408: no access-log upstream fields */
+    int busy;         /* frames of ours on the stack */
+    int io_events;
+    int err_status;   /* status a callback chose for a parse error */
+    const char *err_reason;
+    double deadline;  /* when the current timeout expires (0 = none) */
+    double armed_at;  /* when the ev_timer fires */
+    double last_read, last_write;
+
+    char *buf;        /* read buffer: [0, len) read, [pos, len) not parsed yet */
+    uint32_t cap, len, pos;
+    uint32_t hs;      /* offset where the current request starts */
+    uint32_t body_base; /* offset just after the current head */
+    char *out;        /* pending output [opos, olen) */
+    size_t ocap, olen, opos;
+
+    llhttp_t parser;
+    mg_pool_t *pool;
+    mg_request_t *r;  /* the current request, NULL between requests */
+    uint32_t nrequests;
+
+    /* head bookkeeping while it is parsed */
+    uint32_t url_off, url_len;
+    uint32_t line_len;   /* bytes of the current header line */
+    uint32_t head_bytes; /* bytes of all header lines */
+    uint32_t chunk_ext;  /* chunk-extension bytes of the current chunk */
+    mg_hspan_t *spans;
+    uint32_t nspans, cspans;
+    uint64_t body_read;  /* de-chunked body bytes seen */
+
+    char addr[48];
+    uint16_t port;
+};
+
+/* http_conn.c */
+void mg__conn_enter(mg_conn_t *c);
+void mg__conn_leave(mg_conn_t *c);
+/* Ends the current request (access log, counters, generation, pool) and decides what
+ * the connection does next; `keep` false closes it once the output is out. */
+void mg__conn_end_request(mg_conn_t *c, bool keep);
+/* A client-side fault (timeout, reset) with a request in flight: tells the producer,
+ * ends the request with `status` for the log and closes. */
+void mg__conn_abort(mg_conn_t *c, int status, const char *why);
+double mg__conn_now(const mg_conn_t *c);
+/* A pool for a new request, from the free list when it has one. */
+mg_pool_t *mg__conn_pool_take(void);
+/* mg_http_error() with the message of the JSON body chosen by the caller. */
+void mg__http_error_msg(mg_request_t *r, int status, const char *msg);
+
+/* http_request.c */
+extern const llhttp_settings_t mg__http_settings;
+/* A new request begins at c->pos: allocates it. MG_ERROR when out of memory. */
+int mg__request_begin(mg_conn_t *c);
+/* The head is complete: validates it, routes and hands it to its producer. */
+void mg__request_dispatch(mg_conn_t *c);
+/* Answers a parse error of the current head with `status` and closes. */
+void mg__request_reject(mg_conn_t *c, int status, const char *why);
+
+#endif

@@ -1,0 +1,557 @@
+/*
+ * http_request.c -- one request's head: llhttp callbacks (every lenient flag off) that
+ * record spans and enforce the size limits as bytes arrive, then the checks llhttp
+ * does not make (Host, framing headers, Expect, Upgrade, the target's form, path
+ * normalisation), routing and the hand-off to a producer.
+ *
+ * Anything rejected here is answered by the gateway and closes the connection; no
+ * producer ever sees it, so nothing of it reaches an upstream.
+ */
+#include "http_conn_int.h"
+
+#include "admin.h"
+#include "conf.h"
+#include "gen.h"
+#include "http_parse.h"
+#include "log.h"
+#include "pool.h"
+#include "proxy.h"
+#include "router.h"
+#include "worker.h"
+
+#include <stdio.h>
+
+static mg_conn_t *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static const mg_http_conf_t *hconf(const mg_conn_t *c)
+{
+    return &c->r->gen->conf->http;
+}
+
+/* Makes llhttp stop with our status; parse() answers it. */
+static int fail(mg_conn_t *c, int status, const char *why)
+{
+    c->err_status = status;
+    c->err_reason = why;
+    return HPE_USER;
+}
+
+/* ---- llhttp callbacks ---- */
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    mg_conn_t *c = conn_of(p);
+    if (c->url_len == 0) {
+        c->url_off = (uint32_t)(at - (c->buf + c->hs));
+    }
+    c->url_len += (uint32_t)len;
+    if (c->url_len + 16 > hconf(c)->max_request_line) {
+        return fail(c, 414, "request line too long");
+    }
+    return 0;
+}
+
+/* Counts one piece of a header line against the line and block limits. */
+static int header_bytes(mg_conn_t *c, size_t len)
+{
+    const mg_http_conf_t *h = hconf(c);
+    c->line_len += (uint32_t)len;
+    c->head_bytes += (uint32_t)len;
+    if (c->line_len > h->max_header_line) {
+        return fail(c, 431, "header line too long");
+    }
+    if (c->head_bytes > h->max_header_size) {
+        return fail(c, 431, "request headers too large");
+    }
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    mg_conn_t *c = conn_of(p);
+    if (c->head_done) {
+        return header_bytes(c, len); /* a trailer: counted, then dropped */
+    }
+    if (c->line_len == 0) {
+        if (c->nspans >= (uint32_t)hconf(c)->max_headers) {
+            return fail(c, 431, "too many header fields");
+        }
+        if (c->nspans == c->cspans) {
+            uint32_t n = c->cspans ? c->cspans * 2 : 16;
+            mg_hspan_t *s = mg_pool_alloc(c->pool, n * sizeof(*s));
+            if (s == NULL) {
+                return fail(c, 500, "out of memory reading headers");
+            }
+            if (c->nspans > 0) {
+                memcpy(s, c->spans, c->nspans * sizeof(*s));
+            }
+            c->spans = s;
+            c->cspans = n;
+        }
+        mg_hspan_t *s = &c->spans[c->nspans];
+        memset(s, 0, sizeof(*s));
+        s->name_off = (uint32_t)(at - (c->buf + c->hs));
+    }
+    c->spans[c->nspans].name_len += (uint32_t)len;
+    return header_bytes(c, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    mg_conn_t *c = conn_of(p);
+    if (!c->head_done) {
+        mg_hspan_t *s = &c->spans[c->nspans];
+        if (s->val_len == 0) {
+            s->val_off = (uint32_t)(at - (c->buf + c->hs));
+        }
+        s->val_len += (uint32_t)len;
+    }
+    return header_bytes(c, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    mg_conn_t *c = conn_of(p);
+    if (!c->head_done) {
+        c->nspans++;
+    }
+    c->line_len = 0;
+    c->head_bytes += 4; /* ": " and CRLF */
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    mg_conn_t *c = conn_of(p);
+    if (c->head_done) {
+        return 0;
+    }
+    c->head_done = true;
+    c->line_len = 0;
+    return HPE_PAUSED; /* dispatch happens outside llhttp, see parse() */
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    mg_conn_t *c = conn_of(p);
+    mg_request_t *r = c->r;
+    c->body_read += len;
+    if (r == NULL || c->state != MG_C_ACTIVE) {
+        return 0; /* discarding */
+    }
+    size_t max = r->gen->conf->http.client_max_body_size;
+    if (max > 0 && c->body_read > max) {
+        return fail(c, 413, "request body too large");
+    }
+    if (r->handler == NULL || r->handler->on_body == NULL) {
+        return 0;
+    }
+    int rc = r->handler->on_body(r, at, len);
+    if (c->r != r || c->closed || c->state != MG_C_ACTIVE) {
+        return HPE_PAUSED; /* the request ended inside: the driver takes it from here */
+    }
+    if (rc == MG_AGAIN) {
+        c->paused = true;
+        return HPE_PAUSED;
+    }
+    return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+    conn_of(p)->chunk_ext = 0;
+    return 0;
+}
+
+static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
+{
+    mg_conn_t *c = conn_of(p);
+    c->chunk_ext += (uint32_t)len;
+    return c->chunk_ext > MG_HTTP_CHUNK_EXT_MAX ? fail(c, 400, "chunk extension too long") : 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    mg_conn_t *c = conn_of(p);
+    mg_request_t *r = c->r;
+    c->msg_done = true;
+    if (r != NULL && c->state == MG_C_ACTIVE && r->has_body && r->handler != NULL &&
+        r->handler->on_body_end != NULL) {
+        r->handler->on_body_end(r);
+    }
+    return HPE_PAUSED; /* one request at a time: pipelined bytes wait in the buffer */
+}
+
+const llhttp_settings_t mg__http_settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_extension_name = on_chunk_ext,
+    .on_chunk_extension_value = on_chunk_ext,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- a new request ---- */
+
+int mg__request_begin(mg_conn_t *c)
+{
+    mg_worker_t *w = c->w;
+    if (c->pool == NULL && (c->pool = mg__conn_pool_take()) == NULL) {
+        return MG_ERROR;
+    }
+    mg_request_t *r = mg_pool_calloc(c->pool, sizeof(*r));
+    char *id = mg_pool_alloc(c->pool, 40);
+    if (r == NULL || id == NULL) {
+        return MG_ERROR;
+    }
+    r->pool = c->pool;
+    r->conn = c;
+    r->worker = w;
+    r->gen = mg_gen_retain(w->gen);
+    r->content_length = -1;
+    r->upstream_time = -1;
+    r->start = r->start_wall = mg__conn_now(c);
+    r->http_major = r->http_minor = 1;
+    r->remote_addr = mg_str(c->addr, strlen(c->addr));
+    r->remote_port = c->port;
+    int n = snprintf(id, 40, "%s%08llx", w->id_prefix, (unsigned long long)++w->request_seq);
+    r->request_id = mg_str(id, (size_t)n);
+    c->r = r;
+    c->state = MG_C_HEAD;
+    c->hs = c->pos;
+    c->url_off = c->url_len = c->line_len = c->head_bytes = c->chunk_ext = 0;
+    c->spans = NULL;
+    c->nspans = c->cspans = 0;
+    c->body_read = 0;
+    c->msg_done = c->head_done = c->paused = c->timed_out = false;
+    c->err_status = 0;
+    c->err_reason = NULL;
+    c->nrequests++;
+    return MG_OK;
+}
+
+void mg__request_reject(mg_conn_t *c, int status, const char *why)
+{
+    mg_request_t *r = c->r;
+    if (r == NULL) {
+        return;
+    }
+    const mg_http_handler_t *h = r->handler;
+    r->handler = NULL;
+    if (h != NULL && h->on_abort != NULL) {
+        h->on_abort(r); /* e.g. a chunked body crossed the limit while being proxied */
+    }
+    mg_worker_stats_t *s = c->w->stats;
+    __atomic_store_n(&s->bad_requests, s->bad_requests + 1, __ATOMIC_RELAXED);
+    mg_log_info("rejected with %d: %s, client: %s, request_id: %.*s", status, why, c->addr,
+                (int)r->request_id.len, r->request_id.p);
+    c->want_close = true;
+    mg_http_error(r, status);
+}
+
+/* ---- the head ---- */
+
+typedef struct {
+    int nhost, ncl, nte;
+    mg_str_t host, cl, te, expect, upgrade, ws_key;
+} head_seen_t;
+
+static mg_str_t trim(mg_str_t v)
+{
+    while (v.len > 0 && (v.p[0] == ' ' || v.p[0] == '\t')) {
+        v.p++;
+        v.len--;
+    }
+    while (v.len > 0 && (v.p[v.len - 1] == ' ' || v.p[v.len - 1] == '\t')) {
+        v.len--;
+    }
+    return v;
+}
+
+/* A name that would mean a framing or routing header to a server that folds '_' into
+ * '-' is refused rather than forwarded: two hops must never disagree on framing. */
+static bool underscore_alias(mg_str_t name)
+{
+    static const char *const names[] = {"content-length", "transfer-encoding", "host",
+                                        "connection", "expect", "upgrade"};
+    if (memchr(name.p, '_', name.len) == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < MG_NELEMS(names); i++) {
+        size_t l = strlen(names[i]);
+        if (l != name.len) {
+            continue;
+        }
+        size_t j = 0;
+        while (j < l && ((name.p[j] | 0x20) == names[i][j] ||
+                         (name.p[j] == '_' && names[i][j] == '-'))) {
+            j++;
+        }
+        if (j == l) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool value_ok(mg_str_t v)
+{
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char ch = (unsigned char)v.p[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Builds r->headers from the spans and notes the headers the checks need. */
+static const char *collect_headers(mg_conn_t *c, mg_request_t *r, head_seen_t *s)
+{
+    const char *base = c->buf + c->hs;
+    r->headers = mg_pool_alloc(c->pool, (c->nspans ? c->nspans : 1) * sizeof(mg_header_t));
+    if (r->headers == NULL) {
+        return "out of memory";
+    }
+    for (uint32_t i = 0; i < c->nspans; i++) {
+        const mg_hspan_t *sp = &c->spans[i];
+        mg_str_t name = mg_str(base + sp->name_off, sp->name_len);
+        mg_str_t val = trim(mg_str(base + sp->val_off, sp->val_len));
+        if (!mg_http_valid_token(name) || underscore_alias(name)) {
+            return "invalid header name";
+        }
+        if (!value_ok(val)) {
+            return "control character in a header value";
+        }
+        r->headers[r->nheaders++] = (mg_header_t){name, val};
+        if (mg_str_caseeq(name, MG_STR("Host"))) {
+            s->nhost++;
+            s->host = val;
+        } else if (mg_str_caseeq(name, MG_STR("Content-Length"))) {
+            s->ncl++;
+            s->cl = val;
+        } else if (mg_str_caseeq(name, MG_STR("Transfer-Encoding"))) {
+            s->nte++;
+            s->te = val;
+        } else if (mg_str_caseeq(name, MG_STR("Connection"))) {
+            r->connection = val;
+        } else if (mg_str_caseeq(name, MG_STR("Expect"))) {
+            s->expect = val;
+        } else if (mg_str_caseeq(name, MG_STR("Upgrade"))) {
+            s->upgrade = val;
+        } else if (mg_str_caseeq(name, MG_STR("Sec-WebSocket-Key"))) {
+            s->ws_key = val;
+        } else if (mg_str_caseeq(name, MG_STR("X-Request-Id")) && mg_http_valid_request_id(val)) {
+            r->request_id = val;
+        }
+    }
+    return NULL;
+}
+
+/* Transfer-Encoding: only a single "chunked" is understood. Returns 0 or a status. */
+static int check_te(mg_request_t *r, const head_seen_t *s)
+{
+    if (s->nte == 0) {
+        return 0;
+    }
+    if (s->nte > 1 || r->http_minor == 0 || s->ncl > 0) {
+        return 400;
+    }
+    int chunked = 0;
+    size_t i = 0;
+    while (i <= s->te.len) {
+        size_t j = i;
+        while (j < s->te.len && s->te.p[j] != ',') {
+            j++;
+        }
+        chunked += mg_str_caseeq(trim(mg_str(s->te.p + i, j - i)), MG_STR("chunked"));
+        i = j + 1;
+    }
+    if (chunked > 1) {
+        return 400;
+    }
+    if (!mg_str_caseeq(s->te, MG_STR("chunked"))) {
+        return 501;
+    }
+    r->chunked = true;
+    return 0;
+}
+
+/* A valid Sec-WebSocket-Key is 16 bytes in base64: 22 characters and "==". */
+static bool ws_key_ok(mg_str_t k)
+{
+    if (k.len != 24 || k.p[22] != '=' || k.p[23] != '=') {
+        return false;
+    }
+    for (size_t i = 0; i < 22; i++) {
+        unsigned char ch = (unsigned char)k.p[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '+' || ch == '/')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int check_host(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, const char **why)
+{
+    *why = "missing or invalid Host";
+    if (s->nhost > 1 || (s->nhost == 0 && r->http_minor >= 1)) {
+        return 400;
+    }
+    if (s->nhost == 0) {
+        return 0;
+    }
+    mg_str_t host;
+    int port;
+    if (mg_http_parse_host(s->host, &host, &port) != MG_OK) {
+        return 400;
+    }
+    char *lower = mg_pool_alloc(c->pool, host.len + 1);
+    if (lower == NULL) {
+        return 500;
+    }
+    for (size_t i = 0; i < host.len; i++) {
+        char ch = host.p[i];
+        lower[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    r->host = mg_str(lower, host.len);
+    r->host_header = s->host;
+    return 0;
+}
+
+/* Framing, Expect and Upgrade. Returns 0 or a status, with the reason in *why. */
+static int check_framing(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, const char **why)
+{
+    int st;
+    *why = "invalid Transfer-Encoding";
+    if ((st = check_te(r, s)) != 0) {
+        return st;
+    }
+    *why = "invalid Content-Length";
+    if (s->ncl > 1 || (s->ncl == 1 && mg_http_parse_content_length(s->cl, &r->content_length) !=
+                                          MG_OK)) {
+        return 400;
+    }
+    size_t max = r->gen->conf->http.client_max_body_size;
+    *why = "request body too large";
+    if (max > 0 && r->content_length > (int64_t)max) {
+        return 413;
+    }
+    r->has_body = r->chunked || r->content_length > 0;
+    *why = "unsupported Expect";
+    if (s->expect.len > 0) {
+        if (!mg_str_caseeq(s->expect, MG_STR("100-continue"))) {
+            return 417;
+        }
+        r->expect_continue = r->http_minor >= 1 && r->has_body;
+    }
+    if (s->upgrade.len > 0 && mg_http_connection_has(s->upgrade, MG_STR("websocket"))) {
+        *why = ws_key_ok(s->ws_key) ? "WebSocket is not supported" : "invalid WebSocket upgrade";
+        return ws_key_ok(s->ws_key) ? 501 : 400;
+    }
+    c->parser.upgrade = 0; /* other upgrades (h2c) are ignored: served as HTTP/1.1 */
+    return 0;
+}
+
+/* The request line: method, version, target form, path. */
+static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
+{
+    r->method = c->parser.method;
+    r->method_name = mg_str(llhttp_method_name(c->parser.method),
+                            strlen(llhttp_method_name(c->parser.method)));
+    r->http_major = c->parser.http_major;
+    r->http_minor = c->parser.http_minor;
+    r->is_head = r->method == HTTP_HEAD;
+    r->target = mg_str(c->buf + c->hs + c->url_off, c->url_len);
+    /* llhttp lets extra spaces through around the target; one space exactly */
+    const char *after = r->target.p + r->target.len;
+    *why = "malformed request line";
+    if (c->url_off != r->method_name.len + 1 || after[0] != ' ' || after[1] != 'H') {
+        return 400;
+    }
+    *why = "unsupported HTTP version";
+    if (r->http_major != 1) {
+        return 505;
+    }
+    *why = "method not allowed";
+    if (r->method == HTTP_TRACE || r->method == HTTP_CONNECT) {
+        return 405;
+    }
+    *why = "invalid request target";
+    if (r->target.len == 0 || r->target.p[0] != '/') {
+        return 400;
+    }
+    const char *q = memchr(r->target.p, '?', r->target.len);
+    size_t plen = q != NULL ? (size_t)(q - r->target.p) : r->target.len;
+    char *path = mg_pool_alloc(c->pool, plen * 3 + 1);
+    size_t outlen;
+    if (path == NULL || mg_http_normalize_path(r->target.p, plen, path, &outlen) != MG_OK) {
+        return 400;
+    }
+    r->path = mg_str(path, outlen);
+    r->query = q != NULL ? mg_str(q + 1, r->target.len - plen - 1) : MG_NULL_STR;
+    return 0;
+}
+
+/* Sends "100 Continue" without making it the response. */
+static void send_continue(mg_request_t *r)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uint64_t sent = r->bytes_sent;
+    mg_http_write(r, cont, sizeof(cont) - 1);
+    r->header_sent = false;
+    r->bytes_sent = sent;
+}
+
+void mg__request_dispatch(mg_conn_t *c)
+{
+    mg_request_t *r = c->r;
+    head_seen_t seen = {0};
+    const char *why = NULL;
+    int st = check_line(c, r, &why);
+    if (st == 0 && (why = collect_headers(c, r, &seen)) != NULL) {
+        st = 400;
+    }
+    if (st == 0) {
+        st = check_host(c, r, &seen, &why);
+    }
+    if (st == 0) {
+        st = check_framing(c, r, &seen, &why);
+    }
+    if (st != 0) {
+        mg__request_reject(c, st, why);
+        return;
+    }
+    bool http11 = r->http_minor >= 1;
+    r->keepalive = http11 ? !mg_http_connection_has(r->connection, MG_STR("close"))
+                          : mg_http_connection_has(r->connection, MG_STR("keep-alive"));
+    if (c->admin) {
+        mg_admin_handle(r);
+        return;
+    }
+    if (mg_router_match(r->gen->router, r->host, r->method, r->path, &r->match) != MG_OK) {
+        mg__http_error_msg(r, 404, "no route matched");
+        return;
+    }
+    const mg_route_conf_t *route = r->match.route;
+    if (route->ret != NULL) {
+        mg_http_respond(r, route->ret->status, route->ret->content_type, route->ret->body,
+                        route->ret->body_len);
+        return;
+    }
+    if (r->expect_continue) {
+        send_continue(r);
+        if (c->r != r) {
+            return;
+        }
+    }
+    mg_proxy_start(r);
+}
