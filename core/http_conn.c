@@ -414,8 +414,14 @@ static int read_some(mg_conn_t *c)
         c->last_read = mg__conn_now(c);
         return MG_OK;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        return errno == EINTR ? MG_OK : MG_AGAIN;
+    if (n < 0 && errno == EINTR) {
+        return MG_OK;
+    }
+    if (n < 0 && errno == EAGAIN) {
+        if (c->state == MG_C_IDLE && c->len == 0) {
+            buf_give(c); /* an idle connection holds no buffer while it waits */
+        }
+        return MG_AGAIN;
     }
     c->eof = true;
     if (c->state == MG_C_ACTIVE && c->r != NULL) {
