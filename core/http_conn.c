@@ -190,13 +190,23 @@ static double deadline(const mg_conn_t *c)
     return 0;
 }
 
+/* EV_READ stays registered while a request is served even though nothing is read
+ * then: most clients send nothing meanwhile, and dropping and re-adding the interest
+ * costs two epoll_ctl calls per request. Only a read event that arrives while no input
+ * is wanted (level-triggered: it would repeat) takes it off. */
 static void update_watchers(mg_conn_t *c)
 {
-    int ev = (wants_read(c) && !c->eof ? EV_READ : 0) | (out_pending(c) ? EV_WRITE : 0);
+    int want = wants_read(c) && !c->eof ? EV_READ : 0;
+    if (want) {
+        c->read_spurious = false;
+    } else if ((c->io_events & EV_READ) && !c->read_spurious && !c->eof) {
+        want = EV_READ;
+    }
+    int ev = want | (out_pending(c) ? EV_WRITE : 0);
     if (ev != c->io_events) {
         ev_io_stop(c->w->loop, &c->io);
         if (ev != 0) {
-            ev_io_set(&c->io, c->fd, ev);
+            ev_io_modify(&c->io, ev); /* not ev_io_set: that forces an epoll_ctl */
             ev_io_start(c->w->loop, &c->io);
         }
         c->io_events = ev;
@@ -313,7 +323,7 @@ static void run(mg_conn_t *c)
             parse(c);
             continue;
         }
-        if (!wants_read(c) || c->eof) {
+        if (!wants_read(c) || c->eof || !c->readable) {
             break;
         }
         if (read_some(c) != MG_OK) {
@@ -338,6 +348,32 @@ void mg__conn_leave(mg_conn_t *c)
     if (--c->busy == 0 && c->closed) {
         conn_free(c);
     }
+}
+
+/* llhttp stops on a coding after "chunked" itself. A repeated "chunked" is ambiguous
+ * framing (400); any other coding is one we do not implement (501). */
+static int te_error_status(const mg_conn_t *c)
+{
+    const char *at = llhttp_get_error_pos(&c->parser);
+    const char *lo = c->buf + c->hs, *hi = c->buf + c->len;
+    if (at == NULL || at < lo || at > hi) {
+        return 400;
+    }
+    const char *b = at, *e = at;
+    while (b > lo && b[-1] != '\n' && b[-1] != ':') {
+        b--;
+    }
+    while (e < hi && *e != '\r' && *e != '\n') {
+        e++;
+    }
+    int n = 0, lines = 0;
+    for (const char *p = b; p + 7 <= e; p++) {
+        n += mg_str_caseeq(mg_str(p, 7), MG_STR("chunked"));
+    }
+    for (const char *p = lo; p + 19 <= at; p++) {
+        lines += p[0] == '\n' && mg_str_caseeq(mg_str(p + 1, 18), MG_STR("Transfer-Encoding:"));
+    }
+    return n > 1 || lines > 1 ? 400 : 501;
 }
 
 /* Feeds unparsed bytes to llhttp and acts on where it stopped. */
@@ -368,6 +404,9 @@ static void parse(mg_conn_t *c)
             c->hs + c->url_off + c->url_len + 6 <= c->len &&
             memcmp(c->buf + c->hs + c->url_off + c->url_len, " HTTP/", 6) == 0) {
             status = 505;
+        }
+        if (e == HPE_INVALID_TRANSFER_ENCODING && c->err_status == 0) {
+            status = te_error_status(c);
         }
         c->pos = c->len;
         if (c->r != NULL && c->state != MG_C_DISCARD) {
@@ -408,8 +447,12 @@ static int read_some(mg_conn_t *c)
             return MG_ERROR;
         }
     }
-    ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+    size_t room = c->cap - c->len;
+    ssize_t n = read(c->fd, c->buf + c->len, room);
     if (n > 0) {
+        /* a short read emptied the socket: wait for the next event instead of a read
+         * that would only say EAGAIN */
+        c->readable = (size_t)n == room;
         c->len += (uint32_t)n;
         c->last_read = mg__conn_now(c);
         return MG_OK;
@@ -418,6 +461,7 @@ static int read_some(mg_conn_t *c)
         return MG_OK;
     }
     if (n < 0 && errno == EAGAIN) {
+        c->readable = false;
         if (c->state == MG_C_IDLE && c->len == 0) {
             buf_give(c); /* an idle connection holds no buffer while it waits */
         }
@@ -470,6 +514,10 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     mg__conn_enter(c);
     if ((revents & EV_WRITE) && out_pending(c)) {
         flush_out(c);
+    }
+    if (revents & EV_READ) {
+        c->readable = true;
+        c->read_spurious = !wants_read(c);
     }
     c->again = true;
     mg__conn_leave(c);
@@ -549,6 +597,7 @@ void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockad
     w->conns = c;
     w->nconns++;
     c->last_read = c->last_write = ev_now(w->loop);
+    c->readable = true;
     /* data usually arrives with the connection: try to read it now */
     mg__conn_enter(c);
     c->again = true;

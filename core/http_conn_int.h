@@ -55,6 +55,8 @@ struct mg_conn_s {
     bool big_buf;     /* the read buffer was grown: free it instead of pooling it */
     bool out_paused;  /* a write returned MG_AGAIN: tell on_writable when drained */
     bool timed_out;   /* answered 408: no access-log upstream fields */
+    bool readable;    /* the socket may have bytes: a read is worth trying */
+    bool read_spurious; /* a read event came while no input was wanted */
     int busy;         /* frames of ours on the stack */
     int io_events;
     int err_status;   /* status a callback chose for a parse error */

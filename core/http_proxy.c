@@ -193,7 +193,7 @@ void mg__proxy_update_io(proxy_t *p)
     }
     p->io_events = ev;
     if (ev != 0) {
-        ev_io_set(&p->conn->io, p->conn->fd, (int)ev);
+        ev_io_modify(&p->conn->io, (int)ev); /* same fd: no forced epoll_ctl */
         ev_io_start(p->loop, &p->conn->io);
     }
 }
@@ -253,7 +253,10 @@ static void connected(proxy_t *p)
 {
     p->connecting = false;
     p->conn->requests++;
-    ev_io_init(&p->conn->io, on_io, p->conn->fd, 0);
+    /* the fd was set when the connection was made: ev_io_init would make libev
+     * re-register it with epoll on every request */
+    ev_set_cb(&p->conn->io, on_io);
+    ev_io_modify(&p->conn->io, 0);
     p->conn->io.data = p;
     p->io_events = 0;
     flush_out(p, true);
@@ -312,7 +315,8 @@ static void try_start(proxy_t *p, bool fresh_same_node)
         connected(p);
     } else if (rc == MG_AGAIN) {
         p->connecting = true;
-        ev_io_init(&p->conn->io, on_connect_io, p->conn->fd, EV_WRITE);
+        ev_set_cb(&p->conn->io, on_connect_io);
+        ev_io_modify(&p->conn->io, EV_WRITE);
         p->conn->io.data = p;
         ev_io_start(p->loop, &p->conn->io);
         p->io_events = EV_WRITE;

@@ -227,7 +227,8 @@ void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
     u->lru_head = c;
     u->nidle++;
 
-    ev_io_init(&c->io, on_idle_readable, c->fd, EV_READ);
+    ev_set_cb(&c->io, on_idle_readable); /* same fd: ev_io_init would force an epoll_ctl */
+    ev_io_modify(&c->io, EV_READ);
     ev_io_start(u->loop, &c->io);
     ev_timer_set(&c->idle_timer, conf->keepalive_timeout > 0 ? conf->keepalive_timeout : 10., 0.);
     ev_timer_start(u->loop, &c->idle_timer);
