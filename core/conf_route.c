@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "conf_int.h"
+#include "router.h"
 #include "llhttp.h"
 
 #define MG_MAX_NODES 256
@@ -349,51 +350,6 @@ static int on_rt_methods(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return MG_OK;
 }
 
-/* The router's rules for a host, checked here too so the error has a line number. */
-static const char *host_problem(const char *h)
-{
-    const char *p = h;
-    if (h[0] == '*') {
-        if (h[1] != '.' || h[2] == '\0') {
-            return "a wildcard host is written \"*.example.com\"";
-        }
-        p = h + 2;
-    }
-    for (; *p; p++) {
-        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_';
-        if (*p == ':') {
-            return "a host is matched without its port; leave \":PORT\" out";
-        }
-        if (!ok) {
-            return "a host may contain only letters, digits, '-', '_', '.' and a leading '*.'";
-        }
-    }
-    return NULL;
-}
-
-static const char *path_problem(const char *path)
-{
-    if (path[0] != '/') {
-        return "a path must start with '/'";
-    }
-    for (const char *p = path; *p; p++) {
-        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-            return "a path must not contain spaces or control characters";
-        }
-        if (*p == '?' || *p == '#') {
-            return "a path is matched without its query; leave '?' and '#' out";
-        }
-        if (*p == '/' && p[1] == '/') {
-            return "a path must not contain an empty segment (\"//\")";
-        }
-        if (*p == '*' && (p[-1] != '/' || p[1] != '\0')) {
-            return "'*' is only allowed as the whole last segment, like \"/static/*\"";
-        }
-    }
-    return NULL;
-}
-
 /* A list of strings (a single string counts as one), each checked by `problem`. */
 static int read_strings(mg__conf_ctx_t *c, yaml_node_t *v, const char *what,
                         const char *(*problem)(const char *), const char ***out, size_t *nout)
@@ -430,13 +386,13 @@ static int read_strings(mg__conf_ctx_t *c, yaml_node_t *v, const char *what,
 static int on_rt_hosts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
     mg_route_conf_t *r = obj;
-    return read_strings(c, v, "host", host_problem, &r->hosts, &r->nhosts);
+    return read_strings(c, v, "host", mg_router_host_problem, &r->hosts, &r->nhosts);
 }
 
 static int on_rt_paths(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
     mg_route_conf_t *r = obj;
-    return read_strings(c, v, "path", path_problem, &r->paths, &r->npaths);
+    return read_strings(c, v, "path", mg_router_path_problem, &r->paths, &r->npaths);
 }
 
 /* Route target: upstream or return */

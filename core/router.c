@@ -348,6 +348,39 @@ static const char *parse_pattern(mg_pool_t *pool, const char *path, pattern_t *p
     }
 }
 
+const char *mg_router_path_problem(const char *path)
+{
+    for (const char *p = path; *p != '\0'; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            return "a path must not contain spaces or control characters";
+        }
+        if (*p == '?' || *p == '#') {
+            return "a path is matched without its query; leave '?' and '#' out";
+        }
+    }
+    mg_pool_t *pool = mg_pool_create(1024);
+    if (pool == NULL) {
+        return "out of memory";
+    }
+    pattern_t pat;
+    const char *why = parse_pattern(pool, path, &pat);
+    mg_pool_destroy(pool);
+    return why;
+}
+
+const char *mg_router_host_problem(const char *host)
+{
+    mg_pool_t *pool = mg_pool_create(256);
+    if (pool == NULL) {
+        return "out of memory";
+    }
+    bool wild;
+    const char *why = NULL;
+    host_key(pool, host, &wild, &why);
+    mg_pool_destroy(pool);
+    return why;
+}
+
 /* ---- building ------------------------------------------------------------------- */
 
 /* Orders items by tree, then pattern (exact segments by bytes, exact before parameter,

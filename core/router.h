@@ -62,6 +62,12 @@ void mg_router_destroy(mg_router_t *router);
 int mg_router_match(const mg_router_t *router, mg_str_t host, int method, mg_str_t path,
                     mg_route_match_t *m);
 
+/* Why a path pattern or a configured host is malformed, or NULL when it is fine. The
+ * config loader calls these so that the error carries the line of the bad value. The
+ * strings are static. */
+const char *mg_router_path_problem(const char *path);
+const char *mg_router_host_problem(const char *host);
+
 /* For tests only: how many tree nodes the last mg_router_match() entered, summed over
  * the host buckets it tried. A match's cost is proportional to it, and it does not grow
  * with the number of routes -- unit tests assert that. Not meaningful across threads. */

@@ -1,4 +1,4 @@
-/* deps: conf conf_top conf_value conf_route pool str */
+/* deps: conf conf_top conf_value conf_route router pool str */
 #include <arpa/inet.h>
 #include <check.h>
 #include <limits.h>
@@ -371,7 +371,7 @@ static const struct {
     {"routes:\n  - paths: [\"/\"]\n    priority: \"1\\n2\"\n    return: { status: 200 }\n", 3, 15,
      "routes[0].priority", "got \"1?2\""},
     {"routes:\n  - paths: [\"/\"]\n    hosts: [\"a.com:80\"]\n    return: { status: 200 }\n", 3, 13,
-     "routes[0].hosts[0]", "without its port"},
+     "routes[0].hosts[0]", "must not contain a port"},
     {"routes:\n  - paths: [\"/\"]\n    methods: [GET, get]\n    return: { status: 200 }\n", 3, 20,
      "routes[0].methods[1]", "did you mean \"GET\"?"},
     {"routes:\n  - paths: [\"/\"]\n    methods: [FETCH]\n    return: { status: 200 }\n", 3, 15,

@@ -1,0 +1,283 @@
+package Test::Moongate::Server;
+
+# One moongate instance under test: its server root, its configuration, the running
+# master (started in the foreground as our child, so we hold its pid) and the admin
+# API used to wait for reloads. A block's `test_code` gets this object as `$t`.
+
+use strict;
+use warnings;
+use File::Path ();
+use File::Basename ();
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes ();
+use Test::Moongate::Client;
+
+# free_port() -> a TCP port on 127.0.0.1 nobody listens on right now.
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
+                                  Proto => 'tcp', ReuseAddr => 1)
+        or die "cannot find a free port: $!\n";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub port_open {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 0.5);
+    return 0 unless $s;
+    close $s;
+    return 1;
+}
+
+# new(%args): bin, servroot, port, vars (placeholder => value), name.
+sub new {
+    my ($class, %a) = @_;
+    my $self = bless { %a }, $class;
+    $self->{admin_port} = undef;
+    return $self;
+}
+
+sub port { $_[0]{port} }
+sub servroot { $_[0]{servroot} }
+sub pid { $_[0]{pid} }
+sub bin { $_[0]{bin} }
+sub admin_port { $_[0]{admin_port} }
+sub echo_port { $_[0]{vars}{MG_ECHO_PORT} }
+sub conf_file { "$_[0]{servroot}/conf/moongate.yaml" }
+sub error_log_file { "$_[0]{servroot}/logs/error.log" }
+sub access_log_file { "$_[0]{servroot}/logs/access.log" }
+
+# fill($text) -> $text with $MG_* placeholders replaced; $MG_RAND_PORT_n get free
+# ports, the same n giving the same port throughout the block.
+sub fill {
+    my ($self, $text) = @_;
+    return $text unless defined $text;
+    $text =~ s{\$MG_RAND_PORT_(\d+)}{$self->{vars}{"MG_RAND_PORT_$1"} //= free_port()}ge;
+    $text =~ s{\$(MG_[A-Z0-9_]+)\b}{exists $self->{vars}{$1} ? $self->{vars}{$1} : "\$$1"}ge;
+    return $text;
+}
+
+# prepare_root(): a fresh, empty server root with conf/, logs/ and plugins/.
+sub prepare_root {
+    my ($self) = @_;
+    my $root = $self->{servroot};
+    File::Path::remove_tree($root) if -d $root;
+    File::Path::make_path("$root/conf", "$root/logs", "$root/plugins");
+}
+
+sub write_file {
+    my ($self, $rel, $content) = @_;
+    my $path = "$self->{servroot}/$rel";
+    File::Path::make_path(File::Basename::dirname($path));
+    my $tmp = "$path.tmp.$$";
+    open my $fh, '>', $tmp or die "cannot write $tmp: $!\n";
+    binmode $fh;
+    print $fh $content;
+    close $fh;
+    rename $tmp, $path or die "cannot rename $tmp: $!\n";
+}
+
+# write_files(">>> name\ncontent..." text, $dir): the user_files / lua_plugins format.
+sub write_files {
+    my ($self, $text, $dir) = @_;
+    return unless defined $text;
+    my @parts = split /^>>>\s*(\S+)[ \t]*\n/m, $text;
+    shift @parts;
+    while (my ($name, $body) = splice @parts, 0, 2) {
+        $self->write_file(($dir ? "$dir/" : '') . $name, $self->fill($body // ''));
+    }
+}
+
+# config($yaml, $minimal) -> the text written as conf/moongate.yaml: the block's YAML
+# plus what the harness needs when the block does not say it (listen on $MG_PORT,
+# one worker, debug error log, pid file, an admin listener for /status).
+sub config {
+    my ($self, $yaml, $minimal) = @_;
+    $yaml = $self->fill($yaml // '');
+    return $yaml if $minimal;
+    $yaml .= "\n" if length($yaml) && $yaml !~ /\n\z/;
+    $yaml .= "listen: [\"127.0.0.1:$self->{port}\"]\n" unless $yaml =~ /^listen\s*:/m;
+    $yaml .= "worker_processes: 1\n" unless $yaml =~ /^worker_processes\s*:/m;
+    $yaml .= "error_log: { path: logs/error.log, level: debug }\n"
+        unless $yaml =~ /^error_log\s*:/m;
+    $yaml .= "pid_file: logs/moongate.pid\n" unless $yaml =~ /^pid_file\s*:/m;
+    if ($yaml =~ /^admin\s*:.*?(\d+)["']?\s*\}?\s*$/m
+        || $yaml =~ /^admin\s*:\s*\n\s+listen\s*:.*?(\d+)["']?\s*$/m) {
+        $self->{admin_port} = $1;
+    } elsif ($yaml !~ /^admin\s*:/m) {
+        $self->{admin_port} //= free_port();
+        $yaml .= "admin: { listen: \"127.0.0.1:$self->{admin_port}\" }\n";
+    }
+    return $yaml;
+}
+
+# start(): runs the binary in the foreground as our child, stdout and stderr going to
+# <servroot>/stderr.log. Returns the pid.
+sub start {
+    my ($self) = @_;
+    my @cmd = ($self->{bin}, '-p', $self->{servroot}, '-c', $self->conf_file);
+    if ($ENV{MG_TEST_VALGRIND}) {
+        unshift @cmd, 'valgrind', '-q', '--error-exitcode=99', '--leak-check=full',
+            "--log-file=$self->{servroot}/logs/valgrind.%p.log";
+    }
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{servroot}/stderr.log";
+        open STDERR, '>&', \*STDOUT;
+        open STDIN, '<', '/dev/null';
+        exec @cmd or POSIX::_exit(127);
+    }
+    $self->{pid} = $pid;
+    $self->{exit} = undef;
+    return $pid;
+}
+
+# alive() -> true while the master runs; records its exit status when it has ended.
+sub alive {
+    my ($self) = @_;
+    return 0 unless $self->{pid};
+    return 0 if defined $self->{exit};
+    my $r = waitpid($self->{pid}, POSIX::WNOHANG());
+    return 1 if $r == 0;
+    $self->{exit} = $?;
+    return 0;
+}
+
+# wait_exit($seconds) -> the wait status ($?) once the master has exited, or undef.
+sub wait_exit {
+    my ($self, $secs) = @_;
+    my $end = Time::HiRes::time() + $secs;
+    while ($self->alive) {
+        return undef if Time::HiRes::time() > $end;
+        Time::HiRes::sleep(0.02);
+    }
+    return $self->{exit};
+}
+
+# wait_ready($seconds) -> '' when the port accepts (and /status lists a worker), else
+# a reason. The master may also die, which is a reason too.
+sub wait_ready {
+    my ($self, $secs) = @_;
+    $secs *= 5 if $ENV{MG_TEST_VALGRIND};
+    my $end = Time::HiRes::time() + $secs;
+    while (Time::HiRes::time() < $end) {
+        return "the server exited (status " . ($self->{exit} >> 8) . ")" unless $self->alive;
+        if (port_open($self->{port})) {
+            return '' unless $self->{admin_port};
+            my $st = $self->status;
+            return '' if $st && @{ $st->{workers} // [] };
+        }
+        Time::HiRes::sleep(0.02);
+    }
+    return "port $self->{port} did not accept within $secs s";
+}
+
+# stop(): QUIT, then TERM, then KILL, each with a bounded wait. Returns the wait status.
+sub stop {
+    my ($self) = @_;
+    return $self->{exit} unless $self->alive;
+    for my $step (['QUIT', 3], ['TERM', 3], ['KILL', 3]) {
+        kill $step->[0], $self->{pid};
+        my $st = $self->wait_exit($step->[1] * ($ENV{MG_TEST_VALGRIND} ? 5 : 1));
+        return $st if defined $st;
+    }
+    return undef;
+}
+
+# status() -> the decoded GET /status answer of the admin API, or undef.
+sub status {
+    my ($self) = @_;
+    return undef unless $self->{admin_port};
+    my $res = Test::Moongate::Client::request($self->{admin_port}, "GET /status", [], 1);
+    return undef unless $res && ($res->{status} // 0) == 200;
+    my $d = eval { JSON::PP::decode_json($res->{body}) };
+    return $d;
+}
+
+sub generation {
+    my ($self) = @_;
+    my $st = $self->status or return undef;
+    return $st->{generation};
+}
+
+# trigger_reload($by): signal (SIGHUP, the default), admin (POST /reload) or watch
+# (nothing: the new file on disk is the trigger).
+sub trigger_reload {
+    my ($self, $by) = @_;
+    $by //= 'signal';
+    if ($by eq 'admin') {
+        my $res = Test::Moongate::Client::request($self->{admin_port}, "POST /reload", [], 2);
+        return "POST /reload answered " . ($res ? $res->{status} // 'nothing' : 'nothing')
+            unless $res && ($res->{status} // 0) == 202;
+    } elsif ($by eq 'signal') {
+        kill 'HUP', $self->{pid} or return "cannot signal $self->{pid}: $!";
+    } elsif ($by ne 'watch') {
+        return "unknown reload_by \"$by\" (signal, admin or watch)";
+    }
+    return '';
+}
+
+# reload($yaml, $by, %opt) -> '' once the generation went up (or, with fails => 1, once
+# the error log reports the rejection and the generation stayed), else a reason.
+sub reload {
+    my ($self, $yaml, $by, %opt) = @_;
+    my $old = $self->generation;
+    return "cannot read the generation from /status before the reload" unless defined $old;
+    my $log_before = -s $self->error_log_file // 0;
+    $self->write_file('conf/moongate.yaml', $self->config($yaml)) if defined $yaml;
+    my $err = $self->trigger_reload($by);
+    return $err if $err;
+    my $end = Time::HiRes::time() + ($opt{timeout} // 5);
+    while (Time::HiRes::time() < $end) {
+        my $g = $self->generation;
+        if ($opt{fails}) {
+            return "the generation went from $old to $g: the reload was not rejected"
+                if defined $g && $g != $old;
+            return '' if $self->log_since($log_before) =~ /reload failed/i;
+        } elsif (defined $g && $g > $old) {
+            $self->{generation} = $g;
+            return '';
+        }
+        Time::HiRes::sleep(0.02);
+    }
+    return $opt{fails} ? "no \"reload failed\" line in the error log"
+                       : "the generation stayed $old";
+}
+
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    binmode $fh;
+    local $/;
+    return scalar <$fh>;
+}
+
+sub log_since {
+    my ($self, $offset) = @_;
+    return substr(slurp($self->error_log_file), $offset // 0);
+}
+
+sub error_log { slurp($_[0]->error_log_file) }
+sub access_log { slurp($_[0]->access_log_file) }
+sub stderr_log { slurp("$_[0]{servroot}/stderr.log") }
+
+# request("GET /x\nbody", \@headers, $timeout) -> parsed response on a new connection.
+sub request {
+    my ($self, $spec, $headers, $timeout) = @_;
+    return Test::Moongate::Client::request($self->{port}, $spec, $headers, $timeout);
+}
+
+# run($args...) -> (exit code, output) of the binary run with arguments, e.g. -t.
+sub run {
+    my ($self, @args) = @_;
+    my $cmd = join ' ', map { quotemeta } $self->{bin}, @args;
+    my $out = `$cmd 2>&1`;
+    return ($? >> 8, $out);
+}
+
+1;
