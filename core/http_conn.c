@@ -34,6 +34,7 @@
 
 #define BUF_FREE_MAX 256 /* pooled read buffers per worker (4 MiB) */
 #define POOL_FREE_MAX 256
+#define BODY_MIN_RATE 1024.0 /* bytes/s a body must average after the first timeout */
 #define LINGER_TIME 2.0
 
 /* One worker per process: the pool free list is a file-level singleton. */
@@ -166,6 +167,18 @@ static bool wants_read(const mg_conn_t *c)
     return false;
 }
 
+/* The body has an idle limit between reads and, after one such period, a floor on its
+ * average rate: a client trickling 1 byte/s resets any idle timer but not this. */
+static double body_deadline(const mg_conn_t *c, const mg_http_conf_t *h)
+{
+    double idle = c->last_read + h->client_body_timeout;
+    if (c->r == NULL) {
+        return idle;
+    }
+    double rate = c->r->start + h->client_body_timeout + (double)c->body_read / BODY_MIN_RATE;
+    return MG_MIN(idle, rate);
+}
+
 static double deadline(const mg_conn_t *c)
 {
     const mg_http_conf_t *h = hconf(c);
@@ -181,9 +194,9 @@ static double deadline(const mg_conn_t *c)
     case MG_C_HEAD:
         return c->r != NULL ? c->r->start + h->client_header_timeout : 0;
     case MG_C_ACTIVE:
-        return body_wanted(c) ? c->last_read + h->client_body_timeout : 0;
+        return body_wanted(c) ? body_deadline(c, h) : 0;
     case MG_C_DISCARD:
-        return c->last_read + h->client_body_timeout;
+        return body_deadline(c, h);
     case MG_C_LINGER:
         return c->deadline;
     }

@@ -139,10 +139,12 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     mg_conn_t *c = conn_of(p);
     mg_request_t *r = c->r;
     c->body_read += len;
+    size_t max = c->w->gen->conf->http.client_max_body_size;
     if (r == NULL || c->state != MG_C_ACTIVE) {
-        return 0; /* discarding */
+        /* discarding: only up to the limit, then the connection is closed */
+        return max > 0 && c->body_read > max ? fail(c, 413, "discarded body too large") : 0;
     }
-    size_t max = r->gen->conf->http.client_max_body_size;
+    max = r->gen->conf->http.client_max_body_size;
     if (max > 0 && c->body_read > max) {
         return fail(c, 413, "request body too large");
     }
@@ -498,6 +500,12 @@ static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
     }
     r->path = mg_str(path, outlen);
     r->query = q != NULL ? mg_str(q + 1, r->target.len - plen - 1) : MG_NULL_STR;
+    for (size_t i = 0; i < r->query.len; i++) {
+        unsigned char ch = (unsigned char)r->query.p[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '#') {
+            return 400; /* the query goes upstream raw: no control, 8-bit or fragment */
+        }
+    }
     return 0;
 }
 
@@ -533,6 +541,12 @@ void mg__request_dispatch(mg_conn_t *c)
     bool http11 = r->http_minor >= 1;
     r->keepalive = http11 ? !mg_http_connection_has(r->connection, MG_STR("close"))
                           : mg_http_connection_has(r->connection, MG_STR("keep-alive"));
+    /* Answered without "100 Continue", the client may or may not send its body: only a
+     * body already arriving can be discarded safely, otherwise close after the answer. */
+    bool keep = r->keepalive;
+    if (r->expect_continue && c->pos == c->len) {
+        r->keepalive = false;
+    }
     if (c->admin) {
         mg_admin_handle(r);
         return;
@@ -548,6 +562,7 @@ void mg__request_dispatch(mg_conn_t *c)
         return;
     }
     if (r->expect_continue) {
+        r->keepalive = keep;
         send_continue(r);
         if (c->r != r) {
             return;
