@@ -135,7 +135,12 @@ mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node)
     while (u->nodes[node].idle != NULL) {
         mg_upstream_conn_t *c = u->nodes[node].idle;
         idle_unlink(c);
-        if (conn_alive(c->fd)) {
+        /* The idle watcher already closed any connection whose EOF came before this
+         * loop iteration's poll; a probe only adds the EOF that arrives during it. That
+         * matters for connections idle long enough to meet the upstream's keep-alive
+         * timeout, so younger ones skip the syscall (the fresh-socket retry covers the
+         * rest). */
+        if (ev_now(u->loop) - c->idle_since < MG_UPSTREAM_PROBE_AFTER || conn_alive(c->fd)) {
             c->reused = true;
             return c;
         }
@@ -211,6 +216,7 @@ void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
     }
 
     mg_upstream_node_t *n = &u->nodes[c->node];
+    c->idle_since = ev_now(u->loop);
     c->node_prev = NULL;
     c->node_next = n->idle;
     if (n->idle != NULL) {

@@ -12,6 +12,9 @@
 
 typedef struct mg_upstream_conn_s mg_upstream_conn_t;
 
+/* Pooled connections idle at least this long (s) are probed for EOF before reuse. */
+#define MG_UPSTREAM_PROBE_AFTER 1.0
+
 /* One connection to an upstream node. While a request owns it, `io` belongs to the
  * request (callback and data are the request's); while it idles in the pool, the
  * upstream watches it for EOF and expiry. */
@@ -22,6 +25,7 @@ struct mg_upstream_conn_s {
     int node;          /* index in conf->nodes */
     unsigned requests; /* requests started on this connection */
     bool reused;       /* came out of the pool (may have gone stale meanwhile) */
+    double idle_since; /* loop time it was pooled */
     mg_upstream_t *up; /* borrowed */
     /* per-node idle list (newest first) and the upstream-wide LRU (oldest last) */
     mg_upstream_conn_t *node_prev, *node_next;
