@@ -39,6 +39,7 @@ static int nfree;
 static const mg_http_handler_t detached_handler = {NULL, NULL, NULL, NULL};
 
 static void try_start(proxy_t *p, bool fresh_same_node);
+static void start_after_body(proxy_t *p);
 static void flush_out(proxy_t *p, bool may_read);
 
 /* ---- lifetime ---- */
@@ -492,6 +493,9 @@ static int on_req_body(mg_request_t *r, const char *data, size_t len)
         fail(p, 500);
     } else {
         body_append(p, data, len);
+        if (p->body_wait && p->blen >= PROXY_BODY_MAX) {
+            start_after_body(p);
+        }
         /* no reads here: finishing the request from inside the client's own body
          * callback is left to the upstream watcher */
         flush_out(p, false);
@@ -502,6 +506,17 @@ static int on_req_body(mg_request_t *r, const char *data, size_t len)
     }
     leave(p);
     return rc;
+}
+
+/* The first try starts once the body is complete or fills the buffer: a body up to
+ * PROXY_BODY_MAX is checked whole (framing, limits) before a byte goes upstream, so a
+ * request the client side rejects halfway reaches no upstream (nginx buffers bodies
+ * the same way, on disk). Larger bodies stream from there with bounded memory. */
+static void start_after_body(proxy_t *p)
+{
+    p->body_wait = false;
+    p->first_start = ev_now(p->loop);
+    try_start(p, false);
 }
 
 static void on_req_body_end(mg_request_t *r)
@@ -518,6 +533,9 @@ static void on_req_body_end(mg_request_t *r)
         }
     }
     p->body_done = true;
+    if (p->body_wait) {
+        start_after_body(p);
+    }
     flush_out(p, false);
     if (!p->dead && p->conn != NULL && !p->connecting) {
         mg__proxy_touch_timer(p);
@@ -596,6 +614,10 @@ void mg_proxy_start(mg_request_t *r)
     r->handler = &proxy_handler;
     r->handler_data = p;
     enter(p);
-    try_start(p, false);
+    if (r->has_body) {
+        p->body_wait = true; /* see start_after_body() */
+    } else {
+        try_start(p, false);
+    }
     leave(p);
 }

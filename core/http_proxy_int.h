@@ -61,6 +61,7 @@ struct proxy_s {
     bool body_dropped; /* sent bytes were discarded: the request cannot be replayed */
     bool body_done;    /* the client's body is complete and framed */
     bool body_paused;  /* the client side is paused by our MG_AGAIN */
+    bool body_wait;    /* no try yet: buffering the start of the body first */
     bool wrote;        /* bytes went out on this try */
     bool out_broken;   /* writing failed; still reading what the upstream said */
 

@@ -1,0 +1,105 @@
+# Slow and silent clients: the header deadline, the body idle time and rate, and a
+# response still delivered to a client that half-closed right after its request.
+use Test::Moongate;
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: slowloris: one header line every 0.4 s meets the 1 s header deadline
+--- yaml_config
+http: { client_header_timeout: 1s }
+routes:
+  - { name: all, paths: ["/*"], return: { status: 200, body: "ok" } }
+--- raw_request eval
+["GET / HTTP/1.1\r\n", "Host: a\r\n", "X-1: 1\r\n", "X-2: 2\r\n", "X-3: 3\r\n", "X-4: 4\r\n"]
+--- raw_request_middle_delay: 0.4
+--- timeout: 4
+--- error_code: 408
+--- error_log
+client timed out sending the request head
+
+
+
+=== TEST 2: a connection that sends nothing is closed at the header deadline, silently
+--- yaml_config
+http: { client_header_timeout: 1s }
+routes:
+  - { name: all, paths: ["/*"], return: { status: 200, body: "ok" } }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port) or die $!;
+    my $t0 = Time::HiRes::time();
+    $s->blocking(1);
+    my $got = sysread($s, my $buf, 100);
+    my $took = Time::HiRes::time() - $t0;
+    is($got, 0, 'closed without a response');
+    ok($took >= 0.8 && $took < 3, "closed after the deadline (${took}s)");
+}
+
+
+
+=== TEST 3: a body that stops arriving: 408, and the upstream never saw the request
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+http: { client_body_timeout: 1s }
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\nabc"
+--- timeout: 4
+--- error_code: 408
+--- upstream_accepted: 0
+--- error_log
+client timed out sending the request body
+
+
+
+=== TEST 4: a body trickling 1 byte every 0.3 s is cut by the minimum rate
+--- yaml_config
+http: { client_body_timeout: 1s }
+routes:
+  - { name: all, paths: ["/*"], return: { status: 200, body: "ok" } }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port) or die $!;
+    print $s "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n";
+    my $t0 = Time::HiRes::time();
+    my $alive = 1;
+    local $SIG{PIPE} = 'IGNORE';
+    while ($alive && Time::HiRes::time() - $t0 < 6) {
+        Time::HiRes::sleep(0.3);
+        $alive = defined syswrite($s, 'x');
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        if (select(my $rout = $rin, undef, undef, 0) > 0) {
+            my $n = sysread($s, my $buf, 4096);
+            $alive = 0 if !$n || $buf =~ /^HTTP/ && !sysread($s, $buf, 4096);
+        }
+    }
+    ok(Time::HiRes::time() - $t0 < 5, 'the trickling client was cut off');
+}
+
+
+
+=== TEST 5: FIN right after the request: the response is still delivered
+--- yaml_config
+routes:
+  - { name: all, paths: ["/*"], return: { status: 200, body: "after fin" } }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port) or die $!;
+    print $s "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    shutdown($s, 1);
+    local $/;
+    my $r = <$s> // '';
+    like($r, qr{^HTTP/1\.1 200 .*after fin$}s, 'answered after the client half-closed');
+}
