@@ -103,3 +103,31 @@ sub {
     my $r = <$s> // '';
     like($r, qr{^HTTP/1\.1 200 .*after fin$}s, 'answered after the client half-closed');
 }
+
+
+
+=== TEST 6: a large response the client never reads: closed at the send timeout
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 33554432\r\n\r\n" . ('x' x 33554432)
+--- yaml_config
+http: { send_timeout: 1s }
+upstreams:
+  - name: big
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: big }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port) or die $!;
+    print $s "GET /big HTTP/1.1\r\nHost: a\r\n\r\n";
+    sleep 3; # never read meanwhile: the gateway's send timeout (1 s) must fire
+    my ($got, $n) = (0, 0);
+    local $SIG{ALRM} = sub { die "the connection stayed open\n" };
+    alarm 5;
+    while (($n = sysread($s, my $buf, 1 << 16))) { $got += $n }
+    alarm 0;
+    ok($got < 33554432, "the connection was closed before the whole response ($got bytes)");
+    like($t->error_log, qr/client timed out reading the response/, 'send timeout logged');
+}
