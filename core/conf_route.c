@@ -7,6 +7,7 @@
  * ignored: an operator who writes `plugins:` must not believe a route is protected.
  */
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "conf_int.h"
@@ -254,7 +255,13 @@ static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *
     return MG_OK;
 }
 
-int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node)
+typedef int (*item_reader_fn)(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, void *obj);
+
+/* Upstreams and routes: a list of mappings read into an array of `size`-byte structs,
+ * each with a unique name (at `name_off`) and its position (an int at `index_off`). */
+static int read_named_list(mg__conf_ctx_t *c, yaml_node_t *node, const char *what, size_t size,
+                           size_t name_off, size_t index_off, item_reader_fn read, void **out,
+                           size_t *nout)
 {
     yaml_node_t **items;
     size_t n;
@@ -265,29 +272,46 @@ int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node)
     if (mg__conf_list(c, node, false, &items, &n, &scalar) != MG_OK) {
         return MG_ERROR;
     }
-    mg_upstream_conf_t *ups = mg_pool_calloc(c->pool, (n ? n : 1) * sizeof(*ups));
-    if (ups == NULL) {
+    char *arr = mg_pool_calloc(c->pool, (n ? n : 1) * size);
+    if (arr == NULL) {
         return mg__conf_fail(c, node, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         size_t saved = mg__conf_push_index(c, i);
-        if (read_upstream(c, items[i], &ups[i]) != MG_OK) {
+        char *obj = arr + i * size;
+        if (read(c, items[i], i, obj) != MG_OK) {
             return MG_ERROR;
         }
-        ups[i].index = (int)i;
+        *(int *)(obj + index_off) = (int)i;
+        const char *name = *(const char **)(obj + name_off);
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(ups[j].name, ups[i].name) == 0) {
+            if (strcmp(*(const char **)(arr + j * size + name_off), name) == 0) {
                 mg__conf_push_key(c, "name");
                 return mg__conf_fail(c, find_key(c, items[i], "name", true),
-                                     "duplicate upstream name \"%s\" (also upstreams[%zu])",
-                                     ups[i].name, j);
+                                     "duplicate %s name \"%s\" (also %ss[%zu])", what, name,
+                                     what, j);
             }
         }
         mg__conf_pop(c, saved);
     }
-    c->conf->upstreams = ups;
-    c->conf->nupstreams = n;
+    *out = arr;
+    *nout = n;
     return MG_OK;
+}
+
+static int read_upstream_item(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, void *obj)
+{
+    return read_upstream(c, v, obj);
+}
+
+int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node)
+{
+    void *arr = NULL;
+    int rc = read_named_list(c, node, "upstream", sizeof(mg_upstream_conf_t),
+                             offsetof(mg_upstream_conf_t, name), offsetof(mg_upstream_conf_t, index),
+                             read_upstream_item, &arr, &c->conf->nupstreams);
+    c->conf->upstreams = arr;
+    return rc;
 }
 
 /* Route methods, hosts, paths */
@@ -544,38 +568,17 @@ static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf
     return MG_OK;
 }
 
+static int read_route_item(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, void *obj)
+{
+    return read_route(c, v, i, obj);
+}
+
 int mg__conf_read_routes(mg__conf_ctx_t *c, yaml_node_t *node)
 {
-    yaml_node_t **items;
-    size_t n;
-    bool scalar;
-    if (mg__conf_is_null(node)) {
-        return MG_OK;
-    }
-    if (mg__conf_list(c, node, false, &items, &n, &scalar) != MG_OK) {
-        return MG_ERROR;
-    }
-    mg_route_conf_t *routes = mg_pool_calloc(c->pool, (n ? n : 1) * sizeof(*routes));
-    if (routes == NULL) {
-        return mg__conf_fail(c, node, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t saved = mg__conf_push_index(c, i);
-        if (read_route(c, items[i], i, &routes[i]) != MG_OK) {
-            return MG_ERROR;
-        }
-        routes[i].index = (int)i;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(routes[j].name, routes[i].name) == 0) {
-                mg__conf_push_key(c, "name");
-                return mg__conf_fail(c, find_key(c, items[i], "name", true),
-                                     "duplicate route name \"%s\" (also routes[%zu])",
-                                     routes[i].name, j);
-            }
-        }
-        mg__conf_pop(c, saved);
-    }
-    c->conf->routes = routes;
-    c->conf->nroutes = n;
-    return MG_OK;
+    void *arr = NULL;
+    int rc = read_named_list(c, node, "route", sizeof(mg_route_conf_t),
+                             offsetof(mg_route_conf_t, name), offsetof(mg_route_conf_t, index),
+                             read_route_item, &arr, &c->conf->nroutes);
+    c->conf->routes = arr;
+    return rc;
 }
