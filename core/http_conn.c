@@ -29,17 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
-#define BUF_FREE_MAX 256 /* pooled read buffers per worker (4 MiB) */
-#define POOL_FREE_MAX 256
 #define BODY_MIN_RATE 1024.0 /* bytes/s a body must average after the first timeout */
 #define LINGER_TIME 2.0
-
-/* One worker per process: the pool free list is a file-level singleton. */
-static mg_pool_t *pool_free[POOL_FREE_MAX];
-static int npool_free;
 
 double mg__conn_now(const mg_conn_t *c)
 {
@@ -49,93 +42,6 @@ double mg__conn_now(const mg_conn_t *c)
 static const mg_http_conf_t *hconf(const mg_conn_t *c)
 {
     return &c->w->gen->conf->http;
-}
-
-/* ---- buffers ---- */
-
-static int buf_take(mg_conn_t *c)
-{
-    mg_worker_t *w = c->w;
-    if (w->buf_free != NULL) {
-        c->buf = w->buf_free;
-        w->buf_free = *(void **)c->buf;
-        w->nbuf_free--;
-    } else if ((c->buf = malloc(MG_HTTP_BUF_SIZE)) == NULL) {
-        return MG_ERROR;
-    }
-    c->cap = MG_HTTP_BUF_SIZE;
-    c->big_buf = false;
-    c->len = c->pos = c->hs = 0;
-    return MG_OK;
-}
-
-static void buf_put(mg_worker_t *w, char *buf, bool big)
-{
-    if (!big && w->nbuf_free < BUF_FREE_MAX) {
-        *(void **)buf = w->buf_free;
-        w->buf_free = buf;
-        w->nbuf_free++;
-    } else {
-        free(buf);
-    }
-}
-
-static void buf_give(mg_conn_t *c)
-{
-    if (c->buf != NULL) {
-        buf_put(c->w, c->buf, c->big_buf);
-    }
-    c->buf = NULL;
-    c->cap = c->len = c->pos = c->hs = 0;
-}
-
-/* Makes room while a large head arrives: first by dropping the bytes of the requests
- * before it, then by growing up to what the limits allow. */
-static int buf_grow(mg_conn_t *c)
-{
-    const mg_http_conf_t *h = hconf(c);
-    size_t limit = h->max_request_line + h->max_header_size + 16384;
-    if (c->hs > 0) {
-        memmove(c->buf, c->buf + c->hs, c->len - c->hs);
-        c->len -= c->hs;
-        c->pos -= c->hs;
-        c->hs = 0;
-        return MG_OK;
-    }
-    if (c->cap >= limit) {
-        return MG_ERROR;
-    }
-    size_t cap = MG_MIN((size_t)c->cap * 2, limit);
-    char *p = c->big_buf ? realloc(c->buf, cap) : malloc(cap);
-    if (p == NULL) {
-        return MG_ERROR;
-    }
-    if (!c->big_buf) {
-        memcpy(p, c->buf, c->len);
-        buf_put(c->w, c->buf, false);
-    }
-    c->buf = p;
-    c->cap = (uint32_t)cap;
-    c->big_buf = true;
-    return MG_OK;
-}
-
-mg_pool_t *mg__conn_pool_take(void)
-{
-    if (npool_free > 0) {
-        return pool_free[--npool_free];
-    }
-    return mg_pool_create(MG_HTTP_POOL_SIZE);
-}
-
-static void pool_give(mg_pool_t *p)
-{
-    mg_pool_reset(p);
-    if (npool_free < POOL_FREE_MAX) {
-        pool_free[npool_free++] = p;
-    } else {
-        mg_pool_destroy(p);
-    }
 }
 
 /* ---- watchers and deadlines ---- */
@@ -243,9 +149,9 @@ static void update_watchers(mg_conn_t *c)
 static void conn_free(mg_conn_t *c)
 {
     if (c->pool != NULL) {
-        pool_give(c->pool);
+        mg__conn_pool_give(c->pool);
     }
-    buf_give(c);
+    mg__buf_give(c);
     free(c->out);
     free(c);
 }
@@ -293,7 +199,7 @@ static void to_idle(mg_conn_t *c)
 static void idle_tidy(mg_conn_t *c)
 {
     if (c->buf != NULL && c->pos >= c->len) {
-        buf_give(c);
+        mg__buf_give(c);
     } else if (c->buf != NULL && c->pos > 0) {
         memmove(c->buf, c->buf + c->pos, c->len - c->pos);
         c->len -= c->pos;
@@ -302,7 +208,7 @@ static void idle_tidy(mg_conn_t *c)
     c->hs = 0;
     if (c->buf == NULL && !out_pending(c)) {
         if (c->pool != NULL) {
-            pool_give(c->pool);
+            mg__conn_pool_give(c->pool);
             c->pool = NULL;
         }
         free(c->out);
@@ -441,7 +347,7 @@ static void parse(mg_conn_t *c)
 
 static int read_some(mg_conn_t *c)
 {
-    if (c->buf == NULL && buf_take(c) != MG_OK) {
+    if (c->buf == NULL && mg__buf_take(c) != MG_OK) {
         conn_close(c);
         return MG_ERROR;
     }
@@ -451,7 +357,7 @@ static int read_some(mg_conn_t *c)
         c->len = c->pos = c->state == MG_C_ACTIVE ? MG_MIN(c->body_base, c->len) : 0;
     }
     if (c->len == c->cap) {
-        if (c->state != MG_C_HEAD || buf_grow(c) != MG_OK) {
+        if (c->state != MG_C_HEAD || mg__buf_grow(c) != MG_OK) {
             if (c->state == MG_C_HEAD) {
                 mg__request_reject(c, c->head_bytes > 0 ? 431 : 414, "request head too large");
             } else {
@@ -476,7 +382,7 @@ static int read_some(mg_conn_t *c)
     if (n < 0 && errno == EAGAIN) {
         c->readable = false;
         if (c->state == MG_C_IDLE && c->len == 0) {
-            buf_give(c); /* an idle connection holds no buffer while it waits */
+            mg__buf_give(c); /* an idle connection holds no buffer while it waits */
         }
         return MG_AGAIN;
     }
@@ -499,7 +405,7 @@ static void linger(mg_conn_t *c)
     if (c->deadline <= 0) {
         shutdown(c->fd, SHUT_WR);
         c->deadline = mg__conn_now(c) + LINGER_TIME;
-        buf_give(c);
+        mg__buf_give(c);
     }
     for (;;) {
         ssize_t n = read(c->fd, sink, sizeof(sink));
@@ -760,42 +666,6 @@ int mg_http_write(mg_request_t *r, const char *data, size_t len)
 
 /* ---- the end of a request ---- */
 
-static mg_str_t header_value(const mg_request_t *r, mg_str_t name)
-{
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (mg_str_caseeq(r->headers[i].name, name)) {
-            return r->headers[i].value;
-        }
-    }
-    return MG_NULL_STR;
-}
-
-static void access_log(mg_conn_t *c, mg_request_t *r)
-{
-    const mg_route_conf_t *route = r->match.route;
-    mg_access_rec_t rec = {
-        .remote_addr = r->remote_addr,
-        .method = r->method_name,
-        .uri = r->target,
-        .http_major = r->http_major,
-        .http_minor = r->http_minor,
-        .status = r->status,
-        .bytes_sent = r->bytes_sent,
-        .request_length = r->request_length,
-        .referer = header_value(r, MG_STR("Referer")),
-        .user_agent = header_value(r, MG_STR("User-Agent")),
-        .host = r->host_header,
-        .route = route != NULL ? mg_str(route->name, strlen(route->name)) : MG_NULL_STR,
-        .upstream_addr = r->upstream_addr,
-        .upstream_status = r->upstream_status,
-        .upstream_time = r->upstream_time,
-        .request_time = mg__conn_now(c) - r->start,
-        .request_id = r->request_id,
-        .start = r->start_wall,
-    };
-    mg_log_access(&rec);
-}
-
 void mg__conn_end_request(mg_conn_t *c, bool keep)
 {
     mg_request_t *r = c->r;
@@ -806,7 +676,7 @@ void mg__conn_end_request(mg_conn_t *c, bool keep)
     if (r->status == 0) {
         r->status = 499; /* the client went away before an answer */
     }
-    access_log(c, r);
+    mg__request_log(c, r);
     __atomic_store_n(&w->stats->requests, w->stats->requests + 1, __ATOMIC_RELAXED);
     c->r = NULL;
     c->out_paused = false;
@@ -874,76 +744,4 @@ void mg_http_body_resume(mg_request_t *r)
         c->again = true;
     }
     mg__conn_leave(c);
-}
-
-/* ---- gateway-made responses ---- */
-
-/* "Sun, 06 Nov 1994 08:49:37 GMT", formatted once per second. */
-static const char *http_date(double now)
-{
-    static char buf[40];
-    static time_t last;
-    time_t t = (time_t)now;
-    if (t != last) {
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        last = t;
-    }
-    return buf;
-}
-
-void mg_http_respond(mg_request_t *r, int status, const char *content_type, const char *body,
-                     size_t len)
-{
-    mg_conn_t *c = r->conn;
-    char head[640];
-    mg__conn_enter(c);
-    bool keep = mg_http_keepalive(r);
-    bool http10 = r->http_major == 1 && r->http_minor == 0;
-    bool nobody = r->is_head || status == 204 || status == 304 || status < 200;
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nServer: moongate\r\nDate: %s\r\n%s%s%s",
-                     status, mg_http_reason(status), http_date(mg__conn_now(c)),
-                     content_type != NULL ? "Content-Type: " : "",
-                     content_type != NULL ? content_type : "", content_type != NULL ? "\r\n" : "");
-    if (status != 204 && status >= 200) {
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", len);
-    }
-    if (r->request_id.len > 0 && r->request_id.len <= 128) {
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "X-Request-Id: %.*s\r\n",
-                      (int)r->request_id.len, r->request_id.p);
-    }
-    n += snprintf(head + n, sizeof(head) - (size_t)n, "%s\r\n",
-                  !keep ? "Connection: close\r\n" : http10 ? "Connection: keep-alive\r\n" : "");
-    struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, len}};
-    r->status = status;
-    if (mg_http_writev(r, iov, nobody || len == 0 ? 1 : 2) != MG_ERROR) {
-        mg_http_finish(r, true);
-    }
-    mg__conn_leave(c);
-}
-
-void mg__http_error_msg(mg_request_t *r, int status, const char *msg)
-{
-    if (r->header_sent) {
-        mg_http_finish(r, false);
-        return;
-    }
-    char body[384];
-    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n",
-                     msg, status, (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
-    mg_http_respond(r, status, "application/json", body, (size_t)n);
-}
-
-void mg_http_error(mg_request_t *r, int status)
-{
-    char msg[64];
-    const char *reason = mg_http_reason(status);
-    size_t i = 0;
-    for (; reason[i] != '\0' && i + 1 < sizeof(msg); i++) {
-        msg[i] = (char)(reason[i] >= 'A' && reason[i] <= 'Z' ? reason[i] + 32 : reason[i]);
-    }
-    msg[i] = '\0';
-    mg__http_error_msg(r, status, msg);
 }

@@ -105,6 +105,18 @@ mg_pool_t *mg__conn_pool_take(void);
 /* mg_http_error() with the message of the JSON body chosen by the caller. */
 void mg__http_error_msg(mg_request_t *r, int status, const char *msg);
 
+/* http_buf.c: read buffers and request pools from per-process free lists */
+int mg__buf_take(mg_conn_t *c);
+void mg__buf_give(mg_conn_t *c);
+/* Makes room while a large head arrives (drops earlier requests' bytes, then grows up
+ * to what the limits allow). MG_ERROR when the head is over them. */
+int mg__buf_grow(mg_conn_t *c);
+void mg__conn_pool_give(mg_pool_t *p);
+
+/* http_respond.c */
+/* Writes the access-log line of a request that ends. */
+void mg__request_log(mg_conn_t *c, mg_request_t *r);
+
 /* http_request.c */
 extern const llhttp_settings_t mg__http_settings;
 /* A new request begins at c->pos: allocates it. MG_ERROR when out of memory. */
