@@ -228,7 +228,10 @@ static void run(mg_conn_t *c)
         if (c->state == MG_C_IDLE) {
             idle_tidy(c);
         }
-        if (c->state == MG_C_IDLE && c->buf != NULL && c->pos < c->len && wants_read(c)) {
+        /* pipelined requests already read are answered even when closing (the last
+         * with Connection: close); only new reads stop */
+        if (c->state == MG_C_IDLE && c->buf != NULL && c->pos < c->len &&
+            c->olen - c->opos < MG_HTTP_OUT_HIGH) {
             if (mg__request_begin(c) != MG_OK) {
                 conn_close(c);
                 break;
@@ -530,8 +533,13 @@ void mg_http_conns_drain(mg_worker_t *w)
         next = c->next;
         c->want_close = true;
         if (c->state == MG_C_IDLE && (c->buf == NULL || c->pos >= c->len) && !out_pending(c)) {
+            /* FIN, then drain what the client may have sent meanwhile: a request racing
+             * the close then meets an orderly end of stream (which clients retry), not
+             * the reset that closing on unread bytes would send */
             mg__conn_enter(c);
-            conn_close(c);
+            c->state = MG_C_LINGER;
+            c->deadline = 0;
+            c->again = true;
             mg__conn_leave(c);
         }
     }

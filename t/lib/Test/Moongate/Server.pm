@@ -102,6 +102,8 @@ sub config {
     $yaml .= "\n" if length($yaml) && $yaml !~ /\n\z/;
     $yaml .= "listen: [\"127.0.0.1:$self->{port}\"]\n" unless $yaml =~ /^listen\s*:/m;
     $yaml .= "worker_processes: 1\n" unless $yaml =~ /^worker_processes\s*:/m;
+    # wait_ready() waits for this many workers (auto: at least one)
+    $self->{workers} = $yaml =~ /^worker_processes\s*:\s*(\d+)/m ? $1 : 1;
     $yaml .= "error_log: { path: logs/error.log, level: debug }\n"
         unless $yaml =~ /^error_log\s*:/m;
     $yaml .= "pid_file: logs/moongate.pid\n" unless $yaml =~ /^pid_file\s*:/m;
@@ -159,8 +161,8 @@ sub wait_exit {
     return $self->{exit};
 }
 
-# wait_ready($seconds) -> '' when the port accepts (and /status lists a worker), else
-# a reason. The master may also die, which is a reason too.
+# wait_ready($seconds) -> '' when the port accepts and /status lists every configured
+# worker, else a reason. The master may also die, which is a reason too.
 sub wait_ready {
     my ($self, $secs) = @_;
     $secs *= 5 if $ENV{MG_TEST_VALGRIND};
@@ -170,7 +172,7 @@ sub wait_ready {
         if (port_open($self->{port})) {
             return '' unless $self->{admin_port};
             my $st = $self->status;
-            return '' if $st && @{ $st->{workers} // [] };
+            return '' if $st && @{ $st->{workers} // [] } >= ($self->{workers} // 1);
         }
         Time::HiRes::sleep(0.02);
     }
