@@ -366,3 +366,41 @@ rejected with 400
 
 
 
+
+
+
+=== TEST 20: a chunk size padded with trailing spaces
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5  \r\nhello\r\n0\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+rejected with 400
+
+
+
+=== TEST 21: a chunk size followed by an empty extension (5;)
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+rejected with 400

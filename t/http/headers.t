@@ -358,7 +358,8 @@ upstreams:
 routes:
   - { name: all, paths: ["/*"], upstream: up }
 --- raw_request eval
-"GET / HTTP/1.1\r\nHost: a\r\n" . CORE::join('', map { "X-$_: " . ('v' x 7000) . "\r\n" } 1 .. 6) . "\r\n"
+"GET / HTTP/1.1\r\nHost: a\r\n"
+. CORE::join('', map { "X-$_: " . ('v' x 7000) . "\r\n" } 1 .. 6) . "\r\n"
 --- error_code: 431
 --- upstream_accepted: 0
 --- error_log

@@ -519,3 +519,68 @@ rejected with 414
 
 
 
+
+
+
+=== TEST 28: dot-dot inside the root: the ACL route sees the normalised path
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - { name: admin, paths: ["/admin/*"], return: { status: 403, body: "denied" } }
+  - { name: public, paths: ["/public/*"], upstream: echo }
+--- request eval
+["GET /public/../admin/x", "GET /public/%2e%2e/admin/x", "GET /public/%2E%2e/admin/x",
+ "GET /public/./../admin/x"]
+--- error_code eval
+[403, 403, 403, 403]
+--- response_body eval
+[("denied") x 4]
+
+
+
+=== TEST 29: the upstream receives the one normalised path, the query as sent
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: echo }
+--- request
+GET /a/./b/../c/%7euser/%2fx?q=/../%2e
+--- error_code: 200
+--- response_body_like
+"uri":"/a/c/~user/%2Fx\?q=/\.\./%2e"
+
+
+
+=== TEST 30: every refusal is counted in bad_requests and logged once
+--- yaml_config
+http: { client_max_body_size: 1k }
+routes:
+  - { name: all, paths: ["/*"], return: { status: 200, body: "ok" } }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $bad = sub { my $n = 0; $n += $_->{bad_requests} for @{ $t->status->{workers} }; $n };
+    my $before = $bad->();
+    my @raw = ("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+               "GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+               "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+               "GET /" . ('a' x 9000) . " HTTP/1.1\r\nHost: a\r\n\r\n",
+               "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n");
+    my @st;
+    for my $req (@raw) {
+        my $s = Test::Moongate::Client::connect_to($t->port, 3) or die $!;
+        Test::Moongate::Client::write_all($s, $req);
+        my $r = Test::Moongate::Client::read_response(Test::Moongate::Client::new_reader($s, 3),
+                                                      'GET');
+        push @st, $r && $r->{status};
+        close $s;
+    }
+    is_deeply(\@st, [400, 400, 400, 414, 413], 'each refused');
+    is($bad->() - $before, 5, 'bad_requests went up by 5');
+    my @lines = $t->error_log =~ /rejected with \d{3}/g;
+    is(scalar @lines, 5, 'one log line per refusal');
+}

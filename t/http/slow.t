@@ -131,3 +131,96 @@ sub {
     ok($got < 33554432, "the connection was closed before the whole response ($got bytes)");
     like($t->error_log, qr/client timed out reading the response/, 'send timeout logged');
 }
+
+
+
+=== TEST 7: a body that stalls after 200 KiB went up: 408, the upstream request aborted
+--- yaml_config
+http: { client_body_timeout: 1s }
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+    timeouts: { connect: 1s, send: 5s, read: 5s }
+    retries: 0
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $log = $t->servroot . '/upstream_seen';
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', Listen => 8, ReuseAddr => 1,
+                                    LocalPort => $t->fill('$MG_RAND_PORT_1')) or die $!;
+    my $up = fork() // die $!;
+    if (!$up) {
+        # accept each connection, read until EOF, report how much arrived
+        $SIG{CHLD} = 'IGNORE';
+        while (my $c = $srv->accept) {
+            next if fork();
+            my ($n, $got) = (0, 0);
+            $got += $n while ($n = sysread($c, my $buf, 65536));
+            open my $fh, '>>', $log or POSIX::_exit(1);
+            syswrite $fh, "eof $got\n";
+            POSIX::_exit(0);
+        }
+        POSIX::_exit(0);
+    }
+    close $srv;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port) or die $!;
+    local $SIG{PIPE} = 'IGNORE';
+    syswrite($s, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n");
+    syswrite($s, 'b' x 4096) for 1 .. 50;
+    my $rd = Test::Moongate::Client::new_reader($s, 4);
+    my $r = Test::Moongate::Client::read_response($rd, 'POST');
+    Time::HiRes::sleep(0.5);
+    my $seen = Test::Moongate::Server::slurp($log) // '';
+    kill 'KILL', $up;
+    waitpid($up, 0);
+    is($r && $r->{status}, 408, 'the client gets 408');
+    like($seen, qr/^eof \d+$/m, 'the upstream connection was closed (request aborted)');
+    my ($got) = $seen =~ /^eof (\d+)/m;
+    ok(defined $got && $got < 1000000, 'and the upstream never got a complete request');
+}
+--- error_log
+client timed out sending the request body
+
+
+
+=== TEST 8: a large response never read: the worker's memory stays bounded meanwhile
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\n\r\n" . ('y' x 67108864)
+--- yaml_config
+http: { send_timeout: 2s }
+upstreams:
+  - name: big
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+    timeouts: { connect: 1s, send: 5s, read: 5s }
+routes:
+  - { name: all, paths: ["/*"], upstream: big }
+--- timeout: 8
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $master = $t->pid;
+    my ($worker) = split ' ', Test::Moongate::Server::slurp("/proc/$master/task/$master/children")
+        // '';
+    my $rss = sub {
+        my ($kb) = (Test::Moongate::Server::slurp("/proc/$worker/status") // '')
+            =~ /^VmRSS:\s+(\d+)/m;
+        return $kb // 0;
+    };
+    my $before = $rss->();
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port) or die $!;
+    print $s "GET /big HTTP/1.1\r\nHost: a\r\n\r\n";
+    Time::HiRes::sleep(1.2);   # not reading: the upstream body (64 MiB) must not pile up
+    my $during = $rss->();
+    ok($worker && $before > 0, "worker $worker found");
+    ok($during - $before < 8192, "worker RSS grew by " . ($during - $before) . " KiB");
+    my ($got, $n) = (0, 0);
+    local $SIG{ALRM} = sub { die "the connection stayed open\n" };
+    alarm 6;
+    Time::HiRes::sleep(2);
+    while (($n = sysread($s, my $buf, 1 << 16))) { $got += $n }
+    alarm 0;
+    ok($got < 67108864, "closed at the send timeout ($got bytes read)");
+}

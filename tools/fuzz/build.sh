@@ -1,0 +1,21 @@
+#!/bin/sh
+# Builds the libFuzzer targets of tools/fuzz/ with AddressSanitizer and UBSan into
+# build/fuzz/. Needs clang with its fuzzer runtime (Debian: clang, libclang-rt-dev).
+# Run from the repository root:
+#   tools/fuzz/build.sh
+#   build/fuzz/fuzz_http_parse -max_total_time=60 build/fuzz/corpus tools/fuzz/seeds
+set -eu
+
+CC=${CC:-clang}
+OUT=build/fuzz
+LLHTTP_SRC=${LLHTTP_SRC:-/usr/share/llhttp}
+LLHTTP_INC=${LLHTTP_INC:-/usr/share/include/llhttp}
+FLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
+       -fno-sanitize-recover=undefined -I core -I $LLHTTP_INC"
+
+mkdir -p "$OUT/corpus"
+# shellcheck disable=SC2086 # FLAGS is a list of words
+$CC $FLAGS -o "$OUT/fuzz_http_parse" tools/fuzz/fuzz_http_parse.c \
+    core/http_parse.c core/str.c \
+    "$LLHTTP_SRC/llhttp.c" "$LLHTTP_SRC/api.c" "$LLHTTP_SRC/http.c"
+echo "built $OUT/fuzz_http_parse"
