@@ -220,7 +220,6 @@ static void idle_tidy(mg_conn_t *c)
 static void run(mg_conn_t *c)
 {
     while (!c->closed) {
-        c->again = false;
         if (c->state == MG_C_LINGER) {
             linger(c);
             break;
@@ -288,10 +287,8 @@ static int te_error_status(const mg_conn_t *c)
     while (e < hi && *e != '\r' && *e != '\n') {
         e++;
     }
-    int n = 0, lines = 0;
-    for (const char *p = b; p + 7 <= e; p++) {
-        n += mg_str_caseeq(mg_str(p, 7), MG_STR("chunked"));
-    }
+    size_t n = mg_http_list_count(mg_str(b, (size_t)(e - b)), MG_STR("chunked"));
+    int lines = 0;
     for (const char *p = lo; p + 19 <= at; p++) {
         lines += p[0] == '\n' && mg_str_caseeq(mg_str(p + 1, 18), MG_STR("Transfer-Encoding:"));
     }
@@ -320,7 +317,8 @@ static void parse(mg_conn_t *c)
     }
     if (e != HPE_OK && e != HPE_PAUSED) {
         int status = c->err_status != 0 ? c->err_status : 400;
-        const char *why = c->err_reason != NULL ? c->err_reason : llhttp_get_error_reason(&c->parser);
+        const char *why =
+            c->err_reason != NULL ? c->err_reason : llhttp_get_error_reason(&c->parser);
         /* a version we do not speak is 505; no version at all (HTTP/0.9) is 400 */
         if (e == HPE_INVALID_VERSION && c->url_len > 0 &&
             c->hs + c->url_off + c->url_len + 6 <= c->len &&
@@ -441,7 +439,6 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
         c->readable = true;
         c->read_spurious = !wants_read(c);
     }
-    c->again = true;
     mg__conn_leave(c);
 }
 
@@ -459,7 +456,6 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     } else if (out_pending(c)) {
         mg__conn_abort(c, 0, "client timed out reading the response");
     } else if (c->state == MG_C_HEAD && c->r != NULL) {
-        c->timed_out = true;
         mg__request_reject(c, 408, "client timed out sending the request head");
     } else if (c->state == MG_C_ACTIVE && c->r != NULL && !c->r->header_sent) {
         mg_request_t *r = c->r;
@@ -469,7 +465,6 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
             h->on_abort(r);
         }
         c->want_close = true;
-        c->timed_out = true;
         mg_log_info("client timed out sending the request body, client: %s, request_id: %.*s",
                     c->addr, (int)r->request_id.len, r->request_id.p);
         mg_http_error(r, 408);
@@ -522,7 +517,6 @@ void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockad
     c->readable = true;
     /* data usually arrives with the connection: try to read it now */
     mg__conn_enter(c);
-    c->again = true;
     mg__conn_leave(c);
 }
 
@@ -539,8 +533,7 @@ void mg_http_conns_drain(mg_worker_t *w)
             mg__conn_enter(c);
             c->state = MG_C_LINGER;
             c->deadline = 0;
-            c->again = true;
-            mg__conn_leave(c);
+                    mg__conn_leave(c);
         }
     }
 }
@@ -702,7 +695,6 @@ void mg__conn_end_request(mg_conn_t *c, bool keep)
     } else {
         to_idle(c);
     }
-    c->again = true;
 }
 
 void mg__conn_abort(mg_conn_t *c, int status, const char *why)
@@ -747,9 +739,6 @@ void mg_http_body_resume(mg_request_t *r)
 {
     mg_conn_t *c = r->conn;
     mg__conn_enter(c);
-    if (c->paused) {
-        c->paused = false;
-        c->again = true;
-    }
+    c->paused = false; /* the outermost leave() runs the driver, which reads on */
     mg__conn_leave(c);
 }

@@ -46,7 +46,6 @@ struct mg_conn_s {
     uint8_t state;
     bool admin;       /* accepted on the admin listener */
     bool closed;      /* closed; freed when the last frame leaves */
-    bool again;       /* the driver must run once more */
     bool eof;         /* the client shut its write side */
     bool msg_done;    /* llhttp saw the end of the current request */
     bool head_done;   /* headers complete: later header callbacks are trailers */
@@ -54,7 +53,6 @@ struct mg_conn_s {
     bool want_close;  /* close once the current response is out */
     bool big_buf;     /* the read buffer was grown: free it instead of pooling it */
     bool out_paused;  /* a write returned MG_AGAIN: tell on_writable when drained */
-    bool timed_out;   /* answered 408: no access-log upstream fields */
     bool readable;    /* the socket may have bytes: a read is worth trying */
     bool read_spurious; /* a read event came while no input was wanted */
     int busy;         /* frames of ours on the stack */

@@ -219,27 +219,23 @@ bool mg_http_is_hop_by_hop(mg_str_t name)
     return false;
 }
 
+size_t mg_http_list_count(mg_str_t list, mg_str_t token)
+{
+    size_t n = 0, i = 0;
+    while (i < list.len) {
+        size_t start = i;
+        while (i < list.len && list.p[i] != ',') {
+            i++;
+        }
+        n += mg_str_caseeq(mg_str_trim(mg_str(list.p + start, i - start)), token);
+        i++; /* past the comma */
+    }
+    return n;
+}
+
 bool mg_http_connection_has(mg_str_t connection, mg_str_t name)
 {
-    size_t i = 0;
-    while (i < connection.len) {
-        while (i < connection.len && (connection.p[i] == ' ' || connection.p[i] == '\t' ||
-                                      connection.p[i] == ',')) {
-            i++;
-        }
-        size_t start = i;
-        while (i < connection.len && connection.p[i] != ',') {
-            i++;
-        }
-        size_t end = i;
-        while (end > start && (connection.p[end - 1] == ' ' || connection.p[end - 1] == '\t')) {
-            end--;
-        }
-        if (end > start && mg_str_caseeq(mg_str(connection.p + start, end - start), name)) {
-            return true;
-        }
-    }
-    return false;
+    return mg_http_list_count(connection, name) > 0;
 }
 
 bool mg_http_valid_token(mg_str_t v)

@@ -29,6 +29,10 @@ bool mg_http_valid_request_id(mg_str_t v);
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization. */
 bool mg_http_is_hop_by_hop(mg_str_t name);
 
+/* How many items of the comma-separated `list` equal `token` (case-insensitive; spaces
+ * around items ignored). */
+size_t mg_http_list_count(mg_str_t list, mg_str_t token);
+
 /* True when the comma-separated `connection` value lists `name` (case-insensitive). */
 bool mg_http_connection_has(mg_str_t connection, mg_str_t name);
 

@@ -115,14 +115,6 @@ static int on_resp_header_value(llhttp_t *h, const char *at, size_t len)
     return 0;
 }
 
-static mg_str_t trim_right(mg_str_t s)
-{
-    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t')) {
-        s.len--;
-    }
-    return s;
-}
-
 /* Picks the framing towards the client from the upstream's and the client's. */
 static mg_proxy_frame_t choose_frame(proxy_t *p, int status, bool *no_body)
 {
@@ -158,7 +150,7 @@ static int on_resp_headers_complete(llhttp_t *h)
     bool no_body;
     mg_str_t conn_value = MG_NULL_STR;
     for (size_t i = 0; i < p->nhdr; i++) {
-        p->hdr[i].value = trim_right(p->hdr[i].value);
+        p->hdr[i].value = mg_str_trim(p->hdr[i].value);
         if (mg_str_caseeq(p->hdr[i].name, MG_STR("Connection"))) {
             conn_value = p->hdr[i].value;
         }

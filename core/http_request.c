@@ -232,7 +232,7 @@ int mg__request_begin(mg_conn_t *c)
     c->spans = NULL;
     c->nspans = c->cspans = 0;
     c->body_read = 0;
-    c->msg_done = c->head_done = c->paused = c->timed_out = false;
+    c->msg_done = c->head_done = c->paused = false;
     c->err_status = 0;
     c->err_reason = NULL;
     c->nrequests++;
@@ -264,18 +264,6 @@ typedef struct {
     int nhost, ncl, nte;
     mg_str_t host, cl, te, expect, upgrade, ws_key;
 } head_seen_t;
-
-static mg_str_t trim(mg_str_t v)
-{
-    while (v.len > 0 && (v.p[0] == ' ' || v.p[0] == '\t')) {
-        v.p++;
-        v.len--;
-    }
-    while (v.len > 0 && (v.p[v.len - 1] == ' ' || v.p[v.len - 1] == '\t')) {
-        v.len--;
-    }
-    return v;
-}
 
 /* A name that would mean a framing or routing header to a server that folds '_' into
  * '-' is refused rather than forwarded: two hops must never disagree on framing. */
@@ -325,7 +313,7 @@ static const char *collect_headers(mg_conn_t *c, mg_request_t *r, head_seen_t *s
     for (uint32_t i = 0; i < c->nspans; i++) {
         const mg_hspan_t *sp = &c->spans[i];
         mg_str_t name = mg_str(base + sp->name_off, sp->name_len);
-        mg_str_t val = trim(mg_str(base + sp->val_off, sp->val_len));
+        mg_str_t val = mg_str_trim(mg_str(base + sp->val_off, sp->val_len));
         if (!mg_http_valid_token(name) || underscore_alias(name)) {
             return "invalid header name";
         }
@@ -366,17 +354,7 @@ static int check_te(mg_request_t *r, const head_seen_t *s)
     if (s->nte > 1 || r->http_minor == 0 || s->ncl > 0) {
         return 400;
     }
-    int chunked = 0;
-    size_t i = 0;
-    while (i <= s->te.len) {
-        size_t j = i;
-        while (j < s->te.len && s->te.p[j] != ',') {
-            j++;
-        }
-        chunked += mg_str_caseeq(trim(mg_str(s->te.p + i, j - i)), MG_STR("chunked"));
-        i = j + 1;
-    }
-    if (chunked > 1) {
+    if (mg_http_list_count(s->te, MG_STR("chunked")) > 1) {
         return 400;
     }
     if (!mg_str_caseeq(s->te, MG_STR("chunked"))) {

@@ -24,6 +24,9 @@ static mg_str_t header_value(const mg_request_t *r, mg_str_t name)
 
 void mg__request_log(mg_conn_t *c, mg_request_t *r)
 {
+    if (!mg_log_access_enabled()) {
+        return; /* access_log: off -- no header scans for a record nobody writes */
+    }
     const mg_route_conf_t *route = r->match.route;
     mg_access_rec_t rec = {
         .remote_addr = r->remote_addr,

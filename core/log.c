@@ -252,6 +252,11 @@ static void access_direct(const mg_access_rec_t *rec, size_t need)
 
 /* Appends one line in the configured format to the buffer, writing the buffer first when
  * the line does not fit. `rec` is borrowed. */
+bool mg_log_access_enabled(void)
+{
+    return L.acc_fd >= 0;
+}
+
 void mg_log_access(const mg_access_rec_t *rec)
 {
     if (L.acc_fd < 0) {

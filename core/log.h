@@ -71,6 +71,9 @@ typedef struct {
     double start;             /* epoch seconds when the request began */
 } mg_access_rec_t;
 
+/* True when an access log is open (not `access_log: off`). */
+bool mg_log_access_enabled(void);
+
 /* Appends one line in the configured format. Cheap: formats into the buffer. */
 void mg_log_access(const mg_access_rec_t *rec);
 

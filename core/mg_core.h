@@ -49,6 +49,9 @@ static inline bool mg_str_eq(mg_str_t a, mg_str_t b)
 /* ASCII case-insensitive equality (header names, methods, hosts). */
 bool mg_str_caseeq(mg_str_t a, mg_str_t b);
 
+/* The view without leading and trailing spaces and tabs (HTTP's OWS). */
+mg_str_t mg_str_trim(mg_str_t s);
+
 /* Forward declarations of the main types; definitions live in the named header. */
 typedef struct mg_pool_s mg_pool_t;                  /* pool.h */
 typedef struct mg_conf_s mg_conf_t;                  /* conf.h */

@@ -20,3 +20,15 @@ bool mg_str_caseeq(mg_str_t a, mg_str_t b)
     }
     return true;
 }
+
+mg_str_t mg_str_trim(mg_str_t s)
+{
+    while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t')) {
+        s.len--;
+    }
+    return s;
+}
