@@ -308,7 +308,8 @@ int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node)
 {
     void *arr = NULL;
     int rc = read_named_list(c, node, "upstream", sizeof(mg_upstream_conf_t),
-                             offsetof(mg_upstream_conf_t, name), offsetof(mg_upstream_conf_t, index),
+                             offsetof(mg_upstream_conf_t, name),
+                             offsetof(mg_upstream_conf_t, index),
                              read_upstream_item, &arr, &c->conf->nupstreams);
     c->conf->upstreams = arr;
     return rc;

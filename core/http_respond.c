@@ -104,8 +104,9 @@ void mg__http_error_msg(mg_request_t *r, int status, const char *msg)
         return;
     }
     char body[384];
-    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n",
-                     msg, status, (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
+    int n = snprintf(body, sizeof(body),
+                     "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n", msg, status,
+                     (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
     mg_http_respond(r, status, "application/json", body, (size_t)n);
 }
 
