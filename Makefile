@@ -21,7 +21,8 @@ CFLAGS    ?= $(OPT) -g
 ALL_CFLAGS = $(CFLAGS) $(SAN) -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -pthread \
              -I core -I $(LLHTTP_INC_DIR) -I /usr/include/hiredis -I /usr/include/luajit-2.1 \
              -DMG_LUA_DIR_DEFAULT='"$(PREFIX)/share/moongate/lua"'
-LDLIBS    := -lev -lyaml -lhiredis -lssl -lcrypto -lpthread -lm
+# -Wl,-E exports core's mg_* functions so that the Lua side reaches them through ffi.C.
+LDLIBS    := -Wl,-E -lluajit-5.1 -lev -lyaml -lhiredis -lssl -lcrypto -lpthread -lm -ldl
 CHECK_LIBS := -lcheck_pic -lsubunit -lrt -lm -lpthread
 
 CORE_SRC  := $(filter-out core/main.c,$(wildcard core/*.c))

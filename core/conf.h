@@ -65,6 +65,61 @@ typedef struct {
     const char *content_type; /* default "text/plain" */
 } mg_return_conf_t;
 
+/* A YAML value kept as written (Lua plugin configs are typed by their plugin's schema,
+ * which needs the text, the quoting and the position for its messages). */
+typedef enum { MG_CV_NULL = 0, MG_CV_SCALAR, MG_CV_LIST, MG_CV_MAP } mg_cv_kind_t;
+
+typedef struct mg_conf_value_s mg_conf_value_t;
+struct mg_conf_value_s {
+    mg_cv_kind_t kind;
+    int line, col;          /* 1-based position in the file */
+    const char *str;        /* scalar text, NUL-terminated */
+    size_t len;
+    bool plain;             /* an unquoted scalar (may be a number or a boolean) */
+    const char **keys;      /* map keys, in document order */
+    mg_conf_value_t *items; /* list items, or the map's values */
+    size_t n;
+};
+
+/* A plugin enabled with its config (route `plugins:`, `global_plugins:`, a consumer's
+ * `plugins:` or `credentials:`). */
+typedef struct {
+    const char *name;       /* plugin name: [a-z0-9_-]+, the file is <name>.lua */
+    const char *path;       /* key path for messages, e.g. "routes[0].plugins.key-auth" */
+    mg_conf_value_t *value; /* its config as written */
+} mg_plugin_use_t;
+
+typedef struct {
+    const char *name;
+    const char *path; /* "consumers[0]" */
+    mg_plugin_use_t *credentials; /* per auth plugin, e.g. key-auth: { key: ... } */
+    size_t ncredentials;
+    mg_plugin_use_t *plugins; /* plugin configs that apply once this consumer is known */
+    size_t nplugins;
+} mg_consumer_conf_t;
+
+/* `shared_dicts:` entry: a Lua shared dictionary in shared memory. */
+typedef struct {
+    const char *name;
+    size_t size;
+} mg_shdict_conf_t;
+
+/* `lua:` block: the bounds of the plugin runtime. */
+typedef struct {
+    double cpu_budget;    /* CPU time one phase of one request may take, default 50 ms */
+    size_t memory_limit;  /* bytes per Lua state, default 64 MiB */
+    double stall_timeout; /* a worker loop stuck this long is replaced, default 2 s */
+} mg_lua_conf_t;
+
+/* A plugin's source code, read by mg_conf_read_plugins() so that every worker compiles
+ * exactly the bytes the master validated. */
+typedef struct {
+    const char *name;
+    const char *file; /* absolute path it was read from */
+    const char *src;
+    size_t len;
+} mg_plugin_src_t;
+
 struct mg_route_conf_s {
     const char *name;          /* default "route#N" (1-based) */
     uint64_t methods;          /* bit (1 << llhttp_method_t); 0 = any method */
@@ -76,6 +131,8 @@ struct mg_route_conf_s {
     mg_return_conf_t *ret;        /* `return:` block, or NULL */
     int priority;              /* tie-breaker, higher wins, default 0 */
     int index;                 /* position in conf->routes */
+    mg_plugin_use_t *plugins;  /* `plugins:` in document order */
+    size_t nplugins;
 };
 
 typedef struct {
@@ -123,6 +180,16 @@ struct mg_conf_s {
     mg_route_conf_t *routes;
     size_t nroutes;
     mg_redis_conf_t *redis;      /* NULL when the `redis` block is absent */
+    mg_plugin_use_t *global_plugins; /* apply to every route */
+    size_t nglobal_plugins;
+    mg_consumer_conf_t *consumers;
+    size_t nconsumers;
+    mg_shdict_conf_t *shdicts;
+    size_t nshdicts;
+    mg_lua_conf_t lua;
+    bool watch_plugins;          /* a change in a plugins dir triggers a reload */
+    mg_plugin_src_t *plugin_srcs; /* every plugin in use, after mg_conf_read_plugins() */
+    size_t nplugin_srcs;
 };
 
 /* A configuration error. `file:line:column: key: message`. */
@@ -142,6 +209,19 @@ mg_conf_t *mg_conf_load(const char *path, const char *prefix, mg_conf_err_t *err
 /* Same from a buffer (borrowed). `name` appears in error messages as the file. */
 mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const char *prefix,
                          mg_conf_err_t *err);
+
+/* Reads the source of every plugin the snapshot uses (routes, global_plugins, consumers)
+ * from the plugins_dir list, then `bundled_dir`, into conf->plugin_srcs. MG_OK, or
+ * MG_ERROR with *err naming the key of the first plugin that has no readable file. */
+int mg_conf_read_plugins(mg_conf_t *conf, const char *bundled_dir, mg_conf_err_t *err);
+
+/* Serialises conf->plugin_srcs for the control channel: the size needed when buf is
+ * NULL, else writes it and returns the length. */
+size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf);
+
+/* Attaches the plugin sources packed by mg_conf_plugins_pack() (copied into the
+ * snapshot). MG_OK, or MG_ERROR (corrupt or out of memory). */
+int mg_conf_plugins_unpack(mg_conf_t *conf, const char *buf, size_t len);
 
 /* Frees a snapshot. NULL is a no-op. */
 void mg_conf_destroy(mg_conf_t *conf);

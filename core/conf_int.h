@@ -100,6 +100,16 @@ int mg__conf_parse_addr(const char *s, mg_addr_t *out, const char **why);
 /* Same address (family, address and port)? */
 bool mg__conf_addr_eq(const mg_addr_t *a, const mg_addr_t *b);
 
+/* conf_plugin.c: a node kept as written; a map of plugin name -> config; the Lua
+ * runtime's top-level keys. */
+int mg__conf_value(mg__conf_ctx_t *c, yaml_node_t *node, mg_conf_value_t *out);
+int mg__conf_plugin_map(mg__conf_ctx_t *c, yaml_node_t *node, mg_plugin_use_t **out, size_t *n);
+int mg__conf_on_global_plugins(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_consumers(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_shared_dicts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_lua(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_watch_plugins(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+
 /* The top-level mapping (conf_top.c), then upstreams and routes (conf_route.c). */
 int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root);
 int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node);

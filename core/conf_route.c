@@ -522,7 +522,13 @@ static int on_rt_priority(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_int(c, v, -1000000, 1000000, &((mg_route_conf_t *)obj)->priority);
 }
 
-enum { RT_NAME, RT_METHODS, RT_HOSTS, RT_PATHS, RT_UPSTREAM, RT_RETURN };
+static int on_rt_plugins(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_route_conf_t *r = obj;
+    return mg__conf_plugin_map(c, v, &r->plugins, &r->nplugins);
+}
+
+enum { RT_NAME, RT_METHODS, RT_HOSTS, RT_PATHS, RT_UPSTREAM, RT_RETURN, RT_PLUGINS };
 
 static const mg__conf_field_t route_fields[] = {
     [RT_NAME] = {"name", on_rt_name, NULL},
@@ -531,8 +537,8 @@ static const mg__conf_field_t route_fields[] = {
     [RT_PATHS] = {"paths", on_rt_paths, NULL},
     [RT_UPSTREAM] = {"upstream", on_rt_upstream, NULL},
     [RT_RETURN] = {"return", on_rt_return, NULL},
+    [RT_PLUGINS] = {"plugins", on_rt_plugins, NULL},
     {"priority", on_rt_priority, NULL},
-    {"plugins", NULL, "Lua plugins are not supported by this build"},
     {"rate_limit", NULL, "rate limiting is not supported by this build"},
 };
 
@@ -544,10 +550,11 @@ static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf
         return MG_ERROR;
     }
     uint64_t up = UINT64_C(1) << RT_UPSTREAM, ret = UINT64_C(1) << RT_RETURN;
-    if ((seen & (up | ret)) == 0) {
+    /* a route whose plugins answer (echo, say) needs neither */
+    if ((seen & (up | ret)) == 0 && r->nplugins == 0) {
         return mg__conf_fail(c, v,
-                             "missing \"upstream\" (where to proxy) or \"return\" "
-                             "(a fixed response)");
+                             "missing \"upstream\" (where to proxy), \"return\" "
+                             "(a fixed response) or \"plugins\" that answer");
     }
     if ((seen & (up | ret)) == (up | ret)) {
         yaml_node_t *ku = find_key(c, v, "upstream", false);

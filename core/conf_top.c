@@ -373,9 +373,11 @@ static const mg__conf_field_t top_fields[] = {
     {"http", on_http, NULL},
     {"upstreams", on_upstreams, NULL},
     {"routes", on_routes, NULL},
-    {"global_plugins", NULL, "Lua plugins are not supported by this build"},
-    {"consumers", NULL, "consumers (used by Lua auth plugins) are not supported by this build"},
-    {"watch_plugins", NULL, "Lua plugins are not supported by this build"},
+    {"global_plugins", mg__conf_on_global_plugins, NULL},
+    {"consumers", mg__conf_on_consumers, NULL},
+    {"watch_plugins", mg__conf_on_watch_plugins, NULL},
+    {"shared_dicts", mg__conf_on_shared_dicts, NULL},
+    {"lua", mg__conf_on_lua, NULL},
 };
 
 static void set_defaults(mg__conf_ctx_t *c)
@@ -390,6 +392,8 @@ static void set_defaults(mg__conf_ctx_t *c)
     conf->access_log_format = MG_ACCESS_COMBINED;
     conf->access_log_buffer = 64u << 10;
     conf->shm_size = 1u << 20;
+    conf->lua = (mg_lua_conf_t){.cpu_budget = 0.05, .memory_limit = 64u << 20,
+                                .stall_timeout = 2};
     conf->plugins_dirs = mg_pool_calloc(c->pool, sizeof(const char *));
     if (conf->plugins_dirs != NULL) {
         conf->plugins_dirs[0] = mg__conf_abspath(c, "plugins");

@@ -6,6 +6,7 @@
 #include "gen.h"
 
 #include "conf.h"
+#include "lua_runtime.h"
 #include "router.h"
 #include "upstream.h"
 #include "worker.h"
@@ -15,6 +16,7 @@
 
 static void gen_free(mg_gen_t *g)
 {
+    mg_lua_destroy(g->lua);
     if (g->upstreams != NULL) {
         for (size_t i = 0; i < g->conf->nupstreams; i++) {
             if (g->upstreams[i] != NULL) {
@@ -47,6 +49,11 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
         gen_free(g);
         return NULL;
     }
+    if (conf->nplugin_srcs > 0 &&
+        (g->lua = mg_lua_create(conf, w, id, err, errlen)) == NULL) {
+        gen_free(g);
+        return NULL;
+    }
     g->upstreams = calloc(conf->nupstreams ? conf->nupstreams : 1, sizeof(*g->upstreams));
     if (g->upstreams == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -74,6 +81,9 @@ void mg_gen_release(mg_gen_t *g)
 void mg_gen_bind(mg_gen_t *g, mg_worker_t *w)
 {
     g->worker = w;
+    if (g->lua != NULL) {
+        mg_lua_bind(g->lua, w);
+    }
     for (size_t i = 0; i < g->conf->nupstreams; i++) {
         g->upstreams[i]->worker = w;
         g->upstreams[i]->loop = w->loop;

@@ -18,6 +18,7 @@ struct mg_gen_s {
     mg_router_t *router;       /* owned */
     mg_upstream_t **upstreams; /* owned, conf->nupstreams entries, same order */
     mg_worker_t *worker;       /* borrowed */
+    mg_lua_t *lua;             /* owned; NULL when no plugin is configured */
 };
 
 /* Builds a generation for worker `w` from `conf` (taken, also on failure). Returns it with

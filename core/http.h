@@ -71,6 +71,8 @@ struct mg_request_s {
     bool has_body;          /* content_length > 0 or chunked */
     bool keepalive;         /* the client wants the connection kept */
     bool expect_continue;   /* Expect: 100-continue */
+    bool continue_sent;     /* "100 Continue" went out */
+    bool keepalive_wanted;  /* keepalive as the client asked (before 100-continue rules) */
     bool is_head;
     mg_str_t connection;    /* Connection header value (for hop-by-hop tokens), or empty */
     mg_str_t request_id;    /* the client's valid X-Request-Id, or a generated one */
@@ -80,6 +82,7 @@ struct mg_request_s {
 
     /* routing */
     mg_route_match_t match; /* match.route is NULL before routing / for admin */
+    mg_lua_task_t *lua;     /* the route's plugins at work, or NULL (no Lua) */
 
     /* response and log state; the producer fills the upstream_* fields */
     int status;             /* status sent (or being sent) to the client */
@@ -116,6 +119,21 @@ bool mg_http_keepalive(mg_request_t *r);
  * ends the request. `body` is borrowed. */
 void mg_http_respond(mg_request_t *r, int status, const char *content_type, const char *body,
                      size_t len);
+
+/* mg_http_respond with any headers (borrowed): a plugin's answer. Framing headers
+ * (Content-Length, Transfer-Encoding, Connection) and Server/Date in `hdrs` are
+ * ignored: the gateway writes its own. */
+void mg_http_respond_headers(mg_request_t *r, int status, const mg_header_t *hdrs, size_t nhdrs,
+                             const char *body, size_t len);
+
+/* Hands a routed request to its producer: a `return:` answer or the proxy (after a
+ * "100 Continue" when the client waits for one). The Lua runtime calls it once the
+ * route's plugins let the request through. */
+void mg_http_request_proceed(mg_request_t *r);
+
+/* Sends "100 Continue" (not the response) when the client waits for one and it has not
+ * gone out yet; the request may end inside when the client is gone. */
+void mg_http_continue(mg_request_t *r);
 
 /* mg_http_respond with a small JSON body {"error":"<reason>","status":N,"request_id":..}.
  * If response bytes were already written, it cannot answer: it closes the connection

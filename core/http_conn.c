@@ -15,6 +15,8 @@
  */
 #include "http_conn_int.h"
 
+#include "lua_runtime.h"
+
 #include "conf.h"
 #include "gen.h"
 #include "http_parse.h"
@@ -676,6 +678,9 @@ void mg__conn_end_request(mg_conn_t *c, bool keep)
     }
     if (r->status == 0) {
         r->status = 499; /* the client went away before an answer */
+    }
+    if (r->lua != NULL) {
+        mg_lua_request_end(r);
     }
     mg__request_log(c, r);
     __atomic_store_n(&w->stats->requests, w->stats->requests + 1, __ATOMIC_RELAXED);

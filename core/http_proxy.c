@@ -25,6 +25,7 @@
 
 #include "gen.h"
 #include "http.h"
+#include "lua_runtime.h"
 #include "pool.h"
 #include "worker.h"
 
@@ -144,7 +145,7 @@ void mg__proxy_finish(proxy_t *p, bool ok, bool keep)
     }
 }
 
-static void fail(proxy_t *p, int status)
+void mg__proxy_fail(proxy_t *p, int status)
 {
     if (p->r != NULL) {
         p->r->upstream_time = ev_now(p->loop) - p->first_start;
@@ -291,9 +292,12 @@ static void try_start(proxy_t *p, bool fresh_same_node)
 {
     mg_upstream_t *up = p->up;
     if (!fresh_same_node) {
-        int node = mg_balancer_pick(&up->balancer, &p->bctx);
+        int node = p->tries == 0 && p->r->lua != NULL ? mg_lua_peer(p->r) : -1;
         if (node < 0) {
-            fail(p, mg_proxy_err_status(p->last_err));
+            node = mg_balancer_pick(&up->balancer, &p->bctx);
+        }
+        if (node < 0) {
+            mg__proxy_fail(p, mg_proxy_err_status(p->last_err));
             return;
         }
         p->node = node;
@@ -375,7 +379,7 @@ void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why)
         p->stale_retried = true;
         try_start(p, true);
     } else {
-        fail(p, rc);
+        mg__proxy_fail(p, rc);
     }
 }
 
@@ -490,7 +494,7 @@ static int on_req_body(mg_request_t *r, const char *data, size_t len)
     enter(p);
     if (body_reserve(p, len + (r->chunked ? 24 : 0)) != MG_OK) {
         mg__proxy_log_try(p, MG_LOG_ERROR, "out of memory buffering the request body", NULL);
-        fail(p, 500);
+        mg__proxy_fail(p, 500);
     } else {
         body_append(p, data, len);
         if (p->body_wait && p->blen >= PROXY_BODY_MAX) {
@@ -573,6 +577,28 @@ static const mg_http_handler_t proxy_handler = {
 
 /* ---- start ---- */
 
+/* Plugins may have read some or all of the body before the proxy took over: it goes
+ * first, then the client is resumed for the rest. */
+static void take_plugin_body(proxy_t *p)
+{
+    mg_request_t *r = p->r;
+    const char *data;
+    size_t len;
+    bool done;
+    if (r->lua == NULL || !mg_lua_take_body(r, &data, &len, &done)) {
+        return;
+    }
+    int rc = len > 0 ? on_req_body(r, data, len) : MG_OK;
+    if (p->dead) {
+        return;
+    }
+    if (done) {
+        on_req_body_end(r);
+    } else if (rc == MG_OK) {
+        mg_http_body_resume(r);
+    }
+}
+
 void mg_proxy_start(mg_request_t *r)
 {
     const mg_upstream_conf_t *uc = r->match.route->upstream;
@@ -616,6 +642,7 @@ void mg_proxy_start(mg_request_t *r)
     enter(p);
     if (r->has_body) {
         p->body_wait = true; /* see start_after_body() */
+        take_plugin_body(p);
     } else {
         try_start(p, false);
     }

@@ -73,6 +73,8 @@ struct proxy_s {
     bool resp_done;
     bool down_paused; /* client output full: upstream reads stopped */
     bool extra;       /* bytes after the response: never pool */
+    bool filter_body;   /* body_filter plugins see the body */
+    bool plugin_failed; /* a filter plugin failed: 500 (or a cut), not the upstream's fault */
     mg_proxy_frame_t frame;
     char *pending_head; /* response head not yet written (joins the first body) */
     size_t pending_len;
@@ -88,6 +90,9 @@ struct proxy_s {
 /* Ends the request: detaches the proxy (freed at the outermost frame), gives the
  * connection back (keep = poolable) and calls mg_http_finish(r, ok). */
 void mg__proxy_finish(proxy_t *p, bool ok, bool keep);
+
+/* Answers `status` (or cuts the client when bytes went down) and ends the request. */
+void mg__proxy_fail(proxy_t *p, int status);
 
 /* One try failed: logs it, drops the connection, then retries or answers per
  * mg_proxy_retry_decide(). */

@@ -12,6 +12,7 @@
 #include "http_proxy_int.h"
 
 #include "http.h"
+#include "lua_runtime.h"
 #include "pool.h"
 
 #include <errno.h>
@@ -156,6 +157,23 @@ static int on_resp_headers_complete(llhttp_t *h)
         }
     }
     p->frame = choose_frame(p, status, &no_body);
+    const mg_header_t *hdrs = p->hdr;
+    size_t nhdrs = p->nhdr;
+    if (r->lua != NULL && mg_lua_has_phase(r, MG_PHASE_HEADER_FILTER)) {
+        const void *h = hdrs;
+        if (mg_lua_header_filter(r, &status, &h, &nhdrs) != MG_OK) {
+            p->plugin_failed = true;
+            p->why = "header_filter failed";
+            return -1;
+        }
+        hdrs = h;
+    }
+    p->filter_body = !no_body && r->lua != NULL && mg_lua_has_phase(r, MG_PHASE_BODY_FILTER);
+    if (p->filter_body && p->frame == MG_PROXY_FRAME_LENGTH) {
+        /* filters may change the length: stream it chunked (or to the close) */
+        bool http11 = r->http_major > 1 || (r->http_major == 1 && r->http_minor >= 1);
+        p->frame = http11 ? MG_PROXY_FRAME_CHUNKED : MG_PROXY_FRAME_CLOSE;
+    }
     if (p->frame == MG_PROXY_FRAME_CLOSE) {
         r->keepalive = false; /* the end of the body is the end of the connection */
     }
@@ -164,8 +182,8 @@ static int on_resp_headers_complete(llhttp_t *h)
         .reason = p->reason.len > 0
                       ? p->reason
                       : mg_str(mg_http_reason(status), strlen(mg_http_reason(status))),
-        .headers = p->hdr,
-        .nheaders = p->nhdr,
+        .headers = hdrs,
+        .nheaders = nhdrs,
         .connection = conn_value,
         .frame = p->frame,
         .content_length = h->content_length,
@@ -185,9 +203,24 @@ static int on_resp_headers_complete(llhttp_t *h)
     return no_body ? 1 : 0;
 }
 
+/* Runs the body filters over one piece of the body (eof: the end). 0, or -1 when a
+ * plugin failed: the head went down already, so the client connection is cut. */
+static int filter_body(proxy_t *p, const char **at, size_t *len, bool eof)
+{
+    if (mg_lua_body_filter(p->r, *at, *len, eof, at, len) != MG_OK) {
+        p->plugin_failed = true;
+        p->why = "body_filter failed";
+        return -1;
+    }
+    return 0;
+}
+
 static int on_resp_body(llhttp_t *h, const char *at, size_t len)
 {
     proxy_t *p = parser_proxy(h);
+    if (p->filter_body && (filter_body(p, &at, &len, false) < 0 || len == 0)) {
+        return p->plugin_failed ? -1 : 0;
+    }
     if (p->frame != MG_PROXY_FRAME_CHUNKED) {
         struct iovec iov = {(void *)at, len};
         return down_write(p, &iov, 1);
@@ -204,6 +237,17 @@ static int on_resp_complete(llhttp_t *h)
         return 0; /* end of an interim answer: the real one follows */
     }
     p->resp_done = true;
+    if (p->filter_body) {
+        const char *at = NULL;
+        size_t len = 0;
+        if (filter_body(p, &at, &len, true) < 0) {
+            return -1;
+        }
+        p->filter_body = false;
+        if (len > 0 && on_resp_body(h, at, len) < 0) {
+            return -1;
+        }
+    }
     struct iovec end = {"0\r\n\r\n", 5};
     if (down_write(p, &end, p->frame == MG_PROXY_FRAME_CHUNKED ? 1 : 0) < 0) {
         return -1;
@@ -232,6 +276,10 @@ static void complete(proxy_t *p)
  * choice (retry or 502); after it, the client connection is cut so it sees the loss. */
 static void resp_broken(proxy_t *p, mg_proxy_err_t err, const char *why)
 {
+    if (p->plugin_failed && !p->r->header_sent) {
+        mg__proxy_fail(p, 500); /* our plugin, not the upstream: no retry, no 502 */
+        return;
+    }
     if (p->r->header_sent) {
         mg__proxy_log_try(p, MG_LOG_ERROR, "response truncated", why);
         mg__proxy_finish(p, false, false);

@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "gen.h"
 #include "http_parse.h"
+#include "lua_runtime.h"
 #include "log.h"
 #include "pool.h"
 #include "proxy.h"
@@ -487,10 +488,14 @@ static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
     return 0;
 }
 
-/* Sends "100 Continue" without making it the response. */
-static void send_continue(mg_request_t *r)
+void mg_http_continue(mg_request_t *r)
 {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (!r->expect_continue || r->continue_sent) {
+        return;
+    }
+    r->keepalive = r->keepalive_wanted;
+    r->continue_sent = true;
     uint64_t sent = r->bytes_sent;
     mg_http_write(r, cont, sizeof(cont) - 1);
     r->header_sent = false;
@@ -521,7 +526,7 @@ void mg__request_dispatch(mg_conn_t *c)
                           : mg_http_connection_has(r->connection, MG_STR("keep-alive"));
     /* Answered without "100 Continue", the client may or may not send its body: only a
      * body already arriving can be discarded safely, otherwise close after the answer. */
-    bool keep = r->keepalive;
+    r->keepalive_wanted = r->keepalive;
     if (r->expect_continue && c->pos == c->len) {
         r->keepalive = false;
     }
@@ -533,15 +538,30 @@ void mg__request_dispatch(mg_conn_t *c)
         mg__http_error_msg(r, 404, "no route matched");
         return;
     }
+    if (r->gen->lua != NULL && mg_lua_route_phases(r->gen->lua, r->match.route->index) != 0) {
+        mg_lua_request_start(r);
+        return;
+    }
+    mg_http_request_proceed(r);
+}
+
+void mg_http_request_proceed(mg_request_t *r)
+{
+    mg_conn_t *c = r->conn;
     const mg_route_conf_t *route = r->match.route;
     if (route->ret != NULL) {
         mg_http_respond(r, route->ret->status, route->ret->content_type, route->ret->body,
                         route->ret->body_len);
         return;
     }
-    if (r->expect_continue) {
-        r->keepalive = keep;
-        send_continue(r);
+    if (route->upstream == NULL) {
+        mg_log_err("route \"%s\" has no upstream and no plugin answered, request_id: %.*s",
+                   route->name, (int)r->request_id.len, r->request_id.p);
+        mg_http_error(r, 500);
+        return;
+    }
+    if (r->expect_continue && !r->continue_sent) {
+        mg_http_continue(r);
         if (c->r != r) {
             return;
         }

@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "http_parse.h"
 #include "log.h"
+#include "pool.h"
 
 #include <stdio.h>
 #include <sys/uio.h>
@@ -66,28 +67,49 @@ static const char *http_date(double now)
     return buf;
 }
 
-void mg_http_respond(mg_request_t *r, int status, const char *content_type, const char *body,
-                     size_t len)
+/* Plugin headers that would contradict the framing the gateway writes. */
+static bool framing_header(mg_str_t name)
+{
+    return mg_str_caseeq(name, MG_STR("Content-Length")) ||
+           mg_str_caseeq(name, MG_STR("Transfer-Encoding")) ||
+           mg_str_caseeq(name, MG_STR("Connection")) || mg_str_caseeq(name, MG_STR("Date")) ||
+           mg_str_caseeq(name, MG_STR("Server"));
+}
+
+void mg_http_respond_headers(mg_request_t *r, int status, const mg_header_t *hdrs, size_t nhdrs,
+                             const char *body, size_t len)
 {
     mg_conn_t *c = r->conn;
-    char head[640];
+    char small[640];
+    size_t cap = 320 + MG_MIN(r->request_id.len, 128);
+    for (size_t i = 0; i < nhdrs; i++) {
+        cap += hdrs[i].name.len + hdrs[i].value.len + 4;
+    }
+    char *head = cap <= sizeof(small) ? small : mg_pool_alloc(r->pool, cap);
+    if (head == NULL) {
+        mg_http_finish(r, false);
+        return;
+    }
     mg__conn_enter(c);
     bool keep = mg_http_keepalive(r);
     bool http10 = r->http_major == 1 && r->http_minor == 0;
     bool nobody = r->is_head || status == 204 || status == 304 || status < 200;
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nServer: moongate\r\nDate: %s\r\n%s%s%s",
-                     status, mg_http_reason(status), http_date(mg__conn_now(c)),
-                     content_type != NULL ? "Content-Type: " : "",
-                     content_type != NULL ? content_type : "", content_type != NULL ? "\r\n" : "");
+    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\nServer: moongate\r\nDate: %s\r\n", status,
+                     mg_http_reason(status), http_date(mg__conn_now(c)));
+    for (size_t i = 0; i < nhdrs; i++) {
+        if (!framing_header(hdrs[i].name)) {
+            n += snprintf(head + n, cap - (size_t)n, "%.*s: %.*s\r\n", (int)hdrs[i].name.len,
+                          hdrs[i].name.p, (int)hdrs[i].value.len, hdrs[i].value.p);
+        }
+    }
     if (status != 204 && status >= 200) {
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", len);
+        n += snprintf(head + n, cap - (size_t)n, "Content-Length: %zu\r\n", len);
     }
     if (r->request_id.len > 0 && r->request_id.len <= 128) {
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "X-Request-Id: %.*s\r\n",
+        n += snprintf(head + n, cap - (size_t)n, "X-Request-Id: %.*s\r\n",
                       (int)r->request_id.len, r->request_id.p);
     }
-    n += snprintf(head + n, sizeof(head) - (size_t)n, "%s\r\n",
+    n += snprintf(head + n, cap - (size_t)n, "%s\r\n",
                   !keep ? "Connection: close\r\n" : http10 ? "Connection: keep-alive\r\n" : "");
     struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, len}};
     r->status = status;
@@ -95,6 +117,15 @@ void mg_http_respond(mg_request_t *r, int status, const char *content_type, cons
         mg_http_finish(r, true);
     }
     mg__conn_leave(c);
+}
+
+void mg_http_respond(mg_request_t *r, int status, const char *content_type, const char *body,
+                     size_t len)
+{
+    mg_header_t ct = {MG_STR("Content-Type"),
+                      content_type != NULL ? mg_str(content_type, strlen(content_type))
+                                           : MG_NULL_STR};
+    mg_http_respond_headers(r, status, &ct, content_type != NULL ? 1 : 0, body, len);
 }
 
 void mg__http_error_msg(mg_request_t *r, int status, const char *msg)

@@ -100,15 +100,13 @@ static mg_conf_t *load(const cli_t *cli, bool quiet)
         }
         return NULL;
     }
-    mg_router_t *r = mg_router_create(conf, msg, sizeof(msg));
-    if (r == NULL) {
+    if (mg_master_validate(conf, msg, sizeof(msg)) != MG_OK) {
         if (!quiet) {
-            fprintf(stderr, "moongate: %s: %s\n", conf->file, msg);
+            fprintf(stderr, "moongate: %s\n", msg);
         }
         mg_conf_destroy(conf);
         return NULL;
     }
-    mg_router_destroy(r);
     return conf;
 }
 

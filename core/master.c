@@ -16,6 +16,8 @@
 #include "gen.h"
 #include "listen.h"
 #include "master_int.h"
+#include "lua_runtime.h"
+#include "watchdog.h"
 #include "router.h"
 #include "shm.h"
 #include "worker.h"
@@ -241,6 +243,7 @@ static void spawn(int slot)
     struct timeval tv = {2, 0};
     setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     p->pid = pid;
+    p->stall_killed = false;
     p->ctl_fd = sv[0];
     p->set = M.set;
     p->quit_sent = false;
@@ -329,10 +332,39 @@ static bool new_set_up(void)
     return true;
 }
 
+/* A worker whose loop has not come round for lua.stall_timeout is stuck (plugin code
+ * spinning inside a compiled trace, which no hook interrupts): kill it, say where it
+ * was, and let the respawn replace it. */
+static void check_stalls(void)
+{
+    double now = ev_time();
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        mg_wproc_t *p = &M.wp[i];
+        mg_worker_stats_t *ws = &M.stats[i];
+        double stalled;
+        if (p->pid <= 0 || p->stall_killed || ws->pid != p->pid ||
+            !mg_watchdog_stalled(ws, now, M.conf->lua.stall_timeout, &stalled)) {
+            continue;
+        }
+        int32_t where = ws->lua_where;
+        int idx = where >= 0 ? where / 8 : -1;
+        const char *plugin = idx >= 0 && (size_t)idx < M.conf->nplugin_srcs
+                                 ? M.conf->plugin_srcs[idx].name
+                                 : NULL;
+        mg_log_alert("worker %d stalled for %.1f s %s%s%s%s%s; killing it", (int)p->pid, stalled,
+                     ws->lua_busy ? "in Lua" : "outside Lua", plugin ? ", plugin \"" : "",
+                     plugin ? plugin : "", plugin ? "\" phase " : "",
+                     plugin ? mg_lua_phase_name(where % 8) : "");
+        p->stall_killed = true;
+        kill(p->pid, SIGKILL);
+    }
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
     double now = ev_now(loop);
     mg_log_flush();
+    check_stalls();
     if (M.state == MG_MASTER_RUNNING) {
         for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
             if (M.wp[i].respawn && M.wp[i].pid == 0 && now >= M.wp[i].respawn_at) {

@@ -21,6 +21,7 @@ typedef struct {
     int ctl_fd;     /* master's end of the control channel, -1 when none */
     unsigned set;   /* worker set it was forked in */
     bool quit_sent; /* told to drain: its exit is expected */
+    bool stall_killed; /* killed by the stall watchdog */
     bool respawn;   /* a respawn is due at respawn_at */
     double respawn_at;
     double crashes[MG_CRASH_WINDOW]; /* times of the last crashes (ring) */

@@ -5,6 +5,7 @@
  */
 #include "conf.h"
 #include "log.h"
+#include "lua_runtime.h"
 #include "listen.h"
 #include "master.h"
 #include "master_int.h"
@@ -191,16 +192,19 @@ static int send_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-/* Sends the validated bytes to every worker of the current set. */
+/* Sends the validated bytes (the file, then the plugin sources) to every worker of the
+ * current set. */
 static void broadcast(const char *body, size_t len)
 {
+    size_t plen = mg_conf_plugins_pack(M.conf, NULL);
     mg_ctl_hdr_t h = {MG_CTL_MAGIC,
                       MG_CTL_RELOAD,
                       M.gen_id,
                       (uint32_t)strlen(M.conf_path) + 1,
                       (uint32_t)strlen(M.prefix) + 1,
+                      len + plen,
                       len};
-    size_t total = sizeof(h) + h.name_len + h.prefix_len + len;
+    size_t total = sizeof(h) + h.name_len + h.prefix_len + len + plen;
     char *msg = malloc(total);
     if (msg == NULL) {
         mg_log_alert("reload: out of memory, workers keep their generation");
@@ -210,6 +214,7 @@ static void broadcast(const char *body, size_t len)
     memcpy(msg + sizeof(h), M.conf_path, h.name_len);
     memcpy(msg + sizeof(h) + h.name_len, M.prefix, h.prefix_len);
     memcpy(msg + sizeof(h) + h.name_len + h.prefix_len, body, len);
+    mg_conf_plugins_pack(M.conf, msg + sizeof(h) + h.name_len + h.prefix_len + len);
     for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
         mg_wproc_t *p = &M.wp[i];
         if (p->pid <= 0 || p->set != M.set || p->quit_sent || p->ctl_fd < 0) {
@@ -291,15 +296,13 @@ void mg__master_reload(void)
         free(buf);
         return;
     }
-    mg_router_t *r = mg_router_create(nc, msg, sizeof(msg));
-    if (r == NULL) {
-        mg_log_err("reload failed, generation %llu keeps serving: %s: %s",
-                   (unsigned long long)M.gen_id, M.conf_path, msg);
+    if (mg_master_validate(nc, msg, sizeof(msg)) != MG_OK) {
+        mg_log_err("reload failed, generation %llu keeps serving: %s",
+                   (unsigned long long)M.gen_id, msg);
         mg_conf_destroy(nc);
         free(buf);
         return;
     }
-    mg_router_destroy(r);
     if (mg_conf_needs_restart(M.conf, nc) || admin_changed(M.conf, nc)) {
         replace_workers(nc);
     } else {
@@ -309,6 +312,31 @@ void mg__master_reload(void)
                       (unsigned long long)M.gen_id);
     }
     free(buf);
+}
+
+/* Validation */
+
+int mg_master_validate(mg_conf_t *conf, char *msg, size_t len)
+{
+    mg_router_t *r = mg_router_create(conf, msg, len);
+    if (r == NULL) {
+        char tmp[1024];
+        snprintf(tmp, sizeof(tmp), "%s", msg);
+        snprintf(msg, len, "%s: %s", conf->file, tmp);
+        return MG_ERROR;
+    }
+    mg_router_destroy(r);
+    char bundled[PATH_MAX + 16];
+    snprintf(bundled, sizeof(bundled), "%s/../plugins", mg_runtime_lua_dir());
+    mg_conf_err_t cerr;
+    if (mg_conf_read_plugins(conf, bundled, &cerr) != MG_OK) {
+        mg_conf_err_format(&cerr, msg, len);
+        return MG_ERROR;
+    }
+    if (conf->nplugin_srcs > 0 && mg_lua_validate(conf, msg, len) != MG_OK) {
+        return MG_ERROR;
+    }
+    return MG_OK;
 }
 
 /* Runtime paths */

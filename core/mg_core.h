@@ -65,5 +65,7 @@ typedef struct mg_request_s mg_request_t;            /* http.h */
 typedef struct mg_upstream_s mg_upstream_t;          /* upstream.h */
 typedef struct mg_shm_zone_s mg_shm_zone_t;          /* shm.h */
 typedef struct mg_balancer_s mg_balancer_t;          /* balancer.h */
+typedef struct mg_lua_s mg_lua_t;                    /* lua_runtime.h */
+typedef struct mg_lua_task_s mg_lua_task_t;          /* lua_runtime.h */
 
 #endif

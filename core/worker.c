@@ -7,6 +7,7 @@
  * buffer) is a file-level singleton next to the public mg_worker_t.
  */
 #include "worker.h"
+#include "watchdog.h"
 
 #include "conf.h"
 #include "log.h"
@@ -128,7 +129,16 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
                       const char *body)
 {
     mg_conf_err_t cerr;
-    mg_conf_t *conf = mg_conf_parse(body, h->body_len, name, prefix, &cerr);
+    mg_conf_t *conf = h->yaml_len <= h->body_len
+                          ? mg_conf_parse(body, h->yaml_len, name, prefix, &cerr)
+                          : NULL;
+    if (conf != NULL && mg_conf_plugins_unpack(conf, body + h->yaml_len,
+                                               h->body_len - h->yaml_len) != MG_OK) {
+        mg_log_err("generation %llu rejected, keeping %llu: corrupt plugin sources",
+                   (unsigned long long)h->generation, (unsigned long long)w->gen->id);
+        mg_conf_destroy(conf);
+        return;
+    }
     if (conf == NULL) {
         char buf[1400];
         mg_log_err("generation %llu rejected, keeping %llu: %s", (unsigned long long)h->generation,
@@ -143,6 +153,7 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
         return;
     }
     mg_log_open(g->conf);
+    mg_watchdog_set_budget(g->conf->lua.cpu_budget);
     mg_gen_t *old = w->gen;
     w->gen = g;
     store_u64(&w->stats->generation, g->id);
@@ -409,6 +420,9 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
     watchers_init(w);
     listeners_start(w, true);
     stats_publish(w);
+    if (mg_watchdog_start(w, gen->conf->lua.cpu_budget) != MG_OK) {
+        mg_log_warn("worker: no watchdog thread, the Lua CPU budget is not enforced");
+    }
 
     ev_run(w->loop, 0);
 

@@ -25,6 +25,12 @@ typedef struct {
     double started;         /* epoch seconds */
     double heartbeat;       /* loop time of the last tick (stall watchdog) */
     int64_t draining;       /* 1 once the worker stopped accepting */
+    /* Lua watchdog (watchdog.h): written by the worker's loop thread */
+    uint64_t lua_seq;       /* +1 each time the loop enters a Lua phase */
+    int64_t lua_busy;       /* 1 while it is inside one */
+    int32_t lua_where;      /* plugin index * 8 + phase, -1 outside plugin code */
+    int32_t lua_pad;
+    uint64_t lua_generation; /* generation of the state running */
 } mg_worker_stats_t;
 
 typedef struct mg_listener_s {

@@ -1,0 +1,115 @@
+/*
+ * lua_int.h -- what the Lua runtime's C files share: lua_vm.c (states: allocation cap,
+ * loading, the CPU-budget hook), lua_task.c (coroutines, waits, the request path) and
+ * lua_api.c (the functions Lua calls through the FFI). Not for other modules.
+ */
+#ifndef MG_LUA_INT_H
+#define MG_LUA_INT_H
+
+#include "http.h"
+#include "lua_runtime.h"
+
+#include <ev.h>
+#include <lua.h>
+
+struct mg_lua_http_s;
+
+struct mg_lua_s {
+    lua_State *L;
+    const mg_conf_t *conf;  /* borrowed from the generation */
+    mg_worker_t *w;         /* NULL in a validation-only state */
+    uint64_t gen_id;
+    size_t mem;             /* bytes allocated by the state */
+    size_t mem_limit;       /* conf->lua.memory_limit; 0 while loading */
+    size_t mem_hits;        /* allocations refused by the limit */
+    bool grace;             /* the limit was hit in this phase: a tenth more for errors */
+    int run_ref;            /* runtime.run(task, id, phase, ...) in the registry */
+    int filter_ref;         /* runtime.filter(task, id, phase, ...) */
+    int finish_ref;         /* runtime.finish(id) */
+    unsigned *route_phases; /* per route: MG_PHASE_BIT set */
+    size_t nroutes;
+    char **plugin_names;
+    char **plugin_versions;
+    size_t nplugins;
+    int next_id;            /* ids of tasks, the Lua side's key */
+};
+
+/* What a task waits for while its coroutine is suspended. */
+enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY };
+
+struct mg_lua_task_s {
+    mg_lua_t *lua;
+    mg_gen_t *gen;           /* one reference held by background tasks */
+    mg_request_t *r;         /* NULL for a background task */
+    lua_State *co;           /* the coroutine of the current run, or NULL */
+    int co_ref;
+    int id;
+    int phase;               /* phase being run (for the API's checks) */
+    unsigned phases;         /* the route's phase bits */
+    int wait;
+    ev_timer timer;
+    struct mg_lua_http_s *http; /* mg.http call in progress (lua_http.c) */
+    bool running;            /* a run is on the C stack */
+    bool ended;              /* the request ended: drop the task when the run returns */
+
+    /* request body read for a plugin */
+    char *body;
+    size_t body_len, body_cap, body_max;
+    bool body_reading, body_done, body_too_big, body_replaced;
+
+    /* answer staged by a plugin (rewrite/access exit) */
+    mg_header_t *exit_hdrs;
+    size_t nexit, cexit;
+
+    /* header_filter: the response as plugins see it */
+    const mg_header_t *resp_in; /* the upstream's headers (borrowed) */
+    size_t nresp_in;
+    mg_header_t *resp_hdrs;     /* a copy once a plugin changes one */
+    size_t nresp, cresp;
+    int resp_status;
+
+    /* body_filter chunk */
+    const char *chunk;
+    size_t chunk_len;
+    bool chunk_eof;
+    char *out_buf;              /* what body filters returned for the chunk (malloc'd) */
+    size_t out_cap;
+
+    size_t req_hdrs_cap;     /* request headers copied into the pool by a change */
+    bool req_hdrs_owned;
+    int spawn_nargs;         /* a background job's first resume carries its arguments */
+    int peer;                /* node picked by mg.balancer.set_peer, -1 */
+    int reroutes;
+};
+
+/* lua_vm.c */
+/* Runs `ref`'s function with the task's id and phase plus `nargs` values already on
+ * L's stack above it... see lua_task.c for the calling convention. */
+extern mg_lua_t *mg__lua_running; /* state inside a phase now (for the budget hook) */
+extern int32_t mg__lua_where;     /* plugin index * 8 + phase being run, -1 outside */
+void mg__lua_budget_arm(mg_lua_t *lua);
+void mg__lua_budget_disarm(mg_lua_t *lua);
+
+/* lua_task.c */
+mg_lua_task_t *mg__lua_task_new(mg_lua_t *lua, mg_request_t *r);
+/* Resumes a task's coroutine after its wait ended. */
+void mg__lua_task_resume(mg_lua_task_t *t);
+/* Waits: each arms what the task waits on and returns MG_AGAIN (the Lua side then
+ * yields), MG_OK when there is nothing to wait for, MG_DECLINED (body over max) or
+ * MG_ERROR. */
+int mg__lua_body_read(mg_lua_task_t *t, size_t max);
+int mg__lua_sleep(mg_lua_task_t *t, double seconds);
+/* Starts a background job (runtime.run in phase TIMER) with the job value on top of
+ * lua->L (popped). The job holds a reference to `gen`. */
+int mg__lua_spawn(mg_lua_t *lua, mg_gen_t *gen);
+/* The Lua C function behind require "moongate.spawn". */
+int mg__lua_l_spawn(lua_State *L);
+
+/* lua_http.c: drops the task's HTTP call, if any (no callback after this). */
+void mg__lua_http_cancel(mg_lua_task_t *t);
+
+/* lua_api.c */
+/* Copies `s` into the request pool (NULL on failure). */
+char *mg__lua_pool_copy(mg_lua_task_t *t, const char *s, size_t len);
+
+#endif

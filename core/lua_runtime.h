@@ -1,0 +1,99 @@
+/*
+ * lua_runtime.h -- the Lua plugin runtime as the rest of the core sees it.
+ *
+ * One LuaJIT state per worker per config generation (mg_gen_t owns it), built from the
+ * plugin sources the master validated. A request whose route has plugins gets a task:
+ * a coroutine that runs the rewrite, access and balancer phases (it may yield to the
+ * loop for mg.sleep, mg.http and body reads), then the proxy calls the header and body
+ * filters synchronously, and the log phase runs when the request ends. A route with no
+ * plugins never touches any of this.
+ */
+#ifndef MG_LUA_RUNTIME_H
+#define MG_LUA_RUNTIME_H
+
+#include "mg_core.h"
+
+/* Phases, also bits of mg_lua_route_phases(). */
+enum {
+    MG_PHASE_REWRITE = 0,
+    MG_PHASE_ACCESS,
+    MG_PHASE_BALANCER,
+    MG_PHASE_HEADER_FILTER,
+    MG_PHASE_BODY_FILTER,
+    MG_PHASE_LOG,
+    MG_PHASE_TIMER, /* background work queued by the log phase */
+    MG_PHASE_COUNT
+};
+
+#define MG_PHASE_BIT(ph) (1u << (ph))
+
+/* "rewrite", "access" ... ("?" out of range). */
+const char *mg_lua_phase_name(int phase);
+
+/* Builds the Lua state of a generation: loads the runtime from the Lua directory,
+ * compiles every plugin in conf->plugin_srcs, checks every plugin config against its
+ * schema and orders each route's plugins. `w` is NULL for a validation-only state (the
+ * master's scratch check) and may be bound later with mg_lua_bind(). `conf` is borrowed
+ * and must outlive the state. Returns NULL with a message ("file:line:column: key:
+ * what was expected" for config errors) in err. */
+mg_lua_t *mg_lua_create(const mg_conf_t *conf, mg_worker_t *w, uint64_t gen_id, char *err,
+                        size_t errlen);
+
+/* Closes the state. Only when no task of it is alive (the generation's refcount sees
+ * to that). NULL is a no-op. */
+void mg_lua_destroy(mg_lua_t *lua);
+
+/* Attaches a state created before its worker existed. */
+void mg_lua_bind(mg_lua_t *lua, mg_worker_t *w);
+
+/* Creates and closes a scratch state: MG_OK when conf and every plugin it uses load. */
+int mg_lua_validate(const mg_conf_t *conf, char *err, size_t errlen);
+
+/* Phases (MG_PHASE_BIT) in which route `route_index` runs plugin code; 0 = none. */
+unsigned mg_lua_route_phases(const mg_lua_t *lua, int route_index);
+
+/* Name and version of loaded plugin i (i < count), for /status. */
+size_t mg_lua_plugin_count(const mg_lua_t *lua);
+const char *mg_lua_plugin_name(const mg_lua_t *lua, size_t i);
+const char *mg_lua_plugin_version(const mg_lua_t *lua, size_t i);
+/* Bytes the state holds now. */
+size_t mg_lua_memory(const mg_lua_t *lua);
+
+/* ---- the request path ---- */
+
+/* Runs the route's rewrite, access and balancer plugins, then hands the request to its
+ * producer (proxy or `return:`), or answers what a plugin decided. Called instead of
+ * the producer when mg_lua_route_phases() is not 0. */
+void mg_lua_request_start(mg_request_t *r);
+
+/* Body bytes plugins read before the proxy took over: true with the bytes in
+ * data and len (borrowed from the request pool) and *done when the body is complete. */
+bool mg_lua_take_body(mg_request_t *r, const char **data, size_t *len, bool *done);
+
+/* The node a balancer plugin chose for the first try (index in the upstream), or -1. */
+int mg_lua_peer(const mg_request_t *r);
+
+/* True when the request runs header_filter / body_filter plugins. */
+bool mg_lua_has_phase(const mg_request_t *r, int phase);
+
+/* header_filter: the plugins may change *status and the headers. On return *hdrs and
+ * *n describe the headers to send (the same array, or a copy in the request pool).
+ * MG_OK, or MG_ERROR when a plugin failed (logged; answer 500). */
+int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t *n);
+
+/* body_filter: one chunk (eof set on the last call, with len 0). out and outlen say what
+ * to send instead (may be the input itself, or empty). MG_OK or MG_ERROR. */
+int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof,
+                       const char **out, size_t *outlen);
+
+/* Runs the log phase (if any) and releases the request's Lua task. Called once when the
+ * request ends, before its pool goes. */
+void mg_lua_request_end(mg_request_t *r);
+
+/* ---- the CPU budget ---- */
+
+/* Called from a signal handler when the current phase ran past its budget: makes the
+ * running Lua code stop at its next hook point. Async-signal-safe. */
+void mg_lua_interrupt(void);
+
+#endif

@@ -1,0 +1,557 @@
+/*
+ * lua_task.c -- plugin code at work for one request (or one background job): the
+ * coroutine that runs rewrite, access and balancer, its waits on the loop, and the
+ * synchronous filter and log phases.
+ *
+ *   mg_lua_request_start ─ task + coroutine: runtime.run(task, id, "pre", route)
+ *   │   yields for mg.sleep (timer), mg.http (mg_httpc), a body read (the client side)
+ *   │   and is resumed from the loop; each resume is one step()
+ *   ├─ returns 0: mg_http_request_proceed() (proxy / return:), with any body bytes
+ *   │   read meanwhile handed to the proxy
+ *   ├─ returns status, body: the plugin's answer (headers staged through the FFI)
+ *   └─ fails: 500, the runtime has logged plugin, file:line and traceback
+ *   header_filter / body_filter: lua_pcall of runtime.filter from the proxy
+ *   log: at the end of the request; mg.http there is queued as a background task
+ *
+ * A task lives in its request's pool; the pool cleanup stops its timer, cancels its
+ * HTTP call and drops its coroutine, so a client that leaves mid-wait frees it all.
+ * Nothing the loop calls back into runs inside a Lua frame: resumes come from timer
+ * and client callbacks only, and a body read restarts the client side from a 0 s timer.
+ */
+#include "lua_int.h"
+
+#include "conf.h"
+#include "gen.h"
+#include "log.h"
+#include "pool.h"
+#include "proxy.h"
+#include "watchdog.h"
+#include "worker.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MG_LUA_PRE 0 /* runtime.run's pseudo-phase: rewrite, access, balancer */
+
+static void step(mg_lua_task_t *t, int nargs);
+
+/* ---- lifetime ---- */
+
+static void task_release(mg_lua_task_t *t)
+{
+    mg_lua_t *lua = t->lua;
+    if (t->lua == NULL) {
+        return;
+    }
+    struct ev_loop *loop = lua->w != NULL ? lua->w->loop : NULL;
+    if (loop != NULL) {
+        ev_timer_stop(loop, &t->timer);
+    }
+    mg__lua_http_cancel(t);
+    free(t->out_buf);
+    t->out_buf = NULL;
+    if (t->co_ref != LUA_NOREF) {
+        luaL_unref(lua->L, LUA_REGISTRYINDEX, t->co_ref);
+        t->co_ref = LUA_NOREF;
+        t->co = NULL;
+    }
+    lua_rawgeti(lua->L, LUA_REGISTRYINDEX, lua->finish_ref);
+    lua_pushinteger(lua->L, t->id);
+    if (lua_pcall(lua->L, 1, 0, 0) != 0) {
+        lua_pop(lua->L, 1);
+    }
+    t->lua = NULL;
+}
+
+static void on_pool_cleanup(void *data)
+{
+    mg_lua_task_t *t = data;
+    if (t->r != NULL) {
+        t->r->lua = NULL;
+    }
+    task_release(t);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void task_init(mg_lua_task_t *t, mg_lua_t *lua, mg_request_t *r)
+{
+    t->lua = lua;
+    t->r = r;
+    t->id = ++lua->next_id;
+    t->co_ref = LUA_NOREF;
+    t->peer = -1;
+    ev_init(&t->timer, on_timer);
+    t->timer.data = t;
+}
+
+mg_lua_task_t *mg__lua_task_new(mg_lua_t *lua, mg_request_t *r)
+{
+    mg_lua_task_t *t = mg_pool_calloc(r->pool, sizeof(*t));
+    if (t == NULL || mg_pool_cleanup_add(r->pool, on_pool_cleanup, t) != MG_OK) {
+        return NULL;
+    }
+    task_init(t, lua, r);
+    return t;
+}
+
+/* ---- running Lua ---- */
+
+/* Starts runtime.run in a fresh coroutine with (task, id, phase, route) plus the
+ * `extra` values pushed by the caller on the coroutine afterwards (none here). */
+static int coroutine_start(mg_lua_task_t *t, int phase)
+{
+    lua_State *L = t->lua->L;
+    lua_State *co = lua_newthread(L);
+    if (co == NULL) {
+        return MG_ERROR;
+    }
+    t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    t->co = co;
+    lua_rawgeti(co, LUA_REGISTRYINDEX, t->lua->run_ref);
+    lua_pushlightuserdata(co, t);
+    lua_pushinteger(co, t->id);
+    lua_pushinteger(co, phase);
+    lua_pushinteger(co, t->r != NULL && t->r->match.route != NULL ? t->r->match.route->index : -1);
+    return MG_OK;
+}
+
+static void coroutine_drop(mg_lua_task_t *t)
+{
+    if (t->co_ref != LUA_NOREF) {
+        luaL_unref(t->lua->L, LUA_REGISTRYINDEX, t->co_ref);
+        t->co_ref = LUA_NOREF;
+    }
+    t->co = NULL;
+}
+
+static void answer_error(mg_request_t *r)
+{
+    if (r != NULL) {
+        mg_http_error(r, 500);
+    }
+}
+
+/* Gives the proxy what a plugin read of the body, then lets the request go on. */
+static void proceed(mg_lua_task_t *t)
+{
+    mg_request_t *r = t->r;
+    r->handler = NULL; /* the producer installs its own and takes the body read so far */
+    mg_http_request_proceed(r);
+}
+
+/* The coroutine returned: act on (code, body). */
+static void finished(mg_lua_task_t *t, lua_State *co)
+{
+    mg_request_t *r = t->r;
+    int code = (int)lua_tointeger(co, 1);
+    size_t blen = 0;
+    const char *body = lua_tolstring(co, 2, &blen);
+    if (r == NULL) {
+        return; /* a background job: nothing to answer */
+    }
+    if (code == 0) {
+        proceed(t);
+    } else if (code > 0) {
+        /* the body string lives in the coroutine: copy before it is dropped */
+        char *copy = body != NULL ? mg__lua_pool_copy(t, body, blen) : NULL;
+        mg_http_respond_headers(r, code, t->exit_hdrs, t->nexit, copy, copy ? blen : 0);
+    } else {
+        answer_error(r);
+    }
+}
+
+static void bg_free(mg_lua_task_t *t);
+
+/* One resume of the task's coroutine, until it yields on a wait or returns. The
+ * generation is held across it: answering may end the request, whose reference may be
+ * the last one of an old generation and its Lua state. */
+static void step(mg_lua_task_t *t, int nargs)
+{
+    mg_lua_t *lua = t->lua;
+    lua_State *co = t->co;
+    mg_gen_t *g = mg_gen_retain(t->r != NULL ? t->r->gen : t->gen);
+    mg_worker_stats_t *ws = lua->w != NULL ? lua->w->stats : NULL;
+    t->running = true;
+    mg_watchdog_enter(ws);
+    mg__lua_budget_arm(lua);
+    int rc = lua_resume(co, nargs);
+    mg__lua_budget_disarm(lua);
+    mg_watchdog_leave(ws);
+    t->running = false;
+    if (rc == LUA_YIELD && t->wait != MG_WAIT_NONE) {
+        lua_settop(co, 0);
+    } else if (rc == LUA_YIELD || rc != 0) {
+        const char *msg = rc == LUA_YIELD ? "a plugin yielded outside the mg API"
+                                          : lua_tostring(co, -1);
+        mg_log_err("lua: %s%s%.*s", msg != NULL ? msg : "unknown error",
+                   t->r != NULL ? ", request_id: " : "",
+                   t->r != NULL ? (int)t->r->request_id.len : 0,
+                   t->r != NULL ? t->r->request_id.p : "");
+        coroutine_drop(t);
+        if (t->r != NULL) {
+            answer_error(t->r);
+        } else {
+            bg_free(t);
+        }
+    } else {
+        /* the results are on co: keep it anchored until they are used */
+        int ref = t->co_ref;
+        t->co_ref = LUA_NOREF;
+        t->co = NULL;
+        bool bg = t->r == NULL;
+        finished(t, co); /* may end the request and free t */
+        luaL_unref(lua->L, LUA_REGISTRYINDEX, ref);
+        if (bg) {
+            bg_free(t);
+        }
+    }
+    mg_gen_release(g);
+}
+
+void mg__lua_task_resume(mg_lua_task_t *t)
+{
+    if (t->co != NULL) {
+        step(t, 0);
+    }
+}
+
+/* ---- waits ---- */
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    mg_lua_task_t *t = w->data;
+    if (t->wait == MG_WAIT_SLEEP) {
+        int nargs = t->spawn_nargs;
+        t->spawn_nargs = 0;
+        t->wait = MG_WAIT_NONE;
+        step(t, nargs);
+    } else if (t->wait == MG_WAIT_BODY) {
+        if (t->body_done || t->body_len >= t->body_max) {
+            t->wait = MG_WAIT_NONE;
+            step(t, 0);
+        } else if (t->r != NULL) {
+            mg_http_body_resume(t->r); /* reads on; on_body below wakes us */
+        }
+    }
+}
+
+/* Wakes the task from the loop, never from inside the caller's frame. */
+static void wake_soon(mg_lua_task_t *t)
+{
+    ev_timer_stop(t->lua->w->loop, &t->timer);
+    ev_timer_set(&t->timer, 0., 0.);
+    ev_timer_start(t->lua->w->loop, &t->timer);
+}
+
+static int on_lua_body(mg_request_t *r, const char *data, size_t len)
+{
+    mg_lua_task_t *t = r->lua;
+    if (t == NULL) {
+        return MG_OK;
+    }
+    if (t->body_len + len > t->body_cap) {
+        size_t cap = MG_MAX(t->body_cap * 2, t->body_len + len);
+        cap = MG_MAX(cap, (size_t)4096);
+        char *nb = mg_pool_alloc(r->pool, cap);
+        if (nb == NULL) {
+            return MG_AGAIN; /* cannot keep more: the read fails as too big */
+        }
+        if (t->body_len > 0) {
+            memcpy(nb, t->body, t->body_len);
+        }
+        t->body = nb;
+        t->body_cap = cap;
+    }
+    memcpy(t->body + t->body_len, data, len);
+    t->body_len += len;
+    if (t->wait == MG_WAIT_BODY && t->body_len >= t->body_max) {
+        wake_soon(t);
+    }
+    /* keep reading only while a plugin waits for the body */
+    return t->wait == MG_WAIT_BODY && t->body_len < t->body_max ? MG_OK : MG_AGAIN;
+}
+
+static void on_lua_body_end(mg_request_t *r)
+{
+    mg_lua_task_t *t = r->lua;
+    if (t != NULL) {
+        t->body_done = true;
+        if (t->wait == MG_WAIT_BODY) {
+            wake_soon(t);
+        }
+    }
+}
+
+/* The request is being answered by someone else or the client left: nothing to do,
+ * the pool cleanup frees the task. */
+static void on_lua_abort(mg_request_t *r)
+{
+}
+
+static const mg_http_handler_t lua_handler = {
+    .on_body = on_lua_body,
+    .on_body_end = on_lua_body_end,
+    .on_writable = NULL,
+    .on_abort = on_lua_abort,
+};
+
+int mg__lua_body_read(mg_lua_task_t *t, size_t max)
+{
+    mg_request_t *r = t->r;
+    if (!r->has_body || t->body_done) {
+        return MG_OK;
+    }
+    if (t->body_len > max) {
+        return MG_DECLINED;
+    }
+    t->body_max = max + 1; /* one byte past the limit tells "too big" */
+    t->wait = MG_WAIT_BODY;
+    mg_http_continue(r);
+    wake_soon(t);
+    return MG_AGAIN;
+}
+
+int mg__lua_sleep(mg_lua_task_t *t, double seconds)
+{
+    if (t->lua->w == NULL) {
+        return MG_ERROR;
+    }
+    t->wait = MG_WAIT_SLEEP;
+    ev_timer_set(&t->timer, seconds > 0 ? seconds : 0., 0.);
+    ev_timer_start(t->lua->w->loop, &t->timer);
+    return MG_AGAIN;
+}
+
+/* ---- the request path ---- */
+
+void mg_lua_request_start(mg_request_t *r)
+{
+    mg_lua_t *lua = r->gen->lua;
+    mg_lua_task_t *t = mg__lua_task_new(lua, r);
+    if (t == NULL) {
+        mg_log_err("out of memory starting plugins, request_id: %.*s", (int)r->request_id.len,
+                   r->request_id.p);
+        mg_http_error(r, 500);
+        return;
+    }
+    r->lua = t;
+    t->phases = mg_lua_route_phases(lua, r->match.route->index);
+    unsigned pre = MG_PHASE_BIT(MG_PHASE_REWRITE) | MG_PHASE_BIT(MG_PHASE_ACCESS) |
+                   MG_PHASE_BIT(MG_PHASE_BALANCER);
+    if ((t->phases & pre) == 0) {
+        mg_http_request_proceed(r);
+        return;
+    }
+    r->handler = &lua_handler;
+    if (coroutine_start(t, MG_LUA_PRE) != MG_OK) {
+        mg_http_error(r, 500);
+        return;
+    }
+    step(t, 4);
+}
+
+bool mg_lua_take_body(mg_request_t *r, const char **data, size_t *len, bool *done)
+{
+    mg_lua_task_t *t = r->lua;
+    if (t == NULL || (t->body_len == 0 && !t->body_done)) {
+        return false;
+    }
+    *data = t->body;
+    *len = t->body_len;
+    *done = t->body_done;
+    return true;
+}
+
+int mg_lua_peer(const mg_request_t *r)
+{
+    return r->lua != NULL ? r->lua->peer : -1;
+}
+
+bool mg_lua_has_phase(const mg_request_t *r, int phase)
+{
+    return r->lua != NULL && (r->lua->phases & MG_PHASE_BIT(phase)) != 0;
+}
+
+/* runtime.filter(task, id, phase, route) on the main state; no yields allowed. */
+static int call_filter(mg_lua_task_t *t, int phase, int nargs, int nres)
+{
+    mg_lua_t *lua = t->lua;
+    lua_State *L = lua->L;
+    mg_worker_stats_t *ws = lua->w != NULL ? lua->w->stats : NULL;
+    t->phase = phase;
+    mg_watchdog_enter(ws);
+    mg__lua_budget_arm(lua);
+    int rc = lua_pcall(L, 4 + nargs, nres, 0);
+    mg__lua_budget_disarm(lua);
+    mg_watchdog_leave(ws);
+    if (rc != 0) {
+        const char *msg = lua_tostring(L, -1);
+        mg_log_err("lua: %s, request_id: %.*s", msg != NULL ? msg : "unknown error",
+                   t->r != NULL ? (int)t->r->request_id.len : 0,
+                   t->r != NULL ? t->r->request_id.p : "");
+        lua_pop(L, 1);
+        return MG_ERROR;
+    }
+    return MG_OK;
+}
+
+static void push_filter(mg_lua_task_t *t, int phase)
+{
+    lua_State *L = t->lua->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->lua->filter_ref);
+    lua_pushlightuserdata(L, t);
+    lua_pushinteger(L, t->id);
+    lua_pushinteger(L, phase);
+    lua_pushinteger(L, t->r->match.route != NULL ? t->r->match.route->index : -1);
+}
+
+int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t *n)
+{
+    mg_lua_task_t *t = r->lua;
+    t->resp_in = *hdrs;
+    t->nresp_in = *n;
+    t->resp_hdrs = NULL;
+    t->resp_status = *status;
+    push_filter(t, MG_PHASE_HEADER_FILTER);
+    int rc = call_filter(t, MG_PHASE_HEADER_FILTER, 0, 1);
+    if (rc != MG_OK) {
+        return MG_ERROR;
+    }
+    int code = (int)lua_tointeger(t->lua->L, -1);
+    lua_pop(t->lua->L, 1);
+    if (code < 0) {
+        return MG_ERROR;
+    }
+    *status = t->resp_status;
+    if (t->resp_hdrs != NULL) {
+        *hdrs = t->resp_hdrs;
+        *n = t->nresp;
+    }
+    return MG_OK;
+}
+
+int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof,
+                       const char **out, size_t *outlen)
+{
+    mg_lua_task_t *t = r->lua;
+    lua_State *L = t->lua->L;
+    t->chunk = data;
+    t->chunk_len = len;
+    t->chunk_eof = eof;
+    push_filter(t, MG_PHASE_BODY_FILTER);
+    if (call_filter(t, MG_PHASE_BODY_FILTER, 0, 2) != MG_OK) {
+        return MG_ERROR;
+    }
+    int code = (int)lua_tointeger(L, -2);
+    if (code < 0) {
+        lua_pop(L, 2);
+        return MG_ERROR;
+    }
+    if (lua_isstring(L, -1)) {
+        size_t l;
+        const char *s = lua_tolstring(L, -1, &l);
+        /* one buffer per task, reused: the caller writes it (the client side copies what
+         * the socket does not take) before the next chunk comes */
+        if (l > t->out_cap) {
+            char *nb = realloc(t->out_buf, l);
+            if (nb == NULL) {
+                lua_pop(L, 2);
+                return MG_ERROR;
+            }
+            t->out_buf = nb;
+            t->out_cap = l;
+        }
+        if (l > 0) {
+            memcpy(t->out_buf, s, l);
+        }
+        lua_pop(L, 2);
+        *out = t->out_buf;
+        *outlen = l;
+        return MG_OK;
+    }
+    lua_pop(L, 2);
+    *out = data;
+    *outlen = len;
+    return MG_OK;
+}
+
+void mg_lua_request_end(mg_request_t *r)
+{
+    mg_lua_task_t *t = r->lua;
+    if (t == NULL || t->lua == NULL) {
+        return;
+    }
+    if (t->co != NULL) {
+        /* ended while a plugin waited: its coroutine is dropped, its waits stopped */
+        ev_timer_stop(t->lua->w->loop, &t->timer);
+        mg__lua_http_cancel(t);
+        t->wait = MG_WAIT_NONE;
+        coroutine_drop(t);
+    }
+    if (t->phases & MG_PHASE_BIT(MG_PHASE_LOG)) {
+        push_filter(t, MG_PHASE_LOG);
+        call_filter(t, MG_PHASE_LOG, 0, 0);
+    }
+}
+
+/* ---- background jobs (mg.http from the log phase) ---- */
+
+static void bg_free(mg_lua_task_t *t)
+{
+    mg_gen_t *g = t->gen;
+    task_release(t);
+    free(t);
+    mg_gen_release(g);
+}
+
+static int mg__lua_spawn_from(lua_State *L, mg_lua_t *lua, mg_gen_t *gen)
+{
+    mg_lua_task_t *t = calloc(1, sizeof(*t));
+    if (t == NULL || lua->w == NULL || gen == NULL) {
+        free(t);
+        lua_pop(L, 1);
+        return MG_ERROR;
+    }
+    task_init(t, lua, NULL);
+    t->gen = mg_gen_retain(gen);
+    t->phase = MG_PHASE_TIMER;
+    lua_State *co = lua_newthread(L);
+    t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    t->co = co;
+    lua_rawgeti(co, LUA_REGISTRYINDEX, lua->run_ref);
+    lua_pushlightuserdata(co, t);
+    lua_pushinteger(co, t->id);
+    lua_pushinteger(co, MG_PHASE_TIMER);
+    lua_pushinteger(co, -1);
+    lua_xmove(L, co, 1); /* the job */
+    /* started from the loop, not inside the log phase that queued it */
+    t->wait = MG_WAIT_SLEEP;
+    ev_timer_set(&t->timer, 0., 0.);
+    ev_timer_start(lua->w->loop, &t->timer);
+    t->spawn_nargs = 5;
+    return MG_OK;
+}
+
+int mg__lua_spawn(mg_lua_t *lua, mg_gen_t *gen)
+{
+    return mg__lua_spawn_from(lua->L, lua, gen);
+}
+
+/* moongate.spawn(task, job): queues job (a function) to run as a background task once
+ * the current phase is over. Lua C API: called from the log phase only. */
+int mg__lua_l_spawn(lua_State *L)
+{
+    mg_lua_task_t *t = lua_touserdata(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (t == NULL || t->lua == NULL) {
+        return luaL_error(L, "no task");
+    }
+    mg_gen_t *g = t->r != NULL ? t->r->gen : t->gen;
+    lua_settop(L, 2);
+    if (mg__lua_spawn_from(L, t->lua, g) != MG_OK) {
+        return luaL_error(L, "cannot queue the job");
+    }
+    return 0;
+}

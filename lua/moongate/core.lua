@@ -1,0 +1,53 @@
+-- moongate.core: what every part of the plugin API shares: the run in progress (its
+-- task handle, request state and phase), the phase names and the phase checks.
+local M = {}
+
+M.REWRITE, M.ACCESS, M.BALANCER = 0, 1, 2
+M.HEADER_FILTER, M.BODY_FILTER, M.LOG, M.TIMER = 3, 4, 5, 6
+M.NAMES = { [0] = "rewrite", "access", "balancer", "header_filter", "body_filter", "log",
+    "timer" }
+M.BY_NAME = {}
+for n, name in pairs(M.NAMES) do
+    M.BY_NAME[name] = n
+end
+
+-- The run in progress: set by the runtime on every entry and after every yield.
+-- cur.task (cdata handle), cur.rs (the request's state table), cur.phase (number).
+M.cur = { task = nil, rs = nil, phase = -1 }
+
+-- A set of phases from names, for the checks below: M.phases("rewrite", "access").
+function M.phases(...)
+    local set = {}
+    for i = 1, select("#", ...) do
+        set[M.BY_NAME[select(i, ...)]] = true
+    end
+    return set
+end
+
+M.ANY = M.phases("rewrite", "access", "balancer", "header_filter", "body_filter", "log",
+    "timer")
+M.REQUEST = M.phases("rewrite", "access", "balancer", "header_filter", "body_filter", "log")
+
+-- Raises "<fname>: not allowed in the <phase> phase" unless the current phase is in
+-- `allowed`; returns the current run's task handle.
+function M.check(fname, allowed)
+    local cur = M.cur
+    if cur.task == nil then
+        error(fname .. ": not allowed outside a request phase", 3)
+    end
+    if not allowed[cur.phase] then
+        error(fname .. ": not allowed in the " .. M.NAMES[cur.phase] .. " phase", 3)
+    end
+    return cur.task
+end
+
+-- Suspends the running phase until the C side resumes it (a sleep, an HTTP call, a body
+-- read), then restores the run state that other requests' runs changed meanwhile.
+function M.wait()
+    local cur = M.cur
+    local task, rs, phase = cur.task, cur.rs, cur.phase
+    coroutine.yield()
+    cur.task, cur.rs, cur.phase = task, rs, phase
+end
+
+return M

@@ -1,0 +1,468 @@
+-- moongate.runtime: the plugin loader and the phase runner of one Lua state.
+--
+-- init() compiles the plugins the master read, checks every plugin config against its
+-- plugin's schema and orders each route's plugins by priority; run() is the body of a
+-- request's coroutine (rewrite, access, balancer; a timer job); filter() runs the
+-- header_filter, body_filter and log phases; finish() forgets a request.
+local ffi = require "ffi"
+local core = require "moongate.core"
+local cffi = require "moongate.ffi"
+local schema = require "moongate.schema"
+
+local C = cffi.C
+local REWRITE, ACCESS, BALANCER = core.REWRITE, core.ACCESS, core.BALANCER
+local HEADER_FILTER, BODY_FILTER, LOG, TIMER = core.HEADER_FILTER, core.BODY_FILTER, core.LOG,
+    core.TIMER
+local NAMES = core.NAMES
+local xpcall, traceback, tostring, type, pairs, ipairs = xpcall, debug.traceback, tostring,
+    type, pairs, ipairs
+local sort, concat = table.sort, table.concat
+
+local M = {}
+
+local mg             -- the API table, loaded in init (it needs the FFI declarations)
+local response
+local PLUGINS = {}   -- name -> plugin table (with _idx, _file)
+local ROUTES = {}    -- route index (0-based) -> { [phase] = { entry, ... } }
+local ROUTE_CONF = {} -- route index -> { name -> entry } (consumer merges start here)
+local CONSUMERS = {} -- name -> { name, credentials = { plugin -> value }, plugins = {...} }
+local CRED_INDEX = {} -- plugin -> field -> value -> consumer (built on demand)
+local TASKS = {}     -- task id -> request state
+local MERGED = {}    -- "route/consumer" -> { [phase] = entries }
+local WATCH          -- int32_t* where the running plugin and phase are published
+
+local PHASES = { "rewrite", "access", "balancer", "header_filter", "body_filter", "log" }
+local PLUGIN_KEYS = {
+    name = true, version = true, priority = true, schema = true, description = true,
+    credential_schema = true,
+}
+for _, p in ipairs(PHASES) do
+    PLUGIN_KEYS[p] = true
+end
+
+-- ---- loading ----
+
+local function errf(spec, where, msg)
+    if type(where) == "table" then
+        return string.format("%s:%d:%d: %s: %s", spec.file, where.line or 0, where.col or 0,
+            where.path or "?", msg)
+    end
+    return string.format("%s: %s", where, msg)
+end
+
+local function closest(word, set)
+    local best, bestd
+    for k in pairs(set) do
+        local d = 0
+        local a, b = word, k
+        if #a > #b then a, b = b, a end
+        -- a cheap distance: length difference plus differing positions
+        d = #b - #a
+        for i = 1, #a do
+            if a:sub(i, i) ~= b:sub(i, i) then d = d + 1 end
+        end
+        if not bestd or d < bestd then best, bestd = k, d end
+    end
+    if bestd and bestd <= 2 then
+        return best
+    end
+end
+
+local function load_plugin(src, idx)
+    local chunk, err = loadstring(src.src, "@" .. src.file)
+    if not chunk then
+        return nil, err
+    end
+    local ok, p = pcall(chunk)
+    if not ok then
+        return nil, tostring(p)
+    end
+    local where = src.file
+    if type(p) ~= "table" then
+        return nil, where .. ": a plugin file must return a table, it returned " .. type(p)
+    end
+    for k in pairs(p) do
+        if type(k) ~= "string" or (not PLUGIN_KEYS[k] and k:sub(1, 1) ~= "_") then
+            local hint = type(k) == "string" and closest(k, PLUGIN_KEYS)
+            return nil, where .. ": unknown key \"" .. tostring(k) .. "\" in the plugin table"
+                .. (hint and " (did you mean \"" .. hint .. "\"?)" or "")
+        end
+    end
+    if p.name ~= src.name then
+        return nil, where .. ": name \"" .. tostring(p.name) .. "\" must be the file's name \""
+            .. src.name .. "\""
+    end
+    if p.version ~= nil and type(p.version) ~= "string" then
+        return nil, where .. ": version must be a string"
+    end
+    if type(p.priority) ~= "number" or p.priority % 1 ~= 0 then
+        return nil, where .. ": priority must be an integer"
+    end
+    if type(p.schema) ~= "table" then
+        return nil, where .. ": schema must be a table (a record of the config's fields)"
+    end
+    local okd, derr = schema.validate_def(p.schema, "schema")
+    if not okd then
+        return nil, where .. ": " .. derr
+    end
+    if p.credential_schema ~= nil then
+        okd, derr = schema.validate_def(p.credential_schema, "credential_schema")
+        if not okd then
+            return nil, where .. ": " .. derr
+        end
+    end
+    for _, ph in ipairs(PHASES) do
+        if p[ph] ~= nil and type(p[ph]) ~= "function" then
+            return nil, where .. ": " .. ph .. " must be a function"
+        end
+    end
+    p.version = p.version or ""
+    p._idx = idx
+    p._file = src.file
+    return p
+end
+
+-- A plugin map node without its `_priority` key; returns node, priority.
+local function take_priority(spec, node, path)
+    if node == nil or node.kind ~= "map" then
+        return node
+    end
+    local keys, values, prio = {}, {}, nil
+    for i, k in ipairs(node.keys) do
+        if k == "_priority" then
+            local v = node.values[i]
+            prio = v.kind == "scalar" and tonumber(v.value)
+            if not prio or prio % 1 ~= 0 then
+                return nil, nil, errf(spec, { line = v.line, col = v.col,
+                    path = path .. "._priority" }, "expected an integer")
+            end
+        else
+            keys[#keys + 1], values[#values + 1] = k, node.values[i]
+        end
+    end
+    return { kind = "map", keys = keys, values = values, line = node.line, col = node.col },
+        prio
+end
+
+-- Checks one `name: config` use; returns an entry { name, plugin, conf, priority }.
+local function check_use(spec, use)
+    local p = PLUGINS[use.name]
+    if p == nil then
+        return nil, errf(spec, { line = use.node.line, col = use.node.col, path = use.path },
+            "plugin \"" .. use.name .. "\" is not loaded")
+    end
+    local node, prio, err = take_priority(spec, use.node, use.path)
+    if err then
+        return nil, err
+    end
+    local conf, cerr = schema.check(p.schema, node, use.path)
+    if conf == nil then
+        return nil, errf(spec, cerr, cerr.msg)
+    end
+    return { name = use.name, plugin = p, conf = conf, priority = prio or p.priority }
+end
+
+local function by_priority(a, b)
+    if a.priority ~= b.priority then
+        return a.priority > b.priority
+    end
+    return a.name < b.name
+end
+
+-- Phase lists from a name -> entry map.
+local function phase_lists(entries)
+    local list = {}
+    for _, e in pairs(entries) do
+        list[#list + 1] = e
+    end
+    sort(list, by_priority)
+    local out, mask = {}, 0
+    for ph = 0, 5 do
+        local l = {}
+        for _, e in ipairs(list) do
+            if e.plugin[NAMES[ph]] then
+                l[#l + 1] = e
+            end
+        end
+        out[ph] = l
+        if #l > 0 then
+            mask = mask + 2 ^ ph
+        end
+    end
+    return out, mask
+end
+
+local function load_consumers(spec)
+    local extra_mask = 0
+    for _, c in ipairs(spec.consumers) do
+        local cons = { name = c.name, credentials = {}, plugins = {} }
+        for _, use in ipairs(c.credentials) do
+            local p = PLUGINS[use.name]
+            local v, err
+            if p and p.credential_schema then
+                v, err = schema.check(p.credential_schema, use.node, use.path)
+                if v == nil then
+                    return nil, errf(spec, err, err.msg)
+                end
+            else
+                v = schema.to_value(use.node) or {}
+            end
+            cons.credentials[use.name] = v
+        end
+        for _, use in ipairs(c.plugins) do
+            local e, err = check_use(spec, use)
+            if not e then
+                return nil, err
+            end
+            cons.plugins[use.name] = e
+            for ph = 1, 5 do
+                if e.plugin[NAMES[ph]] then
+                    extra_mask = bit.bor(extra_mask, bit.lshift(1, ph))
+                end
+            end
+        end
+        CONSUMERS[c.name] = cons
+    end
+    return extra_mask
+end
+
+-- init(spec, state): returns (phase bits per route, plugins) or (nil, message).
+function M.init(spec)
+    mg = require "moongate"
+    response = mg.response
+    _G.mg = mg
+    WATCH = C.mg_lua_watch_cell(nil)
+    for i, src in ipairs(spec.sources) do
+        local p, err = load_plugin(src, i - 1)
+        if not p then
+            return nil, err
+        end
+        PLUGINS[src.name] = p
+    end
+    local globals = {}
+    for _, use in ipairs(spec.global_plugins) do
+        local e, err = check_use(spec, use)
+        if not e then
+            return nil, err
+        end
+        globals[use.name] = e
+    end
+    local extra_mask, err = load_consumers(spec)
+    if not extra_mask then
+        return nil, err
+    end
+    local masks = {}
+    for i, route in ipairs(spec.routes) do
+        local entries = {}
+        for name, e in pairs(globals) do
+            entries[name] = e
+        end
+        for _, use in ipairs(route.plugins) do
+            local e, uerr = check_use(spec, use)
+            if not e then
+                return nil, uerr
+            end
+            entries[use.name] = e
+        end
+        local lists, mask = phase_lists(entries)
+        if mask ~= 0 then
+            mask = bit.bor(mask, extra_mask)
+        end
+        ROUTES[i - 1] = lists
+        ROUTE_CONF[i - 1] = entries
+        masks[i] = mask
+    end
+    local plugins = {}
+    for i, src in ipairs(spec.sources) do
+        local p = PLUGINS[src.name]
+        plugins[i] = { name = p.name, version = p.version }
+    end
+    return masks, plugins
+end
+
+-- ---- consumers ----
+
+local function find_consumer(plugin, field, value)
+    local byf = CRED_INDEX[plugin]
+    if byf == nil then
+        byf = {}
+        CRED_INDEX[plugin] = byf
+    end
+    local byv = byf[field]
+    if byv == nil then
+        byv = {}
+        for _, c in pairs(CONSUMERS) do
+            local cred = c.credentials[plugin]
+            if cred ~= nil and cred[field] ~= nil then
+                byv[cred[field]] = c
+            end
+        end
+        byf[field] = byv
+    end
+    return byv[value]
+end
+
+-- The phase list of a route once a consumer is known: its plugin configs replace the
+-- route's, and its own plugins join.
+local function chain_for(rs, phase)
+    local c = rs.consumer
+    if c == nil or next(c.plugins) == nil then
+        local lists = ROUTES[rs.route]
+        return lists and lists[phase] or {}
+    end
+    local key = rs.route .. "/" .. c.name
+    local m = MERGED[key]
+    if m == nil then
+        local entries = {}
+        for name, e in pairs(ROUTE_CONF[rs.route] or {}) do
+            entries[name] = e
+        end
+        for name, e in pairs(c.plugins) do
+            entries[name] = e
+        end
+        m = phase_lists(entries)
+        MERGED[key] = m
+    end
+    return m[phase]
+end
+
+-- ---- running plugins ----
+
+local EXIT
+
+local function on_error(err)
+    if err == EXIT then
+        return err
+    end
+    return traceback(tostring(err), 2)
+end
+
+local function log_failure(rs, e, phase, err)
+    local msg = tostring(err)
+    if msg:find("not enough memory", 1, true) then
+        msg = msg .. " (Lua memory limit reached: the state holds "
+            .. math.floor(tonumber(C.mg_lua_memory_used(rs.task)) / 1048576) .. " MiB)"
+    end
+    mg.log(mg.ERR, "plugin \"", e.name, "\" failed in ", NAMES[phase], ": ", msg)
+end
+
+-- Runs one phase's plugins in order. Returns 0 to go on, or status, body (answer), or
+-- -1 (a plugin failed; logged).
+local function run_chain(rs, phase)
+    local cur = core.cur
+    local list = chain_for(rs, phase)
+    local i = 1
+    while i <= #list do
+        local e = list[i]
+        cur.task, cur.rs, cur.phase = rs.task, rs, phase
+        WATCH[0] = e.plugin._idx * 8 + phase
+        local f = e.plugin[NAMES[phase]]
+        local ok, st, body, hdrs = xpcall(f, on_error, e.conf, rs.ctx)
+        cur.rs, cur.phase = rs, phase
+        if not ok and st ~= EXIT then
+            log_failure(rs, e, phase, st)
+            return -1
+        end
+        if rs.exit then
+            st, body, hdrs = rs.exit[1], rs.exit[2], rs.exit[3]
+            rs.exit = nil
+        end
+        if st ~= nil and phase <= BALANCER then
+            local status, b = response.stage(rs.task, st, body, hdrs)
+            if not status then
+                log_failure(rs, e, phase, b)
+                return -1
+            end
+            return status, b
+        end
+        if rs.chain_dirty then
+            -- the consumer changed: go on in the merged list after this plugin
+            rs.chain_dirty = false
+            list = chain_for(rs, phase)
+            local j = 1
+            while j <= #list and not by_priority(e, list[j]) do
+                j = j + 1
+            end
+            i = j
+        else
+            i = i + 1
+        end
+    end
+    return 0
+end
+
+local function new_state(lud, id, route)
+    local rs = {
+        task = ffi.cast("mg_lua_task_t *", lud), lud = lud, id = id, ctx = {}, route = route,
+        consumers = CONSUMERS, consumer_index = find_consumer,
+    }
+    TASKS[id] = rs
+    return rs
+end
+
+local NOT_FOUND = '{"error":"no route matched","status":404}\n'
+
+-- The coroutine body: rewrite (re-routing when asked), access, balancer; or a job.
+function M.run(lud, id, phase, route, job)
+    EXIT = EXIT or response.EXIT
+    local rs = new_state(lud, id, route)
+    if phase == TIMER then
+        rs.job = true
+        local cur = core.cur
+        cur.task, cur.rs, cur.phase = rs.task, rs, TIMER
+        local ok, err = xpcall(job, on_error)
+        if not ok then
+            mg.log(mg.ERR, "background job failed: ", err)
+        end
+        return 0
+    end
+    local hops = 0
+    while true do
+        local code, body = run_chain(rs, REWRITE)
+        if code ~= 0 or not rs.reroute then
+            if code ~= 0 then
+                return code, body
+            end
+            break
+        end
+        rs.reroute = false
+        hops = hops + 1
+        if hops > 10 then
+            mg.log(mg.ERR, "more than 10 re-routes for one request")
+            return -1
+        end
+        local nr = C.mg_lua_req_reroute(rs.task)
+        if nr < 0 then
+            C.mg_lua_exit_header(rs.task, "Content-Type", 12, "application/json", 16)
+            return 404, NOT_FOUND
+        end
+        rs.route = nr
+    end
+    local code, body = run_chain(rs, ACCESS)
+    if code ~= 0 then
+        return code, body
+    end
+    return run_chain(rs, BALANCER)
+end
+
+-- header_filter / body_filter / log, called without a coroutine (no waits allowed).
+function M.filter(lud, id, phase, route)
+    EXIT = EXIT or response.EXIT
+    local rs = TASKS[id] or new_state(lud, id, route)
+    if phase == BODY_FILTER then
+        rs.chunk = nil
+        local code = run_chain(rs, phase)
+        return code, rs.chunk
+    end
+    local code = run_chain(rs, phase)
+    return code
+end
+
+function M.finish(id)
+    TASKS[id] = nil
+end
+
+M.HEADER_FILTER, M.LOG = HEADER_FILTER, LOG
+M._concat = concat
+
+return M

@@ -1,0 +1,494 @@
+-- moongate.schema: checks plugin configs against the plugin's schema and types them.
+--
+-- The loader hands over YAML nodes, not values, so that an error names the line and
+-- column: { kind = "scalar"|"null"|"list"|"map", value =, plain =, items =, keys =,
+-- values =, line =, col = }. A schema is a tree of field definitions:
+--   { type = "string"|"integer"|"number"|"boolean"|"array"|"map"|"record"|"any",
+--     required =, default =, enum =, min =, max =, pattern =, description =,
+--     fields = (record), items = (array), values = (map), check = function(v) }
+-- min/max bound numbers, string lengths and item counts; pattern is a Lua pattern.
+local M = {}
+
+local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
+local sort, format = table.sort, string.format
+
+local TYPES = {
+    string = true, integer = true, number = true, boolean = true, array = true, map = true,
+    record = true, any = true,
+}
+local ATTRS = {
+    type = true, required = true, default = true, enum = true, min = true, max = true,
+    pattern = true, description = true, fields = true, items = true, values = true,
+    keys = true, check = true,
+}
+local A_TYPE = {
+    string = "a string", integer = "an integer", number = "a number", boolean = "a boolean",
+    array = "a list", map = "a mapping", record = "a mapping", any = "a value",
+}
+
+local function quote(s)
+    s = tostring(s)
+    if #s > 40 then
+        s = s:sub(1, 37) .. "..."
+    end
+    return '"' .. s .. '"'
+end
+
+local function got(node)
+    if node.kind == "scalar" then
+        return quote(node.value)
+    elseif node.kind == "list" then
+        return "a list"
+    elseif node.kind == "map" then
+        return "a mapping"
+    end
+    return "null"
+end
+
+local function sorted_keys(t)
+    local keys = {}
+    for k in pairs(t) do
+        keys[#keys + 1] = k
+    end
+    sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    return keys
+end
+
+local function deep_copy(v)
+    if type(v) ~= "table" then
+        return v
+    end
+    local c = {}
+    for k, x in pairs(v) do
+        c[k] = deep_copy(x)
+    end
+    return setmetatable(c, getmetatable(v))
+end
+
+-- Edit distance, for "did you mean".
+local function distance(a, b)
+    local prev = {}
+    for j = 0, #b do
+        prev[j] = j
+    end
+    for i = 1, #a do
+        local cur = { [0] = i }
+        for j = 1, #b do
+            local cost = a:byte(i) == b:byte(j) and 0 or 1
+            cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+        end
+        prev = cur
+    end
+    return prev[#b]
+end
+
+local function suggest(word, names)
+    local best, bestd
+    for _, k in ipairs(names) do
+        local d = distance(word, k)
+        if not bestd or d < bestd then
+            best, bestd = k, d
+        end
+    end
+    if bestd and bestd <= math.max(1, math.floor(#word / 3)) then
+        return " (did you mean " .. quote(best) .. "?)"
+    end
+    return ""
+end
+
+-- ---- scalars ----
+
+local BOOL = { ["true"] = true, ["True"] = true, ["TRUE"] = true, ["false"] = false,
+    ["False"] = false, ["FALSE"] = false }
+
+local function parse_integer(s)
+    if s:match("^[-+]?%d+$") then
+        local v = tonumber(s)
+        if v and math.abs(v) <= 2 ^ 53 then
+            return v
+        end
+    end
+end
+
+local function parse_number(s)
+    if s:match("^[-+]?%d+%.?%d*$") or s:match("^[-+]?%d*%.%d+$")
+        or s:match("^[-+]?%d+%.?%d*[eE][-+]?%d+$") or s:match("^[-+]?%d*%.%d+[eE][-+]?%d+$") then
+        local v = tonumber(s)
+        if v and v == v and v ~= math.huge and v ~= -math.huge then
+            return v
+        end
+    end
+end
+
+-- The untyped reading of a node (YAML core schema for plain scalars).
+function M.to_value(node)
+    if node == nil or node.kind == "null" then
+        return nil
+    elseif node.kind == "scalar" then
+        if not node.plain then
+            return node.value
+        end
+        local b = BOOL[node.value]
+        if b ~= nil then
+            return b
+        end
+        return parse_number(node.value) or node.value
+    elseif node.kind == "list" then
+        local out = {}
+        for i, item in ipairs(node.items) do
+            out[i] = M.to_value(item)
+        end
+        return out
+    end
+    local out = {}
+    for i, k in ipairs(node.keys) do
+        out[k] = M.to_value(node.values[i])
+    end
+    return out
+end
+
+-- ---- checking nodes ----
+
+local check_node
+
+local function fail(node, path, msg)
+    return nil, { path = path, line = node and node.line or 0, col = node and node.col or 0,
+        msg = msg }
+end
+
+-- Bounds, enum, pattern and the custom check on a typed value.
+local function constrain(def, v, node, path)
+    local size, what
+    if type(v) == "number" then
+        size, what = v, nil
+    elseif type(v) == "string" then
+        size, what = #v, "length"
+    elseif type(v) == "table" and (def.type == "array" or def.type == "map") then
+        local n = 0
+        for _ in pairs(v) do n = n + 1 end
+        size, what = n, "number of items"
+    end
+    if size and def.min and size < def.min then
+        return fail(node, path, (what and what .. " must" or "must") .. " be at least "
+            .. def.min .. ", got " .. (what and size or tostring(v)))
+    end
+    if size and def.max and size > def.max then
+        return fail(node, path, (what and what .. " must" or "must") .. " be at most "
+            .. def.max .. ", got " .. (what and size or tostring(v)))
+    end
+    if def.enum then
+        local ok = false
+        for _, e in ipairs(def.enum) do
+            if e == v then ok = true break end
+        end
+        if not ok then
+            local names = {}
+            for i, e in ipairs(def.enum) do
+                names[i] = type(e) == "string" and quote(e) or tostring(e)
+            end
+            return fail(node, path, "expected one of " .. table.concat(names, ", ") .. ", got "
+                .. (type(v) == "string" and quote(v) or tostring(v)))
+        end
+    end
+    if def.pattern and type(v) == "string" and not v:find(def.pattern) then
+        return fail(node, path, "does not match pattern " .. quote(def.pattern) .. ", got "
+            .. quote(v))
+    end
+    if def.check then
+        local ok, err = def.check(v)
+        if not ok then
+            return fail(node, path, tostring(err or "invalid value"))
+        end
+    end
+    return v
+end
+
+local function check_scalar(def, node, path)
+    local t = def.type
+    if node.kind ~= "scalar" then
+        return fail(node, path, "expected " .. A_TYPE[t] .. ", got " .. got(node))
+    end
+    local s = node.value
+    local v
+    if t == "string" then
+        v = s
+    elseif t == "integer" then
+        v = parse_integer(s)
+    elseif t == "number" then
+        v = parse_number(s)
+    elseif t == "boolean" then
+        v = BOOL[s]
+    end
+    if v == nil then
+        return fail(node, path, "expected " .. A_TYPE[t] .. ", got " .. got(node))
+    end
+    return v
+end
+
+local function check_record(def, node, path)
+    local out = {}
+    local given = {}
+    if node and node.kind ~= "null" then
+        if node.kind ~= "map" then
+            return fail(node, path, "expected a mapping, got " .. got(node))
+        end
+        local names = sorted_keys(def.fields)
+        for i, k in ipairs(node.keys) do
+            if def.fields[k] == nil then
+                return fail(node.values[i], path .. "." .. k, "unknown key " .. quote(k)
+                    .. suggest(k, names))
+            end
+            given[k] = node.values[i]
+        end
+    end
+    for _, k in ipairs(sorted_keys(def.fields)) do
+        local fd = def.fields[k]
+        local v, err = check_node(fd, given[k], path .. "." .. k, node)
+        if err then
+            return nil, err
+        end
+        out[k] = v
+    end
+    return out
+end
+
+-- `parent` positions the error of a missing required key.
+check_node = function(def, node, path, parent)
+    if node == nil or node.kind == "null" then
+        if def.default ~= nil then
+            return deep_copy(def.default)
+        end
+        if def.required then
+            local key = path:match("([^.%[%]]+)$") or path
+            local where = parent or node
+            return nil, { path = path:gsub("%.[^.]+$", ""), line = where and where.line or 0,
+                col = where and where.col or 0, msg = "missing required key " .. quote(key) }
+        end
+        if def.type == "record" then
+            return check_record(def, nil, path)
+        end
+        return nil
+    end
+    local t, v, err = def.type
+    if t == "record" then
+        v, err = check_record(def, node, path)
+    elseif t == "array" then
+        if node.kind ~= "list" then
+            return fail(node, path, "expected a list, got " .. got(node))
+        end
+        v = {}
+        for i, item in ipairs(node.items) do
+            local x, e = check_node(def.items, item, path .. "[" .. (i - 1) .. "]", node)
+            if e then
+                return nil, e
+            end
+            v[i] = x
+        end
+    elseif t == "map" then
+        if node.kind ~= "map" then
+            return fail(node, path, "expected a mapping, got " .. got(node))
+        end
+        v = {}
+        for i, k in ipairs(node.keys) do
+            if def.keys then
+                local _, e = constrain(def.keys, k, node.values[i], path .. "." .. k)
+                if e then
+                    return nil, e
+                end
+            end
+            local x, e = check_node(def.values, node.values[i], path .. "." .. k, node)
+            if e then
+                return nil, e
+            end
+            v[k] = x
+        end
+    elseif t == "any" then
+        v = M.to_value(node)
+    else
+        v, err = check_scalar(def, node, path)
+    end
+    if err then
+        return nil, err
+    end
+    return constrain(def, v, node, path)
+end
+
+-- Checks `node` (nil: the plugin was enabled without config) against `def`. Returns the
+-- typed value with defaults filled, or nil, { path, line, col, msg }.
+function M.check(def, node, path)
+    local v, err = check_node(def, node, path or "")
+    if err then
+        return nil, err
+    end
+    if v == nil and def.type == "record" then
+        v = {}
+    end
+    return v
+end
+
+-- ---- checking values already in Lua ----
+
+local function lua_type_ok(t, v)
+    if t == "any" then
+        return true
+    elseif t == "integer" then
+        return type(v) == "number" and v % 1 == 0
+    elseif t == "array" or t == "map" or t == "record" then
+        return type(v) == "table"
+    end
+    return type(v) == t
+end
+
+local function check_lua(def, v, path)
+    if v == nil then
+        if def.default ~= nil then
+            return deep_copy(def.default)
+        end
+        if def.required then
+            return nil, path .. ": missing required value"
+        end
+        if def.type == "record" then
+            v = {}
+        else
+            return nil
+        end
+    end
+    if not lua_type_ok(def.type, v) then
+        return nil, path .. ": expected " .. A_TYPE[def.type] .. ", got " .. type(v)
+    end
+    local out = v
+    if def.type == "record" then
+        out = {}
+        for k in pairs(v) do
+            if def.fields[k] == nil then
+                return nil, path .. "." .. tostring(k) .. ": unknown key"
+            end
+        end
+        for _, k in ipairs(sorted_keys(def.fields)) do
+            local x, err = check_lua(def.fields[k], v[k], path .. "." .. k)
+            if err then
+                return nil, err
+            end
+            out[k] = x
+        end
+    elseif def.type == "array" then
+        out = {}
+        for i, x in ipairs(v) do
+            local y, err = check_lua(def.items, x, path .. "[" .. (i - 1) .. "]")
+            if err then
+                return nil, err
+            end
+            out[i] = y
+        end
+    elseif def.type == "map" then
+        out = {}
+        for k, x in pairs(v) do
+            local y, err = check_lua(def.values, x, path .. "." .. tostring(k))
+            if err then
+                return nil, err
+            end
+            out[k] = y
+        end
+    end
+    local ok, err = constrain(def, out, nil, path)
+    if ok == nil and err then
+        return nil, path .. ": " .. err.msg
+    end
+    return out
+end
+
+-- The same rules on a Lua value: the value with defaults, or nil, "path: message".
+function M.check_value(def, value, path)
+    return check_lua(def, value, path or "")
+end
+
+-- ---- checking definitions ----
+
+local function validate(def, path)
+    if type(def) ~= "table" then
+        return nil, path .. ": a field definition must be a table"
+    end
+    for k in pairs(def) do
+        if not ATTRS[k] then
+            local names = sorted_keys(ATTRS)
+            return nil, path .. ": unknown attribute " .. quote(k)
+                .. (type(k) == "string" and suggest(k, names) or "")
+        end
+    end
+    if not TYPES[def.type] then
+        return nil, path .. ": unknown type " .. quote(def.type) .. " (string, integer, number, "
+            .. "boolean, array, map, record or any)"
+    end
+    if def.type == "record" then
+        if type(def.fields) ~= "table" then
+            return nil, path .. ": a record needs `fields`"
+        end
+        for _, k in ipairs(sorted_keys(def.fields)) do
+            local ok, err = validate(def.fields[k], path .. ".fields." .. tostring(k))
+            if not ok then
+                return nil, err
+            end
+        end
+    elseif def.type == "array" then
+        if def.items == nil then
+            return nil, path .. ": an array needs `items`"
+        end
+        local ok, err = validate(def.items, path .. ".items")
+        if not ok then
+            return nil, err
+        end
+    elseif def.type == "map" then
+        if def.values == nil then
+            return nil, path .. ": a map needs `values`"
+        end
+        local ok, err = validate(def.values, path .. ".values")
+        if not ok then
+            return nil, err
+        end
+        if def.keys ~= nil then
+            ok, err = validate(def.keys, path .. ".keys")
+            if not ok then
+                return nil, err
+            end
+        end
+    end
+    if def.enum ~= nil and (type(def.enum) ~= "table" or #def.enum == 0) then
+        return nil, path .. ": enum must be a non-empty list"
+    end
+    for _, a in ipairs({ "min", "max" }) do
+        if def[a] ~= nil and type(def[a]) ~= "number" then
+            return nil, path .. ": " .. a .. " must be a number"
+        end
+    end
+    if def.min and def.max and def.min > def.max then
+        return nil, path .. ": min is greater than max"
+    end
+    if def.pattern ~= nil then
+        if type(def.pattern) ~= "string" then
+            return nil, path .. ": pattern must be a string"
+        end
+        local ok = pcall(string.find, "", def.pattern)
+        if not ok then
+            return nil, path .. ": pattern " .. quote(def.pattern) .. " is not a valid Lua pattern"
+        end
+    end
+    if def.check ~= nil and type(def.check) ~= "function" then
+        return nil, path .. ": check must be a function"
+    end
+    if def.description ~= nil and type(def.description) ~= "string" then
+        return nil, path .. ": description must be a string"
+    end
+    if def.default ~= nil and not lua_type_ok(def.type, def.default) then
+        return nil, path .. ": default is not " .. A_TYPE[def.type]
+    end
+    return true
+end
+
+-- true, or nil and a message naming the attribute that is wrong.
+function M.validate_def(def, path)
+    return validate(def, path or "schema")
+end
+
+M._format = format
+
+return M
