@@ -10,6 +10,7 @@
 #include "master.h"
 #include "master_int.h"
 #include "router.h"
+#include "shdict.h"
 #include "shm.h"
 
 #include <errno.h>
@@ -111,6 +112,33 @@ static int shm_init(const mg_conf_t *conf)
     return MG_OK;
 }
 
+/* The Lua shared dicts, before any worker is forked (a dict that exists with the same
+ * size keeps its entries across reloads). */
+static int shdicts_init(const mg_conf_t *conf)
+{
+    for (size_t i = 0; i < conf->nshdicts; i++) {
+        if (mg_shdict_create(conf->shdicts[i].name, conf->shdicts[i].size) != MG_OK) {
+            return start_fail("cannot create shared dict \"%s\" (%zu bytes): %s",
+                              conf->shdicts[i].name, conf->shdicts[i].size, strerror(errno));
+        }
+    }
+    return MG_OK;
+}
+
+static bool shdicts_changed(const mg_conf_t *a, const mg_conf_t *b)
+{
+    if (a->nshdicts != b->nshdicts) {
+        return true;
+    }
+    for (size_t i = 0; i < a->nshdicts; i++) {
+        if (strcmp(a->shdicts[i].name, b->shdicts[i].name) != 0 ||
+            a->shdicts[i].size != b->shdicts[i].size) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int mg__master_start(mg_conf_t *conf)
 {
     const char *paths[] = {conf->error_log_path, conf->access_log_path, conf->pid_file};
@@ -132,7 +160,10 @@ int mg__master_start(mg_conf_t *conf)
         return start_fail("%s", err);
     }
     mg__master_set_listeners(fds, conf->nlisten, admin_fd);
-    return shm_init(conf);
+    if (shm_init(conf) != MG_OK) {
+        return MG_ERROR;
+    }
+    return shdicts_init(conf);
 }
 
 /* Reloads */
@@ -303,7 +334,19 @@ void mg__master_reload(void)
         free(buf);
         return;
     }
-    if (mg_conf_needs_restart(M.conf, nc) || admin_changed(M.conf, nc)) {
+    bool dicts = shdicts_changed(M.conf, nc);
+    for (size_t i = 0; dicts && i < nc->nshdicts; i++) {
+        if (mg_shdict_create(nc->shdicts[i].name, nc->shdicts[i].size) != MG_OK) {
+            mg_log_err("reload failed, generation %llu keeps serving: cannot create shared "
+                       "dict \"%s\": %s",
+                       (unsigned long long)M.gen_id, nc->shdicts[i].name, strerror(errno));
+            mg_conf_destroy(nc);
+            free(buf);
+            return;
+        }
+    }
+    /* workers map dicts only by being forked after they exist */
+    if (mg_conf_needs_restart(M.conf, nc) || admin_changed(M.conf, nc) || dicts) {
         replace_workers(nc);
     } else {
         swap_conf(nc);

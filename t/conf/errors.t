@@ -118,10 +118,10 @@ routes:
 --- yaml_config
 listen: ["127.0.0.1:$MG_PORT"]
 routes:
-  - { name: p, paths: ["/p"], return: { status: 200 }, plugins: [] }
+  - { name: p, paths: ["/p"], return: { status: 200 }, rate_limit: [] }
 --- must_die: 1
 --- error_log eval
-[qr{conf/moongate\.yaml:3:\d+: routes\[0\]\.plugins: .*not supported}]
+[qr{conf/moongate\.yaml:3:\d+: routes\[0\]\.rate_limit: .*not supported}]
 
 
 
