@@ -12,6 +12,8 @@
 
 #include "gen.h"
 #include "http.h"
+#include "lua_runtime.h"
+#include "shdict.h"
 #include "llhttp.h"
 #include "pool.h"
 #include "shm.h"
@@ -87,6 +89,30 @@ static void status_workers(jbuf_t *b, const mg_worker_t *w, uint64_t *newest, ui
     jprintf(b, "],");
 }
 
+/* The plugins of the current generation (every worker of it compiled the same sources)
+ * and the shared dicts. */
+static void status_lua(jbuf_t *b, const mg_worker_t *w)
+{
+    const mg_lua_t *lua = w->gen->lua;
+    jprintf(b, "\"plugins\":[");
+    for (size_t i = 0; i < mg_lua_plugin_count(lua); i++) {
+        jprintf(b, "%s{\"name\":\"%s\",\"version\":\"%s\"}", i ? "," : "",
+                mg_lua_plugin_name(lua, i), mg_lua_plugin_version(lua, i));
+    }
+    jprintf(b, "],\"lua_memory\":%zu,\"shared_dicts\":[", mg_lua_memory(lua));
+    for (size_t i = 0; i < mg_shdict_number(); i++) {
+        mg_shdict_stats_t st;
+        const char *name = mg_shdict_stats(i, &st);
+        if (name[0] != '\0') {
+            jprintf(b, "%s{\"name\":\"%s\",\"count\":%zu,\"capacity\":%zu,\"free\":%zu,"
+                       "\"evictions\":%llu}",
+                    i ? "," : "", name, st.count, st.capacity, st.free_bytes,
+                    (unsigned long long)st.evictions);
+        }
+    }
+    jprintf(b, "],");
+}
+
 static void handle_status(mg_request_t *r)
 {
     mg_worker_t *w = r->worker;
@@ -104,7 +130,9 @@ static void handle_status(mg_request_t *r)
     for (size_t i = 0; i < ngens; i++) {
         jprintf(&b, "%s%llu", i ? "," : "", (unsigned long long)gens[i]);
     }
-    jprintf(&b, "],\"log_dropped\":%llu,\"shm\":{\"size\":%zu,\"free\":%zu}}\n",
+    jprintf(&b, "],");
+    status_lua(&b, w);
+    jprintf(&b, "\"log_dropped\":%llu,\"shm\":{\"size\":%zu,\"free\":%zu}}\n",
             (unsigned long long)dropped, w->gen->conf->shm_size,
             w->shm ? mg_shm_free_bytes(w->shm) : 0);
     if (b.len >= b.cap) {

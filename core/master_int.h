@@ -67,6 +67,9 @@ extern mg_master_t M;
 int mg__master_start(mg_conf_t *conf);
 void mg__master_reload(void);
 
+/* master_watch.c: (re)arms the plugins-dir watch for conf (off unless watch_plugins). */
+void mg__master_watch_plugins(const mg_conf_t *conf);
+
 /* master.c */
 void mg__master_signal_all(int sig, bool old_sets_only);
 void mg__master_spawn_set(void);

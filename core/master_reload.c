@@ -281,6 +281,7 @@ static void swap_conf(mg_conf_t *nc)
     mg_conf_destroy(M.conf);
     M.conf = nc;
     mg_log_open(nc);
+    mg__master_watch_plugins(nc);
 }
 
 /* Listen addresses or the worker count changed: a new set of workers takes over. */
