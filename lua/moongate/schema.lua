@@ -243,7 +243,7 @@ local function check_record(def, node, path)
     end
     for _, k in ipairs(sorted_keys(def.fields)) do
         local fd = def.fields[k]
-        local v, err = check_node(fd, given[k], path .. "." .. k, node)
+        local v, err = check_node(fd, given[k], path .. "." .. k, node or false)
         if err then
             return nil, err
         end
@@ -265,7 +265,12 @@ check_node = function(def, node, path, parent)
                 col = where and where.col or 0, msg = "missing required key " .. quote(key) }
         end
         if def.type == "record" then
-            return check_record(def, nil, path)
+            -- an absent record gets its defaults, unless it needs keys nobody gave
+            local v, err = check_record(def, nil, path)
+            if err and parent ~= nil then
+                return nil
+            end
+            return v, err
         end
         return nil
     end
@@ -347,11 +352,14 @@ local function check_lua(def, v, path)
         if def.required then
             return nil, path .. ": missing required value"
         end
-        if def.type == "record" then
-            v = {}
-        else
+        if def.type ~= "record" then
             return nil
         end
+        local out, err = check_lua(def, {}, path)
+        if err then
+            return nil -- an absent optional record that needs keys stays absent
+        end
+        return out
     end
     if not lua_type_ok(def.type, v) then
         return nil, path .. ": expected " .. A_TYPE[def.type] .. ", got " .. type(v)
