@@ -1,4 +1,4 @@
-/* deps: conf conf_top conf_value conf_route router pool str */
+/* deps: conf conf_plugin conf_top conf_value conf_route router pool str */
 #include <arpa/inet.h>
 #include <check.h>
 #include <limits.h>
