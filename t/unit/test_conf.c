@@ -583,7 +583,7 @@ START_TEST(test_default_file_loads)
     ck_assert_ptr_nonnull(u);
     ck_assert_str_eq(u->host, "backend.local");
     ck_assert_str_eq(u->nodes[0].addr.text, "127.0.0.1:8080");
-    ck_assert_uint_eq(c->nroutes, 3);
+    ck_assert_uint_eq(c->nroutes, 5);
     ck_assert_str_eq(c->routes[0].name, "backend");
     ck_assert_str_eq(c->routes[0].hosts[0], "backend.local");
     ck_assert_str_eq(c->routes[0].paths[0], "/*");
