@@ -19,6 +19,9 @@ static mg_worker_stats_t *slot;
 static pthread_t loop_thread;
 static volatile double budget_s;
 static ev_timer heartbeat;
+static pthread_t watcher;
+static volatile int stopping;
+static bool started;
 
 static void on_signal(int sig)
 {
@@ -38,7 +41,7 @@ static void *watch(void *arg)
     uint64_t last_seq = 0;
     double since = mono();
     bool fired = false;
-    for (;;) {
+    while (!stopping) {
         double b = budget_s;
         double step = b / 5 < 0.001 ? 0.001 : b / 5 > 0.02 ? 0.02 : b / 5;
         struct timespec ts = {0, (long)(step * 1e9)};
@@ -88,15 +91,24 @@ int mg_watchdog_start(mg_worker_t *w, double budget)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    pthread_t th;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 64 * 1024);
-    int rc = pthread_create(&th, &attr, watch, NULL);
+    stopping = 0;
+    int rc = pthread_create(&watcher, &attr, watch, NULL);
+    started = rc == 0;
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc == 0 ? MG_OK : MG_ERROR;
+}
+
+void mg_watchdog_stop(void)
+{
+    if (started) {
+        stopping = 1;
+        pthread_join(watcher, NULL); /* it reads the shared slot: gone before the unmap */
+        started = false;
+    }
 }
 
 void mg_watchdog_set_budget(double budget)

@@ -21,6 +21,9 @@
  * MG_OK or MG_ERROR (no thread: the budget is not enforced, logged by the caller). */
 int mg_watchdog_start(mg_worker_t *w, double budget);
 
+/* Stops the budget thread (before the worker unmaps shared memory and exits). */
+void mg_watchdog_stop(void);
+
 /* Changes the budget (a reload). */
 void mg_watchdog_set_budget(double budget);
 

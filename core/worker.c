@@ -426,6 +426,7 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
 
     ev_run(w->loop, 0);
 
+    mg_watchdog_stop();
     worker_cleanup(w);
     return 0;
 }
