@@ -168,6 +168,10 @@ static int on_resp_headers_complete(llhttp_t *h)
         }
         hdrs = h;
     }
+    if (r->lua != NULL && (mg_lua_has_phase(r, MG_PHASE_BODY_FILTER) ||
+                           mg_lua_has_phase(r, MG_PHASE_LOG))) {
+        mg_lua_note_response(r, hdrs, nhdrs, status);
+    }
     p->filter_body = !no_body && r->lua != NULL && mg_lua_has_phase(r, MG_PHASE_BODY_FILTER);
     if (p->filter_body && p->frame == MG_PROXY_FRAME_LENGTH) {
         /* filters may change the length: stream it chunked (or to the close) */

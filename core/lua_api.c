@@ -310,9 +310,22 @@ int mg_lua_req_header_set(mg_lua_task_t *t, const char *name, size_t nlen, const
     return rc;
 }
 
+/* Whether the matched route has a wildcard path, so that "*" is one of its params. */
+static bool has_wildcard(const mg_request_t *r)
+{
+    const mg_route_conf_t *rc = r->match.route;
+    for (size_t i = 0; rc != NULL && i < rc->npaths; i++) {
+        size_t n = strlen(rc->paths[i]);
+        if (n >= 2 && rc->paths[i][n - 2] == '/' && rc->paths[i][n - 1] == '*') {
+            return r->match.wildcard.p != NULL;
+        }
+    }
+    return false;
+}
+
 int mg_lua_req_param_count(mg_lua_task_t *t)
 {
-    return t->r != NULL ? (int)t->r->match.nparams + (t->r->match.wildcard.p != NULL) : 0;
+    return t->r != NULL ? (int)t->r->match.nparams + has_wildcard(t->r) : 0;
 }
 
 /* Route params in order, then the wildcard as "*" when the route has one. */
@@ -327,7 +340,7 @@ int mg_lua_req_param_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *value
         *value = r->match.params[i].value;
         return MG_OK;
     }
-    if ((size_t)i == r->match.nparams && r->match.wildcard.p != NULL) {
+    if ((size_t)i == r->match.nparams && has_wildcard(r)) {
         *name = MG_STR("*");
         *value = r->match.wildcard;
         return MG_OK;
@@ -466,6 +479,34 @@ int mg_lua_resp_header_set(mg_lua_task_t *t, const char *name, size_t nlen, cons
         t->nresp = n;
     }
     return rc;
+}
+
+void mg_lua_note_response(mg_request_t *r, const void *list, size_t n, int status)
+{
+    const mg_header_t *hdrs = list;
+    mg_lua_task_t *t = r->lua;
+    if (t == NULL) {
+        return;
+    }
+    t->resp_status = status;
+    if (t->resp_hdrs != NULL) {
+        return; /* a header_filter made its own copy already */
+    }
+    /* the proxy's header array is reused: body_filter and log need a copy */
+    mg_header_t *copy = mg_pool_alloc(r->pool, (n ? n : 1) * sizeof(*copy));
+    if (copy == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *nm = mg_pool_strndup(r->pool, hdrs[i].name.p, hdrs[i].name.len);
+        char *v = mg_pool_strndup(r->pool, hdrs[i].value.p, hdrs[i].value.len);
+        if (nm == NULL || v == NULL) {
+            return;
+        }
+        copy[i] = (mg_header_t){mg_str(nm, hdrs[i].name.len), mg_str(v, hdrs[i].value.len)};
+    }
+    t->resp_hdrs = copy;
+    t->nresp = t->cresp = n;
 }
 
 /* The body_filter chunk: MG_OK, *eof set on the last call. */

@@ -86,6 +86,10 @@ int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t
 int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof,
                        const char **out, size_t *outlen);
 
+/* Keeps the status and a copy of the response headers for body_filter and log plugins
+ * (after header_filter, which may have changed them). */
+void mg_lua_note_response(mg_request_t *r, const void *hdrs, size_t n, int status);
+
 /* Runs the log phase (if any) and releases the request's Lua task. Called once when the
  * request ends, before its pool goes. */
 void mg_lua_request_end(mg_request_t *r);

@@ -29,14 +29,16 @@ M.ANY = M.phases("rewrite", "access", "balancer", "header_filter", "body_filter"
 M.REQUEST = M.phases("rewrite", "access", "balancer", "header_filter", "body_filter", "log")
 
 -- Raises "<fname>: not allowed in the <phase> phase" unless the current phase is in
--- `allowed`; returns the current run's task handle.
-function M.check(fname, allowed)
+-- `allowed`; returns the current run's task handle. The error points at the plugin's
+-- line: `depth` is how many API frames sit between it and check (default 1).
+function M.check(fname, allowed, depth)
     local cur = M.cur
+    local level = 2 + (depth or 1)
     if cur.task == nil then
-        error(fname .. ": not allowed outside a request phase", 3)
+        error(fname .. ": not allowed outside a request phase", level)
     end
     if not allowed[cur.phase] then
-        error(fname .. ": not allowed in the " .. M.NAMES[cur.phase] .. " phase", 3)
+        error(fname .. ": not allowed in the " .. M.NAMES[cur.phase] .. " phase", level)
     end
     return cur.task
 end

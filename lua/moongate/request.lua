@@ -122,6 +122,7 @@ function M.get_query_args(max)
 end
 
 function M.get_query_arg(name)
+    check("mg.request.get_query_arg", REQUEST)
     local v = M.get_query_args()[name]
     if type(v) == "table" then
         return v[1]
@@ -200,7 +201,7 @@ function M.get_headers()
 end
 
 local function change_header(fname, mode, name, value)
-    local t = check(fname, CHANGE)
+    local t = check(fname, CHANGE, 2)
     if type(name) ~= "string" then
         error(fname .. ": expected a header name, got " .. type(name), 3)
     end
@@ -221,7 +222,8 @@ end
 
 function M.set_header(name, value)
     if value == nil then
-        return change_header("mg.request.set_header", cffi.H_CLEAR, name)
+        change_header("mg.request.set_header", cffi.H_CLEAR, name) -- not a tail call: error levels
+        return
     end
     change_header("mg.request.set_header", cffi.H_SET, name, value)
 end
@@ -249,6 +251,7 @@ function M.get_params()
 end
 
 function M.get_param(name)
+    check("mg.request.get_param", REQUEST)
     return M.get_params()[name]
 end
 
@@ -294,6 +297,7 @@ end
 -- The body parsed by its Content-Type: JSON to a table, form (x-www-form-urlencoded)
 -- to args; nil, err otherwise.
 function M.get_body_data(max)
+    check("mg.request.get_body_data", BODY)
     local body, err = M.get_body(max)
     if not body then
         return nil, err

@@ -74,7 +74,7 @@ function M.get_headers()
 end
 
 local function change(fname, mode, name, value)
-    local t = check(fname, HEADERS)
+    local t = check(fname, HEADERS, 2)
     if type(name) ~= "string" then
         error(fname .. ": expected a header name, got " .. type(name), 3)
     end
@@ -95,7 +95,8 @@ end
 
 function M.set_header(name, value)
     if value == nil then
-        return change("mg.response.set_header", cffi.H_CLEAR, name)
+        change("mg.response.set_header", cffi.H_CLEAR, name) -- not a tail call: error levels
+        return
     end
     change("mg.response.set_header", cffi.H_SET, name, value)
 end
