@@ -77,6 +77,7 @@ struct mg_conf_value_s {
     size_t len;
     bool plain;             /* an unquoted scalar (may be a number or a boolean) */
     const char **keys;      /* map keys, in document order */
+    int *key_pos;           /* map keys' line and column, two ints per key */
     mg_conf_value_t *items; /* list items, or the map's values */
     size_t n;
 };

@@ -61,7 +61,8 @@ int mg__conf_value(mg__conf_ctx_t *c, yaml_node_t *node, mg_conf_value_t *out)
     out->n = (size_t)(node->data.mapping.pairs.top - p);
     out->items = mg_pool_calloc(c->pool, (out->n ? out->n : 1) * sizeof(*out->items));
     out->keys = mg_pool_calloc(c->pool, (out->n ? out->n : 1) * sizeof(*out->keys));
-    if (out->items == NULL || out->keys == NULL) {
+    out->key_pos = mg_pool_calloc(c->pool, (out->n ? out->n : 1) * 2 * sizeof(int));
+    if (out->items == NULL || out->keys == NULL || out->key_pos == NULL) {
         return mg__conf_fail(c, node, "out of memory");
     }
     for (size_t i = 0; i < out->n; i++) {
@@ -77,6 +78,8 @@ int mg__conf_value(mg__conf_ctx_t *c, yaml_node_t *node, mg_conf_value_t *out)
             }
         }
         out->keys[i] = mg_pool_strdup(c->pool, key);
+        out->key_pos[2 * i] = (int)k->start_mark.line + 1;
+        out->key_pos[2 * i + 1] = (int)k->start_mark.column + 1;
         size_t saved = mg__conf_push_key(c, key);
         if (out->keys[i] == NULL ||
             mg__conf_value(c, yaml_document_get_node(&c->doc, p[i].value), &out->items[i]) !=
@@ -408,7 +411,7 @@ int mg_conf_read_plugins(mg_conf_t *conf, const char *bundled_dir, mg_conf_err_t
         max += conf->routes[i].nplugins;
     }
     for (size_t i = 0; i < conf->nconsumers; i++) {
-        max += conf->consumers[i].nplugins;
+        max += conf->consumers[i].nplugins + conf->consumers[i].ncredentials;
     }
     conf->nplugin_srcs = 0;
     conf->plugin_srcs = mg_pool_calloc(conf->pool, (max ? max : 1) * sizeof(mg_plugin_src_t));
@@ -430,7 +433,8 @@ int mg_conf_read_plugins(mg_conf_t *conf, const char *bundled_dir, mg_conf_err_t
     }
     for (size_t i = 0; i < conf->nconsumers; i++) {
         const mg_consumer_conf_t *cc = &conf->consumers[i];
-        if (read_list(conf, cc->plugins, cc->nplugins, bundled_dir, err) != MG_OK) {
+        if (read_list(conf, cc->plugins, cc->nplugins, bundled_dir, err) != MG_OK ||
+            read_list(conf, cc->credentials, cc->ncredentials, bundled_dir, err) != MG_OK) {
             return MG_ERROR;
         }
     }

@@ -139,12 +139,18 @@ static void push_value(lua_State *L, const mg_conf_value_t *v)
     } else if (v->kind == MG_CV_MAP) {
         lua_createtable(L, (int)v->n, 0);
         lua_createtable(L, (int)v->n, 0);
+        lua_createtable(L, (int)v->n * 2, 0);
         for (size_t i = 0; i < v->n; i++) {
             lua_pushstring(L, v->keys[i]);
-            lua_rawseti(L, -3, (int)i + 1);
+            lua_rawseti(L, -4, (int)i + 1);
             push_value(L, &v->items[i]);
-            lua_rawseti(L, -2, (int)i + 1);
+            lua_rawseti(L, -3, (int)i + 1);
+            lua_pushinteger(L, v->key_pos[2 * i]);
+            lua_rawseti(L, -2, 2 * (int)i + 1);
+            lua_pushinteger(L, v->key_pos[2 * i + 1]);
+            lua_rawseti(L, -2, 2 * (int)i + 2);
         }
+        lua_setfield(L, -4, "key_pos");
         lua_setfield(L, -3, "values");
         lua_setfield(L, -2, "keys");
     }

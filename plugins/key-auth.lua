@@ -31,8 +31,8 @@ local credential_schema = {
     type = "record",
     fields = {
         key = {
-            type = "string", required = true, min = 8,
-            description = "the consumer's API key (at least 8 characters)",
+            type = "string", required = true, min = 8, unique = true,
+            description = "the consumer's API key (at least 8 characters, one per consumer)",
         },
     },
 }

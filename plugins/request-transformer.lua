@@ -5,6 +5,89 @@
 -- routed again (`reroute: true`).
 local mg = require "moongate"
 
+-- Headers whose meaning the gateway owns: a config naming them is refused at load
+-- instead of failing every request.
+local RESERVED = {
+    ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
+    upgrade = true, expect = true,
+}
+
+local function header_name(host_ok)
+    return {
+        type = "string",
+        check = function(name)
+            if not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+                return nil, "not a valid header name: \"" .. name .. "\""
+            end
+            local l = name:lower()
+            if RESERVED[l] or (not host_ok and l == "host") then
+                return nil, "\"" .. name .. "\" is managed by the gateway and cannot be changed here"
+            end
+            return true
+        end,
+    }
+end
+
+-- A Lua pattern is only parsed as far as a subject lets it, so a broken one would fail
+-- on some request later: check its structure (escapes, sets, captures) now.
+local function pattern_ok(p)
+    local depth, i, n = 0, 1, #p
+    while i <= n do
+        local c = p:sub(i, i)
+        if c == "%" then
+            local e = p:sub(i + 1, i + 1)
+            if e == "" then
+                return nil, "pattern ends with '%'"
+            elseif e == "b" then
+                if #p < i + 3 then
+                    return nil, "missing the two characters after %b"
+                end
+                i = i + 3
+            elseif e == "f" then
+                if p:sub(i + 2, i + 2) ~= "[" then
+                    return nil, "missing '[' after %f"
+                end
+                i = i + 1
+            else
+                i = i + 1
+            end
+        elseif c == "[" then
+            local j = i + 1
+            if p:sub(j, j) == "^" then j = j + 1 end
+            if p:sub(j, j) == "]" then j = j + 1 end
+            while j <= n and p:sub(j, j) ~= "]" do
+                j = j + (p:sub(j, j) == "%" and 2 or 1)
+            end
+            if j > n then
+                return nil, "unfinished set ('[' without ']')"
+            end
+            i = j
+        elseif c == "(" then
+            depth = depth + 1
+        elseif c == ")" then
+            depth = depth - 1
+            if depth < 0 then
+                return nil, "')' without '('"
+            end
+        end
+        i = i + 1
+    end
+    if depth ~= 0 then
+        return nil, "unfinished capture ('(' without ')')"
+    end
+    return pcall(string.find, "", p) or nil, "not a valid Lua pattern"
+end
+
+local header_value = {
+    type = "string",
+    check = function(v)
+        if v:find("[%z\r\n]") then
+            return nil, "a header value may not contain a line break or NUL"
+        end
+        return true
+    end,
+}
+
 local strmap = { type = "map", values = { type = "string" }, default = {} }
 local function copy(t, description)
     local c = {}
@@ -17,12 +100,21 @@ local schema = {
     type = "record",
     fields = {
         remove_headers = {
-            type = "array", items = { type = "string" }, default = {},
+            type = "array", items = header_name(false), default = {},
             description = "headers to remove",
         },
-        rename_headers = copy(strmap, "headers to rename: { Old-Name: New-Name }"),
-        set_headers = copy(strmap, "headers to set, replacing any value the client sent"),
-        add_headers = copy(strmap, "headers to add, after those the client sent"),
+        rename_headers = {
+            type = "map", keys = header_name(false), values = header_name(false), default = {},
+            description = "headers to rename: { Old-Name: New-Name }",
+        },
+        set_headers = {
+            type = "map", keys = header_name(true), values = header_value, default = {},
+            description = "headers to set, replacing any value the client sent (Host too)",
+        },
+        add_headers = {
+            type = "map", keys = header_name(false), values = header_value, default = {},
+            description = "headers to add, after those the client sent",
+        },
         remove_query = {
             type = "array", items = { type = "string" }, default = {},
             description = "query arguments to remove",
@@ -36,6 +128,7 @@ local schema = {
         },
         path_regex = {
             type = "string",
+            check = function(p) return pattern_ok(p) end,
             description = "a Lua pattern matched against the path; its captures are $1..$9",
         },
         method = {

@@ -3,24 +3,59 @@
 -- (bodies that are larger, not JSON objects, or not valid JSON pass unchanged).
 local mg = require "moongate"
 
-local strmap = { type = "map", values = { type = "string" }, default = {} }
-local function copy(t, description)
-    local c = {}
-    for k, v in pairs(t) do c[k] = v end
-    c.description = description
-    return c
+-- Headers whose meaning the gateway owns: a config naming them is refused at load
+-- instead of failing every request.
+local RESERVED = {
+    ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
+    upgrade = true, expect = true,
+}
+
+local function header_name(host_ok)
+    return {
+        type = "string",
+        check = function(name)
+            if not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+                return nil, "not a valid header name: \"" .. name .. "\""
+            end
+            local l = name:lower()
+            if RESERVED[l] or (not host_ok and l == "host") then
+                return nil, "\"" .. name .. "\" is managed by the gateway and cannot be changed here"
+            end
+            return true
+        end,
+    }
 end
+
+local header_value = {
+    type = "string",
+    check = function(v)
+        if v:find("[%z\r\n]") then
+            return nil, "a header value may not contain a line break or NUL"
+        end
+        return true
+    end,
+}
+
 
 local schema = {
     type = "record",
     fields = {
         remove_headers = {
-            type = "array", items = { type = "string" }, default = {},
+            type = "array", items = header_name(true), default = {},
             description = "response headers to remove",
         },
-        rename_headers = copy(strmap, "response headers to rename: { Old-Name: New-Name }"),
-        set_headers = copy(strmap, "response headers to set, replacing the upstream's"),
-        add_headers = copy(strmap, "response headers to add"),
+        rename_headers = {
+            type = "map", keys = header_name(true), values = header_name(true), default = {},
+            description = "response headers to rename: { Old-Name: New-Name }",
+        },
+        set_headers = {
+            type = "map", keys = header_name(true), values = header_value, default = {},
+            description = "response headers to set, replacing the upstream's",
+        },
+        add_headers = {
+            type = "map", keys = header_name(true), values = header_value, default = {},
+            description = "response headers to add",
+        },
         remove_json = {
             type = "array", items = { type = "string" }, default = {},
             description = "top-level fields to remove from a JSON object body",

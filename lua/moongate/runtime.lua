@@ -127,7 +127,8 @@ local function take_priority(spec, node, path)
     if node == nil or node.kind ~= "map" then
         return node
     end
-    local keys, values, prio = {}, {}, nil
+    local keys, values, pos, prio = {}, {}, {}, nil
+    local kp = node.key_pos or {}
     for i, k in ipairs(node.keys) do
         if k == "_priority" then
             local v = node.values[i]
@@ -138,9 +139,11 @@ local function take_priority(spec, node, path)
             end
         else
             keys[#keys + 1], values[#values + 1] = k, node.values[i]
+            pos[#pos + 1], pos[#pos + 2] = kp[2 * i - 1], kp[2 * i]
         end
     end
-    return { kind = "map", keys = keys, values = values, line = node.line, col = node.col },
+    return { kind = "map", keys = keys, values = values, key_pos = pos, line = node.line,
+        col = node.col },
         prio
 end
 
@@ -192,8 +195,28 @@ local function phase_lists(entries)
     return out, mask
 end
 
+-- Fields a credential schema marks `unique` may not repeat across consumers.
+local function check_unique(spec, seen, p, use, v)
+    local def = p and p.credential_schema
+    if not def or not def.fields then
+        return true
+    end
+    for field, fd in pairs(def.fields) do
+        if fd.unique and v[field] ~= nil then
+            local k = use.name .. "\0" .. field .. "\0" .. tostring(v[field])
+            if seen[k] then
+                return nil, errf(spec, { line = use.node.line, col = use.node.col,
+                    path = use.path .. "." .. field }, "the same " .. field .. " as consumer \""
+                    .. seen[k] .. "\"; it must be unique")
+            end
+            seen[k] = use.consumer
+        end
+    end
+    return true
+end
+
 local function load_consumers(spec)
-    local extra_mask = 0
+    local extra_mask, seen = 0, {}
     for _, c in ipairs(spec.consumers) do
         local cons = { name = c.name, credentials = {}, plugins = {} }
         for _, use in ipairs(c.credentials) do
@@ -206,6 +229,11 @@ local function load_consumers(spec)
                 end
             else
                 v = schema.to_value(use.node) or {}
+            end
+            use.consumer = c.name
+            local ok, uerr = check_unique(spec, seen, p, use, v)
+            if not ok then
+                return nil, uerr
             end
             cons.credentials[use.name] = v
         end

@@ -19,7 +19,7 @@ local TYPES = {
 local ATTRS = {
     type = true, required = true, default = true, enum = true, min = true, max = true,
     pattern = true, description = true, fields = true, items = true, values = true,
-    keys = true, check = true,
+    keys = true, check = true, unique = true,
 }
 local A_TYPE = {
     string = "a string", integer = "an integer", number = "a number", boolean = "a boolean",
@@ -225,7 +225,8 @@ local function check_scalar(def, node, path)
     return v
 end
 
-local function check_record(def, node, path)
+-- `where` positions the errors of missing keys when the record was not written at all.
+local function check_record(def, node, path, where)
     local out = {}
     local given = {}
     if node and node.kind ~= "null" then
@@ -235,15 +236,16 @@ local function check_record(def, node, path)
         local names = sorted_keys(def.fields)
         for i, k in ipairs(node.keys) do
             if def.fields[k] == nil then
-                return fail(node.values[i], path .. "." .. k, "unknown key " .. quote(k)
-                    .. suggest(k, names))
+                local kp = node.key_pos
+                local at = kp and { line = kp[2 * i - 1], col = kp[2 * i] } or node.values[i]
+                return fail(at, path .. "." .. k, "unknown key " .. quote(k) .. suggest(k, names))
             end
             given[k] = node.values[i]
         end
     end
     for _, k in ipairs(sorted_keys(def.fields)) do
         local fd = def.fields[k]
-        local v, err = check_node(fd, given[k], path .. "." .. k, node or false)
+        local v, err = check_node(fd, given[k], path .. "." .. k, node or where or false)
         if err then
             return nil, err
         end
@@ -266,7 +268,7 @@ check_node = function(def, node, path, parent)
         end
         if def.type == "record" then
             -- an absent record gets its defaults, unless it needs keys nobody gave
-            local v, err = check_record(def, nil, path)
+            local v, err = check_record(def, nil, path, node or parent)
             if err and parent ~= nil then
                 return nil
             end
