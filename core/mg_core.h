@@ -46,8 +46,15 @@ static inline bool mg_str_eq(mg_str_t a, mg_str_t b)
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
-/* ASCII case-insensitive equality (header names, methods, hosts). */
-bool mg_str_caseeq(mg_str_t a, mg_str_t b);
+/* ASCII case-insensitive comparison of n bytes. */
+bool mg__str_casecmp_n(const char *a, const char *b, size_t n);
+
+/* ASCII case-insensitive equality (header names, methods, hosts). Inline: most calls
+ * compare header names of different lengths, which the length settles. */
+static inline bool mg_str_caseeq(mg_str_t a, mg_str_t b)
+{
+    return a.len == b.len && mg__str_casecmp_n(a.p, b.p, a.len);
+}
 
 /* The view without leading and trailing spaces and tabs (HTTP's OWS). */
 mg_str_t mg_str_trim(mg_str_t s);

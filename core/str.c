@@ -8,13 +8,10 @@ static inline unsigned char lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
 }
 
-bool mg_str_caseeq(mg_str_t a, mg_str_t b)
+bool mg__str_casecmp_n(const char *a, const char *b, size_t n)
 {
-    if (a.len != b.len) {
-        return false;
-    }
-    for (size_t i = 0; i < a.len; i++) {
-        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i])) {
+    for (size_t i = 0; i < n; i++) {
+        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
             return false;
         }
     }
