@@ -595,6 +595,11 @@ int32_t *mg_lua_watch_cell(mg_lua_task_t *t)
     return &mg__lua_where;
 }
 
+mg_lua_task_t **mg_lua_task_cell(void)
+{
+    return &mg__lua_task_now;
+}
+
 size_t mg_lua_memory_used(mg_lua_task_t *t)
 {
     return t != NULL && t->lua != NULL ? t->lua->mem : 0;

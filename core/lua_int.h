@@ -14,6 +14,12 @@
 
 struct mg_lua_http_s;
 
+#define MG_LUA_CO_POOL 128 /* finished coroutines kept per state */
+/* Phases after the coroutine's: the request's Lua state must outlive the run. */
+#define MG_LUA_POST_PHASES                                                              \
+    (MG_PHASE_BIT(MG_PHASE_HEADER_FILTER) | MG_PHASE_BIT(MG_PHASE_BODY_FILTER) |        \
+     MG_PHASE_BIT(MG_PHASE_LOG))
+
 struct mg_lua_s {
     lua_State *L;
     const mg_conf_t *conf;  /* borrowed from the generation */
@@ -32,6 +38,13 @@ struct mg_lua_s {
     char **plugin_versions;
     size_t nplugins;
     int next_id;            /* ids of tasks, the Lua side's key */
+
+    /* coroutines whose last run returned cleanly, kept for the next request: a thread
+     * that ended without error can be started again, which saves its allocation and
+     * its registry slot per request */
+    lua_State *co_free[MG_LUA_CO_POOL];
+    int co_free_ref[MG_LUA_CO_POOL];
+    int nco_free;
 };
 
 /* What a task waits for while its coroutine is suspended. */
@@ -50,7 +63,7 @@ struct mg_lua_task_s {
     ev_timer timer;
     struct mg_lua_http_s *http; /* mg.http call in progress (lua_http.c) */
     bool running;            /* a run is on the C stack */
-    bool ended;              /* the request ended: drop the task when the run returns */
+    bool in_tasks;           /* the Lua side keeps this task's state: forget it at the end */
 
     /* request body read for a plugin */
     char *body;
@@ -87,6 +100,9 @@ struct mg_lua_task_s {
  * L's stack above it... see lua_task.c for the calling convention. */
 extern mg_lua_t *mg__lua_running; /* state inside a phase now (for the budget hook) */
 extern int32_t mg__lua_where;     /* plugin index * 8 + phase being run, -1 outside */
+/* The task whose code is entered now: read by the runtime through the FFI, where a
+ * cast of a light userdata would keep the entry out of compiled code. */
+extern mg_lua_task_t *mg__lua_task_now;
 void mg__lua_budget_arm(mg_lua_t *lua);
 void mg__lua_budget_disarm(mg_lua_t *lua);
 

@@ -38,6 +38,8 @@ static void step(mg_lua_task_t *t, int nargs);
 
 /* ---- lifetime ---- */
 
+static void coroutine_drop(mg_lua_task_t *t);
+
 static void task_release(mg_lua_task_t *t)
 {
     mg_lua_t *lua = t->lua;
@@ -51,15 +53,14 @@ static void task_release(mg_lua_task_t *t)
     mg__lua_http_cancel(t);
     free(t->out_buf);
     t->out_buf = NULL;
-    if (t->co_ref != LUA_NOREF) {
-        luaL_unref(lua->L, LUA_REGISTRYINDEX, t->co_ref);
-        t->co_ref = LUA_NOREF;
-        t->co = NULL;
-    }
-    lua_rawgeti(lua->L, LUA_REGISTRYINDEX, lua->finish_ref);
-    lua_pushinteger(lua->L, t->id);
-    if (lua_pcall(lua->L, 1, 0, 0) != 0) {
-        lua_pop(lua->L, 1);
+    coroutine_drop(t);
+    if (t->in_tasks) {
+        lua_rawgeti(lua->L, LUA_REGISTRYINDEX, lua->finish_ref);
+        lua_pushinteger(lua->L, t->id);
+        if (lua_pcall(lua->L, 1, 0, 0) != 0) {
+            lua_pop(lua->L, 1);
+        }
+        t->in_tasks = false;
     }
     t->lua = NULL;
 }
@@ -96,27 +97,43 @@ mg_lua_task_t *mg__lua_task_new(mg_lua_t *lua, mg_request_t *r)
     return t;
 }
 
-/* ---- running Lua ---- */
+/* ---- coroutines ---- */
 
-/* Starts runtime.run in a fresh coroutine with (task, id, phase, route) plus the
- * `extra` values pushed by the caller on the coroutine afterwards (none here). */
-static int coroutine_start(mg_lua_task_t *t, int phase)
+/* A coroutine for a run: one that finished cleanly before, or a new one. It stays
+ * anchored in the registry under t->co_ref while the task holds it. */
+static lua_State *coroutine_get(mg_lua_task_t *t)
 {
-    lua_State *L = t->lua->L;
-    lua_State *co = lua_newthread(L);
-    if (co == NULL) {
-        return MG_ERROR;
+    mg_lua_t *lua = t->lua;
+    if (lua->nco_free > 0) {
+        lua->nco_free--;
+        t->co = lua->co_free[lua->nco_free];
+        t->co_ref = lua->co_free_ref[lua->nco_free];
+        return t->co;
     }
-    t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_State *co = lua_newthread(lua->L);
+    if (co == NULL) {
+        return NULL;
+    }
+    t->co_ref = luaL_ref(lua->L, LUA_REGISTRYINDEX);
     t->co = co;
-    lua_rawgeti(co, LUA_REGISTRYINDEX, t->lua->run_ref);
-    lua_pushlightuserdata(co, t);
-    lua_pushinteger(co, t->id);
-    lua_pushinteger(co, phase);
-    lua_pushinteger(co, t->r != NULL && t->r->match.route != NULL ? t->r->match.route->index : -1);
-    return MG_OK;
+    return co;
 }
 
+/* Keeps a coroutine whose run returned without error for a later run; lets go of it
+ * when the pool is full. */
+static void coroutine_put(mg_lua_t *lua, lua_State *co, int ref)
+{
+    lua_settop(co, 0);
+    if (lua->nco_free < MG_LUA_CO_POOL) {
+        lua->co_free[lua->nco_free] = co;
+        lua->co_free_ref[lua->nco_free] = ref;
+        lua->nco_free++;
+    } else {
+        luaL_unref(lua->L, LUA_REGISTRYINDEX, ref);
+    }
+}
+
+/* Lets go of a coroutine that failed or is suspended: it cannot run again. */
 static void coroutine_drop(mg_lua_task_t *t)
 {
     if (t->co_ref != LUA_NOREF) {
@@ -125,6 +142,23 @@ static void coroutine_drop(mg_lua_task_t *t)
     }
     t->co = NULL;
 }
+
+/* Pushes runtime.run and (task, id, phase, route) on a coroutine for the task. */
+static lua_State *coroutine_start(mg_lua_task_t *t, int phase)
+{
+    lua_State *co = coroutine_get(t);
+    if (co == NULL) {
+        return NULL;
+    }
+    lua_rawgeti(co, LUA_REGISTRYINDEX, t->lua->run_ref);
+    lua_pushlightuserdata(co, t);
+    lua_pushinteger(co, t->id);
+    lua_pushinteger(co, phase);
+    lua_pushinteger(co, t->r != NULL && t->r->match.route != NULL ? t->r->match.route->index : -1);
+    return co;
+}
+
+/* ---- running Lua ---- */
 
 static void answer_error(mg_request_t *r)
 {
@@ -176,6 +210,7 @@ static void step(mg_lua_task_t *t, int nargs)
     t->running = true;
     mg_watchdog_enter(ws);
     mg__lua_budget_arm(lua);
+    mg__lua_task_now = t;
     int rc = lua_resume(co, nargs);
     mg__lua_budget_disarm(lua);
     mg_watchdog_leave(ws);
@@ -201,8 +236,10 @@ static void step(mg_lua_task_t *t, int nargs)
         t->co_ref = LUA_NOREF;
         t->co = NULL;
         bool bg = t->r == NULL;
+        /* the Lua side keeps the request's state when later phases need it */
+        t->in_tasks = t->in_tasks || (t->phases & MG_LUA_POST_PHASES) != 0;
         finished(t, co); /* may end the request and free t */
-        luaL_unref(lua->L, LUA_REGISTRYINDEX, ref);
+        coroutine_put(lua, co, ref);
         if (bg) {
             bg_free(t);
         }
@@ -345,7 +382,7 @@ void mg_lua_request_start(mg_request_t *r)
         return;
     }
     r->handler = &lua_handler;
-    if (coroutine_start(t, MG_LUA_PRE) != MG_OK) {
+    if (coroutine_start(t, MG_LUA_PRE) == NULL) {
         mg_http_error(r, 500);
         return;
     }
@@ -381,8 +418,10 @@ static int call_filter(mg_lua_task_t *t, int phase, int nargs, int nres)
     lua_State *L = lua->L;
     mg_worker_stats_t *ws = lua->w != NULL ? lua->w->stats : NULL;
     t->phase = phase;
+    t->in_tasks = true; /* runtime.filter keeps the state it finds or makes */
     mg_watchdog_enter(ws);
     mg__lua_budget_arm(lua);
+    mg__lua_task_now = t;
     int rc = lua_pcall(L, 4 + nargs, nres, 0);
     mg__lua_budget_disarm(lua);
     mg_watchdog_leave(ws);
@@ -517,14 +556,12 @@ static int mg__lua_spawn_from(lua_State *L, mg_lua_t *lua, mg_gen_t *gen)
     task_init(t, lua, NULL);
     t->gen = mg_gen_retain(gen);
     t->phase = MG_PHASE_TIMER;
-    lua_State *co = lua_newthread(L);
-    t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    t->co = co;
-    lua_rawgeti(co, LUA_REGISTRYINDEX, lua->run_ref);
-    lua_pushlightuserdata(co, t);
-    lua_pushinteger(co, t->id);
-    lua_pushinteger(co, MG_PHASE_TIMER);
-    lua_pushinteger(co, -1);
+    lua_State *co = coroutine_start(t, MG_PHASE_TIMER);
+    if (co == NULL) {
+        bg_free(t);
+        lua_pop(L, 1);
+        return MG_ERROR;
+    }
     lua_xmove(L, co, 1); /* the job */
     /* started from the loop, not inside the log phase that queued it */
     t->wait = MG_WAIT_SLEEP;

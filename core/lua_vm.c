@@ -96,6 +96,7 @@ void mg__lua_budget_arm(mg_lua_t *lua)
 /* Where plugin code runs now (plugin index * 8 + phase), published for the watchdog
  * thread, which copies it to the shared slot where the master can read it. */
 int32_t mg__lua_where = -1;
+mg_lua_task_t *mg__lua_task_now;
 
 void mg__lua_budget_disarm(mg_lua_t *lua)
 {

@@ -53,7 +53,7 @@ local function expand(body)
     end))
 end
 
-local function access(conf, ctx)
+local function access(conf)
     local headers = { ["Content-Type"] = conf.content_type }
     for k, v in pairs(conf.headers) do
         headers[k] = v

@@ -42,7 +42,7 @@ local function deny(message)
         { ["WWW-Authenticate"] = 'Key realm="moongate"' }
 end
 
-local function access(conf, ctx)
+local function access(conf)
     local key = mg.request.get_header(conf.header)
     local from_query = false
     if key == nil then

@@ -166,7 +166,7 @@ local function new_path(conf)
     end))
 end
 
-local function rewrite(conf, ctx)
+local function rewrite(conf)
     local req = mg.request
     for _, h in ipairs(conf.remove_headers) do
         req.clear_header(h)

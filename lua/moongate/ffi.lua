@@ -44,6 +44,7 @@ int mg_lua_upstream_node(mg_lua_task_t *t, int i, mg_str_t *addr, int *weight);
 int mg_lua_set_peer(mg_lua_task_t *t, int i);
 
 int32_t *mg_lua_watch_cell(mg_lua_task_t *t);
+mg_lua_task_t **mg_lua_task_cell(void);
 size_t mg_lua_memory_used(mg_lua_task_t *t);
 ]]
 end

@@ -114,7 +114,7 @@ mg.var = setmetatable({}, {
             rs.consumer = nil
             return
         end
-        local c = rs.consumers and rs.consumers[v]
+        local c = core.consumers and core.consumers[v]
         if c == nil then
             error("mg.var.consumer: no consumer named \"" .. tostring(v) .. "\"", 2)
         end
@@ -127,9 +127,8 @@ mg.var = setmetatable({}, {
 -- have `field` == value, as { name =, credentials =, plugins = }, or nil.
 mg.consumer = {}
 function mg.consumer.find(plugin, field, value)
-    local rs = core.cur.rs
-    local idx = rs and rs.consumer_index
-    if idx == nil then
+    local idx = core.consumer_index
+    if idx == nil or core.cur.rs == nil then
         return nil
     end
     return idx(plugin, field, value)
@@ -148,7 +147,7 @@ setmetatable(mg, {
             if rs == nil then
                 error("mg.ctx: not allowed outside a request phase", 2)
             end
-            return rs.ctx
+            return rs.ctx or require("moongate.runtime").ctx(rs)
         end
     end,
 })

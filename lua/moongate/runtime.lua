@@ -29,7 +29,21 @@ local CONSUMERS = {} -- name -> { name, credentials = { plugin -> value }, plugi
 local CRED_INDEX = {} -- plugin -> field -> value -> consumer (built on demand)
 local TASKS = {}     -- task id -> request state
 local MERGED = {}    -- "route/consumer" -> { [phase] = entries }
+local POST = {}      -- route index -> true when it runs header_filter, body_filter or log
+local POST_BITS = 2 ^ HEADER_FILTER + 2 ^ BODY_FILTER + 2 ^ LOG
 local WATCH          -- int32_t* where the running plugin and phase are published
+local TASK_NOW       -- mg_lua_task_t** holding the task entered now
+
+-- The request's ctx table, made when a plugin or mg.ctx first asks for it.
+local function state_ctx(rs)
+    local ctx = rs.ctx
+    if ctx == nil then
+        ctx = {}
+        rs.ctx = ctx
+    end
+    return ctx
+end
+M.ctx = state_ctx
 
 local PHASES = { "rewrite", "access", "balancer", "header_filter", "body_filter", "log" }
 local PLUGIN_KEYS = {
@@ -114,6 +128,16 @@ local function load_plugin(src, idx)
     for _, ph in ipairs(PHASES) do
         if p[ph] ~= nil and type(p[ph]) ~= "function" then
             return nil, where .. ": " .. ph .. " must be a function"
+        end
+    end
+    -- phases whose function takes the ctx argument (the others are called without,
+    -- so that a request whose plugins never use ctx does not make one)
+    p._ctx = {}
+    for ph = 0, 5 do
+        local f = p[PHASES[ph + 1]]
+        if f then
+            local info = debug.getinfo(f, "u")
+            p._ctx[ph] = info.nparams >= 2 or info.isvararg
         end
     end
     p.version = p.version or ""
@@ -260,6 +284,7 @@ function M.init(spec)
     response = mg.response
     _G.mg = mg
     WATCH = C.mg_lua_watch_cell(nil)
+    TASK_NOW = C.mg_lua_task_cell()
     for i, src in ipairs(spec.sources) do
         local p, err = load_plugin(src, i - 1)
         if not p then
@@ -298,6 +323,7 @@ function M.init(spec)
         end
         ROUTES[i - 1] = lists
         ROUTE_CONF[i - 1] = entries
+        POST[i - 1] = bit.band(mask, POST_BITS) ~= 0
         masks[i] = mask
     end
     local plugins = {}
@@ -329,6 +355,8 @@ local function find_consumer(plugin, field, value)
     end
     return byv[value]
 end
+
+core.consumers, core.consumer_index = CONSUMERS, find_consumer
 
 -- The phase list of a route once a consumer is known: its plugin configs replace the
 -- route's, and its own plugins join.
@@ -385,7 +413,8 @@ local function run_chain(rs, phase)
         cur.task, cur.rs, cur.phase = rs.task, rs, phase
         WATCH[0] = e.plugin._idx * 8 + phase
         local f = e.plugin[NAMES[phase]]
-        local ok, st, body, hdrs = xpcall(f, on_error, e.conf, rs.ctx)
+        local ok, st, body, hdrs = xpcall(f, on_error, e.conf,
+            e.plugin._ctx[phase] and (rs.ctx or state_ctx(rs)) or nil)
         cur.rs, cur.phase = rs, phase
         if not ok and st ~= EXIT then
             log_failure(rs, e, phase, st)
@@ -419,31 +448,49 @@ local function run_chain(rs, phase)
     return 0
 end
 
+-- A request's state for the API: its task handle, its route and (made on first use)
+-- its ctx table. States of finished runs are reused: a proxied request with an access
+-- plugin then allocates almost nothing in Lua, which is most of what its plugin costs.
+local FREE, nfree = {}, 0
+local clear = require "table.clear"
+
 local function new_state(lud, id, route)
-    local rs = {
-        task = ffi.cast("mg_lua_task_t *", lud), lud = lud, id = id, ctx = {}, route = route,
-        consumers = CONSUMERS, consumer_index = find_consumer,
-    }
-    TASKS[id] = rs
+    local rs
+    if nfree > 0 then
+        rs = FREE[nfree]
+        FREE[nfree] = nil
+        nfree = nfree - 1
+    else
+        rs = {}
+    end
+    -- the task handle is read from a C cell: ffi.cast of the light userdata would keep
+    -- the request's entry out of compiled code (a conversion LuaJIT does not record)
+    rs.task, rs.lud, rs.id, rs.route = TASK_NOW[0], lud, id, route
     return rs
+end
+
+-- The state outlives the coroutine only when a filter or log phase will need it (the
+-- C side then calls finish; it decides by the same phase bits); otherwise it is free.
+local function free_state(rs)
+    if nfree < 256 then
+        clear(rs)
+        nfree = nfree + 1
+        FREE[nfree] = rs
+    end
+end
+
+local function keep_state(rs)
+    if POST[rs.route] then
+        TASKS[rs.id] = rs
+    else
+        free_state(rs)
+    end
 end
 
 local NOT_FOUND = '{"error":"no route matched","status":404}\n'
 
--- The coroutine body: rewrite (re-routing when asked), access, balancer; or a job.
-function M.run(lud, id, phase, route, job)
-    EXIT = EXIT or response.EXIT
-    local rs = new_state(lud, id, route)
-    if phase == TIMER then
-        rs.job = true
-        local cur = core.cur
-        cur.task, cur.rs, cur.phase = rs.task, rs, TIMER
-        local ok, err = xpcall(job, on_error)
-        if not ok then
-            mg.log(mg.ERR, "background job failed: ", err)
-        end
-        return 0
-    end
+-- rewrite (re-routing when asked), access, balancer.
+local function run_pre(rs)
     local hops = 0
     while true do
         local code, body = run_chain(rs, REWRITE)
@@ -473,10 +520,33 @@ function M.run(lud, id, phase, route, job)
     return run_chain(rs, BALANCER)
 end
 
+-- The coroutine body: rewrite (re-routing when asked), access, balancer; or a job.
+function M.run(lud, id, phase, route, job)
+    EXIT = EXIT or response.EXIT
+    local rs = new_state(lud, id, route)
+    if phase == TIMER then
+        rs.job = true
+        local cur = core.cur
+        cur.task, cur.rs, cur.phase = rs.task, rs, TIMER
+        local ok, err = xpcall(job, on_error)
+        if not ok then
+            mg.log(mg.ERR, "background job failed: ", err)
+        end
+        return 0
+    end
+    local code, body = run_pre(rs)
+    keep_state(rs)
+    return code, body
+end
+
 -- header_filter / body_filter / log, called without a coroutine (no waits allowed).
 function M.filter(lud, id, phase, route)
     EXIT = EXIT or response.EXIT
-    local rs = TASKS[id] or new_state(lud, id, route)
+    local rs = TASKS[id]
+    if rs == nil then
+        rs = new_state(lud, id, route)
+        TASKS[id] = rs
+    end
     if phase == BODY_FILTER then
         rs.chunk = nil
         local code = run_chain(rs, phase)
@@ -487,7 +557,11 @@ function M.filter(lud, id, phase, route)
 end
 
 function M.finish(id)
-    TASKS[id] = nil
+    local rs = TASKS[id]
+    if rs ~= nil then
+        TASKS[id] = nil
+        free_state(rs)
+    end
 end
 
 M.HEADER_FILTER, M.LOG = HEADER_FILTER, LOG
