@@ -159,18 +159,14 @@ static int on_resp_headers_complete(llhttp_t *h)
     p->frame = choose_frame(p, status, &no_body);
     const mg_header_t *hdrs = p->hdr;
     size_t nhdrs = p->nhdr;
-    if (r->lua != NULL && mg_lua_has_phase(r, MG_PHASE_HEADER_FILTER)) {
+    if (r->lua != NULL) {
         const void *h = hdrs;
-        if (mg_lua_header_filter(r, &status, &h, &nhdrs) != MG_OK) {
+        if (mg_lua_filter_head(r, &status, &h, &nhdrs) != MG_OK) {
             p->plugin_failed = true;
             p->why = "header_filter failed";
             return -1;
         }
         hdrs = h;
-    }
-    if (r->lua != NULL && (mg_lua_has_phase(r, MG_PHASE_BODY_FILTER) ||
-                           mg_lua_has_phase(r, MG_PHASE_LOG))) {
-        mg_lua_note_response(r, hdrs, nhdrs, status);
     }
     p->filter_body = !no_body && r->lua != NULL && mg_lua_has_phase(r, MG_PHASE_BODY_FILTER);
     if (p->filter_body && p->frame == MG_PROXY_FRAME_LENGTH) {

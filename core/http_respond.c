@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "http_parse.h"
 #include "log.h"
+#include "lua_runtime.h"
 #include "pool.h"
 
 #include <stdio.h>
@@ -80,6 +81,15 @@ void mg_http_respond_headers(mg_request_t *r, int status, const mg_header_t *hdr
                              const char *body, size_t len)
 {
     mg_conn_t *c = r->conn;
+    if (r->lua != NULL) {
+        const void *h = hdrs;
+        if (mg_lua_filter_answer(r, &status, &h, &nhdrs, &body, &len) != MG_OK) {
+            mg_http_error(r, 500); /* a filter failed (logged); this one goes unfiltered */
+            return;
+        }
+        hdrs = h;
+    }
+    bool nobody = r->is_head || status == 204 || status == 304 || status < 200;
     char small[640];
     size_t cap = 320 + MG_MIN(r->request_id.len, 128);
     for (size_t i = 0; i < nhdrs; i++) {
@@ -93,7 +103,6 @@ void mg_http_respond_headers(mg_request_t *r, int status, const mg_header_t *hdr
     mg__conn_enter(c);
     bool keep = mg_http_keepalive(r);
     bool http10 = r->http_major == 1 && r->http_minor == 0;
-    bool nobody = r->is_head || status == 204 || status == 304 || status < 200;
     int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\nServer: moongate\r\nDate: %s\r\n", status,
                      mg_http_reason(status), http_date(mg__conn_now(c)));
     for (size_t i = 0; i < nhdrs; i++) {

@@ -64,6 +64,7 @@ struct mg_lua_task_s {
     struct mg_lua_http_s *http; /* mg.http call in progress (lua_http.c) */
     bool running;            /* a run is on the C stack */
     bool in_tasks;           /* the Lua side keeps this task's state: forget it at the end */
+    bool head_filtered;      /* mg_lua_filter_head ran for this request */
 
     /* request body read for a plugin */
     char *body;

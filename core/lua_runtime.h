@@ -90,6 +90,18 @@ int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof,
  * (after header_filter, which may have changed them). */
 void mg_lua_note_response(mg_request_t *r, const void *hdrs, size_t n, int status);
 
+/* What the client side calls with a response head, proxied or made by the gateway:
+ * runs header_filter (when the request has one) and keeps the result for body_filter
+ * and log. Once per request: a 500 made because a filter failed goes out unfiltered.
+ * MG_OK, or MG_ERROR when a plugin failed (logged). */
+int mg_lua_filter_head(mg_request_t *r, int *status, const void **hdrs, size_t *n);
+
+/* The same for an answer the gateway makes whole (a plugin's exit, a `return:` route,
+ * an error page), then body_filter over its body as one last chunk; *body and *len
+ * then say what to send (borrowed until the next filter call). MG_OK or MG_ERROR. */
+int mg_lua_filter_answer(mg_request_t *r, int *status, const void **hdrs, size_t *n,
+                         const char **body, size_t *len);
+
 /* Runs the log phase (if any) and releases the request's Lua task. Called once when the
  * request ends, before its pool goes. */
 void mg_lua_request_end(mg_request_t *r);

@@ -471,6 +471,39 @@ int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t
     return MG_OK;
 }
 
+int mg_lua_filter_head(mg_request_t *r, int *status, const void **hdrs, size_t *n)
+{
+    mg_lua_task_t *t = r->lua;
+    if (t == NULL || t->lua == NULL || t->head_filtered) {
+        return MG_OK;
+    }
+    t->head_filtered = true;
+    if ((t->phases & MG_PHASE_BIT(MG_PHASE_HEADER_FILTER)) &&
+        mg_lua_header_filter(r, status, hdrs, n) != MG_OK) {
+        return MG_ERROR;
+    }
+    if (t->phases & (MG_PHASE_BIT(MG_PHASE_BODY_FILTER) | MG_PHASE_BIT(MG_PHASE_LOG))) {
+        mg_lua_note_response(r, *hdrs, *n, *status);
+    }
+    return MG_OK;
+}
+
+int mg_lua_filter_answer(mg_request_t *r, int *status, const void **hdrs, size_t *n,
+                         const char **body, size_t *len)
+{
+    mg_lua_task_t *t = r->lua;
+    if (t == NULL || t->lua == NULL || t->head_filtered) {
+        return MG_OK;
+    }
+    if (mg_lua_filter_head(r, status, hdrs, n) != MG_OK) {
+        return MG_ERROR;
+    }
+    if (t->phases & MG_PHASE_BIT(MG_PHASE_BODY_FILTER)) {
+        return mg_lua_body_filter(r, *body != NULL ? *body : "", *len, true, body, len);
+    }
+    return MG_OK;
+}
+
 int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof,
                        const char **out, size_t *outlen)
 {

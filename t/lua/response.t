@@ -594,3 +594,116 @@ GET /hello
 --- response_body
 hello world
 status=200 type=text/plain port=true
+
+
+
+=== TEST 17: header_filter and body_filter run on a plugin's own answer; its length is exact
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - name: all
+    paths: ["/*"]
+    upstream: echo
+    plugins: { deny: {}, shout: {} }
+--- lua_plugins
+>>> deny.lua
+return {
+    name = "deny", version = "1.0", priority = 2000,
+    schema = { type = "record", fields = {} },
+    access = function(conf)
+        return 403, "denied\n", { ["X-From"] = "deny" }
+    end,
+}
+>>> shout.lua
+local mg = require "moongate"
+return {
+    name = "shout", version = "1.0", priority = 1000,
+    schema = { type = "record", fields = {} },
+    header_filter = function(conf, ctx)
+        ctx.seen = mg.response.get_status() .. " " .. tostring(mg.response.get_header("X-From"))
+        mg.response.set_header("X-Seen", ctx.seen)
+        mg.response.set_status(451)
+    end,
+    body_filter = function(conf, ctx)
+        local chunk, eof = mg.response.get_body_chunk()
+        mg.response.set_body_chunk(chunk:upper() .. (eof and "(eof)" or ""))
+    end,
+}
+--- request
+GET /x
+--- error_code: 451
+--- response_headers
+X-Seen: 403 deny
+X-From: deny
+Content-Length: 12
+!Transfer-Encoding
+--- response_body chomp
+DENIED
+(eof)
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: filters run on a return: route's answer and on a HEAD of it
+--- yaml_config
+routes:
+  - name: fixed
+    paths: ["/fixed"]
+    return: { status: 200, body: "fixed body", content_type: text/plain }
+    plugins: { tag: {} }
+--- lua_plugins
+>>> tag.lua
+local mg = require "moongate"
+return {
+    name = "tag", version = "1.0", priority = 1000,
+    schema = { type = "record", fields = {} },
+    header_filter = function(conf)
+        mg.response.set_header("X-Tag", mg.response.get_header("Content-Type"))
+    end,
+    body_filter = function(conf)
+        local chunk = mg.response.get_body_chunk()
+        mg.response.set_body_chunk("[" .. chunk .. "]")
+    end,
+}
+--- request eval
+["GET /fixed", "HEAD /fixed"]
+--- error_code eval
+[200, 200]
+--- response_headers
+X-Tag: text/plain
+Content-Length: 12
+--- response_body eval
+["[fixed body]", ""]
+--- no_error_log
+[error]
+
+
+
+=== TEST 19: a body_filter failing on a gateway-made answer: a plain, unfiltered 500 and the error logged
+--- yaml_config
+routes:
+  - name: fixed
+    paths: ["/fixed"]
+    return: { status: 200, body: "fixed body" }
+    plugins: { broken: {} }
+--- lua_plugins
+>>> broken.lua
+return {
+    name = "broken", version = "1.0", priority = 1000,
+    schema = { type = "record", fields = {} },
+    body_filter = function(conf)
+        error("filter blew up")
+    end,
+}
+--- request
+GET /fixed
+--- error_code: 500
+--- response_headers
+Content-Type: application/json
+--- response_body_like
+^\{"error":"internal server error","status":500,"request_id":"[0-9a-f]+"\}$
+--- error_log eval
+[qr/plugin "broken" failed in body_filter: .*broken\.lua:5: filter blew up/]
