@@ -74,6 +74,11 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     lua_sethook(L, NULL, 0, 0);
     if (budget_armed) {
         budget_armed = 0;
+        /* in a hook, level 0 is the Lua function that was running: name its line */
+        lua_Debug at;
+        if (lua_getstack(L, 0, &at) && lua_getinfo(L, "Sl", &at) && at.currentline > 0) {
+            luaL_error(L, "%s:%d: CPU budget exceeded", at.short_src, at.currentline);
+        }
         luaL_error(L, "CPU budget exceeded");
     }
 }

@@ -53,6 +53,11 @@ local PLUGIN_KEYS = {
 for _, p in ipairs(PHASES) do
     PLUGIN_KEYS[p] = true
 end
+local PLUGIN_KEY_LIST = {}
+for k in pairs(PLUGIN_KEYS) do
+    PLUGIN_KEY_LIST[#PLUGIN_KEY_LIST + 1] = k
+end
+table.sort(PLUGIN_KEY_LIST)
 
 -- ---- loading ----
 
@@ -64,23 +69,6 @@ local function errf(spec, where, msg)
     return string.format("%s: %s", where, msg)
 end
 
-local function closest(word, set)
-    local best, bestd
-    for k in pairs(set) do
-        local d = 0
-        local a, b = word, k
-        if #a > #b then a, b = b, a end
-        -- a cheap distance: length difference plus differing positions
-        d = #b - #a
-        for i = 1, #a do
-            if a:sub(i, i) ~= b:sub(i, i) then d = d + 1 end
-        end
-        if not bestd or d < bestd then best, bestd = k, d end
-    end
-    if bestd and bestd <= 2 then
-        return best
-    end
-end
 
 local function load_plugin(src, idx)
     local chunk, err = loadstring(src.src, "@" .. src.file)
@@ -97,9 +85,8 @@ local function load_plugin(src, idx)
     end
     for k in pairs(p) do
         if type(k) ~= "string" or (not PLUGIN_KEYS[k] and k:sub(1, 1) ~= "_") then
-            local hint = type(k) == "string" and closest(k, PLUGIN_KEYS)
             return nil, where .. ": unknown key \"" .. tostring(k) .. "\" in the plugin table"
-                .. (hint and " (did you mean \"" .. hint .. "\"?)" or "")
+                .. (type(k) == "string" and schema.suggest(k, PLUGIN_KEY_LIST) or "")
         end
     end
     if p.name ~= src.name then

@@ -500,5 +500,7 @@ function M.validate_def(def, path)
 end
 
 M._format = format
+-- " (did you mean "x"?)" for the closest of `names` (a list) to `word`, or "".
+M.suggest = suggest
 
 return M

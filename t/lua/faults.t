@@ -159,7 +159,7 @@ return {
 --- response_body_like eval
 ["", "^ok\n\$", "", "^ok\n\$"]
 --- error_log eval
-[qr/plugin "spin" failed in access: .*CPU budget exceeded/]
+[qr/plugin "spin" failed in access: .*spin\.lua:[89]: CPU budget exceeded/]
 --- no_error_log
 stalled for
 
@@ -204,7 +204,7 @@ sub {
     is($ok && $ok->{body}, "ok\n", 'the worker serves on');
 }
 --- error_log eval
-[qr/plugin "spin" failed in rewrite: .*CPU budget exceeded/]
+[qr/plugin "spin" failed in rewrite: .*spin\.lua:\d+: CPU budget exceeded/]
 --- no_error_log
 stalled for
 
@@ -453,7 +453,7 @@ return {
 }
 --- must_die
 --- error_log eval
-[qr{plugins/typo\.lua: unknown key "acess" in the plugin table}]
+[qr{plugins/typo\.lua: unknown key "acess" in the plugin table \(did you mean "access"\?\)}]
 
 
 
