@@ -391,9 +391,11 @@ end
 
 -- Runs one phase's plugins in order. Returns 0 to go on, or status, body (answer), or
 -- -1 (a plugin failed; logged).
-local function run_chain(rs, phase)
+local run_consumer_rewrite
+
+local function run_chain(rs, phase, fixed)
     local cur = core.cur
-    local list = chain_for(rs, phase)
+    local list = fixed or chain_for(rs, phase)
     local i = 1
     while i <= #list do
         local e = list[i]
@@ -419,9 +421,17 @@ local function run_chain(rs, phase)
             end
             return status, b
         end
-        if rs.chain_dirty then
-            -- the consumer changed: go on in the merged list after this plugin
+        if rs.chain_dirty and not fixed then
+            -- the consumer changed: its own rewrite plugins run now (rewrite was over
+            -- before it was known), then the phase goes on in the merged list after
+            -- this plugin
             rs.chain_dirty = false
+            if phase == ACCESS then
+                local code, b = run_consumer_rewrite(rs)
+                if code ~= 0 then
+                    return code, b
+                end
+            end
             list = chain_for(rs, phase)
             local j = 1
             while j <= #list and not by_priority(e, list[j]) do
@@ -475,6 +485,29 @@ local function keep_state(rs)
 end
 
 local NOT_FOUND = '{"error":"no route matched","status":404}\n'
+
+-- The rewrite functions of the consumer's own plugin configs, in priority order, run
+-- as a rewrite phase the moment an access plugin names the consumer. A re-route asked
+-- for there is not done (routing is over); the changed path still goes upstream.
+local CONSUMER_REWRITE = {}
+run_consumer_rewrite = function(rs)
+    local c = rs.consumer
+    if c == nil or next(c.plugins) == nil then
+        return 0
+    end
+    local list = CONSUMER_REWRITE[c.name]
+    if list == nil then
+        list = phase_lists(c.plugins)[REWRITE]
+        CONSUMER_REWRITE[c.name] = list
+    end
+    if #list == 0 then
+        return 0
+    end
+    local code, body = run_chain(rs, REWRITE, list)
+    rs.reroute = false
+    core.cur.phase = ACCESS
+    return code, body
+end
 
 -- rewrite (re-routing when asked), access, balancer.
 local function run_pre(rs)

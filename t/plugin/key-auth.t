@@ -835,3 +835,46 @@ routes:
 --- must_die
 --- error_log eval
 [qr{conf/moongate\.yaml:8:\d+: consumers\[1\]\.credentials\.key-auth\.key: .*(?:duplicate|already|same)}i]
+
+
+
+=== TEST 34: a consumer's rewrite plugins (request-transformer) run once key-auth names the consumer
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+consumers:
+  - name: alice
+    credentials:
+      key-auth: { key: "alice-secret-1" }
+    plugins:
+      request-transformer:
+        set_headers: { X-Plan: gold }
+        rename_headers: { X-Route: X-Route-Seen }
+  - name: bob
+    credentials:
+      key-auth: { key: "bob-secret-22" }
+routes:
+  - name: api
+    paths: ["/api/*"]
+    upstream: echo
+    plugins:
+      key-auth: {}
+      request-transformer: { set_headers: { X-Route: "yes" } }
+--- raw_request eval
+[main::req("GET /api/a", "apikey: alice-secret-1"), main::req("GET /api/b", "apikey: bob-secret-22")]
+--- error_code eval
+[200, 200]
+--- check eval
+sub {
+    my $r = $_[0];
+    my ($a, $b) = (main::echoed($r->[0])->{headers}, main::echoed($r->[1])->{headers});
+    is($a->{'x-plan'}, 'gold', "alice: her request-transformer config ran");
+    is($a->{'x-route-seen'}, 'yes', "after the route's own rewrite");
+    ok(!exists $a->{'x-route'}, 'renamed');
+    ok(!exists $b->{'x-plan'}, 'bob: no consumer config');
+    is($b->{'x-route'}, 'yes', "bob: the route's config");
+    1;
+}
+--- no_error_log
+[error]
