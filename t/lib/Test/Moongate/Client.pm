@@ -154,11 +154,13 @@ sub read_chunked {
         $rd->{buf} =~ s/\A([0-9a-fA-F]+)[^\r\n]*\r\n// or return $cut->();
         my $size = hex $1;
         if ($size == 0) {
-            while ($rd->{buf} !~ /\A\r\n/ && $rd->{buf} !~ /\r\n\r\n/) {
-                fill($rd) or return $cut->();
+            # trailer lines, then the empty line; taken one line at a time, so that a
+            # pipelined response already in the buffer is left alone
+            while (1) {
+                while ($rd->{buf} !~ /\r\n/) { fill($rd) or return $cut->() }
+                return if $rd->{buf} =~ s/\A\r\n//;
+                $rd->{buf} =~ s/\A[^\r\n]*\r\n//;
             }
-            $rd->{buf} =~ s/\A(?:.*?\r\n)?\r\n//s;
-            return;
         }
         while (length($rd->{buf}) < $size + 2) {
             next if fill($rd);
