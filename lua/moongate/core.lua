@@ -43,6 +43,52 @@ function M.check(fname, allowed, depth)
     return cur.task
 end
 
+-- A header list the C side exposes as count(t) and at(t, i, name, value), as
+-- { ["lower-case-name"] = value }; a repeated header becomes a list of its values.
+function M.header_table(t, count, at)
+    local cffi = require "moongate.ffi"
+    local s1, s2, str = cffi.s1, cffi.s2, cffi.str
+    local lower = string.lower
+    local out = {}
+    for i = 0, count(t) - 1 do
+        at(t, i, s1, s2)
+        local k, v = lower(str(s1[0])), str(s2[0]) or ""
+        local old = out[k]
+        if old == nil then
+            out[k] = v
+        elseif type(old) == "table" then
+            old[#old + 1] = v
+        else
+            out[k] = { old, v }
+        end
+    end
+    return out
+end
+
+-- One header change (cffi.H_SET, H_ADD or H_CLEAR) through the C setter
+-- set(t, name, len, value, vlen, mode), with the checks every header setter makes.
+-- Called from the API function the plugin called: errors point at the plugin's line.
+function M.change_header(fname, allowed, set, mode, name, value)
+    local cffi = require "moongate.ffi"
+    local t = M.check(fname, allowed, 2)
+    if type(name) ~= "string" then
+        error(fname .. ": expected a header name, got " .. type(name), 3)
+    end
+    if mode ~= cffi.H_CLEAR then
+        if type(value) == "number" then
+            value = tostring(value)
+        elseif type(value) ~= "string" then
+            error(fname .. ": expected a string value, got " .. type(value), 3)
+        end
+    end
+    local rc = set(t, name, #name, value, value and #value or 0, mode)
+    if rc == cffi.DECLINED then
+        error(fname .. ": header \"" .. name .. "\" cannot be set to that value", 3)
+    elseif rc ~= 0 then
+        error(fname .. ": out of memory", 3)
+    end
+end
+
 -- Suspends the running phase until the C side resumes it (a sleep, an HTTP call, a body
 -- read), then restores the run state that other requests' runs changed meanwhile.
 function M.wait()

@@ -184,56 +184,26 @@ end
 -- Every header as { ["lower-case-name"] = value } (repeated headers become a list).
 function M.get_headers()
     local t = check("mg.request.get_headers", REQUEST)
-    local out = {}
-    for i = 0, C.mg_lua_req_header_count(t) - 1 do
-        C.mg_lua_req_header_at(t, i, s1, s2)
-        local k, v = lower(str(s1[0])), str(s2[0]) or ""
-        local old = out[k]
-        if old == nil then
-            out[k] = v
-        elseif type(old) == "table" then
-            old[#old + 1] = v
-        else
-            out[k] = { old, v }
-        end
-    end
-    return out
+    return core.header_table(t, C.mg_lua_req_header_count, C.mg_lua_req_header_at)
 end
 
-local function change_header(fname, mode, name, value)
-    local t = check(fname, CHANGE, 2)
-    if type(name) ~= "string" then
-        error(fname .. ": expected a header name, got " .. type(name), 3)
-    end
-    if mode ~= cffi.H_CLEAR then
-        if type(value) == "number" then
-            value = tostring(value)
-        elseif type(value) ~= "string" then
-            error(fname .. ": expected a string value, got " .. type(value), 3)
-        end
-    end
-    local rc = C.mg_lua_req_header_set(t, name, #name, value, value and #value or 0, mode)
-    if rc == cffi.DECLINED then
-        error(fname .. ": header \"" .. name .. "\" cannot be set to that value", 3)
-    elseif rc ~= 0 then
-        error(fname .. ": out of memory", 3)
-    end
-end
+local SET_HEADER = C.mg_lua_req_header_set
 
 function M.set_header(name, value)
     if value == nil then
-        change_header("mg.request.set_header", cffi.H_CLEAR, name) -- not a tail call: error levels
+        -- not a tail call: error levels count this frame
+        core.change_header("mg.request.set_header", CHANGE, SET_HEADER, cffi.H_CLEAR, name)
         return
     end
-    change_header("mg.request.set_header", cffi.H_SET, name, value)
+    core.change_header("mg.request.set_header", CHANGE, SET_HEADER, cffi.H_SET, name, value)
 end
 
 function M.add_header(name, value)
-    change_header("mg.request.add_header", cffi.H_ADD, name, value)
+    core.change_header("mg.request.add_header", CHANGE, SET_HEADER, cffi.H_ADD, name, value)
 end
 
 function M.clear_header(name)
-    change_header("mg.request.clear_header", cffi.H_CLEAR, name)
+    core.change_header("mg.request.clear_header", CHANGE, SET_HEADER, cffi.H_CLEAR, name)
 end
 
 -- ---- route ----

@@ -57,56 +57,26 @@ end
 
 function M.get_headers()
     local t = check("mg.response.get_headers", READ)
-    local out = {}
-    for i = 0, C.mg_lua_resp_header_count(t) - 1 do
-        C.mg_lua_resp_header_at(t, i, s1, s2)
-        local k, v = lower(str(s1[0])), str(s2[0]) or ""
-        local old = out[k]
-        if old == nil then
-            out[k] = v
-        elseif type(old) == "table" then
-            old[#old + 1] = v
-        else
-            out[k] = { old, v }
-        end
-    end
-    return out
+    return core.header_table(t, C.mg_lua_resp_header_count, C.mg_lua_resp_header_at)
 end
 
-local function change(fname, mode, name, value)
-    local t = check(fname, HEADERS, 2)
-    if type(name) ~= "string" then
-        error(fname .. ": expected a header name, got " .. type(name), 3)
-    end
-    if mode ~= cffi.H_CLEAR then
-        if type(value) == "number" then
-            value = tostring(value)
-        elseif type(value) ~= "string" then
-            error(fname .. ": expected a string value, got " .. type(value), 3)
-        end
-    end
-    local rc = C.mg_lua_resp_header_set(t, name, #name, value, value and #value or 0, mode)
-    if rc == cffi.DECLINED then
-        error(fname .. ": header \"" .. name .. "\" cannot be set to that value", 3)
-    elseif rc ~= 0 then
-        error(fname .. ": out of memory", 3)
-    end
-end
+local SET_HEADER = C.mg_lua_resp_header_set
 
 function M.set_header(name, value)
     if value == nil then
-        change("mg.response.set_header", cffi.H_CLEAR, name) -- not a tail call: error levels
+        -- not a tail call: error levels count this frame
+        core.change_header("mg.response.set_header", HEADERS, SET_HEADER, cffi.H_CLEAR, name)
         return
     end
-    change("mg.response.set_header", cffi.H_SET, name, value)
+    core.change_header("mg.response.set_header", HEADERS, SET_HEADER, cffi.H_SET, name, value)
 end
 
 function M.add_header(name, value)
-    change("mg.response.add_header", cffi.H_ADD, name, value)
+    core.change_header("mg.response.add_header", HEADERS, SET_HEADER, cffi.H_ADD, name, value)
 end
 
 function M.clear_header(name)
-    change("mg.response.clear_header", cffi.H_CLEAR, name)
+    core.change_header("mg.response.clear_header", HEADERS, SET_HEADER, cffi.H_CLEAR, name)
 end
 
 -- body_filter: the current chunk and whether it is the last call.
