@@ -5,28 +5,8 @@
 -- routed again (`reroute: true`).
 local mg = require "moongate"
 
--- Headers whose meaning the gateway owns: a config naming them is refused at load
--- instead of failing every request.
-local RESERVED = {
-    ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
-    upgrade = true, expect = true,
-}
-
-local function header_name(host_ok)
-    return {
-        type = "string",
-        check = function(name)
-            if not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
-                return nil, "not a valid header name: \"" .. name .. "\""
-            end
-            local l = name:lower()
-            if RESERVED[l] or (not host_ok and l == "host") then
-                return nil, "\"" .. name .. "\" is managed by the gateway and cannot be changed here"
-            end
-            return true
-        end,
-    }
-end
+local types = require "moongate.schema"
+local header_name, header_value = types.header_name, types.header_value
 
 -- A Lua pattern is only parsed as far as a subject lets it, so a broken one would fail
 -- on some request later: check its structure (escapes, sets, captures) now.
@@ -77,16 +57,6 @@ local function pattern_ok(p)
     end
     return pcall(string.find, "", p) or nil, "not a valid Lua pattern"
 end
-
-local header_value = {
-    type = "string",
-    check = function(v)
-        if v:find("[%z\r\n]") then
-            return nil, "a header value may not contain a line break or NUL"
-        end
-        return true
-    end,
-}
 
 local strmap = { type = "map", values = { type = "string" }, default = {} }
 local function copy(t, description)

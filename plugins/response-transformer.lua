@@ -3,39 +3,8 @@
 -- (bodies that are larger, not JSON objects, or not valid JSON pass unchanged).
 local mg = require "moongate"
 
--- Headers whose meaning the gateway owns: a config naming them is refused at load
--- instead of failing every request.
-local RESERVED = {
-    ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
-    upgrade = true, expect = true,
-}
-
-local function header_name(host_ok)
-    return {
-        type = "string",
-        check = function(name)
-            if not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
-                return nil, "not a valid header name: \"" .. name .. "\""
-            end
-            local l = name:lower()
-            if RESERVED[l] or (not host_ok and l == "host") then
-                return nil, "\"" .. name .. "\" is managed by the gateway and cannot be changed here"
-            end
-            return true
-        end,
-    }
-end
-
-local header_value = {
-    type = "string",
-    check = function(v)
-        if v:find("[%z\r\n]") then
-            return nil, "a header value may not contain a line break or NUL"
-        end
-        return true
-    end,
-}
-
+local types = require "moongate.schema"
+local header_name, header_value = types.header_name, types.header_value
 
 local schema = {
     type = "record",

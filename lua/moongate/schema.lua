@@ -499,6 +499,45 @@ function M.validate_def(def, path)
     return validate(def, path or "schema")
 end
 
+-- ---- field definitions plugins share ----
+
+-- Headers whose meaning the gateway owns (framing, the connection): a config naming
+-- them is refused at load instead of failing every request.
+local RESERVED_HEADERS = {
+    ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
+    upgrade = true, expect = true,
+}
+
+-- A header name a plugin may change: an HTTP token, not one the gateway owns, and not
+-- Host unless host_ok.
+function M.header_name(host_ok)
+    return {
+        type = "string",
+        check = function(name)
+            if not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+                return nil, "not a valid header name: \"" .. name .. "\""
+            end
+            local l = name:lower()
+            if RESERVED_HEADERS[l] or (not host_ok and l == "host") then
+                return nil, "\"" .. name
+                    .. "\" is managed by the gateway and cannot be changed here"
+            end
+            return true
+        end,
+    }
+end
+
+-- A header value: no line break, no NUL.
+M.header_value = {
+    type = "string",
+    check = function(v)
+        if v:find("[%z\r\n]") then
+            return nil, "a header value may not contain a line break or NUL"
+        end
+        return true
+    end,
+}
+
 M._format = format
 -- " (did you mean "x"?)" for the closest of `names` (a list) to `word`, or "".
 M.suggest = suggest
