@@ -255,15 +255,20 @@ int mg__conf_on_shared_dicts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return MG_OK;
 }
 
-static int on_lua_cpu(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+/* A duration within [lo, hi] seconds; `expect` names the range for the error. */
+static int duration_in(mg__conf_ctx_t *c, yaml_node_t *v, double lo, double hi,
+                       const char *expect, double *out)
 {
-    if (mg__conf_duration(c, v, false, &c->conf->lua.cpu_budget) != MG_OK) {
+    if (mg__conf_duration(c, v, false, out) != MG_OK) {
         return MG_ERROR;
     }
-    if (c->conf->lua.cpu_budget < 0.001 || c->conf->lua.cpu_budget > 60) {
-        return mg__conf_fail(c, v, "expected a duration from 1ms to 60s");
-    }
-    return MG_OK;
+    return *out < lo || *out > hi ? mg__conf_fail(c, v, expect) : MG_OK;
+}
+
+static int on_lua_cpu(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return duration_in(c, v, 0.001, 60, "expected a duration from 1ms to 60s",
+                       &c->conf->lua.cpu_budget);
 }
 
 static int on_lua_memory(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
@@ -273,13 +278,8 @@ static int on_lua_memory(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 
 static int on_lua_stall(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
-    if (mg__conf_duration(c, v, false, &c->conf->lua.stall_timeout) != MG_OK) {
-        return MG_ERROR;
-    }
-    if (c->conf->lua.stall_timeout < 0.2 || c->conf->lua.stall_timeout > 600) {
-        return mg__conf_fail(c, v, "expected a duration from 200ms to 10m");
-    }
-    return MG_OK;
+    return duration_in(c, v, 0.2, 600, "expected a duration from 200ms to 10m",
+                       &c->conf->lua.stall_timeout);
 }
 
 static const mg__conf_field_t lua_fields[] = {

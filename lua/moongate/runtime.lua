@@ -176,6 +176,19 @@ local function check_use(spec, use)
     return { name = use.name, plugin = p, conf = conf, priority = prio or p.priority }
 end
 
+-- Checks each `name: config` use of a list into entries (name -> entry); returns
+-- entries, or nil and the error.
+local function add_uses(spec, uses, entries)
+    for _, use in ipairs(uses) do
+        local e, err = check_use(spec, use)
+        if not e then
+            return nil, err
+        end
+        entries[use.name] = e
+    end
+    return entries
+end
+
 local function by_priority(a, b)
     if a.priority ~= b.priority then
         return a.priority > b.priority
@@ -279,13 +292,9 @@ function M.init(spec)
         end
         PLUGINS[src.name] = p
     end
-    local globals = {}
-    for _, use in ipairs(spec.global_plugins) do
-        local e, err = check_use(spec, use)
-        if not e then
-            return nil, err
-        end
-        globals[use.name] = e
+    local globals, gerr = add_uses(spec, spec.global_plugins, {})
+    if not globals then
+        return nil, gerr
     end
     local extra_mask, err = load_consumers(spec)
     if not extra_mask then
@@ -297,12 +306,9 @@ function M.init(spec)
         for name, e in pairs(globals) do
             entries[name] = e
         end
-        for _, use in ipairs(route.plugins) do
-            local e, uerr = check_use(spec, use)
-            if not e then
-                return nil, uerr
-            end
-            entries[use.name] = e
+        local _, uerr = add_uses(spec, route.plugins, entries)
+        if uerr then
+            return nil, uerr
         end
         local lists, mask = phase_lists(entries)
         if mask ~= 0 then
