@@ -121,6 +121,61 @@ typedef struct {
     size_t len;
 } mg_plugin_src_t;
 
+/* ---- rate limiting (ratelimit.h) ---- */
+
+typedef enum {
+    MG_RL_TOKEN_BUCKET = 0, /* `rate` refills, `burst` is the bucket size */
+    MG_RL_LEAKY_BUCKET,     /* drains at `rate`, queue of `burst`; `delay` waits instead */
+    MG_RL_FIXED_WINDOW,     /* `limit` per `window` aligned on the clock */
+    MG_RL_SLIDING_WINDOW,   /* previous window weighted by its overlap + current */
+    MG_RL_CONCURRENCY,      /* `limit` requests in flight */
+} mg_rl_algo_t;
+
+typedef enum { MG_RL_LOCAL = 0, MG_RL_CLUSTER, MG_RL_CLUSTER_APPROX } mg_rl_scope_t;
+typedef enum { MG_RL_FAIL_LOCAL = 0, MG_RL_FAIL_ALLOW, MG_RL_FAIL_REJECT } mg_rl_failure_t;
+
+typedef enum {
+    MG_RL_KEY_REMOTE_ADDR = 0,
+    MG_RL_KEY_HEADER,   /* header:NAME */
+    MG_RL_KEY_QUERY,    /* query:NAME */
+    MG_RL_KEY_COOKIE,   /* cookie:NAME */
+    MG_RL_KEY_CONSUMER, /* the consumer an auth plugin named */
+    MG_RL_KEY_ROUTE,    /* the route's name */
+} mg_rl_key_kind_t;
+
+typedef struct {
+    mg_rl_key_kind_t kind;
+    const char *name; /* header/query/cookie name; NULL otherwise */
+    size_t len;
+} mg_rl_key_part_t;
+
+/* One `rate_limit:` item of a route (or a limiter made by mg.ratelimit in Lua). */
+typedef struct {
+    const char *name;       /* `name`, default "<route>#<i>"; also the key prefix */
+    mg_rl_algo_t algorithm;
+    double limit;           /* requests per window / bucket refill per window / in flight */
+    double window;          /* seconds `limit` is counted over (rate "100/s" -> 100, 1) */
+    double burst;           /* token bucket size (default limit), leaky queue (default 0) */
+    bool delay;             /* leaky bucket: wait for the slot instead of rejecting */
+    mg_rl_key_part_t *key;  /* `key`, parts joined by '+'; default remote_addr */
+    size_t nkey;
+    bool missing_reject;    /* `missing_key: reject` (default allow) */
+    mg_rl_scope_t scope;
+    const char *zone;       /* shared zone of a local limit, default "default" */
+    int status;             /* rejection status, default 429 */
+    bool headers;           /* RateLimit-* on allowed responses too */
+    mg_rl_failure_t redis_failure; /* cluster scope with Redis down; default local */
+    int nodes;              /* instances sharing the limit (local fallback share), default 1 */
+    double sync_interval;   /* cluster_approx reconciliation period, default 100 ms */
+    int index;              /* position in the route's list */
+} mg_rl_conf_t;
+
+/* `rate_limit_zones:` entry: a shared zone holding local limiter state. */
+typedef struct {
+    const char *name;
+    size_t size;
+} mg_rl_zone_conf_t;
+
 struct mg_route_conf_s {
     const char *name;          /* default "route#N" (1-based) */
     uint64_t methods;          /* bit (1 << llhttp_method_t); 0 = any method */
@@ -134,6 +189,8 @@ struct mg_route_conf_s {
     int index;                 /* position in conf->routes */
     mg_plugin_use_t *plugins;  /* `plugins:` in document order */
     size_t nplugins;
+    mg_rl_conf_t *rate_limits; /* `rate_limit:`; all must pass */
+    size_t nrate_limits;
 };
 
 typedef struct {
@@ -156,6 +213,8 @@ typedef struct {
     const char *password; /* NULL when absent */
     int db;               /* database number, default 0 */
     double timeout;       /* per command, default 50 ms */
+    int pool_size;        /* connections per worker, default 2 */
+    const char *prefix;   /* prefix of every key moongate writes, default "mg:" */
 } mg_redis_conf_t;
 
 struct mg_conf_s {
@@ -187,6 +246,8 @@ struct mg_conf_s {
     size_t nconsumers;
     mg_shdict_conf_t *shdicts;
     size_t nshdicts;
+    mg_rl_zone_conf_t *rl_zones; /* `rate_limit_zones:`, plus "default" when used */
+    size_t nrl_zones;
     mg_lua_conf_t lua;
     bool watch_plugins;          /* a change in a plugins dir triggers a reload */
     mg_plugin_src_t *plugin_srcs; /* every plugin in use, after mg_conf_read_plugins() */

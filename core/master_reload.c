@@ -9,6 +9,7 @@
 #include "listen.h"
 #include "master.h"
 #include "master_int.h"
+#include "nodestate.h"
 #include "router.h"
 #include "shdict.h"
 #include "shm.h"
@@ -109,6 +110,9 @@ static int shm_init(const mg_conf_t *conf)
         return start_fail("shared zone too small for the worker table");
     }
     memset(M.stats, 0, table);
+    if (mg_nodestate_init() != MG_OK) {
+        return start_fail("cannot create the node state zone: %s", strerror(errno));
+    }
     return MG_OK;
 }
 

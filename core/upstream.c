@@ -35,6 +35,10 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
         free(u);
         return NULL;
     }
+    u->state = mg_nodestate_upstream(c->name);
+    for (size_t i = 0; i < c->nnodes; i++) {
+        u->nodes[i].state = mg_nodestate_node(c->name, c->nodes[i].addr.text);
+    }
     if (mg_balancer_init(&u->balancer, c) != MG_OK) {
         free(u->nodes);
         free(u);

@@ -7,6 +7,7 @@
 
 #include "balancer.h"
 #include "mg_core.h"
+#include "nodestate.h"
 
 #include <ev.h>
 
@@ -34,6 +35,7 @@ struct mg_upstream_conn_s {
 
 typedef struct {
     mg_upstream_conn_t *idle; /* newest first */
+    mg_node_state_t *state;   /* shared by all workers (nodestate.h) */
 } mg_upstream_node_t;
 
 struct mg_upstream_s {
@@ -41,6 +43,7 @@ struct mg_upstream_s {
     mg_worker_t *worker;            /* borrowed */
     struct ev_loop *loop;
     mg_balancer_t balancer;
+    mg_upstream_state_t *state;   /* shared by all workers (nodestate.h) */
     mg_upstream_node_t *nodes;    /* conf->nnodes entries */
     mg_upstream_conn_t *lru_head; /* newest idle connection */
     mg_upstream_conn_t *lru_tail; /* oldest idle connection, evicted first */
