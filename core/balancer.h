@@ -10,12 +10,26 @@
 
 #include "mg_core.h"
 
-/* What a pick may look at. `tried` has bit i set for node i already tried by this
- * request (nodes beyond 64 are never excluded). */
+/* Most nodes an upstream may have (the loader refuses more). */
+#define MG_BALANCER_MAX_NODES 256
+
+/* What a pick may look at. `skip` has bit i set for node i that must not be picked:
+ * already tried by this request, or unavailable (down, ejected, breaker open, at its
+ * connection limit). */
 typedef struct {
-    uint64_t tried;
+    uint64_t skip[MG_BALANCER_MAX_NODES / 64];
     mg_str_t hash_key; /* for hashing algorithms; may be empty */
 } mg_balancer_ctx_t;
+
+static inline bool mg_balancer_skipped(const mg_balancer_ctx_t *ctx, size_t i)
+{
+    return ctx != NULL && (ctx->skip[i >> 6] & ((uint64_t)1 << (i & 63))) != 0;
+}
+
+static inline void mg_balancer_skip(mg_balancer_ctx_t *ctx, size_t i)
+{
+    ctx->skip[i >> 6] |= (uint64_t)1 << (i & 63);
+}
 
 typedef struct {
     const char *name;

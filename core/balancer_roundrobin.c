@@ -6,7 +6,7 @@
  * window of sum(weights) picks each node is chosen exactly `weight` times, and the picks
  * of a heavy node are spread out (5,1,1 gives a a b a c a a, not a a a a a b c).
  *
- * Nodes already tried by the request are skipped without taking part in the round, so
+ * Nodes the request must skip (tried, unavailable) are left out of the round, so
  * a retry does not disturb the spread the other requests see.
  */
 #include "balancer.h"
@@ -25,10 +25,6 @@ typedef struct {
     rr_node_t nodes[];
 } rr_state_t;
 
-static inline bool excluded(const mg_balancer_ctx_t *ctx, size_t i)
-{
-    return ctx != NULL && i < 64 && (ctx->tried & ((uint64_t)1 << i)) != 0;
-}
 
 static void *rr_create(const mg_upstream_conf_t *u)
 {
@@ -47,12 +43,12 @@ static int rr_pick(void *state, const mg_balancer_ctx_t *ctx)
 {
     rr_state_t *s = state;
     if (s->n == 1) {
-        return excluded(ctx, 0) ? -1 : 0;
+        return mg_balancer_skipped(ctx, 0) ? -1 : 0;
     }
     rr_node_t *best = NULL;
     int64_t total = 0;
     for (size_t i = 0; i < s->n; i++) {
-        if (excluded(ctx, i)) {
+        if (mg_balancer_skipped(ctx, i)) {
             continue;
         }
         rr_node_t *nd = &s->nodes[i];

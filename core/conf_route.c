@@ -11,10 +11,11 @@
 #include <stdio.h>
 
 #include "conf_int.h"
+#include "balancer.h"
 #include "router.h"
 #include "llhttp.h"
 
-#define MG_MAX_NODES 256
+#define MG_MAX_NODES MG_BALANCER_MAX_NODES
 
 /* Balancers the configuration language names; only the first is in this build. */
 static const char *const balancer_names[] = {"roundrobin", "least_conn", "ip_hash",

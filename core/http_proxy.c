@@ -301,9 +301,7 @@ static void try_start(proxy_t *p, bool fresh_same_node)
             return;
         }
         p->node = node;
-        if (node < 64) {
-            p->bctx.tried |= (uint64_t)1 << node;
-        }
+        mg_balancer_skip(&p->bctx, (size_t)node);
         p->tries++;
     }
     try_reset(p);

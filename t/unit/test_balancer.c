@@ -91,7 +91,7 @@ START_TEST(test_exclusion)
     mg_upstream_conf_t u = upstream_with(w, 3);
     mg_balancer_t b;
     ck_assert_int_eq(mg_balancer_init(&b, &u), MG_OK);
-    mg_balancer_ctx_t ctx = {.tried = 1u << 0};
+    mg_balancer_ctx_t ctx = {.skip = {1u << 0}};
     int counts[3] = {0};
     for (int i = 0; i < 100; i++) {
         int k = mg_balancer_pick(&b, &ctx);
@@ -100,13 +100,13 @@ START_TEST(test_exclusion)
     }
     ck_assert_int_eq(counts[1], 50);
     ck_assert_int_eq(counts[2], 50);
-    ctx.tried = (1u << 0) | (1u << 2);
+    ctx.skip[0] = (1u << 0) | (1u << 2);
     for (int i = 0; i < 10; i++) {
         ck_assert_int_eq(mg_balancer_pick(&b, &ctx), 1);
     }
-    ctx.tried = 0x7;
+    ctx.skip[0] = 0x7;
     ck_assert_int_eq(mg_balancer_pick(&b, &ctx), -1);
-    ctx.tried = 0;
+    ctx.skip[0] = 0;
     for (int i = 0; i < 70; i++) {
         ck_assert_int_ge(mg_balancer_pick(&b, &ctx), 0);
     }
@@ -124,7 +124,7 @@ START_TEST(test_single_node)
     for (int i = 0; i < 5; i++) {
         ck_assert_int_eq(mg_balancer_pick(&b, &ctx), 0);
     }
-    ctx.tried = 1;
+    ctx.skip[0] = 1;
     ck_assert_int_eq(mg_balancer_pick(&b, &ctx), -1);
     mg_balancer_dispose(&b);
 }
@@ -136,7 +136,7 @@ START_TEST(test_all_excluded_and_no_nodes)
     mg_upstream_conf_t u = upstream_with(w, 2);
     mg_balancer_t b;
     ck_assert_int_eq(mg_balancer_init(&b, &u), MG_OK);
-    mg_balancer_ctx_t ctx = {.tried = ~(uint64_t)0};
+    mg_balancer_ctx_t ctx = {.skip = {~(uint64_t)0}};
     ck_assert_int_eq(mg_balancer_pick(&b, &ctx), -1);
     mg_balancer_dispose(&b);
 
