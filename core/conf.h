@@ -300,6 +300,10 @@ const mg_upstream_conf_t *mg_conf_upstream(const mg_conf_t *conf, const char *na
 int mg_conf_parse_duration(const char *s, double *out);
 int mg_conf_parse_size(const char *s, size_t *out);
 
+/* Parses a rate: "N/s", "N/m", "N/h", "N/d" or "N/<duration>" ("500/10s") into the
+ * count and the window in seconds. N > 0, the window at least 1 ms. MG_OK or MG_ERROR. */
+int mg_conf_parse_rate(const char *s, double *limit, double *window);
+
 /* Parses "ADDR:PORT", "[v6]:PORT" or "PORT" (means 0.0.0.0:PORT) into out->sa/salen and
  * sets out->text = s (borrowed). Host names are resolved (blocking, at load only).
  * MG_OK or MG_ERROR. */

@@ -110,6 +110,12 @@ int mg__conf_on_shared_dicts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_lua(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_watch_plugins(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
+/* conf_ratelimit.c: a route's `rate_limit:` list, `rate_limit_zones:`, and once every
+ * key is read, the "default" zone added when a local limit or a plugin may use it. */
+int mg__conf_rate_limits(mg__conf_ctx_t *c, yaml_node_t *node, mg_route_conf_t *r);
+int mg__conf_on_rl_zones(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_rl_finish(mg__conf_ctx_t *c);
+
 /* The top-level mapping (conf_top.c), then upstreams and routes (conf_route.c). */
 int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root);
 int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node);

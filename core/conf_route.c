@@ -529,6 +529,11 @@ static int on_rt_plugins(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_plugin_map(c, v, &r->plugins, &r->nplugins);
 }
 
+static int on_rt_rate_limit(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_rate_limits(c, v, obj);
+}
+
 enum { RT_NAME, RT_METHODS, RT_HOSTS, RT_PATHS, RT_UPSTREAM, RT_RETURN, RT_PLUGINS };
 
 static const mg__conf_field_t route_fields[] = {
@@ -540,7 +545,7 @@ static const mg__conf_field_t route_fields[] = {
     [RT_RETURN] = {"return", on_rt_return, NULL},
     [RT_PLUGINS] = {"plugins", on_rt_plugins, NULL},
     {"priority", on_rt_priority, NULL},
-    {"rate_limit", NULL, "rate limiting is not supported by this build"},
+    {"rate_limit", on_rt_rate_limit, NULL},
 };
 
 static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf_t *r)
@@ -572,6 +577,17 @@ static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf
         r->name = mg_pool_strdup(c->pool, def);
         if (r->name == NULL) {
             return mg__conf_fail(c, v, "out of memory");
+        }
+    }
+    /* limits named after their route once its name is known (keys come in any order) */
+    for (size_t j = 0; j < r->nrate_limits; j++) {
+        mg_rl_conf_t *l = &r->rate_limits[j];
+        if (l->name == NULL) {
+            char def[300];
+            snprintf(def, sizeof(def), "%s#%zu", r->name, j);
+            if ((l->name = mg_pool_strdup(c->pool, def)) == NULL) {
+                return mg__conf_fail(c, v, "out of memory");
+            }
         }
     }
     return MG_OK;

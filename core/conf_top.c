@@ -378,6 +378,7 @@ static const mg__conf_field_t top_fields[] = {
     {"watch_plugins", mg__conf_on_watch_plugins, NULL},
     {"shared_dicts", mg__conf_on_shared_dicts, NULL},
     {"lua", mg__conf_on_lua, NULL},
+    {"rate_limit_zones", mg__conf_on_rl_zones, NULL},
 };
 
 static void set_defaults(mg__conf_ctx_t *c)
@@ -456,5 +457,5 @@ int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root)
         }
         mg__conf_pop(c, saved);
     }
-    return MG_OK;
+    return mg__conf_rl_finish(c);
 }

@@ -114,14 +114,14 @@ routes:
 
 
 
-=== TEST 10: a feature this build does not have is refused, not ignored
+=== TEST 10: a rate limit with a bad rate is refused, not ignored
 --- yaml_config
 listen: ["127.0.0.1:$MG_PORT"]
 routes:
-  - { name: p, paths: ["/p"], return: { status: 200 }, rate_limit: [] }
+  - { name: p, paths: ["/p"], return: { status: 200 }, rate_limit: [{ rate: fast }] }
 --- must_die: 1
 --- error_log eval
-[qr{conf/moongate\.yaml:3:\d+: routes\[0\]\.rate_limit: .*not supported}]
+[qr{conf/moongate\.yaml:3:\d+: routes\[0\]\.rate_limit\[0\]\.rate: expected a rate}]
 
 
 

@@ -1,4 +1,4 @@
-/* deps: conf conf_plugin conf_top conf_value conf_route router pool str */
+/* deps: conf conf_plugin conf_top conf_value conf_route conf_ratelimit router pool str */
 #include <arpa/inet.h>
 #include <check.h>
 #include <limits.h>
@@ -382,8 +382,8 @@ static const struct {
      "missing required key \"status\""},
     {"routes:\n  - paths: [\"/\"]\n    return: { status: 200 }\n    plugins: { Key: {} }\n", 4,
      16, "routes[0].plugins.Key", "a plugin name is"},
-    {"routes:\n  - paths: [\"/\"]\n    return: { status: 200 }\n    rate_limit: []\n", 4, 5,
-     "routes[0].rate_limit", "rate limiting is not supported by this build"},
+    {"routes:\n  - paths: [\"/\"]\n    return: { status: 200 }\n    rate_limit: [{ rate: 10 }]\n",
+     4, 26, "routes[0].rate_limit[0].rate", "expected a rate N/s"},
     {"routes:\n  - { name: a, paths: [\"/a\"], return: { status: 200 } }\n"
      "  - { name: a, paths: [\"/b\"], return: { status: 200 } }\n",
      3, 13, "routes[1].name", "duplicate route name \"a\" (also routes[0])"},
