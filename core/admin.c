@@ -13,6 +13,7 @@
 #include "gen.h"
 #include "http.h"
 #include "lua_runtime.h"
+#include "ratelimit_zone.h"
 #include "shdict.h"
 #include "llhttp.h"
 #include "pool.h"
@@ -113,6 +114,25 @@ static void status_lua(jbuf_t *b, const mg_worker_t *w)
     jprintf(b, "],");
 }
 
+/* The local rate-limit zones: keys held, bytes, and keys evicted to make room. */
+static void status_rate_limits(jbuf_t *b)
+{
+    jprintf(b, "\"rate_limit_zones\":[");
+    bool first = true;
+    for (size_t i = 0; i < mg_rl_zone_number(); i++) {
+        mg_rl_zone_stats_t st;
+        const char *name = mg_rl_zone_stats(i, &st);
+        if (name != NULL) {
+            jprintf(b, "%s{\"name\":\"%s\",\"count\":%zu,\"capacity\":%zu,\"free\":%zu,"
+                       "\"evictions\":%llu}",
+                    first ? "" : ",", name, st.count, st.capacity, st.free_bytes,
+                    (unsigned long long)st.evictions);
+            first = false;
+        }
+    }
+    jprintf(b, "],");
+}
+
 static void handle_status(mg_request_t *r)
 {
     mg_worker_t *w = r->worker;
@@ -132,6 +152,7 @@ static void handle_status(mg_request_t *r)
     }
     jprintf(&b, "],");
     status_lua(&b, w);
+    status_rate_limits(&b);
     jprintf(&b, "\"log_dropped\":%llu,\"shm\":{\"size\":%zu,\"free\":%zu}}\n",
             (unsigned long long)dropped, w->gen->conf->shm_size,
             w->shm ? mg_shm_free_bytes(w->shm) : 0);

@@ -7,6 +7,7 @@
 
 #include "conf.h"
 #include "lua_runtime.h"
+#include "ratelimit_cluster.h"
 #include "router.h"
 #include "upstream.h"
 #include "worker.h"
@@ -17,6 +18,9 @@
 static void gen_free(mg_gen_t *g)
 {
     mg_lua_destroy(g->lua);
+    if (g->rl_cluster != NULL) {
+        mg_rl_cluster_destroy(g->rl_cluster);
+    }
     if (g->upstreams != NULL) {
         for (size_t i = 0; i < g->conf->nupstreams; i++) {
             if (g->upstreams[i] != NULL) {
@@ -60,6 +64,9 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
         gen_free(g);
         return NULL;
     }
+    if (w != NULL) {
+        g->rl_cluster = mg_rl_cluster_create(w->loop, conf);
+    }
     for (size_t i = 0; i < conf->nupstreams; i++) {
         g->upstreams[i] = mg_upstream_create(w, &conf->upstreams[i]);
         if (g->upstreams[i] == NULL) {
@@ -83,6 +90,9 @@ void mg_gen_bind(mg_gen_t *g, mg_worker_t *w)
     g->worker = w;
     if (g->lua != NULL) {
         mg_lua_bind(g->lua, w);
+    }
+    if (g->rl_cluster == NULL) {
+        g->rl_cluster = mg_rl_cluster_create(w->loop, g->conf);
     }
     for (size_t i = 0; i < g->conf->nupstreams; i++) {
         g->upstreams[i]->worker = w;

@@ -19,6 +19,7 @@ struct mg_gen_s {
     mg_upstream_t **upstreams; /* owned, conf->nupstreams entries, same order */
     mg_worker_t *worker;       /* borrowed */
     mg_lua_t *lua;             /* owned; NULL when no plugin is configured */
+    struct mg_rl_cluster_s *rl_cluster; /* owned; NULL without `redis` or before a worker */
 };
 
 /* Builds a generation for worker `w` from `conf` (taken, also on failure). Returns it with

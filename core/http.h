@@ -83,6 +83,8 @@ struct mg_request_s {
     /* routing */
     mg_route_match_t match; /* match.route is NULL before routing / for admin */
     mg_lua_task_t *lua;     /* the route's plugins at work, or NULL (no Lua) */
+    struct mg_rl_req_s *rl; /* rate-limit state (ratelimit.c), or NULL */
+    bool body_held;         /* mg_http_body_hold(): the producer resumes the body */
 
     /* response and log state; the producer fills the upstream_* fields */
     int status;             /* status sent (or being sent) to the client */
@@ -160,6 +162,11 @@ void mg_http_finish(mg_request_t *r, bool ok);
 
 /* Resumes body delivery after on_body returned MG_AGAIN. */
 void mg_http_body_resume(mg_request_t *r);
+
+/* Holds the body before any of it was delivered, while the request waits before its
+ * producer (a rate-limit delay): the client's bytes stay unread. The producer resumes
+ * delivery (mg_proxy_start does when r->body_held); an answer discards the body. */
+void mg_http_body_hold(mg_request_t *r);
 
 /* Reason phrase for a status ("Not Found"), "Unknown" for unknown codes. */
 const char *mg_http_reason(int status);

@@ -740,6 +740,12 @@ void mg_http_finish(mg_request_t *r, bool ok)
     mg__conn_leave(c);
 }
 
+void mg_http_body_hold(mg_request_t *r)
+{
+    r->conn->paused = true;
+    r->body_held = true;
+}
+
 void mg_http_body_resume(mg_request_t *r)
 {
     mg_conn_t *c = r->conn;

@@ -584,6 +584,10 @@ static void take_plugin_body(proxy_t *p)
     size_t len;
     bool done;
     if (r->lua == NULL || !mg_lua_take_body(r, &data, &len, &done)) {
+        if (r->body_held) {
+            r->body_held = false; /* held while a rate limit waited: read it now */
+            mg_http_body_resume(r);
+        }
         return;
     }
     int rc = len > 0 ? on_req_body(r, data, len) : MG_OK;

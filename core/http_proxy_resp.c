@@ -14,6 +14,7 @@
 #include "http.h"
 #include "lua_runtime.h"
 #include "pool.h"
+#include "ratelimit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -177,7 +178,11 @@ static int on_resp_headers_complete(llhttp_t *h)
     if (p->frame == MG_PROXY_FRAME_CLOSE) {
         r->keepalive = false; /* the end of the body is the end of the connection */
     }
+    mg_header_t rl_hdrs[3];
+    size_t nrl = r->rl != NULL ? mg_rl_response_headers(r, rl_hdrs) : 0;
     mg_proxy_response_head_t rh = {
+        .extra = rl_hdrs,
+        .nextra = nrl,
         .status = status,
         .reason = p->reason.len > 0
                       ? p->reason

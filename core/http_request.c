@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pool.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "worker.h"
 
@@ -558,6 +559,10 @@ void mg__request_dispatch(mg_conn_t *c)
     }
     if (r->gen->lua != NULL && mg_lua_route_phases(r->gen->lua, r->match.route->index) != 0) {
         mg_lua_request_start(r);
+        return;
+    }
+    if (r->match.route->nrate_limits > 0) {
+        mg_rl_request_start(r);
         return;
     }
     mg_http_request_proceed(r);

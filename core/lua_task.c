@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pool.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "watchdog.h"
 #include "worker.h"
 
@@ -378,7 +379,11 @@ void mg_lua_request_start(mg_request_t *r)
     unsigned pre = MG_PHASE_BIT(MG_PHASE_REWRITE) | MG_PHASE_BIT(MG_PHASE_ACCESS) |
                    MG_PHASE_BIT(MG_PHASE_BALANCER);
     if ((t->phases & pre) == 0) {
-        mg_http_request_proceed(r);
+        if (r->match.route->nrate_limits > 0) {
+            mg_rl_request_start(r);
+        } else {
+            mg_http_request_proceed(r);
+        }
         return;
     }
     r->handler = &lua_handler;

@@ -11,6 +11,7 @@
 #include "master_int.h"
 #include "nodestate.h"
 #include "router.h"
+#include "ratelimit_zone.h"
 #include "shdict.h"
 #include "shm.h"
 
@@ -143,6 +144,35 @@ static bool shdicts_changed(const mg_conf_t *a, const mg_conf_t *b)
     return false;
 }
 
+/* The local rate-limit zones, before any worker is forked (a zone that exists with the
+ * same size keeps its counters across reloads). MG_OK, or MG_ERROR naming the zone in
+ * err. */
+static int rl_zones_create(const mg_conf_t *conf, char *err, size_t len)
+{
+    for (size_t i = 0; i < conf->nrl_zones; i++) {
+        if (mg_rl_zone_create(conf->rl_zones[i].name, conf->rl_zones[i].size) != MG_OK) {
+            snprintf(err, len, "cannot create rate limit zone \"%s\" (%zu bytes): %s",
+                     conf->rl_zones[i].name, conf->rl_zones[i].size, strerror(errno));
+            return MG_ERROR;
+        }
+    }
+    return MG_OK;
+}
+
+static bool rl_zones_changed(const mg_conf_t *a, const mg_conf_t *b)
+{
+    if (a->nrl_zones != b->nrl_zones) {
+        return true;
+    }
+    for (size_t i = 0; i < a->nrl_zones; i++) {
+        if (strcmp(a->rl_zones[i].name, b->rl_zones[i].name) != 0 ||
+            a->rl_zones[i].size != b->rl_zones[i].size) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int mg__master_start(mg_conf_t *conf)
 {
     const char *paths[] = {conf->error_log_path, conf->access_log_path, conf->pid_file};
@@ -166,6 +196,10 @@ int mg__master_start(mg_conf_t *conf)
     mg__master_set_listeners(fds, conf->nlisten, admin_fd);
     if (shm_init(conf) != MG_OK) {
         return MG_ERROR;
+    }
+    char zerr[300];
+    if (rl_zones_create(conf, zerr, sizeof(zerr)) != MG_OK) {
+        return start_fail("%s", zerr);
     }
     return shdicts_init(conf);
 }
@@ -350,8 +384,17 @@ void mg__master_reload(void)
             return;
         }
     }
-    /* workers map dicts only by being forked after they exist */
-    if (mg_conf_needs_restart(M.conf, nc) || admin_changed(M.conf, nc) || dicts) {
+    bool zones = rl_zones_changed(M.conf, nc);
+    char zerr[300];
+    if (zones && rl_zones_create(nc, zerr, sizeof(zerr)) != MG_OK) {
+        mg_log_err("reload failed, generation %llu keeps serving: %s",
+                   (unsigned long long)M.gen_id, zerr);
+        mg_conf_destroy(nc);
+        free(buf);
+        return;
+    }
+    /* workers map dicts and zones only by being forked after they exist */
+    if (mg_conf_needs_restart(M.conf, nc) || admin_changed(M.conf, nc) || dicts || zones) {
         replace_workers(nc);
     } else {
         swap_conf(nc);

@@ -57,6 +57,8 @@ typedef struct {
     mg_str_t reason;            /* as the upstream sent it; empty -> mg_http_reason() */
     const mg_header_t *headers; /* the upstream's headers, in order */
     size_t nheaders;
+    const mg_header_t *extra;   /* gateway headers after them (RateLimit-*), or NULL */
+    size_t nextra;
     mg_str_t connection; /* the upstream's Connection value, or empty */
     mg_proxy_frame_t frame;
     uint64_t content_length; /* with MG_PROXY_FRAME_LENGTH */

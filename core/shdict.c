@@ -1,15 +1,14 @@
 /*
  * shdict.c -- shared dictionaries (see shdict.h).
  *
- * Inside a dict's zone: a header with the bucket array and the LRU list ends, then
- * entries from the zone's allocator. An entry holds its key and value bytes after a
- * fixed part; the mapping has the same address in every worker (created before fork),
- * so plain pointers link entries. Expired entries are dropped when met, and a few from
- * the LRU tail on every write.
+ * Inside a dict's zone: an LRU hash table (shm_lru.c) whose entries hold the key, then
+ * a typed value (number, boolean or string) with its expiry. Expired entries are
+ * dropped when met, and a few from the LRU tail on every write.
  */
 #include "shdict.h"
 
 #include "shm.h"
+#include "shm_lru.h"
 
 #include <errno.h>
 #include <math.h>
@@ -21,32 +20,20 @@
 #define MG_SHDICT_MIN_SIZE (32u << 10)
 #define EVICT_TRIES 30
 
-typedef struct ent_s ent_t;
-struct ent_s {
-    ent_t *hnext;
-    ent_t *prev, *next; /* LRU: head is the most recent */
-    uint32_t hash;
-    uint16_t klen;
-    uint8_t type;
-    uint32_t vlen;
+/* The value area of a table entry: the typed value, then a string's bytes. */
+typedef struct {
     double num;
     int64_t expires; /* ms, CLOCK_MONOTONIC; 0 = never */
-    char data[];     /* key, then value */
-};
-
-typedef struct {
-    size_t nbuckets;
-    size_t count;
-    uint64_t evictions;
-    ent_t *head, *tail;
-    ent_t *buckets[];
-} dict_hdr_t;
+    uint32_t slen;
+    uint8_t type;
+    char str[];
+} dval_t;
 
 struct mg_shdict_s {
     char name[65];
     size_t size;
     mg_shm_zone_t *zone;
-    dict_hdr_t *h;
+    mg_shm_lru_t *h;
 };
 
 static mg_shdict_t dicts[MG_SHDICT_MAX];
@@ -57,15 +44,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint32_t hash(const char *k, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ (unsigned char)k[i]) * 16777619u;
-    }
-    return h;
 }
 
 int mg_shdict_create(const char *name, size_t size)
@@ -88,18 +66,12 @@ int mg_shdict_create(const char *name, size_t size)
     if (z == NULL) {
         return MG_ERROR;
     }
-    size_t nb = 64;
-    while (nb * 256 < size) {
-        nb *= 2; /* about one bucket per 256 bytes of zone */
-    }
-    dict_hdr_t *h = mg_shm_alloc(z, sizeof(*h) + nb * sizeof(ent_t *));
+    mg_shm_lru_t *h = mg_shm_lru_create(z, 256); /* about one bucket per 256 bytes */
     if (h == NULL) {
         mg_shm_zone_destroy(z);
         errno = ENOMEM;
         return MG_ERROR;
     }
-    memset(h, 0, sizeof(*h) + nb * sizeof(ent_t *));
-    h->nbuckets = nb;
     /* a resized dict replaces the old one for new lookups; the old mapping stays for
      * workers of the previous generation until the master exits */
     for (size_t i = 0; i < ndicts; i++) {
@@ -135,60 +107,22 @@ mg_shdict_t *mg_shdict_find(const char *name, size_t len)
 
 /* ---- entries (zone lock held) ---- */
 
-static void lru_unlink(dict_hdr_t *h, ent_t *e)
-{
-    if (e->prev != NULL) {
-        e->prev->next = e->next;
-    } else {
-        h->head = e->next;
-    }
-    if (e->next != NULL) {
-        e->next->prev = e->prev;
-    } else {
-        h->tail = e->prev;
-    }
-}
+typedef mg_shm_lru_ent_t ent_t;
 
-static void lru_front(dict_hdr_t *h, ent_t *e)
+static dval_t *val_of(ent_t *e)
 {
-    e->prev = NULL;
-    e->next = h->head;
-    if (h->head != NULL) {
-        h->head->prev = e;
-    }
-    h->head = e;
-    if (h->tail == NULL) {
-        h->tail = e;
-    }
-}
-
-static ent_t **slot_of(dict_hdr_t *h, uint32_t hv, const char *k, size_t klen)
-{
-    ent_t **pp = &h->buckets[hv & (h->nbuckets - 1)];
-    for (; *pp != NULL; pp = &(*pp)->hnext) {
-        ent_t *e = *pp;
-        if (e->hash == hv && e->klen == klen && memcmp(e->data, k, klen) == 0) {
-            return pp;
-        }
-    }
-    return pp;
+    return mg_shm_lru_val(e);
 }
 
 static void remove_ent(mg_shdict_t *d, ent_t *e)
 {
-    dict_hdr_t *h = d->h;
-    ent_t **pp = slot_of(h, e->hash, e->data, e->klen);
-    if (*pp == e) {
-        *pp = e->hnext;
-    }
-    lru_unlink(h, e);
-    h->count--;
-    mg_shm_free_locked(d->zone, e);
+    mg_shm_lru_remove(d->h, e);
 }
 
 static bool expired(const ent_t *e, int64_t now)
 {
-    return e->expires != 0 && e->expires <= now;
+    const dval_t *v = mg_shm_lru_val((ent_t *)e);
+    return v->expires != 0 && v->expires <= now;
 }
 
 /* Drops up to n expired entries from the LRU tail. */
@@ -208,7 +142,7 @@ static void expire_some(mg_shdict_t *d, int64_t now, int n)
 static ent_t *lookup(mg_shdict_t *d, const char *k, size_t klen, int64_t now, bool stale_ok,
                      bool *stale)
 {
-    ent_t *e = *slot_of(d->h, hash(k, klen), k, klen);
+    ent_t *e = mg_shm_lru_find(d->h, k, klen);
     *stale = false;
     if (e != NULL && expired(e, now)) {
         if (!stale_ok) {
@@ -220,20 +154,18 @@ static ent_t *lookup(mg_shdict_t *d, const char *k, size_t klen, int64_t now, bo
     return e;
 }
 
-/* Allocates an entry, evicting from the LRU tail when allowed. */
-static ent_t *alloc_ent(mg_shdict_t *d, size_t size, bool evict, int *forcible, int64_t now)
+typedef struct {
+    int *forcible;
+    int64_t now;
+} evict_ctx_t;
+
+/* A live entry pushed out is what set/add/incr report as `forcible`. */
+static void on_evict(const ent_t *victim, void *arg)
 {
-    ent_t *e = mg_shm_alloc_locked(d->zone, size);
-    for (int i = 0; e == NULL && evict && i < EVICT_TRIES && d->h->tail != NULL; i++) {
-        ent_t *victim = d->h->tail;
-        if (!expired(victim, now) && forcible != NULL) {
-            *forcible = 1;
-        }
-        remove_ent(d, victim);
-        d->h->evictions++;
-        e = mg_shm_alloc_locked(d->zone, size);
+    evict_ctx_t *ec = arg;
+    if (!expired(victim, ec->now) && ec->forcible != NULL) {
+        *ec->forcible = 1;
     }
-    return e;
 }
 
 static int64_t expiry(double ttl, int64_t now)
@@ -264,16 +196,16 @@ int mg_shdict_get(mg_shdict_t *d, const char *key, size_t klen, mg_shdict_val_t 
         unlock(d);
         return MG_DECLINED;
     }
-    out->type = e->type;
-    out->num = e->num;
-    out->len = e->vlen;
+    dval_t *v = val_of(e);
+    out->type = v->type;
+    out->num = v->num;
+    out->len = v->slen;
     out->stale = stale;
-    if (e->type == MG_SHDICT_STRING && e->vlen <= cap) {
-        memcpy(buf, e->data + e->klen, e->vlen);
+    if (v->type == MG_SHDICT_STRING && v->slen <= cap) {
+        memcpy(buf, v->str, v->slen);
     }
     if (!stale) {
-        lru_unlink(d->h, e);
-        lru_front(d->h, e);
+        mg_shm_lru_touch(d->h, e);
     }
     unlock(d);
     return MG_OK;
@@ -313,26 +245,21 @@ int mg_shdict_store(mg_shdict_t *d, int op, const char *key, size_t klen, int ty
         remove_ent(d, old);
     }
     bool evict = op != MG_SHDICT_SAFE_SET && op != MG_SHDICT_SAFE_ADD;
-    ent_t *e = alloc_ent(d, sizeof(ent_t) + klen + vlen, evict, forcible, now);
+    evict_ctx_t ec = {forcible, now};
+    ent_t *e = mg_shm_lru_insert(d->h, key, klen, sizeof(dval_t) + vlen, evict ? EVICT_TRIES : 0,
+                                 on_evict, &ec);
     if (e == NULL) {
         unlock(d);
         return MG_ERROR;
     }
-    e->hash = hash(key, klen);
-    e->klen = (uint16_t)klen;
-    e->type = (uint8_t)type;
-    e->vlen = (uint32_t)vlen;
-    e->num = num;
-    e->expires = expiry(ttl, now);
-    memcpy(e->data, key, klen);
+    dval_t *v = val_of(e);
+    v->type = (uint8_t)type;
+    v->slen = (uint32_t)vlen;
+    v->num = num;
+    v->expires = expiry(ttl, now);
     if (vlen > 0) {
-        memcpy(e->data + klen, str, vlen);
+        memcpy(v->str, str, vlen);
     }
-    ent_t **pp = slot_of(d->h, e->hash, key, klen);
-    e->hnext = NULL;
-    *pp = e;
-    lru_front(d->h, e);
-    d->h->count++;
     unlock(d);
     return MG_OK;
 }
@@ -348,14 +275,14 @@ int mg_shdict_incr(mg_shdict_t *d, const char *key, size_t klen, double delta, i
     lock(d);
     ent_t *e = lookup(d, key, klen, now, false, &stale);
     if (e != NULL) {
-        if (e->type != MG_SHDICT_NUMBER) {
+        dval_t *v = val_of(e);
+        if (v->type != MG_SHDICT_NUMBER) {
             unlock(d);
             return MG_SHDICT_NOT_NUMBER;
         }
-        e->num += delta;
-        *out = e->num;
-        lru_unlink(d->h, e);
-        lru_front(d->h, e);
+        v->num += delta;
+        *out = v->num;
+        mg_shm_lru_touch(d->h, e);
         unlock(d);
         return MG_OK;
     }
@@ -393,7 +320,8 @@ int mg_shdict_ttl(mg_shdict_t *d, const char *key, size_t klen, double *out)
     lock(d);
     ent_t *e = lookup(d, key, klen, now, false, &stale);
     if (e != NULL) {
-        *out = e->expires == 0 ? 0 : (double)(e->expires - now) / 1000.0;
+        int64_t exp = val_of(e)->expires;
+        *out = exp == 0 ? 0 : (double)(exp - now) / 1000.0;
     }
     unlock(d);
     return e != NULL ? MG_OK : MG_DECLINED;
@@ -406,7 +334,7 @@ int mg_shdict_expire(mg_shdict_t *d, const char *key, size_t klen, double ttl)
     lock(d);
     ent_t *e = lookup(d, key, klen, now, false, &stale);
     if (e != NULL) {
-        e->expires = expiry(ttl, now);
+        val_of(e)->expires = expiry(ttl, now);
     }
     unlock(d);
     return e != NULL ? MG_OK : MG_DECLINED;

@@ -1,0 +1,545 @@
+/*
+ * ratelimit.c -- a route's limits on the request path (see ratelimit.h): the key of
+ * each limit, the check in the local zone or through the cluster client, the waits
+ * (cluster answers, leaky-bucket delays), the rejection answer and the headers of
+ * allowed responses.
+ *
+ * A check walks the route's list in order and may stop on a cluster check that
+ * answers later; the walk then goes on from the callback. Limits before a rejection
+ * have counted the request (as nginx's limit_req does); concurrency slots taken are
+ * given back when the request ends, never earlier and exactly once.
+ */
+#include "ratelimit.h"
+
+#include "clock.h"
+#include "conf.h"
+#include "gen.h"
+#include "log.h"
+#include "pool.h"
+#include "ratelimit_cluster.h"
+#include "ratelimit_zone.h"
+#include "worker.h"
+
+#include <ev.h>
+#include <math.h>
+#include <stdio.h>
+
+#define MG_RL_MAX 16 /* limits per route (conf_ratelimit.c) */
+
+/* A concurrency slot to give back at the end. */
+typedef struct {
+    mg_rl_conf_t conf; /* a copy: the local share differs from the route's limit */
+    mg_rl_zone_t *zone; /* NULL for a cluster slot */
+    mg_str_t key;       /* in r's pool */
+} held_t;
+
+struct mg_rl_req_s {
+    mg_request_t *r;
+    mg_rl_cluster_t *cl;
+    held_t held[MG_RL_MAX];
+    size_t nheld;
+    /* RateLimit-* for allowed responses: the most restrictive limit with headers */
+    mg_rl_result_t shown;
+    bool has_shown;
+    /* the walk in progress */
+    unsigned stages;
+    size_t next;
+    mg_str_t consumer;
+    mg_str_t key; /* of the limit being checked */
+    double delay; /* the longest leaky-bucket delay so far */
+    mg_rl_done_fn done;
+    void *arg;
+    void *pending; /* cluster check handle */
+    ev_timer timer;
+    bool timer_on;
+    /* the rejection */
+    mg_header_t hdrs[6];
+    size_t nhdrs;
+    char hbuf[160];
+    char body[320];
+    size_t blen;
+};
+
+typedef struct mg_rl_req_s rl_req_t;
+
+static bool uses_consumer(const mg_rl_conf_t *c)
+{
+    for (size_t i = 0; i < c->nkey; i++) {
+        if (c->key[i].kind == MG_RL_KEY_CONSUMER) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool in_stages(const mg_rl_conf_t *c, unsigned stages)
+{
+    return (stages & (uses_consumer(c) ? MG_RL_CONSUMER : MG_RL_EARLY)) != 0;
+}
+
+bool mg_rl_route_has(const mg_route_conf_t *route, unsigned stages)
+{
+    for (size_t i = 0; route != NULL && i < route->nrate_limits; i++) {
+        if (in_stages(&route->rate_limits[i], stages)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- keys ---- */
+
+static mg_str_t header_value(const mg_request_t *r, mg_str_t name)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (mg_str_caseeq(r->headers[i].name, name)) {
+            return r->headers[i].value;
+        }
+    }
+    return MG_NULL_STR;
+}
+
+/* The raw value of `name` in an "a=1&b=2" query, empty when absent. */
+static mg_str_t query_value(mg_str_t q, mg_str_t name)
+{
+    const char *p = q.p, *end = q.p + q.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        mg_str_t k = mg_str(p, (size_t)((eq ? eq : e) - p));
+        if (mg_str_eq(k, name)) {
+            return eq ? mg_str(eq + 1, (size_t)(e - eq - 1)) : MG_NULL_STR;
+        }
+        p = e + 1;
+    }
+    return MG_NULL_STR;
+}
+
+/* The value of cookie `name` in the Cookie headers, empty when absent. */
+static mg_str_t cookie_value(const mg_request_t *r, mg_str_t name)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (!mg_str_caseeq(r->headers[i].name, MG_STR("Cookie"))) {
+            continue;
+        }
+        mg_str_t v = r->headers[i].value;
+        const char *p = v.p, *end = v.p + v.len;
+        while (p < end) {
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *e = semi ? semi : end;
+            mg_str_t pair = mg_str_trim(mg_str(p, (size_t)(e - p)));
+            const char *eq = memchr(pair.p, '=', pair.len);
+            if (eq != NULL && mg_str_eq(mg_str_trim(mg_str(pair.p, (size_t)(eq - pair.p))), name)) {
+                return mg_str_trim(mg_str(eq + 1, (size_t)(pair.p + pair.len - eq - 1)));
+            }
+            p = e + 1;
+        }
+    }
+    return MG_NULL_STR;
+}
+
+mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p,
+                              mg_str_t consumer)
+{
+    mg_str_t name = mg_str(p->name, p->len);
+    switch (p->kind) {
+    case MG_RL_KEY_REMOTE_ADDR:
+        return r->remote_addr;
+    case MG_RL_KEY_HEADER:
+        return header_value(r, name);
+    case MG_RL_KEY_QUERY:
+        return query_value(r->query, name);
+    case MG_RL_KEY_COOKIE:
+        return cookie_value(r, name);
+    case MG_RL_KEY_CONSUMER:
+        return consumer;
+    case MG_RL_KEY_ROUTE:
+        return r->match.route != NULL ? mg_str(r->match.route->name, strlen(r->match.route->name))
+                                      : MG_NULL_STR;
+    }
+    return MG_NULL_STR;
+}
+
+/* The key value of limit `c`: its parts joined by 0x1f (a byte no part holds). MG_OK,
+ * MG_DECLINED when a part has no value, MG_ERROR (out of memory). */
+static int build_key(rl_req_t *st, const mg_rl_conf_t *c, mg_str_t *out)
+{
+    mg_str_t parts[8];
+    size_t n = MG_MIN(c->nkey, MG_NELEMS(parts)), total = 0;
+    for (size_t i = 0; i < n; i++) {
+        parts[i] = mg_rl_key_part_value(st->r, &c->key[i], st->consumer);
+        if (parts[i].len == 0) {
+            return MG_DECLINED;
+        }
+        total += parts[i].len + 1;
+    }
+    if (n == 1) {
+        *out = parts[0];
+        return MG_OK;
+    }
+    char *buf = mg_pool_alloc(st->r->pool, total);
+    if (buf == NULL) {
+        return MG_ERROR;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(buf + off, parts[i].p, parts[i].len);
+        off += parts[i].len;
+        buf[off++] = '\x1f';
+    }
+    *out = mg_str(buf, off - 1);
+    return MG_OK;
+}
+
+/* ---- the answer ---- */
+
+static void add_header(rl_req_t *st, mg_str_t name, const char *fmt, double v, size_t *off)
+{
+    int n = snprintf(st->hbuf + *off, sizeof(st->hbuf) - *off, fmt, v);
+    if (n <= 0 || *off + (size_t)n >= sizeof(st->hbuf)) {
+        return;
+    }
+    st->hdrs[st->nhdrs++] = (mg_header_t){name, mg_str(st->hbuf + *off, (size_t)n)};
+    *off += (size_t)n;
+}
+
+/* Seconds as the headers write them: whole, rounded up. */
+static double whole(double s)
+{
+    return s > 0 ? ceil(s - 1e-9) : 0;
+}
+
+/* Makes the rejection answer of limit `c` (res NULL: a missing key). Returns the
+ * status. */
+static int reject(rl_req_t *st, const mg_rl_conf_t *c, const mg_rl_result_t *res,
+                  const char *why)
+{
+    mg_request_t *r = st->r;
+    size_t off = 0;
+    st->nhdrs = 0;
+    st->hdrs[st->nhdrs++] = (mg_header_t){MG_STR("Content-Type"), MG_STR("application/json")};
+    if (res != NULL) {
+        add_header(st, MG_STR("Retry-After"), "%.0f", whole(res->retry_after), &off);
+        add_header(st, MG_STR("RateLimit-Limit"), "%.0f", floor(res->limit), &off);
+        add_header(st, MG_STR("RateLimit-Remaining"), "%.0f", floor(res->remaining), &off);
+        add_header(st, MG_STR("RateLimit-Reset"), "%.0f", whole(res->reset), &off);
+    }
+    int n = snprintf(st->body, sizeof(st->body),
+                     "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n", why, c->status,
+                     (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
+    st->blen = n > 0 ? MG_MIN((size_t)n, sizeof(st->body) - 1) : 0;
+    mg_log_info("rate limit \"%s\": %s, client: %s, request_id: %.*s", c->name, why,
+                r->remote_addr.p != NULL ? r->remote_addr.p : "", (int)r->request_id.len,
+                r->request_id.p);
+    return c->status;
+}
+
+void mg_rl_answer(mg_request_t *r, const mg_header_t **hdrs, size_t *nhdrs, const char **body,
+                  size_t *len)
+{
+    rl_req_t *st = r->rl;
+    *hdrs = st->hdrs;
+    *nhdrs = st->nhdrs;
+    *body = st->body;
+    *len = st->blen;
+}
+
+/* ---- per-request state ---- */
+
+static void on_cleanup(void *data)
+{
+    rl_req_t *st = data;
+    mg_request_t *r = st->r;
+    if (st->timer_on) {
+        ev_timer_stop(r->worker->loop, &st->timer);
+        st->timer_on = false;
+    }
+    if (st->pending != NULL) {
+        mg_rl_cluster_cancel(st->cl, st->pending);
+        st->pending = NULL;
+    }
+    for (size_t i = 0; i < st->nheld; i++) {
+        held_t *h = &st->held[i];
+        if (h->zone != NULL) {
+            mg_rl_zone_release(h->zone, &h->conf, h->key);
+        } else {
+            mg_rl_cluster_release(st->cl, &h->conf, h->key);
+        }
+    }
+    st->nheld = 0;
+    r->rl = NULL;
+}
+
+static void on_delay(struct ev_loop *loop, ev_timer *w, int revents);
+
+static rl_req_t *state_of(mg_request_t *r)
+{
+    if (r->rl != NULL) {
+        return r->rl;
+    }
+    rl_req_t *st = mg_pool_calloc(r->pool, sizeof(*st));
+    if (st == NULL || mg_pool_cleanup_add(r->pool, on_cleanup, st) != MG_OK) {
+        return NULL;
+    }
+    st->r = r;
+    st->cl = r->gen->rl_cluster;
+    ev_init(&st->timer, on_delay);
+    st->timer.data = st;
+    r->rl = st;
+    return st;
+}
+
+/* Keeps the figures of an allowed check for the response headers. */
+static void note_allowed(rl_req_t *st, const mg_rl_conf_t *c, const mg_rl_result_t *res)
+{
+    if (c->headers && (!st->has_shown || res->remaining < st->shown.remaining)) {
+        st->shown = *res;
+        st->has_shown = true;
+    }
+}
+
+static int hold(rl_req_t *st, const mg_rl_conf_t *c, mg_rl_zone_t *zone)
+{
+    if (st->nheld == MG_RL_MAX) {
+        return MG_ERROR;
+    }
+    char *copy = mg_pool_strndup(st->r->pool, st->key.p, st->key.len);
+    if (copy == NULL) {
+        return MG_ERROR;
+    }
+    held_t *h = &st->held[st->nheld++];
+    h->conf = *c;
+    h->zone = zone;
+    h->key = mg_str(copy, st->key.len);
+    return MG_OK;
+}
+
+/* An answer for limit `c`: 0 to go on, or the rejection status. */
+static int apply(rl_req_t *st, const mg_rl_conf_t *c, mg_rl_zone_t *zone,
+                 const mg_rl_result_t *res)
+{
+    if (!res->allowed) {
+        return reject(st, c, res, "rate limit exceeded");
+    }
+    if (c->algorithm == MG_RL_CONCURRENCY && hold(st, c, zone) != MG_OK) {
+        /* a slot we could not record would never be given back: refuse it instead */
+        if (zone != NULL) {
+            mg_rl_zone_release(zone, c, st->key);
+        }
+        return reject(st, c, res, "out of memory");
+    }
+    note_allowed(st, c, res);
+    st->delay = MG_MAX(st->delay, res->delay);
+    return 0;
+}
+
+/* The local check of `c` (or of its share of a cluster limit). */
+static int check_local(rl_req_t *st, const mg_rl_conf_t *c)
+{
+    mg_rl_zone_t *z = mg_rl_zone_find(c->zone, strlen(c->zone));
+    mg_rl_result_t res;
+    if (z == NULL || mg_rl_zone_take(z, c, st->key, mg_mono_now(), 1, &res) != MG_OK) {
+        mg_log_warn("rate limit \"%s\": zone \"%s\" %s, request allowed", c->name, c->zone,
+                    z == NULL ? "does not exist" : "is full even after evicting");
+        return 0;
+    }
+    return apply(st, c, z, &res);
+}
+
+/* Redis could not answer: redis_failure decides. */
+static int cluster_failed(rl_req_t *st, const mg_rl_conf_t *c)
+{
+    switch (c->redis_failure) {
+    case MG_RL_FAIL_ALLOW:
+        return 0;
+    case MG_RL_FAIL_REJECT: {
+        mg_rl_result_t res = {.limit = c->limit, .retry_after = 1, .reset = 1};
+        return reject(st, c, &res, "rate limit unavailable");
+    }
+    case MG_RL_FAIL_LOCAL:
+        break;
+    }
+    mg_rl_conf_t share = *c;
+    share.limit = c->limit / c->nodes;
+    share.burst = c->burst / c->nodes;
+    if (share.algorithm == MG_RL_TOKEN_BUCKET && share.burst < 1) {
+        share.burst = 1;
+    }
+    return check_local(st, &share);
+}
+
+static void walk_on(rl_req_t *st);
+
+static void on_cluster(void *arg, int status, const mg_rl_result_t *res)
+{
+    rl_req_t *st = arg;
+    const mg_rl_conf_t *c = &st->r->match.route->rate_limits[st->next];
+    st->pending = NULL;
+    int rc = status == MG_RL_CLUSTER_OK ? apply(st, c, NULL, res) : cluster_failed(st, c);
+    if (rc != 0) {
+        st->done(st->r, rc, st->arg);
+        return;
+    }
+    st->next++;
+    walk_on(st);
+}
+
+/* Checks limits from st->next on. Returns MG_OK (all passed, delay noted), a status,
+ * or MG_AGAIN (a cluster check is out). */
+static int walk(rl_req_t *st)
+{
+    const mg_route_conf_t *route = st->r->match.route;
+    for (; st->next < route->nrate_limits; st->next++) {
+        const mg_rl_conf_t *c = &route->rate_limits[st->next];
+        if (!in_stages(c, st->stages)) {
+            continue;
+        }
+        int k = build_key(st, c, &st->key);
+        if (k == MG_DECLINED) {
+            if (c->missing_reject) {
+                return reject(st, c, NULL, "rate limit key missing");
+            }
+            continue;
+        }
+        if (k != MG_OK) {
+            return reject(st, c, NULL, "out of memory");
+        }
+        int rc;
+        if (c->scope == MG_RL_LOCAL) {
+            rc = check_local(st, c);
+        } else {
+            mg_rl_result_t res;
+            int cr = mg_rl_cluster_check(st->cl, c, st->key, 1, &res, on_cluster, st,
+                                         &st->pending);
+            if (cr == MG_AGAIN) {
+                return MG_AGAIN;
+            }
+            st->pending = NULL;
+            rc = cr == MG_OK ? apply(st, c, NULL, &res) : cluster_failed(st, c);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return MG_OK;
+}
+
+static void on_delay(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    rl_req_t *st = w->data;
+    st->timer_on = false;
+    st->done(st->r, MG_OK, st->arg);
+}
+
+/* After the walk passed: a delay waits on the timer, else MG_OK. */
+static int finish_walk(rl_req_t *st)
+{
+    if (st->delay <= 0) {
+        return MG_OK;
+    }
+    ev_timer_set(&st->timer, st->delay, 0.);
+    ev_timer_start(st->r->worker->loop, &st->timer);
+    st->timer_on = true;
+    st->delay = 0;
+    return MG_AGAIN;
+}
+
+/* Goes on after a cluster answer (from the loop). */
+static void walk_on(rl_req_t *st)
+{
+    int rc = walk(st);
+    if (rc == MG_OK) {
+        rc = finish_walk(st);
+    }
+    if (rc != MG_AGAIN) {
+        st->done(st->r, rc, st->arg);
+    }
+}
+
+int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_fn done,
+                void *arg)
+{
+    if (!mg_rl_route_has(r->match.route, stages)) {
+        return MG_OK;
+    }
+    rl_req_t *st = state_of(r);
+    if (st == NULL) {
+        mg_log_err("out of memory checking rate limits, request_id: %.*s",
+                   (int)r->request_id.len, r->request_id.p);
+        return 500;
+    }
+    st->stages = stages;
+    st->next = 0;
+    st->delay = 0;
+    st->done = done;
+    st->arg = arg;
+    /* the consumer's name outlives the walk: a cluster answer may come later */
+    st->consumer = consumer.len > 0 ? mg_str(mg_pool_strndup(r->pool, consumer.p, consumer.len),
+                                             consumer.len)
+                                    : MG_NULL_STR;
+    if (consumer.len > 0 && st->consumer.p == NULL) {
+        return 500;
+    }
+    int rc = walk(st);
+    return rc == MG_OK ? finish_walk(st) : rc;
+}
+
+/* ---- routes without pre-phase plugins ---- */
+
+static void respond(mg_request_t *r, int rc)
+{
+    if (rc == 500 && (r->rl == NULL || r->rl->blen == 0)) {
+        mg_http_error(r, 500);
+        return;
+    }
+    const mg_header_t *hdrs;
+    size_t n, len;
+    const char *body;
+    mg_rl_answer(r, &hdrs, &n, &body, &len);
+    mg_http_respond_headers(r, rc, hdrs, n, body, len);
+}
+
+static void on_done(mg_request_t *r, int rc, void *arg)
+{
+    r->handler = NULL;
+    if (rc == MG_OK) {
+        mg_http_request_proceed(r);
+    } else {
+        respond(r, rc);
+    }
+}
+
+void mg_rl_request_start(mg_request_t *r)
+{
+    int rc = mg_rl_check(r, MG_RL_ALL, MG_NULL_STR, on_done, NULL);
+    if (rc == MG_OK) {
+        mg_http_request_proceed(r);
+    } else if (rc == MG_AGAIN) {
+        /* nothing of the body is read while the request waits; the producer resumes */
+        mg_http_body_hold(r);
+    } else {
+        respond(r, rc);
+    }
+}
+
+/* ---- allowed responses ---- */
+
+size_t mg_rl_response_headers(mg_request_t *r, mg_header_t *out)
+{
+    rl_req_t *st = r->rl;
+    if (st == NULL || !st->has_shown) {
+        return 0;
+    }
+    char *buf = mg_pool_alloc(r->pool, 96);
+    if (buf == NULL) {
+        return 0;
+    }
+    int a = snprintf(buf, 32, "%.0f", floor(st->shown.limit));
+    int b = snprintf(buf + 32, 32, "%.0f", floor(st->shown.remaining));
+    int c = snprintf(buf + 64, 32, "%.0f", whole(st->shown.reset));
+    out[0] = (mg_header_t){MG_STR("RateLimit-Limit"), mg_str(buf, (size_t)a)};
+    out[1] = (mg_header_t){MG_STR("RateLimit-Remaining"), mg_str(buf + 32, (size_t)b)};
+    out[2] = (mg_header_t){MG_STR("RateLimit-Reset"), mg_str(buf + 64, (size_t)c)};
+    return 3;
+}

@@ -1,0 +1,62 @@
+/*
+ * ratelimit.h -- a route's `rate_limit:` list on the request path.
+ *
+ * Where: after the rewrite phase, before the access phase. A route without pre-phase
+ * plugins is checked by mg_rl_request_start() instead of going straight to its
+ * producer; a route with plugins is checked from its coroutine (runtime.lua calls
+ * mg_lua_rl_route through the FFI between rewrite and access, and again after access
+ * for limits keyed on the consumer, which only access plugins name).
+ *
+ * Per request, the state lives in the request's pool: the concurrency slots taken
+ * (released by a pool cleanup when the request ends, whatever the ending: answered,
+ * upstream error, client gone, plugin answer), the figures for RateLimit-* headers,
+ * and a wait in progress (a leaky bucket's delay on an ev_timer, or a cluster check),
+ * which the same cleanup cancels.
+ */
+#ifndef MG_RATELIMIT_H
+#define MG_RATELIMIT_H
+
+#include "http.h"
+#include "ratelimit_algo.h"
+
+/* Which limits a check covers. */
+enum {
+    MG_RL_EARLY = 1,    /* limits whose key does not use `consumer` */
+    MG_RL_CONSUMER = 2, /* limits keyed on the consumer (after the access phase) */
+    MG_RL_ALL = 3,
+};
+
+/* The outcome of a check that returned MG_AGAIN: MG_OK to go on, or a status when a
+ * limit rejected (the answer is then ready, see mg_rl_answer). Called from the loop,
+ * never from inside mg_rl_check, and not at all when the request ends first. */
+typedef void (*mg_rl_done_fn)(mg_request_t *r, int rc, void *arg);
+
+/* True when `route` has limits in `stages`. */
+bool mg_rl_route_has(const mg_route_conf_t *route, unsigned stages);
+
+/* Checks r's route's limits of `stages` in order; `consumer` (borrowed) is the
+ * consumer's name, empty when none is known. Returns MG_OK (all passed), a status > 0
+ * (rejected: mg_rl_answer has the answer) or MG_AGAIN (a wait: done(r, rc, arg) comes
+ * later). */
+int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_fn done,
+                void *arg);
+
+/* The rejection answer made by the last check of r: headers (Retry-After, RateLimit-*,
+ * Content-Type; in r's pool) and a short JSON body. */
+void mg_rl_answer(mg_request_t *r, const mg_header_t **hdrs, size_t *nhdrs, const char **body,
+                  size_t *len);
+
+/* The producer-side entry for a route without pre-phase plugins: checks every limit,
+ * then mg_http_request_proceed() or the rejection answer. */
+void mg_rl_request_start(mg_request_t *r);
+
+/* RateLimit-Limit/-Remaining/-Reset for an allowed response when a passed limit has
+ * `headers: true` (the most restrictive one's figures). Writes up to 3 headers into
+ * out (values in r's pool) and returns how many. */
+size_t mg_rl_response_headers(mg_request_t *r, mg_header_t *out);
+
+/* The value of key part `p` for r (borrowed from r), or an empty view when absent. */
+mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p,
+                              mg_str_t consumer);
+
+#endif
