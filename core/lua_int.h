@@ -48,7 +48,7 @@ struct mg_lua_s {
 };
 
 /* What a task waits for while its coroutine is suspended. */
-enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY };
+enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY, MG_WAIT_RL };
 
 struct mg_lua_task_s {
     mg_lua_t *lua;
@@ -93,6 +93,7 @@ struct mg_lua_task_s {
     bool req_hdrs_owned;
     int spawn_nargs;         /* a background job's first resume carries its arguments */
     int peer;                /* node picked by mg.balancer.set_peer, -1 */
+    struct mg_lua_rl_s *rl;  /* a rate-limit wait in progress (lua_ratelimit.c), or NULL */
     int reroutes;
 };
 
@@ -128,5 +129,9 @@ void mg__lua_http_cancel(mg_lua_task_t *t);
 /* lua_api.c */
 /* Copies `s` into the request pool (NULL on failure). */
 char *mg__lua_pool_copy(mg_lua_task_t *t, const char *s, size_t len);
+/* Adds a header to the answer a plugin stages (also an FFI entry point). MG_OK,
+ * MG_DECLINED (invalid name or value) or MG_ERROR. */
+int mg_lua_exit_header(mg_lua_task_t *t, const char *name, size_t nlen, const char *value,
+                       size_t vlen);
 
 #endif

@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "log.h"
 #include "master.h"
+#include "ratelimit.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -201,6 +202,11 @@ static void push_spec(lua_State *L, const mg_conf_t *conf)
         lua_setfield(L, -2, "path");
         push_uses(L, r->plugins, r->nplugins);
         lua_setfield(L, -2, "plugins");
+        /* the rate-limit steps the route's coroutine makes: bit 1 after rewrite, bit 2
+         * after access (limits keyed on the consumer) */
+        lua_pushinteger(L, (mg_rl_route_has(r, MG_RL_EARLY) ? 1 : 0) |
+                               (mg_rl_route_has(r, MG_RL_CONSUMER) ? 2 : 0));
+        lua_setfield(L, -2, "rate_limit");
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "routes");
@@ -236,6 +242,14 @@ static void push_spec(lua_State *L, const mg_conf_t *conf)
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "shared_dicts");
+    lua_createtable(L, 0, (int)conf->nrl_zones);
+    for (size_t i = 0; i < conf->nrl_zones; i++) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, conf->rl_zones[i].name);
+    }
+    lua_setfield(L, -2, "rate_limit_zones");
+    lua_pushboolean(L, conf->redis != NULL);
+    lua_setfield(L, -2, "redis");
 }
 
 /* ---- loading ---- */

@@ -229,8 +229,8 @@ static int reject(rl_req_t *st, const mg_rl_conf_t *c, const mg_rl_result_t *res
                      "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n", why, c->status,
                      (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
     st->blen = n > 0 ? MG_MIN((size_t)n, sizeof(st->body) - 1) : 0;
-    mg_log_info("rate limit \"%s\": %s, client: %s, request_id: %.*s", c->name, why,
-                r->remote_addr.p != NULL ? r->remote_addr.p : "", (int)r->request_id.len,
+    mg_log_info("rate limit \"%s\": %s, client: %.*s, request_id: %.*s", c->name, why,
+                (int)r->remote_addr.len, r->remote_addr.p, (int)r->request_id.len,
                 r->request_id.p);
     return c->status;
 }
@@ -410,8 +410,9 @@ static int walk(rl_req_t *st)
             rc = check_local(st, c);
         } else {
             mg_rl_result_t res;
-            int cr = mg_rl_cluster_check(st->cl, c, st->key, 1, &res, on_cluster, st,
-                                         &st->pending);
+            int cr = st->cl != NULL ? mg_rl_cluster_check(st->cl, c, st->key, 1, &res,
+                                                          on_cluster, st, &st->pending)
+                                    : MG_DECLINED;
             if (cr == MG_AGAIN) {
                 return MG_AGAIN;
             }

@@ -31,6 +31,7 @@ local TASKS = {}     -- task id -> request state
 local MERGED = {}    -- "route/consumer" -> { [phase] = entries }
 local POST = {}      -- route index -> true when it runs header_filter, body_filter or log
 local POST_BITS = 2 ^ HEADER_FILTER + 2 ^ BODY_FILTER + 2 ^ LOG
+local LIMITS = {}    -- route index -> rate-limit steps: 1 after rewrite, 2 after access
 local WATCH          -- int32_t* where the running plugin and phase are published
 local TASK_NOW       -- mg_lua_task_t** holding the task entered now
 
@@ -280,6 +281,7 @@ end
 
 -- init(spec, state): returns (phase bits per route, plugins) or (nil, message).
 function M.init(spec)
+    core.rl_zones, core.has_redis = spec.rate_limit_zones or {}, spec.redis
     mg = require "moongate"
     response = mg.response
     _G.mg = mg
@@ -317,6 +319,7 @@ function M.init(spec)
         ROUTES[i - 1] = lists
         ROUTE_CONF[i - 1] = entries
         POST[i - 1] = bit.band(mask, POST_BITS) ~= 0
+        LIMITS[i - 1] = route.rate_limit or 0
         masks[i] = mask
     end
     local plugins = {}
@@ -515,7 +518,26 @@ run_consumer_rewrite = function(rs)
     return code, body
 end
 
--- rewrite (re-routing when asked), access, balancer.
+-- The route's rate limits of `stage` (1: those not keyed on the consumer, checked
+-- after rewrite; 2: those keyed on it, after access, once an auth plugin named it).
+-- Returns 0, or the rejection's status and body (its headers are staged in C).
+local function rate_limit(rs, stage)
+    local c = rs.consumer
+    local name = c and c.name
+    local s1 = cffi.s1
+    local rc = C.mg_lua_rl_route(rs.task, stage, name, name and #name or 0, s1)
+    if rc == cffi.AGAIN then
+        core.wait()
+        rc = C.mg_lua_rl_route_result(rs.task, s1)
+    end
+    if rc == 0 then
+        return 0
+    end
+    return rc, cffi.str(s1[0])
+end
+
+-- rewrite (re-routing when asked), rate limits, access, rate limits on the consumer,
+-- balancer.
 local function run_pre(rs)
     local hops = 0
     while true do
@@ -539,9 +561,23 @@ local function run_pre(rs)
         end
         rs.route = nr
     end
-    local code, body = run_chain(rs, ACCESS)
+    local code, body
+    local limits = LIMITS[rs.route]
+    if bit.band(limits, 1) ~= 0 then
+        code, body = rate_limit(rs, 1)
+        if code ~= 0 then
+            return code, body
+        end
+    end
+    code, body = run_chain(rs, ACCESS)
     if code ~= 0 then
         return code, body
+    end
+    if bit.band(limits, 2) ~= 0 then
+        code, body = rate_limit(rs, 2)
+        if code ~= 0 then
+            return code, body
+        end
     end
     return run_chain(rs, BALANCER)
 end
