@@ -552,3 +552,51 @@ return {
 qr/access ran/
 --- grep_error_log_out
 access ran
+
+
+
+=== TEST 18: a rejected request's body is discarded, never parsed as a request
+--- yaml_config
+upstreams:
+  - { name: echo, nodes: ["127.0.0.1:$MG_ECHO_PORT"] }
+routes:
+  - name: api
+    paths: ["/*"]
+    upstream: echo
+    rate_limit:
+      - { algorithm: fixed_window, rate: 1/h, key: "header:X-K", missing_key: reject }
+--- raw_request eval
+"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 39\r\n\r\nGET /evil HTTP/1.1\r\nHost: a\r\nX-K: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\nX-K: 2\r\n\r\n"
+--- error_code eval
+[429, 200]
+--- access_log eval
+[qr{"POST /a HTTP/1.1" 429}, qr{"GET /next HTTP/1.1" 200}]
+--- no_error_log
+/evil
+
+
+
+=== TEST 19: delayed requests whose clients leave end cleanly
+--- yaml_config
+upstreams:
+  - { name: echo, nodes: ["127.0.0.1:$MG_ECHO_PORT"] }
+routes:
+  - name: api
+    paths: ["/*"]
+    upstream: echo
+    rate_limit:
+      - { algorithm: leaky_bucket, rate: 2/s, burst: 5, delay: true }
+--- request
+GET /warm
+--- test_code eval
+sub {
+    my $t = shift;
+    # four queued behind the warm-up: the last waits about 2 s; its client leaves
+    my @s = map { main::send_only($t, "GET /q$_") } 1 .. 4;
+    Time::HiRes::sleep(0.2);
+    close $_ for @s;
+    Time::HiRes::sleep(2.3);
+    is(main::get($t, "GET /after")->{status}, 200, 'the worker goes on serving');
+}
+--- no_error_log
+[error]
