@@ -175,9 +175,12 @@ static const char *key_part(mg_pool_t *pool, const char *s, size_t len, mg_rl_ke
         mg_rl_key_kind_t kind;
         bool named;
     } kinds[] = {
-        {"remote_addr", MG_RL_KEY_REMOTE_ADDR, false}, {"consumer", MG_RL_KEY_CONSUMER, false},
-        {"route", MG_RL_KEY_ROUTE, false},             {"header", MG_RL_KEY_HEADER, true},
-        {"query", MG_RL_KEY_QUERY, true},              {"cookie", MG_RL_KEY_COOKIE, true},
+        {"remote_addr", MG_RL_KEY_REMOTE_ADDR, false},
+        {"consumer", MG_RL_KEY_CONSUMER, false},
+        {"route", MG_RL_KEY_ROUTE, false},
+        {"header", MG_RL_KEY_HEADER, true},
+        {"query", MG_RL_KEY_QUERY, true},
+        {"cookie", MG_RL_KEY_COOKIE, true},
     };
     const char *colon = memchr(s, ':', len);
     size_t wlen = colon ? (size_t)(colon - s) : len;
@@ -196,9 +199,9 @@ static const char *key_part(mg_pool_t *pool, const char *s, size_t len, mg_rl_ke
         for (size_t j = 0; j < nlen; j++) {
             char ch = colon[1 + j];
             /* query and cookie names are matched as written: no separators in them */
-            if (kinds[i].kind == MG_RL_KEY_HEADER ? !token_char(ch)
-                                                  : (ch <= ' ' || ch == 0x7f || ch == '=' ||
-                                                     ch == '&' || ch == ';')) {
+            if (kinds[i].kind == MG_RL_KEY_HEADER
+                    ? !token_char(ch)
+                    : (ch <= ' ' || ch == 0x7f || ch == '=' || ch == '&' || ch == ';')) {
                 return "has a character not allowed in that name";
             }
         }
@@ -320,8 +323,21 @@ static int on_sync_interval(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 }
 
 enum {
-    K_NAME, K_ALGORITHM, K_RATE, K_BURST, K_DELAY, K_LIMIT, K_KEY, K_MISSING, K_SCOPE, K_ZONE,
-    K_STATUS, K_HEADERS, K_REDIS_FAILURE, K_NODES, K_SYNC
+    K_NAME,
+    K_ALGORITHM,
+    K_RATE,
+    K_BURST,
+    K_DELAY,
+    K_LIMIT,
+    K_KEY,
+    K_MISSING,
+    K_SCOPE,
+    K_ZONE,
+    K_STATUS,
+    K_HEADERS,
+    K_REDIS_FAILURE,
+    K_NODES,
+    K_SYNC
 };
 
 static const mg__conf_field_t limit_fields[] = {
@@ -372,8 +388,9 @@ static int check_limit(mg__conf_ctx_t *c, yaml_node_t *v, mg_rl_conf_t *l, uint6
     bool conc = l->algorithm == MG_RL_CONCURRENCY;
     bool bucket = l->algorithm == MG_RL_TOKEN_BUCKET || l->algorithm == MG_RL_LEAKY_BUCKET;
     if (conc && SEEN(K_RATE)) {
-        return fail_at(c, v, K_RATE, "concurrency counts requests in flight: use `limit`, "
-                                     "not `rate`");
+        return fail_at(c, v, K_RATE,
+                       "concurrency counts requests in flight: use `limit`, "
+                       "not `rate`");
     }
     if (!conc && SEEN(K_LIMIT)) {
         snprintf(msg, sizeof(msg), "`limit` is for the concurrency algorithm; %s takes `rate`",
@@ -397,9 +414,9 @@ static int check_limit(mg__conf_ctx_t *c, yaml_node_t *v, mg_rl_conf_t *l, uint6
         return fail_at(c, v, K_DELAY, msg);
     }
     bool cluster = l->scope != MG_RL_LOCAL;
-    if (l->scope == MG_RL_CLUSTER_APPROX && !(l->algorithm == MG_RL_TOKEN_BUCKET ||
-                                              l->algorithm == MG_RL_FIXED_WINDOW ||
-                                              l->algorithm == MG_RL_SLIDING_WINDOW)) {
+    if (l->scope == MG_RL_CLUSTER_APPROX &&
+        !(l->algorithm == MG_RL_TOKEN_BUCKET || l->algorithm == MG_RL_FIXED_WINDOW ||
+          l->algorithm == MG_RL_SLIDING_WINDOW)) {
         snprintf(msg, sizeof(msg),
                  "scope cluster_approx works with token_bucket, fixed_window and "
                  "sliding_window, not %s",

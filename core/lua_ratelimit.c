@@ -25,11 +25,11 @@
 /* What a waiting task gets back. */
 struct mg_lua_rl_s {
     mg_lua_task_t *t;
-    int rc;                 /* route check: MG_OK or a status */
-    mg_rl_result_t res;     /* limiter take */
-    mg_rl_conf_t conf;      /* the limiter being checked (its fallback share needs it) */
+    int rc;             /* route check: MG_OK or a status */
+    mg_rl_result_t res; /* limiter take */
+    mg_rl_conf_t conf;  /* the limiter being checked (its fallback share needs it) */
     mg_str_t key;
-    void *pending;          /* cluster handle */
+    void *pending; /* cluster handle */
     mg_rl_cluster_t *cl;
 };
 
@@ -86,8 +86,7 @@ static int stage_answer(mg_lua_task_t *t, int rc, mg_str_t *body)
     mg_rl_answer(t->r, &hdrs, &n, &b, &len);
     t->nexit = 0;
     for (size_t i = 0; i < n; i++) {
-        mg_lua_exit_header(t, hdrs[i].name.p, hdrs[i].name.len, hdrs[i].value.p,
-                           hdrs[i].value.len);
+        mg_lua_exit_header(t, hdrs[i].name.p, hdrs[i].name.len, hdrs[i].value.p, hdrs[i].value.len);
     }
     *body = mg_str(b, len);
     return rc;
@@ -107,8 +106,7 @@ static void on_route_done(mg_request_t *r, int rc, void *arg)
  * access) for the task's request, with the consumer's name (may be empty). Returns
  * MG_OK, a status with the answer staged (exit headers; the body in *body, valid
  * until the request ends), or MG_AGAIN: yield, then call mg_lua_rl_route_result. */
-int mg_lua_rl_route(mg_lua_task_t *t, int stage, const char *consumer, size_t clen,
-                    mg_str_t *body)
+int mg_lua_rl_route(mg_lua_task_t *t, int stage, const char *consumer, size_t clen, mg_str_t *body)
 {
     if (t->r == NULL) {
         return MG_OK;
@@ -118,8 +116,8 @@ int mg_lua_rl_route(mg_lua_task_t *t, int stage, const char *consumer, size_t cl
         return 500;
     }
     w->rc = MG_OK;
-    int rc = mg_rl_check(t->r, (unsigned)stage, mg_str(consumer, consumer ? clen : 0),
-                         on_route_done, t);
+    int rc =
+        mg_rl_check(t->r, (unsigned)stage, mg_str(consumer, consumer ? clen : 0), on_route_done, t);
     if (rc == MG_AGAIN) {
         t->wait = MG_WAIT_RL;
         return MG_AGAIN;
@@ -194,7 +192,8 @@ int mg_lua_rl_take(mg_lua_task_t *t, const mg_rl_conf_t *c, const char *key, siz
         }
         if (mg_rl_zone_take(z, c, k, mg_mono_now(), cost, out) != MG_OK) {
             mg_log_warn("mg.ratelimit \"%s\": zone \"%s\" is full even after evicting, "
-                        "request allowed", c->name, c->zone);
+                        "request allowed",
+                        c->name, c->zone);
         }
         return MG_OK;
     }

@@ -28,7 +28,7 @@
 
 /* A concurrency slot to give back at the end. */
 typedef struct {
-    mg_rl_conf_t conf; /* a copy: the local share differs from the route's limit */
+    mg_rl_conf_t conf;  /* a copy: the local share differs from the route's limit */
     mg_rl_zone_t *zone; /* NULL for a cluster slot */
     mg_str_t key;       /* in r's pool */
 } held_t;
@@ -139,8 +139,7 @@ static mg_str_t cookie_value(const mg_request_t *r, mg_str_t name)
     return MG_NULL_STR;
 }
 
-mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p,
-                              mg_str_t consumer)
+mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p, mg_str_t consumer)
 {
     mg_str_t name = mg_str(p->name, p->len);
     switch (p->kind) {
@@ -212,8 +211,7 @@ static double whole(double s)
 
 /* Makes the rejection answer of limit `c` (res NULL: a missing key). Returns the
  * status. */
-static int reject(rl_req_t *st, const mg_rl_conf_t *c, const mg_rl_result_t *res,
-                  const char *why)
+static int reject(rl_req_t *st, const mg_rl_conf_t *c, const mg_rl_result_t *res, const char *why)
 {
     mg_request_t *r = st->r;
     size_t off = 0;
@@ -230,8 +228,7 @@ static int reject(rl_req_t *st, const mg_rl_conf_t *c, const mg_rl_result_t *res
                      (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
     st->blen = n > 0 ? MG_MIN((size_t)n, sizeof(st->body) - 1) : 0;
     mg_log_info("rate limit \"%s\": %s, client: %.*s, request_id: %.*s", c->name, why,
-                (int)r->remote_addr.len, r->remote_addr.p, (int)r->request_id.len,
-                r->request_id.p);
+                (int)r->remote_addr.len, r->remote_addr.p, (int)r->request_id.len, r->request_id.p);
     return c->status;
 }
 
@@ -316,8 +313,7 @@ static int hold(rl_req_t *st, const mg_rl_conf_t *c, mg_rl_zone_t *zone)
 }
 
 /* An answer for limit `c`: 0 to go on, or the rejection status. */
-static int apply(rl_req_t *st, const mg_rl_conf_t *c, mg_rl_zone_t *zone,
-                 const mg_rl_result_t *res)
+static int apply(rl_req_t *st, const mg_rl_conf_t *c, mg_rl_zone_t *zone, const mg_rl_result_t *res)
 {
     if (!res->allowed) {
         return reject(st, c, res, "rate limit exceeded");
@@ -410,8 +406,8 @@ static int walk(rl_req_t *st)
             rc = check_local(st, c);
         } else {
             mg_rl_result_t res;
-            int cr = st->cl != NULL ? mg_rl_cluster_check(st->cl, c, st->key, 1, &res,
-                                                          on_cluster, st, &st->pending)
+            int cr = st->cl != NULL ? mg_rl_cluster_check(st->cl, c, st->key, 1, &res, on_cluster,
+                                                          st, &st->pending)
                                     : MG_DECLINED;
             if (cr == MG_AGAIN) {
                 return MG_AGAIN;
@@ -458,16 +454,15 @@ static void walk_on(rl_req_t *st)
     }
 }
 
-int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_fn done,
-                void *arg)
+int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_fn done, void *arg)
 {
     if (!mg_rl_route_has(r->match.route, stages)) {
         return MG_OK;
     }
     rl_req_t *st = state_of(r);
     if (st == NULL) {
-        mg_log_err("out of memory checking rate limits, request_id: %.*s",
-                   (int)r->request_id.len, r->request_id.p);
+        mg_log_err("out of memory checking rate limits, request_id: %.*s", (int)r->request_id.len,
+                   r->request_id.p);
         return 500;
     }
     st->stages = stages;
@@ -476,9 +471,9 @@ int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_
     st->done = done;
     st->arg = arg;
     /* the consumer's name outlives the walk: a cluster answer may come later */
-    st->consumer = consumer.len > 0 ? mg_str(mg_pool_strndup(r->pool, consumer.p, consumer.len),
-                                             consumer.len)
-                                    : MG_NULL_STR;
+    st->consumer = consumer.len > 0
+                       ? mg_str(mg_pool_strndup(r->pool, consumer.p, consumer.len), consumer.len)
+                       : MG_NULL_STR;
     if (consumer.len > 0 && st->consumer.p == NULL) {
         return 500;
     }

@@ -38,8 +38,7 @@ bool mg_rl_route_has(const mg_route_conf_t *route, unsigned stages);
  * consumer's name, empty when none is known. Returns MG_OK (all passed), a status > 0
  * (rejected: mg_rl_answer has the answer) or MG_AGAIN (a wait: done(r, rc, arg) comes
  * later). */
-int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_fn done,
-                void *arg);
+int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_fn done, void *arg);
 
 /* The rejection answer made by the last check of r: headers (Retry-After, RateLimit-*,
  * Content-Type; in r's pool) and a short JSON body. */
@@ -56,7 +55,6 @@ void mg_rl_request_start(mg_request_t *r);
 size_t mg_rl_response_headers(mg_request_t *r, mg_header_t *out);
 
 /* The value of key part `p` for r (borrowed from r), or an empty view when absent. */
-mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p,
-                              mg_str_t consumer);
+mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p, mg_str_t consumer);
 
 #endif

@@ -107,8 +107,7 @@ static void fixed_window(mg_rl_state_t *s, const mg_rl_conf_t *c, double now, do
 
 /* Seconds from `now` until a sliding window whose current window started at `start`
  * holds `cost` more without going over. */
-static double sliding_wait(const mg_rl_state_t *s, const mg_rl_conf_t *c, double now,
-                           double cost)
+static double sliding_wait(const mg_rl_state_t *s, const mg_rl_conf_t *c, double now, double cost)
 {
     double w = c->window, l = c->limit, elapsed = now - s->stamp;
     if (s->a + cost <= l) {

@@ -92,8 +92,8 @@ static size_t state_key(char *buf, size_t cap, const mg_rl_conf_t *c, mg_str_t k
     return nlen + 1 + klen;
 }
 
-int mg_rl_zone_take(mg_rl_zone_t *z, const mg_rl_conf_t *c, mg_str_t key, double now,
-                    double cost, mg_rl_result_t *out)
+int mg_rl_zone_take(mg_rl_zone_t *z, const mg_rl_conf_t *c, mg_str_t key, double now, double cost,
+                    mg_rl_result_t *out)
 {
     char buf[KEY_MAX + 128];
     size_t klen = state_key(buf, sizeof(buf), c, key);

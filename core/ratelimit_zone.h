@@ -30,8 +30,8 @@ mg_rl_zone_t *mg_rl_zone_find(const char *name, size_t len);
  * when allowed, atomically across workers. The result goes to *out. MG_OK, or MG_ERROR
  * when the zone cannot hold the key even after evicting (then *out says allowed: a
  * limiter that cannot count fails open, and the caller logs it). */
-int mg_rl_zone_take(mg_rl_zone_t *z, const mg_rl_conf_t *c, mg_str_t key, double now,
-                    double cost, mg_rl_result_t *out);
+int mg_rl_zone_take(mg_rl_zone_t *z, const mg_rl_conf_t *c, mg_str_t key, double now, double cost,
+                    mg_rl_result_t *out);
 
 /* Gives back one concurrency slot of `c` for `key`; an absent (evicted) key is a
  * no-op, and the count never goes below zero. */
@@ -43,8 +43,8 @@ double mg_rl_zone_peek(mg_rl_zone_t *z, const mg_rl_conf_t *c, mg_str_t key);
 
 /* Figures for /status. */
 typedef struct {
-    size_t count;      /* keys held */
-    size_t capacity;   /* zone bytes */
+    size_t count;    /* keys held */
+    size_t capacity; /* zone bytes */
     size_t free_bytes;
     uint64_t evictions;
 } mg_rl_zone_stats_t;

@@ -14,13 +14,13 @@
 
 typedef struct mg_shm_lru_ent_s mg_shm_lru_ent_t;
 struct mg_shm_lru_ent_s {
-    mg_shm_lru_ent_t *hnext;      /* bucket chain */
+    mg_shm_lru_ent_t *hnext;       /* bucket chain */
     mg_shm_lru_ent_t *prev, *next; /* LRU: head is the most recent */
     uint32_t hash;
     uint32_t klen;
     uint32_t vlen;
     uint32_t pad;
-    char data[];                  /* key, padded to 8 bytes, then the value */
+    char data[]; /* key, padded to 8 bytes, then the value */
 };
 
 typedef struct {

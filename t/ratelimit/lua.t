@@ -2,6 +2,7 @@
 # mg.ratelimit for plugins' own keys (a per-consumer plan).
 use Test::Moongate;
 use Test::Moongate::Client;
+use Time::HiRes ();
 
 sub get { Test::Moongate::Client::request($_[0]->port, $_[1], $_[2] // [], 5) }
 
@@ -227,3 +228,50 @@ return {
 ["GET /old", "GET /old", "GET /new"]
 --- error_code eval
 [200, 429, 429]
+
+
+
+=== TEST 6: a delay inside the plugin coroutine: the request waits, its body arrives upstream
+--- yaml_config
+upstreams:
+  - { name: echo, nodes: ["127.0.0.1:$MG_ECHO_PORT"] }
+routes:
+  - name: api
+    paths: ["/*"]
+    upstream: echo
+    plugins: { mark: {} }
+    rate_limit:
+      - { algorithm: leaky_bucket, rate: 4/s, burst: 2, delay: true }
+--- lua_plugins
+>>> mark.lua
+local mg = require "moongate"
+return {
+    name = "mark", version = "1.0", priority = 1,
+    schema = { type = "record", fields = {} },
+    rewrite = function() mg.request.set_header("X-Mark", "rewrite") end,
+    access = function() mg.request.add_header("X-Mark", "access") end,
+}
+--- request
+GET /warm
+--- test_code eval
+sub {
+    my $t = shift;
+    Time::HiRes::sleep(0.3);
+    my $t0 = Time::HiRes::time();
+    my @s = map {
+        my $s = Test::Moongate::Client::connect_to($t->port, 5);
+        Test::Moongate::Client::write_all($s, Test::Moongate::Client::build("POST /p\nbody-$_", []));
+        $s
+    } 1 .. 3;
+    my @r = map {
+        my $r = Test::Moongate::Client::read_response(Test::Moongate::Client::new_reader($_, 5), 'POST');
+        close $_;
+        $r
+    } @s;
+    my $dt = Time::HiRes::time() - $t0;
+    is(CORE::join(' ', map { $_->{status} } @r), "200 200 200", 'all three pass');
+    ok($dt >= 0.4, "the third waited about 0.5 s ($dt s)");
+    my @b = sort map { $_->{body} =~ /"body":"(body-\d)"/ ? $1 : '?' } @r;
+    is("@b", "body-1 body-2 body-3", 'each body reached the upstream');
+    like($r[0]{body}, qr/"x-mark":"rewrite, ?access"|"x-mark":\["rewrite","access"\]/, 'access ran after the wait');
+}

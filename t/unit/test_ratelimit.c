@@ -15,8 +15,14 @@
 
 static mg_rl_conf_t conf_of(mg_rl_algo_t a, double limit, double window, double burst)
 {
-    return (mg_rl_conf_t){.name = "t", .algorithm = a, .limit = limit, .window = window,
-                          .burst = burst, .zone = "z", .status = 429, .nodes = 1};
+    return (mg_rl_conf_t){.name = "t",
+                          .algorithm = a,
+                          .limit = limit,
+                          .window = window,
+                          .burst = burst,
+                          .zone = "z",
+                          .status = 429,
+                          .nodes = 1};
 }
 
 /* Takes one at `now`; returns allowed. */
@@ -187,17 +193,17 @@ START_TEST(test_parse_rate)
     static const struct {
         const char *s;
         double limit, window;
-    } good[] = {{"100/s", 100, 1},     {"6000/m", 6000, 60}, {"1/h", 1, 3600},
-                {"2/d", 2, 86400},     {"500/10s", 500, 10}, {"5/250ms", 5, 0.25},
-                {"0.5/s", 0.5, 1},     {"3/2m", 3, 120},     {"7/1h", 7, 3600}};
+    } good[] = {{"100/s", 100, 1}, {"6000/m", 6000, 60}, {"1/h", 1, 3600},
+                {"2/d", 2, 86400}, {"500/10s", 500, 10}, {"5/250ms", 5, 0.25},
+                {"0.5/s", 0.5, 1}, {"3/2m", 3, 120},     {"7/1h", 7, 3600}};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         double l = 0, w = 0;
         ck_assert_msg(mg_conf_parse_rate(good[i].s, &l, &w) == MG_OK, "%s", good[i].s);
         ck_assert_double_eq_tol(l, good[i].limit, EPS);
         ck_assert_double_eq_tol(w, good[i].window, EPS);
     }
-    static const char *const bad[] = {"100", "/s", "0/s", "-1/s", "1/x", "1/0s", "abc/s",
-                                      "1e3/s", "1/ s", "1/", "", "10/s ", "1/1us", "0x10/s"};
+    static const char *const bad[] = {"100",   "/s",   "0/s", "-1/s", "1/x",   "1/0s",  "abc/s",
+                                      "1e3/s", "1/ s", "1/",  "",     "10/s ", "1/1us", "0x10/s"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         double l, w;
         ck_assert_msg(mg_conf_parse_rate(bad[i], &l, &w) == MG_ERROR, "%s", bad[i]);
@@ -222,8 +228,7 @@ START_TEST(test_zone_lru_and_counters)
         ck_assert(r.allowed);
         if (i == 0) {
             /* key 0 stays the most recently used for a while */
-            ck_assert(mg_rl_zone_take(z, &c, MG_STR("client-0"), 10, 1, &r) == MG_OK &&
-                      !r.allowed);
+            ck_assert(mg_rl_zone_take(z, &c, MG_STR("client-0"), 10, 1, &r) == MG_OK && !r.allowed);
         }
     }
     mg_rl_zone_stats_t st;
@@ -303,9 +308,9 @@ START_TEST(test_shdict_on_lru)
     ck_assert_int_eq(mg_shdict_create("d", 32 << 10), MG_OK);
     mg_shdict_t *d = mg_shdict_find("d", 1);
     int forcible = 0;
-    ck_assert_int_eq(mg_shdict_store(d, MG_SHDICT_SET, "a", 1, MG_SHDICT_STRING, 0, "hello", 5,
-                                     0, &forcible),
-                     MG_OK);
+    ck_assert_int_eq(
+        mg_shdict_store(d, MG_SHDICT_SET, "a", 1, MG_SHDICT_STRING, 0, "hello", 5, 0, &forcible),
+        MG_OK);
     mg_shdict_val_t v;
     char buf[16];
     ck_assert_int_eq(mg_shdict_get(d, "a", 1, &v, buf, sizeof(buf), 0), MG_OK);
@@ -315,14 +320,13 @@ START_TEST(test_shdict_on_lru)
     double out;
     ck_assert_int_eq(mg_shdict_incr(d, "n", 1, 2, 1, 40, 0, &out, &forcible), MG_OK);
     ck_assert_double_eq_tol(out, 42, EPS);
-    ck_assert_int_eq(mg_shdict_incr(d, "a", 1, 1, 0, 0, 0, &out, &forcible),
-                     MG_SHDICT_NOT_NUMBER);
-    ck_assert_int_eq(mg_shdict_store(d, MG_SHDICT_ADD, "n", 1, MG_SHDICT_NUMBER, 1, NULL, 0, 0,
-                                     &forcible),
-                     MG_DECLINED);
-    ck_assert_int_eq(mg_shdict_store(d, MG_SHDICT_SET, "t", 1, MG_SHDICT_BOOLEAN, 1, NULL, 0,
-                                     100, &forcible),
-                     MG_OK);
+    ck_assert_int_eq(mg_shdict_incr(d, "a", 1, 1, 0, 0, 0, &out, &forcible), MG_SHDICT_NOT_NUMBER);
+    ck_assert_int_eq(
+        mg_shdict_store(d, MG_SHDICT_ADD, "n", 1, MG_SHDICT_NUMBER, 1, NULL, 0, 0, &forcible),
+        MG_DECLINED);
+    ck_assert_int_eq(
+        mg_shdict_store(d, MG_SHDICT_SET, "t", 1, MG_SHDICT_BOOLEAN, 1, NULL, 0, 100, &forcible),
+        MG_OK);
     double ttl;
     ck_assert_int_eq(mg_shdict_ttl(d, "t", 1, &ttl), MG_OK);
     ck_assert(ttl > 99 && ttl <= 100);
