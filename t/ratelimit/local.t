@@ -600,3 +600,30 @@ sub {
 }
 --- no_error_log
 [error]
+
+
+
+=== TEST 20: a reload that keeps the zones keeps the counters
+--- yaml_config
+upstreams:
+  - { name: echo, nodes: ["127.0.0.1:$MG_ECHO_PORT"] }
+routes:
+  - name: api
+    paths: ["/*"]
+    upstream: echo
+    rate_limit:
+      - { name: hourly, algorithm: fixed_window, rate: 2/h }
+--- request eval
+["GET /a", "GET /a", "GET /a"]
+--- reload_after: 1
+--- reload_yaml_config
+upstreams:
+  - { name: echo, nodes: ["127.0.0.1:$MG_ECHO_PORT"] }
+routes:
+  - name: api2
+    paths: ["/*"]
+    upstream: echo
+    rate_limit:
+      - { name: hourly, algorithm: fixed_window, rate: 2/h }
+--- error_code eval
+[200, 200, 429]
