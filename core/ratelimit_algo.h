@@ -17,6 +17,19 @@
  *   sliding_window count = previous * (1 - elapsed/W) + current; over L rejected.
  *   concurrency    in-flight counter; over L rejected; released by the caller.
  * Rejected requests consume nothing.
+ *
+ * The figures of mg_rl_result_t, as ratelimit_algo.c computes them (the headers round
+ * seconds up to whole ones):
+ *   token_bucket   limit B; remaining floor(tokens); reset (B - tokens) / r;
+ *                  retry_after (cost - tokens) / r.
+ *   leaky_bucket   limit B + 1; remaining floor(B + 1 - excess); reset excess / r;
+ *                  retry_after (excess + cost - (B + 1)) / r; delay (excess - 1) / r.
+ *   fixed_window   limit L; remaining L - count; reset and retry_after: the window's end.
+ *   sliding_window limit L; remaining floor(L - weighted count); reset: until both
+ *                  windows are empty; retry_after: until the weighted count leaves room.
+ *   concurrency    limit L; remaining L - in flight; reset 0; retry_after 1.
+ * State fields: a = tokens / excess / current count / in flight, b = the previous
+ * window's count, stamp = the last update (buckets) or the current window's start.
  */
 #ifndef MG_RATELIMIT_ALGO_H
 #define MG_RATELIMIT_ALGO_H
