@@ -281,7 +281,7 @@ void mg_rl_cluster_release(mg_rl_cluster_t *cl, const mg_rl_conf_t *c, mg_str_t 
     const char *args[2] = {rkey.p, ttl};
     size_t lens[2] = {rkey.len, (size_t)snprintf(ttl, sizeof(ttl), "%d", MG__RL_CONC_TTL * 1000)};
     /* Redis unavailable: the slot stays counted there until the key idles out */
-    mg_redis_eval(cl->redis, mg__rl_scripts()[MG__RL_RELEASE_CONC], 1, 1, args, lens,
+    mg_redis_eval(cl->redis, mg__rl_scripts()[MG__RL_RELEASE_CONC], 1, 2, args, lens,
                   on_released, NULL, NULL);
     free(heap);
 }
