@@ -282,7 +282,9 @@ static int on_redis_prefix(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)(*out)[i];
         if (ch <= ' ' || ch >= 0x7f) {
-            return mg__conf_fail(c, v, "expected printable characters without spaces");
+            char what[80];
+            return mg__conf_fail(c, v, "expected printable characters without spaces, got %s",
+                                 mg__conf_what(v, what, sizeof(what)));
         }
     }
     if (n > 64) {
