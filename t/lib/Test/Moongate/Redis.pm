@@ -39,9 +39,8 @@ sub start {
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
         open STDIN, '<', '/dev/null';
-        exec 'redis-server', '--port', $self->{port}, '--bind', '127.0.0.1', '--save', '',
-            '--appendonly', 'no';
-        POSIX::_exit(127);
+        exec('redis-server', '--port', $self->{port}, '--bind', '127.0.0.1', '--save', '',
+             '--appendonly', 'no') or POSIX::_exit(127);
     }
     $self->{pid} = $pid;
     my $end = Time::HiRes::time() + 5;
