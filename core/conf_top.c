@@ -265,11 +265,41 @@ static int on_redis_timeout(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_duration(c, v, false, &((mg_redis_conf_t *)obj)->timeout);
 }
 
+static int on_redis_pool_size(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 1, 64, &((mg_redis_conf_t *)obj)->pool_size);
+}
+
+/* Keys are `<prefix><limiter name>:<key>`: printable, no spaces, so that redis-cli
+ * and KEYS patterns show them as written. */
+static int on_redis_prefix(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    const char **out = &((mg_redis_conf_t *)obj)->prefix;
+    if (mg__conf_str(c, v, out) != MG_OK) {
+        return MG_ERROR;
+    }
+    size_t n = strlen(*out);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)(*out)[i];
+        if (ch <= ' ' || ch >= 0x7f) {
+            char what[80];
+            return mg__conf_fail(c, v, "expected printable characters without spaces, got %s",
+                                 mg__conf_what(v, what, sizeof(what)));
+        }
+    }
+    if (n > 64) {
+        return mg__conf_fail(c, v, "expected at most 64 characters, got %zu", n);
+    }
+    return MG_OK;
+}
+
 static const mg__conf_field_t redis_fields[] = {
     {"address", on_redis_address, NULL},
     {"password", on_redis_password, NULL},
     {"db", on_redis_db, NULL},
     {"timeout", on_redis_timeout, NULL},
+    {"pool_size", on_redis_pool_size, NULL},
+    {"prefix", on_redis_prefix, NULL},
 };
 
 static int on_redis(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
@@ -280,6 +310,8 @@ static int on_redis(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
         return mg__conf_fail(c, v, "out of memory");
     }
     r->timeout = 0.05;
+    r->pool_size = 2;
+    r->prefix = "mg:";
     if (mg__conf_map(c, v, redis_fields, MG_NELEMS(redis_fields), r, &seen) != MG_OK ||
         mg__conf_require(c, v, seen, redis_fields, 0) != MG_OK) {
         return MG_ERROR;

@@ -29,6 +29,7 @@ use POSIX ();
 use Time::HiRes ();
 use Test::Moongate::Client;
 use Test::Moongate::Echo;
+use Test::Moongate::Redis;
 use Test::Moongate::Scripted;
 use Test::Moongate::Server;
 
@@ -42,7 +43,7 @@ our @EXPORT = qw(run_tests repeat_each mg_root mg_bin);
 
 our $RepeatEach = 1;
 my $MainPid = $$;
-my (%Echo, $LockFh, $Current);
+my (%Echo, $LockFh, $Current, $CurrentRedis);
 
 # The repository root: three levels above this file (t/lib/Test/Moongate.pm).
 sub mg_root () {
@@ -76,6 +77,7 @@ END {
     if ($$ == $MainPid) {
         local $?;    # keep the test's exit status: waitpid() would overwrite it
         $Current->stop if $Current;
+        $CurrentRedis->stop if $CurrentRedis;
         Test::Moongate::Echo::stop($_->{pid}) for values %Echo;
     }
 }
@@ -152,9 +154,21 @@ sub run_block ($$) {
     my %vars = (MG_PORT => $port, MG_SERVROOT => $root, MG_PLUGINS => "$root/plugins",
                 MG_ECHO_PORT => echo_port(1));
     $vars{MG_ECHO_PORT2} = echo_port(2) if $text =~ /\$MG_ECHO_PORT2/;
-    my $t = Test::Moongate::Server->new(bin => mg_bin(), servroot => $root, port => $port,
-                                        vars => \%vars, name => $name);
     my $failed_before = failures();
+    # `--- redis` (or $MG_REDIS_PORT): a redis-server of the block's own
+    my $redis;
+    if (defined section($block, 'redis') || $text =~ /\$MG_REDIS_PORT/) {
+        $redis = eval { Test::Moongate::Redis->new };
+        if (!$redis) {
+            fail("$name - redis-server");
+            diag($@);
+            return;
+        }
+        $vars{MG_REDIS_PORT} = $redis->port;
+        $CurrentRedis = $redis;
+    }
+    my $t = Test::Moongate::Server->new(bin => mg_bin(), servroot => $root, port => $port,
+                                        vars => \%vars, name => $name, redis => $redis);
     if (!-x $t->bin) {
         fail("$name - server binary");
         diag("no executable at " . $t->bin . " (run `make`, or set MG_BIN)");
@@ -180,6 +194,10 @@ sub run_block ($$) {
         $t->stop;
     }
     undef $Current;
+    if ($redis) {
+        $redis->stop;
+        undef $CurrentRedis;
+    }
     Test::Moongate::Scripted::stop($_) for @{ $scripted // [] };
     File::Path::remove_tree($root)
         if !$ENV{MG_TEST_NO_CLEAN} && failures() == $failed_before;

@@ -33,7 +33,8 @@ sub port_open {
     return 1;
 }
 
-# new(%args): bin, servroot, port, vars (placeholder => value), name.
+# new(%args): bin, servroot, port, vars (placeholder => value), name, redis (the
+# block's Test::Moongate::Redis, if any).
 sub new {
     my ($class, %a) = @_;
     my $self = bless { %a }, $class;
@@ -47,6 +48,8 @@ sub pid { $_[0]{pid} }
 sub bin { $_[0]{bin} }
 sub admin_port { $_[0]{admin_port} }
 sub echo_port { $_[0]{vars}{MG_ECHO_PORT} }
+sub redis { $_[0]{redis} }
+sub peers { @{ $_[0]{peers} // [] } }
 sub conf_file { "$_[0]{servroot}/conf/moongate.yaml" }
 sub error_log_file { "$_[0]{servroot}/logs/error.log" }
 sub access_log_file { "$_[0]{servroot}/logs/access.log" }
@@ -97,6 +100,7 @@ sub write_files {
 # one worker, debug error log, pid file, an admin listener for /status).
 sub config {
     my ($self, $yaml, $minimal) = @_;
+    $self->{yaml_src} = $yaml;
     $yaml = $self->fill($yaml // '');
     return $yaml if $minimal;
     $yaml .= "\n" if length($yaml) && $yaml !~ /\n\z/;
@@ -179,9 +183,41 @@ sub wait_ready {
     return "port $self->{port} did not accept within $secs s";
 }
 
-# stop(): QUIT, then TERM, then KILL, each with a bounded wait. Returns the wait status.
+# start_peer() -> a second moongate instance with the block's configuration (and
+# plugins), listening on another port with its own server root and admin port, started
+# and ready. For blocks about several instances (e.g. sharing limits through Redis):
+# `$t->start_peer->request("GET /x")`. stop() stops the peers too. Dies when it does
+# not come up.
+sub start_peer {
+    my ($self) = @_;
+    my $n = @{ $self->{peers} //= [] } + 1;
+    my $port = free_port();
+    my $root = "$self->{servroot}_peer$n";
+    my %vars = (%{ $self->{vars} }, MG_PORT => $port, MG_SERVROOT => $root,
+                MG_PLUGINS => "$root/plugins");
+    my $p = Test::Moongate::Server->new(bin => $self->{bin}, servroot => $root, port => $port,
+                                        vars => \%vars, name => "$self->{name} (peer $n)",
+                                        redis => $self->{redis});
+    $p->prepare_root;
+    for my $f (glob("$self->{servroot}/plugins/*")) {
+        $p->write_file('plugins/' . File::Basename::basename($f), slurp($f)) if -f $f;
+    }
+    $p->write_file('conf/moongate.yaml', $p->config($self->{yaml_src}));
+    $p->start;
+    push @{ $self->{peers} }, $p;
+    my $why = $p->wait_ready(10);
+    die "the peer instance did not start: $why\n" . $p->stderr_log . $p->error_log if $why;
+    return $p;
+}
+
+# stop(): QUIT, then TERM, then KILL, each with a bounded wait (peers first, whose
+# server roots are removed unless MG_TEST_NO_CLEAN). Returns the wait status.
 sub stop {
     my ($self) = @_;
+    for my $p (@{ delete $self->{peers} // [] }) {
+        $p->stop;
+        File::Path::remove_tree($p->servroot) unless $ENV{MG_TEST_NO_CLEAN};
+    }
     return $self->{exit} unless $self->alive;
     for my $step (['QUIT', 3], ['TERM', 3], ['KILL', 3]) {
         kill $step->[0], $self->{pid};

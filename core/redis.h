@@ -1,0 +1,95 @@
+/*
+ * redis.h -- a small asynchronous Redis client for one worker: a pool of hiredis async
+ * connections on the worker's libev loop, Lua scripts run by EVALSHA, a deadline per
+ * command and a circuit breaker.
+ *
+ * hiredis 0.14 has no command timeout, so every command carries its own ev_timer: when
+ * it fires the command completes with MG_REDIS_TIMEOUT and the late reply, whenever it
+ * comes, is dropped. A connection with too many such replies outstanding is closed and
+ * opened again. Connections (re)connect by themselves with a backoff of 100 ms doubling
+ * to 2 s, send AUTH / SELECT / SCRIPT LOAD on connect, and read Redis' clock (TIME).
+ *
+ * While the link is known to be bad -- no connection is up, or the breaker is open
+ * after MG_REDIS_BREAKER_FAILS failures in a row -- mg_redis_eval() declines at once
+ * instead of letting each command wait for its deadline. An open breaker lets one trial
+ * command through after a short pause (250 ms doubling to 2 s); its success closes it.
+ * The outage is logged as one error line at most every MG_REDIS_LOG_EVERY seconds and
+ * its end as one notice.
+ */
+#ifndef MG_REDIS_H
+#define MG_REDIS_H
+
+#include "conf.h"
+#include "mg_core.h"
+
+#include <ev.h>
+#include <hiredis.h>
+
+#define MG_REDIS_BREAKER_FAILS 3  /* failures in a row that open the breaker */
+#define MG_REDIS_MAX_STALE 8      /* timed-out replies a connection may owe */
+#define MG_REDIS_LOG_EVERY 5.0    /* seconds between two outage lines */
+
+typedef struct mg_redis_s mg_redis_t;
+typedef struct mg_redis_req_s mg_redis_req_t;
+
+/* How a command ended. */
+enum { MG_REDIS_OK = 0, MG_REDIS_ERROR, MG_REDIS_TIMEOUT };
+
+/* Completion of a command: `status` MG_REDIS_OK with the reply (borrowed for the call;
+ * it may be an error reply, e.g. a script error), or MG_REDIS_ERROR / MG_REDIS_TIMEOUT
+ * with reply NULL. Never called from inside mg_redis_eval(). */
+typedef void (*mg_redis_cb)(void *arg, int status, const redisReply *reply);
+
+/* A Lua script, known to every connection of a client. */
+typedef struct {
+    const char *src;
+    char sha[41]; /* SHA1 of src in hex, filled by mg_redis_script_init */
+} mg_redis_script_t;
+
+/* Computes s->sha for `src` (borrowed: must outlive every client using the script). */
+void mg_redis_script_init(mg_redis_script_t *s, const char *src);
+
+/* A client for `conf` on `loop`, connecting at once. `scripts` (borrowed, nscripts of
+ * them) are loaded on every connection. `consequence` (borrowed, may be NULL) ends the
+ * outage line ("...; cluster limits use redis_failure=local"). NULL on out of memory. */
+mg_redis_t *mg_redis_create(struct ev_loop *loop, const mg_redis_conf_t *conf,
+                            const mg_redis_script_t *const *scripts, size_t nscripts,
+                            const char *consequence);
+
+/* Closes every connection. Pending commands are dropped without their callbacks being
+ * called. Must not be called from inside a callback of this client. */
+void mg_redis_destroy(mg_redis_t *r);
+
+/* True when a command sent now may succeed: a connection is up and the breaker does
+ * not refuse. Cheap; for paths that must not wait (cluster_approx). */
+bool mg_redis_available(const mg_redis_t *r);
+
+/* Runs `script` with `nkeys` keys followed by the other arguments (args[i] of lens[i]
+ * bytes; copied) on one of the connections, with the client's deadline. Returns MG_OK
+ * (cb will be called exactly once, unless the command is cancelled) and the command's
+ * handle in *req (may be NULL when not wanted), or MG_DECLINED when Redis is known to
+ * be unavailable right now (cb is never called). */
+int mg_redis_eval(mg_redis_t *r, const mg_redis_script_t *script, int nkeys, int nargs,
+                  const char *const *args, const size_t *lens, mg_redis_cb cb, void *arg,
+                  mg_redis_req_t **req);
+
+/* The command's owner is gone: its callback will not be called. */
+void mg_redis_cancel(mg_redis_req_t *req);
+
+/* Redis' clock minus ev_time() in seconds, as last read (0 before the first read). */
+double mg_redis_clock_offset(const mg_redis_t *r);
+
+/* Figures since creation. */
+typedef struct {
+    uint64_t commands;  /* sent */
+    uint64_t failures;  /* ended with an error (connection lost, error reply) */
+    uint64_t timeouts;  /* ended by their deadline */
+    uint64_t declined;  /* refused at once because Redis was unavailable */
+    int connected;      /* connections up now */
+} mg_redis_stats_t;
+void mg_redis_stats(const mg_redis_t *r, mg_redis_stats_t *out);
+
+/* "host:port" as configured (for messages). */
+const char *mg_redis_name(const mg_redis_t *r);
+
+#endif
