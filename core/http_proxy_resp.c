@@ -148,6 +148,7 @@ static int on_resp_headers_complete(llhttp_t *h)
         return 1; /* interim answer: the client side does its own 100 Continue */
     }
     p->head_done = true;
+    mg__proxy_try_end(p, false, true);
     bool no_body;
     mg_str_t conn_value = MG_NULL_STR;
     for (size_t i = 0; i < p->nhdr; i++) {
@@ -190,6 +191,12 @@ static int on_resp_headers_complete(llhttp_t *h)
         .keepalive = mg_http_keepalive(r),
         .http10_keepalive = r->http_major == 1 && r->http_minor == 0,
     };
+    mg_header_t cookie = {MG_STR("Set-Cookie"), mg_balancer_cookie(&p->up->balancer, &p->bctx,
+                                                                   p->node)};
+    if (cookie.value.len > 0) {
+        rh.extra = &cookie; /* a sticky client that is new or moved */
+        rh.nextra = 1;
+    }
     char *buf = mg_pool_alloc(r->pool, mg_proxy_response_head_size(&rh));
     if (buf == NULL) {
         parser_proxy(h)->why = "out of memory";

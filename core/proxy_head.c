@@ -159,6 +159,9 @@ size_t mg_proxy_response_head_size(const mg_proxy_response_head_t *h)
     for (size_t i = 0; i < h->nheaders; i++) {
         n += h->headers[i].name.len + h->headers[i].value.len + 4;
     }
+    for (size_t i = 0; i < h->nextra; i++) {
+        n += h->extra[i].name.len + h->extra[i].value.len + 4;
+    }
     /* framing (longest: Content-Length with 20 digits), Connection, final CRLF */
     return n + 128;
 }
@@ -192,6 +195,9 @@ size_t mg_proxy_build_response_head(const mg_proxy_response_head_t *h, char *buf
         if (!mg_proxy_skip_response_header(hd->name, h->connection)) {
             p = put_header(p, hd->name, hd->value);
         }
+    }
+    for (size_t i = 0; i < h->nextra; i++) {
+        p = put_header(p, h->extra[i].name, h->extra[i].value);
     }
     p = put_response_framing(h, p);
     if (!h->keepalive || h->frame == MG_PROXY_FRAME_CLOSE) {
