@@ -1,23 +1,30 @@
 /*
- * balancer_ewma.c -- least expected response time: peak-EWMA latency per node and
- * power-of-two random choices (the Finagle / Linkerd load balancer).
+ * balancer_ewma.c -- least expected response time: a time-decayed moving average of
+ * each node's latency and power-of-two random choices (after the Finagle / Linkerd
+ * load balancer).
  *
  * Each node's shared slot (nodestate.h) keeps `ewma`, a moving average of the time from
  * the start of a try to the response head, and `ewma_stamp`, when it was last updated;
  * every worker writes its samples there, so all of them learn from each other's
  * requests. The average is weighted by time, not by count, with a decay constant of
- * MG_EWMA_TAU (10 s): a sample taken dt after the previous one gets the weight
- * 1 - exp(-dt / tau). It is "peak" sensitive: a sample above the current estimate
- * replaces it at once, so a node that slows down is avoided from its first slow
- * answer, and recovers only as its faster answers come in. Between samples the
- * estimate decays towards zero (read as ewma * exp(-age / tau)), so a node that lost
- * every comparison is tried again after a while and a recovered node is noticed.
+ * MG_EWMA_TAU (10 s, Finagle's and Linkerd's default): a sample taken dt after the
+ * previous one gets the weight 1 - exp(-dt / tau), so the estimate follows what a node
+ * did over the last seconds whatever the request rate. The first sample of a node is
+ * taken as is. Between samples the estimate decays towards zero (read as
+ * ewma * exp(-age / tau)), so a node that lost every comparison is tried again after a
+ * while and a recovered node is noticed.
+ *
+ * Unlike Finagle's peak EWMA, a slow answer does not replace the estimate at once: with
+ * the gateway's own scheduling jitter in every sample, that made a fast node look slow
+ * for seconds after any hiccup and sent traffic to a node 50 times slower (measured with
+ * tools/bench-ewma). A failed try, though, counts at once: it raises the estimate to at
+ * least MG_EWMA_PENALTY (1 s).
  *
  * A pick draws two distinct nodes at random among those not skipped and takes the one
  * with the lower cost = ewma * (inflight + 1) / weight: latency times the queue the
  * request would join, across all workers. A node never measured costs 0, so new nodes
  * are sampled first. Equal costs go to the shorter queue per weight, then to a coin
- * weighted by the two nodes' weights. A failed try counts as a sample of at least MG_EWMA_PENALTY (1 s).
+ * weighted by the two nodes' weights.
  *
  * Two workers updating the same node at the same instant may lose one of the samples;
  * with many samples per second that does not move the average.
@@ -128,7 +135,10 @@ static void ewma_observe(void *state, int node, bool failed, double seconds)
         double dt = now - atomic_load_explicit(&st->ewma_stamp, memory_order_relaxed);
         double w = dt > 0 ? exp(-dt / MG_EWMA_TAU) : 1.0;
         double decayed = prev * w;
-        next = rtt > decayed ? rtt : decayed + rtt * (1 - w);
+        next = decayed + rtt * (1 - w);
+    }
+    if (failed && next < rtt) {
+        next = rtt; /* a failing node is avoided from its first failure */
     }
     if (next <= 0) {
         next = 1e-9; /* measured, however fast: 0 means "never measured" */
@@ -142,7 +152,7 @@ static void ewma_destroy(void *state)
     free(state);
 }
 
-/* Peak-EWMA response time times queue length, power of two choices, shared state. */
+/* EWMA response time times queue length, power of two choices, shared state. */
 const mg_balancer_ops_t mg_balancer_ewma = {
     .name = "ewma",
     .create = ewma_create,

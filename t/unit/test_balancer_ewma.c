@@ -60,21 +60,24 @@ START_TEST(test_samples_unmeasured)
 }
 END_TEST
 
-/* Peak sensitive: a slower sample replaces the average at once; faster ones pull it
- * down by their weight in time; a failure counts as at least 1 s. */
+/* The first sample is taken as is; later ones weigh by the time since the previous one
+ * (tau 10 s), so a burst of samples barely moves it and one a tau later moves it by
+ * 1 - 1/e; a failure counts at once as at least 1 s. */
 START_TEST(test_observe)
 {
     ck_assert_int_eq(fx_init(&f, MG_LB_EWMA, NULL, 2), MG_OK);
     mg_balancer_observe(&f.b, 0, false, 0.010);
     ck_assert(fabs(atomic_load(&f.slots[0].ewma) - 0.010) < 1e-12);
-    mg_balancer_observe(&f.b, 0, false, 0.040);
-    ck_assert(fabs(atomic_load(&f.slots[0].ewma) - 0.040) < 1e-12);
-    /* 10 s (one tau) after the last sample: weight 1 - 1/e for a 10 ms sample */
-    atomic_store(&f.slots[0].ewma_stamp, mg_mono_now() - 10);
+    mg_balancer_observe(&f.b, 0, false, 0.040); /* right after: almost no weight */
+    ck_assert(fabs(atomic_load(&f.slots[0].ewma) - 0.010) < 0.0001);
+    atomic_store(&f.slots[0].ewma, 0.040);
+    atomic_store(&f.slots[0].ewma_stamp, mg_mono_now() - 10); /* one tau ago */
     mg_balancer_observe(&f.b, 0, false, 0.010);
     double want = 0.040 / M_E + 0.010 * (1 - 1 / M_E);
     double got = atomic_load(&f.slots[0].ewma);
-    ck_assert_msg(got < 0.040 && fabs(got - want) < 0.001, "got %f want %f", got, want);
+    ck_assert_msg(fabs(got - want) < 0.0005, "got %f want %f", got, want);
+    mg_balancer_observe(&f.b, 0, true, 0.0001); /* a failure: at once */
+    ck_assert(atomic_load(&f.slots[0].ewma) >= 1.0);
     mg_balancer_observe(&f.b, 1, true, 0.0001);
     ck_assert(atomic_load(&f.slots[1].ewma) >= 1.0);
     mg_balancer_observe(&f.b, 1, false, -1); /* no sample */
