@@ -76,8 +76,7 @@ int mg_balancer_init_kind(mg_balancer_t *b, mg_lb_kind_t kind, const mg_upstream
     return MG_OK;
 }
 
-int mg_balancer_init(mg_balancer_t *b, const mg_upstream_conf_t *u,
-                     mg_node_state_t *const *states)
+int mg_balancer_init(mg_balancer_t *b, const mg_upstream_conf_t *u, mg_node_state_t *const *states)
 {
     return mg_balancer_init_kind(b, u->balancer, u, states);
 }
@@ -113,7 +112,8 @@ uint64_t mg_balancer_rand(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         s = mg_balancer_mix(((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^
-                            ((uint64_t)ts.tv_sec << 20)) | 1;
+                            ((uint64_t)ts.tv_sec << 20)) |
+            1;
     }
     s ^= s << 13;
     s ^= s >> 7;

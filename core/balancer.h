@@ -82,8 +82,7 @@ int mg_balancer_init_kind(mg_balancer_t *b, mg_lb_kind_t kind, const mg_upstream
                           mg_node_state_t *const *states);
 
 /* mg_balancer_init_kind() with the algorithm u->balancer names. */
-int mg_balancer_init(mg_balancer_t *b, const mg_upstream_conf_t *u,
-                     mg_node_state_t *const *states);
+int mg_balancer_init(mg_balancer_t *b, const mg_upstream_conf_t *u, mg_node_state_t *const *states);
 
 /* Frees the algorithm's state. Safe on a `b` whose init failed or that was disposed. */
 void mg_balancer_dispose(mg_balancer_t *b);
@@ -103,8 +102,7 @@ static inline void mg_balancer_observe(mg_balancer_t *b, int node, bool failed, 
 
 /* The Set-Cookie value to send with the response of `node` (sticky upstreams whose
  * client is new or moved), or an empty string. Borrowed from `b`. */
-static inline mg_str_t mg_balancer_cookie(mg_balancer_t *b, const mg_balancer_ctx_t *ctx,
-                                          int node)
+static inline mg_str_t mg_balancer_cookie(mg_balancer_t *b, const mg_balancer_ctx_t *ctx, int node)
 {
     return b->ops->cookie != NULL ? b->ops->cookie(b->state, ctx, node) : MG_NULL_STR;
 }

@@ -56,7 +56,8 @@ static void *chash_create(const mg_upstream_conf_t *u, mg_node_state_t *const *s
 {
     double total = 0;
     for (size_t i = 0; i < u->nnodes; i++) {
-        total += (double)CHASH_POINTS_PER_WEIGHT * (u->nodes[i].weight > 0 ? u->nodes[i].weight : 1);
+        total +=
+            (double)CHASH_POINTS_PER_WEIGHT * (u->nodes[i].weight > 0 ? u->nodes[i].weight : 1);
     }
     double scale = total > CHASH_MAX_POINTS ? CHASH_MAX_POINTS / total : 1.0;
     size_t npoints = 0;

@@ -91,8 +91,7 @@ static bool better(const ewma_state_t *s, int a, int b, double now)
     if (qa * s->weights[b] != qb * s->weights[a]) {
         return qa * s->weights[b] < qb * s->weights[a];
     }
-    return mg_balancer_rand() % (uint64_t)(s->weights[a] + s->weights[b]) <
-           (uint64_t)s->weights[a];
+    return mg_balancer_rand() % (uint64_t)(s->weights[a] + s->weights[b]) < (uint64_t)s->weights[a];
 }
 
 static int ewma_pick(void *state, const mg_balancer_ctx_t *ctx)

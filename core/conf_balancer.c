@@ -14,9 +14,12 @@ static const struct {
     const char *name;
     mg_lb_kind_t kind;
 } balancers[] = {
-    {"roundrobin", MG_LB_ROUNDROBIN}, {"least_conn", MG_LB_LEAST_CONN},
-    {"ip_hash", MG_LB_IP_HASH},       {"chash", MG_LB_CHASH},
-    {"ewma", MG_LB_EWMA},             {"random", MG_LB_RANDOM},
+    {"roundrobin", MG_LB_ROUNDROBIN},
+    {"least_conn", MG_LB_LEAST_CONN},
+    {"ip_hash", MG_LB_IP_HASH},
+    {"chash", MG_LB_CHASH},
+    {"ewma", MG_LB_EWMA},
+    {"random", MG_LB_RANDOM},
     {"sticky", MG_LB_STICKY},
 };
 
@@ -174,9 +177,9 @@ static int on_st_httponly(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 }
 
 static const mg__conf_field_t sticky_fields[] = {
-    {"cookie", on_st_cookie, NULL},     {"fallback", on_st_fallback, NULL},
-    {"path", on_st_path, NULL},         {"max_age", on_st_max_age, NULL},
-    {"secure", on_st_secure, NULL},     {"httponly", on_st_httponly, NULL},
+    {"cookie", on_st_cookie, NULL}, {"fallback", on_st_fallback, NULL},
+    {"path", on_st_path, NULL},     {"max_age", on_st_max_age, NULL},
+    {"secure", on_st_secure, NULL}, {"httponly", on_st_httponly, NULL},
 };
 
 int mg__conf_on_up_sticky(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)

@@ -69,8 +69,8 @@ typedef struct {
 /* Bytes mg_proxy_build_response_head() may write at most. */
 size_t mg_proxy_response_head_size(const mg_proxy_response_head_t *h);
 
-/* Writes "HTTP/1.1 <status> <reason>", the kept headers, the `extra` ones, the framing and Connection
- * headers and the empty line into buf. Returns the length written. */
+/* Writes "HTTP/1.1 <status> <reason>", the kept headers, the `extra` ones, the framing
+ * and Connection headers and the empty line into buf. Returns the length written. */
 size_t mg_proxy_build_response_head(const mg_proxy_response_head_t *h, char *buf);
 
 /* True for methods that may be replayed: GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */

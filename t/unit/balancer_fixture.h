@@ -27,8 +27,7 @@ typedef struct {
 
 /* Fills f for n nodes with the weights given (NULL: all 1), first node numbered
  * `first` in its address, and creates the balancer `kind`. */
-static inline void fx_init_from(fx_t *f, mg_lb_kind_t kind, const int *weights, size_t n,
-                                int first)
+static inline void fx_init_from(fx_t *f, mg_lb_kind_t kind, const int *weights, size_t n, int first)
 {
     memset(f, 0, sizeof(*f));
     for (size_t i = 0; i < n; i++) {
@@ -42,8 +41,8 @@ static inline void fx_init_from(fx_t *f, mg_lb_kind_t kind, const int *weights, 
     f->u.balancer = kind;
     f->u.nodes = f->nodes;
     f->u.nnodes = n;
-    f->u.sticky = (mg_sticky_conf_t){.cookie = "mg_node", .fallback = MG_LB_ROUNDROBIN,
-                                     .path = "/", .httponly = true};
+    f->u.sticky = (mg_sticky_conf_t){
+        .cookie = "mg_node", .fallback = MG_LB_ROUNDROBIN, .path = "/", .httponly = true};
 }
 
 static inline int fx_init(fx_t *f, mg_lb_kind_t kind, const int *weights, size_t n)

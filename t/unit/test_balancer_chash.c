@@ -95,8 +95,8 @@ START_TEST(test_weights_proportional)
     for (int i = 0; i < 4; i++) {
         double want = NKEYS * w[i] / 10.0;
         ck_assert_msg(counts[i] > want * 0.85 && counts[i] < want * 1.15,
-                      "node %d (weight %d) got %d keys, expected about %.0f", i, w[i],
-                      counts[i], want);
+                      "node %d (weight %d) got %d keys, expected about %.0f", i, w[i], counts[i],
+                      want);
     }
     mg_balancer_dispose(&fa.b);
 }

@@ -12,8 +12,8 @@ START_TEST(test_stable)
 {
     ck_assert_int_eq(fx_init(&fa, MG_LB_IP_HASH, NULL, 4), MG_OK);
     ck_assert_int_eq(fx_init(&fb, MG_LB_IP_HASH, NULL, 4), MG_OK);
-    const char *addrs[] = {"192.0.2.1", "192.0.2.2", "198.51.100.7", "2001:db8::1",
-                           "2001:db8::2", "::1", "127.0.0.1"};
+    const char *addrs[] = {"192.0.2.1",   "192.0.2.2", "198.51.100.7", "2001:db8::1",
+                           "2001:db8::2", "::1",       "127.0.0.1"};
     for (size_t i = 0; i < MG_NELEMS(addrs); i++) {
         mg_balancer_ctx_t ctx = fx_key(addrs[i]);
         int k = mg_balancer_pick(&fa.b, &ctx);

@@ -19,8 +19,13 @@ START_TEST(test_token_format_parse)
     ck_assert_uint_eq(back, t);
     mg_balancer_sticky_format(0xab, tok);
     ck_assert_str_eq(tok, "00000000000000ab");
-    const char *bad[] = {"", "00000000000000a", "00000000000000abc", "00000000000000AB",
-                         "00000000000000ag", "0000000000000 ab", "1"};
+    const char *bad[] = {"",
+                         "00000000000000a",
+                         "00000000000000abc",
+                         "00000000000000AB",
+                         "00000000000000ag",
+                         "0000000000000 ab",
+                         "1"};
     for (size_t i = 0; i < MG_NELEMS(bad); i++) {
         ck_assert_int_eq(mg_balancer_sticky_parse(mg_str(bad[i], strlen(bad[i])), &back),
                          MG_DECLINED);
@@ -75,8 +80,11 @@ END_TEST
 START_TEST(test_cookie_attributes_and_fallback)
 {
     fx_init_from(&f, MG_LB_STICKY, NULL, 2, 0);
-    f.u.sticky = (mg_sticky_conf_t){.cookie = "srv", .fallback = MG_LB_LEAST_CONN,
-                                    .path = "/api", .max_age = 3600, .secure = true};
+    f.u.sticky = (mg_sticky_conf_t){.cookie = "srv",
+                                    .fallback = MG_LB_LEAST_CONN,
+                                    .path = "/api",
+                                    .max_age = 3600,
+                                    .secure = true};
     ck_assert_int_eq(mg_balancer_init(&f.b, &f.u, f.states), MG_OK);
     atomic_store(&f.slots[0].inflight, 3);
     mg_balancer_ctx_t ctx = fx_key("");
