@@ -165,7 +165,7 @@ START_TEST(test_every_algorithm_skips)
     for (size_t a = 0; a < MG_NELEMS(all_kinds); a++) {
         ck_assert_int_eq(fx_init(&f, all_kinds[a], w, 10), MG_OK);
         ck_assert_ptr_nonnull(f.b.ops->name);
-        char key[16];
+        char key[32];
         for (int i = 0; i < 500; i++) {
             snprintf(key, sizeof(key), "%d", i);
             mg_balancer_ctx_t ctx = fx_key(key);
@@ -199,7 +199,7 @@ START_TEST(test_every_algorithm_follows_weights)
     for (size_t a = 0; a < MG_NELEMS(all_kinds); a++) {
         ck_assert_int_eq(fx_init(&f, all_kinds[a], w, 2), MG_OK);
         int counts[2] = {0};
-        char key[16];
+        char key[32];
         for (int i = 0; i < 20000; i++) {
             snprintf(key, sizeof(key), "10.9.%d.%d", i / 250, i % 250);
             mg_balancer_ctx_t ctx = fx_key(key);
