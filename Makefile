@@ -48,8 +48,9 @@ $(BUILD)/core/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/core
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c | $(BUILD)/llhttp
 	$(CC) $(ALL_CFLAGS) -w -c -o $@ $<
 
-# A unit test names the core modules it links on a line "/* deps: router pool str */".
-unit_deps = $(patsubst %,$(BUILD)/core/%.o,$(shell sed -n 's|^/\* deps: \(.*\) \*/|\1|p' $(1)))
+# A unit test names the core modules it links on a line "/* deps: router pool str */";
+# "/* deps: core */" links every core module (for tests of the whole worker).
+unit_deps = $(patsubst %,$(BUILD)/core/%.o,$(patsubst core,$(CORE_SRC:core/%.c=%),$(shell sed -n 's|^/\* deps: \(.*\) \*/|\1|p' $(1))))
 
 .SECONDEXPANSION:
 $(BUILD)/unit/%: t/unit/%.c $$(call unit_deps,t/unit/%.c) $(LLHTTP_OBJ) $(wildcard t/unit/*.h) | $(BUILD)/unit

@@ -26,7 +26,7 @@ typedef struct {
 } rr_state_t;
 
 
-static void *rr_create(const mg_upstream_conf_t *u)
+static void *rr_create(const mg_upstream_conf_t *u, mg_node_state_t *const *states)
 {
     rr_state_t *s = calloc(1, sizeof(*s) + u->nnodes * sizeof(rr_node_t));
     if (s == NULL) {

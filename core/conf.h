@@ -13,10 +13,42 @@
 
 #include <sys/socket.h>
 
-/* Balancing algorithms. This build implements roundrobin; the others are refused by the loader. */
+/* Balancing algorithms (docs/balancing.md); each one is core/balancer_<name>.c. */
 typedef enum {
     MG_LB_ROUNDROBIN = 0,
+    MG_LB_LEAST_CONN,
+    MG_LB_IP_HASH,
+    MG_LB_CHASH,
+    MG_LB_EWMA,
+    MG_LB_RANDOM,
+    MG_LB_STICKY,
 } mg_lb_kind_t;
+
+/* What chash and ip_hash hash: `hash_on`, parsed once at load. */
+typedef enum {
+    MG_HASH_REMOTE_ADDR = 0, /* the client's IP address (the default) */
+    MG_HASH_HEADER,          /* header:NAME */
+    MG_HASH_COOKIE,          /* cookie:NAME */
+    MG_HASH_QUERY,           /* query:NAME (the raw value, not percent-decoded) */
+    MG_HASH_PARAM,           /* param:NAME, a route path parameter {NAME} */
+} mg_hash_kind_t;
+
+typedef struct {
+    mg_hash_kind_t kind;
+    const char *name; /* header/cookie/query/param name; NULL for remote_addr */
+    size_t len;
+} mg_hash_on_t;
+
+/* `sticky:` block of a sticky upstream. */
+typedef struct {
+    const char *cookie;    /* cookie naming the node, default "mg_node" */
+    mg_lb_kind_t fallback; /* picks for new clients: roundrobin (default), least_conn,
+                              ewma or random */
+    const char *path;      /* cookie Path, default "/" */
+    double max_age;        /* cookie Max-Age in seconds; 0 = session cookie (default) */
+    bool secure;           /* Secure attribute, default false */
+    bool httponly;         /* HttpOnly attribute, default true */
+} mg_sticky_conf_t;
 
 typedef enum { MG_LOG_DEBUG = 0, MG_LOG_INFO, MG_LOG_NOTICE, MG_LOG_WARN, MG_LOG_ERROR, MG_LOG_CRIT, MG_LOG_ALERT } mg_log_level_t;
 
@@ -42,7 +74,8 @@ typedef struct {
 struct mg_upstream_conf_s {
     const char *name;
     mg_lb_kind_t balancer;
-    const char *hash_on; /* kept for later algorithms; NULL if absent */
+    mg_hash_on_t hash_on;    /* chash/ip_hash key, default remote_addr */
+    mg_sticky_conf_t sticky; /* with balancer: sticky */
     mg_node_conf_t *nodes;
     size_t nnodes;
     int keepalive;              /* idle connections per worker per upstream, default 64 */

@@ -116,6 +116,15 @@ int mg__conf_rate_limits(mg__conf_ctx_t *c, yaml_node_t *node, mg_route_conf_t *
 int mg__conf_on_rl_zones(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_rl_finish(mg__conf_ctx_t *c);
 
+/* conf_balancer.c: an upstream's `balancer`, `hash_on` and `sticky` keys; their
+ * defaults; the check, once the upstream is read, that no key is given to an algorithm
+ * that does not use it. */
+int mg__conf_on_up_balancer(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_up_hash_on(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_up_sticky(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+void mg__conf_balancer_defaults(mg_upstream_conf_t *u);
+int mg__conf_check_balancer(mg__conf_ctx_t *c, yaml_node_t *v, const mg_upstream_conf_t *u);
+
 /* The top-level mapping (conf_top.c), then upstreams and routes (conf_route.c). */
 int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root);
 int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node);

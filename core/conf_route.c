@@ -17,10 +17,6 @@
 
 #define MG_MAX_NODES MG_BALANCER_MAX_NODES
 
-/* Balancers the configuration language names; only the first is in this build. */
-static const char *const balancer_names[] = {"roundrobin", "least_conn", "ip_hash",
-                                             "chash",      "ewma",       "sticky"};
-
 /* The key node (or with `value`, the value node) of `key` in a mapping already read, so
  * an error found after the walk still points at the line it is about. Falls back to the
  * mapping itself. */
@@ -123,32 +119,6 @@ static int on_up_name(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return MG_OK;
 }
 
-static int on_up_balancer(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
-{
-    const char *s;
-    if (mg__conf_str(c, v, &s) != MG_OK) {
-        return MG_ERROR;
-    }
-    if (strcmp(s, balancer_names[0]) == 0) {
-        ((mg_upstream_conf_t *)obj)->balancer = MG_LB_ROUNDROBIN;
-        return MG_OK;
-    }
-    for (size_t i = 1; i < MG_NELEMS(balancer_names); i++) {
-        if (strcmp(s, balancer_names[i]) == 0) {
-            return mg__conf_fail(c, v,
-                                 "the %s balancer is not supported by this build "
-                                 "(only roundrobin is)",
-                                 s);
-        }
-    }
-    return mg__conf_fail(c, v, "expected roundrobin, got \"%s\"", s);
-}
-
-static int on_up_hash_on(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
-{
-    return mg__conf_str(c, v, &((mg_upstream_conf_t *)obj)->hash_on);
-}
-
 static int on_up_keepalive(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
     return mg__conf_int(c, v, 0, 100000, &((mg_upstream_conf_t *)obj)->keepalive);
@@ -222,8 +192,9 @@ static int on_up_host(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 static const mg__conf_field_t upstream_fields[] = {
     {"name", on_up_name, NULL},
     {"nodes", on_nodes, NULL},
-    {"balancer", on_up_balancer, NULL},
-    {"hash_on", on_up_hash_on, NULL},
+    {"balancer", mg__conf_on_up_balancer, NULL},
+    {"hash_on", mg__conf_on_up_hash_on, NULL},
+    {"sticky", mg__conf_on_up_sticky, NULL},
     {"keepalive", on_up_keepalive, NULL},
     {"keepalive_timeout", on_up_keepalive_timeout, NULL},
     {"keepalive_requests", on_up_keepalive_requests, NULL},
@@ -237,7 +208,6 @@ static const mg__conf_field_t upstream_fields[] = {
 static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *u)
 {
     *u = (mg_upstream_conf_t){
-        .balancer = MG_LB_ROUNDROBIN,
         .keepalive = 64,
         .keepalive_timeout = 10,
         .keepalive_requests = 1000,
@@ -247,10 +217,12 @@ static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *
         .retries = 1,
         .retry_timeout = 0,
     };
+    mg__conf_balancer_defaults(u);
     uint64_t seen;
     if (mg__conf_map(c, v, upstream_fields, MG_NELEMS(upstream_fields), u, &seen) != MG_OK ||
         mg__conf_require(c, v, seen, upstream_fields, 0) != MG_OK ||
-        mg__conf_require(c, v, seen, upstream_fields, 1) != MG_OK) {
+        mg__conf_require(c, v, seen, upstream_fields, 1) != MG_OK ||
+        mg__conf_check_balancer(c, v, u) != MG_OK) {
         return MG_ERROR;
     }
     return MG_OK;

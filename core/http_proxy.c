@@ -23,6 +23,7 @@
  */
 #include "http_proxy_int.h"
 
+#include "clock.h"
 #include "gen.h"
 #include "http.h"
 #include "lua_runtime.h"
@@ -105,6 +106,7 @@ static void conn_drop(proxy_t *p, bool keep)
 static mg_request_t *detach(proxy_t *p, bool keep)
 {
     mg_request_t *r = p->r;
+    mg__proxy_try_end(p, false, false); /* the request ends mid-try: e.g. client gone */
     conn_drop(p, keep);
     if (p->ref != NULL) {
         p->ref->p = NULL;
@@ -307,6 +309,10 @@ static void try_start(proxy_t *p, bool fresh_same_node)
     try_reset(p);
     p->r->upstream_addr =
         mg_str(mg_upstream_node_addr(up, p->node), strlen(mg_upstream_node_addr(up, p->node)));
+    mg__proxy_try_end(p, false, false); /* never two open tries */
+    p->try_open = true;
+    p->try_began = mg_mono_now();
+    mg_upstream_try_begin(up, p->node);
 
     p->conn = fresh_same_node ? NULL : mg_upstream_acquire(up, p->node);
     if (p->conn != NULL) {
@@ -330,6 +336,16 @@ static void try_start(proxy_t *p, bool fresh_same_node)
     } else {
         mg__proxy_try_failed(p, MG_PROXY_ERR_CONNECT, strerror(-rc));
     }
+}
+
+void mg__proxy_try_end(proxy_t *p, bool failed, bool measured)
+{
+    if (!p->try_open) {
+        return;
+    }
+    p->try_open = false;
+    double took = mg_mono_now() - p->try_began;
+    mg_upstream_try_end(p->up, p->node, failed, failed || measured ? took : -1);
 }
 
 /* Forgets what the previous try sent and received; the buffered request is replayed. */
@@ -368,9 +384,11 @@ void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why)
     };
     mg__proxy_log_try(p, MG_LOG_WARN, mg_proxy_err_name(err), why);
     p->last_err = err;
+    int rc = mg_proxy_retry_decide(&t);
+    /* a pooled connection the upstream had closed says nothing about the node */
+    mg__proxy_try_end(p, rc != MG_PROXY_RETRY_FRESH, false);
     conn_drop(p, false);
 
-    int rc = mg_proxy_retry_decide(&t);
     if (rc == MG_PROXY_RETRY) {
         try_start(p, false);
     } else if (rc == MG_PROXY_RETRY_FRESH) {
@@ -626,6 +644,7 @@ void mg_proxy_start(mg_request_t *r)
     p->head = head;
     p->hlen = mg_proxy_build_request_head(r, uc->host, head);
     p->first_start = ev_now(p->loop);
+    p->bctx.hash_key = mg_balancer_key(uc, r);
     if (r->has_body && r->content_length >= 0) {
         p->bcap = (size_t)MG_MIN(r->content_length, (int64_t)PROXY_BODY_MAX);
     } else if (r->has_body) {

@@ -50,6 +50,8 @@ struct proxy_s {
     int tries;
     unsigned try_id;
     bool stale_retried;
+    bool try_open;    /* mg_upstream_try_begin() ran for this try, the end has not */
+    double try_began; /* mg_mono_now() at the begin */
     mg_proxy_err_t last_err;
     double first_start;
 
@@ -97,6 +99,10 @@ void mg__proxy_fail(proxy_t *p, int status);
 /* One try failed: logs it, drops the connection, then retries or answers per
  * mg_proxy_retry_decide(). */
 void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why);
+
+/* Ends the current try once (see mg_upstream_try_end()): failed, or with measured the
+ * time to the response head as a latency sample. A no-op when no try is open. */
+void mg__proxy_try_end(proxy_t *p, bool failed, bool measured);
 
 /* One error-log line about the current node, with the client and the request id. */
 void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const char *why);

@@ -149,6 +149,7 @@ static int on_resp_headers_complete(llhttp_t *h)
         return 1; /* interim answer: the client side does its own 100 Continue */
     }
     p->head_done = true;
+    mg__proxy_try_end(p, false, true);
     bool no_body;
     mg_str_t conn_value = MG_NULL_STR;
     for (size_t i = 0; i < p->nhdr; i++) {
@@ -178,11 +179,16 @@ static int on_resp_headers_complete(llhttp_t *h)
     if (p->frame == MG_PROXY_FRAME_CLOSE) {
         r->keepalive = false; /* the end of the body is the end of the connection */
     }
-    mg_header_t rl_hdrs[3];
-    size_t nrl = r->rl != NULL ? mg_rl_response_headers(r, rl_hdrs) : 0;
+    /* the gateway's own headers: RateLimit-* (headers: true), a sticky Set-Cookie */
+    mg_header_t extra[4];
+    size_t nextra = r->rl != NULL ? mg_rl_response_headers(r, extra) : 0;
+    mg_str_t cookie = mg_balancer_cookie(&p->up->balancer, &p->bctx, p->node);
+    if (cookie.len > 0) {
+        extra[nextra++] = (mg_header_t){MG_STR("Set-Cookie"), cookie};
+    }
     mg_proxy_response_head_t rh = {
-        .extra = rl_hdrs,
-        .nextra = nrl,
+        .extra = extra,
+        .nextra = nextra,
         .status = status,
         .reason = p->reason.len > 0
                       ? p->reason

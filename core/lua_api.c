@@ -578,6 +578,23 @@ int mg_lua_upstream_node(mg_lua_task_t *t, int i, mg_str_t *addr, int *weight)
     return MG_OK;
 }
 
+/* What every worker sees of node `i` right now (nodestate.h): out[0] requests in
+ * flight, out[1] tries sent, out[2] tries failed, out[3] the ewma latency estimate in
+ * seconds (0 = not measured). MG_DECLINED for no such node. */
+int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out)
+{
+    if (i < 0 || i >= mg_lua_upstream_node_count(t) || t->r->gen == NULL) {
+        return MG_DECLINED;
+    }
+    const mg_upstream_t *u = t->r->gen->upstreams[t->r->match.route->upstream->index];
+    const mg_node_state_t *st = u->nodes[i].state;
+    out[0] = (double)atomic_load_explicit(&st->inflight, memory_order_relaxed);
+    out[1] = (double)atomic_load_explicit(&st->requests, memory_order_relaxed);
+    out[2] = (double)atomic_load_explicit(&st->failures, memory_order_relaxed);
+    out[3] = atomic_load_explicit(&st->ewma, memory_order_relaxed);
+    return MG_OK;
+}
+
 /* Picks node `i` (0-based) of the route's upstream for the first try. */
 int mg_lua_set_peer(mg_lua_task_t *t, int i)
 {

@@ -57,20 +57,21 @@ typedef struct {
     mg_str_t reason;            /* as the upstream sent it; empty -> mg_http_reason() */
     const mg_header_t *headers; /* the upstream's headers, in order */
     size_t nheaders;
-    const mg_header_t *extra;   /* gateway headers after them (RateLimit-*), or NULL */
-    size_t nextra;
     mg_str_t connection; /* the upstream's Connection value, or empty */
     mg_proxy_frame_t frame;
     uint64_t content_length; /* with MG_PROXY_FRAME_LENGTH */
     bool keepalive;          /* false adds "Connection: close" */
     bool http10_keepalive;   /* an HTTP/1.0 client kept alive: "Connection: keep-alive" */
+    const mg_header_t *extra; /* headers the gateway adds (RateLimit-*, a sticky
+                               * Set-Cookie), or NULL */
+    size_t nextra;
 } mg_proxy_response_head_t;
 
 /* Bytes mg_proxy_build_response_head() may write at most. */
 size_t mg_proxy_response_head_size(const mg_proxy_response_head_t *h);
 
-/* Writes "HTTP/1.1 <status> <reason>", the kept headers, the framing and Connection
- * headers and the empty line into buf. Returns the length written. */
+/* Writes "HTTP/1.1 <status> <reason>", the kept headers, the `extra` ones, the framing
+ * and Connection headers and the empty line into buf. Returns the length written. */
 size_t mg_proxy_build_response_head(const mg_proxy_response_head_t *h, char *buf);
 
 /* True for methods that may be replayed: GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */

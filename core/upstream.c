@@ -35,11 +35,20 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
         free(u);
         return NULL;
     }
+    mg_node_state_t **states = calloc(c->nnodes ? c->nnodes : 1, sizeof(*states));
+    if (states == NULL) {
+        free(u->nodes);
+        free(u);
+        return NULL;
+    }
     u->state = mg_nodestate_upstream(c->name);
     for (size_t i = 0; i < c->nnodes; i++) {
         u->nodes[i].state = mg_nodestate_node(c->name, c->nodes[i].addr.text);
+        states[i] = u->nodes[i].state;
     }
-    if (mg_balancer_init(&u->balancer, c) != MG_OK) {
+    int rc = mg_balancer_init(&u->balancer, c, states);
+    free(states); /* the balancer keeps the slots, not the array */
+    if (rc != MG_OK) {
         free(u->nodes);
         free(u);
         return NULL;
@@ -245,6 +254,25 @@ void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
     /* idle connections must not keep a draining worker's loop alive */
     ev_unref(u->loop);
     ev_unref(u->loop);
+}
+
+void mg_upstream_try_begin(mg_upstream_t *u, int node)
+{
+    mg_node_state_t *st = u->nodes[node].state;
+    atomic_fetch_add_explicit(&st->inflight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->requests, 1, memory_order_relaxed);
+}
+
+void mg_upstream_try_end(mg_upstream_t *u, int node, bool failed, double seconds_to_head)
+{
+    mg_node_state_t *st = u->nodes[node].state;
+    atomic_fetch_sub_explicit(&st->inflight, 1, memory_order_relaxed);
+    if (failed) {
+        atomic_fetch_add_explicit(&st->failures, 1, memory_order_relaxed);
+    }
+    if (failed || seconds_to_head >= 0) {
+        mg_balancer_observe(&u->balancer, node, failed, seconds_to_head < 0 ? 0 : seconds_to_head);
+    }
 }
 
 const char *mg_upstream_node_addr(const mg_upstream_t *u, int node)

@@ -81,6 +81,19 @@ int mg_upstream_connect_result(mg_upstream_conn_t *c);
  * `c` is taken either way. */
 void mg_upstream_release(mg_upstream_conn_t *c, bool keep);
 
+/* A try of a request on `node` starts: a node was picked and a connection is about to
+ * be taken or opened. Counts it in the node's shared `inflight` and `requests`. Every
+ * begin is followed by exactly one mg_upstream_try_end() for the same node. */
+void mg_upstream_try_begin(mg_upstream_t *u, int node);
+
+/* The try begun on `node` is over: its response head arrived (failed = false,
+ * `seconds_to_head` since the begin), it failed (failed = true, `seconds_to_head` how
+ * long it took to fail), or it ended for a reason that says nothing about the node (the
+ * client went away, a stale pooled connection: failed = false, seconds_to_head < 0).
+ * Releases the node's `inflight`, counts `failures`, and gives the balancer the sample
+ * (ewma). */
+void mg_upstream_try_end(mg_upstream_t *u, int node, bool failed, double seconds_to_head);
+
 /* "ip:port" text of a node as configured (borrowed from the conf). */
 const char *mg_upstream_node_addr(const mg_upstream_t *u, int node);
 

@@ -1,4 +1,4 @@
-/* deps: conf conf_plugin conf_top conf_value conf_route conf_ratelimit router pool str */
+/* deps: conf conf_plugin conf_top conf_value conf_route conf_ratelimit router pool str conf_balancer */
 #include <arpa/inet.h>
 #include <check.h>
 #include <limits.h>
@@ -139,7 +139,7 @@ static const char full_yaml[] =
     "    return: { status: 418, body: \"\", content_type: text/html }\n"
     "upstreams:\n"
     "  - name: users\n"
-    "    balancer: roundrobin\n"
+    "    balancer: chash\n"
     "    hash_on: header:X-User-Id\n"
     "    nodes:\n"
     "      - { address: \"127.0.0.1:9001\", weight: 2 }\n"
@@ -204,8 +204,10 @@ START_TEST(test_every_upstream_key)
     ck_assert_uint_eq(c->nupstreams, 2);
     const mg_upstream_conf_t *u = &c->upstreams[0];
     ck_assert_str_eq(u->name, "users");
-    ck_assert_int_eq(u->balancer, MG_LB_ROUNDROBIN);
-    ck_assert_str_eq(u->hash_on, "header:X-User-Id");
+    ck_assert_int_eq(u->balancer, MG_LB_CHASH);
+    ck_assert_int_eq(u->hash_on.kind, MG_HASH_HEADER);
+    ck_assert_str_eq(u->hash_on.name, "X-User-Id");
+    ck_assert_uint_eq(u->hash_on.len, 9);
     ck_assert_uint_eq(u->nnodes, 3);
     ck_assert_int_eq(u->nodes[0].weight, 2);
     ck_assert_int_eq(port_of(&u->nodes[0].addr), 9001);
@@ -226,7 +228,9 @@ START_TEST(test_every_upstream_key)
     ck_assert(u->keepalive == 64 && u->keepalive_timeout == 10 && u->keepalive_requests == 1000);
     ck_assert(u->connect_timeout == 3 && u->send_timeout == 10 && u->read_timeout == 30);
     ck_assert(u->retries == 1 && u->retry_timeout == 0 && u->host == NULL);
-    ck_assert_ptr_null(u->hash_on);
+    ck_assert_int_eq(u->balancer, MG_LB_ROUNDROBIN);
+    ck_assert_int_eq(u->hash_on.kind, MG_HASH_REMOTE_ADDR);
+    ck_assert_str_eq(u->sticky.cookie, "mg_node");
     ck_assert_ptr_eq(mg_conf_upstream(c, "b.2-x_y"), u);
     ck_assert_ptr_null(mg_conf_upstream(c, "nope"));
     mg_conf_destroy(c);
@@ -326,10 +330,11 @@ static const struct {
     {"consumers: [{ credentials: {} }]\n", 1, 13, "consumers[0]", "missing required key"},
     {"upstreams:\n  - name: u\n    nodes: [\"127.0.0.1:1\"]\n    health_check: {}\n", 4, 5,
      "upstreams[0].health_check", "health checks are not supported by this build"},
-    {"upstreams:\n  - name: u\n    balancer: chash\n    nodes: [\"127.0.0.1:1\"]\n", 3, 15,
-     "upstreams[0].balancer", "the chash balancer is not supported by this build"},
-    {"upstreams:\n  - name: u\n    balancer: random\n    nodes: [\"127.0.0.1:1\"]\n", 3, 15,
-     "upstreams[0].balancer", "expected roundrobin, got \"random\""},
+    {"upstreams:\n  - name: u\n    balancer: round_robin\n    nodes: [\"127.0.0.1:1\"]\n", 3,
+     15, "upstreams[0].balancer", "unknown balancer \"round_robin\" (did you mean \"roundrobin\"?)"},
+    {"upstreams:\n  - name: u\n    balancer: fastest\n    nodes: [\"127.0.0.1:1\"]\n", 3, 15,
+     "upstreams[0].balancer",
+     "expected roundrobin, least_conn, ip_hash, chash, ewma, random or sticky, got \"fastest\""},
     {"upstreams:\n  - nodes: [\"127.0.0.1:1\"]\n", 2, 5, "upstreams[0]",
      "missing required key \"name\""},
     {"upstreams:\n  - name: u\n", 2, 5, "upstreams[0]", "missing required key \"nodes\""},

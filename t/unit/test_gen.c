@@ -1,4 +1,4 @@
-/* deps: gen conf conf_plugin conf_top conf_value conf_route router upstream nodestate balancer balancer_roundrobin pool str log lua_vm lua_task lua_api lua_http watchdog shdict shm shm_lru ratelimit ratelimit_algo ratelimit_zone ratelimit_cluster lua_ratelimit conf_ratelimit http_conn http_request http_respond http_buf http_parse http_proxy http_proxy_resp proxy_head admin master_reload master master_watch listen worker */
+/* deps: core */
 #include <check.h>
 #include <stdlib.h>
 

@@ -203,6 +203,33 @@ START_TEST(test_response_head_framing)
 }
 END_TEST
 
+/* Headers the gateway adds (a sticky Set-Cookie) follow the upstream's, before the
+ * framing, and count in the size. */
+START_TEST(test_response_head_extra_headers)
+{
+    mg_header_t uh[] = {{MG_STR("Set-Cookie"), MG_STR("app=1")}};
+    mg_header_t extra[] = {{MG_STR("Set-Cookie"), MG_STR("mg_node=00000000000000ab; Path=/")}};
+    mg_proxy_response_head_t rh = {
+        .status = 200,
+        .reason = MG_STR("OK"),
+        .headers = uh,
+        .nheaders = 1,
+        .frame = MG_PROXY_FRAME_LENGTH,
+        .content_length = 0,
+        .keepalive = true,
+        .extra = extra,
+        .nextra = 1,
+    };
+    char *h = build_resp(&rh);
+    ck_assert_str_eq(h, "HTTP/1.1 200 OK\r\n"
+                        "Set-Cookie: app=1\r\n"
+                        "Set-Cookie: mg_node=00000000000000ab; Path=/\r\n"
+                        "Content-Length: 0\r\n"
+                        "\r\n");
+    free(h);
+}
+END_TEST
+
 START_TEST(test_idempotent_methods)
 {
     ck_assert(mg_proxy_method_idempotent(HTTP_GET));
@@ -310,6 +337,7 @@ int main(void)
     tcase_add_test(tc, test_hop_by_hop_and_connection_named_headers_stripped);
     tcase_add_test(tc, test_framing_is_ours);
     tcase_add_test(tc, test_response_head_framing);
+    tcase_add_test(tc, test_response_head_extra_headers);
     tcase_add_test(tc, test_idempotent_methods);
     tcase_add_test(tc, test_retry_table);
     tcase_add_test(tc, test_stale_pooled_connection_gets_one_fresh_retry);

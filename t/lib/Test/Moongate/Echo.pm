@@ -5,7 +5,9 @@ package Test::Moongate::Echo;
 # exactly what the gateway forwarded. One process accepts; each connection gets its
 # own child, so slow (/delay) requests never hold up the others. Every answer carries
 # X-Echo-Port (which echo server answered) and X-Echo-Peer (the client port of the
-# connection it came on, to see upstream connection reuse).
+# connection it came on, to see upstream connection reuse). /delay-on/PORT/MS waits MS
+# milliseconds only in the echo server listening on PORT, so one of two echo servers can
+# play a slow node.
 
 use strict;
 use warnings;
@@ -121,6 +123,9 @@ sub respond {
     $path =~ s/\?.*//s;
     if ($path =~ m{^/delay/(\d+)}) {
         Time::HiRes::sleep($1 / 1000);
+    }
+    if ($path =~ m{^/delay-on/(\d+)/(\d+)} && $1 == $port) {
+        Time::HiRes::sleep($2 / 1000);
     }
     if ($path =~ m{^/status/(\d{3})}) {
         $status = $1;
