@@ -85,7 +85,6 @@ void mg_gen_bind(mg_gen_t *g, mg_worker_t *w)
         mg_lua_bind(g->lua, w);
     }
     for (size_t i = 0; i < g->conf->nupstreams; i++) {
-        g->upstreams[i]->worker = w;
-        g->upstreams[i]->loop = w->loop;
+        mg_upstream_bind(g->upstreams[i], w);
     }
 }

@@ -52,6 +52,9 @@ struct proxy_s {
     bool stale_retried;
     mg_proxy_err_t last_err;
     double first_start;
+    bool trial;        /* the try holds a half-open breaker slot (health.h) */
+    bool waiting;      /* counted in the upstream's pending: waiting at max_connections */
+    double wait_start; /* when it started waiting */
 
     /* request going up */
     char *head;
@@ -97,6 +100,10 @@ void mg__proxy_fail(proxy_t *p, int status);
 /* One try failed: logs it, drops the connection, then retries or answers per
  * mg_proxy_retry_decide(). */
 void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why);
+
+/* The current try's outcome for the node's health (passive checks, breaker); gives
+ * back its breaker trial slot. */
+void mg__proxy_observe(proxy_t *p, mg_health_outcome_t o);
 
 /* One error-log line about the current node, with the client and the request id. */
 void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const char *why);

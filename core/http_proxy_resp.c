@@ -148,6 +148,7 @@ static int on_resp_headers_complete(llhttp_t *h)
         return 1; /* interim answer: the client side does its own 100 Continue */
     }
     p->head_done = true;
+    mg__proxy_observe(p, status >= 500 ? MG_HEALTH_5XX : MG_HEALTH_OK);
     bool no_body;
     mg_str_t conn_value = MG_NULL_STR;
     for (size_t i = 0; i < p->nhdr; i++) {

@@ -1,4 +1,4 @@
-/* deps: conf conf_plugin conf_top conf_value conf_route router pool str */
+/* deps: conf conf_plugin conf_top conf_value conf_route conf_health router pool str */
 #include <arpa/inet.h>
 #include <check.h>
 #include <limits.h>
@@ -324,8 +324,8 @@ static const struct {
      "expected an integer from 0 to 65535, got \"-1\""},
     {"global_plugins: [a]\n", 1, 17, "global_plugins", "expected a mapping of plugin name"},
     {"consumers: [{ credentials: {} }]\n", 1, 13, "consumers[0]", "missing required key"},
-    {"upstreams:\n  - name: u\n    nodes: [\"127.0.0.1:1\"]\n    health_check: {}\n", 4, 5,
-     "upstreams[0].health_check", "health checks are not supported by this build"},
+    {"upstreams:\n  - name: u\n    nodes: [\"127.0.0.1:1\"]\n    health_check: { activ: {} }\n",
+     4, 21, "upstreams[0].health_check.activ", "did you mean \"active\""},
     {"upstreams:\n  - name: u\n    balancer: chash\n    nodes: [\"127.0.0.1:1\"]\n", 3, 15,
      "upstreams[0].balancer", "the chash balancer is not supported by this build"},
     {"upstreams:\n  - name: u\n    balancer: random\n    nodes: [\"127.0.0.1:1\"]\n", 3, 15,

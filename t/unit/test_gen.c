@@ -1,4 +1,4 @@
-/* deps: gen conf conf_plugin conf_top conf_value conf_route router upstream nodestate balancer balancer_roundrobin pool str log lua_vm lua_task lua_api lua_http watchdog shdict shm http_conn http_request http_respond http_buf http_parse http_proxy http_proxy_resp proxy_head admin master_reload master master_watch listen worker */
+/* deps: gen conf conf_plugin conf_top conf_value conf_route conf_health router upstream health health_probe nodestate balancer balancer_roundrobin pool str log lua_vm lua_task lua_api lua_http watchdog shdict shm http_conn http_request http_respond http_buf http_parse http_proxy http_proxy_resp proxy_head admin master_reload master master_watch listen worker */
 #include <check.h>
 #include <stdlib.h>
 
