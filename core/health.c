@@ -319,6 +319,13 @@ void mg_health_request(mg_upstream_t *u)
 size_t mg_health_filter(mg_upstream_t *u, mg_balancer_ctx_t *ctx)
 {
     const mg_health_conf_t *h = &u->conf->health;
+    if (!h->active.on && !h->passive.on && !h->breaker.on) {
+        size_t skipped = 0; /* the common case costs a popcount, not a walk */
+        for (size_t w = 0; w < MG_NELEMS(ctx->skip); w++) {
+            skipped += (size_t)__builtin_popcountll(ctx->skip[w]);
+        }
+        return u->conf->nnodes - MG_MIN(skipped, u->conf->nnodes);
+    }
     bool timed = h->passive.on || h->breaker.on;
     double now = timed ? mg_mono_now() : 0;
     size_t left = 0;
@@ -386,7 +393,6 @@ static void eject(mg_upstream_t *u, int node, double now)
     bool by_failures = p->consecutive_failures > 0 && fails >= p->consecutive_failures;
     double len = mg_health_eject(s, p, now);
     if (len > 0) {
-        atomic_store(&u->state->ejected, ejected + 1);
         mg_log_warn("upstream \"%s\" node %s ejected for %gs (ejection %d in a row): %d %s in "
                     "a row",
                     u->conf->name, mg_upstream_node_addr(u, node), len,
