@@ -75,8 +75,7 @@ static int read_number(mg__conf_ctx_t *c, yaml_node_t *v, double min, double max
     char *end = NULL;
     errno = 0;
     double d = s != NULL ? strtod(s, &end) : NAN;
-    if (s == NULL || end == s || *end != '\0' || errno != 0 || !isfinite(d) || d < min ||
-        d > max) {
+    if (s == NULL || end == s || *end != '\0' || errno != 0 || !isfinite(d) || d < min || d > max) {
         return mg__conf_fail(c, v, "expected a number from %g to %g, got %s", min, max,
                              mg__conf_what(v, what, sizeof(what)));
     }
@@ -150,8 +149,7 @@ static int on_ac_host(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     }
     for (const char *p = a->host; *p; p++) {
         if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-            return mg__conf_fail(c, v,
-                                 "expected a host name without spaces or control characters");
+            return mg__conf_fail(c, v, "expected a host name without spaces or control characters");
         }
     }
     return MG_OK;

@@ -140,8 +140,8 @@ static bool breaker_move(mg_node_state_t *s, int from, int to, double now)
     return atomic_compare_exchange_strong(&s->breaker, &exp, to);
 }
 
-mg_breaker_state_t mg_breaker_state(mg_node_state_t *s, const mg_hc_breaker_conf_t *b,
-                                    double now, bool *changed)
+mg_breaker_state_t mg_breaker_state(mg_node_state_t *s, const mg_hc_breaker_conf_t *b, double now,
+                                    bool *changed)
 {
     int st = atomic_load(&s->breaker);
     if (changed != NULL) {
@@ -180,8 +180,7 @@ bool mg_breaker_available(mg_node_state_t *s, const mg_hc_breaker_conf_t *b, dou
     }
 }
 
-int mg_breaker_acquire(mg_node_state_t *s, const mg_hc_breaker_conf_t *b, double now,
-                       bool *trial)
+int mg_breaker_acquire(mg_node_state_t *s, const mg_hc_breaker_conf_t *b, double now, bool *trial)
 {
     *trial = false;
     switch (mg_breaker_state(s, b, now, NULL)) {
@@ -242,7 +241,7 @@ int mg_breaker_record(mg_node_state_t *s, const mg_hc_breaker_conf_t *b, mg_heal
         }
         if (bad) {
             return breaker_move(s, MG_BREAKER_HALF_OPEN, MG_BREAKER_OPEN, now) ? MG_BREAKER_OPEN
-                                                                                : -1;
+                                                                               : -1;
         }
         if (breaker_move(s, MG_BREAKER_HALF_OPEN, MG_BREAKER_CLOSED, now)) {
             atomic_store(&s->brk_fails, 0);
@@ -342,12 +341,12 @@ size_t mg_health_filter(mg_upstream_t *u, mg_balancer_ctx_t *ctx)
             if (changed) {
                 mg_log_notice("upstream \"%s\" node %s: circuit breaker half-open after %gs "
                               "open, letting %d trial request(s) through",
-                              u->conf->name, mg_upstream_node_addr(u, (int)i),
-                              h->breaker.open_time, h->breaker.half_open_requests);
+                              u->conf->name, mg_upstream_node_addr(u, (int)i), h->breaker.open_time,
+                              h->breaker.half_open_requests);
             }
-            out = st == MG_BREAKER_OPEN ||
-                  (st == MG_BREAKER_HALF_OPEN &&
-                   atomic_load(&s->trials) >= h->breaker.half_open_requests);
+            out =
+                st == MG_BREAKER_OPEN || (st == MG_BREAKER_HALF_OPEN &&
+                                          atomic_load(&s->trials) >= h->breaker.half_open_requests);
         }
         if (out) {
             mg_balancer_skip(ctx, i);
@@ -395,8 +394,8 @@ static void eject(mg_upstream_t *u, int node, double now)
     if (len > 0) {
         mg_log_warn("upstream \"%s\" node %s ejected for %gs (ejection %d in a row): %d %s in "
                     "a row",
-                    u->conf->name, mg_upstream_node_addr(u, node), len,
-                    atomic_load(&s->ejections), by_failures ? fails : fails_5xx,
+                    u->conf->name, mg_upstream_node_addr(u, node), len, atomic_load(&s->ejections),
+                    by_failures ? fails : fails_5xx,
                     by_failures ? "failures" : "5xx answers or failures");
     }
 }
@@ -420,8 +419,8 @@ void mg_health_observe(mg_upstream_t *u, int node, mg_health_outcome_t o, bool t
     }
     int to = mg_breaker_record(s, &h->breaker, o, trial, now);
     if (to == MG_BREAKER_OPEN) {
-        mg_log_warn("upstream \"%s\" node %s: circuit breaker open for %gs: %s",
-                    u->conf->name, mg_upstream_node_addr(u, node), h->breaker.open_time,
+        mg_log_warn("upstream \"%s\" node %s: circuit breaker open for %gs: %s", u->conf->name,
+                    mg_upstream_node_addr(u, node), h->breaker.open_time,
                     trial ? "the half-open trial failed" : "too many failures in a row");
     } else if (to == MG_BREAKER_CLOSED) {
         mg_log_notice("upstream \"%s\" node %s: circuit breaker closed: the trial succeeded",
@@ -531,8 +530,7 @@ size_t mg_health_status_json(const mg_gen_t *g, char *buf, size_t cap)
                 "%s{\"address\":\"%s\",\"health\":\"%s\",\"breaker\":\"%s\",\"inflight\":%lld,"
                 "\"connections\":%lld,\"requests\":%llu,\"failures\":%llu,\"ejections\":%d}",
                 j ? "," : "", mg_upstream_node_addr(u, (int)j), health_name(u, s, now),
-                u->conf->health.breaker.on ? mg_breaker_name(atomic_load(&s->breaker))
-                                           : "off",
+                u->conf->health.breaker.on ? mg_breaker_name(atomic_load(&s->breaker)) : "off",
                 (long long)atomic_load(&s->inflight), (long long)atomic_load(&s->connections),
                 (unsigned long long)atomic_load(&s->requests),
                 (unsigned long long)atomic_load(&s->failures), atomic_load(&s->ejections));

@@ -80,8 +80,8 @@ double mg_health_eject(mg_node_state_t *s, const mg_hc_passive_conf_t *p, double
 
 /* The breaker's state at `now`, moving open -> half-open once open_time has passed.
  * *changed (may be NULL) is set when this call made that move (log it). */
-mg_breaker_state_t mg_breaker_state(mg_node_state_t *s, const mg_hc_breaker_conf_t *b,
-                                    double now, bool *changed);
+mg_breaker_state_t mg_breaker_state(mg_node_state_t *s, const mg_hc_breaker_conf_t *b, double now,
+                                    bool *changed);
 
 /* True when the breaker lets a request through at `now` (closed, or half-open with a
  * free trial slot); no slot is taken. */
@@ -89,8 +89,7 @@ bool mg_breaker_available(mg_node_state_t *s, const mg_hc_breaker_conf_t *b, dou
 
 /* Lets one request through: MG_OK (with *trial set when it took a half-open trial
  * slot, to be given back through mg_breaker_record) or MG_DECLINED. */
-int mg_breaker_acquire(mg_node_state_t *s, const mg_hc_breaker_conf_t *b, double now,
-                       bool *trial);
+int mg_breaker_acquire(mg_node_state_t *s, const mg_hc_breaker_conf_t *b, double now, bool *trial);
 
 /* Records one outcome (trial: the request held a trial slot). Returns the state the
  * breaker moved to, or -1 when it did not move. */

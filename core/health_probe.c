@@ -40,8 +40,8 @@ typedef struct {
     ev_timer timer;
     mg_health_t *h;
     int node;
-    int fd;           /* -1 when no probe is in flight */
-    char *req;        /* the probe request, built once */
+    int fd;    /* -1 when no probe is in flight */
+    char *req; /* the probe request, built once */
     size_t req_len, sent;
     char buf[STATUS_LINE_MAX];
     size_t len;
@@ -50,8 +50,8 @@ typedef struct {
 struct mg_health_s {
     mg_upstream_t *u;
     ev_timer tick;
-    bool holder;    /* this process held the lease at the last tick */
-    bool stopped;   /* the tick is off for good (drain, newer generation) */
+    bool holder;     /* this process held the lease at the last tick */
+    bool stopped;    /* the tick is off for good (drain, newer generation) */
     probe_t *probes; /* one per node */
 };
 

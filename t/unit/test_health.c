@@ -37,8 +37,8 @@ static mg_hc_passive_conf_t passive_conf(void)
 
 static mg_hc_breaker_conf_t breaker_conf(void)
 {
-    return (mg_hc_breaker_conf_t){.on = true, .failures = 3, .open_time = 10,
-                                  .half_open_requests = 1};
+    return (mg_hc_breaker_conf_t){
+        .on = true, .failures = 3, .open_time = 10, .half_open_requests = 1};
 }
 
 START_TEST(test_probe_thresholds)
