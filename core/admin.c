@@ -1,7 +1,8 @@
 /*
  * admin.c -- the admin API, served on its own listener (off unless `admin:` is set).
  *
- *   GET  /status   JSON: generations, each worker's pid, generation and counters
+ *   GET  /status   JSON: generations, each worker's pid, generation and counters,
+ *                  each upstream's nodes with their health and breaker state
  *   POST /reload   asks the master to reload (same as SIGHUP); answers 202 at once
  *
  * Figures come from the shared stats table, so any worker answers for all of them.
@@ -11,6 +12,7 @@
 #include "conf.h"
 
 #include "gen.h"
+#include "health.h"
 #include "http.h"
 #include "lua_runtime.h"
 #include "ratelimit_zone.h"
@@ -153,6 +155,9 @@ static void handle_status(mg_request_t *r)
     jprintf(&b, "],");
     status_lua(&b, w);
     status_rate_limits(&b);
+    if (b.len < b.cap) {
+        b.len += mg_health_status_json(w->gen, b.p + b.len, b.cap - b.len);
+    }
     jprintf(&b, "\"log_dropped\":%llu,\"shm\":{\"size\":%zu,\"free\":%zu}}\n",
             (unsigned long long)dropped, w->gen->conf->shm_size,
             w->shm ? mg_shm_free_bytes(w->shm) : 0);

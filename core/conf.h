@@ -71,6 +71,49 @@ typedef struct {
     int weight; /* >= 1, default 1 */
 } mg_node_conf_t;
 
+/* ---- health and failure handling (health.h) ---- */
+
+/* `health_check.active`: one prober per upstream for the whole node. */
+typedef struct {
+    bool on;                   /* the block is present */
+    const char *path;          /* GET target, default "/" */
+    const char *host;          /* Host header; NULL: the upstream's `host`, else the node */
+    uint64_t statuses[8];      /* bit (status - 100) for 100..599; default 200-399 */
+    double interval;           /* between probes of a node, default 5 s */
+    double timeout;            /* connect + answer of one probe, default 1 s */
+    int healthy_threshold;     /* successes in a row that bring a node back, default 2 */
+    int unhealthy_threshold;   /* failures in a row that mark it down, default 3 */
+} mg_hc_active_conf_t;
+
+/* `health_check.passive`: outlier ejection from real traffic. */
+typedef struct {
+    bool on;
+    int consecutive_failures;  /* connect errors, timeouts, bad answers; 0 = off, default 5 */
+    int consecutive_5xx;       /* answers 500-599 (failures count too); 0 = off, default 5 */
+    double base_ejection_time; /* first ejection; x n for the n-th in a row, default 30 s */
+    double max_ejection_time;  /* cap, default 300 s */
+    int max_ejection_percent;  /* share of nodes ejected at once, default 10 */
+} mg_hc_passive_conf_t;
+
+/* `health_check.breaker`: a circuit breaker per node. */
+typedef struct {
+    bool on;
+    int failures;           /* closed -> open after this many failures in a row, default 5 */
+    double open_time;       /* open -> half-open after this long, default 10 s */
+    int half_open_requests; /* trial requests at once while half-open, default 1 */
+} mg_hc_breaker_conf_t;
+
+typedef struct {
+    int max_connections;  /* open connections to the upstream, all workers; 0 = unlimited */
+    int max_pending;      /* requests waiting for one at max_connections, default 100 */
+    bool retry_budget;    /* `retry_budget` present */
+    double retry_ratio;   /* retries <= ratio x requests (10 s window), default 0.2 */
+    int retry_min;        /* retries always allowed per window, default 3 */
+    mg_hc_active_conf_t active;
+    mg_hc_passive_conf_t passive;
+    mg_hc_breaker_conf_t breaker;
+} mg_health_conf_t;
+
 struct mg_upstream_conf_s {
     const char *name;
     mg_lb_kind_t balancer;
@@ -88,6 +131,7 @@ struct mg_upstream_conf_s {
     double retry_timeout;       /* total time budget for all tries, 0 = none, default 0 */
     const char *host;           /* Host sent upstream; NULL passes the client's Host */
     int index;                  /* position in conf->upstreams */
+    mg_health_conf_t health;    /* health checks, breaker, limits, retry budget */
 };
 
 /* A fixed response a route can answer with instead of proxying. */

@@ -125,6 +125,13 @@ int mg__conf_on_up_sticky(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 void mg__conf_balancer_defaults(mg_upstream_conf_t *u);
 int mg__conf_check_balancer(mg__conf_ctx_t *c, yaml_node_t *v, const mg_upstream_conf_t *u);
 
+/* conf_health.c: an upstream's health and failure-handling keys, and their defaults. */
+void mg__conf_health_defaults(mg_health_conf_t *h);
+int mg__conf_on_max_connections(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_max_pending(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_retry_budget(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_health_check(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+
 /* The top-level mapping (conf_top.c), then upstreams and routes (conf_route.c). */
 int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root);
 int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node);

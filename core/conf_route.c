@@ -202,7 +202,10 @@ static const mg__conf_field_t upstream_fields[] = {
     {"retries", on_up_retries, NULL},
     {"retry_timeout", on_up_retry_timeout, NULL},
     {"host", on_up_host, NULL},
-    {"health_check", NULL, "health checks are not supported by this build"},
+    {"health_check", mg__conf_on_health_check, NULL},
+    {"max_connections", mg__conf_on_max_connections, NULL},
+    {"max_pending", mg__conf_on_max_pending, NULL},
+    {"retry_budget", mg__conf_on_retry_budget, NULL},
 };
 
 static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *u)
@@ -218,6 +221,7 @@ static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *
         .retry_timeout = 0,
     };
     mg__conf_balancer_defaults(u);
+    mg__conf_health_defaults(&u->health);
     uint64_t seen;
     if (mg__conf_map(c, v, upstream_fields, MG_NELEMS(upstream_fields), u, &seen) != MG_OK ||
         mg__conf_require(c, v, seen, upstream_fields, 0) != MG_OK ||

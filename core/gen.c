@@ -95,7 +95,6 @@ void mg_gen_bind(mg_gen_t *g, mg_worker_t *w)
         g->rl_cluster = mg_rl_cluster_create(w->loop, g->conf);
     }
     for (size_t i = 0; i < g->conf->nupstreams; i++) {
-        g->upstreams[i]->worker = w;
-        g->upstreams[i]->loop = w->loop;
+        mg_upstream_bind(g->upstreams[i], w);
     }
 }

@@ -108,6 +108,13 @@ static mg_request_t *detach(proxy_t *p, bool keep)
     mg_request_t *r = p->r;
     mg__proxy_try_end(p, false, false); /* the request ends mid-try: e.g. client gone */
     conn_drop(p, keep);
+    if (p->waiting) {
+        p->waiting = false;
+        mg_health_pending_leave(p->up);
+    }
+    if (p->trial) {
+        mg__proxy_observe(p, MG_HEALTH_NONE);
+    }
     if (p->ref != NULL) {
         p->ref->p = NULL;
         p->ref = NULL;
@@ -160,6 +167,12 @@ void mg__proxy_fail(proxy_t *p, int status)
     if (r != NULL) {
         mg_http_error(r, status);
     }
+}
+
+void mg__proxy_observe(proxy_t *p, mg_health_outcome_t o)
+{
+    mg_health_observe(p->up, p->node, o, p->trial);
+    p->trial = false;
 }
 
 void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const char *why)
@@ -224,11 +237,15 @@ void mg__proxy_touch_timer(proxy_t *p)
     ev_timer_again(p->loop, &p->timer);
 }
 
+static void try_connect(proxy_t *p);
+
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     proxy_t *p = w->data;
     enter(p);
-    if (p->connecting) {
+    if (p->waiting) {
+        try_connect(p);
+    } else if (p->connecting) {
         mg__proxy_try_failed(p, MG_PROXY_ERR_CONNECT_TIMEOUT, NULL);
     } else if (!p->head_done) {
         mg__proxy_try_failed(p, MG_PROXY_ERR_TIMEOUT, out_pending(p) ? "sending" : "reading");
@@ -290,16 +307,46 @@ static void on_connect_io(struct ev_loop *loop, ev_io *w, int revents)
 
 static void try_reset(proxy_t *p);
 
+/* The node of the next try: a Lua balancer's choice on the first try, else the
+ * balancer's among the nodes neither tried nor unavailable (health.h). Returns -1 after
+ * answering the request when none is left: 503 at once when no node was available to
+ * begin with, else the status of the last failure. */
+static int pick_node(proxy_t *p)
+{
+    mg_upstream_t *up = p->up;
+    int node = p->tries == 0 && p->r->lua != NULL ? mg_lua_peer(p->r) : -1;
+    if (node >= 0) {
+        return node; /* the plugin owns its choice */
+    }
+    if (mg_health_filter(up, &p->bctx) > 0) {
+        while ((node = mg_balancer_pick(&up->balancer, &p->bctx)) >= 0) {
+            if (mg_health_begin(up, node, &p->trial) == MG_OK) {
+                return node;
+            }
+            mg_balancer_skip(&p->bctx, (size_t)node); /* its last trial slot went elsewhere */
+        }
+    }
+    if (p->tries == 0) {
+        mg_request_t *r = p->r;
+        mg_log_err("upstream \"%s\": no healthy upstream node, client: %.*s, request_id: %.*s",
+                   up->conf->name, (int)r->remote_addr.len, r->remote_addr.p,
+                   (int)r->request_id.len, r->request_id.p);
+        mg__proxy_fail(p, 503);
+    } else {
+        mg__proxy_fail(p, mg_proxy_err_status(p->last_err));
+    }
+    return -1;
+}
+
 static void try_start(proxy_t *p, bool fresh_same_node)
 {
     mg_upstream_t *up = p->up;
     if (!fresh_same_node) {
-        int node = p->tries == 0 && p->r->lua != NULL ? mg_lua_peer(p->r) : -1;
-        if (node < 0) {
-            node = mg_balancer_pick(&up->balancer, &p->bctx);
+        if (p->tries == 0) {
+            mg_health_request(up);
         }
+        int node = pick_node(p);
         if (node < 0) {
-            mg__proxy_fail(p, mg_proxy_err_status(p->last_err));
             return;
         }
         p->node = node;
@@ -319,7 +366,58 @@ static void try_start(proxy_t *p, bool fresh_same_node)
         connected(p);
         return;
     }
+    try_connect(p);
+}
+
+/* At max_connections: waits (polling, since the connection that frees a slot may be
+ * another worker's) while fewer than max_pending requests wait, for at most the connect
+ * timeout; else 503 at once. */
+static void conn_wait(proxy_t *p)
+{
+    mg_upstream_t *up = p->up;
+    const mg_health_conf_t *h = &up->conf->health;
+    double limit = up->conf->connect_timeout > 0 ? up->conf->connect_timeout : 3.;
+    const char *why = NULL;
+    if (!p->waiting) {
+        if (mg_health_pending_enter(up)) {
+            p->waiting = true;
+            p->wait_start = ev_now(p->loop);
+        } else {
+            why = "max_pending requests already wait";
+        }
+    } else if (ev_now(p->loop) - p->wait_start >= limit) {
+        why = "no connection freed within the connect timeout";
+    }
+    if (why != NULL) {
+        mg_request_t *r = p->r;
+        mg_log_warn("upstream \"%s\": at max_connections (%d) and %s: 503, client: %.*s, "
+                    "request_id: %.*s",
+                    up->conf->name, h->max_connections, why, (int)r->remote_addr.len,
+                    r->remote_addr.p, (int)r->request_id.len, r->request_id.p);
+        mg__proxy_fail(p, 503);
+        return;
+    }
+    p->timer.repeat = 0.01;
+    ev_timer_again(p->loop, &p->timer);
+}
+
+/* Opens the try's connection (no pooled one was usable). */
+static void try_connect(proxy_t *p)
+{
+    mg_upstream_t *up = p->up;
     int rc = mg_upstream_connect(up, p->node, &p->conn);
+    if (rc == -EBUSY && mg_upstream_evict_idle(up)) {
+        rc = mg_upstream_connect(up, p->node, &p->conn); /* an idle one made room */
+    }
+    if (rc == -EBUSY) {
+        conn_wait(p);
+        return;
+    }
+    if (p->waiting) {
+        p->waiting = false;
+        mg_health_pending_leave(up);
+        ev_timer_stop(p->loop, &p->timer);
+    }
     if (rc == MG_OK) {
         connected(p);
     } else if (rc == MG_AGAIN) {
@@ -381,15 +479,26 @@ void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why)
         .retries = p->up->conf->retries,
         .elapsed = ev_now(p->loop) - p->first_start,
         .retry_timeout = p->up->conf->retry_timeout,
+        .no_budget = !mg_health_retry_allowed(p->up),
     };
     mg__proxy_log_try(p, MG_LOG_WARN, mg_proxy_err_name(err), why);
     p->last_err = err;
     int rc = mg_proxy_retry_decide(&t);
-    /* a pooled connection the upstream had closed says nothing about the node */
-    mg__proxy_try_end(p, rc != MG_PROXY_RETRY_FRESH, false);
+    /* out of descriptors is ours, and a pooled connection closed under us is the
+     * keep-alive race: neither says anything about the node */
+    bool node_fault = err != MG_PROXY_ERR_NO_SOCKET && !(t.reused && err == MG_PROXY_ERR_IO);
+    mg__proxy_try_end(p, node_fault, false);
     conn_drop(p, false);
+    mg__proxy_observe(p, node_fault ? MG_HEALTH_FAILURE : MG_HEALTH_NONE);
 
+    if (rc >= 300 && t.no_budget) {
+        t.no_budget = false;
+        if (mg_proxy_retry_decide(&t) == MG_PROXY_RETRY) {
+            mg__proxy_log_try(p, MG_LOG_WARN, "not retried", "the retry budget is spent");
+        }
+    }
     if (rc == MG_PROXY_RETRY) {
+        mg_health_retry_spend(p->up);
         try_start(p, false);
     } else if (rc == MG_PROXY_RETRY_FRESH) {
         p->stale_retried = true;

@@ -54,6 +54,9 @@ struct proxy_s {
     double try_began; /* mg_mono_now() at the begin */
     mg_proxy_err_t last_err;
     double first_start;
+    bool trial;        /* the try holds a half-open breaker slot (health.h) */
+    bool waiting;      /* counted in the upstream's pending: waiting at max_connections */
+    double wait_start; /* when it started waiting */
 
     /* request going up */
     char *head;
@@ -103,6 +106,10 @@ void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why);
 /* Ends the current try once (see mg_upstream_try_end()): failed, or with measured the
  * time to the response head as a latency sample. A no-op when no try is open. */
 void mg__proxy_try_end(proxy_t *p, bool failed, bool measured);
+
+/* The current try's outcome for the node's health (passive checks, breaker); gives
+ * back its breaker trial slot. */
+void mg__proxy_observe(proxy_t *p, mg_health_outcome_t o);
 
 /* One error-log line about the current node, with the client and the request id. */
 void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const char *why);

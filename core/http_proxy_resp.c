@@ -150,6 +150,7 @@ static int on_resp_headers_complete(llhttp_t *h)
     }
     p->head_done = true;
     mg__proxy_try_end(p, false, true);
+    mg__proxy_observe(p, status >= 500 ? MG_HEALTH_5XX : MG_HEALTH_OK);
     bool no_body;
     mg_str_t conn_value = MG_NULL_STR;
     for (size_t i = 0; i < p->nhdr; i++) {

@@ -42,6 +42,8 @@ typedef struct {
     _Atomic double ejected_until; /* passive: not picked before this time */
     _Atomic double breaker_since; /* when the breaker last changed state */
     _Atomic int32_t trials;      /* half-open trial requests in flight */
+    _Atomic int32_t fails_5xx;   /* consecutive 5xx answers or failures (passive) */
+    _Atomic int32_t brk_fails;   /* consecutive failures the breaker counts */
     _Atomic int32_t pad;
 } mg_node_state_t;
 
@@ -54,6 +56,7 @@ typedef struct {
     _Atomic int64_t prober_pid;   /* the process running the active checks, 0 = none */
     _Atomic double prober_until;  /* its lease: another process takes over after this */
     _Atomic uint64_t ejected;     /* nodes currently ejected (passive) */
+    _Atomic int64_t connections;  /* open connections to all its nodes (max_connections) */
 } mg_upstream_state_t;
 
 /* Creates the zone. Master, once, before the first fork. MG_OK or MG_ERROR (errno). */

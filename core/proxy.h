@@ -99,6 +99,7 @@ typedef struct {
     int retries;          /* conf: extra tries allowed */
     double elapsed;       /* seconds since the first try started */
     double retry_timeout; /* conf: total budget, 0 = none */
+    bool no_budget;       /* the upstream's retry budget is spent (health.h) */
 } mg_proxy_try_t;
 
 #define MG_PROXY_RETRY 0       /* try the next node */
@@ -108,7 +109,9 @@ typedef struct {
  * (502, 503 or 504). A request that may have reached the upstream is replayed only when
  * its method is idempotent and it is still fully buffered; a stale pooled connection
  * gets one free retry on a fresh socket; tries are bounded by `retries` and
- * `retry_timeout`. The caller still answers with the status when no node is left. */
+ * `retry_timeout`, and a retry on another node by the upstream's retry budget
+ * (`no_budget`; the fresh-socket retry does not count against it). The caller still
+ * answers with the status when no node is left. */
 int mg_proxy_retry_decide(const mg_proxy_try_t *t);
 
 /* The status a failure maps to once no retry is possible. */

@@ -271,7 +271,7 @@ int mg_proxy_retry_decide(const mg_proxy_try_t *t)
     if (t->reused && t->err == MG_PROXY_ERR_IO && !t->stale_retried) {
         return MG_PROXY_RETRY_FRESH;
     }
-    if (t->tries > t->retries) {
+    if (t->tries > t->retries || t->no_budget) {
         return status;
     }
     return MG_PROXY_RETRY;

@@ -54,9 +54,17 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
         return NULL;
     }
     u->conf = c;
-    u->worker = w;
-    u->loop = w != NULL ? w->loop : NULL;
+    if (w != NULL) {
+        mg_upstream_bind(u, w);
+    }
     return u;
+}
+
+void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w)
+{
+    u->worker = w;
+    u->loop = w->loop;
+    mg_health_start(u);
 }
 
 static void conn_close(mg_upstream_conn_t *c)
@@ -64,6 +72,7 @@ static void conn_close(mg_upstream_conn_t *c)
     if (c->fd >= 0) {
         close(c->fd);
     }
+    mg_health_conn_closed(c->up, c->node);
     free(c);
 }
 
@@ -106,6 +115,7 @@ void mg_upstream_destroy(mg_upstream_t *u)
     if (u == NULL) {
         return;
     }
+    mg_health_stop(u);
     while (u->lru_head != NULL) {
         mg_upstream_conn_t *c = u->lru_head;
         idle_unlink(c);
@@ -167,9 +177,14 @@ int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
     const mg_addr_t *a = &u->conf->nodes[node].addr;
     *out = NULL;
 
+    if (!mg_health_conn_open(u, node)) {
+        return -EBUSY;
+    }
     int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        return -errno;
+        int err = errno;
+        mg_health_conn_closed(u, node);
+        return -err;
     }
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -181,12 +196,14 @@ int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
     if (rc < 0 && errno != EINPROGRESS) {
         int err = errno;
         close(fd);
+        mg_health_conn_closed(u, node);
         return -err;
     }
 
     mg_upstream_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
+        mg_health_conn_closed(u, node);
         return -ENOMEM;
     }
     c->fd = fd;
@@ -273,6 +290,17 @@ void mg_upstream_try_end(mg_upstream_t *u, int node, bool failed, double seconds
     if (failed || seconds_to_head >= 0) {
         mg_balancer_observe(&u->balancer, node, failed, seconds_to_head < 0 ? 0 : seconds_to_head);
     }
+}
+
+bool mg_upstream_evict_idle(mg_upstream_t *u)
+{
+    mg_upstream_conn_t *old = u->lru_tail;
+    if (old == NULL) {
+        return false;
+    }
+    idle_unlink(old);
+    conn_close(old);
+    return true;
 }
 
 const char *mg_upstream_node_addr(const mg_upstream_t *u, int node)

@@ -6,6 +6,7 @@
 #define MG_UPSTREAM_H
 
 #include "balancer.h"
+#include "health.h"
 #include "mg_core.h"
 #include "nodestate.h"
 
@@ -48,13 +49,19 @@ struct mg_upstream_s {
     mg_upstream_conn_t *lru_head; /* newest idle connection */
     mg_upstream_conn_t *lru_tail; /* oldest idle connection, evicted first */
     size_t nidle;                 /* idle connections in this worker, <= conf->keepalive */
+    mg_health_t *health;          /* the active prober, NULL without active checks */
 };
 
 /* Creates the runtime for upstream `c` in worker `w` (the conf outlives it). NULL when
  * out of memory. */
 mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c);
 
-/* Closes pooled idle connections and frees the runtime. Called when the generation that
+/* Attaches a runtime created without a worker (w == NULL) to worker `w` and starts
+ * what runs on its loop (the active prober). mg_upstream_create does this itself when
+ * given a worker. */
+void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w);
+
+/* Closes pooled idle connections, stops the prober and frees the runtime. Called when the generation that
  * owns it is released, so no request uses it any more. */
 void mg_upstream_destroy(mg_upstream_t *u);
 
@@ -67,7 +74,9 @@ mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node);
 /* Opens a new non-blocking TCP connection (TCP_NODELAY) to `node`. On MG_OK or MG_AGAIN
  * (connect in progress: wait for writability, then mg_upstream_connect_result) *out is
  * a connection owned by the caller. Otherwise returns a negative errno (-EMFILE/-ENFILE
- * when out of descriptors, -ECONNREFUSED ...) and *out is NULL. */
+ * when out of descriptors, -EBUSY when the upstream is at max_connections,
+ * -ECONNREFUSED ...) and *out is NULL. Every open connection counts towards
+ * max_connections until it is closed. */
 int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out);
 
 /* After a non-blocking connect became writable: 0 when connected, else a negative
@@ -93,6 +102,10 @@ void mg_upstream_try_begin(mg_upstream_t *u, int node);
  * Releases the node's `inflight`, counts `failures`, and gives the balancer the sample
  * (ewma). */
 void mg_upstream_try_end(mg_upstream_t *u, int node, bool failed, double seconds_to_head);
+
+/* Closes this worker's oldest idle connection to any node of `u`, to make room under
+ * max_connections. True when there was one. */
+bool mg_upstream_evict_idle(mg_upstream_t *u);
 
 /* "ip:port" text of a node as configured (borrowed from the conf). */
 const char *mg_upstream_node_addr(const mg_upstream_t *u, int node);

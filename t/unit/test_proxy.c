@@ -315,6 +315,26 @@ START_TEST(test_stale_pooled_connection_gets_one_fresh_retry)
 }
 END_TEST
 
+START_TEST(test_retry_budget_stops_retries_on_another_node)
+{
+    mg_proxy_try_t t = a_try(MG_PROXY_ERR_CONNECT, HTTP_GET, false);
+    ck_assert_int_eq(mg_proxy_retry_decide(&t), MG_PROXY_RETRY);
+    t.no_budget = true;
+    ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
+    t = a_try(MG_PROXY_ERR_TIMEOUT, HTTP_GET, false);
+    t.no_budget = true;
+    ck_assert_int_eq(mg_proxy_retry_decide(&t), 504);
+
+    /* the fresh-socket retry after a stale pooled connection is not a retry elsewhere */
+    t = a_try(MG_PROXY_ERR_IO, HTTP_GET, true);
+    t.reused = true;
+    t.no_budget = true;
+    ck_assert_int_eq(mg_proxy_retry_decide(&t), MG_PROXY_RETRY_FRESH);
+    t.stale_retried = true;
+    ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
+}
+END_TEST
+
 START_TEST(test_skip_lists)
 {
     ck_assert(mg_proxy_skip_request_header(MG_STR("x-forwarded-proto"), MG_NULL_STR));
@@ -341,6 +361,7 @@ int main(void)
     tcase_add_test(tc, test_idempotent_methods);
     tcase_add_test(tc, test_retry_table);
     tcase_add_test(tc, test_stale_pooled_connection_gets_one_fresh_retry);
+    tcase_add_test(tc, test_retry_budget_stops_retries_on_another_node);
     tcase_add_test(tc, test_skip_lists);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
