@@ -80,6 +80,7 @@ asan:
 
 bench: deps all
 	tools/bench
+	tools/bench-ewma
 
 install: all
 	install -D -m 0755 $(BUILD)/moongate $(DESTDIR)$(PREFIX)/bin/moongate

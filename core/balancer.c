@@ -145,3 +145,18 @@ int mg__balancer_weighted_random(const int *weights, size_t n, const mg_balancer
     }
     return -1;
 }
+
+mg__balancer_shared_t *mg__balancer_shared_create(const mg_upstream_conf_t *u,
+                                                  mg_node_state_t *const *states)
+{
+    mg__balancer_shared_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->n = MG_MIN(u->nnodes, (size_t)MG_BALANCER_MAX_NODES);
+    for (size_t i = 0; i < s->n; i++) {
+        s->weights[i] = u->nodes[i].weight > 0 ? u->nodes[i].weight : 1;
+        s->st[i] = states[i];
+    }
+    return s;
+}

@@ -152,4 +152,24 @@ uint64_t mg_balancer_rand(void);
 int mg__balancer_weighted_random(const int *weights, size_t n, const mg_balancer_ctx_t *ctx,
                                  int except);
 
+/* The nodes as algorithms that read the shared figures see them (ewma, random): each
+ * node's weight and its slot in shared memory. */
+typedef struct {
+    size_t n;
+    int weights[MG_BALANCER_MAX_NODES];
+    mg_node_state_t *st[MG_BALANCER_MAX_NODES];
+} mg__balancer_shared_t;
+
+/* A mg__balancer_shared_t for u's nodes (free()d by the caller's destroy); NULL when out
+ * of memory. */
+mg__balancer_shared_t *mg__balancer_shared_create(const mg_upstream_conf_t *u,
+                                                  mg_node_state_t *const *states);
+
+/* Requests in flight to a node across workers, never negative. */
+static inline int64_t mg__balancer_inflight(const mg_node_state_t *st)
+{
+    int64_t v = atomic_load_explicit(&st->inflight, memory_order_relaxed);
+    return v > 0 ? v : 0;
+}
+
 #endif

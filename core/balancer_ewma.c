@@ -40,30 +40,9 @@
 #define MG_EWMA_TAU 10.0    /* seconds: the decay constant of the average */
 #define MG_EWMA_PENALTY 1.0 /* seconds: what a failed try counts as, at least */
 
-typedef struct {
-    size_t n;
-    int weights[MG_BALANCER_MAX_NODES];
-    mg_node_state_t *st[MG_BALANCER_MAX_NODES];
-} ewma_state_t;
-
 static void *ewma_create(const mg_upstream_conf_t *u, mg_node_state_t *const *states)
 {
-    ewma_state_t *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        return NULL;
-    }
-    s->n = MG_MIN(u->nnodes, (size_t)MG_BALANCER_MAX_NODES);
-    for (size_t i = 0; i < s->n; i++) {
-        s->weights[i] = u->nodes[i].weight > 0 ? u->nodes[i].weight : 1;
-        s->st[i] = states[i];
-    }
-    return s;
-}
-
-static int64_t inflight_of(const mg_node_state_t *st)
-{
-    int64_t v = atomic_load_explicit(&st->inflight, memory_order_relaxed);
-    return v > 0 ? v : 0;
+    return mg__balancer_shared_create(u, states);
 }
 
 /* The latency estimate of a node now: the last average, decayed by its age. */
@@ -78,9 +57,9 @@ static double estimate(const mg_node_state_t *st, double now)
 }
 
 /* True when node a is the better choice than node b. */
-static bool better(const ewma_state_t *s, int a, int b, double now)
+static bool better(const mg__balancer_shared_t *s, int a, int b, double now)
 {
-    int64_t qa = inflight_of(s->st[a]), qb = inflight_of(s->st[b]);
+    int64_t qa = mg__balancer_inflight(s->st[a]), qb = mg__balancer_inflight(s->st[b]);
     double ca = estimate(s->st[a], now) * (double)(qa + 1) / s->weights[a];
     double cb = estimate(s->st[b], now) * (double)(qb + 1) / s->weights[b];
     if (ca != cb) {
@@ -96,7 +75,7 @@ static bool better(const ewma_state_t *s, int a, int b, double now)
 
 static int ewma_pick(void *state, const mg_balancer_ctx_t *ctx)
 {
-    ewma_state_t *s = state;
+    mg__balancer_shared_t *s = state;
     uint16_t avail[MG_BALANCER_MAX_NODES];
     size_t m = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -121,7 +100,7 @@ static int ewma_pick(void *state, const mg_balancer_ctx_t *ctx)
 
 static void ewma_observe(void *state, int node, bool failed, double seconds)
 {
-    ewma_state_t *s = state;
+    mg__balancer_shared_t *s = state;
     if (node < 0 || (size_t)node >= s->n || seconds < 0) {
         return;
     }

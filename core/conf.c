@@ -493,3 +493,18 @@ bool mg_conf_needs_restart(const mg_conf_t *old, const mg_conf_t *new)
     }
     return old->admin != NULL && !listen_eq(old->admin, new->admin);
 }
+
+/* The key node (or with `value`, the value node) of `key` in a mapping already read, so
+ * an error found after the walk still points at the line it is about. Falls back to the
+ * mapping itself. */
+yaml_node_t *mg__conf_find_key(mg__conf_ctx_t *c, yaml_node_t *map, const char *key, bool value)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0) {
+            return value ? yaml_document_get_node(&c->doc, p->value) : k;
+        }
+    }
+    return map;
+}

@@ -203,19 +203,6 @@ void mg__conf_balancer_defaults(mg_upstream_conf_t *u)
     };
 }
 
-/* The mapping's value node for `key`, for an error pointing at it. */
-static yaml_node_t *value_of(mg__conf_ctx_t *c, yaml_node_t *map, const char *key)
-{
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
-        if (k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0) {
-            return yaml_document_get_node(&c->doc, p->value);
-        }
-    }
-    return map;
-}
-
 int mg__conf_check_balancer(mg__conf_ctx_t *c, yaml_node_t *v, const mg_upstream_conf_t *u)
 {
     const char *name = "roundrobin";
@@ -224,7 +211,7 @@ int mg__conf_check_balancer(mg__conf_ctx_t *c, yaml_node_t *v, const mg_upstream
             name = balancers[i].name;
         }
     }
-    yaml_node_t *hash_on = value_of(c, v, "hash_on");
+    yaml_node_t *hash_on = mg__conf_find_key(c, v, "hash_on", true);
     if (hash_on != v && u->balancer != MG_LB_CHASH && u->balancer != MG_LB_IP_HASH) {
         size_t saved = mg__conf_push_key(c, "hash_on");
         int rc = mg__conf_fail(c, hash_on,
@@ -234,7 +221,7 @@ int mg__conf_check_balancer(mg__conf_ctx_t *c, yaml_node_t *v, const mg_upstream
         mg__conf_pop(c, saved);
         return rc;
     }
-    yaml_node_t *sticky = value_of(c, v, "sticky");
+    yaml_node_t *sticky = mg__conf_find_key(c, v, "sticky", true);
     if (sticky != v && u->balancer != MG_LB_STICKY) {
         size_t saved = mg__conf_push_key(c, "sticky");
         int rc = mg__conf_fail(c, sticky,

@@ -52,19 +52,6 @@ void mg__conf_health_defaults(mg_health_conf_t *h)
     }
 }
 
-/* The value node of `key` in mapping `map`, or the mapping itself. */
-static yaml_node_t *value_of(mg__conf_ctx_t *c, yaml_node_t *map, const char *key)
-{
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
-        if (k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0) {
-            return yaml_document_get_node(&c->doc, p->value);
-        }
-    }
-    return map;
-}
-
 /* A plain number in [min, max]. */
 static int read_number(mg__conf_ctx_t *c, yaml_node_t *v, double min, double max, double *out)
 {
@@ -291,7 +278,7 @@ static int on_hc_passive(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
         bool max_seen = (seen & (UINT64_C(1) << 3)) != 0;
         const char *key = max_seen ? "max_ejection_time" : "base_ejection_time";
         mg__conf_push_key(c, key);
-        return mg__conf_fail(c, value_of(c, v, key),
+        return mg__conf_fail(c, mg__conf_find_key(c, v, key, true),
                              "max_ejection_time (%gs) must be at least base_ejection_time (%gs)",
                              p->max_ejection_time, p->base_ejection_time);
     }

@@ -79,6 +79,11 @@ int mg__conf_require(mg__conf_ctx_t *c, yaml_node_t *node, uint64_t seen,
 int mg__conf_list(mg__conf_ctx_t *c, yaml_node_t *node, bool scalar_ok, yaml_node_t ***items,
                   size_t *n, bool *is_scalar);
 
+/* The key node of `key` in a mapping already read (with `value`, its value node), so
+ * that an error found after the walk points at the line it is about; the mapping
+ * itself when the key is absent. */
+yaml_node_t *mg__conf_find_key(mg__conf_ctx_t *c, yaml_node_t *map, const char *key, bool value);
+
 /* True for a plain empty, "~" or "null" scalar. */
 bool mg__conf_is_null(const yaml_node_t *node);
 

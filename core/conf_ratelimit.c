@@ -438,13 +438,6 @@ static int check_limit(mg__conf_ctx_t *c, yaml_node_t *v, mg_rl_conf_t *l, uint6
     return MG_OK;
 }
 
-/* The zone a limit keeps its state in, when it keeps any locally (a local limit, or a
- * cluster one that falls back to its local share). */
-static bool uses_zone(const mg_rl_conf_t *l)
-{
-    return l->scope == MG_RL_LOCAL || l->redis_failure == MG_RL_FAIL_LOCAL;
-}
-
 static int read_limit(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_rl_conf_t *l)
 {
     *l = (mg_rl_conf_t){
@@ -552,25 +545,6 @@ int mg__conf_on_rl_zones(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return MG_OK;
 }
 
-/* Whether some Lua code may make limiters (mg.ratelimit uses "default" unless told). */
-static bool plugins_used(const mg_conf_t *conf)
-{
-    if (conf->nglobal_plugins > 0) {
-        return true;
-    }
-    for (size_t i = 0; i < conf->nroutes; i++) {
-        if (conf->routes[i].nplugins > 0) {
-            return true;
-        }
-    }
-    for (size_t i = 0; i < conf->nconsumers; i++) {
-        if (conf->consumers[i].nplugins > 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 int mg__conf_rl_finish(mg__conf_ctx_t *c)
 {
     mg_conf_t *conf = c->conf;
@@ -579,17 +553,9 @@ int mg__conf_rl_finish(mg__conf_ctx_t *c)
             return MG_OK;
         }
     }
-    bool needed = plugins_used(conf);
-    for (size_t i = 0; !needed && i < conf->nroutes; i++) {
-        const mg_route_conf_t *r = &conf->routes[i];
-        for (size_t j = 0; j < r->nrate_limits; j++) {
-            needed = needed || (uses_zone(&r->rate_limits[j]) &&
-                                strcmp(r->rate_limits[j].zone, MG_RL_DEFAULT_ZONE) == 0);
-        }
-    }
-    if (!needed) {
-        return MG_OK;
-    }
+    /* Always there, used or not: a reload that adds the first limit or plugin then
+     * keeps the same set of zones and switches workers in place (zones are mapped
+     * only by forking). Untouched pages cost no memory. */
     if (conf->rl_zones == NULL) {
         conf->rl_zones = mg_pool_calloc(c->pool, sizeof(*conf->rl_zones));
         if (conf->rl_zones == NULL) {

@@ -17,21 +17,6 @@
 
 #define MG_MAX_NODES MG_BALANCER_MAX_NODES
 
-/* The key node (or with `value`, the value node) of `key` in a mapping already read, so
- * an error found after the walk still points at the line it is about. Falls back to the
- * mapping itself. */
-static yaml_node_t *find_key(mg__conf_ctx_t *c, yaml_node_t *map, const char *key, bool value)
-{
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
-        if (k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0) {
-            return value ? yaml_document_get_node(&c->doc, p->value) : k;
-        }
-    }
-    return map;
-}
-
 /* Upstream nodes */
 
 static int on_node_address(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
@@ -264,7 +249,7 @@ static int read_named_list(mg__conf_ctx_t *c, yaml_node_t *node, const char *wha
         for (size_t j = 0; j < i; j++) {
             if (strcmp(*(const char **)(arr + j * size + name_off), name) == 0) {
                 mg__conf_push_key(c, "name");
-                return mg__conf_fail(c, find_key(c, items[i], "name", true),
+                return mg__conf_fail(c, mg__conf_find_key(c, items[i], "name", true),
                                      "duplicate %s name \"%s\" (also %ss[%zu])", what, name,
                                      what, j);
             }
@@ -539,8 +524,8 @@ static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf
                              "(a fixed response) or \"plugins\" that answer");
     }
     if ((seen & (up | ret)) == (up | ret)) {
-        yaml_node_t *ku = find_key(c, v, "upstream", false);
-        yaml_node_t *kr = find_key(c, v, "return", false);
+        yaml_node_t *ku = mg__conf_find_key(c, v, "upstream", false);
+        yaml_node_t *kr = mg__conf_find_key(c, v, "return", false);
         yaml_node_t *later = ku->start_mark.index > kr->start_mark.index ? ku : kr;
         mg__conf_push_key(c, later == ku ? "upstream" : "return");
         return mg__conf_fail(c, later,

@@ -420,7 +420,8 @@ START_TEST(test_conf_defaults)
     mg_conf_destroy(c);
 
     c = parse("routes:\n  - { paths: [\"/\"], return: { status: 200 } }\n", &err);
-    ck_assert_uint_eq(c->nrl_zones, 0); /* no limit, no plugin: no zone */
+    ck_assert_uint_eq(c->nrl_zones, 1); /* "default" always exists */
+    ck_assert_str_eq(c->rl_zones[0].name, "default");
     mg_conf_destroy(c);
 }
 END_TEST
@@ -508,7 +509,7 @@ START_TEST(test_conf_cluster_and_zones)
     ck_assert_double_eq_tol(a->sync_interval, 0.05, EPS);
     ck_assert_int_eq(a->nodes, 4);
     ck_assert_int_eq(a->redis_failure, MG_RL_FAIL_REJECT);
-    ck_assert_uint_eq(c->nrl_zones, 0); /* no limit keeps state locally */
+    ck_assert_uint_eq(c->nrl_zones, 1); /* only "default", which always exists */
     mg_conf_destroy(c);
 
     c = parse("redis: { address: \"127.0.0.1:6379\" }\n"
