@@ -15,6 +15,7 @@
 #include "health.h"
 #include "http.h"
 #include "lua_runtime.h"
+#include "ratelimit_cluster.h"
 #include "ratelimit_zone.h"
 #include "shdict.h"
 #include "llhttp.h"
@@ -27,7 +28,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#define STATUS_BUF 32768
+/* Room for every upstream node's health line (about 200 bytes each) next to the rest. */
+#define STATUS_BUF (256 * 1024)
 
 typedef struct {
     char *p;
@@ -135,6 +137,21 @@ static void status_rate_limits(jbuf_t *b)
     jprintf(b, "],");
 }
 
+/* The Redis client of the worker answering (cluster rate limits); absent without one. */
+static void status_redis(jbuf_t *b, const mg_worker_t *w)
+{
+    if (w->gen->rl_cluster == NULL) {
+        return;
+    }
+    mg_rl_cluster_stats_t st;
+    mg_rl_cluster_stats(w->gen->rl_cluster, &st);
+    jprintf(b, "\"redis\":{\"worker\":%d,\"connected\":%s,\"checks\":%llu,\"failures\":%llu,"
+               "\"timeouts\":%llu,\"fallbacks\":%llu},",
+            (int)getpid(), st.connected ? "true" : "false", (unsigned long long)st.checks,
+            (unsigned long long)st.failures, (unsigned long long)st.timeouts,
+            (unsigned long long)st.fallbacks);
+}
+
 static void handle_status(mg_request_t *r)
 {
     mg_worker_t *w = r->worker;
@@ -155,6 +172,7 @@ static void handle_status(mg_request_t *r)
     jprintf(&b, "],");
     status_lua(&b, w);
     status_rate_limits(&b);
+    status_redis(&b, w);
     if (b.len < b.cap) {
         b.len += mg_health_status_json(w->gen, b.p + b.len, b.cap - b.len);
     }

@@ -273,3 +273,36 @@ routes:
 GET /
 --- response_body
 ok
+
+
+
+=== TEST 12: /status shows the Redis client of the worker that answers
+--- redis
+--- yaml_config
+worker_processes: 1
+redis: { address: "127.0.0.1:$MG_REDIS_PORT" }
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - name: limited
+    paths: ["/*"]
+    upstream: echo
+    rate_limit:
+      - { name: st, algorithm: token_bucket, rate: 100/s, key: route, scope: cluster }
+--- request eval
+["GET /a", "GET /b"]
+--- error_code eval
+[200, 200]
+--- check eval
+sub {
+    my ($res, $t) = @_;
+    require JSON::PP;
+    my $r = Test::Moongate::Client::request($t->admin_port, "GET /status", [], 2);
+    my $s = eval { JSON::PP::decode_json($r->{body}) } // {};
+    my $redis = $s->{redis} // {};
+    ok($redis->{connected}, 'connected');
+    ok(($redis->{checks} // 0) >= 2, "checks counted ($redis->{checks})");
+    is($redis->{failures}, 0, 'no failures');
+    1;
+}
