@@ -33,10 +33,21 @@ typedef struct {
     mg_str_t key;       /* in r's pool */
 } held_t;
 
+/* A rejection's answer; made only when a limit rejects. */
+typedef struct {
+    mg_header_t hdrs[6];
+    size_t nhdrs;
+    char hbuf[160];
+    char body[320];
+    size_t blen;
+} rl_answer_t;
+
+/* Per request, made (zeroed) by every limited request: keep it small, the rarer parts
+ * hang off it and are made on first use. */
 struct mg_rl_req_s {
     mg_request_t *r;
     mg_rl_cluster_t *cl;
-    held_t held[MG_RL_MAX];
+    held_t *held; /* MG_RL_MAX entries, made by the first concurrency slot */
     size_t nheld;
     /* RateLimit-* for allowed responses: the most restrictive limit with headers */
     mg_rl_result_t shown;
@@ -52,12 +63,7 @@ struct mg_rl_req_s {
     void *pending; /* cluster check handle */
     ev_timer timer;
     bool timer_on;
-    /* the rejection */
-    mg_header_t hdrs[6];
-    size_t nhdrs;
-    char hbuf[160];
-    char body[320];
-    size_t blen;
+    rl_answer_t *ans; /* the rejection, or NULL */
 };
 
 typedef struct mg_rl_req_s rl_req_t;
@@ -193,13 +199,13 @@ static int build_key(rl_req_t *st, const mg_rl_conf_t *c, mg_str_t *out)
 
 /* ---- the answer ---- */
 
-static void add_header(rl_req_t *st, mg_str_t name, const char *fmt, double v, size_t *off)
+static void add_header(rl_answer_t *a, mg_str_t name, const char *fmt, double v, size_t *off)
 {
-    int n = snprintf(st->hbuf + *off, sizeof(st->hbuf) - *off, fmt, v);
-    if (n <= 0 || *off + (size_t)n >= sizeof(st->hbuf)) {
+    int n = snprintf(a->hbuf + *off, sizeof(a->hbuf) - *off, fmt, v);
+    if (n <= 0 || *off + (size_t)n >= sizeof(a->hbuf)) {
         return;
     }
-    st->hdrs[st->nhdrs++] = (mg_header_t){name, mg_str(st->hbuf + *off, (size_t)n)};
+    a->hdrs[a->nhdrs++] = (mg_header_t){name, mg_str(a->hbuf + *off, (size_t)n)};
     *off += (size_t)n;
 }
 
@@ -214,19 +220,24 @@ static double whole(double s)
 static int reject(rl_req_t *st, const mg_rl_conf_t *c, const mg_rl_result_t *res, const char *why)
 {
     mg_request_t *r = st->r;
-    size_t off = 0;
-    st->nhdrs = 0;
-    st->hdrs[st->nhdrs++] = (mg_header_t){MG_STR("Content-Type"), MG_STR("application/json")};
-    if (res != NULL) {
-        add_header(st, MG_STR("Retry-After"), "%.0f", whole(res->retry_after), &off);
-        add_header(st, MG_STR("RateLimit-Limit"), "%.0f", floor(res->limit), &off);
-        add_header(st, MG_STR("RateLimit-Remaining"), "%.0f", floor(res->remaining), &off);
-        add_header(st, MG_STR("RateLimit-Reset"), "%.0f", whole(res->reset), &off);
+    rl_answer_t *a = st->ans != NULL ? st->ans : mg_pool_alloc(r->pool, sizeof(*a));
+    if (a == NULL) {
+        return 500;
     }
-    int n = snprintf(st->body, sizeof(st->body),
+    st->ans = a;
+    size_t off = 0;
+    a->nhdrs = 0;
+    a->hdrs[a->nhdrs++] = (mg_header_t){MG_STR("Content-Type"), MG_STR("application/json")};
+    if (res != NULL) {
+        add_header(a, MG_STR("Retry-After"), "%.0f", whole(res->retry_after), &off);
+        add_header(a, MG_STR("RateLimit-Limit"), "%.0f", floor(res->limit), &off);
+        add_header(a, MG_STR("RateLimit-Remaining"), "%.0f", floor(res->remaining), &off);
+        add_header(a, MG_STR("RateLimit-Reset"), "%.0f", whole(res->reset), &off);
+    }
+    int n = snprintf(a->body, sizeof(a->body),
                      "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n", why, c->status,
                      (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
-    st->blen = n > 0 ? MG_MIN((size_t)n, sizeof(st->body) - 1) : 0;
+    a->blen = n > 0 ? MG_MIN((size_t)n, sizeof(a->body) - 1) : 0;
     mg_log_info("rate limit \"%s\": %s, client: %.*s, request_id: %.*s", c->name, why,
                 (int)r->remote_addr.len, r->remote_addr.p, (int)r->request_id.len, r->request_id.p);
     return c->status;
@@ -235,11 +246,11 @@ static int reject(rl_req_t *st, const mg_rl_conf_t *c, const mg_rl_result_t *res
 void mg_rl_answer(mg_request_t *r, const mg_header_t **hdrs, size_t *nhdrs, const char **body,
                   size_t *len)
 {
-    rl_req_t *st = r->rl;
-    *hdrs = st->hdrs;
-    *nhdrs = st->nhdrs;
-    *body = st->body;
-    *len = st->blen;
+    const rl_answer_t *a = r->rl != NULL ? r->rl->ans : NULL;
+    *hdrs = a != NULL ? a->hdrs : NULL;
+    *nhdrs = a != NULL ? a->nhdrs : 0;
+    *body = a != NULL ? a->body : "";
+    *len = a != NULL ? a->blen : 0;
 }
 
 /* ---- per-request state ---- */
@@ -298,6 +309,10 @@ static void note_allowed(rl_req_t *st, const mg_rl_conf_t *c, const mg_rl_result
 
 static int hold(rl_req_t *st, const mg_rl_conf_t *c, mg_rl_zone_t *zone)
 {
+    if (st->held == NULL &&
+        (st->held = mg_pool_alloc(st->r->pool, MG_RL_MAX * sizeof(*st->held))) == NULL) {
+        return MG_ERROR;
+    }
     if (st->nheld == MG_RL_MAX) {
         return MG_ERROR;
     }
@@ -485,7 +500,7 @@ int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_
 
 static void respond(mg_request_t *r, int rc)
 {
-    if (rc == 500 && (r->rl == NULL || r->rl->blen == 0)) {
+    if (rc == 500 && (r->rl == NULL || r->rl->ans == NULL)) {
         mg_http_error(r, 500);
         return;
     }
