@@ -105,6 +105,14 @@ mg_upstream_state_t *mg_nodestate_upstream(const char *name)
                   : private_slot(sizeof(mg_upstream_state_t), "upstream", name);
 }
 
+void mg_nodestate_release(void *slot)
+{
+    const char *p = slot, *lo = (const char *)table;
+    if (slot != NULL && (table == NULL || p < lo || p >= lo + sizeof(*table))) {
+        free(slot);
+    }
+}
+
 size_t mg_nodestate_count(void)
 {
     return table != NULL ? table->nnodes : 0;

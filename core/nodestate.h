@@ -64,12 +64,17 @@ int mg_nodestate_init(void);
 
 /* The slot of node `addr` of upstream `upstream` (both borrowed; copied into the zone
  * on first use). Never NULL: when the table is full or was never created the process
- * gets a private zeroed slot (logged once). The pointer stays valid for the process's
- * lifetime. */
+ * gets a private zeroed slot (logged once). The pointer stays valid until
+ * mg_nodestate_release(). */
 mg_node_state_t *mg_nodestate_node(const char *upstream, const char *addr);
 
 /* The slot of upstream `name`; same rules. */
 mg_upstream_state_t *mg_nodestate_upstream(const char *name);
+
+/* Gives back a slot from the two above when its user goes away: frees a private slot,
+ * leaves a shared one (its figures carry over to the next generation). NULL is a
+ * no-op. */
+void mg_nodestate_release(void *slot);
 
 /* Slots in use, for /status. */
 size_t mg_nodestate_count(void);

@@ -49,6 +49,10 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
     int rc = mg_balancer_init(&u->balancer, c, states);
     free(states); /* the balancer keeps the slots, not the array */
     if (rc != MG_OK) {
+        for (size_t i = 0; i < c->nnodes; i++) {
+            mg_nodestate_release(u->nodes[i].state);
+        }
+        mg_nodestate_release(u->state);
         free(u->nodes);
         free(u);
         return NULL;
@@ -122,6 +126,10 @@ void mg_upstream_destroy(mg_upstream_t *u)
         conn_close(c);
     }
     mg_balancer_dispose(&u->balancer);
+    for (size_t i = 0; i < u->conf->nnodes; i++) {
+        mg_nodestate_release(u->nodes[i].state);
+    }
+    mg_nodestate_release(u->state);
     free(u->nodes);
     free(u);
 }
