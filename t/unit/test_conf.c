@@ -328,7 +328,13 @@ static const struct {
      "expected an integer from 0 to 65535, got \"-1\""},
     {"global_plugins: [a]\n", 1, 17, "global_plugins", "expected a mapping of plugin name"},
     {"consumers: [{ credentials: {} }]\n", 1, 13, "consumers[0]", "missing required key"},
-/* deps: name: u\n nodes: [\"127.0.0.1:1\"]\n health_check: {}\n", 4, 5, "upstreams[0].health_check", "health checks are not supported by this build"}, {"upstreams:\n - name: u\n balancer: round_robin\n nodes: [\"127.0.0.1:1\"]\n", 3, 15, "upstreams[0].balancer", "unknown balancer \"round_robin\" (did you mean \"roundrobin\"?)"}, {"upstreams:\n - name: u\n balancer: fastest\n nodes: [\"127.0.0.1:1\"]\n", 3, 15, "upstreams[0].balancer", "expected roundrobin, least_conn, ip_hash, chash, ewma, random or sticky, got { activ: {} }\n", 21, "upstreams[0].health_check.activ", "did \"active\""}, chash\n "the chash is random\n */
+    {"upstreams:\n  - name: u\n    nodes: [\"127.0.0.1:1\"]\n    health_check: { activ: {} }\n",
+     4, 21, "upstreams[0].health_check.activ", "did you mean \"active\""},
+    {"upstreams:\n  - name: u\n    balancer: round_robin\n    nodes: [\"127.0.0.1:1\"]\n", 3,
+     15, "upstreams[0].balancer", "unknown balancer \"round_robin\" (did you mean \"roundrobin\"?)"},
+    {"upstreams:\n  - name: u\n    balancer: fastest\n    nodes: [\"127.0.0.1:1\"]\n", 3, 15,
+     "upstreams[0].balancer",
+     "expected roundrobin, least_conn, ip_hash, chash, ewma, random or sticky, got \"fastest\""},
     {"upstreams:\n  - nodes: [\"127.0.0.1:1\"]\n", 2, 5, "upstreams[0]",
      "missing required key \"name\""},
     {"upstreams:\n  - name: u\n", 2, 5, "upstreams[0]", "missing required key \"nodes\""},
@@ -582,7 +588,7 @@ START_TEST(test_default_file_loads)
     ck_assert_ptr_nonnull(u);
     ck_assert_str_eq(u->host, "backend.local");
     ck_assert_str_eq(u->nodes[0].addr.text, "127.0.0.1:8080");
-    ck_assert_uint_eq(c->nroutes, 5);
+    ck_assert_uint_eq(c->nroutes, 6);
     ck_assert_str_eq(c->routes[0].name, "backend");
     ck_assert_str_eq(c->routes[0].hosts[0], "backend.local");
     ck_assert_str_eq(c->routes[0].paths[0], "/*");
@@ -594,6 +600,7 @@ START_TEST(test_default_file_loads)
     ck_assert_str_eq(c->routes[2].name, "api");
     ck_assert_str_eq(c->routes[2].paths[0], "/api/*");
     ck_assert_ptr_eq(c->routes[2].upstream, u);
+    ck_assert_uint_eq(c->routes[2].nrate_limits, 1);
     mg_conf_destroy(c);
 }
 END_TEST
