@@ -171,4 +171,18 @@ void mg_http_body_hold(mg_request_t *r);
 /* Reason phrase for a status ("Not Found"), "Unknown" for unknown codes. */
 const char *mg_http_reason(int status);
 
+/* ---- values of a request, by name (http_values.c); views into r, empty when absent ---- */
+
+/* The first header `name` (case-insensitive). */
+mg_str_t mg_http_header(const mg_request_t *r, mg_str_t name);
+
+/* Cookie `name` from the Cookie headers, without surrounding spaces and quotes. */
+mg_str_t mg_http_cookie(const mg_request_t *r, mg_str_t name);
+
+/* Query argument `name`, raw (not percent-decoded); an argument without '=' has none. */
+mg_str_t mg_http_query_arg(const mg_request_t *r, mg_str_t name);
+
+/* Route path parameter `name` ({name} in the matched pattern). */
+mg_str_t mg_http_param(const mg_request_t *r, mg_str_t name);
+
 #endif

@@ -14,16 +14,6 @@
 #include <sys/uio.h>
 #include <time.h>
 
-static mg_str_t header_value(const mg_request_t *r, mg_str_t name)
-{
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (mg_str_caseeq(r->headers[i].name, name)) {
-            return r->headers[i].value;
-        }
-    }
-    return MG_NULL_STR;
-}
-
 void mg__request_log(mg_conn_t *c, mg_request_t *r)
 {
     if (!mg_log_access_enabled()) {
@@ -39,8 +29,8 @@ void mg__request_log(mg_conn_t *c, mg_request_t *r)
         .status = r->status,
         .bytes_sent = r->bytes_sent,
         .request_length = r->request_length,
-        .referer = header_value(r, MG_STR("Referer")),
-        .user_agent = header_value(r, MG_STR("User-Agent")),
+        .referer = mg_http_header(r, MG_STR("Referer")),
+        .user_agent = mg_http_header(r, MG_STR("User-Agent")),
         .host = r->host_header,
         .route = route != NULL ? mg_str(route->name, strlen(route->name)) : MG_NULL_STR,
         .upstream_addr = r->upstream_addr,

@@ -137,12 +137,8 @@ int mg_lua_rl_route_result(mg_lua_task_t *t, mg_str_t *body)
 /* The node's own share of a cluster limit, checked locally (redis_failure: local). */
 static int take_share(const mg_rl_conf_t *c, mg_str_t key, double cost, mg_rl_result_t *out)
 {
-    mg_rl_conf_t share = *c;
-    share.limit = c->limit / c->nodes;
-    share.burst = c->burst / c->nodes;
-    if (share.algorithm == MG_RL_TOKEN_BUCKET && share.burst < 1) {
-        share.burst = 1;
-    }
+    mg_rl_conf_t share;
+    mg_rl_cluster_local_conf(c, &share);
     mg_rl_zone_t *z = mg_rl_zone_find(c->zone, strlen(c->zone));
     if (z == NULL) {
         return MG_ERROR;

@@ -56,6 +56,10 @@ static inline bool mg_str_caseeq(mg_str_t a, mg_str_t b)
     return a.len == b.len && mg__str_casecmp_n(a.p, b.p, a.len);
 }
 
+/* FNV-1a, 32 bits: a fast hash for in-memory tables (not for anything adversarial
+ * that must not collide; keys stay the same across processes of one build). */
+uint32_t mg_hash32(const void *p, size_t len);
+
 /* The view without leading and trailing spaces and tabs (HTTP's OWS). */
 mg_str_t mg_str_trim(mg_str_t s);
 

@@ -95,56 +95,6 @@ bool mg_rl_route_has(const mg_route_conf_t *route, unsigned stages)
 
 /* ---- keys ---- */
 
-static mg_str_t header_value(const mg_request_t *r, mg_str_t name)
-{
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (mg_str_caseeq(r->headers[i].name, name)) {
-            return r->headers[i].value;
-        }
-    }
-    return MG_NULL_STR;
-}
-
-/* The raw value of `name` in an "a=1&b=2" query, empty when absent. */
-static mg_str_t query_value(mg_str_t q, mg_str_t name)
-{
-    const char *p = q.p, *end = q.p + q.len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(e - p));
-        mg_str_t k = mg_str(p, (size_t)((eq ? eq : e) - p));
-        if (mg_str_eq(k, name)) {
-            return eq ? mg_str(eq + 1, (size_t)(e - eq - 1)) : MG_NULL_STR;
-        }
-        p = e + 1;
-    }
-    return MG_NULL_STR;
-}
-
-/* The value of cookie `name` in the Cookie headers, empty when absent. */
-static mg_str_t cookie_value(const mg_request_t *r, mg_str_t name)
-{
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (!mg_str_caseeq(r->headers[i].name, MG_STR("Cookie"))) {
-            continue;
-        }
-        mg_str_t v = r->headers[i].value;
-        const char *p = v.p, *end = v.p + v.len;
-        while (p < end) {
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *e = semi ? semi : end;
-            mg_str_t pair = mg_str_trim(mg_str(p, (size_t)(e - p)));
-            const char *eq = memchr(pair.p, '=', pair.len);
-            if (eq != NULL && mg_str_eq(mg_str_trim(mg_str(pair.p, (size_t)(eq - pair.p))), name)) {
-                return mg_str_trim(mg_str(eq + 1, (size_t)(pair.p + pair.len - eq - 1)));
-            }
-            p = e + 1;
-        }
-    }
-    return MG_NULL_STR;
-}
-
 mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p, mg_str_t consumer)
 {
     mg_str_t name = mg_str(p->name, p->len);
@@ -152,11 +102,11 @@ mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p, 
     case MG_RL_KEY_REMOTE_ADDR:
         return r->remote_addr;
     case MG_RL_KEY_HEADER:
-        return header_value(r, name);
+        return mg_http_header(r, name);
     case MG_RL_KEY_QUERY:
-        return query_value(r->query, name);
+        return mg_http_query_arg(r, name);
     case MG_RL_KEY_COOKIE:
-        return cookie_value(r, name);
+        return mg_http_cookie(r, name);
     case MG_RL_KEY_CONSUMER:
         return consumer;
     case MG_RL_KEY_ROUTE:
@@ -371,12 +321,8 @@ static int cluster_failed(rl_req_t *st, const mg_rl_conf_t *c)
     case MG_RL_FAIL_LOCAL:
         break;
     }
-    mg_rl_conf_t share = *c;
-    share.limit = c->limit / c->nodes;
-    share.burst = c->burst / c->nodes;
-    if (share.algorithm == MG_RL_TOKEN_BUCKET && share.burst < 1) {
-        share.burst = 1;
-    }
+    mg_rl_conf_t share;
+    mg_rl_cluster_local_conf(c, &share);
     return check_local(st, &share);
 }
 

@@ -45,13 +45,10 @@ struct mg__rl_approx_s {
     size_t count;
 };
 
+/* Limits with the same key value hash apart. */
 static uint32_t hash_of(mg_str_t k, const mg_rl_conf_t *c)
 {
-    uint32_t h = 2166136261u ^ (uint32_t)(uintptr_t)c;
-    for (size_t i = 0; i < k.len; i++) {
-        h = (h ^ (unsigned char)k.p[i]) * 16777619u;
-    }
-    return h;
+    return mg_hash32(k.p, k.len) ^ (uint32_t)(uintptr_t)c;
 }
 
 static double rnow_of(mg__rl_approx_t *a)

@@ -17,8 +17,9 @@
  * shared zone of ratelimit_algo.h) with the conf mg_rl_cluster_local_conf() derives,
  * under the same limiter name and key.
  *
- * cluster_approx applies to token_bucket, fixed_window and sliding_window; a
- * leaky_bucket or concurrency limit with that scope is checked like `scope: cluster`.
+ * cluster_approx applies to token_bucket, fixed_window and sliding_window (the loader
+ * refuses it for the other two; a limit that gets here anyway is checked like
+ * `scope: cluster`).
  * Keys in Redis: `<redis.prefix><limiter name>:<key>` (ratelimit_scripts.h).
  *
  * One client per worker and config generation; not thread-safe; every callback runs on

@@ -393,16 +393,6 @@ size_t mg_shm_free_bytes(mg_shm_zone_t *zone)
 
 /* Hash table */
 
-static uint32_t fnv1a(mg_str_t key)
-{
-    uint32_t h = 2166136261U;
-    for (size_t i = 0; i < key.len; i++) {
-        h ^= (unsigned char)key.p[i];
-        h *= 16777619U;
-    }
-    return h;
-}
-
 static inline mg_shm_zone_t *zone_of(mg_shm_hash_t *h)
 {
     return (mg_shm_zone_t *)((char *)h - h->self);
@@ -489,7 +479,7 @@ mg_shm_hash_t *mg_shm_hash_create(mg_shm_zone_t *zone, size_t nbuckets)
 int mg_shm_hash_set(mg_shm_hash_t *h, mg_str_t key, const void *val, size_t vlen)
 {
     mg_shm_zone_t *z = zone_of(h);
-    uint32_t hash = fnv1a(key);
+    uint32_t hash = mg_hash32(key.p, key.len);
     int rc = MG_OK;
     mg_shm_lock(z);
     shm_off *link = find_link(h, key, hash);
@@ -522,7 +512,7 @@ int mg_shm_hash_set(mg_shm_hash_t *h, mg_str_t key, const void *val, size_t vlen
 ssize_t mg_shm_hash_get(mg_shm_hash_t *h, mg_str_t key, void *out, size_t cap)
 {
     mg_shm_zone_t *z = zone_of(h);
-    uint32_t hash = fnv1a(key);
+    uint32_t hash = mg_hash32(key.p, key.len);
     ssize_t n = -1;
     mg_shm_lock(z);
     shm_off *link = find_link(h, key, hash);
@@ -544,7 +534,7 @@ ssize_t mg_shm_hash_get(mg_shm_hash_t *h, mg_str_t key, void *out, size_t cap)
 int mg_shm_hash_incr(mg_shm_hash_t *h, mg_str_t key, int64_t delta, int64_t *out)
 {
     mg_shm_zone_t *z = zone_of(h);
-    uint32_t hash = fnv1a(key);
+    uint32_t hash = mg_hash32(key.p, key.len);
     int rc = MG_OK;
     int64_t v = delta;
     mg_shm_lock(z);
@@ -581,7 +571,7 @@ int mg_shm_hash_incr(mg_shm_hash_t *h, mg_str_t key, int64_t delta, int64_t *out
 int mg_shm_hash_delete(mg_shm_hash_t *h, mg_str_t key)
 {
     mg_shm_zone_t *z = zone_of(h);
-    uint32_t hash = fnv1a(key);
+    uint32_t hash = mg_hash32(key.p, key.len);
     mg_shm_lock(z);
     shm_off *link = find_link(h, key, hash);
     if (link == NULL) {

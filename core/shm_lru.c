@@ -5,15 +5,6 @@
 
 #include "shm.h"
 
-static uint32_t hash_of(const char *k, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ (unsigned char)k[i]) * 16777619u;
-    }
-    return h;
-}
-
 mg_shm_lru_t *mg_shm_lru_create(mg_shm_zone_t *zone, size_t bytes_per_bucket)
 {
     size_t free_bytes = mg_shm_free_bytes(zone);
@@ -46,7 +37,7 @@ static mg_shm_lru_ent_t **slot_of(mg_shm_lru_t *t, uint32_t hv, const char *k, s
 
 mg_shm_lru_ent_t *mg_shm_lru_find(mg_shm_lru_t *t, const char *key, size_t klen)
 {
-    return *slot_of(t, hash_of(key, klen), key, klen);
+    return *slot_of(t, mg_hash32(key, klen), key, klen);
 }
 
 static void lru_unlink(mg_shm_lru_t *t, mg_shm_lru_ent_t *e)
@@ -115,7 +106,7 @@ mg_shm_lru_ent_t *mg_shm_lru_insert(mg_shm_lru_t *t, const char *key, size_t kle
     if (e == NULL) {
         return NULL;
     }
-    e->hash = hash_of(key, klen);
+    e->hash = mg_hash32(key, klen);
     e->klen = (uint32_t)klen;
     e->vlen = (uint32_t)vlen;
     memcpy(e->data, key, klen);

@@ -29,3 +29,13 @@ mg_str_t mg_str_trim(mg_str_t s)
     }
     return s;
 }
+
+uint32_t mg_hash32(const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ b[i]) * 16777619u;
+    }
+    return h;
+}

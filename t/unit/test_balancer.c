@@ -1,4 +1,4 @@
-/* deps: balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky balancer_key pool str */
+/* deps: balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky balancer_key http_values pool str */
 #include <check.h>
 #include <stdlib.h>
 

@@ -1,4 +1,4 @@
-/* deps: balancer_key str */
+/* deps: balancer_key http_values str */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
