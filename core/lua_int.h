@@ -16,14 +16,14 @@ struct mg_lua_http_s;
 
 #define MG_LUA_CO_POOL 128 /* finished coroutines kept per state */
 /* Phases after the coroutine's: the request's Lua state must outlive the run. */
-#define MG_LUA_POST_PHASES                                                              \
-    (MG_PHASE_BIT(MG_PHASE_HEADER_FILTER) | MG_PHASE_BIT(MG_PHASE_BODY_FILTER) |        \
+#define MG_LUA_POST_PHASES                                                                         \
+    (MG_PHASE_BIT(MG_PHASE_HEADER_FILTER) | MG_PHASE_BIT(MG_PHASE_BODY_FILTER) |                   \
      MG_PHASE_BIT(MG_PHASE_LOG))
 
 struct mg_lua_s {
     lua_State *L;
-    const mg_conf_t *conf;  /* borrowed from the generation */
-    mg_worker_t *w;         /* NULL in a validation-only state */
+    const mg_conf_t *conf; /* borrowed from the generation */
+    mg_worker_t *w;        /* NULL in a validation-only state */
     uint64_t gen_id;
     size_t mem;             /* bytes allocated by the state */
     size_t mem_limit;       /* conf->lua.memory_limit; 0 while loading */
@@ -37,7 +37,7 @@ struct mg_lua_s {
     char **plugin_names;
     char **plugin_versions;
     size_t nplugins;
-    int next_id;            /* ids of tasks, the Lua side's key */
+    int next_id; /* ids of tasks, the Lua side's key */
 
     /* coroutines whose last run returned cleanly, kept for the next request: a thread
      * that ended without error can be started again, which saves its allocation and
@@ -52,19 +52,19 @@ enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY, MG_WAIT_RL }
 
 struct mg_lua_task_s {
     mg_lua_t *lua;
-    mg_gen_t *gen;           /* one reference held by background tasks */
-    mg_request_t *r;         /* NULL for a background task */
-    lua_State *co;           /* the coroutine of the current run, or NULL */
+    mg_gen_t *gen;   /* one reference held by background tasks */
+    mg_request_t *r; /* NULL for a background task */
+    lua_State *co;   /* the coroutine of the current run, or NULL */
     int co_ref;
     int id;
-    int phase;               /* phase being run (for the API's checks) */
-    unsigned phases;         /* the route's phase bits */
+    int phase;       /* phase being run (for the API's checks) */
+    unsigned phases; /* the route's phase bits */
     int wait;
     ev_timer timer;
     struct mg_lua_http_s *http; /* mg.http call in progress (lua_http.c) */
-    bool running;            /* a run is on the C stack */
-    bool in_tasks;           /* the Lua side keeps this task's state: forget it at the end */
-    bool head_filtered;      /* mg_lua_filter_head ran for this request */
+    bool running;               /* a run is on the C stack */
+    bool in_tasks;              /* the Lua side keeps this task's state: forget it at the end */
+    bool head_filtered;         /* mg_lua_filter_head ran for this request */
 
     /* request body read for a plugin */
     char *body;
@@ -78,7 +78,7 @@ struct mg_lua_task_s {
     /* header_filter: the response as plugins see it */
     const mg_header_t *resp_in; /* the upstream's headers (borrowed) */
     size_t nresp_in;
-    mg_header_t *resp_hdrs;     /* a copy once a plugin changes one */
+    mg_header_t *resp_hdrs; /* a copy once a plugin changes one */
     size_t nresp, cresp;
     int resp_status;
 
@@ -86,14 +86,14 @@ struct mg_lua_task_s {
     const char *chunk;
     size_t chunk_len;
     bool chunk_eof;
-    char *out_buf;              /* what body filters returned for the chunk (malloc'd) */
+    char *out_buf; /* what body filters returned for the chunk (malloc'd) */
     size_t out_cap;
 
-    size_t req_hdrs_cap;     /* request headers copied into the pool by a change */
+    size_t req_hdrs_cap; /* request headers copied into the pool by a change */
     bool req_hdrs_owned;
-    int spawn_nargs;         /* a background job's first resume carries its arguments */
-    int peer;                /* node picked by mg.balancer.set_peer, -1 */
-    struct mg_lua_rl_s *rl;  /* a rate-limit wait in progress (lua_ratelimit.c), or NULL */
+    int spawn_nargs;        /* a background job's first resume carries its arguments */
+    int peer;               /* node picked by mg.balancer.set_peer, -1 */
+    struct mg_lua_rl_s *rl; /* a rate-limit wait in progress (lua_ratelimit.c), or NULL */
     int reroutes;
 };
 

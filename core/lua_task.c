@@ -219,8 +219,8 @@ static void step(mg_lua_task_t *t, int nargs)
     if (rc == LUA_YIELD && t->wait != MG_WAIT_NONE) {
         lua_settop(co, 0);
     } else if (rc == LUA_YIELD || rc != 0) {
-        const char *msg = rc == LUA_YIELD ? "a plugin yielded outside the mg API"
-                                          : lua_tostring(co, -1);
+        const char *msg =
+            rc == LUA_YIELD ? "a plugin yielded outside the mg API" : lua_tostring(co, -1);
         mg_log_err("lua: %s%s%.*s", msg != NULL ? msg : "unknown error",
                    t->r != NULL ? ", request_id: " : "",
                    t->r != NULL ? (int)t->r->request_id.len : 0,
@@ -509,8 +509,8 @@ int mg_lua_filter_answer(mg_request_t *r, int *status, const void **hdrs, size_t
     return MG_OK;
 }
 
-int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof,
-                       const char **out, size_t *outlen)
+int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof, const char **out,
+                       size_t *outlen)
 {
     mg_lua_task_t *t = r->lua;
     lua_State *L = t->lua->L;
