@@ -75,10 +75,12 @@ static void status_workers(jbuf_t *b, const mg_worker_t *w, uint64_t *newest, ui
         uint64_t gen = load_u64(&s->generation);
         jprintf(b,
                 "%s{\"slot\":%d,\"pid\":%lld,\"generation\":%llu,\"connections\":%lld,"
-                "\"requests\":%llu,\"bad_requests\":%llu,\"draining\":%s}",
+                "\"requests\":%llu,\"bad_requests\":%llu,\"generations_alive\":%llu,"
+                "\"draining\":%s}",
                 first ? "" : ",", i, (long long)pid, (unsigned long long)gen,
                 (long long)load_i64(&s->connections), (unsigned long long)load_u64(&s->requests),
                 (unsigned long long)load_u64(&s->bad_requests),
+                (unsigned long long)load_u64(&s->gens_alive),
                 load_i64(&s->draining) ? "true" : "false");
         first = false;
         *dropped += load_u64(&s->log_dropped);
@@ -109,8 +111,9 @@ static void status_lua(jbuf_t *b, const mg_worker_t *w)
         mg_shdict_stats_t st;
         const char *name = mg_shdict_stats(i, &st);
         if (name[0] != '\0') {
-            jprintf(b, "%s{\"name\":\"%s\",\"count\":%zu,\"capacity\":%zu,\"free\":%zu,"
-                       "\"evictions\":%llu}",
+            jprintf(b,
+                    "%s{\"name\":\"%s\",\"count\":%zu,\"capacity\":%zu,\"free\":%zu,"
+                    "\"evictions\":%llu}",
                     i ? "," : "", name, st.count, st.capacity, st.free_bytes,
                     (unsigned long long)st.evictions);
         }
@@ -127,8 +130,9 @@ static void status_rate_limits(jbuf_t *b)
         mg_rl_zone_stats_t st;
         const char *name = mg_rl_zone_stats(i, &st);
         if (name != NULL) {
-            jprintf(b, "%s{\"name\":\"%s\",\"count\":%zu,\"capacity\":%zu,\"free\":%zu,"
-                       "\"evictions\":%llu}",
+            jprintf(b,
+                    "%s{\"name\":\"%s\",\"count\":%zu,\"capacity\":%zu,\"free\":%zu,"
+                    "\"evictions\":%llu}",
                     first ? "" : ",", name, st.count, st.capacity, st.free_bytes,
                     (unsigned long long)st.evictions);
             first = false;
@@ -145,8 +149,9 @@ static void status_redis(jbuf_t *b, const mg_worker_t *w)
     }
     mg_rl_cluster_stats_t st;
     mg_rl_cluster_stats(w->gen->rl_cluster, &st);
-    jprintf(b, "\"redis\":{\"worker\":%d,\"connected\":%s,\"checks\":%llu,\"failures\":%llu,"
-               "\"timeouts\":%llu,\"fallbacks\":%llu},",
+    jprintf(b,
+            "\"redis\":{\"worker\":%d,\"connected\":%s,\"checks\":%llu,\"failures\":%llu,"
+            "\"timeouts\":%llu,\"fallbacks\":%llu},",
             (int)getpid(), st.connected ? "true" : "false", (unsigned long long)st.checks,
             (unsigned long long)st.failures, (unsigned long long)st.timeouts,
             (unsigned long long)st.fallbacks);

@@ -15,8 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+static unsigned live; /* generations created and not yet freed, in this process */
+
+unsigned mg_gen_live_count(void)
+{
+    return live;
+}
+
 static void gen_free(mg_gen_t *g)
 {
+    live--;
     mg_lua_destroy(g->lua);
     if (g->rl_cluster != NULL) {
         mg_rl_cluster_destroy(g->rl_cluster);
@@ -44,6 +52,7 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
         mg_conf_destroy(conf);
         return NULL;
     }
+    live++;
     g->refcnt = 1;
     g->id = id;
     g->conf = conf;
@@ -53,8 +62,7 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
         gen_free(g);
         return NULL;
     }
-    if (conf->nplugin_srcs > 0 &&
-        (g->lua = mg_lua_create(conf, w, id, err, errlen)) == NULL) {
+    if (conf->nplugin_srcs > 0 && (g->lua = mg_lua_create(conf, w, id, err, errlen)) == NULL) {
         gen_free(g);
         return NULL;
     }

@@ -13,12 +13,12 @@
 
 struct mg_gen_s {
     int refcnt;
-    uint64_t id;               /* 1, 2, ... increasing with each successful reload */
-    mg_conf_t *conf;           /* owned */
-    mg_router_t *router;       /* owned */
-    mg_upstream_t **upstreams; /* owned, conf->nupstreams entries, same order */
-    mg_worker_t *worker;       /* borrowed */
-    mg_lua_t *lua;             /* owned; NULL when no plugin is configured */
+    uint64_t id;                        /* 1, 2, ... increasing with each successful reload */
+    mg_conf_t *conf;                    /* owned */
+    mg_router_t *router;                /* owned */
+    mg_upstream_t **upstreams;          /* owned, conf->nupstreams entries, same order */
+    mg_worker_t *worker;                /* borrowed */
+    mg_lua_t *lua;                      /* owned; NULL when no plugin is configured */
     struct mg_rl_cluster_s *rl_cluster; /* owned; NULL without `redis` or before a worker */
 };
 
@@ -34,6 +34,10 @@ static inline mg_gen_t *mg_gen_retain(mg_gen_t *g)
 
 /* Drops one reference; the last one frees the generation. */
 void mg_gen_release(mg_gen_t *g);
+
+/* How many generations of this process are alive: the current one plus those that
+ * in-flight requests still hold. A number that grows with every reload is a leak. */
+unsigned mg_gen_live_count(void);
 
 /* Attaches a generation built before its worker existed (mg_gen_create with w == NULL,
  * e.g. by the master right after fork) to worker `w`: its upstream runtimes start using

@@ -98,7 +98,11 @@ static double deadline(const mg_conn_t *c)
         if (c->nrequests == 0) {
             return c->last_read + h->client_header_timeout;
         }
-        return h->keepalive_timeout > 0 ? c->last_read + h->keepalive_timeout : 0;
+        /* counted from the end of the last response, not from the last byte read: an
+         * answer slower than the timeout must not close the connection right after it */
+        return h->keepalive_timeout > 0
+                   ? MG_MAX(c->last_read, c->idle_since) + h->keepalive_timeout
+                   : 0;
     case MG_C_HEAD:
         return c->r != NULL ? c->r->start + h->client_header_timeout : 0;
     case MG_C_ACTIVE:
@@ -162,6 +166,14 @@ static void conn_close(mg_conn_t *c)
 {
     if (c->closed) {
         return;
+    }
+    if (c->r != NULL) {
+        /* every way out ends the request: its generation and pool must never outlive
+         * the connection (a head cut short used to pin its generation forever) */
+        mg__conn_end_request(c, false);
+        if (c->closed) {
+            return; /* a cleanup of the request closed it already */
+        }
     }
     mg_worker_t *w = c->w;
     ev_io_stop(w->loop, &c->io);
@@ -392,6 +404,9 @@ static int read_some(mg_conn_t *c)
     c->eof = true;
     if (c->state == MG_C_ACTIVE && c->r != NULL) {
         mg__conn_abort(c, 400, n == 0 ? "client closed the connection while sending the body"
+                                        : "client connection reset");
+    } else if (c->state == MG_C_HEAD && c->r != NULL) {
+        mg__conn_abort(c, 400, n == 0 ? "client closed the connection while sending the head"
                                         : "client connection reset");
     } else {
         conn_close(c);
@@ -690,6 +705,7 @@ void mg__conn_end_request(mg_conn_t *c, bool keep)
     /* the pool's cleanups release what the producer tied to the request */
     mg_pool_reset(c->pool);
     mg_gen_release(g);
+    c->idle_since = mg__conn_now(c);
     if (!keep || c->want_close || c->closed) {
         c->want_close = true;
         c->state = MG_C_LINGER;

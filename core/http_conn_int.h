@@ -62,6 +62,7 @@ struct mg_conn_s {
     double deadline;  /* when the current timeout expires (0 = none) */
     double armed_at;  /* when the ev_timer fires */
     double last_read, last_write;
+    double idle_since; /* when the last response ended: the keep-alive clock starts here */
 
     char *buf;        /* read buffer: [0, len) read, [pos, len) not parsed yet */
     uint32_t cap, len, pos;

@@ -159,6 +159,7 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
     store_u64(&w->stats->generation, g->id);
     /* in-flight requests hold their own references to the old generation */
     mg_gen_release(old);
+    store_u64(&w->stats->gens_alive, mg_gen_live_count());
     mg_log_info("switched to configuration generation %llu", (unsigned long long)g->id);
 }
 
@@ -281,6 +282,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     w->stats->heartbeat = ev_now(loop);
     store_u64(&w->stats->log_dropped, mg_log_dropped());
     store_i64(&w->stats->connections, (int64_t)w->nconns);
+    store_u64(&w->stats->gens_alive, mg_gen_live_count());
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)

@@ -31,6 +31,7 @@ typedef struct {
     int32_t lua_where;      /* plugin index * 8 + phase, -1 outside plugin code */
     int32_t lua_pad;
     uint64_t lua_generation; /* generation of the state running */
+    uint64_t gens_alive;     /* generations still alive: current + held by requests */
 } mg_worker_stats_t;
 
 typedef struct mg_listener_s {
