@@ -2,7 +2,7 @@
 #
 #   make run     install missing packages, build, start on conf/moongate.yaml
 #   make test    install missing packages, build, Check unit tests, prove -r t/
-#   make check   unit tests only        make asan   ASan+UBSan build + whole suite
+#   make check   layer check + unit tests   make asan   ASan+UBSan build + whole suite
 #   make bench   wrk: moongate vs nginx make install / make clean
 
 PREFIX    ?= /usr/local
@@ -18,30 +18,35 @@ LLHTTP_INC_DIR ?= $(or $(patsubst %/llhttp.h,%,$(firstword $(wildcard /usr/share
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS    ?= $(OPT) -g
+# core/ is built in layers, bottom to top; a file includes and calls only its own
+# folder and lower ones (tools/layer-check, run by `make check`, enforces it).
+LAYERS    := base conf sys http upstream ratelimit lua proxy server master
 ALL_CFLAGS = $(CFLAGS) $(SAN) -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -pthread \
-             -I core -I $(LLHTTP_INC_DIR) -I /usr/include/hiredis -I /usr/include/luajit-2.1 \
+             $(LAYERS:%=-I core/%) -I $(LLHTTP_INC_DIR) -I /usr/include/hiredis -I /usr/include/luajit-2.1 \
              -DMG_LUA_DIR_DEFAULT='"$(PREFIX)/share/moongate/lua"'
 # -Wl,-E exports core's mg_* functions so that the Lua side reaches them through ffi.C.
 LDLIBS    := -Wl,-E -lluajit-5.1 -lev -lyaml -lhiredis -lssl -lcrypto -lpthread -lm -ldl
 CHECK_LIBS := -lcheck_pic -lsubunit -lrt -lm -lpthread
 
-CORE_SRC  := $(filter-out core/main.c,$(wildcard core/*.c))
+CORE_SRC  := $(filter-out core/master/main.c,$(foreach l,$(LAYERS),$(wildcard core/$(l)/*.c)))
+CORE_HDR  := $(wildcard core/*/*.h)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
 LLHTTP_OBJ := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
 UNIT_SRC  := $(wildcard t/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:t/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all deps run test check prove asan bench clean install format
+.PHONY: all deps run test check layers prove asan bench clean install format
 
 all: $(BUILD)/moongate
 
 deps:
 	@tools/install-deps
 
-$(BUILD)/moongate: $(BUILD)/core/main.o $(CORE_OBJ) $(LLHTTP_OBJ)
+$(BUILD)/moongate: $(BUILD)/core/master/main.o $(CORE_OBJ) $(LLHTTP_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/core/%.o: core/%.c $(wildcard core/*.h) | $(BUILD)/core
+$(BUILD)/core/%.o: core/%.c $(CORE_HDR)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(WARN) -c -o $@ $<
 
 # third-party sources: their own warnings are not ours to fix
@@ -50,19 +55,23 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c | $(BUILD)/llhttp
 
 # A unit test names the core modules it links on a line "/* deps: router pool str */";
 # "/* deps: core */" links every core module (for tests of the whole worker).
-unit_deps = $(patsubst %,$(BUILD)/core/%.o,$(patsubst core,$(CORE_SRC:core/%.c=%),$(shell sed -n 's|^/\* deps: \(.*\) \*/|\1|p' $(1))))
+unit_deps = $(patsubst core/%.c,$(BUILD)/core/%.o,$(foreach m,$(shell sed -n 's|^/\* deps: \(.*\) \*/|\1|p' $(1)),$(if $(filter core,$(m)),$(CORE_SRC),$(filter %/$(m).c,$(CORE_SRC)))))
 
 .SECONDEXPANSION:
 $(BUILD)/unit/%: t/unit/%.c $$(call unit_deps,t/unit/%.c) $(LLHTTP_OBJ) $(wildcard t/unit/*.h) | $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) $(WARN) -I t/unit -o $@ $< $(call unit_deps,$<) $(LLHTTP_OBJ) $(LDLIBS) $(CHECK_LIBS)
 
-$(BUILD)/core $(BUILD)/llhttp $(BUILD)/unit:
+$(BUILD)/llhttp $(BUILD)/unit:
 	@mkdir -p $@
 
 run: deps all
 	$(BUILD)/moongate -p . -c conf/moongate.yaml
 
-check: $(UNIT_BIN)
+# the layering rule of core/, at link level (nm over the objects) and over the includes
+layers: $(BUILD)/moongate
+	tools/layer-check $(BUILD) $(LAYERS)
+
+check: layers $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_FORK=yes $$t; done
 
 prove: all
@@ -89,7 +98,7 @@ install: all
 	install -D -m 0644 conf/moongate.yaml $(DESTDIR)$(PREFIX)/share/moongate/conf/moongate.yaml
 
 format:
-	clang-format -i core/*.c core/*.h t/unit/*.c
+	clang-format -i core/*/*.c core/*/*.h t/unit/*.c
 
 clean:
 	rm -rf build build-asan t/servroot*
@@ -99,5 +108,5 @@ clean:
 bench-router: $(BUILD)/bench_router
 	$(BUILD)/bench_router
 
-$(BUILD)/bench_router: tools/bench_router.c $(BUILD)/core/router.o $(BUILD)/core/pool.o $(BUILD)/core/str.o | $(BUILD)/core
+$(BUILD)/bench_router: tools/bench_router.c $(BUILD)/core/http/router.o $(BUILD)/core/base/pool.o $(BUILD)/core/base/str.o
 	$(CC) $(ALL_CFLAGS) $(WARN) -o $@ $^

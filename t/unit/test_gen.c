@@ -7,7 +7,7 @@
 #pragma GCC diagnostic ignored "-Wcomment"
 #include "conf.h"
 #pragma GCC diagnostic pop
-#include "gen.h"
+#include "gen_build.h"
 #include "llhttp.h"
 #include "router.h"
 #include "upstream.h"

@@ -8,6 +8,7 @@
  *   moongate -v                               versions of moongate and its libraries
  */
 #include "conf.h"
+#include "lua_runtime.h"
 #include "master.h"
 #include "router.h"
 

@@ -429,25 +429,3 @@ int mg_master_validate(mg_conf_t *conf, char *msg, size_t len)
     }
     return MG_OK;
 }
-
-/* Runtime paths */
-
-const char *mg_runtime_lua_dir(void)
-{
-    static char dir[PATH_MAX];
-    char exe[PATH_MAX], cand[PATH_MAX + 8];
-    struct stat st;
-
-    if (dir[0] != '\0') {
-        return dir;
-    }
-    snprintf(dir, sizeof(dir), "%s", MG_LUA_DIR_DEFAULT);
-    if (realpath("/proc/self/exe", exe) == NULL) {
-        return dir;
-    }
-    snprintf(cand, sizeof(cand), "%s/../lua", dirname(exe));
-    if (stat(cand, &st) == 0 && S_ISDIR(st.st_mode) && realpath(cand, exe) != NULL) {
-        snprintf(dir, sizeof(dir), "%s", exe);
-    }
-    return dir;
-}

@@ -11,9 +11,9 @@
 
 #include "conf.h"
 #include "log.h"
-#include "gen.h"
+#include "gen_build.h"
 #include "http.h"
-#include "master.h"
+#include "control.h"
 
 #include <errno.h>
 #include <signal.h>

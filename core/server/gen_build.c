@@ -1,9 +1,9 @@
 /*
- * gen.c -- config generations: a conf snapshot plus what a worker builds from it (the
+ * gen_build.c -- config generations: a conf snapshot plus what a worker builds from it (the
  * router and the upstream runtimes), reference counted so that a reload frees an old
  * generation only after its last in-flight request ended.
  */
-#include "gen.h"
+#include "gen_build.h"
 
 #include "conf.h"
 #include "lua_runtime.h"
@@ -54,6 +54,7 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
     }
     live++;
     g->refcnt = 1;
+    g->dispose = gen_free;
     g->id = id;
     g->conf = conf;
     g->worker = w;
@@ -84,13 +85,6 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
         }
     }
     return g;
-}
-
-void mg_gen_release(mg_gen_t *g)
-{
-    if (g != NULL && --g->refcnt == 0) {
-        gen_free(g);
-    }
 }
 
 void mg_gen_bind(mg_gen_t *g, mg_worker_t *w)

@@ -46,6 +46,11 @@ void mg_lua_destroy(mg_lua_t *lua);
 /* Attaches a state created before its worker existed. */
 void mg_lua_bind(mg_lua_t *lua, mg_worker_t *w);
 
+/* Directory of the Lua side of the runtime: <dir of the real executable>/../lua when it
+ * exists (a source tree: build/moongate next to lua/), else the install location
+ * MG_LUA_DIR_DEFAULT. The string is static. */
+const char *mg_runtime_lua_dir(void);
+
 /* Creates and closes a scratch state: MG_OK when conf and every plugin it uses load. */
 int mg_lua_validate(const mg_conf_t *conf, char *err, size_t errlen);
 

@@ -13,7 +13,7 @@
 
 #include "conf.h"
 #include "log.h"
-#include "gen.h"
+#include "gen_build.h"
 #include "listen.h"
 #include "master_int.h"
 #include "lua_runtime.h"

@@ -19,14 +19,16 @@
 
 #include "conf.h"
 #include "log.h"
-#include "master.h"
 #include "ratelimit.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
 #include <signal.h>
 #include <stdio.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 mg_lua_t *mg__lua_running;
 static volatile sig_atomic_t budget_armed;
@@ -429,4 +431,24 @@ const char *mg_lua_plugin_version(const mg_lua_t *lua, size_t i)
 size_t mg_lua_memory(const mg_lua_t *lua)
 {
     return lua != NULL ? lua->mem : 0;
+}
+
+const char *mg_runtime_lua_dir(void)
+{
+    static char dir[PATH_MAX];
+    char exe[PATH_MAX], cand[PATH_MAX + 8];
+    struct stat st;
+
+    if (dir[0] != '\0') {
+        return dir;
+    }
+    snprintf(dir, sizeof(dir), "%s", MG_LUA_DIR_DEFAULT);
+    if (realpath("/proc/self/exe", exe) == NULL) {
+        return dir;
+    }
+    snprintf(cand, sizeof(cand), "%s/../lua", dirname(exe));
+    if (stat(cand, &st) == 0 && S_ISDIR(st.st_mode) && realpath(cand, exe) != NULL) {
+        snprintf(dir, sizeof(dir), "%s", exe);
+    }
+    return dir;
 }
