@@ -13,7 +13,11 @@
 
 #include <sys/socket.h>
 
-/* Balancing algorithms (docs/balancing.md); each one is core/balancer_<name>.c. */
+/* Most nodes an upstream may have (the loader refuses more; the balancers size their
+ * per-node arrays by it). */
+#define MG_UPSTREAM_MAX_NODES 256
+
+/* Balancing algorithms (docs/balancing.md); each one is core/upstream/balancer_<name>.c. */
 typedef enum {
     MG_LB_ROUNDROBIN = 0,
     MG_LB_LEAST_CONN,

@@ -11,11 +11,10 @@
 #include <stdio.h>
 
 #include "conf_int.h"
-#include "balancer.h"
-#include "router.h"
+#include "route_pattern.h"
 #include "llhttp.h"
 
-#define MG_MAX_NODES MG_BALANCER_MAX_NODES
+#define MG_MAX_NODES MG_UPSTREAM_MAX_NODES
 
 /* Upstream nodes */
 
@@ -373,13 +372,13 @@ static int read_strings(mg__conf_ctx_t *c, yaml_node_t *v, const char *what,
 static int on_rt_hosts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
     mg_route_conf_t *r = obj;
-    return read_strings(c, v, "host", mg_router_host_problem, &r->hosts, &r->nhosts);
+    return read_strings(c, v, "host", mg_route_host_problem, &r->hosts, &r->nhosts);
 }
 
 static int on_rt_paths(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
     mg_route_conf_t *r = obj;
-    return read_strings(c, v, "path", mg_router_path_problem, &r->paths, &r->npaths);
+    return read_strings(c, v, "path", mg_route_path_problem, &r->paths, &r->npaths);
 }
 
 /* Route target: upstream or return */

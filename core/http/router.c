@@ -18,12 +18,7 @@
 
 #include "conf.h"
 #include "pool.h"
-
-/* Deepest pattern accepted; also bounds the recursion depth of a match. */
-#define MAX_SEGMENTS 64
-
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x) STRINGIFY_(x)
+#include "route_pattern.h"
 
 size_t mg_router_last_visits;
 
@@ -73,25 +68,10 @@ struct mg_router_s {
     host_table_t wild;
 };
 
-enum { SEG_EXACT = 0, SEG_PARAM = 1 };
-
-typedef struct {
-    int kind;
-    mg_str_t s; /* exact text, or the parameter name */
-} seg_t;
-
-typedef struct {
-    seg_t *segs;
-    uint32_t nsegs;
-    bool wild;
-    mg_str_t *names;
-    uint32_t nparams;
-} pattern_t;
-
 /* One (tree, pattern, route) to insert; sorted so that inserts append in order. */
 typedef struct {
     node_t *root; /* also the tree's identity when sorting */
-    const pattern_t *pat;
+    const mg_route_pattern_t *pat;
     const mg_route_conf_t *route;
     size_t seq;
 } item_t;
@@ -201,186 +181,6 @@ static host_entry_t *host_get(mg_pool_t *pool, host_table_t *t, mg_str_t key)
     return &t->v[i];
 }
 
-static bool host_char_ok(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_';
-}
-
-/* Validates a configured host and returns its table key (lower-cased, pool-owned):
- * "a.com" for exact hosts, ".a.com" with *is_wild set for "*.a.com". */
-static const char *host_key(mg_pool_t *pool, const char *h, bool *is_wild, const char **why)
-{
-    size_t len = strlen(h);
-    const char *s = h;
-    *is_wild = false;
-    if (len == 0) {
-        *why = "empty host";
-        return NULL;
-    }
-    if (h[0] == '*') {
-        if (len < 3 || h[1] != '.') {
-            *why = "a wildcard host must look like '*.example.com'";
-            return NULL;
-        }
-        *is_wild = true;
-        s = h + 1; /* keep the dot: the key is ".example.com" */
-    }
-    for (const char *p = *is_wild ? s + 1 : s; *p; p++) {
-        if (*p == '*') {
-            *why = "'*' is only allowed as a leading '*.' label";
-            return NULL;
-        }
-        if (*p == ':') {
-            *why = "a host must not contain a port";
-            return NULL;
-        }
-        if (!host_char_ok((unsigned char)*p)) {
-            *why = "a host may contain only letters, digits, '-', '_' and '.'";
-            return NULL;
-        }
-    }
-    char *key = mg_pool_strdup(pool, s);
-    if (key == NULL) {
-        *why = "out of memory";
-        return NULL;
-    }
-    for (char *p = key; *p; p++) {
-        *p = (char)lower((unsigned char)*p);
-    }
-    return key;
-}
-
-/* ---- pattern parsing ------------------------------------------------------------ */
-
-static bool name_ok(mg_str_t n)
-{
-    if (n.len == 0) {
-        return false;
-    }
-    for (size_t i = 0; i < n.len; i++) {
-        unsigned char c = (unsigned char)n.p[i];
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-        if (!alpha && (i == 0 || c < '0' || c > '9')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Classifies one segment of a pattern; returns NULL or why it is bad. */
-static const char *parse_seg(mg_str_t s, bool last, pattern_t *pat)
-{
-    if (memchr(s.p, '*', s.len) != NULL) {
-        if (s.len == 1 && last) {
-            pat->wild = true;
-            return NULL;
-        }
-        return "'*' is only allowed as the whole last segment ('/*')";
-    }
-    const char *open = memchr(s.p, '{', s.len);
-    const char *close = memchr(s.p, '}', s.len);
-    seg_t *sg = &pat->segs[pat->nsegs];
-    if (open == NULL && close == NULL) {
-        *sg = (seg_t){SEG_EXACT, s};
-        pat->nsegs++;
-        return NULL;
-    }
-    if (open == NULL) {
-        return "'}' without '{'";
-    }
-    if (close == NULL) {
-        return "unclosed '{'";
-    }
-    if (open != s.p || close != s.p + s.len - 1) {
-        return "a parameter must be a whole segment, like '/{id}'";
-    }
-    mg_str_t name = mg_str(s.p + 1, s.len - 2);
-    if (!name_ok(name)) {
-        return "a parameter name must match [A-Za-z_][A-Za-z0-9_]*";
-    }
-    for (uint32_t i = 0; i < pat->nparams; i++) {
-        if (mg_str_eq(pat->names[i], name)) {
-            return "duplicate parameter name";
-        }
-    }
-    if (pat->nparams == MG_ROUTE_MAX_PARAMS) {
-        return "too many parameters (at most " STRINGIFY(MG_ROUTE_MAX_PARAMS) ")";
-    }
-    pat->names[pat->nparams++] = name;
-    *sg = (seg_t){SEG_PARAM, name};
-    pat->nsegs++;
-    return NULL;
-}
-
-/* Parses a path pattern into a pool-owned pattern_t. Returns NULL or why it is bad. */
-static const char *parse_pattern(mg_pool_t *pool, const char *path, pattern_t *pat)
-{
-    memset(pat, 0, sizeof(*pat));
-    if (path == NULL || path[0] != '/') {
-        return "a path must start with '/'";
-    }
-    char *copy = mg_pool_strdup(pool, path);
-    pat->segs = mg_pool_alloc(pool, MAX_SEGMENTS * sizeof(seg_t));
-    pat->names = mg_pool_alloc(pool, MG_ROUTE_MAX_PARAMS * sizeof(mg_str_t));
-    if (copy == NULL || pat->segs == NULL || pat->names == NULL) {
-        return "out of memory";
-    }
-    const char *p = copy + 1, *end = copy + strlen(copy);
-    for (;;) {
-        const char *slash = memchr(p, '/', (size_t)(end - p));
-        const char *segend = slash ? slash : end;
-        mg_str_t s = mg_str(p, (size_t)(segend - p));
-        if (s.len == 0 && slash != NULL) {
-            return "empty segment ('//')";
-        }
-        if (pat->nsegs == MAX_SEGMENTS) {
-            return "too many segments";
-        }
-        const char *why = parse_seg(s, slash == NULL, pat);
-        if (why != NULL) {
-            return why;
-        }
-        if (slash == NULL) {
-            return NULL;
-        }
-        p = slash + 1;
-    }
-}
-
-const char *mg_router_path_problem(const char *path)
-{
-    for (const char *p = path; *p != '\0'; p++) {
-        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-            return "a path must not contain spaces or control characters";
-        }
-        if (*p == '?' || *p == '#') {
-            return "a path is matched without its query; leave '?' and '#' out";
-        }
-    }
-    mg_pool_t *pool = mg_pool_create(1024);
-    if (pool == NULL) {
-        return "out of memory";
-    }
-    pattern_t pat;
-    const char *why = parse_pattern(pool, path, &pat);
-    mg_pool_destroy(pool);
-    return why;
-}
-
-const char *mg_router_host_problem(const char *host)
-{
-    mg_pool_t *pool = mg_pool_create(256);
-    if (pool == NULL) {
-        return "out of memory";
-    }
-    bool wild;
-    const char *why = NULL;
-    host_key(pool, host, &wild, &why);
-    mg_pool_destroy(pool);
-    return why;
-}
-
 /* ---- building ------------------------------------------------------------------- */
 
 /* Orders items by tree, then pattern (exact segments by bytes, exact before parameter,
@@ -394,11 +194,11 @@ static int item_cmp(const void *pa, const void *pb)
     }
     uint32_t n = MG_MIN(a->pat->nsegs, b->pat->nsegs);
     for (uint32_t i = 0; i < n; i++) {
-        const seg_t *sa = &a->pat->segs[i], *sb = &b->pat->segs[i];
+        const mg_route_seg_t *sa = &a->pat->segs[i], *sb = &b->pat->segs[i];
         if (sa->kind != sb->kind) {
             return sa->kind - sb->kind;
         }
-        int c = sa->kind == SEG_EXACT ? seg_cmp(sa->s, sb->s) : 0;
+        int c = sa->kind == MG_SEG_EXACT ? seg_cmp(sa->s, sb->s) : 0;
         if (c != 0) {
             return c;
         }
@@ -470,8 +270,8 @@ static int insert(mg_pool_t *pool, const item_t *it)
 {
     node_t *n = it->root;
     for (uint32_t i = 0; i < it->pat->nsegs && n != NULL; i++) {
-        const seg_t *s = &it->pat->segs[i];
-        if (s->kind == SEG_EXACT) {
+        const mg_route_seg_t *s = &it->pat->segs[i];
+        if (s->kind == MG_SEG_EXACT) {
             n = child_exact(pool, n, s->s);
         } else {
             if (n->param == NULL) {
@@ -500,8 +300,9 @@ static int add_route(mg_router_t *rt, const mg_route_conf_t *r, item_t *items, s
         return MG_ERROR;
     }
     for (size_t p = 0; p < r->npaths; p++) {
-        pattern_t *pat = mg_pool_alloc(rt->pool, sizeof(pattern_t));
-        const char *why = pat ? parse_pattern(rt->pool, r->paths[p], pat) : "out of memory";
+        mg_route_pattern_t *pat = mg_pool_alloc(rt->pool, sizeof(mg_route_pattern_t));
+        const char *why =
+            pat ? mg_route_pattern_parse(rt->pool, r->paths[p], pat) : "out of memory";
         if (why != NULL) {
             set_err(err, errlen, r, "path", r->paths[p], why);
             return MG_ERROR;
@@ -510,7 +311,7 @@ static int add_route(mg_router_t *rt, const mg_route_conf_t *r, item_t *items, s
             node_t *root = rt->any;
             if (r->nhosts > 0) {
                 bool is_wild;
-                const char *key = host_key(rt->pool, r->hosts[h], &is_wild, &why);
+                const char *key = mg_route_host_key(rt->pool, r->hosts[h], &is_wild, &why);
                 host_entry_t *e = NULL;
                 if (key != NULL) {
                     e = host_get(rt->pool, is_wild ? &rt->wild : &rt->exact,
@@ -645,7 +446,7 @@ static const node_t *find_exact(const node_t *n, mg_str_t seg)
 /* Matches `rest` (the path after the '/' that precedes its next segment; `more` is false
  * once every segment is consumed) below n. Tries the exact child, then the parameter
  * child, then n's "/\*" leaves, so a specific branch that dead-ends falls back to a less
- * specific one. Recursion depth is bounded by the tree's depth (MAX_SEGMENTS). */
+ * specific one. Recursion depth is bounded by the tree's depth (MG_PATTERN_MAX_SEGMENTS). */
 static bool walk(const node_t *n, mg_str_t rest, bool more, walk_t *w)
 {
     mg_router_last_visits++;

@@ -34,8 +34,8 @@
 #define MG_ROUTER_H
 
 #include "mg_core.h"
+#include "route_pattern.h"
 
-#define MG_ROUTE_MAX_PARAMS 16
 
 typedef struct {
     mg_str_t name;  /* borrowed from the router */
@@ -61,12 +61,6 @@ void mg_router_destroy(mg_router_t *router);
  * Returns MG_OK and fills *m, or MG_DECLINED when no route matches (404). */
 int mg_router_match(const mg_router_t *router, mg_str_t host, int method, mg_str_t path,
                     mg_route_match_t *m);
-
-/* Why a path pattern or a configured host is malformed, or NULL when it is fine. The
- * config loader calls these so that the error carries the line of the bad value. The
- * strings are static. */
-const char *mg_router_path_problem(const char *path);
-const char *mg_router_host_problem(const char *host);
 
 /* For tests only: how many tree nodes the last mg_router_match() entered, summed over
  * the host buckets it tried. A match's cost is proportional to it, and it does not grow

@@ -20,7 +20,7 @@
 #include "nodestate.h"
 
 /* Most nodes an upstream may have (the loader refuses more). */
-#define MG_BALANCER_MAX_NODES 256
+#define MG_BALANCER_MAX_NODES MG_UPSTREAM_MAX_NODES
 
 /* What a pick may look at. `skip` has bit i set for node i that must not be picked:
  * already tried by this request, or unavailable (down, ejected, breaker open, at its

@@ -1,4 +1,4 @@
-/* deps: router pool str */
+/* deps: router route_pattern pool str */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
