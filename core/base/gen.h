@@ -23,6 +23,8 @@ struct mg_gen_s {
     mg_worker_t *worker;                /* borrowed */
     mg_lua_t *lua;                      /* owned; NULL when no plugin is configured */
     struct mg_rl_cluster_s *rl_cluster; /* owned; NULL without `redis` or before a worker */
+    mg_http_chain_t *chains;            /* owned; one handler chain per route, same order */
+    mg_http_chain_t *admin_chain;       /* owned; the admin listener's */
 };
 
 static inline mg_gen_t *mg_gen_retain(mg_gen_t *g)

@@ -73,6 +73,7 @@ typedef struct mg_gen_s mg_gen_t;                    /* gen.h */
 typedef struct mg_worker_s mg_worker_t;              /* worker.h */
 typedef struct mg_conn_s mg_conn_t;                  /* http.h */
 typedef struct mg_request_s mg_request_t;            /* http.h */
+typedef struct mg_http_chain_s mg_http_chain_t;      /* http_phase.h */
 typedef struct mg_upstream_s mg_upstream_t;          /* upstream.h */
 typedef struct mg_shm_zone_s mg_shm_zone_t;          /* shm.h */
 typedef struct mg_balancer_s mg_balancer_t;          /* balancer.h */

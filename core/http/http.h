@@ -29,6 +29,27 @@ typedef struct {
     mg_str_t value; /* leading/trailing whitespace trimmed */
 } mg_header_t;
 
+/* Headers the gateway's own header filters may add to one head (RateLimit-*, a sticky
+ * Set-Cookie). */
+#define MG_HTTP_HEAD_EXTRA 8
+
+/* A response head as every producer (the proxy, a `return:` route, the admin API, a
+ * plugin's answer, a gateway error) hands it to the http layer. The header filters may
+ * change the status and the headers and add `extra` ones; the session writer then
+ * frames it for the client. */
+typedef struct {
+    int status;
+    mg_str_t reason;            /* as the source sent it; empty: the standard phrase */
+    const mg_header_t *headers; /* the producer's headers, in order (borrowed) */
+    size_t nheaders;
+    mg_str_t connection;    /* the source's Connection value: the headers it names are
+                             * hop-by-hop and never reach the client */
+    int64_t content_length; /* the body's length, or -1 when unknown */
+    bool gateway;           /* made by the gateway: Server and Date are its own */
+    mg_header_t extra[MG_HTTP_HEAD_EXTRA];
+    size_t nextra;
+} mg_http_head_t;
+
 /* Callbacks a producer installs on r->handler. Any of them may be NULL. */
 typedef struct {
     /* Body bytes (already de-chunked). The producer must consume (copy or write) all
@@ -80,8 +101,11 @@ struct mg_request_s {
     uint16_t remote_port;
     bool tls;               /* reserved for TLS listeners */
 
-    /* routing */
+    /* routing and the phase engine (http_phase.h) */
     mg_route_match_t match; /* match.route is NULL before routing / for admin */
+    const mg_http_chain_t *chain; /* the route's handler chain (or the admin one) */
+    int phase;              /* the phase running or next to run */
+    mg_str_t consumer;      /* the consumer an access plugin named, or empty */
     mg_lua_task_t *lua;     /* the route's plugins at work, or NULL (no Lua) */
     struct mg_rl_req_s *rl; /* rate-limit state (ratelimit.c), or NULL */
     bool body_held;         /* mg_http_body_hold(): the producer resumes the body */

@@ -1,0 +1,180 @@
+/*
+ * http1.c -- HTTP/1.1 response heads and body framing: the one place that writes them.
+ *
+ * The head is written in one pass into one buffer sized beforehand, so a response costs
+ * one allocation for its head and nothing is reformatted later.
+ */
+#include "http1.h"
+
+#include "http_parse.h"
+
+static char *put(char *p, const char *s, size_t len)
+{
+    memcpy(p, s, len);
+    return p + len;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static char *put_str(char *p, mg_str_t s)
+{
+    return s.len > 0 ? put(p, s.p, s.len) : p;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+static char *put_header(char *p, mg_str_t name, mg_str_t value)
+{
+    p = put_str(p, name);
+    *p++ = ':';
+    *p++ = ' ';
+    p = put_str(p, value);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+bool mg_http1_skip_header(mg_str_t name, mg_str_t connection)
+{
+    if (mg_str_caseeq(name, MG_STR("Content-Length")) ||
+        mg_str_caseeq(name, MG_STR("Transfer-Encoding")) || mg_http_is_hop_by_hop(name)) {
+        return true;
+    }
+    return connection.len > 0 && mg_http_connection_has(connection, name);
+}
+
+mg_http1_frame_t mg_http1_frame(const mg_http_head_t *h, const mg_http1_ctx_t *x)
+{
+    int st = h->status;
+    if (x->is_head || st == 204 || st == 304 || st < 200) {
+        /* a HEAD answer's length describes the GET body: it is passed on as is */
+        return h->content_length >= 0 && st != 204 && st >= 200 ? MG_HTTP1_FRAME_LENGTH
+                                                                : MG_HTTP1_FRAME_NONE;
+    }
+    if (h->content_length >= 0) {
+        return MG_HTTP1_FRAME_LENGTH;
+    }
+    return x->http10 ? MG_HTTP1_FRAME_CLOSE : MG_HTTP1_FRAME_CHUNKED;
+}
+
+static bool has_header(const mg_http_head_t *h, mg_str_t name)
+{
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (mg_str_caseeq(h->headers[i].name, name)) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < h->nextra; i++) {
+        if (mg_str_caseeq(h->extra[i].name, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t mg_http1_head_size(const mg_http_head_t *h, const mg_http1_ctx_t *x)
+{
+    size_t n = 32 + h->reason.len;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        n += h->headers[i].name.len + h->headers[i].value.len + 4;
+    }
+    for (size_t i = 0; i < h->nextra; i++) {
+        n += h->extra[i].name.len + h->extra[i].value.len + 4;
+    }
+    n += x->date.len + x->request_id.len;
+    /* Server, Date and X-Request-Id names, framing (Content-Length with 20 digits),
+     * Connection, the final CRLF */
+    return n + 192;
+}
+
+/* Whether the writer writes its own value of `name` instead of the producer's. */
+static bool gateway_owned(const mg_http_head_t *h, mg_str_t name)
+{
+    return h->gateway &&
+           (mg_str_caseeq(name, MG_STR("Server")) || mg_str_caseeq(name, MG_STR("Date")));
+}
+
+static char *put_framing(const mg_http_head_t *h, mg_http1_frame_t frame, char *p)
+{
+    switch (frame) {
+    case MG_HTTP1_FRAME_LENGTH:
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_u64(p, (uint64_t)h->content_length);
+        return PUT_LIT(p, "\r\n");
+    case MG_HTTP1_FRAME_CHUNKED:
+        return PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+    case MG_HTTP1_FRAME_NONE:
+    case MG_HTTP1_FRAME_CLOSE:
+        break;
+    }
+    return p;
+}
+
+size_t mg_http1_build_head(const mg_http_head_t *h, const mg_http1_ctx_t *x, mg_http1_frame_t frame,
+                           char *buf)
+{
+    char *p = buf;
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)(h->status > 0 ? h->status : 0));
+    *p++ = ' ';
+    p = put_str(p, h->reason.len > 0
+                       ? h->reason
+                       : mg_str(mg_http_reason(h->status), strlen(mg_http_reason(h->status))));
+    p = PUT_LIT(p, "\r\n");
+    if (h->gateway) {
+        p = PUT_LIT(p, "Server: moongate\r\n");
+    }
+    if (x->date.len > 0 && (h->gateway || !has_header(h, MG_STR("Date")))) {
+        p = put_header(p, MG_STR("Date"), x->date);
+    }
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const mg_header_t *hd = &h->headers[i];
+        if (!mg_http1_skip_header(hd->name, h->connection) && !gateway_owned(h, hd->name)) {
+            p = put_header(p, hd->name, hd->value);
+        }
+    }
+    for (size_t i = 0; i < h->nextra; i++) {
+        p = put_header(p, h->extra[i].name, h->extra[i].value);
+    }
+    if (x->request_id.len > 0 && !has_header(h, MG_STR("X-Request-Id"))) {
+        p = put_header(p, MG_STR("X-Request-Id"), x->request_id);
+    }
+    p = put_framing(h, frame, p);
+    if (!x->keepalive || frame == MG_HTTP1_FRAME_CLOSE) {
+        p = PUT_LIT(p, "Connection: close\r\n");
+    } else if (x->http10) {
+        p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    }
+    p = PUT_LIT(p, "\r\n");
+    return (size_t)(p - buf);
+}
+
+size_t mg_http1_chunk_size_line(size_t len, char *buf)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = hex[len & 0xf];
+        len >>= 4;
+    } while (len > 0);
+    size_t out = 0;
+    while (n > 0) {
+        buf[out++] = tmp[--n];
+    }
+    buf[out++] = '\r';
+    buf[out++] = '\n';
+    return out;
+}
