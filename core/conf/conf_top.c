@@ -350,6 +350,11 @@ HTTP_SIZE(max_request_line, 256, 1u << 20)
 HTTP_SIZE(max_header_line, 256, 1u << 20)
 HTTP_SIZE(max_header_size, 1024, 16u << 20)
 
+static int on_http_response_request_id(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_bool(c, v, &c->conf->http.response_request_id);
+}
+
 static const mg__conf_field_t http_fields[] = {
     {"client_header_timeout", on_http_client_header_timeout, NULL},
     {"client_body_timeout", on_http_client_body_timeout, NULL},
@@ -362,6 +367,7 @@ static const mg__conf_field_t http_fields[] = {
     {"max_header_size", on_http_max_header_size, NULL},
     {"max_headers", on_http_max_headers, NULL},
     {"drain_timeout", on_http_drain_timeout, NULL},
+    {"response_request_id", on_http_response_request_id, NULL},
 };
 
 static int on_http(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
@@ -425,8 +431,7 @@ static void set_defaults(mg__conf_ctx_t *c)
     conf->access_log_format = MG_ACCESS_COMBINED;
     conf->access_log_buffer = 64u << 10;
     conf->shm_size = 1u << 20;
-    conf->lua = (mg_lua_conf_t){.cpu_budget = 0.05, .memory_limit = 64u << 20,
-                                .stall_timeout = 2};
+    conf->lua = (mg_lua_conf_t){.cpu_budget = 0.05, .memory_limit = 64u << 20, .stall_timeout = 2};
     conf->plugins_dirs = mg_pool_calloc(c->pool, sizeof(const char *));
     if (conf->plugins_dirs != NULL) {
         conf->plugins_dirs[0] = mg__conf_abspath(c, "plugins");
@@ -444,6 +449,7 @@ static void set_defaults(mg__conf_ctx_t *c)
         .max_header_size = 32u << 10,
         .max_headers = 100,
         .drain_timeout = 30,
+        .response_request_id = true,
     };
 }
 

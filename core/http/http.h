@@ -66,20 +66,20 @@ typedef struct {
 } mg_http_handler_t;
 
 struct mg_request_s {
-    mg_pool_t *pool;        /* request lifetime; reset when the request ends */
-    mg_conn_t *conn;        /* the client connection (borrowed) */
-    mg_worker_t *worker;    /* borrowed */
-    mg_gen_t *gen;          /* one reference held from start to end */
+    mg_pool_t *pool;     /* request lifetime; reset when the request ends */
+    mg_conn_t *conn;     /* the client connection (borrowed) */
+    mg_worker_t *worker; /* borrowed */
+    mg_gen_t *gen;       /* one reference held from start to end */
     const mg_http_handler_t *handler;
-    void *handler_data;     /* the producer's state */
+    void *handler_data; /* the producer's state */
 
     /* request line */
-    int method;             /* llhttp_method_t */
+    int method; /* llhttp_method_t */
     mg_str_t method_name;
-    mg_str_t target;        /* raw request target as received */
-    mg_str_t path;          /* normalised path (dot-segments resolved, %XX of unreserved
-                               characters decoded); routed on and forwarded upstream */
-    mg_str_t query;         /* raw query after '?', without it; empty when none */
+    mg_str_t target; /* raw request target as received */
+    mg_str_t path;   /* normalised path (dot-segments resolved, %XX of unreserved
+                        characters decoded); routed on and forwarded upstream */
+    mg_str_t query;  /* raw query after '?', without it; empty when none */
     int http_major, http_minor;
 
     /* headers, in received order; names as received (case kept) */
@@ -95,32 +95,96 @@ struct mg_request_s {
     bool continue_sent;     /* "100 Continue" went out */
     bool keepalive_wanted;  /* keepalive as the client asked (before 100-continue rules) */
     bool is_head;
-    mg_str_t connection;    /* Connection header value (for hop-by-hop tokens), or empty */
-    mg_str_t request_id;    /* the client's valid X-Request-Id, or a generated one */
-    mg_str_t remote_addr;   /* client IP as text */
+    mg_str_t connection;  /* Connection header value (for hop-by-hop tokens), or empty */
+    mg_str_t request_id;  /* the client's valid X-Request-Id, or a generated one */
+    mg_str_t remote_addr; /* client IP as text */
     uint16_t remote_port;
-    bool tls;               /* reserved for TLS listeners */
+    bool tls; /* reserved for TLS listeners */
 
     /* routing and the phase engine (http_phase.h) */
-    mg_route_match_t match; /* match.route is NULL before routing / for admin */
+    mg_route_match_t match;       /* match.route is NULL before routing / for admin */
     const mg_http_chain_t *chain; /* the route's handler chain (or the admin one) */
-    int phase;              /* the phase running or next to run */
-    mg_str_t consumer;      /* the consumer an access plugin named, or empty */
-    mg_lua_task_t *lua;     /* the route's plugins at work, or NULL (no Lua) */
-    struct mg_rl_req_s *rl; /* rate-limit state (ratelimit.c), or NULL */
-    bool body_held;         /* mg_http_body_hold(): the producer resumes the body */
+    int phase;                    /* the phase running or next to run */
+    mg_str_t consumer;            /* the consumer an access plugin named, or empty */
+    mg_lua_task_t *lua;           /* the route's plugins at work, or NULL (no Lua) */
+    struct mg_rl_req_s *rl;       /* rate-limit state (ratelimit.c), or NULL */
+    bool body_held;               /* mg_http_body_hold(): the producer resumes the body */
+
+    /* the response on its way (http_respond.c and the session writer) */
+    char *out_head;      /* the head, held back to leave with the first body bytes */
+    size_t out_head_len; /* 0 once written */
+    int out_frame;       /* the session's framing of the body (http1.h) */
+    bool filters_off;    /* the header filters ran: an answer after a failed one
+                          * goes out unfiltered */
+    bool body_filtered;  /* a header filter asked for the body filters */
 
     /* response and log state; the producer fills the upstream_* fields */
-    int status;             /* status sent (or being sent) to the client */
-    bool header_sent;       /* some response bytes were written */
+    int status;       /* status sent (or being sent) to the client */
+    bool header_sent; /* some response bytes were written */
     uint64_t bytes_sent;
     uint64_t request_length;
     mg_str_t upstream_addr;
     int upstream_status;
-    double upstream_time;   /* seconds, < 0 when no upstream */
-    double start;           /* ev_now() when the request's first byte was read */
-    double start_wall;      /* epoch seconds at start */
+    double upstream_time; /* seconds, < 0 when no upstream */
+    double start;         /* ev_now() when the request's first byte was read */
+    double start_wall;    /* epoch seconds at start */
 };
+
+/* ---- the response path (http_respond.c) ---- */
+
+/* A header filter: may change h (status, headers, content_length, extra) and set
+ * r->body_filtered when it will change the body. MG_OK, or MG_ERROR when it failed
+ * (logged by it): the producer then answers 500, unfiltered. */
+typedef int (*mg_http_header_filter_fn)(mg_request_t *r, mg_http_head_t *h);
+
+/* A body filter: one chunk (*data, *len; last set on the final call, possibly with no
+ * bytes); it may point them at other bytes (valid until its next call). MG_OK or
+ * MG_ERROR. Runs only for requests whose header filters set r->body_filtered. */
+typedef int (*mg_http_body_filter_fn)(mg_request_t *r, const char **data, size_t *len, bool last);
+
+/* A log handler: runs once when the request ends, after the response. */
+typedef void (*mg_http_log_fn)(mg_request_t *r);
+
+/* Registration, once per process before the first request, in running order.
+ * MG_OK, or MG_ERROR when the list is full. */
+int mg_http_add_header_filter(mg_http_header_filter_fn fn);
+int mg_http_add_body_filter(mg_http_body_filter_fn fn);
+int mg_http_add_log_handler(mg_http_log_fn fn);
+
+/* The access log's log handler (register it after the plugins' log phase). */
+void mg_http_access_log(mg_request_t *r);
+
+/* A session writer: how a protocol frames what the response path hands it. HTTP/1 is
+ * mg_http1_session; HTTP/2 will be a second one, with no change to the producers. */
+typedef struct {
+    /* Prepares the head (held back until the first body bytes). MG_OK or MG_ERROR. */
+    int (*send_head)(mg_request_t *r, const mg_http_head_t *h);
+    /* Body bytes (framed as the head said); last: the end. With len 0 and not last, it
+     * writes the head alone. MG_OK, MG_AGAIN (output full: wait for on_writable) or
+     * MG_ERROR (client gone: the request was aborted). */
+    int (*send_body)(mg_request_t *r, const char *data, size_t len, bool last);
+} mg_http_session_ops_t;
+
+extern const mg_http_session_ops_t mg_http1_session;
+
+/* A producer's head: runs the header filters (once per request), then the session
+ * writer. MG_OK, or MG_ERROR when a filter failed: nothing was written, and the
+ * producer answers 500 (mg_http_error). */
+int mg_http_send_head(mg_request_t *r, mg_http_head_t *h);
+
+/* A producer's body bytes after mg_http_send_head(): body filters, then the writer.
+ * last marks the end of the body. Returns as send_body above; MG_ERROR also when a body
+ * filter failed (the producer then cuts the connection: mg_http_finish(r, false)). */
+int mg_http_send_body(mg_request_t *r, const char *data, size_t len, bool last);
+
+/* A whole answer: head and complete body (borrowed), through every filter, then the
+ * end of the request. The length announced is the filtered body's. */
+void mg_http_respond_head(mg_request_t *r, mg_http_head_t *h, const char *body, size_t len);
+
+/* Content handlers of the http layer (http_phase.h): a `return:` route's answer (data:
+ * its mg_return_conf_t), and the 500 of a route that has neither. */
+int mg_http_return_handler(mg_request_t *r, const void *data);
+int mg_http_no_producer_handler(mg_request_t *r, const void *data);
 
 /* Accepts one client connection on listener `l` (fd already non-blocking). Takes the
  * fd. */
@@ -152,14 +216,10 @@ void mg_http_respond(mg_request_t *r, int status, const char *content_type, cons
 void mg_http_respond_headers(mg_request_t *r, int status, const mg_header_t *hdrs, size_t nhdrs,
                              const char *body, size_t len);
 
-/* Hands a routed request to its producer: a `return:` answer or the proxy (after a
- * "100 Continue" when the client waits for one). The Lua runtime calls it once the
- * route's plugins let the request through. */
-void mg_http_request_proceed(mg_request_t *r);
-
 /* Sends "100 Continue" (not the response) when the client waits for one and it has not
- * gone out yet; the request may end inside when the client is gone. */
-void mg_http_continue(mg_request_t *r);
+ * gone out yet. MG_OK, or MG_ERROR when the client is gone: the request ended inside
+ * and r must not be touched again. */
+int mg_http_continue(mg_request_t *r);
 
 /* mg_http_respond with a small JSON body {"error":"<reason>","status":N,"request_id":..}.
  * If response bytes were already written, it cannot answer: it closes the connection

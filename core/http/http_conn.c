@@ -15,8 +15,6 @@
  */
 #include "http_conn_int.h"
 
-#include "lua_runtime.h"
-
 #include "conf.h"
 #include "gen.h"
 #include "http_parse.h"
@@ -100,9 +98,8 @@ static double deadline(const mg_conn_t *c)
         }
         /* counted from the end of the last response, not from the last byte read: an
          * answer slower than the timeout must not close the connection right after it */
-        return h->keepalive_timeout > 0
-                   ? MG_MAX(c->last_read, c->idle_since) + h->keepalive_timeout
-                   : 0;
+        return h->keepalive_timeout > 0 ? MG_MAX(c->last_read, c->idle_since) + h->keepalive_timeout
+                                        : 0;
     case MG_C_HEAD:
         return c->r != NULL ? c->r->start + h->client_header_timeout : 0;
     case MG_C_ACTIVE:
@@ -403,11 +400,13 @@ static int read_some(mg_conn_t *c)
     }
     c->eof = true;
     if (c->state == MG_C_ACTIVE && c->r != NULL) {
-        mg__conn_abort(c, 400, n == 0 ? "client closed the connection while sending the body"
-                                        : "client connection reset");
+        mg__conn_abort(c, 400,
+                       n == 0 ? "client closed the connection while sending the body"
+                              : "client connection reset");
     } else if (c->state == MG_C_HEAD && c->r != NULL) {
-        mg__conn_abort(c, 400, n == 0 ? "client closed the connection while sending the head"
-                                        : "client connection reset");
+        mg__conn_abort(c, 400,
+                       n == 0 ? "client closed the connection while sending the head"
+                              : "client connection reset");
     } else {
         conn_close(c);
     }
@@ -520,6 +519,7 @@ void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockad
     } else {
         snprintf(c->addr, sizeof(c->addr), "unix");
     }
+    c->session = &mg_http1_session;
     llhttp_init(&c->parser, HTTP_REQUEST, &mg__http_settings);
     c->parser.data = c;
     ev_io_init(&c->io, on_io, fd, 0);
@@ -550,7 +550,7 @@ void mg_http_conns_drain(mg_worker_t *w)
             mg__conn_enter(c);
             c->state = MG_C_LINGER;
             c->deadline = 0;
-                    mg__conn_leave(c);
+            mg__conn_leave(c);
         }
     }
 }
@@ -694,10 +694,7 @@ void mg__conn_end_request(mg_conn_t *c, bool keep)
     if (r->status == 0) {
         r->status = 499; /* the client went away before an answer */
     }
-    if (r->lua != NULL) {
-        mg_lua_request_end(r);
-    }
-    mg__request_log(c, r);
+    mg__request_log(r);
     __atomic_store_n(&w->stats->requests, w->stats->requests + 1, __ATOMIC_RELAXED);
     c->r = NULL;
     c->out_paused = false;

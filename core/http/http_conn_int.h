@@ -16,7 +16,7 @@
 
 #include <ev.h>
 
-#define MG_HTTP_BUF_SIZE 16384      /* read buffer; grown only for a large head */
+#define MG_HTTP_BUF_SIZE 16384       /* read buffer; grown only for a large head */
 #define MG_HTTP_OUT_HIGH (64 * 1024) /* pending output over this: producer pauses */
 #define MG_HTTP_OUT_LOW (16 * 1024)  /* ... and resumes under this */
 #define MG_HTTP_CHUNK_EXT_MAX 1024   /* chunk-extension bytes per chunk */
@@ -38,42 +38,43 @@ typedef struct {
 } mg_hspan_t;
 
 struct mg_conn_s {
-    ev_io io;         /* client socket; events follow what the state needs */
-    ev_timer timer;   /* one timer, re-armed lazily towards `deadline` */
+    ev_io io;       /* client socket; events follow what the state needs */
+    ev_timer timer; /* one timer, re-armed lazily towards `deadline` */
     mg_worker_t *w;
-    mg_conn_t *prev, *next; /* w->conns */
+    mg_conn_t *prev, *next;               /* w->conns */
+    const mg_http_session_ops_t *session; /* the protocol's writer (HTTP/1) */
     int fd;
     uint8_t state;
-    bool admin;       /* accepted on the admin listener */
-    bool closed;      /* closed; freed when the last frame leaves */
-    bool eof;         /* the client shut its write side */
-    bool msg_done;    /* llhttp saw the end of the current request */
-    bool head_done;   /* headers complete: later header callbacks are trailers */
-    bool paused;      /* the producer asked for no more body (MG_AGAIN) */
-    bool want_close;  /* close once the current response is out */
-    bool big_buf;     /* the read buffer was grown: free it instead of pooling it */
-    bool out_paused;  /* a write returned MG_AGAIN: tell on_writable when drained */
-    bool readable;    /* the socket may have bytes: a read is worth trying */
+    bool admin;         /* accepted on the admin listener */
+    bool closed;        /* closed; freed when the last frame leaves */
+    bool eof;           /* the client shut its write side */
+    bool msg_done;      /* llhttp saw the end of the current request */
+    bool head_done;     /* headers complete: later header callbacks are trailers */
+    bool paused;        /* the producer asked for no more body (MG_AGAIN) */
+    bool want_close;    /* close once the current response is out */
+    bool big_buf;       /* the read buffer was grown: free it instead of pooling it */
+    bool out_paused;    /* a write returned MG_AGAIN: tell on_writable when drained */
+    bool readable;      /* the socket may have bytes: a read is worth trying */
     bool read_spurious; /* a read event came while no input was wanted */
-    int busy;         /* frames of ours on the stack */
+    int busy;           /* frames of ours on the stack */
     int io_events;
-    int err_status;   /* status a callback chose for a parse error */
+    int err_status; /* status a callback chose for a parse error */
     const char *err_reason;
-    double deadline;  /* when the current timeout expires (0 = none) */
-    double armed_at;  /* when the ev_timer fires */
+    double deadline; /* when the current timeout expires (0 = none) */
+    double armed_at; /* when the ev_timer fires */
     double last_read, last_write;
     double idle_since; /* when the last response ended: the keep-alive clock starts here */
 
-    char *buf;        /* read buffer: [0, len) read, [pos, len) not parsed yet */
+    char *buf; /* read buffer: [0, len) read, [pos, len) not parsed yet */
     uint32_t cap, len, pos;
-    uint32_t hs;      /* offset where the current request starts */
+    uint32_t hs;        /* offset where the current request starts */
     uint32_t body_base; /* offset just after the current head */
-    char *out;        /* pending output [opos, olen) */
+    char *out;          /* pending output [opos, olen) */
     size_t ocap, olen, opos;
 
     llhttp_t parser;
     mg_pool_t *pool;
-    mg_request_t *r;  /* the current request, NULL between requests */
+    mg_request_t *r; /* the current request, NULL between requests */
     uint32_t nrequests;
 
     /* head bookkeeping while it is parsed */
@@ -83,7 +84,7 @@ struct mg_conn_s {
     uint32_t chunk_ext;  /* chunk-extension bytes of the current chunk */
     mg_hspan_t *spans;
     uint32_t nspans, cspans;
-    uint64_t body_read;  /* de-chunked body bytes seen */
+    uint64_t body_read; /* de-chunked body bytes seen */
 
     char addr[48];
     uint16_t port;
@@ -113,8 +114,8 @@ int mg__buf_grow(mg_conn_t *c);
 void mg__conn_pool_give(mg_pool_t *p);
 
 /* http_respond.c */
-/* Writes the access-log line of a request that ends. */
-void mg__request_log(mg_conn_t *c, mg_request_t *r);
+/* Runs the log handlers of a request that ends. */
+void mg__request_log(mg_request_t *r);
 
 /* http_request.c */
 extern const llhttp_settings_t mg__http_settings;

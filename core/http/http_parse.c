@@ -10,8 +10,8 @@
 /* RFC 3986 unreserved: decoding these never changes what a path means. */
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static int hexval(unsigned char c)
@@ -124,8 +124,8 @@ int mg_http_parse_content_length(mg_str_t v, int64_t *out)
 /* reg-name characters (unreserved, pct-encoded, sub-delims); '@', '/', spaces are not */
 static bool host_char(unsigned char c)
 {
-    return unreserved(c) || c == '%' || c == '!' || c == '$' || c == '&' || c == '\'' ||
-           c == '(' || c == ')' || c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
+    return unreserved(c) || c == '%' || c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' ||
+           c == ')' || c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
 }
 
 static int parse_port(const char *p, size_t len, int *port)
@@ -207,9 +207,15 @@ bool mg_http_valid_request_id(mg_str_t v)
 bool mg_http_is_hop_by_hop(mg_str_t name)
 {
     static const mg_str_t hop[] = {
-        MG_STR("Connection"), MG_STR("Keep-Alive"),         MG_STR("Proxy-Connection"),
-        MG_STR("TE"),         MG_STR("Trailer"),            MG_STR("Transfer-Encoding"),
-        MG_STR("Upgrade"),    MG_STR("Proxy-Authenticate"), MG_STR("Proxy-Authorization"),
+        MG_STR("Connection"),
+        MG_STR("Keep-Alive"),
+        MG_STR("Proxy-Connection"),
+        MG_STR("TE"),
+        MG_STR("Trailer"),
+        MG_STR("Transfer-Encoding"),
+        MG_STR("Upgrade"),
+        MG_STR("Proxy-Authenticate"),
+        MG_STR("Proxy-Authorization"),
     };
     for (size_t i = 0; i < MG_NELEMS(hop); i++) {
         if (mg_str_caseeq(name, hop[i])) {
@@ -257,41 +263,77 @@ bool mg_http_valid_token(mg_str_t v)
 const char *mg_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 421:
+        return "Misdirected Request";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }

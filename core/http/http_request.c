@@ -9,15 +9,12 @@
  */
 #include "http_conn_int.h"
 
-#include "admin.h"
 #include "conf.h"
 #include "gen.h"
 #include "http_parse.h"
-#include "lua_runtime.h"
+#include "http_phase.h"
 #include "log.h"
 #include "pool.h"
-#include "proxy.h"
-#include "ratelimit.h"
 #include "router.h"
 #include "worker.h"
 
@@ -289,8 +286,8 @@ typedef struct {
  * '-' is refused rather than forwarded: two hops must never disagree on framing. */
 static bool underscore_alias(mg_str_t name)
 {
-    static const char *const names[] = {"content-length", "transfer-encoding", "host",
-                                        "connection", "expect", "upgrade"};
+    static const char *const names[] = {
+        "content-length", "transfer-encoding", "host", "connection", "expect", "upgrade"};
     if (memchr(name.p, '_', name.len) == NULL) {
         return false;
     }
@@ -300,8 +297,8 @@ static bool underscore_alias(mg_str_t name)
             continue;
         }
         size_t j = 0;
-        while (j < l && ((name.p[j] | 0x20) == names[i][j] ||
-                         (name.p[j] == '_' && names[i][j] == '-'))) {
+        while (j < l &&
+               ((name.p[j] | 0x20) == names[i][j] || (name.p[j] == '_' && names[i][j] == '-'))) {
             j++;
         }
         if (j == l) {
@@ -436,8 +433,8 @@ static int check_framing(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, co
         return st;
     }
     *why = "invalid Content-Length";
-    if (s->ncl > 1 || (s->ncl == 1 && mg_http_parse_content_length(s->cl, &r->content_length) !=
-                                          MG_OK)) {
+    if (s->ncl > 1 ||
+        (s->ncl == 1 && mg_http_parse_content_length(s->cl, &r->content_length) != MG_OK)) {
         return 400;
     }
     size_t max = r->gen->conf->http.client_max_body_size;
@@ -465,8 +462,8 @@ static int check_framing(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, co
 static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
 {
     r->method = c->parser.method;
-    r->method_name = mg_str(llhttp_method_name(c->parser.method),
-                            strlen(llhttp_method_name(c->parser.method)));
+    r->method_name =
+        mg_str(llhttp_method_name(c->parser.method), strlen(llhttp_method_name(c->parser.method)));
     r->http_major = c->parser.http_major;
     r->http_minor = c->parser.http_minor;
     r->is_head = r->method == HTTP_HEAD;
@@ -507,18 +504,21 @@ static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
     return 0;
 }
 
-void mg_http_continue(mg_request_t *r)
+int mg_http_continue(mg_request_t *r)
 {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     if (!r->expect_continue || r->continue_sent) {
-        return;
+        return MG_OK;
     }
     r->keepalive = r->keepalive_wanted;
     r->continue_sent = true;
     uint64_t sent = r->bytes_sent;
-    mg_http_write(r, cont, sizeof(cont) - 1);
+    if (mg_http_write(r, cont, sizeof(cont) - 1) == MG_ERROR) {
+        return MG_ERROR; /* the client is gone and the request with it: r is not ours */
+    }
     r->header_sent = false;
     r->bytes_sent = sent;
+    return MG_OK;
 }
 
 void mg__request_dispatch(mg_conn_t *c)
@@ -550,44 +550,13 @@ void mg__request_dispatch(mg_conn_t *c)
         r->keepalive = false;
     }
     if (c->admin) {
-        mg_admin_handle(r);
-        return;
-    }
-    if (mg_router_match(r->gen->router, r->host, r->method, r->path, &r->match) != MG_OK) {
+        r->chain = r->gen->admin_chain;
+    } else if (mg_router_match(r->gen->router, r->host, r->method, r->path, &r->match) != MG_OK) {
         mg__http_error_msg(r, 404, "no route matched");
         return;
+    } else {
+        r->chain = &r->gen->chains[r->match.route->index];
     }
-    if (r->gen->lua != NULL && mg_lua_route_phases(r->gen->lua, r->match.route->index) != 0) {
-        mg_lua_request_start(r);
-        return;
-    }
-    if (r->match.route->nrate_limits > 0) {
-        mg_rl_request_start(r);
-        return;
-    }
-    mg_http_request_proceed(r);
-}
-
-void mg_http_request_proceed(mg_request_t *r)
-{
-    mg_conn_t *c = r->conn;
-    const mg_route_conf_t *route = r->match.route;
-    if (route->ret != NULL) {
-        mg_http_respond(r, route->ret->status, route->ret->content_type, route->ret->body,
-                        route->ret->body_len);
-        return;
-    }
-    if (route->upstream == NULL) {
-        mg_log_err("route \"%s\" has no upstream and no plugin answered, request_id: %.*s",
-                   route->name, (int)r->request_id.len, r->request_id.p);
-        mg_http_error(r, 500);
-        return;
-    }
-    if (r->expect_continue && !r->continue_sent) {
-        mg_http_continue(r);
-        if (c->r != r) {
-            return;
-        }
-    }
-    mg_proxy_start(r);
+    r->phase = 0;
+    mg_http_run_phases(r);
 }

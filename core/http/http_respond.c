@@ -1,20 +1,77 @@
 /*
- * http_respond.c -- what the gateway writes by itself: complete responses (a `return:`
- * route, errors, the admin API) and the access-log record of every request.
+ * http_respond.c -- the response path: every answer, whoever makes it, goes through
+ * here.
+ *
+ *   producer -> head (status + headers) -> header filters -> session writer
+ *            -> body chunks             -> body filters   -> session writer
+ *   end of request -> log handlers
+ *
+ * The filters and log handlers are lists the layers above register once per process
+ * (the Lua plugins' header_filter / body_filter / log, RateLimit-* headers, the access
+ * log); each checks whether it concerns the request at hand. The session writer (here
+ * HTTP/1, http1.c for the bytes) owns the framing; no producer writes protocol bytes.
  */
 #include "http_conn_int.h"
 
 #include "conf.h"
+#include "gen.h"
+#include "http1.h"
 #include "http_parse.h"
 #include "log.h"
-#include "lua_runtime.h"
 #include "pool.h"
 
 #include <stdio.h>
 #include <sys/uio.h>
 #include <time.h>
 
-void mg__request_log(mg_conn_t *c, mg_request_t *r)
+/* ---- registries ---- */
+
+#define MAX_FILTERS 8
+
+static mg_http_header_filter_fn header_filters[MAX_FILTERS];
+static size_t nheader_filters;
+static mg_http_body_filter_fn body_filters[MAX_FILTERS];
+static size_t nbody_filters;
+static mg_http_log_fn log_handlers[MAX_FILTERS];
+static size_t nlog_handlers;
+
+int mg_http_add_header_filter(mg_http_header_filter_fn fn)
+{
+    if (nheader_filters == MAX_FILTERS) {
+        return MG_ERROR;
+    }
+    header_filters[nheader_filters++] = fn;
+    return MG_OK;
+}
+
+int mg_http_add_body_filter(mg_http_body_filter_fn fn)
+{
+    if (nbody_filters == MAX_FILTERS) {
+        return MG_ERROR;
+    }
+    body_filters[nbody_filters++] = fn;
+    return MG_OK;
+}
+
+int mg_http_add_log_handler(mg_http_log_fn fn)
+{
+    if (nlog_handlers == MAX_FILTERS) {
+        return MG_ERROR;
+    }
+    log_handlers[nlog_handlers++] = fn;
+    return MG_OK;
+}
+
+void mg__request_log(mg_request_t *r)
+{
+    for (size_t i = 0; i < nlog_handlers; i++) {
+        log_handlers[i](r);
+    }
+}
+
+/* ---- the access log, a log handler like any other ---- */
+
+void mg_http_access_log(mg_request_t *r)
 {
     if (!mg_log_access_enabled()) {
         return; /* access_log: off -- no header scans for a record nobody writes */
@@ -36,94 +93,172 @@ void mg__request_log(mg_conn_t *c, mg_request_t *r)
         .upstream_addr = r->upstream_addr,
         .upstream_status = r->upstream_status,
         .upstream_time = r->upstream_time,
-        .request_time = mg__conn_now(c) - r->start,
+        .request_time = mg__conn_now(r->conn) - r->start,
         .request_id = r->request_id,
         .start = r->start_wall,
     };
     mg_log_access(&rec);
 }
 
+/* ---- the HTTP/1 session writer ---- */
+
 /* "Sun, 06 Nov 1994 08:49:37 GMT", formatted once per second. */
-static const char *http_date(double now)
+static mg_str_t http_date(double now)
 {
     static char buf[40];
+    static size_t len;
     static time_t last;
     time_t t = (time_t)now;
-    if (t != last) {
+    if (t != last || len == 0) {
         struct tm tm;
         gmtime_r(&t, &tm);
-        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        len = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
         last = t;
     }
-    return buf;
+    return mg_str(buf, len);
 }
 
-/* Plugin headers that would contradict the framing the gateway writes. */
-static bool framing_header(mg_str_t name)
+static int http1_send_head(mg_request_t *r, const mg_http_head_t *h)
 {
-    return mg_str_caseeq(name, MG_STR("Content-Length")) ||
-           mg_str_caseeq(name, MG_STR("Transfer-Encoding")) ||
-           mg_str_caseeq(name, MG_STR("Connection")) || mg_str_caseeq(name, MG_STR("Date")) ||
-           mg_str_caseeq(name, MG_STR("Server"));
+    mg_conn_t *c = r->conn;
+    const mg_http_conf_t *hc = &r->gen->conf->http;
+    mg_http1_ctx_t x = {
+        .is_head = r->is_head,
+        .http10 = r->http_major == 1 && r->http_minor == 0,
+        .date = http_date(mg__conn_now(c)),
+        .request_id =
+            hc->response_request_id && r->request_id.len <= 128 ? r->request_id : MG_NULL_STR,
+    };
+    mg_http1_frame_t frame = mg_http1_frame(h, &x);
+    if (frame == MG_HTTP1_FRAME_CLOSE) {
+        r->keepalive = false; /* the end of the body is the end of the connection */
+    }
+    x.keepalive = mg_http_keepalive(r);
+    char *buf = mg_pool_alloc(r->pool, mg_http1_head_size(h, &x));
+    if (buf == NULL) {
+        return MG_ERROR;
+    }
+    r->out_head = buf;
+    r->out_head_len = mg_http1_build_head(h, &x, frame, buf);
+    r->out_frame = (int)frame;
+    r->status = h->status;
+    return MG_OK;
+}
+
+static int http1_send_body(mg_request_t *r, const char *data, size_t len, bool last)
+{
+    struct iovec iov[4];
+    int n = 0;
+    char size_line[24];
+    if (r->out_head_len > 0) {
+        iov[n++] = (struct iovec){r->out_head, r->out_head_len};
+        r->out_head_len = 0;
+    }
+    bool body = r->out_frame != MG_HTTP1_FRAME_NONE && !r->is_head;
+    if (body && len > 0) {
+        if (r->out_frame == MG_HTTP1_FRAME_CHUNKED) {
+            iov[n++] = (struct iovec){size_line, mg_http1_chunk_size_line(len, size_line)};
+            iov[n++] = (struct iovec){(void *)data, len};
+            iov[n++] = (struct iovec){"\r\n", 2};
+        } else {
+            iov[n++] = (struct iovec){(void *)data, len};
+        }
+    }
+    if (body && last && r->out_frame == MG_HTTP1_FRAME_CHUNKED) {
+        iov[n++] = (struct iovec){"0\r\n\r\n", 5};
+    }
+    return n > 0 ? mg_http_writev(r, iov, n) : MG_OK;
+}
+
+const mg_http_session_ops_t mg_http1_session = {
+    .send_head = http1_send_head,
+    .send_body = http1_send_body,
+};
+
+/* ---- the response path ---- */
+
+int mg_http_send_head(mg_request_t *r, mg_http_head_t *h)
+{
+    if (!r->filters_off) {
+        r->filters_off = true; /* once per request: an error answer after a failed filter
+                                * goes out unfiltered */
+        for (size_t i = 0; i < nheader_filters; i++) {
+            if (header_filters[i](r, h) != MG_OK) {
+                return MG_ERROR;
+            }
+        }
+        r->body_filtered = nbody_filters > 0;
+    }
+    return r->conn->session->send_head(r, h);
+}
+
+int mg_http_send_body(mg_request_t *r, const char *data, size_t len, bool last)
+{
+    if (r->body_filtered) {
+        for (size_t i = 0; i < nbody_filters; i++) {
+            if (body_filters[i](r, &data, &len, last) != MG_OK) {
+                return MG_ERROR;
+            }
+        }
+    }
+    return r->conn->session->send_body(r, data, len, last);
+}
+
+void mg_http_respond_head(mg_request_t *r, mg_http_head_t *h, const char *body, size_t len)
+{
+    mg_conn_t *c = r->conn;
+    mg__conn_enter(c);
+    bool filtered = !r->filters_off;
+    if (mg_http_send_head(r, h) != MG_OK) {
+        r->out_head_len = 0;
+        mg_http_error(r, 500); /* a filter failed (logged); this one goes out unfiltered */
+        goto out;
+    }
+    if (filtered && r->body_filtered) {
+        /* the body is whole: the filters see it as one last chunk, and its filtered
+         * length is the one announced */
+        const char *b = body != NULL ? body : "";
+        for (size_t i = 0; i < nbody_filters; i++) {
+            if (body_filters[i](r, &b, &len, true) != MG_OK) {
+                r->out_head_len = 0;
+                mg_http_error(r, 500);
+                goto out;
+            }
+        }
+        body = b;
+        h->content_length = (int64_t)len;
+        if (c->session->send_head(r, h) != MG_OK) {
+            mg_http_finish(r, false);
+            goto out;
+        }
+    }
+    r->body_filtered = false;
+    if (c->session->send_body(r, body, len, true) != MG_ERROR) {
+        mg_http_finish(r, true);
+    }
+out:
+    mg__conn_leave(c);
 }
 
 void mg_http_respond_headers(mg_request_t *r, int status, const mg_header_t *hdrs, size_t nhdrs,
                              const char *body, size_t len)
 {
-    mg_conn_t *c = r->conn;
-    if (r->lua != NULL) {
-        const void *h = hdrs;
-        if (mg_lua_filter_answer(r, &status, &h, &nhdrs, &body, &len) != MG_OK) {
-            mg_http_error(r, 500); /* a filter failed (logged); this one goes unfiltered */
-            return;
-        }
-        hdrs = h;
-    }
-    bool nobody = r->is_head || status == 204 || status == 304 || status < 200;
-    char small[640];
-    size_t cap = 320 + MG_MIN(r->request_id.len, 128);
-    for (size_t i = 0; i < nhdrs; i++) {
-        cap += hdrs[i].name.len + hdrs[i].value.len + 4;
-    }
-    char *head = cap <= sizeof(small) ? small : mg_pool_alloc(r->pool, cap);
-    if (head == NULL) {
-        mg_http_finish(r, false);
-        return;
-    }
-    mg__conn_enter(c);
-    bool keep = mg_http_keepalive(r);
-    bool http10 = r->http_major == 1 && r->http_minor == 0;
-    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\nServer: moongate\r\nDate: %s\r\n", status,
-                     mg_http_reason(status), http_date(mg__conn_now(c)));
-    for (size_t i = 0; i < nhdrs; i++) {
-        if (!framing_header(hdrs[i].name)) {
-            n += snprintf(head + n, cap - (size_t)n, "%.*s: %.*s\r\n", (int)hdrs[i].name.len,
-                          hdrs[i].name.p, (int)hdrs[i].value.len, hdrs[i].value.p);
-        }
-    }
-    if (status != 204 && status >= 200) {
-        n += snprintf(head + n, cap - (size_t)n, "Content-Length: %zu\r\n", len);
-    }
-    if (r->request_id.len > 0 && r->request_id.len <= 128) {
-        n += snprintf(head + n, cap - (size_t)n, "X-Request-Id: %.*s\r\n",
-                      (int)r->request_id.len, r->request_id.p);
-    }
-    n += snprintf(head + n, cap - (size_t)n, "%s\r\n",
-                  !keep ? "Connection: close\r\n" : http10 ? "Connection: keep-alive\r\n" : "");
-    struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, len}};
-    r->status = status;
-    if (mg_http_writev(r, iov, nobody || len == 0 ? 1 : 2) != MG_ERROR) {
-        mg_http_finish(r, true);
-    }
-    mg__conn_leave(c);
+    mg_http_head_t h = {
+        .status = status,
+        .headers = hdrs,
+        .nheaders = nhdrs,
+        .content_length = (int64_t)len,
+        .gateway = true,
+    };
+    mg_http_respond_head(r, &h, body, len);
 }
 
 void mg_http_respond(mg_request_t *r, int status, const char *content_type, const char *body,
                      size_t len)
 {
-    mg_header_t ct = {MG_STR("Content-Type"),
-                      content_type != NULL ? mg_str(content_type, strlen(content_type))
-                                           : MG_NULL_STR};
+    mg_header_t ct = {MG_STR("Content-Type"), content_type != NULL
+                                                  ? mg_str(content_type, strlen(content_type))
+                                                  : MG_NULL_STR};
     mg_http_respond_headers(r, status, &ct, content_type != NULL ? 1 : 0, body, len);
 }
 
@@ -133,10 +268,11 @@ void mg__http_error_msg(mg_request_t *r, int status, const char *msg)
         mg_http_finish(r, false);
         return;
     }
+    r->out_head_len = 0; /* a head held back but never written is replaced */
     char body[384];
-    int n = snprintf(body, sizeof(body),
-                     "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n", msg, status,
-                     (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
+    int n =
+        snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n",
+                 msg, status, (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
     mg_http_respond(r, status, "application/json", body, (size_t)n);
 }
 
@@ -150,4 +286,21 @@ void mg_http_error(mg_request_t *r, int status)
     }
     msg[i] = '\0';
     mg__http_error_msg(r, status, msg);
+}
+
+/* ---- content handlers of the http layer itself ---- */
+
+int mg_http_return_handler(mg_request_t *r, const void *data)
+{
+    const mg_return_conf_t *ret = data;
+    mg_http_respond(r, ret->status, ret->content_type, ret->body, ret->body_len);
+    return MG_DONE;
+}
+
+int mg_http_no_producer_handler(mg_request_t *r, const void *data)
+{
+    mg_log_err("route \"%s\" has no upstream and no plugin answered, request_id: %.*s",
+               r->match.route != NULL ? r->match.route->name : "?", (int)r->request_id.len,
+               r->request_id.p);
+    return 500;
 }

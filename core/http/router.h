@@ -36,7 +36,6 @@
 #include "mg_core.h"
 #include "route_pattern.h"
 
-
 typedef struct {
     mg_str_t name;  /* borrowed from the router */
     mg_str_t value; /* borrowed from the matched path */

@@ -64,7 +64,7 @@ struct mg_lua_task_s {
     struct mg_lua_http_s *http; /* mg.http call in progress (lua_http.c) */
     bool running;               /* a run is on the C stack */
     bool in_tasks;              /* the Lua side keeps this task's state: forget it at the end */
-    bool head_filtered;         /* mg_lua_filter_head ran for this request */
+    int *result_at;             /* while a phase handler is on the stack: where its outcome goes */
 
     /* request body read for a plugin */
     char *body;
@@ -110,6 +110,13 @@ void mg__lua_budget_disarm(mg_lua_t *lua);
 
 /* lua_task.c */
 mg_lua_task_t *mg__lua_task_new(mg_lua_t *lua, mg_request_t *r);
+/* header_filter over (*status, *hdrs, *n); the same contract as the header filter. */
+int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t *n);
+/* body_filter over one chunk; out and outlen say what to send instead. */
+int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof, const char **out,
+                       size_t *outlen);
+/* Keeps the status and a copy of the response headers for body_filter and log plugins. */
+void mg_lua_note_response(mg_request_t *r, const void *hdrs, size_t n, int status);
 /* Resumes a task's coroutine after its wait ended. */
 void mg__lua_task_resume(mg_lua_task_t *t);
 /* Waits: each arms what the task waits on and returns MG_AGAIN (the Lua side then

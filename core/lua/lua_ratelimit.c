@@ -71,67 +71,6 @@ static void wake(mg_lua_task_t *t)
     }
 }
 
-/* ---- the route's limits ---- */
-
-/* Stages the rejection answer as the plugin exit's headers; the body goes to *body. */
-static int stage_answer(mg_lua_task_t *t, int rc, mg_str_t *body)
-{
-    if (t->r->rl == NULL) {
-        *body = MG_NULL_STR;
-        return rc;
-    }
-    const mg_header_t *hdrs;
-    size_t n, len;
-    const char *b;
-    mg_rl_answer(t->r, &hdrs, &n, &b, &len);
-    t->nexit = 0;
-    for (size_t i = 0; i < n; i++) {
-        mg_lua_exit_header(t, hdrs[i].name.p, hdrs[i].name.len, hdrs[i].value.p, hdrs[i].value.len);
-    }
-    *body = mg_str(b, len);
-    return rc;
-}
-
-static void on_route_done(mg_request_t *r, int rc, void *arg)
-{
-    mg_lua_task_t *t = arg;
-    lua_rl_t *w = t->rl;
-    if (w != NULL) {
-        w->rc = rc;
-    }
-    wake(t);
-}
-
-/* The route's limits of `stage` (MG_RL_EARLY after rewrite, MG_RL_CONSUMER after
- * access) for the task's request, with the consumer's name (may be empty). Returns
- * MG_OK, a status with the answer staged (exit headers; the body in *body, valid
- * until the request ends), or MG_AGAIN: yield, then call mg_lua_rl_route_result. */
-int mg_lua_rl_route(mg_lua_task_t *t, int stage, const char *consumer, size_t clen, mg_str_t *body)
-{
-    if (t->r == NULL) {
-        return MG_OK;
-    }
-    lua_rl_t *w = wait_of(t);
-    if (w == NULL) {
-        return 500;
-    }
-    w->rc = MG_OK;
-    int rc =
-        mg_rl_check(t->r, (unsigned)stage, mg_str(consumer, consumer ? clen : 0), on_route_done, t);
-    if (rc == MG_AGAIN) {
-        t->wait = MG_WAIT_RL;
-        return MG_AGAIN;
-    }
-    return rc == MG_OK ? MG_OK : stage_answer(t, rc, body);
-}
-
-/* The outcome of a route check that returned MG_AGAIN, as mg_lua_rl_route returns. */
-int mg_lua_rl_route_result(mg_lua_task_t *t, mg_str_t *body)
-{
-    int rc = t->rl != NULL ? t->rl->rc : MG_OK;
-    return rc == MG_OK ? MG_OK : stage_answer(t, rc, body);
-}
-
 /* ---- limiters made by plugins ---- */
 
 /* The node's own share of a cluster limit, checked locally (redis_failure: local). */

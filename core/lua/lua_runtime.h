@@ -11,6 +11,7 @@
 #ifndef MG_LUA_RUNTIME_H
 #define MG_LUA_RUNTIME_H
 
+#include "http.h"
 #include "mg_core.h"
 
 /* Phases, also bits of mg_lua_route_phases(). */
@@ -64,12 +65,22 @@ const char *mg_lua_plugin_version(const mg_lua_t *lua, size_t i);
 /* Bytes the state holds now. */
 size_t mg_lua_memory(const mg_lua_t *lua);
 
-/* ---- the request path ---- */
+/* ---- the request path: the runtime's slots in the http layer ---- */
 
-/* Runs the route's rewrite, access and balancer plugins, then hands the request to its
- * producer (proxy or `return:`), or answers what a plugin decided. Called instead of
- * the producer when mg_lua_route_phases() is not 0. */
-void mg_lua_request_start(mg_request_t *r);
+/* Phase handlers (http_phase.h) of a route whose plugins run in that phase: one phase
+ * per call, on the request's task (made by the first). They may wait (mg.sleep,
+ * mg.http, a body read) and resume the engine from the loop, or answer what a plugin
+ * decided. */
+int mg_lua_rewrite_handler(mg_request_t *r, const void *data);
+int mg_lua_access_handler(mg_request_t *r, const void *data);
+int mg_lua_balancer_handler(mg_request_t *r, const void *data);
+
+/* The header filter (runs header_filter plugins, keeps the response for body_filter and
+ * log plugins, and asks for the body filters when the route has body_filter plugins),
+ * the body filter, and the log handler (the log phase, then the task is released). */
+int mg_lua_header_filter_handler(mg_request_t *r, mg_http_head_t *h);
+int mg_lua_body_filter_handler(mg_request_t *r, const char **data, size_t *len, bool last);
+void mg_lua_log_handler(mg_request_t *r);
 
 /* Body bytes plugins read before the proxy took over: true with the bytes in
  * data and len (borrowed from the request pool) and *done when the body is complete. */
@@ -77,39 +88,6 @@ bool mg_lua_take_body(mg_request_t *r, const char **data, size_t *len, bool *don
 
 /* The node a balancer plugin chose for the first try (index in the upstream), or -1. */
 int mg_lua_peer(const mg_request_t *r);
-
-/* True when the request runs header_filter / body_filter plugins. */
-bool mg_lua_has_phase(const mg_request_t *r, int phase);
-
-/* header_filter: the plugins may change *status and the headers. On return *hdrs and
- * *n describe the headers to send (the same array, or a copy in the request pool).
- * MG_OK, or MG_ERROR when a plugin failed (logged; answer 500). */
-int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t *n);
-
-/* body_filter: one chunk (eof set on the last call, with len 0). out and outlen say what
- * to send instead (may be the input itself, or empty). MG_OK or MG_ERROR. */
-int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof,
-                       const char **out, size_t *outlen);
-
-/* Keeps the status and a copy of the response headers for body_filter and log plugins
- * (after header_filter, which may have changed them). */
-void mg_lua_note_response(mg_request_t *r, const void *hdrs, size_t n, int status);
-
-/* What the client side calls with a response head, proxied or made by the gateway:
- * runs header_filter (when the request has one) and keeps the result for body_filter
- * and log. Once per request: a 500 made because a filter failed goes out unfiltered.
- * MG_OK, or MG_ERROR when a plugin failed (logged). */
-int mg_lua_filter_head(mg_request_t *r, int *status, const void **hdrs, size_t *n);
-
-/* The same for an answer the gateway makes whole (a plugin's exit, a `return:` route,
- * an error page), then body_filter over its body as one last chunk; *body and *len
- * then say what to send (borrowed until the next filter call). MG_OK or MG_ERROR. */
-int mg_lua_filter_answer(mg_request_t *r, int *status, const void **hdrs, size_t *n,
-                         const char **body, size_t *len);
-
-/* Runs the log phase (if any) and releases the request's Lua task. Called once when the
- * request ends, before its pool goes. */
-void mg_lua_request_end(mg_request_t *r);
 
 /* ---- the CPU budget ---- */
 

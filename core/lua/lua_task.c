@@ -1,13 +1,13 @@
 /*
  * lua_task.c -- plugin code at work for one request (or one background job): the
- * coroutine that runs rewrite, access and balancer, its waits on the loop, and the
- * synchronous filter and log phases.
+ * phase handlers that run rewrite, access and balancer on a coroutine, their waits on
+ * the loop, and the synchronous filters and log handler.
  *
- *   mg_lua_request_start ─ task + coroutine: runtime.run(task, id, "pre", route)
+ *   a phase handler ─ task (made once) + coroutine: runtime.run(task, id, phase, route)
  *   │   yields for mg.sleep (timer), mg.http (mg_httpc), a body read (the client side)
  *   │   and is resumed from the loop; each resume is one step()
- *   ├─ returns 0: mg_http_request_proceed() (proxy / return:), with any body bytes
- *   │   read meanwhile handed to the proxy
+ *   ├─ returns 0: the phase engine goes on (the handler returns MG_OK, or a resume from
+ *   │   the loop calls mg_http_phase_resume), any body bytes read kept for the proxy
  *   ├─ returns status, body: the plugin's answer (headers staged through the FFI)
  *   └─ fails: 500, the runtime has logged plugin, file:line and traceback
  *   header_filter / body_filter: lua_pcall of runtime.filter from the proxy
@@ -22,18 +22,15 @@
 
 #include "conf.h"
 #include "gen.h"
+#include "http_phase.h"
 #include "log.h"
 #include "pool.h"
-#include "proxy.h"
-#include "ratelimit.h"
 #include "watchdog.h"
 #include "worker.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define MG_LUA_PRE 0 /* runtime.run's pseudo-phase: rewrite, access, balancer */
 
 static void step(mg_lua_task_t *t, int nargs);
 
@@ -161,22 +158,28 @@ static lua_State *coroutine_start(mg_lua_task_t *t, int phase)
 
 /* ---- running Lua ---- */
 
-static void answer_error(mg_request_t *r)
+/* Hands a phase's outcome to the engine: to the handler still on the stack (true), or
+ * nobody waits for it there (false: the run resumed from the loop). */
+static bool settle(mg_lua_task_t *t, int rc)
 {
+    if (t->result_at == NULL) {
+        return false;
+    }
+    *t->result_at = rc;
+    t->result_at = NULL;
+    return true;
+}
+
+static void answer_error(mg_lua_task_t *t)
+{
+    mg_request_t *r = t->r;
     if (r != NULL) {
+        settle(t, MG_DONE);
         mg_http_error(r, 500);
     }
 }
 
-/* Gives the proxy what a plugin read of the body, then lets the request go on. */
-static void proceed(mg_lua_task_t *t)
-{
-    mg_request_t *r = t->r;
-    r->handler = NULL; /* the producer installs its own and takes the body read so far */
-    mg_http_request_proceed(r);
-}
-
-/* The coroutine returned: act on (code, body). */
+/* The coroutine returned (code, body, kept): go on, or answer what a plugin decided. */
 static void finished(mg_lua_task_t *t, lua_State *co)
 {
     mg_request_t *r = t->r;
@@ -186,14 +189,19 @@ static void finished(mg_lua_task_t *t, lua_State *co)
     if (r == NULL) {
         return; /* a background job: nothing to answer */
     }
+    t->in_tasks = lua_toboolean(co, 3);
     if (code == 0) {
-        proceed(t);
+        r->handler = NULL; /* the producer installs its own and takes the body read */
+        if (!settle(t, MG_OK)) {
+            mg_http_phase_resume(r, MG_OK);
+        }
     } else if (code > 0) {
         /* the body string lives in the coroutine: copy before it is dropped */
         char *copy = body != NULL ? mg__lua_pool_copy(t, body, blen) : NULL;
+        settle(t, MG_DONE);
         mg_http_respond_headers(r, code, t->exit_hdrs, t->nexit, copy, copy ? blen : 0);
     } else {
-        answer_error(r);
+        answer_error(t);
     }
 }
 
@@ -227,7 +235,7 @@ static void step(mg_lua_task_t *t, int nargs)
                    t->r != NULL ? t->r->request_id.p : "");
         coroutine_drop(t);
         if (t->r != NULL) {
-            answer_error(t->r);
+            answer_error(t);
         } else {
             bg_free(t);
         }
@@ -237,8 +245,6 @@ static void step(mg_lua_task_t *t, int nargs)
         t->co_ref = LUA_NOREF;
         t->co = NULL;
         bool bg = t->r == NULL;
-        /* the Lua side keeps the request's state when later phases need it */
-        t->in_tasks = t->in_tasks || (t->phases & MG_LUA_POST_PHASES) != 0;
         finished(t, co); /* may end the request and free t */
         coroutine_put(lua, co, ref);
         if (bg) {
@@ -364,34 +370,64 @@ int mg__lua_sleep(mg_lua_task_t *t, double seconds)
 
 /* ---- the request path ---- */
 
-void mg_lua_request_start(mg_request_t *r)
+/* The request's task, made on the first plugin phase or filter that needs it; NULL
+ * when its route runs no plugin (or out of memory: logged). */
+static mg_lua_task_t *task_of(mg_request_t *r)
 {
     mg_lua_t *lua = r->gen->lua;
+    if (r->lua != NULL || lua == NULL || r->match.route == NULL) {
+        return r->lua;
+    }
+    unsigned phases = mg_lua_route_phases(lua, r->match.route->index);
+    if (phases == 0) {
+        return NULL;
+    }
     mg_lua_task_t *t = mg__lua_task_new(lua, r);
     if (t == NULL) {
         mg_log_err("out of memory starting plugins, request_id: %.*s", (int)r->request_id.len,
                    r->request_id.p);
-        mg_http_error(r, 500);
-        return;
+        return NULL;
     }
+    t->phases = phases;
     r->lua = t;
-    t->phases = mg_lua_route_phases(lua, r->match.route->index);
-    unsigned pre = MG_PHASE_BIT(MG_PHASE_REWRITE) | MG_PHASE_BIT(MG_PHASE_ACCESS) |
-                   MG_PHASE_BIT(MG_PHASE_BALANCER);
-    if ((t->phases & pre) == 0) {
-        if (r->match.route->nrate_limits > 0) {
-            mg_rl_request_start(r);
-        } else {
-            mg_http_request_proceed(r);
-        }
-        return;
+    return t;
+}
+
+/* One of rewrite, access, balancer on the task's coroutine. Returns what the phase
+ * engine expects: MG_OK, MG_DONE (answered), MG_AGAIN (waiting: the engine is resumed
+ * from the loop) or 500. */
+static int run_phase(mg_request_t *r, int phase)
+{
+    mg_lua_task_t *t = task_of(r);
+    if (t == NULL) {
+        return 500;
     }
     r->handler = &lua_handler;
-    if (coroutine_start(t, MG_LUA_PRE) == NULL) {
-        mg_http_error(r, 500);
-        return;
+    if (coroutine_start(t, phase) == NULL) {
+        return 500;
     }
+    int rc = MG_AGAIN;
+    t->result_at = &rc;
     step(t, 4);
+    if (rc == MG_AGAIN) {
+        t->result_at = NULL; /* a wait: the outcome comes through mg_http_phase_resume */
+    }
+    return rc;
+}
+
+int mg_lua_rewrite_handler(mg_request_t *r, const void *data)
+{
+    return run_phase(r, MG_PHASE_REWRITE);
+}
+
+int mg_lua_access_handler(mg_request_t *r, const void *data)
+{
+    return run_phase(r, MG_PHASE_ACCESS);
+}
+
+int mg_lua_balancer_handler(mg_request_t *r, const void *data)
+{
+    return run_phase(r, MG_PHASE_BALANCER);
 }
 
 bool mg_lua_take_body(mg_request_t *r, const char **data, size_t *len, bool *done)
@@ -409,11 +445,6 @@ bool mg_lua_take_body(mg_request_t *r, const char **data, size_t *len, bool *don
 int mg_lua_peer(const mg_request_t *r)
 {
     return r->lua != NULL ? r->lua->peer : -1;
-}
-
-bool mg_lua_has_phase(const mg_request_t *r, int phase)
-{
-    return r->lua != NULL && (r->lua->phases & MG_PHASE_BIT(phase)) != 0;
 }
 
 /* runtime.filter(task, id, phase, route) on the main state; no yields allowed. */
@@ -476,37 +507,38 @@ int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t
     return MG_OK;
 }
 
-int mg_lua_filter_head(mg_request_t *r, int *status, const void **hdrs, size_t *n)
+int mg_lua_header_filter_handler(mg_request_t *r, mg_http_head_t *h)
 {
-    mg_lua_task_t *t = r->lua;
-    if (t == NULL || t->lua == NULL || t->head_filtered) {
+    mg_lua_task_t *t = task_of(r);
+    if (t == NULL || t->lua == NULL) {
         return MG_OK;
     }
-    t->head_filtered = true;
+    const void *hdrs = h->headers;
+    size_t n = h->nheaders;
     if ((t->phases & MG_PHASE_BIT(MG_PHASE_HEADER_FILTER)) &&
-        mg_lua_header_filter(r, status, hdrs, n) != MG_OK) {
+        mg_lua_header_filter(r, &h->status, &hdrs, &n) != MG_OK) {
         return MG_ERROR;
     }
+    h->headers = hdrs;
+    h->nheaders = n;
     if (t->phases & (MG_PHASE_BIT(MG_PHASE_BODY_FILTER) | MG_PHASE_BIT(MG_PHASE_LOG))) {
-        mg_lua_note_response(r, *hdrs, *n, *status);
+        mg_lua_note_response(r, hdrs, n, h->status);
+    }
+    bool no_body = r->is_head || h->status == 204 || h->status == 304 || h->status < 200;
+    if ((t->phases & MG_PHASE_BIT(MG_PHASE_BODY_FILTER)) && !no_body) {
+        r->body_filtered = true;
+        h->content_length = -1; /* the filters may change the length */
     }
     return MG_OK;
 }
 
-int mg_lua_filter_answer(mg_request_t *r, int *status, const void **hdrs, size_t *n,
-                         const char **body, size_t *len)
+int mg_lua_body_filter_handler(mg_request_t *r, const char **data, size_t *len, bool last)
 {
     mg_lua_task_t *t = r->lua;
-    if (t == NULL || t->lua == NULL || t->head_filtered) {
+    if (t == NULL || t->lua == NULL || !(t->phases & MG_PHASE_BIT(MG_PHASE_BODY_FILTER))) {
         return MG_OK;
     }
-    if (mg_lua_filter_head(r, status, hdrs, n) != MG_OK) {
-        return MG_ERROR;
-    }
-    if (t->phases & MG_PHASE_BIT(MG_PHASE_BODY_FILTER)) {
-        return mg_lua_body_filter(r, *body != NULL ? *body : "", *len, true, body, len);
-    }
-    return MG_OK;
+    return mg_lua_body_filter(r, *data != NULL ? *data : "", *len, last, data, len);
 }
 
 int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof, const char **out,
@@ -554,7 +586,7 @@ int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof, 
     return MG_OK;
 }
 
-void mg_lua_request_end(mg_request_t *r)
+void mg_lua_log_handler(mg_request_t *r)
 {
     mg_lua_task_t *t = r->lua;
     if (t == NULL || t->lua == NULL) {

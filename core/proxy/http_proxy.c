@@ -303,6 +303,14 @@ static void on_connect_io(struct ev_loop *loop, ev_io *w, int revents)
     leave(p);
 }
 
+int mg_proxy_handler(mg_request_t *r, const void *data)
+{
+    if (mg_http_continue(r) == MG_OK) {
+        mg_proxy_start(r);
+    }
+    return MG_DONE;
+}
+
 /* ---- tries ---- */
 
 static void try_reset(proxy_t *p);

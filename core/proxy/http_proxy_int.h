@@ -76,18 +76,13 @@ struct proxy_s {
     bool resp_started;
     bool head_done; /* final (non-1xx) head parsed */
     bool resp_done;
-    bool down_paused; /* client output full: upstream reads stopped */
-    bool extra;       /* bytes after the response: never pool */
-    bool filter_body;   /* body_filter plugins see the body */
+    bool down_paused;   /* client output full: upstream reads stopped */
+    bool extra;         /* bytes after the response: never pool */
     bool plugin_failed; /* a filter plugin failed: 500 (or a cut), not the upstream's fault */
-    mg_proxy_frame_t frame;
-    char *pending_head; /* response head not yet written (joins the first body) */
-    size_t pending_len;
     mg_str_t reason;
     const char *why; /* why a callback of ours rejected the response */
     size_t nhdr;
     bool in_value;
-    char chunk_hdr[24];
     mg_header_t hdr[PROXY_MAX_HEADERS];
     char rbuf[PROXY_RBUF];
 };

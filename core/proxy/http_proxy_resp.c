@@ -4,17 +4,17 @@
  * framing.
  *
  * The response head is parsed in place: the read buffer is not reused until the head is
- * complete, so header spans stay valid and split spans are adjacent. The head is built
- * once and held back until the first body bytes, so a small response leaves in one
- * write. Body bytes go down straight from the read buffer; mg_http_write() copies only
- * what the client socket does not take, and a full client buffer stops upstream reads.
+ * complete, so header spans stay valid and split spans are adjacent. It goes to the
+ * client side's response path as the upstream sent it (mg_http_send_head: filters,
+ * then the session writer, which holds it back until the first body bytes, so a small
+ * response leaves in one write). Body bytes go down straight from the read buffer; the
+ * writer copies only what the client socket does not take, and a full client buffer
+ * stops upstream reads.
  */
 #include "http_proxy_int.h"
 
 #include "http.h"
-#include "lua_runtime.h"
 #include "pool.h"
-#include "ratelimit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,26 +26,15 @@ static proxy_t *parser_proxy(llhttp_t *h)
     return h->data;
 }
 
-/* Writes iov to the client, led by the response head while it waits. -1 when the client
- * is gone (the proxy is dead then), 0 otherwise; a full client buffer pauses reads. */
-static int down_write(proxy_t *p, const struct iovec *body, int n)
+/* What mg_http_send_body() said, for llhttp: -1 stops the parser when the client is gone
+ * (the proxy is dead then) or a body filter failed; a full client buffer pauses reads. */
+static int down_result(proxy_t *p, int rc)
 {
-    struct iovec iov[4];
-    int cnt = 0;
-    if (p->pending_len > 0) {
-        iov[cnt++] = (struct iovec){p->pending_head, p->pending_len};
-        p->pending_len = 0;
-    }
-    for (int i = 0; i < n; i++) {
-        if (body[i].iov_len > 0) {
-            iov[cnt++] = body[i];
+    if (rc == MG_ERROR) {
+        if (!p->dead) {
+            p->plugin_failed = true;
+            p->why = "body_filter failed";
         }
-    }
-    if (cnt == 0) {
-        return 0;
-    }
-    int rc = mg_http_writev(p->r, iov, cnt);
-    if (rc == MG_ERROR || p->dead) {
         return -1;
     }
     if (rc == MG_AGAIN) {
@@ -117,23 +106,16 @@ static int on_resp_header_value(llhttp_t *h, const char *at, size_t len)
     return 0;
 }
 
-/* Picks the framing towards the client from the upstream's and the client's. */
-static mg_proxy_frame_t choose_frame(proxy_t *p, int status, bool *no_body)
+/* The body's length as the client will be told it, or -1 when unknown (the session
+ * writer then frames it). A HEAD or 304 answer's length describes the GET body. */
+static int64_t body_length(proxy_t *p, int status, bool no_body)
 {
-    mg_request_t *r = p->r;
     llhttp_t *h = &p->parser;
     bool has_cl = (h->flags & F_CONTENT_LENGTH) != 0;
-    bool http11 = r->http_major > 1 || (r->http_major == 1 && r->http_minor >= 1);
-
-    *no_body = r->is_head || status == 204 || status == 304;
-    if (*no_body) {
-        /* a HEAD answer's length describes the GET body: pass it on as is */
-        return has_cl && status != 204 ? MG_PROXY_FRAME_LENGTH : MG_PROXY_FRAME_NONE;
+    if (no_body) {
+        return has_cl && status != 204 ? (int64_t)h->content_length : -1;
     }
-    if (!(h->flags & F_CHUNKED) && has_cl) {
-        return MG_PROXY_FRAME_LENGTH;
-    }
-    return http11 ? MG_PROXY_FRAME_CHUNKED : MG_PROXY_FRAME_CLOSE;
+    return has_cl && !(h->flags & F_CHUNKED) ? (int64_t)h->content_length : -1;
 }
 
 static int on_resp_headers_complete(llhttp_t *h)
@@ -151,95 +133,39 @@ static int on_resp_headers_complete(llhttp_t *h)
     p->head_done = true;
     mg__proxy_try_end(p, false, true);
     mg__proxy_observe(p, status >= 500 ? MG_HEALTH_5XX : MG_HEALTH_OK);
-    bool no_body;
-    mg_str_t conn_value = MG_NULL_STR;
+    bool no_body = r->is_head || status == 204 || status == 304;
+    mg_http_head_t head = {
+        .status = status,
+        .reason = p->reason,
+        .headers = p->hdr,
+        .nheaders = p->nhdr,
+        .content_length = body_length(p, status, no_body),
+    };
     for (size_t i = 0; i < p->nhdr; i++) {
         p->hdr[i].value = mg_str_trim(p->hdr[i].value);
         if (mg_str_caseeq(p->hdr[i].name, MG_STR("Connection"))) {
-            conn_value = p->hdr[i].value;
+            head.connection = p->hdr[i].value;
         }
     }
-    p->frame = choose_frame(p, status, &no_body);
-    const mg_header_t *hdrs = p->hdr;
-    size_t nhdrs = p->nhdr;
-    if (r->lua != NULL) {
-        const void *h = hdrs;
-        if (mg_lua_filter_head(r, &status, &h, &nhdrs) != MG_OK) {
-            p->plugin_failed = true;
-            p->why = "header_filter failed";
-            return -1;
-        }
-        hdrs = h;
-    }
-    p->filter_body = !no_body && r->lua != NULL && mg_lua_has_phase(r, MG_PHASE_BODY_FILTER);
-    if (p->filter_body && p->frame == MG_PROXY_FRAME_LENGTH) {
-        /* filters may change the length: stream it chunked (or to the close) */
-        bool http11 = r->http_major > 1 || (r->http_major == 1 && r->http_minor >= 1);
-        p->frame = http11 ? MG_PROXY_FRAME_CHUNKED : MG_PROXY_FRAME_CLOSE;
-    }
-    if (p->frame == MG_PROXY_FRAME_CLOSE) {
-        r->keepalive = false; /* the end of the body is the end of the connection */
-    }
-    /* the gateway's own headers: RateLimit-* (headers: true), a sticky Set-Cookie */
-    mg_header_t extra[4];
-    size_t nextra = r->rl != NULL ? mg_rl_response_headers(r, extra) : 0;
+    /* the sticky balancer's cookie is part of this producer's answer */
     mg_str_t cookie = mg_balancer_cookie(&p->up->balancer, &p->bctx, p->node);
     if (cookie.len > 0) {
-        extra[nextra++] = (mg_header_t){MG_STR("Set-Cookie"), cookie};
+        head.extra[head.nextra++] = (mg_header_t){MG_STR("Set-Cookie"), cookie};
     }
-    mg_proxy_response_head_t rh = {
-        .extra = extra,
-        .nextra = nextra,
-        .status = status,
-        .reason = p->reason.len > 0
-                      ? p->reason
-                      : mg_str(mg_http_reason(status), strlen(mg_http_reason(status))),
-        .headers = hdrs,
-        .nheaders = nhdrs,
-        .connection = conn_value,
-        .frame = p->frame,
-        .content_length = h->content_length,
-        .keepalive = mg_http_keepalive(r),
-        .http10_keepalive = r->http_major == 1 && r->http_minor == 0,
-    };
-    char *buf = mg_pool_alloc(r->pool, mg_proxy_response_head_size(&rh));
-    if (buf == NULL) {
-        parser_proxy(h)->why = "out of memory";
-        return -1;
-    }
-    p->pending_head = buf;
-    p->pending_len = mg_proxy_build_response_head(&rh, buf);
-    r->status = status;
     r->upstream_status = status;
     r->upstream_time = ev_now(p->loop) - p->first_start;
-    return no_body ? 1 : 0;
-}
-
-/* Runs the body filters over one piece of the body (eof: the end). 0, or -1 when a
- * plugin failed: the head went down already, so the client connection is cut. */
-static int filter_body(proxy_t *p, const char **at, size_t *len, bool eof)
-{
-    if (mg_lua_body_filter(p->r, *at, *len, eof, at, len) != MG_OK) {
+    if (mg_http_send_head(r, &head) != MG_OK) {
         p->plugin_failed = true;
-        p->why = "body_filter failed";
+        p->why = "header_filter failed";
         return -1;
     }
-    return 0;
+    return no_body ? 1 : 0;
 }
 
 static int on_resp_body(llhttp_t *h, const char *at, size_t len)
 {
     proxy_t *p = parser_proxy(h);
-    if (p->filter_body && (filter_body(p, &at, &len, false) < 0 || len == 0)) {
-        return p->plugin_failed ? -1 : 0;
-    }
-    if (p->frame != MG_PROXY_FRAME_CHUNKED) {
-        struct iovec iov = {(void *)at, len};
-        return down_write(p, &iov, 1);
-    }
-    int n = snprintf(p->chunk_hdr, sizeof(p->chunk_hdr), "%zx\r\n", len);
-    struct iovec iov[3] = {{p->chunk_hdr, (size_t)n}, {(void *)at, len}, {"\r\n", 2}};
-    return down_write(p, iov, 3);
+    return down_result(p, mg_http_send_body(p->r, at, len, false));
 }
 
 static int on_resp_complete(llhttp_t *h)
@@ -249,19 +175,7 @@ static int on_resp_complete(llhttp_t *h)
         return 0; /* end of an interim answer: the real one follows */
     }
     p->resp_done = true;
-    if (p->filter_body) {
-        const char *at = NULL;
-        size_t len = 0;
-        if (filter_body(p, &at, &len, true) < 0) {
-            return -1;
-        }
-        p->filter_body = false;
-        if (len > 0 && on_resp_body(h, at, len) < 0) {
-            return -1;
-        }
-    }
-    struct iovec end = {"0\r\n\r\n", 5};
-    if (down_write(p, &end, p->frame == MG_PROXY_FRAME_CHUNKED ? 1 : 0) < 0) {
+    if (down_result(p, mg_http_send_body(p->r, NULL, 0, true)) < 0) {
         return -1;
     }
     return HPE_PAUSED; /* anything after the response is not ours to parse */
@@ -336,12 +250,11 @@ static void parse(proxy_t *p, const char *data, size_t n)
     if (e != HPE_OK) {
         /* llhttp replaces the reason of a callback error with a generic one */
         const char *why = p->why != NULL ? p->why : llhttp_get_error_reason(&p->parser);
-        p->pending_len = 0; /* nothing went down yet: a clean 502 is still possible */
         resp_broken(p, MG_PROXY_ERR_BAD_RESPONSE, why != NULL ? why : llhttp_errno_name(e));
         return;
     }
-    if (p->pending_len > 0) {
-        down_write(p, NULL, 0); /* the head with no body bytes in this read */
+    if (p->r->out_head_len > 0) {
+        down_result(p, mg_http_send_body(p->r, NULL, 0, false)); /* the head alone */
     }
 }
 

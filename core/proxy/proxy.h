@@ -18,6 +18,10 @@
  * and ends the request with mg_http_finish()/mg_http_error(). */
 void mg_proxy_start(mg_request_t *r);
 
+/* The content handler (http_phase.h) of a route with an upstream: "100 Continue" when
+ * the client waits for it, then mg_proxy_start(). Always MG_DONE. */
+int mg_proxy_handler(mg_request_t *r, const void *data);
+
 /* ---- pure helpers (proxy_head.c) ---- */
 
 /* True when a client request header must not be copied upstream: hop-by-hop headers,
@@ -25,11 +29,6 @@ void mg_proxy_start(mg_request_t *r);
  * Transfer-Encoding), Expect, Host, the headers the gateway sets itself (X-Forwarded-*,
  * X-Real-IP, X-Request-Id) and the internal X-Gw-* namespace. */
 bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection);
-
-/* True when an upstream response header must not be copied to the client: hop-by-hop
- * headers, headers the upstream's Connection value names, and the framing headers the
- * gateway rewrites. */
-bool mg_proxy_skip_response_header(mg_str_t name, mg_str_t connection);
 
 /* Bytes the upstream request head of `r` may take at most (for one allocation).
  * `host` is the upstream's configured Host or NULL. */
@@ -42,37 +41,6 @@ size_t mg_proxy_request_head_size(const mg_request_t *r, const char *host);
  * of the client's body (Content-Length, or chunked when the client sent chunks), and
  * the empty line. Returns the length written. Everything is borrowed. */
 size_t mg_proxy_build_request_head(const mg_request_t *r, const char *host, char *buf);
-
-/* How the response body is framed towards the client. */
-typedef enum {
-    MG_PROXY_FRAME_NONE = 0, /* no body (HEAD, 1xx, 204, 304) or Content-Length copied */
-    MG_PROXY_FRAME_LENGTH,   /* Content-Length: content_length */
-    MG_PROXY_FRAME_CHUNKED,  /* re-chunked for an HTTP/1.1 client */
-    MG_PROXY_FRAME_CLOSE,    /* delimited by closing the connection (HTTP/1.0 client) */
-} mg_proxy_frame_t;
-
-/* What the response head to the client is made of. All strings borrowed. */
-typedef struct {
-    int status;
-    mg_str_t reason;            /* as the upstream sent it; empty -> mg_http_reason() */
-    const mg_header_t *headers; /* the upstream's headers, in order */
-    size_t nheaders;
-    mg_str_t connection; /* the upstream's Connection value, or empty */
-    mg_proxy_frame_t frame;
-    uint64_t content_length; /* with MG_PROXY_FRAME_LENGTH */
-    bool keepalive;          /* false adds "Connection: close" */
-    bool http10_keepalive;   /* an HTTP/1.0 client kept alive: "Connection: keep-alive" */
-    const mg_header_t *extra; /* headers the gateway adds (RateLimit-*, a sticky
-                               * Set-Cookie), or NULL */
-    size_t nextra;
-} mg_proxy_response_head_t;
-
-/* Bytes mg_proxy_build_response_head() may write at most. */
-size_t mg_proxy_response_head_size(const mg_proxy_response_head_t *h);
-
-/* Writes "HTTP/1.1 <status> <reason>", the kept headers, the `extra` ones, the framing
- * and Connection headers and the empty line into buf. Returns the length written. */
-size_t mg_proxy_build_response_head(const mg_proxy_response_head_t *h, char *buf);
 
 /* True for methods that may be replayed: GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */
 bool mg_proxy_method_idempotent(int method);

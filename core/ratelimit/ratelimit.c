@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "gen.h"
+#include "http_phase.h"
 #include "log.h"
 #include "pool.h"
 #include "ratelimit_cluster.h"
@@ -442,7 +443,7 @@ int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_
     return rc == MG_OK ? finish_walk(st) : rc;
 }
 
-/* ---- routes without pre-phase plugins ---- */
+/* ---- the phase handler ---- */
 
 static void respond(mg_request_t *r, int rc)
 {
@@ -457,36 +458,39 @@ static void respond(mg_request_t *r, int rc)
     mg_http_respond_headers(r, rc, hdrs, n, body, len);
 }
 
+/* A wait ended (from the loop): go on, or answer the rejection. */
 static void on_done(mg_request_t *r, int rc, void *arg)
 {
-    r->handler = NULL;
-    if (rc == MG_OK) {
-        mg_http_request_proceed(r);
-    } else {
+    if (rc != MG_OK) {
         respond(r, rc);
+        rc = MG_DONE;
     }
+    mg_http_phase_resume(r, rc);
 }
 
-void mg_rl_request_start(mg_request_t *r)
+int mg_rl_phase(mg_request_t *r, const void *data)
 {
-    int rc = mg_rl_check(r, MG_RL_ALL, MG_NULL_STR, on_done, NULL);
+    unsigned stage = (unsigned)(uintptr_t)data;
+    int rc = mg_rl_check(r, stage, r->consumer, on_done, NULL);
     if (rc == MG_OK) {
-        mg_http_request_proceed(r);
-    } else if (rc == MG_AGAIN) {
+        return MG_OK;
+    }
+    if (rc == MG_AGAIN) {
         /* nothing of the body is read while the request waits; the producer resumes */
         mg_http_body_hold(r);
-    } else {
-        respond(r, rc);
+        return MG_AGAIN;
     }
+    respond(r, rc);
+    return MG_DONE;
 }
 
 /* ---- allowed responses ---- */
 
-size_t mg_rl_response_headers(mg_request_t *r, mg_header_t *out)
+static size_t response_headers(mg_request_t *r, mg_header_t *out)
 {
     rl_req_t *st = r->rl;
-    if (st == NULL || !st->has_shown) {
-        return 0;
+    if (st == NULL || !st->has_shown || st->ans != NULL) {
+        return 0; /* a rejection carries its own */
     }
     char *buf = mg_pool_alloc(r->pool, 96);
     if (buf == NULL) {
@@ -499,4 +503,12 @@ size_t mg_rl_response_headers(mg_request_t *r, mg_header_t *out)
     out[1] = (mg_header_t){MG_STR("RateLimit-Remaining"), mg_str(buf + 32, (size_t)b)};
     out[2] = (mg_header_t){MG_STR("RateLimit-Reset"), mg_str(buf + 64, (size_t)c)};
     return 3;
+}
+
+int mg_rl_header_filter(mg_request_t *r, mg_http_head_t *h)
+{
+    if (r->rl != NULL && h->nextra + 3 <= MG_HTTP_HEAD_EXTRA) {
+        h->nextra += response_headers(r, h->extra + h->nextra);
+    }
+    return MG_OK;
 }

@@ -1,11 +1,9 @@
 /*
  * ratelimit.h -- a route's `rate_limit:` list on the request path.
  *
- * Where: after the rewrite phase, before the access phase. A route without pre-phase
- * plugins is checked by mg_rl_request_start() instead of going straight to its
- * producer; a route with plugins is checked from its coroutine (runtime.lua calls
- * mg_lua_rl_route through the FFI between rewrite and access, and again after access
- * for limits keyed on the consumer, which only access plugins name).
+ * Where: the phase engine's limits phase (after rewrite, before access) and its
+ * consumer-limits phase (after access, which names the consumer), through one handler,
+ * mg_rl_phase(), whether the route has plugins or not.
  *
  * Per request, the state lives in the request's pool: the concurrency slots taken
  * (released by a pool cleanup when the request ends, whatever the ending: answered,
@@ -45,14 +43,15 @@ int mg_rl_check(mg_request_t *r, unsigned stages, mg_str_t consumer, mg_rl_done_
 void mg_rl_answer(mg_request_t *r, const mg_header_t **hdrs, size_t *nhdrs, const char **body,
                   size_t *len);
 
-/* The producer-side entry for a route without pre-phase plugins: checks every limit,
- * then mg_http_request_proceed() or the rejection answer. */
-void mg_rl_request_start(mg_request_t *r);
+/* The phase handler (http_phase.h) of the limits and consumer-limits phases, for every
+ * route with limits, with or without plugins: `data` is the stage (MG_RL_EARLY or
+ * MG_RL_CONSUMER, as a pointer-sized integer); the consumer is r->consumer. A
+ * rejection is answered here (MG_DONE); a wait holds the body and resumes the engine. */
+int mg_rl_phase(mg_request_t *r, const void *data);
 
-/* RateLimit-Limit/-Remaining/-Reset for an allowed response when a passed limit has
- * `headers: true` (the most restrictive one's figures). Writes up to 3 headers into
- * out (values in r's pool) and returns how many. */
-size_t mg_rl_response_headers(mg_request_t *r, mg_header_t *out);
+/* The header filter: RateLimit-Limit/-Remaining/-Reset on every allowed answer when a
+ * passed limit has `headers: true` (the most restrictive one's figures). */
+int mg_rl_header_filter(mg_request_t *r, mg_http_head_t *h);
 
 /* The value of key part `p` for r (borrowed from r), or an empty view when absent. */
 mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p, mg_str_t consumer);

@@ -196,23 +196,17 @@ static void respond_json(mg_request_t *r, int status, const char *body)
     mg_http_respond(r, status, "application/json", body, strlen(body));
 }
 
-/* 405 needs an Allow header, which mg_http_respond() does not write: own framing. */
 static void respond_405(mg_request_t *r, const char *allow)
 {
-    char body[128], head[512];
+    char body[128];
     int blen =
         snprintf(body, sizeof(body),
                  "{\"error\":\"method not allowed\",\"status\":405,\"allow\":\"%s\"}\n", allow);
-    int hlen = snprintf(head, sizeof(head),
-                        "HTTP/1.1 405 Method Not Allowed\r\nServer: moongate\r\nAllow: %s\r\n"
-                        "Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n",
-                        allow, blen, mg_http_keepalive(r) ? "" : "Connection: close\r\n");
-    r->status = 405;
-    if (mg_http_write(r, head, (size_t)hlen) == MG_ERROR ||
-        (!r->is_head && mg_http_write(r, body, (size_t)blen) == MG_ERROR)) {
-        return;
-    }
-    mg_http_finish(r, true);
+    mg_header_t h[] = {
+        {MG_STR("Allow"), mg_str(allow, strlen(allow))},
+        {MG_STR("Content-Type"), MG_STR("application/json")},
+    };
+    mg_http_respond_headers(r, 405, h, MG_NELEMS(h), body, (size_t)blen);
 }
 
 void mg_admin_handle(mg_request_t *r)
@@ -240,4 +234,10 @@ void mg_admin_handle(mg_request_t *r)
         return;
     }
     respond_json(r, 404, "{\"error\":\"not found\"}\n");
+}
+
+int mg_admin_handler(mg_request_t *r, const void *data)
+{
+    mg_admin_handle(r);
+    return MG_DONE;
 }

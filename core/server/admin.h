@@ -9,4 +9,7 @@
 /* Answers a request that arrived on the admin listener (GET /status, ...). */
 void mg_admin_handle(mg_request_t *r);
 
+/* The same as the admin listener's content handler (http_phase.h). */
+int mg_admin_handler(mg_request_t *r, const void *data);
+
 #endif

@@ -5,6 +5,11 @@
  */
 #include "gen_build.h"
 
+#include "admin.h"
+#include "http_phase.h"
+#include "proxy.h"
+#include "ratelimit.h"
+
 #include "conf.h"
 #include "lua_runtime.h"
 #include "ratelimit_cluster.h"
@@ -25,6 +30,8 @@ unsigned mg_gen_live_count(void)
 static void gen_free(mg_gen_t *g)
 {
     live--;
+    free(g->chains);
+    free(g->admin_chain);
     mg_lua_destroy(g->lua);
     if (g->rl_cluster != NULL) {
         mg_rl_cluster_destroy(g->rl_cluster);
@@ -42,6 +49,52 @@ static void gen_free(mg_gen_t *g)
     }
     mg_conf_destroy(g->conf);
     free(g);
+}
+
+/* Each route's handler chain, in the phase engine's order (http_phase.h): what runs
+ * where is decided here, once per generation, so the request path never asks. */
+static void build_chain(const mg_gen_t *g, size_t i, mg_http_chain_t *ch)
+{
+    const mg_route_conf_t *route = &g->conf->routes[i];
+    unsigned lua = g->lua != NULL ? mg_lua_route_phases(g->lua, (int)i) : 0;
+    if (lua & MG_PHASE_BIT(MG_PHASE_REWRITE)) {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_REWRITE, mg_lua_rewrite_handler, NULL);
+    }
+    if (mg_rl_route_has(route, MG_RL_EARLY)) {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_LIMITS, mg_rl_phase, (const void *)MG_RL_EARLY);
+    }
+    if (lua & MG_PHASE_BIT(MG_PHASE_ACCESS)) {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_ACCESS, mg_lua_access_handler, NULL);
+    }
+    if (mg_rl_route_has(route, MG_RL_CONSUMER)) {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_CONSUMER_LIMITS, mg_rl_phase,
+                          (const void *)MG_RL_CONSUMER);
+    }
+    if (lua & MG_PHASE_BIT(MG_PHASE_BALANCER)) {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_BALANCER, mg_lua_balancer_handler, NULL);
+    }
+    if (route->ret != NULL) {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_CONTENT, mg_http_return_handler, route->ret);
+    } else if (route->upstream != NULL) {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_CONTENT, mg_proxy_handler, NULL);
+    } else {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_CONTENT, mg_http_no_producer_handler, NULL);
+    }
+}
+
+static int build_chains(mg_gen_t *g)
+{
+    size_t n = g->conf->nroutes;
+    g->chains = calloc(n ? n : 1, sizeof(*g->chains));
+    g->admin_chain = calloc(1, sizeof(*g->admin_chain));
+    if (g->chains == NULL || g->admin_chain == NULL) {
+        return MG_ERROR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        build_chain(g, i, &g->chains[i]);
+    }
+    mg_http_chain_set(g->admin_chain, MG_HTTP_PHASE_CONTENT, mg_admin_handler, NULL);
+    return MG_OK;
 }
 
 mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err, size_t errlen)
@@ -68,7 +121,7 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
         return NULL;
     }
     g->upstreams = calloc(conf->nupstreams ? conf->nupstreams : 1, sizeof(*g->upstreams));
-    if (g->upstreams == NULL) {
+    if (g->upstreams == NULL || build_chains(g) != MG_OK) {
         snprintf(err, errlen, "out of memory");
         gen_free(g);
         return NULL;

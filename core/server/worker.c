@@ -12,6 +12,8 @@
 #include "conf.h"
 #include "log.h"
 #include "gen_build.h"
+#include "lua_runtime.h"
+#include "ratelimit.h"
 #include "http.h"
 #include "control.h"
 
@@ -129,11 +131,10 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
                       const char *body)
 {
     mg_conf_err_t cerr;
-    mg_conf_t *conf = h->yaml_len <= h->body_len
-                          ? mg_conf_parse(body, h->yaml_len, name, prefix, &cerr)
-                          : NULL;
-    if (conf != NULL && mg_conf_plugins_unpack(conf, body + h->yaml_len,
-                                               h->body_len - h->yaml_len) != MG_OK) {
+    mg_conf_t *conf =
+        h->yaml_len <= h->body_len ? mg_conf_parse(body, h->yaml_len, name, prefix, &cerr) : NULL;
+    if (conf != NULL &&
+        mg_conf_plugins_unpack(conf, body + h->yaml_len, h->body_len - h->yaml_len) != MG_OK) {
         mg_log_err("generation %llu rejected, keeping %llu: corrupt plugin sources",
                    (unsigned long long)h->generation, (unsigned long long)w->gen->id);
         mg_conf_destroy(conf);
@@ -392,6 +393,18 @@ static void worker_cleanup(mg_worker_t *w)
     ev_loop_destroy(w->loop);
 }
 
+/* The filters and log handlers every answer goes through (http.h), in running order:
+ * plugins see the response first, the gateway's own headers come after them, and the
+ * access line is written after the plugins' log phase. */
+static void response_path_init(void)
+{
+    mg_http_add_header_filter(mg_lua_header_filter_handler);
+    mg_http_add_header_filter(mg_rl_header_filter);
+    mg_http_add_body_filter(mg_lua_body_filter_handler);
+    mg_http_add_log_handler(mg_lua_log_handler);
+    mg_http_add_log_handler(mg_http_access_log);
+}
+
 int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t *all_stats,
                   const int *listen_fds, size_t nlisten, int admin_fd, int ctl_fd)
 {
@@ -406,6 +419,7 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
         return 2;
     }
     mg_log_set_slot(slot);
+    response_path_init();
     w->slot = slot;
     w->shm = shm;
     w->all_stats = all_stats;

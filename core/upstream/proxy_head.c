@@ -46,15 +46,6 @@ bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection)
     return connection.len > 0 && mg_http_connection_has(connection, name);
 }
 
-bool mg_proxy_skip_response_header(mg_str_t name, mg_str_t connection)
-{
-    if (mg_str_caseeq(name, MG_STR("Content-Length")) ||
-        mg_str_caseeq(name, MG_STR("Transfer-Encoding")) || mg_http_is_hop_by_hop(name)) {
-        return true;
-    }
-    return connection.len > 0 && mg_http_connection_has(connection, name);
-}
-
 static char *put(char *p, const char *s, size_t len)
 {
     memcpy(p, s, len);
@@ -149,62 +140,6 @@ size_t mg_proxy_build_request_head(const mg_request_t *r, const char *host, char
         p = put_header(p, MG_STR("X-Request-Id"), r->request_id);
     }
     p = put_request_framing(r, p);
-    p = PUT_LIT(p, "\r\n");
-    return (size_t)(p - buf);
-}
-
-size_t mg_proxy_response_head_size(const mg_proxy_response_head_t *h)
-{
-    size_t n = 32 + h->reason.len;
-    for (size_t i = 0; i < h->nheaders; i++) {
-        n += h->headers[i].name.len + h->headers[i].value.len + 4;
-    }
-    for (size_t i = 0; i < h->nextra; i++) {
-        n += h->extra[i].name.len + h->extra[i].value.len + 4;
-    }
-    /* framing (longest: Content-Length with 20 digits), Connection, final CRLF */
-    return n + 128;
-}
-
-static char *put_response_framing(const mg_proxy_response_head_t *h, char *p)
-{
-    switch (h->frame) {
-    case MG_PROXY_FRAME_LENGTH:
-        p = PUT_LIT(p, "Content-Length: ");
-        p = put_u64(p, h->content_length);
-        return PUT_LIT(p, "\r\n");
-    case MG_PROXY_FRAME_CHUNKED:
-        return PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
-    case MG_PROXY_FRAME_NONE:
-    case MG_PROXY_FRAME_CLOSE:
-        break;
-    }
-    return p;
-}
-
-size_t mg_proxy_build_response_head(const mg_proxy_response_head_t *h, char *buf)
-{
-    char *p = buf;
-    p = PUT_LIT(p, "HTTP/1.1 ");
-    p = put_u64(p, (uint64_t)(h->status > 0 ? h->status : 0));
-    *p++ = ' ';
-    p = put_str(p, h->reason);
-    p = PUT_LIT(p, "\r\n");
-    for (size_t i = 0; i < h->nheaders; i++) {
-        const mg_header_t *hd = &h->headers[i];
-        if (!mg_proxy_skip_response_header(hd->name, h->connection)) {
-            p = put_header(p, hd->name, hd->value);
-        }
-    }
-    for (size_t i = 0; i < h->nextra; i++) {
-        p = put_header(p, h->extra[i].name, h->extra[i].value);
-    }
-    p = put_response_framing(h, p);
-    if (!h->keepalive || h->frame == MG_PROXY_FRAME_CLOSE) {
-        p = PUT_LIT(p, "Connection: close\r\n");
-    } else if (h->http10_keepalive) {
-        p = PUT_LIT(p, "Connection: keep-alive\r\n");
-    }
     p = PUT_LIT(p, "\r\n");
     return (size_t)(p - buf);
 }

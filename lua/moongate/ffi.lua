@@ -48,9 +48,7 @@ int32_t *mg_lua_watch_cell(mg_lua_task_t *t);
 mg_lua_task_t **mg_lua_task_cell(void);
 size_t mg_lua_memory_used(mg_lua_task_t *t);
 
-int mg_lua_rl_route(mg_lua_task_t *t, int stage, const char *consumer, size_t clen,
-                    mg_str_t *body);
-int mg_lua_rl_route_result(mg_lua_task_t *t, mg_str_t *body);
+void mg_lua_req_set_consumer(mg_lua_task_t *t, const char *name, size_t len);
 ]]
 end
 

@@ -113,6 +113,7 @@ mg.var = setmetatable({}, {
         local rs = core.cur.rs
         if v == nil then
             rs.consumer = nil
+            C.mg_lua_req_set_consumer(rs.task, nil, 0)
             return
         end
         local c = core.consumers and core.consumers[v]
@@ -121,6 +122,8 @@ mg.var = setmetatable({}, {
         end
         rs.consumer = c
         rs.chain_dirty = true
+        -- the consumer-limits phase (in C) keys on it
+        C.mg_lua_req_set_consumer(rs.task, c.name, #c.name)
     end,
 })
 

@@ -29,9 +29,7 @@ local CONSUMERS = {} -- name -> { name, credentials = { plugin -> value }, plugi
 local CRED_INDEX = {} -- plugin -> field -> value -> consumer (built on demand)
 local TASKS = {}     -- task id -> request state
 local MERGED = {}    -- "route/consumer" -> { [phase] = entries }
-local POST = {}      -- route index -> true when it runs header_filter, body_filter or log
-local POST_BITS = 2 ^ HEADER_FILTER + 2 ^ BODY_FILTER + 2 ^ LOG
-local LIMITS = {}    -- route index -> rate-limit steps: 1 after rewrite, 2 after access
+local MASK = {}      -- route index -> the phases (bits) its plugins run in
 local WATCH          -- int32_t* where the running plugin and phase are published
 local TASK_NOW       -- mg_lua_task_t** holding the task entered now
 
@@ -318,8 +316,7 @@ function M.init(spec)
         end
         ROUTES[i - 1] = lists
         ROUTE_CONF[i - 1] = entries
-        POST[i - 1] = bit.band(mask, POST_BITS) ~= 0
-        LIMITS[i - 1] = route.rate_limit or 0
+        MASK[i - 1] = mask
         masks[i] = mask
     end
     local plugins = {}
@@ -475,21 +472,13 @@ local function new_state(lud, id, route)
     return rs
 end
 
--- The state outlives the coroutine only when a filter or log phase will need it (the
--- C side then calls finish; it decides by the same phase bits); otherwise it is free.
+-- A state is kept (TASKS) only while a later phase will need it; C calls finish at
+-- the end of a request whose state was kept. Otherwise it is free for reuse.
 local function free_state(rs)
     if nfree < 256 then
         clear(rs)
         nfree = nfree + 1
         FREE[nfree] = rs
-    end
-end
-
-local function keep_state(rs)
-    if POST[rs.route] then
-        TASKS[rs.id] = rs
-    else
-        free_state(rs)
     end
 end
 
@@ -518,35 +507,13 @@ run_consumer_rewrite = function(rs)
     return code, body
 end
 
--- The route's rate limits of `stage` (1: those not keyed on the consumer, checked
--- after rewrite; 2: those keyed on it, after access, once an auth plugin named it).
--- Returns 0, or the rejection's status and body (its headers are staged in C).
-local function rate_limit(rs, stage)
-    local c = rs.consumer
-    local name = c and c.name
-    local s1 = cffi.s1
-    local rc = C.mg_lua_rl_route(rs.task, stage, name, name and #name or 0, s1)
-    if rc == cffi.AGAIN then
-        core.wait()
-        rc = C.mg_lua_rl_route_result(rs.task, s1)
-    end
-    if rc == 0 then
-        return 0
-    end
-    return rc, cffi.str(s1[0])
-end
-
--- rewrite (re-routing when asked), rate limits, access, rate limits on the consumer,
--- balancer.
-local function run_pre(rs)
+-- rewrite, re-routing when a plugin asked: the new route's rewrite plugins run too.
+local function run_rewrite(rs)
     local hops = 0
     while true do
         local code, body = run_chain(rs, REWRITE)
         if code ~= 0 or not rs.reroute then
-            if code ~= 0 then
-                return code, body
-            end
-            break
+            return code, body
         end
         rs.reroute = false
         hops = hops + 1
@@ -561,32 +528,27 @@ local function run_pre(rs)
         end
         rs.route = nr
     end
-    local code, body
-    local limits = LIMITS[rs.route]
-    if bit.band(limits, 1) ~= 0 then
-        code, body = rate_limit(rs, 1)
-        if code ~= 0 then
-            return code, body
-        end
-    end
-    code, body = run_chain(rs, ACCESS)
-    if code ~= 0 then
-        return code, body
-    end
-    if bit.band(limits, 2) ~= 0 then
-        code, body = rate_limit(rs, 2)
-        if code ~= 0 then
-            return code, body
-        end
-    end
-    return run_chain(rs, BALANCER)
 end
 
--- The coroutine body: rewrite (re-routing when asked), access, balancer; or a job.
+-- Whether a request's state must outlive this phase: a later phase of its route runs
+-- plugins (LATER[phase] holds the bits of the phases after it).
+local LATER = {}
+for ph = REWRITE, LOG do
+    local bits = 0
+    for later = ph + 1, LOG do
+        bits = bit.bor(bits, bit.lshift(1, later))
+    end
+    LATER[ph] = bits
+end
+
+-- One phase of a request's plugins, on a coroutine (the C phase engine calls the
+-- phases in its order): rewrite (re-routing when asked), access or balancer; or a
+-- background job. Returns 0 to go on, or status, body to answer, or -1 (a plugin
+-- failed); the third value says whether the state was kept for a later phase.
 function M.run(lud, id, phase, route, job)
     EXIT = EXIT or response.EXIT
-    local rs = new_state(lud, id, route)
     if phase == TIMER then
+        local rs = new_state(lud, id, route)
         rs.job = true
         local cur = core.cur
         cur.task, cur.rs, cur.phase = rs.task, rs, TIMER
@@ -594,11 +556,27 @@ function M.run(lud, id, phase, route, job)
         if not ok then
             mg.log(mg.ERR, "background job failed: ", err)
         end
+        free_state(rs)
         return 0
     end
-    local code, body = run_pre(rs)
-    keep_state(rs)
-    return code, body
+    local rs = TASKS[id]
+    if rs == nil then
+        rs = new_state(lud, id, route)
+    end
+    local code, body
+    if phase == REWRITE then
+        code, body = run_rewrite(rs)
+    else
+        code, body = run_chain(rs, phase)
+    end
+    local keep = code == 0 and bit.band(MASK[rs.route] or 0, LATER[phase]) ~= 0
+    if keep then
+        TASKS[id] = rs
+    else
+        TASKS[id] = nil
+        free_state(rs)
+    end
+    return code, body, keep
 end
 
 -- header_filter / body_filter / log, called without a coroutine (no waits allowed).
