@@ -25,7 +25,6 @@
 #include "http_phase.h"
 #include "log.h"
 #include "pool.h"
-#include "watchdog.h"
 #include "worker.h"
 
 #include <lauxlib.h>
@@ -217,12 +216,12 @@ static void step(mg_lua_task_t *t, int nargs)
     mg_gen_t *g = mg_gen_retain(t->r != NULL ? t->r->gen : t->gen);
     mg_worker_stats_t *ws = lua->w != NULL ? lua->w->stats : NULL;
     t->running = true;
-    mg_watchdog_enter(ws);
+    mg_worker_lua_enter(ws);
     mg__lua_budget_arm(lua);
     mg__lua_task_now = t;
     int rc = lua_resume(co, nargs);
     mg__lua_budget_disarm(lua);
-    mg_watchdog_leave(ws);
+    mg_worker_lua_leave(ws);
     t->running = false;
     if (rc == LUA_YIELD && t->wait != MG_WAIT_NONE) {
         lua_settop(co, 0);
@@ -455,12 +454,12 @@ static int call_filter(mg_lua_task_t *t, int phase, int nargs, int nres)
     mg_worker_stats_t *ws = lua->w != NULL ? lua->w->stats : NULL;
     t->phase = phase;
     t->in_tasks = true; /* runtime.filter keeps the state it finds or makes */
-    mg_watchdog_enter(ws);
+    mg_worker_lua_enter(ws);
     mg__lua_budget_arm(lua);
     mg__lua_task_now = t;
     int rc = lua_pcall(L, 4 + nargs, nres, 0);
     mg__lua_budget_disarm(lua);
-    mg_watchdog_leave(ws);
+    mg_worker_lua_leave(ws);
     if (rc != 0) {
         const char *msg = lua_tostring(L, -1);
         mg_log_err("lua: %s, request_id: %.*s", msg != NULL ? msg : "unknown error",

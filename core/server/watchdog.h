@@ -27,22 +27,6 @@ void mg_watchdog_stop(void);
 /* Changes the budget (a reload). */
 void mg_watchdog_set_budget(double budget);
 
-/* The loop enters / leaves Lua code. `ws` may be NULL (no worker: validation). */
-static inline void mg_watchdog_enter(mg_worker_stats_t *ws)
-{
-    if (ws != NULL) {
-        __atomic_store_n(&ws->lua_seq, ws->lua_seq + 1, __ATOMIC_RELAXED);
-        __atomic_store_n(&ws->lua_busy, 1, __ATOMIC_RELEASE);
-    }
-}
-
-static inline void mg_watchdog_leave(mg_worker_stats_t *ws)
-{
-    if (ws != NULL) {
-        __atomic_store_n(&ws->lua_busy, 0, __ATOMIC_RELEASE);
-    }
-}
-
 /* Master: true when slot `ws` (a live worker) has not beaten for `limit` seconds at
  * wall time `now`; *stalled_for tells how long. */
 bool mg_watchdog_stalled(const mg_worker_stats_t *ws, double now, double limit,

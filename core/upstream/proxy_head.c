@@ -1,11 +1,12 @@
 /*
  * proxy_head.c -- the pure parts of the proxy: which headers cross it, the request head
- * sent upstream, the response head sent to the client, and the retry rules.
+ * sent upstream, and the retry rules. (The response head is the session writer's,
+ * http/http1.c.)
  *
  * The heads are written in one pass into one buffer sized beforehand, so a request costs
  * one pool allocation for its upstream head and nothing is reformatted later.
  */
-#include "proxy.h"
+#include "proxy_head.h"
 
 #include "http_parse.h"
 
