@@ -58,6 +58,11 @@ struct mg_worker_s {
     char id_prefix[17];   /* random hex per worker for request ids */
     void *buf_free;       /* freelist of I/O buffers (http_conn.c) */
     size_t nbuf_free;
+    /* requests that ended, waiting for their ending to run from the loop (http_conn.c):
+     * never on the stack of the callback that wrote the last byte */
+    mg_conn_t *posted;
+    mg_conn_t **posted_tail;
+    ev_prepare posted_watcher;
 };
 
 /* Runs a worker until it is told to stop. Takes ownership of `gen` (one reference).

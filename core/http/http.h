@@ -191,6 +191,10 @@ int mg_http_no_producer_handler(mg_request_t *r, const void *data);
 void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockaddr *sa,
                          socklen_t salen);
 
+/* Sets up the worker's client side on its loop (the posted endings of requests).
+ * Once, before the first connection. */
+void mg_http_worker_init(mg_worker_t *w);
+
 /* Drain: closes idle keep-alive connections now, and makes active ones close after
  * their current response (Connection: close). */
 void mg_http_conns_drain(mg_worker_t *w);

@@ -147,6 +147,59 @@ static void update_watchers(mg_conn_t *c)
     }
 }
 
+/* ---- posted endings ---- */
+
+/* The end of a request (log handlers, the generation's release, the pool) and the start
+ * of the next pipelined one run from the loop, after the callback that finished the
+ * response has returned: nothing a producer or a plugin still has on its stack is freed
+ * under it, whatever ended the request. */
+static void post_end(mg_conn_t *c, bool keep)
+{
+    mg_worker_t *w = c->w;
+    if (c->end_posted) {
+        c->end_keep = c->end_keep && keep;
+        return;
+    }
+    c->end_posted = true;
+    c->end_keep = keep;
+    c->posted_next = NULL;
+    *w->posted_tail = c;
+    w->posted_tail = &c->posted_next;
+}
+
+static void conn_free(mg_conn_t *c);
+static void run(mg_conn_t *c);
+
+static void on_posted(struct ev_loop *loop, ev_prepare *pw, int revents)
+{
+    mg_worker_t *w = (mg_worker_t *)((char *)pw - offsetof(mg_worker_t, posted_watcher));
+    while (w->posted != NULL) {
+        mg_conn_t *c = w->posted;
+        w->posted = c->posted_next;
+        if (w->posted == NULL) {
+            w->posted_tail = &w->posted;
+        }
+        c->end_posted = false;
+        c->busy++;
+        mg__conn_end_request(c, c->end_keep);
+        if (!c->closed) {
+            run(c);
+        }
+        if (--c->busy == 0 && c->closed && !c->end_posted) {
+            conn_free(c);
+        }
+    }
+}
+
+void mg_http_worker_init(mg_worker_t *w)
+{
+    w->posted = NULL;
+    w->posted_tail = &w->posted;
+    ev_prepare_init(&w->posted_watcher, on_posted);
+    ev_prepare_start(w->loop, &w->posted_watcher);
+    ev_unref(w->loop); /* a pending ending alone does not keep the loop running */
+}
+
 /* ---- close ---- */
 
 static void conn_free(mg_conn_t *c)
@@ -164,15 +217,12 @@ static void conn_close(mg_conn_t *c)
     if (c->closed) {
         return;
     }
+    mg_worker_t *w = c->w;
     if (c->r != NULL) {
         /* every way out ends the request: its generation and pool must never outlive
          * the connection (a head cut short used to pin its generation forever) */
-        mg__conn_end_request(c, false);
-        if (c->closed) {
-            return; /* a cleanup of the request closed it already */
-        }
+        post_end(c, false);
     }
-    mg_worker_t *w = c->w;
     ev_io_stop(w->loop, &c->io);
     ev_timer_stop(w->loop, &c->timer);
     close(c->fd);
@@ -186,7 +236,7 @@ static void conn_close(mg_conn_t *c)
         c->next->prev = c->prev;
     }
     w->nconns--;
-    if (c->busy == 0) {
+    if (c->busy == 0 && !c->end_posted) {
         conn_free(c);
     }
 }
@@ -230,7 +280,7 @@ static void idle_tidy(mg_conn_t *c)
 
 static void run(mg_conn_t *c)
 {
-    while (!c->closed) {
+    while (!c->closed && !c->end_posted) {
         if (c->state == MG_C_LINGER) {
             linger(c);
             break;
@@ -277,7 +327,7 @@ void mg__conn_leave(mg_conn_t *c)
     if (c->busy == 1 && !c->closed) {
         run(c);
     }
-    if (--c->busy == 0 && c->closed) {
+    if (--c->busy == 0 && c->closed && !c->end_posted) {
         conn_free(c);
     }
 }
@@ -463,8 +513,8 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     mg_conn_t *c = (mg_conn_t *)((char *)t - offsetof(mg_conn_t, timer));
     double now = ev_now(loop);
     c->armed_at = 0;
-    if (c->deadline <= 0) {
-        return;
+    if (c->deadline <= 0 || c->end_posted) {
+        return; /* a posted ending re-arms what the connection waits for next */
     }
     mg__conn_enter(c);
     if (now + 0.0005 < c->deadline) {
@@ -566,6 +616,7 @@ void mg_http_conns_close_all(mg_worker_t *w)
         conn_close(c);
         mg__conn_leave(c);
     }
+    on_posted(w->loop, &w->posted_watcher, 0); /* the loop will not run them: now */
 }
 
 /* ---- output ---- */
@@ -717,7 +768,10 @@ void mg__conn_end_request(mg_conn_t *c, bool keep)
 
 void mg__conn_abort(mg_conn_t *c, int status, const char *why)
 {
-    mg_request_t *r = c->r;
+    mg_request_t *r = c->end_posted ? NULL : c->r; /* a finished one is only flushing */
+    if (c->end_posted) {
+        post_end(c, false);
+    }
     if (r != NULL) {
         const mg_http_handler_t *h = r->handler;
         r->handler = NULL;
@@ -729,7 +783,7 @@ void mg__conn_abort(mg_conn_t *c, int status, const char *why)
         if (!r->header_sent && status > 0) {
             r->status = status;
         }
-        mg__conn_end_request(c, false);
+        post_end(c, false);
     }
     conn_close(c);
 }
@@ -747,10 +801,11 @@ bool mg_http_keepalive(mg_request_t *r)
 void mg_http_finish(mg_request_t *r, bool ok)
 {
     mg_conn_t *c = r->conn;
-    mg__conn_enter(c);
-    bool keep = ok && mg_http_keepalive(r);
-    mg__conn_end_request(c, keep);
-    mg__conn_leave(c);
+    if (c->end_posted) {
+        return; /* ended already (a client fault came first) */
+    }
+    r->handler = NULL; /* the producer is done: nothing more is delivered to it */
+    post_end(c, ok && mg_http_keepalive(r));
 }
 
 void mg_http_body_hold(mg_request_t *r)

@@ -45,18 +45,21 @@ struct mg_conn_s {
     const mg_http_session_ops_t *session; /* the protocol's writer (HTTP/1) */
     int fd;
     uint8_t state;
-    bool admin;         /* accepted on the admin listener */
-    bool closed;        /* closed; freed when the last frame leaves */
-    bool eof;           /* the client shut its write side */
-    bool msg_done;      /* llhttp saw the end of the current request */
-    bool head_done;     /* headers complete: later header callbacks are trailers */
-    bool paused;        /* the producer asked for no more body (MG_AGAIN) */
-    bool want_close;    /* close once the current response is out */
-    bool big_buf;       /* the read buffer was grown: free it instead of pooling it */
-    bool out_paused;    /* a write returned MG_AGAIN: tell on_writable when drained */
-    bool readable;      /* the socket may have bytes: a read is worth trying */
-    bool read_spurious; /* a read event came while no input was wanted */
-    int busy;           /* frames of ours on the stack */
+    bool admin;             /* accepted on the admin listener */
+    bool closed;            /* closed; freed when the last frame leaves */
+    bool eof;               /* the client shut its write side */
+    bool msg_done;          /* llhttp saw the end of the current request */
+    bool head_done;         /* headers complete: later header callbacks are trailers */
+    bool paused;            /* the producer asked for no more body (MG_AGAIN) */
+    bool want_close;        /* close once the current response is out */
+    bool big_buf;           /* the read buffer was grown: free it instead of pooling it */
+    bool out_paused;        /* a write returned MG_AGAIN: tell on_writable when drained */
+    bool readable;          /* the socket may have bytes: a read is worth trying */
+    bool read_spurious;     /* a read event came while no input was wanted */
+    bool end_posted;        /* the request's end waits in the worker's posted list */
+    bool end_keep;          /* ... and the connection stays open after it */
+    mg_conn_t *posted_next; /* the worker's list of posted endings */
+    int busy;               /* frames of ours on the stack */
     int io_events;
     int err_status; /* status a callback chose for a parse error */
     const char *err_reason;

@@ -420,6 +420,7 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
     }
     mg_log_set_slot(slot);
     response_path_init();
+    mg_http_worker_init(w);
     w->slot = slot;
     w->shm = shm;
     w->all_stats = all_stats;
