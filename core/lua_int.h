@@ -47,6 +47,16 @@ struct mg_lua_s {
     int nco_free;
 };
 
+/* A call that may end the task's request (a write to the client, "100 Continue", a
+ * body resume, an answer) runs inside a guard: ending the request resets its pool,
+ * whose cleanup releases the task and marks every guard open on it, so the caller
+ * knows the task is gone (its memory with it) before it looks at it again. Guards
+ * live on the C stack and nest. */
+typedef struct mg_lua_guard_s {
+    bool ended;
+    struct mg_lua_guard_s *prev;
+} mg_lua_guard_t;
+
 /* What a task waits for while its coroutine is suspended. */
 enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY, MG_WAIT_RL };
 
@@ -95,6 +105,7 @@ struct mg_lua_task_s {
     int peer;               /* node picked by mg.balancer.set_peer, -1 */
     struct mg_lua_rl_s *rl; /* a rate-limit wait in progress (lua_ratelimit.c), or NULL */
     int reroutes;
+    mg_lua_guard_t *guards; /* innermost open guard, or NULL */
 };
 
 /* lua_vm.c */
@@ -110,11 +121,17 @@ void mg__lua_budget_disarm(mg_lua_t *lua);
 
 /* lua_task.c */
 mg_lua_task_t *mg__lua_task_new(mg_lua_t *lua, mg_request_t *r);
+/* Opens a guard on `t` before a call that may end its request. */
+void mg__lua_guard_enter(mg_lua_task_t *t, mg_lua_guard_t *g);
+/* Closes it: true when the request (and so the task) is still there; false when it
+ * ended inside the guarded call, and then `t` must not be touched. */
+bool mg__lua_guard_leave(mg_lua_task_t *t, mg_lua_guard_t *g);
 /* Resumes a task's coroutine after its wait ended. */
 void mg__lua_task_resume(mg_lua_task_t *t);
 /* Waits: each arms what the task waits on and returns MG_AGAIN (the Lua side then
  * yields), MG_OK when there is nothing to wait for, MG_DECLINED (body over max) or
- * MG_ERROR. */
+ * MG_ERROR. They are called from Lua through the FFI and never end the request there:
+ * what may end it ("100 Continue", reading on) is done from the task's timer. */
 int mg__lua_body_read(mg_lua_task_t *t, size_t max);
 int mg__lua_sleep(mg_lua_task_t *t, double seconds);
 /* Starts a background job (runtime.run in phase TIMER) with the job value on top of

@@ -16,7 +16,9 @@
  * A task lives in its request's pool; the pool cleanup stops its timer, cancels its
  * HTTP call and drops its coroutine, so a client that leaves mid-wait frees it all.
  * Nothing the loop calls back into runs inside a Lua frame: resumes come from timer
- * and client callbacks only, and a body read restarts the client side from a 0 s timer.
+ * and client callbacks only, and a body read sends "100 Continue" and restarts the
+ * client side from a 0 s timer. Every call that may end the request (answers, writes,
+ * the body resume) is the last use of the task or runs inside a guard (lua_int.h).
  */
 #include "lua_int.h"
 
@@ -69,10 +71,30 @@ static void task_release(mg_lua_task_t *t)
 static void on_pool_cleanup(void *data)
 {
     mg_lua_task_t *t = data;
+    for (mg_lua_guard_t *g = t->guards; g != NULL; g = g->prev) {
+        g->ended = true;
+    }
+    t->guards = NULL;
     if (t->r != NULL) {
         t->r->lua = NULL;
     }
     task_release(t);
+}
+
+void mg__lua_guard_enter(mg_lua_task_t *t, mg_lua_guard_t *g)
+{
+    g->ended = false;
+    g->prev = t->guards;
+    t->guards = g;
+}
+
+bool mg__lua_guard_leave(mg_lua_task_t *t, mg_lua_guard_t *g)
+{
+    if (g->ended) {
+        return false; /* the cleanup unlinked every guard: t may be freed memory */
+    }
+    t->guards = g->prev;
+    return true;
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
@@ -239,9 +261,12 @@ static void step(mg_lua_task_t *t, int nargs)
         bool bg = t->r == NULL;
         /* the Lua side keeps the request's state when later phases need it */
         t->in_tasks = t->in_tasks || (t->phases & MG_LUA_POST_PHASES) != 0;
-        finished(t, co); /* may end the request and free t */
+        mg_lua_guard_t guard;
+        mg__lua_guard_enter(t, &guard);
+        finished(t, co); /* answering may end the request and free t */
+        bool alive = mg__lua_guard_leave(t, &guard);
         coroutine_put(lua, co, ref);
-        if (bg) {
+        if (bg && alive) {
             bg_free(t);
         }
     }
@@ -257,6 +282,30 @@ void mg__lua_task_resume(mg_lua_task_t *t)
 
 /* ---- waits ---- */
 
+/* A plugin waits for the body: "100 Continue" when the client waits for it, then the
+ * body read on, or the plugin resumed once it is there. Both calls may end the request
+ * (a client that reset gets its connection closed inside), and the task with it. */
+static void body_wait_step(mg_lua_task_t *t)
+{
+    mg_request_t *r = t->r;
+    mg_lua_guard_t guard;
+    if (r == NULL) {
+        return;
+    }
+    mg__lua_guard_enter(t, &guard);
+    mg_http_continue(r);
+    if (!mg__lua_guard_leave(t, &guard)) {
+        return;
+    }
+    if (t->body_done || t->body_len >= t->body_max) {
+        t->wait = MG_WAIT_NONE;
+        step(t, 0);
+        return;
+    }
+    /* reads on (on_lua_body below wakes us); may end the request: t is not used after */
+    mg_http_body_resume(r);
+}
+
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     mg_lua_task_t *t = w->data;
@@ -266,12 +315,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         t->wait = MG_WAIT_NONE;
         step(t, nargs);
     } else if (t->wait == MG_WAIT_BODY) {
-        if (t->body_done || t->body_len >= t->body_max) {
-            t->wait = MG_WAIT_NONE;
-            step(t, 0);
-        } else if (t->r != NULL) {
-            mg_http_body_resume(t->r); /* reads on; on_body below wakes us */
-        }
+        body_wait_step(t);
     }
 }
 
@@ -346,7 +390,8 @@ int mg__lua_body_read(mg_lua_task_t *t, size_t max)
     }
     t->body_max = max + 1; /* one byte past the limit tells "too big" */
     t->wait = MG_WAIT_BODY;
-    mg_http_continue(r);
+    /* "100 Continue" goes out from the timer: a write here, inside the plugin's frame,
+     * could end the request and free the task under the caller */
     wake_soon(t);
     return MG_AGAIN;
 }
