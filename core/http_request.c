@@ -28,9 +28,14 @@ static mg_conn_t *conn_of(llhttp_t *p)
     return p->data;
 }
 
+/* The limits that apply now: the request's generation, or the worker's while a body
+ * whose request already ended is discarded (c->r is NULL then, yet llhttp still calls
+ * back for its chunks and trailer fields). Every callback goes through here rather
+ * than through c->r. */
 static const mg_http_conf_t *hconf(const mg_conn_t *c)
 {
-    return &c->r->gen->conf->http;
+    const mg_gen_t *g = c->r != NULL ? c->r->gen : c->w->gen;
+    return &g->conf->http;
 }
 
 /* Makes llhttp stop with our status; parse() answers it. */
@@ -141,12 +146,11 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     mg_conn_t *c = conn_of(p);
     mg_request_t *r = c->r;
     c->body_read += len;
-    size_t max = c->w->gen->conf->http.client_max_body_size;
+    size_t max = hconf(c)->client_max_body_size;
     if (r == NULL || c->state != MG_C_ACTIVE) {
         /* discarding: only up to the limit, then the connection is closed */
         return max > 0 && c->body_read > max ? fail(c, 413, "discarded body too large") : 0;
     }
-    max = r->gen->conf->http.client_max_body_size;
     if (max > 0 && c->body_read > max) {
         return fail(c, 413, "request body too large");
     }
@@ -289,8 +293,8 @@ typedef struct {
  * '-' is refused rather than forwarded: two hops must never disagree on framing. */
 static bool underscore_alias(mg_str_t name)
 {
-    static const char *const names[] = {"content-length", "transfer-encoding", "host",
-                                        "connection", "expect", "upgrade"};
+    static const char *const names[] = {
+        "content-length", "transfer-encoding", "host", "connection", "expect", "upgrade"};
     if (memchr(name.p, '_', name.len) == NULL) {
         return false;
     }
@@ -300,8 +304,8 @@ static bool underscore_alias(mg_str_t name)
             continue;
         }
         size_t j = 0;
-        while (j < l && ((name.p[j] | 0x20) == names[i][j] ||
-                         (name.p[j] == '_' && names[i][j] == '-'))) {
+        while (j < l &&
+               ((name.p[j] | 0x20) == names[i][j] || (name.p[j] == '_' && names[i][j] == '-'))) {
             j++;
         }
         if (j == l) {
@@ -436,8 +440,8 @@ static int check_framing(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, co
         return st;
     }
     *why = "invalid Content-Length";
-    if (s->ncl > 1 || (s->ncl == 1 && mg_http_parse_content_length(s->cl, &r->content_length) !=
-                                          MG_OK)) {
+    if (s->ncl > 1 ||
+        (s->ncl == 1 && mg_http_parse_content_length(s->cl, &r->content_length) != MG_OK)) {
         return 400;
     }
     size_t max = r->gen->conf->http.client_max_body_size;
@@ -465,8 +469,8 @@ static int check_framing(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, co
 static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
 {
     r->method = c->parser.method;
-    r->method_name = mg_str(llhttp_method_name(c->parser.method),
-                            strlen(llhttp_method_name(c->parser.method)));
+    r->method_name =
+        mg_str(llhttp_method_name(c->parser.method), strlen(llhttp_method_name(c->parser.method)));
     r->http_major = c->parser.http_major;
     r->http_minor = c->parser.http_minor;
     r->is_head = r->method == HTTP_HEAD;
