@@ -116,8 +116,7 @@ void mg_watchdog_set_budget(double budget)
     budget_s = budget;
 }
 
-bool mg_watchdog_stalled(const mg_worker_stats_t *ws, double now, double limit,
-                         double *stalled_for)
+bool mg_watchdog_stalled(const mg_worker_stats_t *ws, double now, double limit, double *stalled_for)
 {
     double hb;
     __atomic_load(&ws->heartbeat, &hb, __ATOMIC_RELAXED);

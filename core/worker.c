@@ -129,11 +129,10 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
                       const char *body)
 {
     mg_conf_err_t cerr;
-    mg_conf_t *conf = h->yaml_len <= h->body_len
-                          ? mg_conf_parse(body, h->yaml_len, name, prefix, &cerr)
-                          : NULL;
-    if (conf != NULL && mg_conf_plugins_unpack(conf, body + h->yaml_len,
-                                               h->body_len - h->yaml_len) != MG_OK) {
+    mg_conf_t *conf =
+        h->yaml_len <= h->body_len ? mg_conf_parse(body, h->yaml_len, name, prefix, &cerr) : NULL;
+    if (conf != NULL &&
+        mg_conf_plugins_unpack(conf, body + h->yaml_len, h->body_len - h->yaml_len) != MG_OK) {
         mg_log_err("generation %llu rejected, keeping %llu: corrupt plugin sources",
                    (unsigned long long)h->generation, (unsigned long long)w->gen->id);
         mg_conf_destroy(conf);

@@ -16,47 +16,47 @@
 /* One worker's figures, in the main shared zone. Written only by its worker (relaxed
  * atomic stores), read by anyone (the admin /status handler, the master). */
 typedef struct {
-    int64_t pid;            /* 0 when the slot is free */
-    uint64_t generation;    /* config generation new requests use */
-    int64_t connections;    /* open client connections */
-    uint64_t requests;      /* requests finished */
-    uint64_t bad_requests;  /* rejected with 4xx/5xx by the parser or limits */
-    uint64_t log_dropped;   /* access-log lines dropped (disk full) */
-    double started;         /* epoch seconds */
-    double heartbeat;       /* loop time of the last tick (stall watchdog) */
-    int64_t draining;       /* 1 once the worker stopped accepting */
+    int64_t pid;           /* 0 when the slot is free */
+    uint64_t generation;   /* config generation new requests use */
+    int64_t connections;   /* open client connections */
+    uint64_t requests;     /* requests finished */
+    uint64_t bad_requests; /* rejected with 4xx/5xx by the parser or limits */
+    uint64_t log_dropped;  /* access-log lines dropped (disk full) */
+    double started;        /* epoch seconds */
+    double heartbeat;      /* loop time of the last tick (stall watchdog) */
+    int64_t draining;      /* 1 once the worker stopped accepting */
     /* Lua watchdog (watchdog.h): written by the worker's loop thread */
-    uint64_t lua_seq;       /* +1 each time the loop enters a Lua phase */
-    int64_t lua_busy;       /* 1 while it is inside one */
-    int32_t lua_where;      /* plugin index * 8 + phase, -1 outside plugin code */
+    uint64_t lua_seq;  /* +1 each time the loop enters a Lua phase */
+    int64_t lua_busy;  /* 1 while it is inside one */
+    int32_t lua_where; /* plugin index * 8 + phase, -1 outside plugin code */
     int32_t lua_pad;
     uint64_t lua_generation; /* generation of the state running */
     uint64_t gens_alive;     /* generations still alive: current + held by requests */
 } mg_worker_stats_t;
 
 typedef struct mg_listener_s {
-    ev_io io;               /* must stay first */
+    ev_io io; /* must stay first */
     int fd;
-    bool admin;             /* serves the admin API instead of routes */
-    char text[64];          /* "127.0.0.1:8080" */
+    bool admin;    /* serves the admin API instead of routes */
+    char text[64]; /* "127.0.0.1:8080" */
     mg_worker_t *worker;
 } mg_listener_t;
 
 struct mg_worker_s {
     struct ev_loop *loop;
-    int slot;                   /* index in the stats table */
-    mg_gen_t *gen;              /* current generation (one reference held) */
-    mg_shm_zone_t *shm;         /* main zone */
-    mg_worker_stats_t *stats;   /* this worker's slot */
+    int slot;                     /* index in the stats table */
+    mg_gen_t *gen;                /* current generation (one reference held) */
+    mg_shm_zone_t *shm;           /* main zone */
+    mg_worker_stats_t *stats;     /* this worker's slot */
     mg_worker_stats_t *all_stats; /* the whole table, MG_MAX_WORKER_SLOTS entries */
     mg_listener_t *listeners;
     size_t nlisteners;
-    bool draining;              /* no more accepts; close idle keep-alives */
-    size_t nconns;              /* open client connections */
-    mg_conn_t *conns;           /* intrusive list of client connections (http_conn.c) */
-    uint64_t request_seq;       /* for request ids */
-    char id_prefix[17];         /* random hex per worker for request ids */
-    void *buf_free;             /* freelist of I/O buffers (http_conn.c) */
+    bool draining;        /* no more accepts; close idle keep-alives */
+    size_t nconns;        /* open client connections */
+    mg_conn_t *conns;     /* intrusive list of client connections (http_conn.c) */
+    uint64_t request_seq; /* for request ids */
+    char id_prefix[17];   /* random hex per worker for request ids */
+    void *buf_free;       /* freelist of I/O buffers (http_conn.c) */
     size_t nbuf_free;
 };
 
