@@ -105,11 +105,13 @@ void mg_http_respond_headers(mg_request_t *r, int status, const mg_header_t *hdr
         n += snprintf(head + n, cap - (size_t)n, "Content-Length: %zu\r\n", len);
     }
     if (r->request_id.len > 0 && r->request_id.len <= 128) {
-        n += snprintf(head + n, cap - (size_t)n, "X-Request-Id: %.*s\r\n",
-                      (int)r->request_id.len, r->request_id.p);
+        n += snprintf(head + n, cap - (size_t)n, "X-Request-Id: %.*s\r\n", (int)r->request_id.len,
+                      r->request_id.p);
     }
     n += snprintf(head + n, cap - (size_t)n, "%s\r\n",
-                  !keep ? "Connection: close\r\n" : http10 ? "Connection: keep-alive\r\n" : "");
+                  !keep    ? "Connection: close\r\n"
+                  : http10 ? "Connection: keep-alive\r\n"
+                           : "");
     struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, len}};
     r->status = status;
     if (mg_http_writev(r, iov, nobody || len == 0 ? 1 : 2) != MG_ERROR) {
@@ -121,9 +123,9 @@ void mg_http_respond_headers(mg_request_t *r, int status, const mg_header_t *hdr
 void mg_http_respond(mg_request_t *r, int status, const char *content_type, const char *body,
                      size_t len)
 {
-    mg_header_t ct = {MG_STR("Content-Type"),
-                      content_type != NULL ? mg_str(content_type, strlen(content_type))
-                                           : MG_NULL_STR};
+    mg_header_t ct = {MG_STR("Content-Type"), content_type != NULL
+                                                  ? mg_str(content_type, strlen(content_type))
+                                                  : MG_NULL_STR};
     mg_http_respond_headers(r, status, &ct, content_type != NULL ? 1 : 0, body, len);
 }
 
@@ -134,9 +136,9 @@ void mg__http_error_msg(mg_request_t *r, int status, const char *msg)
         return;
     }
     char body[384];
-    int n = snprintf(body, sizeof(body),
-                     "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n", msg, status,
-                     (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
+    int n =
+        snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n",
+                 msg, status, (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
     mg_http_respond(r, status, "application/json", body, (size_t)n);
 }
 

@@ -69,22 +69,43 @@ int mg_lua_req_get(mg_lua_task_t *t, int what, mg_str_t *out)
     }
     const mg_route_conf_t *route = r->match.route;
     switch (what) {
-    case F_METHOD: *out = r->method_name; break;
-    case F_PATH: *out = r->path; break;
-    case F_QUERY: *out = r->query; break;
-    case F_HOST: *out = r->host; break;
-    case F_REMOTE_ADDR: *out = r->remote_addr; break;
-    case F_ROUTE: *out = route ? mg_str(route->name, strlen(route->name)) : MG_NULL_STR; break;
-    case F_REQUEST_ID: *out = r->request_id; break;
-    case F_URI: *out = r->target; break;
-    case F_SCHEME: *out = r->tls ? MG_STR("https") : MG_STR("http"); break;
-    case F_UPSTREAM_ADDR: *out = r->upstream_addr; break;
+    case F_METHOD:
+        *out = r->method_name;
+        break;
+    case F_PATH:
+        *out = r->path;
+        break;
+    case F_QUERY:
+        *out = r->query;
+        break;
+    case F_HOST:
+        *out = r->host;
+        break;
+    case F_REMOTE_ADDR:
+        *out = r->remote_addr;
+        break;
+    case F_ROUTE:
+        *out = route ? mg_str(route->name, strlen(route->name)) : MG_NULL_STR;
+        break;
+    case F_REQUEST_ID:
+        *out = r->request_id;
+        break;
+    case F_URI:
+        *out = r->target;
+        break;
+    case F_SCHEME:
+        *out = r->tls ? MG_STR("https") : MG_STR("http");
+        break;
+    case F_UPSTREAM_ADDR:
+        *out = r->upstream_addr;
+        break;
     case F_UPSTREAM:
         *out = route && route->upstream
                    ? mg_str(route->upstream->name, strlen(route->upstream->name))
                    : MG_NULL_STR;
         break;
-    default: return MG_ERROR;
+    default:
+        return MG_ERROR;
     }
     return MG_OK;
 }
@@ -96,16 +117,26 @@ double mg_lua_req_num(mg_lua_task_t *t, int what)
         return -1;
     }
     switch (what) {
-    case N_START: return r->start_wall;
-    case N_ELAPSED: return ev_now(r->worker->loop) - r->start;
-    case N_UPSTREAM_TIME: return r->upstream_time;
-    case N_STATUS: return r->status;
-    case N_UPSTREAM_STATUS: return r->upstream_status;
-    case N_REMOTE_PORT: return r->remote_port;
-    case N_BYTES_SENT: return (double)r->bytes_sent;
-    case N_HTTP_MINOR: return r->http_minor;
-    case N_CONTENT_LENGTH: return (double)r->content_length;
-    default: return -1;
+    case N_START:
+        return r->start_wall;
+    case N_ELAPSED:
+        return ev_now(r->worker->loop) - r->start;
+    case N_UPSTREAM_TIME:
+        return r->upstream_time;
+    case N_STATUS:
+        return r->status;
+    case N_UPSTREAM_STATUS:
+        return r->upstream_status;
+    case N_REMOTE_PORT:
+        return r->remote_port;
+    case N_BYTES_SENT:
+        return (double)r->bytes_sent;
+    case N_HTTP_MINOR:
+        return r->http_minor;
+    case N_CONTENT_LENGTH:
+        return (double)r->content_length;
+    default:
+        return -1;
     }
 }
 
@@ -528,8 +559,8 @@ int mg_lua_exit_header(mg_lua_task_t *t, const char *name, size_t nlen, const ch
         return MG_DECLINED;
     }
     bool owned = t->exit_hdrs != NULL;
-    return hchange(t->r->pool, &t->exit_hdrs, &t->nexit, &t->cexit, &owned, name, nlen, value,
-                   vlen, H_ADD);
+    return hchange(t->r->pool, &t->exit_hdrs, &t->nexit, &t->cexit, &owned, name, nlen, value, vlen,
+                   H_ADD);
 }
 
 /* ---- logging and time ---- */
@@ -540,9 +571,9 @@ void mg_lua_log(mg_lua_task_t *t, int level, const char *msg, size_t len)
         level = MG_LOG_ERROR;
     }
     if (t != NULL && t->r != NULL) {
-        mg_log_error((mg_log_level_t)level, "%.*s, client: %.*s, request_id: %.*s", (int)len,
-                     msg, (int)t->r->remote_addr.len, t->r->remote_addr.p,
-                     (int)t->r->request_id.len, t->r->request_id.p);
+        mg_log_error((mg_log_level_t)level, "%.*s, client: %.*s, request_id: %.*s", (int)len, msg,
+                     (int)t->r->remote_addr.len, t->r->remote_addr.p, (int)t->r->request_id.len,
+                     t->r->request_id.p);
     } else {
         mg_log_error((mg_log_level_t)level, "%.*s", (int)len, msg);
     }

@@ -83,8 +83,8 @@ int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t
 
 /* body_filter: one chunk (eof set on the last call, with len 0). out and outlen say what
  * to send instead (may be the input itself, or empty). MG_OK or MG_ERROR. */
-int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof,
-                       const char **out, size_t *outlen);
+int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof, const char **out,
+                       size_t *outlen);
 
 /* Keeps the status and a copy of the response headers for body_filter and log plugins
  * (after header_filter, which may have changed them). */
