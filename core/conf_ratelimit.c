@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "conf_int.h"
+#include "lua_ffi.h"
 
 #define MG_RL_DEFAULT_ZONE "default"
 #define MG_RL_DEFAULT_ZONE_SIZE ((size_t)10 << 20)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "conf_int.h"
+#include "lua_ffi.h"
 
 /* A configured time beyond this is a typo, and would overflow libev's timers anyway. */
 #define MG_CONF_MAX_SECONDS (365.0 * 24 * 3600)

@@ -10,6 +10,7 @@
 #include "lua_int.h"
 
 #include "log.h"
+#include "lua_ffi.h"
 #include "worker.h"
 
 #include "llhttp.h"
