@@ -1,7 +1,7 @@
 /*
  * lua_api.c -- the C half of the plugin API: plain functions that lua/moongate/
- * calls through LuaJIT's FFI (declared there with ffi.cdef, exported from the binary
- * with -Wl,-E). They take the task the runtime was handed for the current run, never a
+ * calls through LuaJIT's FFI (declared in lua_ffi.h, exported from the binary with
+ * -Wl,-E). They take the task the runtime was handed for the current run, never a
  * request pointer kept in Lua, and check that the task still has its request.
  *
  * Strings go out as mg_str_t views (valid until the request changes them; the Lua side
@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "gen.h"
 #include "log.h"
+#include "lua_ffi.h"
 #include "pool.h"
 #include "router.h"
 #include "upstream.h"

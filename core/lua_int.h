@@ -146,9 +146,7 @@ void mg__lua_http_cancel(mg_lua_task_t *t);
 /* lua_api.c */
 /* Copies `s` into the request pool (NULL on failure). */
 char *mg__lua_pool_copy(mg_lua_task_t *t, const char *s, size_t len);
-/* Adds a header to the answer a plugin stages (also an FFI entry point). MG_OK,
- * MG_DECLINED (invalid name or value) or MG_ERROR. */
-int mg_lua_exit_header(mg_lua_task_t *t, const char *name, size_t nlen, const char *value,
-                       size_t vlen);
+/* The functions Lua calls through the FFI (mg_lua_exit_header, which C calls too,
+ * among them) are declared in lua_ffi.h. */
 
 #endif

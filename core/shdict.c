@@ -7,6 +7,7 @@
  */
 #include "shdict.h"
 
+#include "lua_ffi.h"
 #include "shm.h"
 #include "shm_lru.h"
 
