@@ -6,6 +6,8 @@ local M = {}
 
 if not pcall(ffi.typeof, "mg_str_t") then
     ffi.cdef [[
+/* The region "lua/moongate/ffi.lua" of core/lua_ffi.h: change both (make check
+   compares them). */
 typedef struct { const char *p; size_t len; } mg_str_t;
 typedef struct mg_lua_task_s mg_lua_task_t;
 
