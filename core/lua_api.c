@@ -121,7 +121,7 @@ double mg_lua_req_num(mg_lua_task_t *t, int what)
     case N_START:
         return r->start_wall;
     case N_ELAPSED:
-        return ev_now(r->worker->loop) - r->start;
+        return ev_time() - r->start_wall;
     case N_UPSTREAM_TIME:
         return r->upstream_time;
     case N_STATUS:
@@ -580,10 +580,11 @@ void mg_lua_log(mg_lua_task_t *t, int level, const char *msg, size_t len)
     }
 }
 
+/* The wall clock now, not the loop's cached time: a plugin that has been running for a
+ * while sees the time move. */
 double mg_lua_now(mg_lua_task_t *t)
 {
-    mg_lua_t *lua = t != NULL ? t->lua : NULL;
-    return lua != NULL && lua->w != NULL ? ev_now(lua->w->loop) : ev_time();
+    return ev_time();
 }
 
 int mg_lua_sleep(mg_lua_task_t *t, double seconds)

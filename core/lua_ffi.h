@@ -103,7 +103,7 @@ int mg_lua_exit_header(mg_lua_task_t *t, const char *name, size_t nlen, const ch
 
 /* level: mg_log_level_t (out of range logs at error). t may be NULL (no request). */
 void mg_lua_log(mg_lua_task_t *t, int level, const char *msg, size_t len);
-/* The worker loop's time (wall clock, seconds). */
+/* The wall clock now (seconds), not the loop's cached time. */
 double mg_lua_now(mg_lua_task_t *t);
 /* MG_AGAIN: yield, resumed after `seconds`; MG_ERROR where nothing can wait. */
 int mg_lua_sleep(mg_lua_task_t *t, double seconds);

@@ -402,6 +402,9 @@ int mg__lua_sleep(mg_lua_task_t *t, double seconds)
         return MG_ERROR;
     }
     t->wait = MG_WAIT_SLEEP;
+    /* the plugin may have run for a while in this run: count from now, not from the
+     * loop's cached time, or the sleep is short by that much */
+    ev_now_update(t->lua->w->loop);
     ev_timer_set(&t->timer, seconds > 0 ? seconds : 0., 0.);
     ev_timer_start(t->lua->w->loop, &t->timer);
     return MG_AGAIN;

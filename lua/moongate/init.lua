@@ -41,7 +41,7 @@ function mg.log(level, ...)
     C.mg_lua_log(core.cur.task, lv, msg, #msg)
 end
 
--- Seconds since the epoch, as of the current loop iteration (milliseconds precision).
+-- Seconds since the epoch, now (microseconds precision): it moves while a plugin runs.
 function mg.now()
     return C.mg_lua_now(core.cur.task)
 end
