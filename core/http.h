@@ -93,7 +93,12 @@ struct mg_request_s {
     uint64_t request_length;
     mg_str_t upstream_addr;
     int upstream_status;
-    double upstream_time;   /* seconds, < 0 when no upstream */
+    double upstream_time;   /* seconds from the first try to the response's end (or the
+                               failure), < 0 when no upstream */
+    double upstream_connect_time; /* seconds the last try took to get its connection (0
+                                     for a kept-alive one), < 0 when none got one */
+    double upstream_header_time;  /* seconds from the first try to the response head, < 0
+                                     when none came */
     double start;           /* ev_now() when the request's first byte was read */
     double start_wall;      /* epoch seconds at start */
 };

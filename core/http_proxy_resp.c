@@ -149,6 +149,7 @@ static int on_resp_headers_complete(llhttp_t *h)
         return 1; /* interim answer: the client side does its own 100 Continue */
     }
     p->head_done = true;
+    r->upstream_header_time = ev_now(p->loop) - p->first_start; /* before any header_filter */
     mg__proxy_try_end(p, false, true);
     mg__proxy_observe(p, status >= 500 ? MG_HEALTH_5XX : MG_HEALTH_OK);
     bool no_body;
@@ -211,7 +212,7 @@ static int on_resp_headers_complete(llhttp_t *h)
     p->pending_len = mg_proxy_build_response_head(&rh, buf);
     r->status = status;
     r->upstream_status = status;
-    r->upstream_time = ev_now(p->loop) - p->first_start;
+    r->upstream_time = r->upstream_header_time; /* until the end of the body is known */
     return no_body ? 1 : 0;
 }
 
@@ -249,6 +250,7 @@ static int on_resp_complete(llhttp_t *h)
         return 0; /* end of an interim answer: the real one follows */
     }
     p->resp_done = true;
+    p->r->upstream_time = ev_now(p->loop) - p->first_start - mg_lua_filter_time(p->r);
     if (p->filter_body) {
         const char *at = NULL;
         size_t len = 0;
@@ -293,6 +295,7 @@ static void resp_broken(proxy_t *p, mg_proxy_err_t err, const char *why)
         return;
     }
     if (p->r->header_sent) {
+        p->r->upstream_time = ev_now(p->loop) - p->first_start - mg_lua_filter_time(p->r);
         mg__proxy_log_try(p, MG_LOG_ERROR, "response truncated", why);
         mg__proxy_finish(p, false, false);
         return;

@@ -243,7 +243,7 @@ int mg__request_begin(mg_conn_t *c)
     r->worker = w;
     r->gen = mg_gen_retain(w->gen);
     r->content_length = -1;
-    r->upstream_time = -1;
+    r->upstream_time = r->upstream_connect_time = r->upstream_header_time = -1;
     r->start = r->start_wall = mg__conn_now(c);
     r->http_major = r->http_minor = 1;
     r->remote_addr = mg_str(c->addr, strlen(c->addr));

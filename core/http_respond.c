@@ -14,6 +14,9 @@
 #include <sys/uio.h>
 #include <time.h>
 
+_Static_assert(MG_LOG_PLUGIN_PHASES == MG_PHASE_LOG - MG_PHASE_REWRITE + 1,
+               "the access log shows one plugin time per request phase");
+
 void mg__request_log(mg_conn_t *c, mg_request_t *r)
 {
     if (!mg_log_access_enabled()) {
@@ -36,10 +39,15 @@ void mg__request_log(mg_conn_t *c, mg_request_t *r)
         .upstream_addr = r->upstream_addr,
         .upstream_status = r->upstream_status,
         .upstream_time = r->upstream_time,
+        .upstream_connect_time = r->upstream_connect_time,
+        .upstream_header_time = r->upstream_header_time,
         .request_time = mg__conn_now(c) - r->start,
         .request_id = r->request_id,
         .start = r->start_wall,
     };
+    for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
+        rec.plugin_time[i] = mg_lua_phase_time(r, MG_PHASE_REWRITE + i);
+    }
     mg_log_access(&rec);
 }
 

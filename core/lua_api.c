@@ -51,6 +51,9 @@ enum {
     N_BYTES_SENT,
     N_HTTP_MINOR,
     N_CONTENT_LENGTH,
+    N_UPSTREAM_CONNECT_TIME,
+    N_UPSTREAM_HEADER_TIME,
+    N_PLUGIN_TIME, /* + phase: N_PLUGIN_TIME + MG_PHASE_LOG is the last */
 };
 
 enum { H_SET = 0, H_ADD, H_CLEAR };
@@ -124,6 +127,10 @@ double mg_lua_req_num(mg_lua_task_t *t, int what)
         return ev_time() - r->start_wall;
     case N_UPSTREAM_TIME:
         return r->upstream_time;
+    case N_UPSTREAM_CONNECT_TIME:
+        return r->upstream_connect_time;
+    case N_UPSTREAM_HEADER_TIME:
+        return r->upstream_header_time;
     case N_STATUS:
         return r->status;
     case N_UPSTREAM_STATUS:
@@ -137,6 +144,9 @@ double mg_lua_req_num(mg_lua_task_t *t, int what)
     case N_CONTENT_LENGTH:
         return (double)r->content_length;
     default:
+        if (what >= N_PLUGIN_TIME && what <= N_PLUGIN_TIME + MG_PHASE_LOG) {
+            return mg_lua_phase_time(r, what - N_PLUGIN_TIME);
+        }
         return -1;
     }
 }
@@ -585,6 +595,13 @@ void mg_lua_log(mg_lua_task_t *t, int level, const char *msg, size_t len)
 double mg_lua_now(mg_lua_task_t *t)
 {
     return ev_time();
+}
+
+/* The runtime starts the plugins of `phase` inside the current run: the time so far
+ * goes to the phase before (see mg_lua_phase_time). */
+void mg_lua_phase_begin(mg_lua_task_t *t, int phase)
+{
+    mg__lua_time_switch(t, phase);
 }
 
 int mg_lua_sleep(mg_lua_task_t *t, double seconds)

@@ -105,6 +105,9 @@ int mg_lua_exit_header(mg_lua_task_t *t, const char *name, size_t nlen, const ch
 void mg_lua_log(mg_lua_task_t *t, int level, const char *msg, size_t len);
 /* The wall clock now (seconds), not the loop's cached time. */
 double mg_lua_now(mg_lua_task_t *t);
+/* runtime.lua starts the plugins of `phase` inside a run: the plugin time so far goes
+ * to the phase before (mg_lua_phase_time). */
+void mg_lua_phase_begin(mg_lua_task_t *t, int phase);
 /* MG_AGAIN: yield, resumed after `seconds`; MG_ERROR where nothing can wait. */
 int mg_lua_sleep(mg_lua_task_t *t, double seconds);
 

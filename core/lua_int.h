@@ -106,6 +106,14 @@ struct mg_lua_task_s {
     struct mg_lua_rl_s *rl; /* a rate-limit wait in progress (lua_ratelimit.c), or NULL */
     int reroutes;
     mg_lua_guard_t *guards; /* innermost open guard, or NULL */
+
+    /* seconds of plugin code per phase, for the access log and mg.var: each run (a
+     * resume, a filter call) is timed from its entry, and the Lua side tells where one
+     * phase ends and the next begins inside a run (mg_lua_phase_begin) */
+    double phase_time[MG_PHASE_TIMER];
+    unsigned phases_run; /* MG_PHASE_BIT of each phase timed */
+    int run_phase;       /* the phase being timed, -1 for none */
+    double run_mark;     /* mg_mono_now() when the time of run_phase was last taken */
 };
 
 /* lua_vm.c */
@@ -126,6 +134,14 @@ void mg__lua_guard_enter(mg_lua_task_t *t, mg_lua_guard_t *g);
 /* Closes it: true when the request (and so the task) is still there; false when it
  * ended inside the guarded call, and then `t` must not be touched. */
 bool mg__lua_guard_leave(mg_lua_task_t *t, mg_lua_guard_t *g);
+/* Around each run of plugin code: takes the time, and after the run adds it to the
+ * phase being timed and brings the loop's clock up to date (a long plugin would leave
+ * ev_now() behind, and every stamp after it early). */
+void mg__lua_time_enter(mg_lua_task_t *t);
+void mg__lua_time_leave(mg_lua_task_t *t);
+/* Inside a run: the time so far goes to the phase timed until now, the rest to `phase`
+ * (-1: to none). */
+void mg__lua_time_switch(mg_lua_task_t *t, int phase);
 /* Resumes a task's coroutine after its wait ended. */
 void mg__lua_task_resume(mg_lua_task_t *t);
 /* Waits: each arms what the task waits on and returns MG_AGAIN (the Lua side then

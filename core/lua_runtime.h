@@ -102,6 +102,14 @@ int mg_lua_filter_head(mg_request_t *r, int *status, const void **hdrs, size_t *
 int mg_lua_filter_answer(mg_request_t *r, int *status, const void **hdrs, size_t *n,
                          const char **body, size_t *len);
 
+/* Seconds the request's plugins of `phase` (rewrite ... log) ran so far, waits (sleeps,
+ * HTTP calls, body reads) not counted; -1 when none of that phase ran. */
+double mg_lua_phase_time(const mg_request_t *r, int phase);
+
+/* Seconds the request's header_filter and body_filter plugins ran so far, 0 for none:
+ * the proxy leaves them out of the upstream's time. */
+double mg_lua_filter_time(const mg_request_t *r);
+
 /* Runs the log phase (if any) and releases the request's Lua task. Called once when the
  * request ends, before its pool goes. */
 void mg_lua_request_end(mg_request_t *r);

@@ -22,6 +22,7 @@
  */
 #include "lua_int.h"
 
+#include "clock.h"
 #include "conf.h"
 #include "gen.h"
 #include "log.h"
@@ -106,6 +107,7 @@ static void task_init(mg_lua_task_t *t, mg_lua_t *lua, mg_request_t *r)
     t->id = ++lua->next_id;
     t->co_ref = LUA_NOREF;
     t->peer = -1;
+    t->run_phase = -1;
     ev_init(&t->timer, on_timer);
     t->timer.data = t;
 }
@@ -118,6 +120,51 @@ mg_lua_task_t *mg__lua_task_new(mg_lua_t *lua, mg_request_t *r)
     }
     task_init(t, lua, r);
     return t;
+}
+
+/* ---- plugin time ---- */
+
+void mg__lua_time_enter(mg_lua_task_t *t)
+{
+    t->run_mark = mg_mono_now();
+}
+
+void mg__lua_time_switch(mg_lua_task_t *t, int phase)
+{
+    double now = mg_mono_now();
+    if (t->run_phase >= 0) {
+        t->phase_time[t->run_phase] += now - t->run_mark;
+    }
+    t->run_mark = now;
+    t->run_phase = phase >= 0 && phase < MG_PHASE_TIMER ? phase : -1;
+    if (t->run_phase >= 0) {
+        t->phases_run |= MG_PHASE_BIT(t->run_phase);
+    }
+}
+
+void mg__lua_time_leave(mg_lua_task_t *t)
+{
+    mg__lua_time_switch(t, t->run_phase);
+    if (t->lua->w != NULL) {
+        ev_now_update(t->lua->w->loop);
+    }
+}
+
+double mg_lua_filter_time(const mg_request_t *r)
+{
+    double hf = mg_lua_phase_time(r, MG_PHASE_HEADER_FILTER);
+    double bf = mg_lua_phase_time(r, MG_PHASE_BODY_FILTER);
+    return MG_MAX(hf, 0.) + MG_MAX(bf, 0.);
+}
+
+double mg_lua_phase_time(const mg_request_t *r, int phase)
+{
+    const mg_lua_task_t *t = r->lua;
+    if (t == NULL || phase < 0 || phase >= MG_PHASE_TIMER ||
+        (t->phases_run & MG_PHASE_BIT(phase)) == 0) {
+        return -1;
+    }
+    return t->phase_time[phase];
 }
 
 /* ---- coroutines ---- */
@@ -234,7 +281,9 @@ static void step(mg_lua_task_t *t, int nargs)
     mg_watchdog_enter(ws);
     mg__lua_budget_arm(lua);
     mg__lua_task_now = t;
+    mg__lua_time_enter(t);
     int rc = lua_resume(co, nargs);
+    mg__lua_time_leave(t);
     mg__lua_budget_disarm(lua);
     mg_watchdog_leave(ws);
     t->running = false;
@@ -475,7 +524,10 @@ static int call_filter(mg_lua_task_t *t, int phase, int nargs, int nres)
     mg_watchdog_enter(ws);
     mg__lua_budget_arm(lua);
     mg__lua_task_now = t;
+    mg__lua_time_enter(t);
+    mg__lua_time_switch(t, phase);
     int rc = lua_pcall(L, 4 + nargs, nres, 0);
+    mg__lua_time_leave(t);
     mg__lua_budget_disarm(lua);
     mg_watchdog_leave(ws);
     if (rc != 0) {
