@@ -49,9 +49,12 @@ $(BUILD)/core/%.o: core/%.c $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(WARN) -c -o $@ $<
 
-# third-party sources: their own warnings are not ours to fix
-$(BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c | $(BUILD)/llhttp
-	$(CC) $(ALL_CFLAGS) -w -c -o $@ $<
+# third-party sources: their own warnings are not ours to fix. llhttp.c holds two
+# parsers; the strict one requires CRLF wherever a line ends (a bare CR followed by any
+# byte must never end a line). The objects depend on this file so a flag change here
+# rebuilds them.
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c Makefile | $(BUILD)/llhttp
+	$(CC) $(ALL_CFLAGS) -DLLHTTP_STRICT_MODE=1 -w -c -o $@ $<
 
 # A unit test names the core modules it links on a line "/* deps: router pool str */";
 # "/* deps: core */" links every core module (for tests of the whole worker).

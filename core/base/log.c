@@ -519,6 +519,10 @@ static void put_secs(out_t *o, double secs)
     }
 }
 
+static const char *const plugin_time_keys[MG_LOG_PLUGIN_PHASES] = {
+    "plugin_rewrite_time",       "plugin_access_time",      "plugin_balancer_time",
+    "plugin_header_filter_time", "plugin_body_filter_time", "plugin_log_time"};
+
 static void format_combined(out_t *o, const mg_access_rec_t *r)
 {
     put_combined(o, r->remote_addr);
@@ -543,7 +547,15 @@ static void format_combined(out_t *o, const mg_access_rec_t *r)
     put_secs(o, r->request_time);
     put(o, " \"", 2);
     put_combined(o, r->request_id);
-    put(o, "\"\n", 2);
+    put(o, "\" ", 2);
+    put_secs(o, r->upstream_connect_time);
+    put_c(o, ' ');
+    put_secs(o, r->upstream_header_time);
+    for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
+        put_c(o, ' ');
+        put_secs(o, r->plugin_time[i]);
+    }
+    put_c(o, '\n');
 }
 
 /* `,"key":` -- every key but the first ("time", written by hand). */
@@ -558,6 +570,17 @@ static void put_str_field(out_t *o, const char *key, mg_str_t s)
 {
     put_key(o, key);
     put_json_str(o, s);
+}
+
+/* Seconds with millisecond resolution, null when < 0 (not measured). */
+static void put_secs_field(out_t *o, const char *key, double secs)
+{
+    put_key(o, key);
+    if (secs >= 0) {
+        put_f(o, "%.3f", secs);
+    } else {
+        put(o, "null", 4);
+    }
 }
 
 static void format_json(out_t *o, const mg_access_rec_t *r)
@@ -587,14 +610,14 @@ static void format_json(out_t *o, const mg_access_rec_t *r)
     } else {
         put(o, "null", 4);
     }
-    put_key(o, "upstream_time");
-    if (r->upstream_time >= 0) {
-        put_f(o, "%.3f", r->upstream_time);
-    } else {
-        put(o, "null", 4);
-    }
+    put_secs_field(o, "upstream_time", r->upstream_time);
+    put_secs_field(o, "upstream_connect_time", r->upstream_connect_time);
+    put_secs_field(o, "upstream_header_time", r->upstream_header_time);
     put_key(o, "request_time");
     put_f(o, "%.3f", r->request_time < 0 ? 0 : r->request_time);
+    for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
+        put_secs_field(o, plugin_time_keys[i], r->plugin_time[i]);
+    }
     put_str_field(o, "request_id", r->request_id);
     put(o, "}\n", 2);
 }

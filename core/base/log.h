@@ -38,7 +38,11 @@ void mg_log_verror(mg_log_level_t level, const char *fmt, va_list ap);
 
 bool mg_log_enabled(mg_log_level_t level);
 
-#define mg_log_debug(...) do { if (mg_log_enabled(MG_LOG_DEBUG)) mg_log_error(MG_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define mg_log_debug(...)                                                                          \
+    do {                                                                                           \
+        if (mg_log_enabled(MG_LOG_DEBUG))                                                          \
+            mg_log_error(MG_LOG_DEBUG, __VA_ARGS__);                                               \
+    } while (0)
 #define mg_log_info(...) mg_log_error(MG_LOG_INFO, __VA_ARGS__)
 #define mg_log_notice(...) mg_log_error(MG_LOG_NOTICE, __VA_ARGS__)
 #define mg_log_warn(...) mg_log_error(MG_LOG_WARN, __VA_ARGS__)
@@ -49,26 +53,35 @@ bool mg_log_enabled(mg_log_level_t level);
 /* Parses "debug|info|notice|warn|error|crit|alert". MG_OK or MG_ERROR. */
 int mg_log_level_parse(const char *s, mg_log_level_t *out);
 
+/* Phases whose plugin time the access log shows, in lua_runtime.h's order. */
+#define MG_LOG_PLUGIN_PHASES 6
+
 /* One access-log record, filled by the HTTP layer when a request ends. All strings are
  * borrowed for the duration of the call. */
 typedef struct {
     mg_str_t remote_addr;
     mg_str_t method;
-    mg_str_t uri;        /* the request target as received */
+    mg_str_t uri; /* the request target as received */
     int http_major, http_minor;
     int status;
-    uint64_t bytes_sent;      /* body + headers sent to the client */
-    uint64_t request_length;  /* bytes read from the client for this request */
+    uint64_t bytes_sent;     /* body + headers sent to the client */
+    uint64_t request_length; /* bytes read from the client for this request */
     mg_str_t referer;
     mg_str_t user_agent;
     mg_str_t host;
-    mg_str_t route;           /* route name, empty when none matched */
-    mg_str_t upstream_addr;   /* "ip:port" of the last node tried, empty when none */
-    int upstream_status;      /* 0 when none */
-    double upstream_time;     /* seconds, < 0 when no upstream */
-    double request_time;      /* seconds, from first byte to last byte sent */
+    mg_str_t route;               /* route name, empty when none matched */
+    mg_str_t upstream_addr;       /* "ip:port" of the last node tried, empty when none */
+    int upstream_status;          /* 0 when none */
+    double upstream_time;         /* seconds from the first try to the response's end, < 0
+                                     when no upstream */
+    double upstream_connect_time; /* seconds the last try took to get its connection, < 0 */
+    double upstream_header_time;  /* seconds from the first try to the response head, < 0 */
+    double request_time;          /* seconds, from first byte to last byte sent */
+    /* seconds of plugin code per phase (rewrite, access, balancer, header_filter,
+     * body_filter, log), < 0 when none ran in it */
+    double plugin_time[MG_LOG_PLUGIN_PHASES];
     mg_str_t request_id;
-    double start;             /* epoch seconds when the request began */
+    double start; /* epoch seconds when the request began */
 } mg_access_rec_t;
 
 /* True when an access log is open (not `access_log: off`). */

@@ -51,7 +51,8 @@ struct mg_worker_s {
     mg_worker_stats_t *all_stats; /* the whole table, MG_MAX_WORKER_SLOTS entries */
     mg_listener_t *listeners;
     size_t nlisteners;
-    bool draining;        /* no more accepts; close idle keep-alives */
+    bool draining;           /* no more accepts; answers close their connections */
+    double drain_idle_until; /* draining: when connections still idle are closed */
     size_t nconns;        /* open client connections */
     mg_conn_t *conns;     /* intrusive list of client connections (http_conn.c) */
     uint64_t request_seq; /* for request ids */

@@ -81,9 +81,8 @@ int mg__conf_value(mg__conf_ctx_t *c, yaml_node_t *node, mg_conf_value_t *out)
         out->key_pos[2 * i] = (int)k->start_mark.line + 1;
         out->key_pos[2 * i + 1] = (int)k->start_mark.column + 1;
         size_t saved = mg__conf_push_key(c, key);
-        if (out->keys[i] == NULL ||
-            mg__conf_value(c, yaml_document_get_node(&c->doc, p[i].value), &out->items[i]) !=
-                MG_OK) {
+        if (out->keys[i] == NULL || mg__conf_value(c, yaml_document_get_node(&c->doc, p[i].value),
+                                                   &out->items[i]) != MG_OK) {
             return out->keys[i] == NULL ? mg__conf_fail(c, k, "out of memory") : MG_ERROR;
         }
         mg__conf_pop(c, saved);
@@ -196,8 +195,8 @@ int mg__conf_on_consumers(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     for (size_t i = 0; i < n; i++) {
         size_t saved = mg__conf_push_index(c, i);
         uint64_t seen;
-        if (mg__conf_map(c, items[i], consumer_fields, MG_NELEMS(consumer_fields), &cs[i],
-                         &seen) != MG_OK ||
+        if (mg__conf_map(c, items[i], consumer_fields, MG_NELEMS(consumer_fields), &cs[i], &seen) !=
+                MG_OK ||
             mg__conf_require(c, items[i], seen, consumer_fields, 0) != MG_OK) {
             return MG_ERROR;
         }
@@ -256,8 +255,8 @@ int mg__conf_on_shared_dicts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 }
 
 /* A duration within [lo, hi] seconds; `expect` names the range for the error. */
-static int duration_in(mg__conf_ctx_t *c, yaml_node_t *v, double lo, double hi,
-                       const char *expect, double *out)
+static int duration_in(mg__conf_ctx_t *c, yaml_node_t *v, double lo, double hi, const char *expect,
+                       double *out)
 {
     if (mg__conf_duration(c, v, false, out) != MG_OK) {
         return MG_ERROR;
@@ -359,8 +358,8 @@ static int read_one(mg_conf_t *conf, const mg_plugin_use_t *u, const char *bundl
     char path[4096];
     for (size_t i = 0; i <= conf->nplugins_dirs; i++) {
         const char *dir = i < conf->nplugins_dirs ? conf->plugins_dirs[i] : bundled;
-        if (dir == NULL || snprintf(path, sizeof(path), "%s/%s.lua", dir, u->name) >=
-                               (int)sizeof(path)) {
+        if (dir == NULL ||
+            snprintf(path, sizeof(path), "%s/%s.lua", dir, u->name) >= (int)sizeof(path)) {
             continue;
         }
         if (access(path, F_OK) != 0) {

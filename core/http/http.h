@@ -18,6 +18,7 @@
 #ifndef MG_HTTP_H
 #define MG_HTTP_H
 
+#include "log.h"
 #include "mg_core.h"
 #include "router.h"
 
@@ -125,9 +126,18 @@ struct mg_request_s {
     uint64_t request_length;
     mg_str_t upstream_addr;
     int upstream_status;
-    double upstream_time; /* seconds, < 0 when no upstream */
-    double start;         /* ev_now() when the request's first byte was read */
-    double start_wall;    /* epoch seconds at start */
+    double upstream_time;         /* seconds from the first try to the response's end (or the
+                                     failure), < 0 when no upstream */
+    double upstream_connect_time; /* seconds the last try took to get its connection (0
+                                     for a kept-alive one), < 0 when none got one */
+    double upstream_header_time;  /* seconds from the first try to the response head, < 0
+                                     when none came */
+    double start;                 /* ev_now() when the request's first byte was read */
+    double start_wall;            /* epoch seconds at start */
+    /* seconds the plugins of each phase (rewrite ... log) ran, filled by the Lua runtime
+     * before the access log; a phase is in plugin_phases only when some ran */
+    double plugin_time[MG_LOG_PLUGIN_PHASES];
+    unsigned plugin_phases;
 };
 
 /* ---- the response path (http_respond.c) ---- */

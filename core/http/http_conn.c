@@ -93,6 +93,9 @@ static double deadline(const mg_conn_t *c)
     }
     switch (c->state) {
     case MG_C_IDLE:
+        if (c->w->draining) {
+            return c->w->drain_idle_until;
+        }
         if (c->nrequests == 0) {
             return c->last_read + h->client_header_timeout;
         }
@@ -589,17 +592,14 @@ void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockad
 
 void mg_http_conns_drain(mg_worker_t *w)
 {
+    /* w->draining makes every answer from now on close its connection. An idle one is
+     * not closed now but at w->drain_idle_until (deadline()): a request already on its
+     * way is answered, where a close would make it fail */
     mg_conn_t *next;
     for (mg_conn_t *c = w->conns; c != NULL; c = next) {
         next = c->next;
-        c->want_close = true;
-        if (c->state == MG_C_IDLE && (c->buf == NULL || c->pos >= c->len) && !out_pending(c)) {
-            /* FIN, then drain what the client may have sent meanwhile: a request racing
-             * the close then meets an orderly end of stream (which clients retry), not
-             * the reset that closing on unread bytes would send */
-            mg__conn_enter(c);
-            c->state = MG_C_LINGER;
-            c->deadline = 0;
+        if (c->state == MG_C_IDLE) {
+            mg__conn_enter(c); /* re-arms the timer for the new deadline */
             mg__conn_leave(c);
         }
     }

@@ -25,9 +25,14 @@ static mg_conn_t *conn_of(llhttp_t *p)
     return p->data;
 }
 
+/* The limits that apply now: the request's generation, or the worker's while a body
+ * whose request already ended is discarded (c->r is NULL then, yet llhttp still calls
+ * back for its chunks and trailer fields). Every callback goes through here rather
+ * than through c->r. */
 static const mg_http_conf_t *hconf(const mg_conn_t *c)
 {
-    return &c->r->gen->conf->http;
+    const mg_gen_t *g = c->r != NULL ? c->r->gen : c->w->gen;
+    return &g->conf->http;
 }
 
 /* Makes llhttp stop with our status; parse() answers it. */
@@ -138,12 +143,11 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     mg_conn_t *c = conn_of(p);
     mg_request_t *r = c->r;
     c->body_read += len;
-    size_t max = c->w->gen->conf->http.client_max_body_size;
+    size_t max = hconf(c)->client_max_body_size;
     if (r == NULL || c->state != MG_C_ACTIVE) {
         /* discarding: only up to the limit, then the connection is closed */
         return max > 0 && c->body_read > max ? fail(c, 413, "discarded body too large") : 0;
     }
-    max = r->gen->conf->http.client_max_body_size;
     if (max > 0 && c->body_read > max) {
         return fail(c, 413, "request body too large");
     }
@@ -236,7 +240,7 @@ int mg__request_begin(mg_conn_t *c)
     r->worker = w;
     r->gen = mg_gen_retain(w->gen);
     r->content_length = -1;
-    r->upstream_time = -1;
+    r->upstream_time = r->upstream_connect_time = r->upstream_header_time = -1;
     r->start = r->start_wall = mg__conn_now(c);
     r->http_major = r->http_minor = 1;
     r->remote_addr = mg_str(c->addr, strlen(c->addr));

@@ -93,10 +93,15 @@ void mg_http_access_log(mg_request_t *r)
         .upstream_addr = r->upstream_addr,
         .upstream_status = r->upstream_status,
         .upstream_time = r->upstream_time,
+        .upstream_connect_time = r->upstream_connect_time,
+        .upstream_header_time = r->upstream_header_time,
         .request_time = mg__conn_now(r->conn) - r->start,
         .request_id = r->request_id,
         .start = r->start_wall,
     };
+    for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
+        rec.plugin_time[i] = (r->plugin_phases >> i) & 1u ? r->plugin_time[i] : -1;
+    }
     mg_log_access(&rec);
 }
 

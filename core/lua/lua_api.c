@@ -1,7 +1,7 @@
 /*
  * lua_api.c -- the C half of the plugin API: plain functions that lua/moongate/
- * calls through LuaJIT's FFI (declared there with ffi.cdef, exported from the binary
- * with -Wl,-E). They take the task the runtime was handed for the current run, never a
+ * calls through LuaJIT's FFI (declared in lua_ffi.h, exported from the binary with
+ * -Wl,-E). They take the task the runtime was handed for the current run, never a
  * request pointer kept in Lua, and check that the task still has its request.
  *
  * Strings go out as mg_str_t views (valid until the request changes them; the Lua side
@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "gen.h"
 #include "log.h"
+#include "lua_ffi.h"
 #include "pool.h"
 #include "router.h"
 #include "upstream.h"
@@ -52,6 +53,9 @@ enum {
     N_BYTES_SENT,
     N_HTTP_MINOR,
     N_CONTENT_LENGTH,
+    N_UPSTREAM_CONNECT_TIME,
+    N_UPSTREAM_HEADER_TIME,
+    N_PLUGIN_TIME, /* + phase: N_PLUGIN_TIME + MG_PHASE_LOG is the last */
 };
 
 enum { H_SET = 0, H_ADD, H_CLEAR };
@@ -122,9 +126,13 @@ double mg_lua_req_num(mg_lua_task_t *t, int what)
     case N_START:
         return r->start_wall;
     case N_ELAPSED:
-        return ev_now(r->worker->loop) - r->start;
+        return ev_time() - r->start_wall;
     case N_UPSTREAM_TIME:
         return r->upstream_time;
+    case N_UPSTREAM_CONNECT_TIME:
+        return r->upstream_connect_time;
+    case N_UPSTREAM_HEADER_TIME:
+        return r->upstream_header_time;
     case N_STATUS:
         return r->status;
     case N_UPSTREAM_STATUS:
@@ -138,6 +146,9 @@ double mg_lua_req_num(mg_lua_task_t *t, int what)
     case N_CONTENT_LENGTH:
         return (double)r->content_length;
     default:
+        if (what >= N_PLUGIN_TIME && what <= N_PLUGIN_TIME + MG_PHASE_LOG) {
+            return mg_lua_phase_time(r, what - N_PLUGIN_TIME);
+        }
         return -1;
     }
 }
@@ -594,10 +605,18 @@ void mg_lua_log(mg_lua_task_t *t, int level, const char *msg, size_t len)
     }
 }
 
+/* The wall clock now, not the loop's cached time: a plugin that has been running for a
+ * while sees the time move. */
 double mg_lua_now(mg_lua_task_t *t)
 {
-    mg_lua_t *lua = t != NULL ? t->lua : NULL;
-    return lua != NULL && lua->w != NULL ? ev_now(lua->w->loop) : ev_time();
+    return ev_time();
+}
+
+/* The runtime starts the plugins of `phase` inside the current run: the time so far
+ * goes to the phase before (see mg_lua_phase_time). */
+void mg_lua_phase_begin(mg_lua_task_t *t, int phase)
+{
+    mg__lua_time_switch(t, phase);
 }
 
 int mg_lua_sleep(mg_lua_task_t *t, double seconds)

@@ -10,6 +10,7 @@
 #include "lua_int.h"
 
 #include "log.h"
+#include "lua_ffi.h"
 #include "worker.h"
 
 #include "llhttp.h"
@@ -400,6 +401,7 @@ int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const cha
     if (h->err == NULL) {
         ev_io_start(h->loop, &h->io);
     }
+    ev_now_update(h->loop); /* the timeout counts from now, not from before the plugin ran */
     ev_timer_start(h->loop, &h->timer);
     t->http = h;
     t->wait = MG_WAIT_HTTP;

@@ -95,6 +95,14 @@ struct mg_lua_task_s {
     int peer;               /* node picked by mg.balancer.set_peer, -1 */
     struct mg_lua_rl_s *rl; /* a rate-limit wait in progress (lua_ratelimit.c), or NULL */
     int reroutes;
+
+    /* seconds of plugin code per phase, for the access log and mg.var: each run (a
+     * resume, a filter call) is timed from its entry, and the Lua side tells where one
+     * phase ends and the next begins inside a run (mg_lua_phase_begin) */
+    double phase_time[MG_PHASE_TIMER];
+    unsigned phases_run; /* MG_PHASE_BIT of each phase timed */
+    int run_phase;       /* the phase being timed, -1 for none */
+    double run_mark;     /* mg_mono_now() when the time of run_phase was last taken */
 };
 
 /* lua_vm.c */
@@ -117,11 +125,20 @@ int mg_lua_body_filter(mg_request_t *r, const char *data, size_t len, bool eof, 
                        size_t *outlen);
 /* Keeps the status and a copy of the response headers for body_filter and log plugins. */
 void mg_lua_note_response(mg_request_t *r, const void *hdrs, size_t n, int status);
+/* Around each run of plugin code: takes the time, and after the run adds it to the
+ * phase being timed and brings the loop's clock up to date (a long plugin would leave
+ * ev_now() behind, and every stamp after it early). */
+void mg__lua_time_enter(mg_lua_task_t *t);
+void mg__lua_time_leave(mg_lua_task_t *t);
+/* Inside a run: the time so far goes to the phase timed until now, the rest to `phase`
+ * (-1: to none). */
+void mg__lua_time_switch(mg_lua_task_t *t, int phase);
 /* Resumes a task's coroutine after its wait ended. */
 void mg__lua_task_resume(mg_lua_task_t *t);
 /* Waits: each arms what the task waits on and returns MG_AGAIN (the Lua side then
  * yields), MG_OK when there is nothing to wait for, MG_DECLINED (body over max) or
- * MG_ERROR. */
+ * MG_ERROR. They are called from Lua through the FFI and never end the request there:
+ * what may end it ("100 Continue", reading on) is done from the task's timer. */
 int mg__lua_body_read(mg_lua_task_t *t, size_t max);
 int mg__lua_sleep(mg_lua_task_t *t, double seconds);
 /* Starts a background job (runtime.run in phase TIMER) with the job value on top of
@@ -136,9 +153,7 @@ void mg__lua_http_cancel(mg_lua_task_t *t);
 /* lua_api.c */
 /* Copies `s` into the request pool (NULL on failure). */
 char *mg__lua_pool_copy(mg_lua_task_t *t, const char *s, size_t len);
-/* Adds a header to the answer a plugin stages (also an FFI entry point). MG_OK,
- * MG_DECLINED (invalid name or value) or MG_ERROR. */
-int mg_lua_exit_header(mg_lua_task_t *t, const char *name, size_t nlen, const char *value,
-                       size_t vlen);
+/* The functions Lua calls through the FFI (mg_lua_exit_header, which C calls too,
+ * among them) are declared in lua_ffi.h. */
 
 #endif

@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "gen.h"
 #include "log.h"
+#include "lua_ffi.h"
 #include "pool.h"
 #include "ratelimit.h"
 #include "ratelimit_cluster.h"

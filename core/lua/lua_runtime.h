@@ -89,6 +89,14 @@ bool mg_lua_take_body(mg_request_t *r, const char **data, size_t *len, bool *don
 /* The node a balancer plugin chose for the first try (index in the upstream), or -1. */
 int mg_lua_peer(const mg_request_t *r);
 
+/* Seconds the request's plugins of `phase` (rewrite ... log) ran so far, waits (sleeps,
+ * HTTP calls, body reads) not counted; -1 when none of that phase ran. */
+double mg_lua_phase_time(const mg_request_t *r, int phase);
+
+/* Seconds the request's header_filter and body_filter plugins ran so far, 0 for none:
+ * the proxy leaves them out of the upstream's time. */
+double mg_lua_filter_time(const mg_request_t *r);
+
 /* ---- the CPU budget ---- */
 
 /* Called from a signal handler when the current phase ran past its budget: makes the

@@ -16,10 +16,13 @@
  * A task lives in its request's pool; the pool cleanup stops its timer, cancels its
  * HTTP call and drops its coroutine, so a client that leaves mid-wait frees it all.
  * Nothing the loop calls back into runs inside a Lua frame: resumes come from timer
- * and client callbacks only, and a body read restarts the client side from a 0 s timer.
+ * and client callbacks only, and a body read sends "100 Continue" and restarts the
+ * client side from a 0 s timer. Every call that may end the request (answers, writes,
+ * the body resume) posts the request's end: the task stays valid until it runs.
  */
 #include "lua_int.h"
 
+#include "clock.h"
 #include "conf.h"
 #include "gen.h"
 #include "http_phase.h"
@@ -80,6 +83,7 @@ static void task_init(mg_lua_task_t *t, mg_lua_t *lua, mg_request_t *r)
     t->id = ++lua->next_id;
     t->co_ref = LUA_NOREF;
     t->peer = -1;
+    t->run_phase = -1;
     ev_init(&t->timer, on_timer);
     t->timer.data = t;
 }
@@ -93,6 +97,54 @@ mg_lua_task_t *mg__lua_task_new(mg_lua_t *lua, mg_request_t *r)
     task_init(t, lua, r);
     return t;
 }
+
+/* ---- plugin time ---- */
+
+void mg__lua_time_enter(mg_lua_task_t *t)
+{
+    t->run_mark = mg_mono_now();
+}
+
+void mg__lua_time_switch(mg_lua_task_t *t, int phase)
+{
+    double now = mg_mono_now();
+    if (t->run_phase >= 0) {
+        t->phase_time[t->run_phase] += now - t->run_mark;
+    }
+    t->run_mark = now;
+    t->run_phase = phase >= 0 && phase < MG_PHASE_TIMER ? phase : -1;
+    if (t->run_phase >= 0) {
+        t->phases_run |= MG_PHASE_BIT(t->run_phase);
+    }
+}
+
+void mg__lua_time_leave(mg_lua_task_t *t)
+{
+    mg__lua_time_switch(t, t->run_phase);
+    if (t->lua->w != NULL) {
+        ev_now_update(t->lua->w->loop);
+    }
+}
+
+double mg_lua_filter_time(const mg_request_t *r)
+{
+    double hf = mg_lua_phase_time(r, MG_PHASE_HEADER_FILTER);
+    double bf = mg_lua_phase_time(r, MG_PHASE_BODY_FILTER);
+    return MG_MAX(hf, 0.) + MG_MAX(bf, 0.);
+}
+
+double mg_lua_phase_time(const mg_request_t *r, int phase)
+{
+    const mg_lua_task_t *t = r->lua;
+    if (t == NULL || phase < 0 || phase >= MG_PHASE_TIMER ||
+        (t->phases_run & MG_PHASE_BIT(phase)) == 0) {
+        return -1;
+    }
+    return t->phase_time[phase];
+}
+
+_Static_assert(MG_LOG_PLUGIN_PHASES == MG_PHASE_LOG - MG_PHASE_REWRITE + 1,
+               "the access log shows one plugin time per request phase");
 
 /* ---- coroutines ---- */
 
@@ -219,7 +271,9 @@ static void step(mg_lua_task_t *t, int nargs)
     mg_worker_lua_enter(ws);
     mg__lua_budget_arm(lua);
     mg__lua_task_now = t;
+    mg__lua_time_enter(t);
     int rc = lua_resume(co, nargs);
+    mg__lua_time_leave(t);
     mg__lua_budget_disarm(lua);
     mg_worker_lua_leave(ws);
     t->running = false;
@@ -244,7 +298,7 @@ static void step(mg_lua_task_t *t, int nargs)
         t->co_ref = LUA_NOREF;
         t->co = NULL;
         bool bg = t->r == NULL;
-        finished(t, co); /* may end the request and free t */
+        finished(t, co); /* an answer posts the request's end: t stays until it runs */
         coroutine_put(lua, co, ref);
         if (bg) {
             bg_free(t);
@@ -262,6 +316,24 @@ void mg__lua_task_resume(mg_lua_task_t *t)
 
 /* ---- waits ---- */
 
+/* A plugin waits for the body: "100 Continue" when the client waits for it, then the
+ * body read on, or the plugin resumed once it is there. A client that reset ends the
+ * request (its end is posted: the task stays valid until then, and is left alone). */
+static void body_wait_step(mg_lua_task_t *t)
+{
+    mg_request_t *r = t->r;
+    if (r == NULL || mg_http_continue(r) != MG_OK) {
+        return;
+    }
+    if (t->body_done || t->body_len >= t->body_max) {
+        t->wait = MG_WAIT_NONE;
+        step(t, 0);
+        return;
+    }
+    /* reads on (on_lua_body below wakes us); may end the request: t is not used after */
+    mg_http_body_resume(r);
+}
+
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     mg_lua_task_t *t = w->data;
@@ -271,12 +343,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         t->wait = MG_WAIT_NONE;
         step(t, nargs);
     } else if (t->wait == MG_WAIT_BODY) {
-        if (t->body_done || t->body_len >= t->body_max) {
-            t->wait = MG_WAIT_NONE;
-            step(t, 0);
-        } else if (t->r != NULL) {
-            mg_http_body_resume(t->r); /* reads on; on_body below wakes us */
-        }
+        body_wait_step(t);
     }
 }
 
@@ -351,7 +418,8 @@ int mg__lua_body_read(mg_lua_task_t *t, size_t max)
     }
     t->body_max = max + 1; /* one byte past the limit tells "too big" */
     t->wait = MG_WAIT_BODY;
-    mg_http_continue(r);
+    /* "100 Continue" goes out from the timer: a write here, inside the plugin's frame,
+     * could end the request and free the task under the caller */
     wake_soon(t);
     return MG_AGAIN;
 }
@@ -362,6 +430,9 @@ int mg__lua_sleep(mg_lua_task_t *t, double seconds)
         return MG_ERROR;
     }
     t->wait = MG_WAIT_SLEEP;
+    /* the plugin may have run for a while in this run: count from now, not from the
+     * loop's cached time, or the sleep is short by that much */
+    ev_now_update(t->lua->w->loop);
     ev_timer_set(&t->timer, seconds > 0 ? seconds : 0., 0.);
     ev_timer_start(t->lua->w->loop, &t->timer);
     return MG_AGAIN;
@@ -457,7 +528,10 @@ static int call_filter(mg_lua_task_t *t, int phase, int nargs, int nres)
     mg_worker_lua_enter(ws);
     mg__lua_budget_arm(lua);
     mg__lua_task_now = t;
+    mg__lua_time_enter(t);
+    mg__lua_time_switch(t, phase);
     int rc = lua_pcall(L, 4 + nargs, nres, 0);
+    mg__lua_time_leave(t);
     mg__lua_budget_disarm(lua);
     mg_worker_lua_leave(ws);
     if (rc != 0) {
@@ -601,6 +675,14 @@ void mg_lua_log_handler(mg_request_t *r)
     if (t->phases & MG_PHASE_BIT(MG_PHASE_LOG)) {
         push_filter(t, MG_PHASE_LOG);
         call_filter(t, MG_PHASE_LOG, 0, 0);
+    }
+    /* the plugins' time per phase, for the access log that runs next */
+    for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
+        double v = mg_lua_phase_time(r, MG_PHASE_REWRITE + i);
+        if (v >= 0) {
+            r->plugin_time[i] = v;
+            r->plugin_phases |= 1u << i;
+        }
     }
 }
 

@@ -348,9 +348,8 @@ static void check_stalls(void)
         }
         int32_t where = ws->lua_where;
         int idx = where >= 0 ? where / 8 : -1;
-        const char *plugin = idx >= 0 && (size_t)idx < M.conf->nplugin_srcs
-                                 ? M.conf->plugin_srcs[idx].name
-                                 : NULL;
+        const char *plugin =
+            idx >= 0 && (size_t)idx < M.conf->nplugin_srcs ? M.conf->plugin_srcs[idx].name : NULL;
         mg_log_alert("worker %d stalled for %.1f s %s%s%s%s%s; killing it", (int)p->pid, stalled,
                      ws->lua_busy ? "in Lua" : "outside Lua", plugin ? ", plugin \"" : "",
                      plugin ? plugin : "", plugin ? "\" phase " : "",

@@ -17,12 +17,12 @@ enum { MG_MASTER_RUNNING = 0, MG_MASTER_STOP_FAST, MG_MASTER_STOP_GRACEFUL };
 
 /* A worker slot as the master sees it. */
 typedef struct {
-    pid_t pid;      /* 0: no process in this slot */
-    int ctl_fd;     /* master's end of the control channel, -1 when none */
-    unsigned set;   /* worker set it was forked in */
-    bool quit_sent; /* told to drain: its exit is expected */
+    pid_t pid;         /* 0: no process in this slot */
+    int ctl_fd;        /* master's end of the control channel, -1 when none */
+    unsigned set;      /* worker set it was forked in */
+    bool quit_sent;    /* told to drain: its exit is expected */
     bool stall_killed; /* killed by the stall watchdog */
-    bool respawn;   /* a respawn is due at respawn_at */
+    bool respawn;      /* a respawn is due at respawn_at */
     double respawn_at;
     double crashes[MG_CRASH_WINDOW]; /* times of the last crashes (ring) */
     unsigned ncrash;

@@ -367,8 +367,8 @@ void mg__master_reload(void)
         return;
     }
     if (mg_master_validate(nc, msg, sizeof(msg)) != MG_OK) {
-        mg_log_err("reload failed, generation %llu keeps serving: %s",
-                   (unsigned long long)M.gen_id, msg);
+        mg_log_err("reload failed, generation %llu keeps serving: %s", (unsigned long long)M.gen_id,
+                   msg);
         mg_conf_destroy(nc);
         free(buf);
         return;
@@ -387,8 +387,8 @@ void mg__master_reload(void)
     bool zones = rl_zones_changed(M.conf, nc);
     char zerr[300];
     if (zones && rl_zones_create(nc, zerr, sizeof(zerr)) != MG_OK) {
-        mg_log_err("reload failed, generation %llu keeps serving: %s",
-                   (unsigned long long)M.gen_id, zerr);
+        mg_log_err("reload failed, generation %llu keeps serving: %s", (unsigned long long)M.gen_id,
+                   zerr);
         mg_conf_destroy(nc);
         free(buf);
         return;

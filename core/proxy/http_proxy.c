@@ -157,7 +157,7 @@ void mg__proxy_finish(proxy_t *p, bool ok, bool keep)
 void mg__proxy_fail(proxy_t *p, int status)
 {
     if (p->r != NULL) {
-        p->r->upstream_time = ev_now(p->loop) - p->first_start;
+        p->r->upstream_time = ev_now(p->loop) - p->first_start - mg_lua_filter_time(p->r);
     }
     if (p->r != NULL && p->r->header_sent) {
         mg__proxy_finish(p, false, false);
@@ -272,6 +272,9 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 
 static void connected(proxy_t *p)
 {
+    if (p->r != NULL) {
+        p->r->upstream_connect_time = mg_mono_now() - p->try_began;
+    }
     p->connecting = false;
     p->conn->requests++;
     /* the fd was set when the connection was made: ev_io_init would make libev

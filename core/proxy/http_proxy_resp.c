@@ -14,6 +14,7 @@
 #include "http_proxy_int.h"
 
 #include "http.h"
+#include "lua_runtime.h"
 #include "pool.h"
 
 #include <errno.h>
@@ -131,6 +132,7 @@ static int on_resp_headers_complete(llhttp_t *h)
         return 1; /* interim answer: the client side does its own 100 Continue */
     }
     p->head_done = true;
+    r->upstream_header_time = ev_now(p->loop) - p->first_start; /* before any header_filter */
     mg__proxy_try_end(p, false, true);
     mg__proxy_observe(p, status >= 500 ? MG_HEALTH_5XX : MG_HEALTH_OK);
     bool no_body = r->is_head || status == 204 || status == 304;
@@ -153,7 +155,7 @@ static int on_resp_headers_complete(llhttp_t *h)
         head.extra[head.nextra++] = (mg_header_t){MG_STR("Set-Cookie"), cookie};
     }
     r->upstream_status = status;
-    r->upstream_time = ev_now(p->loop) - p->first_start;
+    r->upstream_time = r->upstream_header_time; /* until the end of the body is known */
     if (mg_http_send_head(r, &head) != MG_OK) {
         p->plugin_failed = true;
         p->why = "header_filter failed";
@@ -175,6 +177,7 @@ static int on_resp_complete(llhttp_t *h)
         return 0; /* end of an interim answer: the real one follows */
     }
     p->resp_done = true;
+    p->r->upstream_time = ev_now(p->loop) - p->first_start - mg_lua_filter_time(p->r);
     if (down_result(p, mg_http_send_body(p->r, NULL, 0, true)) < 0) {
         return -1;
     }
@@ -207,6 +210,7 @@ static void resp_broken(proxy_t *p, mg_proxy_err_t err, const char *why)
         return;
     }
     if (p->r->header_sent) {
+        p->r->upstream_time = ev_now(p->loop) - p->first_start - mg_lua_filter_time(p->r);
         mg__proxy_log_try(p, MG_LOG_ERROR, "response truncated", why);
         mg__proxy_finish(p, false, false);
         return;

@@ -107,6 +107,9 @@ static void status_lua(jbuf_t *b, const mg_worker_t *w)
                 mg_lua_plugin_name(lua, i), mg_lua_plugin_version(lua, i));
     }
     jprintf(b, "],\"lua_memory\":%zu,\"shared_dicts\":[", mg_lua_memory(lua));
+    /* a resized dict leaves its old slot behind, nameless and skipped: the separator
+     * cannot depend on the index */
+    bool first = true;
     for (size_t i = 0; i < mg_shdict_number(); i++) {
         mg_shdict_stats_t st;
         const char *name = mg_shdict_stats(i, &st);
@@ -114,8 +117,9 @@ static void status_lua(jbuf_t *b, const mg_worker_t *w)
             jprintf(b,
                     "%s{\"name\":\"%s\",\"count\":%zu,\"capacity\":%zu,\"free\":%zu,"
                     "\"evictions\":%llu}",
-                    i ? "," : "", name, st.count, st.capacity, st.free_bytes,
+                    first ? "" : ",", name, st.count, st.capacity, st.free_bytes,
                     (unsigned long long)st.evictions);
+            first = false;
         }
     }
     jprintf(b, "],");

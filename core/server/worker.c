@@ -28,6 +28,8 @@
 #define ACCEPTS_PER_WAKEUP 64
 #define ACCEPT_PAUSE 0.1
 #define DRAIN_POLL 0.05
+/* how long a draining worker keeps an idle connection for a request already sent */
+#define DRAIN_IDLE_GRACE 1.0
 
 static struct {
     mg_worker_t w;
@@ -269,6 +271,8 @@ void mg_worker_drain(mg_worker_t *w)
             w->listeners[i].fd = -1;
         }
     }
+    w->drain_idle_until =
+        ev_now(w->loop) + MG_MIN(DRAIN_IDLE_GRACE, w->gen->conf->http.drain_timeout);
     mg_http_conns_drain(w);
     W.drain_deadline = ev_now(w->loop) + w->gen->conf->http.drain_timeout;
     mg_log_info("draining %zu connection(s)", w->nconns);

@@ -6,6 +6,8 @@ local M = {}
 
 if not pcall(ffi.typeof, "mg_str_t") then
     ffi.cdef [[
+/* The region "lua/moongate/ffi.lua" of core/lua/lua_ffi.h: change both (make check
+   compares them). */
 typedef struct { const char *p; size_t len; } mg_str_t;
 typedef struct mg_lua_task_s mg_lua_task_t;
 
@@ -37,6 +39,7 @@ int mg_lua_exit_header(mg_lua_task_t *t, const char *name, size_t nlen, const ch
 
 void mg_lua_log(mg_lua_task_t *t, int level, const char *msg, size_t len);
 double mg_lua_now(mg_lua_task_t *t);
+void mg_lua_phase_begin(mg_lua_task_t *t, int phase);
 int mg_lua_sleep(mg_lua_task_t *t, double seconds);
 
 int mg_lua_upstream_node_count(mg_lua_task_t *t);
@@ -66,6 +69,8 @@ M.F = {
 M.N = {
     start = 0, elapsed = 1, upstream_time = 2, status = 3, upstream_status = 4,
     remote_port = 5, bytes_sent = 6, http_minor = 7, content_length = 8,
+    upstream_connect_time = 9, upstream_header_time = 10,
+    plugin_time = 11, -- + the phase (core.REWRITE ... core.LOG)
 }
 -- header change modes
 M.H_SET, M.H_ADD, M.H_CLEAR = 0, 1, 2

@@ -7,6 +7,8 @@ local cffi = require "moongate.ffi"
 
 if not pcall(ffi.typeof, "struct mg_lua_http_marker") then
     ffi.cdef [[
+/* The region "lua/moongate/http.lua" of core/lua/lua_ffi.h: change both (make check
+   compares them). */
 struct mg_lua_http_marker { int unused; };
 int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const char *headers,
                 size_t hlen, const char *body, size_t blen, int has_body, double timeout,

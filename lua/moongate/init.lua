@@ -41,7 +41,7 @@ function mg.log(level, ...)
     C.mg_lua_log(core.cur.task, lv, msg, #msg)
 end
 
--- Seconds since the epoch, as of the current loop iteration (milliseconds precision).
+-- Seconds since the epoch, now (microseconds precision): it moves while a plugin runs.
 function mg.now()
     return C.mg_lua_now(core.cur.task)
 end
@@ -75,6 +75,14 @@ local var_get = {
         local v = C.mg_lua_req_num(t, N.upstream_time)
         return v >= 0 and v or nil
     end,
+    upstream_connect_time = function(t)
+        local v = C.mg_lua_req_num(t, N.upstream_connect_time)
+        return v >= 0 and v or nil
+    end,
+    upstream_header_time = function(t)
+        local v = C.mg_lua_req_num(t, N.upstream_header_time)
+        return v >= 0 and v or nil
+    end,
     status = function(t)
         local v = C.mg_lua_req_num(t, N.status)
         return v > 0 and v or nil
@@ -86,6 +94,14 @@ local var_get = {
     bytes_sent = function(t) return C.mg_lua_req_num(t, N.bytes_sent) end,
     phase = function() return core.NAMES[core.cur.phase] end,
 }
+-- plugin_rewrite_time ... plugin_log_time: seconds of plugin code in that phase so far
+for ph = core.REWRITE, core.LOG do
+    local what = N.plugin_time + ph
+    var_get["plugin_" .. core.NAMES[ph] .. "_time"] = function(t)
+        local v = C.mg_lua_req_num(t, what)
+        return v >= 0 and v or nil
+    end
+end
 
 mg.var = setmetatable({}, {
     __index = function(_, k)

@@ -14,6 +14,8 @@ local cffi = require "moongate.ffi"
 
 if not pcall(ffi.typeof, "mg_rl_conf_t") then
     ffi.cdef [[
+/* The region "lua/moongate/ratelimit.lua" of core/lua/lua_ffi.h: change both (make check
+   compares them). */
 typedef struct {
     const char *name;
     int algorithm;

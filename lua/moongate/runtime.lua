@@ -402,6 +402,9 @@ local run_consumer_rewrite
 local function run_chain(rs, phase, fixed)
     local cur = core.cur
     local list = fixed or chain_for(rs, phase)
+    if #list > 0 then
+        C.mg_lua_phase_begin(rs.task, phase) -- the time from here is this phase's
+    end
     local i = 1
     while i <= #list do
         local e = list[i]
@@ -437,6 +440,7 @@ local function run_chain(rs, phase, fixed)
                 if code ~= 0 then
                     return code, b
                 end
+                C.mg_lua_phase_begin(rs.task, ACCESS)
             end
             list = chain_for(rs, phase)
             local j = 1

@@ -6,6 +6,8 @@ local ffi = require "ffi"
 
 if not pcall(ffi.typeof, "mg_shdict_val_t") then
     ffi.cdef [[
+/* The region "lua/moongate/shared.lua" of core/lua/lua_ffi.h: change both (make check
+   compares them). */
 typedef struct mg_shdict_s mg_shdict_t;
 typedef struct { int type; double num; size_t len; int stale; } mg_shdict_val_t;
 mg_shdict_t *mg_shdict_find(const char *name, size_t len);

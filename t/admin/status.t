@@ -98,3 +98,28 @@ sub {
     $r = $t->request("GET /status");
     is($r->{status}, 404, 'the client port has no /status route');
 }
+
+
+
+=== TEST 5: /status stays valid JSON after a reload resizes a shared dict
+--- yaml_config
+shared_dicts: { a: 64k, b: 64k }
+routes: []
+--- test_code eval
+sub {
+    my $t = shift;
+    my $err = $t->reload("shared_dicts: { a: 128k, b: 64k }\nroutes: []\n");
+    is($err, '', 'the reload took (its generation was read from /status)');
+    # once the old worker is gone, the new one (which mapped the new dict) answers
+    my ($r, $s);
+    my $end = time + 5;
+    do {
+        select undef, undef, undef, 0.05;
+        $r = main::admin($t, "GET /status");
+        $s = eval { JSON::PP::decode_json($r->{body}) };
+    } while ($s && grep({ $_->{generation} != 2 } @{ $s->{workers} }) && time < $end);
+    ok($s, 'the body decodes') or diag($r->{body});
+    my %cap = map { $_->{name} => $_->{capacity} } @{ $s ? $s->{shared_dicts} : [] };
+    is(scalar keys %cap, 2, 'each dict listed once');
+    ok(($cap{a} // 0) >= 128 * 1024, "a has its new size ($cap{a})");
+}

@@ -101,3 +101,73 @@ routes:
 --- upstream_accepted: 0
 --- error_log
 rejected with 400
+
+
+
+=== TEST 7: a 404 before a chunked body with a trailer: the body is dropped, the worker lives
+--- yaml_config
+routes:
+  - { name: only, paths: ["/only"], return: { status: 200, body: "ok" } }
+--- raw_request eval
+"POST /nope HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\r\n"
+--- error_code: 404
+--- test_code eval
+sub {
+    my $t = shift;
+    Time::HiRes::sleep(0.2);
+    my $r = $t->request("GET /only", [], 3);
+    is($r && $r->{status}, 200, 'a new connection is answered');
+}
+--- no_error_log
+killed by signal
+exited on signal
+
+
+
+=== TEST 8: a return: route before a chunked body with a trailer: the worker lives
+--- yaml_config
+routes:
+  - { name: all, paths: ["/*"], return: { status: 201, body: "ok" } }
+--- raw_request eval
+"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code eval
+[201, 201]
+--- test_code eval
+sub {
+    my $t = shift;
+    Time::HiRes::sleep(0.2);
+    my $r = $t->request("GET /c", [], 3);
+    is($r && $r->{status}, 201, 'a new connection is answered');
+}
+--- no_error_log
+killed by signal
+exited on signal
+
+
+
+=== TEST 9: a plugin's answer before a chunked body with a trailer: the worker lives
+--- yaml_config
+routes:
+  - { name: all, paths: ["/*"], plugins: { deny: {} } }
+--- lua_plugins
+>>> deny.lua
+return {
+    name = "deny", version = "1.0", priority = 100,
+    schema = { type = "record", fields = {} },
+    access = function(conf, ctx)
+        return 401, "no"
+    end,
+}
+--- raw_request eval
+"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\r\n"
+--- error_code: 401
+--- test_code eval
+sub {
+    my $t = shift;
+    Time::HiRes::sleep(0.2);
+    my $r = $t->request("GET /b", [], 3);
+    is($r && $r->{status}, 401, 'a new connection is answered');
+}
+--- no_error_log
+killed by signal
+exited on signal

@@ -424,3 +424,45 @@ rejected with 400
 
 
 
+
+
+
+=== TEST 23: a bare CR ending the head: the byte after it is not dropped into a second request
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"GET / HTTP/1.1\r\nHost: a\r\n\rZGET /evil: HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code: 400
+--- check eval
+sub { @{$_[0]} == 1 }
+--- upstream_accepted: 0
+--- error_log
+rejected with 400
+--- no_error_log
+/evil
+
+
+
+=== TEST 24: a bare CR inside a header line never starts a new field (x:\rTransfer-Encoding)
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"POST / HTTP/1.1\r\nHost: a\r\nx:\rTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+rejected with 400

@@ -525,3 +525,81 @@ return {
 --- must_die
 --- error_log eval
 [qr{conf/moongate\.yaml:6:23: routes\[0\]\.plugins\.typed\.count: expected an integer, got "1\.5"}]
+
+
+
+=== TEST 19: clients that reset while "100 Continue" is due and a plugin reads the body
+--- yaml_config
+lua: { cpu_budget: 2s }
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - name: busy
+    paths: ["/busy"]
+    return: { status: 200, body: "done\n" }
+    plugins: { busy: {} }
+  - name: body
+    paths: ["/body"]
+    upstream: echo
+    plugins: { readbody: {} }
+--- lua_plugins
+>>> busy.lua
+return {
+    name = "busy", version = "1.0", priority = 1000,
+    schema = { type = "record", fields = {} },
+    access = function(conf, ctx)
+        local t0 = os.clock()
+        while os.clock() - t0 < 0.3 do end
+    end,
+}
+>>> readbody.lua
+local mg = require "moongate"
+return {
+    name = "readbody", version = "1.0", priority = 1000,
+    schema = { type = "record", fields = {} },
+    access = function(conf, ctx)
+        local body, err = mg.request.get_body()
+        mg.request.set_header("X-Read", body and #body or err)
+    end,
+}
+--- test_code eval
+sub {
+    my $t = shift;
+    my $before = $t->status;
+    my $pid = $before && $before->{workers}[0]{pid};
+    ok($pid, "a worker is up");
+    # While the worker spins in /busy, each client sends its head and resets: the worker
+    # then reads a head whose client is gone already, and writing "100 Continue" for the
+    # plugin's body read ends the request.
+    my $busy = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port)
+        or die "connect: $!";
+    syswrite($busy, "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n");
+    Time::HiRes::sleep(0.05);
+    for (1 .. 20) {
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port)
+            or die "connect: $!";
+        syswrite($c, "POST /body HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     . "Content-Length: 4\r\n\r\n");
+        setsockopt($c, Socket::SOL_SOCKET(), Socket::SO_LINGER(), pack('ii', 1, 0));
+        close $c;
+    }
+    my $got = '';
+    my $end = Time::HiRes::time() + 3;
+    while ($got !~ /done\n/ && Time::HiRes::time() < $end) {
+        my $rin = '';
+        vec($rin, fileno($busy), 1) = 1;
+        select($rin, undef, undef, 0.1) > 0 or next;
+        sysread($busy, $got, 4096, length $got) or last;
+    }
+    like($got, qr/^HTTP\/1.1 200/, 'the busy request is answered');
+    my $r = $t->request("POST /body\nabcd", ['Expect: 100-continue'], 3);
+    is($r && $r->{status}, 200, 'a request after the resets is answered');
+    like($r && $r->{body}, qr/"x-read":"4"/, 'and its plugin read the 4-byte body');
+    my $after = $t->status;
+    is($after && $after->{workers}[0]{pid}, $pid, 'by the same worker');
+}
+--- error_log eval
+[qr/client connection reset/]
+--- no_error_log eval
+[qr/killed by signal/, qr/exited with status/, qr/runtime error/]

@@ -918,3 +918,40 @@ sub {
     is($h[2]{'x-tag'}, 'route', 'route config');
     1;
 }
+
+
+
+=== TEST 18: mg.now() and mg.var.request_time move while a plugin runs; a sleep after it is whole
+--- yaml_config
+lua: { cpu_budget: 1s }
+routes:
+  - name: busy
+    paths: ["/busy"]
+    plugins: { busy: {} }
+--- lua_plugins
+>>> busy.lua
+local mg = require "moongate"
+return {
+    name = "busy", version = "1.0", priority = 100,
+    schema = { type = "record", fields = {} },
+    access = function(conf, ctx)
+        local n0, r0 = mg.now(), mg.var.request_time
+        local c0 = os.clock()
+        while os.clock() - c0 < 0.050 do end
+        local n1, r1 = mg.now(), mg.var.request_time
+        mg.sleep(100)
+        local n2 = mg.now()
+        return 200, string.format("%.4f %.4f %.4f\n", n1 - n0, r1 - r0, n2 - n1)
+    end,
+}
+--- request
+GET /busy
+--- error_code: 200
+--- check eval
+sub {
+    my ($now, $req, $slept) = $_[0][0]{body} =~ /^(\S+) (\S+) (\S+)$/;
+    ok(defined $now && $now >= 0.045, "mg.now() moved by the 50 ms of CPU ($now)");
+    ok(defined $req && $req >= 0.045, "mg.var.request_time moved too ($req)");
+    ok(defined $slept && $slept >= 0.095, "mg.sleep(100) after it slept 100 ms ($slept)");
+    1;
+}

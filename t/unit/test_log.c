@@ -85,6 +85,12 @@ static mg_access_rec_t sample_rec(void)
     r.upstream_addr = MG_STR("127.0.0.1:9001");
     r.upstream_status = 200;
     r.upstream_time = 0.012;
+    r.upstream_connect_time = 0.001;
+    r.upstream_header_time = 0.0104;
+    for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
+        r.plugin_time[i] = -1;
+    }
+    r.plugin_time[1] = 0.0312; /* access */
     r.request_time = 0.0154;
     r.request_id = MG_STR("5f2b8c1d");
     return r;
@@ -109,19 +115,20 @@ START_TEST(test_combined_format)
                       "[0-9]{2} [-+][0-9]{4}\\] \"GET ");
     const char *rest = strstr(buf, "] ");
     ck_assert_str_eq(rest, "] \"GET /api/users/42?q=1 HTTP/1.1\" 200 1234 \"-\" \"curl/8.5.0\" "
-                           "\"users-api\" \"127.0.0.1:9001\" 0.012 0.015 \"5f2b8c1d\"\n");
+                           "\"users-api\" \"127.0.0.1:9001\" 0.012 0.015 \"5f2b8c1d\" "
+                           "0.001 0.010 - 0.031 - - - -\n");
 
     /* quotes, backslashes, control and high bytes escaped nginx-style; no upstream */
     r.uri = MG_STR("/a\"b\\c\x01\x7f\xc3\xa9");
     r.user_agent = MG_STR("x\ny");
     r.route = MG_NULL_STR;
     r.upstream_addr = MG_NULL_STR;
-    r.upstream_time = -1;
+    r.upstream_time = r.upstream_connect_time = r.upstream_header_time = -1;
     r.status = 404;
     mg_log_format_access(MG_ACCESS_COMBINED, &r, buf, sizeof(buf));
     rest = strstr(buf, "] ");
     ck_assert_str_eq(rest, "] \"GET /a\\x22b\\x5cc\\x01\\x7f\\xc3\\xa9 HTTP/1.1\" 404 1234 \"-\" "
-                           "\"x\\x0ay\" \"-\" \"-\" - 0.015 \"5f2b8c1d\"\n");
+                           "\"x\\x0ay\" \"-\" \"-\" - 0.015 \"5f2b8c1d\" - - - 0.031 - - - -\n");
 }
 END_TEST
 
@@ -139,20 +146,25 @@ START_TEST(test_json_format)
                            "\"referer\":\"\",\"user_agent\":\"curl/8.5.0\","
                            "\"host\":\"api.example.com\",\"route\":\"users-api\","
                            "\"upstream_addr\":\"127.0.0.1:9001\",\"upstream_status\":200,"
-                           "\"upstream_time\":0.012,\"request_time\":0.015,"
+                           "\"upstream_time\":0.012,\"upstream_connect_time\":0.001,"
+                           "\"upstream_header_time\":0.010,\"request_time\":0.015,"
+                           "\"plugin_rewrite_time\":null,\"plugin_access_time\":0.031,"
+                           "\"plugin_balancer_time\":null,\"plugin_header_filter_time\":null,"
+                           "\"plugin_body_filter_time\":null,\"plugin_log_time\":null,"
                            "\"request_id\":\"5f2b8c1d\"}\n");
 
     /* valid UTF-8 kept; controls, DEL, stray/overlong/surrogate/truncated bytes escaped */
     r.uri = MG_STR("/\"\\\t\x1f\x7f \xc3\xa9 \xf0\x9f\x98\x80 \xff \xc0\xaf \xed\xa0\x80 \xe2\x82");
     r.upstream_addr = MG_NULL_STR;
     r.upstream_status = 0;
-    r.upstream_time = -1;
+    r.upstream_time = r.upstream_connect_time = r.upstream_header_time = -1;
     mg_log_format_access(MG_ACCESS_JSON, &r, buf, sizeof(buf));
     ck_assert_ptr_nonnull(strstr(buf, "\"uri\":\"/\\\"\\\\\\u0009\\u001f\\u007f \xc3\xa9 "
                                       "\xf0\x9f\x98\x80 \\u00ff \\u00c0\\u00af "
                                       "\\u00ed\\u00a0\\u0080 \\u00e2\\u0082\","));
     ck_assert_ptr_nonnull(strstr(buf, "\"upstream_addr\":\"\",\"upstream_status\":null,"
-                                      "\"upstream_time\":null,"));
+                                      "\"upstream_time\":null,\"upstream_connect_time\":null,"
+                                      "\"upstream_header_time\":null,"));
 }
 END_TEST
 

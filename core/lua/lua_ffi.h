@@ -1,0 +1,234 @@
+/*
+ * lua_ffi.h -- every declaration the Lua side hands to ffi.cdef, in one place: the C
+ * functions lua/moongate/ calls through ffi.C (the binary links with -Wl,-E so that
+ * ffi.C finds them) and the structs it reads and fills.
+ *
+ * How it stays the one source:
+ *
+ *  - Each region between the marker comments "ffi:begin <lua file>" and "ffi:end" is
+ *    the text of that Lua file's ffi.cdef block. Comments, lines starting with '#' and
+ *    whitespace aside, the two hold the same declarations (order free).
+ *    t/unit/test_lua_ffi.c (run by `make check`) fails, naming each declaration that
+ *    differs or is missing on either side, and for an ffi.cdef in a Lua file that has
+ *    no region here.
+ *  - The functions are real C prototypes. Every file that defines one includes this
+ *    header, so the compiler checks each definition against it; where another header
+ *    declares the same function for C callers (shdict.h, conf.h), it is included below
+ *    and the compiler checks that declaration too. The test also resolves each function
+ *    through ffi.C and checks that its defining file includes this header.
+ *  - Structs the C side defines in its own headers (mg_str_t, mg_shdict_val_t,
+ *    mg_rl_conf_t, mg_rl_result_t) cannot be defined a second time for C, so their FFI
+ *    view sits under #ifdef MG_LUA_FFI_ONLY, which C never defines. The test loads the
+ *    regions into LuaJIT and compares each view's size and each field's offset, size
+ *    and kind with the C struct.
+ *  - What is here is the subset of C that ffi.cdef reads: no macros, no expressions,
+ *    enums as int in the views.
+ *
+ * Why not generate the Lua text from this header at build time: the Lua files would no
+ * longer show what they call, and the runtime finds lua/ in three ways (next to the
+ * binary, the installed share/moongate/lua, the t/ harness) that would each need the
+ * generated file. A check that runs with the unit tests keeps both readable.
+ *
+ * All functions take the task handle the runtime was given for the current run (never
+ * a pointer kept in Lua). Views (mg_str_t) are borrowed: valid until the request
+ * changes them; the Lua side copies them into Lua strings at once. Strings passed in
+ * are pointer + length and are copied. Return codes are the core's (MG_OK, MG_ERROR,
+ * MG_AGAIN, MG_DECLINED); which phase may call what is the Lua side's check.
+ */
+#ifndef MG_LUA_FFI_H
+#define MG_LUA_FFI_H
+
+#include "conf.h"           /* mg_rl_conf_t; mg_conf_parse_rate/_duration for C callers */
+#include "mg_core.h"        /* mg_str_t, mg_lua_task_t */
+#include "ratelimit_algo.h" /* mg_rl_result_t */
+#include "shdict.h"         /* mg_shdict_t, mg_shdict_val_t; mg_shdict_* for C callers */
+
+/* ---- core/lua_api.c: the plugin API (lua/moongate/ffi.lua) ---- */
+
+/* ffi:begin lua/moongate/ffi.lua */
+#ifdef MG_LUA_FFI_ONLY
+typedef struct {
+    const char *p;
+    size_t len;
+} mg_str_t;
+#endif
+typedef struct mg_lua_task_s mg_lua_task_t;
+
+/* Request field `what` (ffi.lua's F numbers) as a view: MG_OK (a NULL view when the
+ * request has none), MG_ERROR for no request or no such field. */
+int mg_lua_req_get(mg_lua_task_t *t, int what, mg_str_t *out);
+/* Sets field `what`: MG_OK, MG_DECLINED (a value the field cannot take) or MG_ERROR. */
+int mg_lua_req_set(mg_lua_task_t *t, int what, const char *p, size_t len);
+/* Number `what` (ffi.lua's N numbers); -1 for no request or no such number. */
+double mg_lua_req_num(mg_lua_task_t *t, int what);
+/* The idx-th (0-based) request header called `name` (any case): MG_OK or MG_DECLINED. */
+int mg_lua_req_header(mg_lua_task_t *t, const char *name, size_t nlen, int idx, mg_str_t *out);
+int mg_lua_req_header_count(mg_lua_task_t *t);
+/* Header i in order: MG_OK, MG_DECLINED past the end. */
+int mg_lua_req_header_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *value);
+/* mode: 0 set, 1 add, 2 clear. MG_OK, MG_DECLINED (a name or value that may not be set)
+ * or MG_ERROR. */
+int mg_lua_req_header_set(mg_lua_task_t *t, const char *name, size_t nlen, const char *value,
+                          size_t vlen, int mode);
+/* Route params in order, then the wildcard as "*" when the route has one. */
+int mg_lua_req_param_count(mg_lua_task_t *t);
+int mg_lua_req_param_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *value);
+/* Matches the request again after a rewrite changed it: the new route index, or -1
+ * when nothing matches (the request keeps its route). */
+int mg_lua_req_reroute(mg_lua_task_t *t);
+/* Reads the client's body up to `max` bytes: MG_AGAIN (yield until it is in), MG_OK
+ * (nothing to wait for), MG_DECLINED (over max) or MG_ERROR. */
+int mg_lua_req_body_read(mg_lua_task_t *t, size_t max);
+/* The body read so far: MG_OK (complete), MG_DECLINED (none), MG_AGAIN (partial: over
+ * the limit asked for). */
+int mg_lua_req_body(mg_lua_task_t *t, mg_str_t *out);
+/* Replaces the body sent upstream; the client's body must have been read whole first
+ * (MG_DECLINED otherwise). */
+int mg_lua_req_body_set(mg_lua_task_t *t, const char *p, size_t len);
+
+/* The response as header_filter sees it. set_status: MG_DECLINED outside 200..599. */
+int mg_lua_resp_status(mg_lua_task_t *t);
+int mg_lua_resp_set_status(mg_lua_task_t *t, int status);
+int mg_lua_resp_header(mg_lua_task_t *t, const char *name, size_t nlen, int idx, mg_str_t *out);
+int mg_lua_resp_header_count(mg_lua_task_t *t);
+int mg_lua_resp_header_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *value);
+int mg_lua_resp_header_set(mg_lua_task_t *t, const char *name, size_t nlen, const char *value,
+                           size_t vlen, int mode);
+/* The body_filter chunk: MG_OK, *eof set on the last call. */
+int mg_lua_body_chunk(mg_lua_task_t *t, mg_str_t *out, int *eof);
+/* Adds a header to the answer a rewrite/access plugin gives (also called from C):
+ * MG_OK, MG_DECLINED (invalid name or value) or MG_ERROR. */
+int mg_lua_exit_header(mg_lua_task_t *t, const char *name, size_t nlen, const char *value,
+                       size_t vlen);
+
+/* level: mg_log_level_t (out of range logs at error). t may be NULL (no request). */
+void mg_lua_log(mg_lua_task_t *t, int level, const char *msg, size_t len);
+/* The wall clock now (seconds), not the loop's cached time. */
+double mg_lua_now(mg_lua_task_t *t);
+/* runtime.lua starts the plugins of `phase` inside a run: the plugin time so far goes
+ * to the phase before (mg_lua_phase_time). */
+void mg_lua_phase_begin(mg_lua_task_t *t, int phase);
+/* MG_AGAIN: yield, resumed after `seconds`; MG_ERROR where nothing can wait. */
+int mg_lua_sleep(mg_lua_task_t *t, double seconds);
+
+/* The route's upstream nodes, 0-based. node_load: out[0] in flight, out[1] tries
+ * sent, out[2] tries failed, out[3] ewma latency in seconds (0 = not measured). Each
+ * returns MG_DECLINED for no such node; set_peer picks the node of the first try. */
+int mg_lua_upstream_node_count(mg_lua_task_t *t);
+int mg_lua_upstream_node(mg_lua_task_t *t, int i, mg_str_t *addr, int *weight);
+int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out);
+int mg_lua_set_peer(mg_lua_task_t *t, int i);
+
+/* The watchdog's cells, read and written by runtime.lua around each plugin call:
+ * plugin index * 8 + phase (-1 outside), and the task whose code runs now. */
+int32_t *mg_lua_watch_cell(mg_lua_task_t *t);
+mg_lua_task_t **mg_lua_task_cell(void);
+/* Bytes the task's Lua state holds. */
+size_t mg_lua_memory_used(mg_lua_task_t *t);
+
+/* The consumer an access plugin named (NULL: none), kept on the request for the
+ * consumer-limits phase. */
+void mg_lua_req_set_consumer(mg_lua_task_t *t, const char *name, size_t len);
+/* ffi:end */
+
+/* ---- core/shdict.c: mg.shared.<name> (lua/moongate/shared.lua); contracts in
+ * shdict.h ---- */
+
+/* ffi:begin lua/moongate/shared.lua */
+typedef struct mg_shdict_s mg_shdict_t;
+#ifdef MG_LUA_FFI_ONLY
+typedef struct {
+    int type;
+    double num;
+    size_t len;
+    int stale;
+} mg_shdict_val_t;
+#endif
+mg_shdict_t *mg_shdict_find(const char *name, size_t len);
+int mg_shdict_get(mg_shdict_t *d, const char *key, size_t klen, mg_shdict_val_t *out, char *buf,
+                  size_t cap, int stale_ok);
+int mg_shdict_store(mg_shdict_t *d, int op, const char *key, size_t klen, int type, double num,
+                    const char *str, size_t slen, double ttl, int *forcible);
+int mg_shdict_incr(mg_shdict_t *d, const char *key, size_t klen, double delta, int has_init,
+                   double init, double init_ttl, double *out, int *forcible);
+int mg_shdict_delete(mg_shdict_t *d, const char *key, size_t klen);
+int mg_shdict_ttl(mg_shdict_t *d, const char *key, size_t klen, double *out);
+int mg_shdict_expire(mg_shdict_t *d, const char *key, size_t klen, double ttl);
+void mg_shdict_flush_all(mg_shdict_t *d);
+size_t mg_shdict_count(mg_shdict_t *d);
+size_t mg_shdict_capacity(mg_shdict_t *d);
+size_t mg_shdict_free_space(mg_shdict_t *d);
+/* ffi:end */
+
+/* ---- core/lua_http.c: mg.http.request (lua/moongate/http.lua) ---- */
+
+/* ffi:begin lua/moongate/http.lua */
+#ifdef MG_LUA_FFI_ONLY
+/* Only a name: the Lua module looks it up to know its declarations are made. */
+struct mg_lua_http_marker {
+    int unused;
+};
+#endif
+/* Starts a call for the task: MG_AGAIN (yield; resumed when it ended) or MG_ERROR with
+ * a static reason in *err. `headers` is a block of "Name: value\r\n" lines the Lua side
+ * checked. */
+int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const char *headers,
+                size_t hlen, const char *body, size_t blen, int has_body, double timeout,
+                size_t max_body, const char **err);
+/* After the resume: NULL when the call succeeded, else a static reason. */
+const char *mg_lua_http_error(mg_lua_task_t *t);
+int mg_lua_http_status(mg_lua_task_t *t);
+int mg_lua_http_body(mg_lua_task_t *t, mg_str_t *out);
+int mg_lua_http_header_count(mg_lua_task_t *t);
+int mg_lua_http_header_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *value);
+/* Drops the call and what it received. */
+void mg_lua_http_done(mg_lua_task_t *t);
+/* ffi:end */
+
+/* ---- core/lua_ratelimit.c, core/conf_*.c: mg.ratelimit (lua/moongate/ratelimit.lua) ---- */
+
+/* ffi:begin lua/moongate/ratelimit.lua */
+#ifdef MG_LUA_FFI_ONLY
+/* conf.h's mg_rl_conf_t with its enums as int and its key parts opaque (a limiter made
+ * in Lua has none). */
+typedef struct {
+    const char *name;
+    int algorithm;
+    double limit;
+    double window;
+    double burst;
+    bool delay;
+    const void *key;
+    size_t nkey;
+    bool missing_reject;
+    int scope;
+    const char *zone;
+    int status;
+    bool headers;
+    int redis_failure;
+    int nodes;
+    double sync_interval;
+    int index;
+} mg_rl_conf_t;
+typedef struct {
+    bool allowed;
+    double limit, remaining, reset, retry_after, delay;
+} mg_rl_result_t;
+#endif
+/* The YAML parsers of `rate` and durations: MG_OK or MG_ERROR (contracts in conf.h). */
+int mg_conf_parse_rate(const char *s, double *limit, double *window);
+int mg_conf_parse_duration(const char *s, double *out);
+/* lim:take(key, cost) for limiter `c` (owned by the Lua object): MG_OK with *out
+ * filled; MG_AGAIN (a cluster check: yield, then mg_lua_rl_take_result); MG_ERROR when
+ * its zone does not exist. */
+int mg_lua_rl_take(mg_lua_task_t *t, const mg_rl_conf_t *c, const char *key, size_t klen,
+                   double cost, mg_rl_result_t *out);
+void mg_lua_rl_take_result(mg_lua_task_t *t, mg_rl_result_t *out);
+/* lim:release(key): gives back a concurrency slot. */
+void mg_lua_rl_release(mg_lua_task_t *t, const mg_rl_conf_t *c, const char *key, size_t klen);
+/* sizeof(mg_rl_conf_t), and sizeof(mg_rl_result_t) into *result_size: the Lua module
+ * checks its views against them when it loads. */
+size_t mg_lua_rl_sizes(size_t *result_size);
+/* ffi:end */
+
+#endif

@@ -1,0 +1,292 @@
+"""Seed requests: valid ones for every route, and one or more for each row of the
+bad-input catalogue (docs: RELIABILITY.md, section 1) that fits in bytes, plus the
+findings of earlier runs (section 4).
+
+A seed is (name, parts): `parts` are the byte strings a careful client would send one
+after the other (head, then body after a 100 Continue, say); the scheduler in mutate.py
+may join or split them further. Names start with the catalogue row they exercise
+(`r28-...`) where there is one.
+"""
+
+import ssl
+
+from .gateway import ROUTES
+
+P = b"POST / HTTP/1.1\r\nHost: a\r\n"
+
+
+def req(method, path, headers=(), body=b"", host=b"a", version=b"HTTP/1.1"):
+    """One request: request line, Host (unless host is None), headers, body as given."""
+    head = b"%s %s %s\r\n" % (method, path, version)
+    if host is not None:
+        head += b"Host: " + host + b"\r\n"
+    for h in headers:
+        head += h + b"\r\n"
+    return head + b"\r\n" + body
+
+
+def chunked(*pieces, ext=b"", trailers=()):
+    """A chunked body of `pieces`, each chunk size followed by `ext`, then trailers."""
+    out = b""
+    for p in pieces:
+        out += b"%x%s\r\n%s\r\n" % (len(p), ext, p)
+    out += b"0\r\n"
+    for t in trailers:
+        out += t + b"\r\n"
+    return out + b"\r\n"
+
+
+def client_hello():
+    """A real TLS ClientHello, as the first bytes a TLS client sends."""
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, out, server_hostname="a")
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        return out.read()
+    except (ssl.SSLError, OSError):
+        return b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"
+
+
+def route_paths():
+    """Request targets for every route, odd upstream answers included."""
+    paths = [b"/hello", b"/nope", b"/", b"/hello?x=1", b"/echo/you?q=1"]
+    for key, prefix in ROUTES.items():
+        if prefix.endswith("/"):
+            paths.append(prefix.encode() + b"x")
+    for word in (b"slow", b"chunked", b"close", b"short", b"bad", b"rst", b"big", b"trickle",
+                 b"cont", b"s204", b"s304", b"s503", b"s302", b"hang"):
+        paths.append(b"/up/" + word)
+    paths += [b"/retry/s503", b"/retry/rst", b"/self/chunked", b"/filter/big",
+              b"/filter/chunked", b"/filter/audit", b"/body/slow", b"/call/slow",
+              b"/black/y", b"/limup/chunked", b"/rw/bad", b"/reroute/x"]
+    return paths
+
+
+def valid_seeds():
+    out = []
+    body_paths = [b"/body/x", b"/bodyans/x", b"/bodysmall/x", b"/rw/x", b"/up/x", b"/nope",
+                  b"/hello", b"/private/x", b"/call/x", b"/filter/x", b"/echo/b",
+                  b"/limited/x", b"/self/x", b"/retry/x", b"/up/slow", b"/reroute/y"]
+    for path in route_paths():
+        out.append(("get" + path.decode(), [req(b"GET", path)]))
+    for path in (b"/up/x", b"/hello", b"/nope", b"/up/chunked", b"/filter/big"):
+        out.append(("head" + path.decode(), [req(b"HEAD", path)]))
+    out.append(("options-star", [req(b"OPTIONS", b"*")]))
+    out.append(("delete", [req(b"DELETE", b"/up/x")]))
+    out.append(("auth-ok", [req(b"GET", b"/private/x", [b"apikey: fuzz-key"])]))
+    out.append(("auth-body", [req(b"POST", b"/private/x", [b"apikey: fuzz-key",
+                                                          b"Content-Length: 5"], b"hello")]))
+    for path in body_paths:
+        name = path.decode()
+        out.append(("post-cl" + name, [req(b"POST", path, [b"Content-Length: 11"],
+                                           b"hello world")]))
+        out.append(("post-cl0" + name, [req(b"POST", path, [b"Content-Length: 0"])]))
+        out.append(("post-chunked" + name, [req(b"POST", path,
+                                                [b"Transfer-Encoding: chunked"],
+                                                chunked(b"hello", b" ", b"world"))]))
+        out.append(("post-chunked-ext-trailer" + name, [
+            req(b"POST", path, [b"Transfer-Encoding: chunked"],
+                chunked(b"abc", b"defg", ext=b';a=1;b="x y"', trailers=[b"X-T: 1"]))]))
+        out.append(("post-chunked-split" + name, [
+            req(b"POST", path, [b"Transfer-Encoding: chunked"]), b"5\r\nhello\r\n",
+            b"1\r\n \r\n", b"5\r\nworld\r\n0\r\n\r\n"]))
+        # the first finding: a trailer after the route has answered (section 4 row 1)
+        out.append(("s4r1-trailer" + name, [
+            req(b"POST", path, [b"Transfer-Encoding: chunked"], b"0\r\nX-T: 1\r\n\r\n")]))
+        # the second: client gone while 100 Continue is written (section 4 row 2)
+        out.append(("s4r2-expect" + name, [
+            req(b"POST", path, [b"Expect: 100-continue", b"Content-Length: 4"]), b"abcd"]))
+        out.append(("expect-chunked" + name, [
+            req(b"POST", path, [b"Expect: 100-continue", b"Transfer-Encoding: chunked"]),
+            chunked(b"abcd")]))
+        out.append(("post-big" + name, [req(b"POST", path, [b"Content-Length: 70000"]),
+                                        b"x" * 70000]))
+        out.append(("post-10k" + name, [req(b"POST", path, [b"Content-Length: 10000"]),
+                                        b"y" * 10000]))
+    out.append(("http10-keepalive", [req(b"GET", b"/up/x", [b"Connection: keep-alive"],
+                                         version=b"HTTP/1.0")]))
+    out.append(("http10-nohost", [req(b"GET", b"/hello", host=None, version=b"HTTP/1.0")]))
+    out.append(("absolute-form", [req(b"GET", b"http://a/hello", host=b"b")]))
+    out.append(("absolute-backend", [req(b"GET", b"http://backend.local/x", host=b"b")]))
+    out.append(("absolute-up", [req(b"POST", b"http://a:80/up/x?y=1", [b"Content-Length: 2"],
+                                    b"ok")]))
+    out.append(("host-backend", [req(b"GET", b"/anything", host=b"backend.local")]))
+    out.append(("crlf-before", [b"\r\n\r\n" + req(b"GET", b"/hello")]))
+    out.append(("websocket", [req(b"GET", b"/up/x", [
+        b"Connection: Upgrade", b"Upgrade: websocket", b"Sec-WebSocket-Version: 13",
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="])]))
+    return out
+
+
+def pipeline_seeds():
+    g = req(b"GET", b"/hello")
+    p = req(b"POST", b"/body/x", [b"Content-Length: 3"], b"abc")
+    c = req(b"POST", b"/nope", [b"Transfer-Encoding: chunked"], chunked(b"abc"))
+    u = req(b"GET", b"/up/slow")
+    e = req(b"POST", b"/bodyans/x", [b"Expect: 100-continue", b"Content-Length: 2"], b"hi")
+    return [
+        ("pipeline-gets", [g * 5]),
+        ("pipeline-mixed", [g + p + c + u + g]),
+        ("pipeline-split", [g + p[:10], p[10:] + c, u + e]),
+        ("pipeline-expect", [e + e + g]),
+        ("pipeline-close", [g + req(b"GET", b"/up/x", [b"Connection: close"]) + g]),
+        ("pipeline-100", [g * 100]),
+        ("pipeline-trailer", [c + c + g]),
+        ("pipeline-limited", [req(b"GET", b"/limited/x") * 12]),
+        ("pipeline-upstreams", [req(b"GET", b"/up/chunked") + req(b"GET", b"/up/big")
+                                + req(b"GET", b"/up/trickle") + req(b"GET", b"/self/x")]),
+        # row 43: a request hidden in a body
+        ("r43-smuggle-body", [req(b"GET", b"/up/x", [b"Content-Length: 44"],
+                                  b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP")]),
+        # row 45: bytes after Connection: close
+        ("r45-after-close", [req(b"GET", b"/hello", [b"Connection: close"]) + g]),
+        ("r44-answer-before-body", [req(b"POST", b"/private/x", [b"Content-Length: 30"],
+                                        b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n") + g]),
+    ]
+
+
+def catalogue_seeds():
+    """Section 1 of the catalogue, one or more seeds per row."""
+    long_line = b"/" + b"a" * 9000
+    rows = [
+        ("r01-space", b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r02-ctl", b"GET /\x02 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r02-nul", b"GET /\x00 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r02-pct", b"GET /% HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r02-pctzz", b"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r02-high", b"GET /\xff\x80 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r03-fragment", b"GET /a#f HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r04-two-spaces", b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r04-tab", b"GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r05-http12", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n"),
+        ("r05-http011", b"GET / HTTP/01.1\r\nHost: a\r\n\r\n"),
+        ("r05-http20", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
+        ("r06-http09", b"GET /\r\n"),
+        ("r07-lower", b"get / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r07-foo", b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r08-star", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r08-authority", b"GET a.com:80 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r08-word", b"GET admin HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r09-absolute", b"GET http://a/up/x HTTP/1.1\r\nHost: b\r\n\r\n"),
+        ("r10-dotdot", b"GET /../../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r10-pct-dotdot", b"GET /%2e%2e/%2E%2e/up/x HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r10-inside", b"GET /up/a/../b/./c//d HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r11-trace", b"TRACE / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r11-connect", b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"),
+        ("r12-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        ("r13-long-line", b"GET " + long_line + b" HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ("r14-no-host", b"GET / HTTP/1.1\r\n\r\n"),
+        ("r14-two-host", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        ("r14-host-slash", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+        ("r14-host-port", b"GET / HTTP/1.1\r\nHost: a:99999\r\n\r\n"),
+        ("r14-host-v6", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+        ("r14-host-at", b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n"),
+        ("r15-space-colon", P + b"Content-Length : 5\r\n\r\nhello"),
+        ("r16-fold", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"),
+        ("r16-first-sp", b"GET / HTTP/1.1\r\n Host: a\r\n\r\n"),
+        ("r17-bare-lf", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\nY: b\r\n\r\n"),
+        ("r17-bare-cr", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rY: b\r\n\r\n"),
+        ("r17-all-lf", b"GET / HTTP/1.1\nHost: a\n\n"),
+        ("r18-nul-value", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n"),
+        ("r19-nul-name", b"GET / HTTP/1.1\r\nHost: a\r\nX\x00Y: 1\r\n\r\n"),
+        ("r19-at-name", b"GET / HTTP/1.1\r\nHost: a\r\nX@Y: 1\r\n\r\n"),
+        ("r19-empty-name", b"GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n"),
+        ("r20-underscore-te", P + b"Transfer_Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("r20-underscore-cl", P + b"Content_Length: 5\r\n\r\nhello"),
+        ("r21-many-fields", b"GET / HTTP/1.1\r\nHost: a\r\n"
+         + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n"),
+        ("r21-long-field", b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 9000 + b"\r\n\r\n"),
+        ("r21-big-block", b"GET / HTTP/1.1\r\nHost: a\r\n"
+         + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 4000) for i in range(9)) + b"\r\n"),
+        ("r22-empty-fields", b"GET / HTTP/1.1\r\nHost: a\r\n" + b"x: \r\n" * 10000 + b"\r\n"),
+        ("r23-host-trailing-space", b"GET /up/x HTTP/1.1\r\nHost: a.com \r\n\r\n"),
+        ("r24-connection-list", b"GET /up/x HTTP/1.1\r\nHost: a\r\n"
+         b"Connection: close, X-Forwarded-For, Authorization\r\n"
+         b"X-Forwarded-For: 1.2.3.4\r\nAuthorization: x\r\n\r\n"),
+        ("r25-forwarded", b"GET /up/x HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\n"
+         b"X-Real-IP: 2.2.2.2\r\nX-Gw-Internal: 1\r\n\r\n"),
+        ("r26-expect-bad", P + b"Expect: 100-continuex\r\nContent-Length: 2\r\n\r\nhi"),
+        ("r27-upgrade-nokey", b"GET /up/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+         b"Upgrade: websocket\r\n\r\n"),
+        ("r28-cl-te", P + b"Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX"),
+        ("r29-cl-twice", P + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello"),
+        ("r29-cl-list", P + b"Content-Length: 5, 6\r\n\r\nhello"),
+        ("r29-cl-same-list", P + b"Content-Length: 5, 5\r\n\r\nhello"),
+        ("r30-cl-empty", P + b"Content-Length:\r\n\r\n"),
+        ("r30-cl-plus", P + b"Content-Length: +5\r\n\r\nhello"),
+        ("r30-cl-minus", P + b"Content-Length: -1\r\n\r\n"),
+        ("r30-cl-hex", P + b"Content-Length: 0x5\r\n\r\nhello"),
+        ("r30-cl-spaced", P + b"Content-Length: 5 5\r\n\r\nhello"),
+        ("r31-cl-huge", P + b"Content-Length: 99999999999999999999\r\n\r\n"),
+        ("r32-te-xchunked", P + b"Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n"),
+        ("r32-te-identity", P + b"Transfer-Encoding: identity\r\n\r\n"),
+        ("r32-te-quoted", P + b'Transfer-Encoding: "chunked"\r\n\r\n0\r\n\r\n'),
+        ("r33-te-chunked-identity", P + b"Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"),
+        ("r33-te-gzip-chunked", P + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+        ("r34-te-twice", P + b"Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"),
+        ("r34-te-second-line", P + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n"
+         b"0\r\n\r\n"),
+        ("r35-te-vtab", P + b"Transfer-Encoding: \x0bchunked\r\n\r\n0\r\n\r\n"),
+        ("r36-http10-chunked", b"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+         b"\r\n0\r\n\r\n"),
+        ("r37-chunk-huge", P + b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff1\r\n"),
+        ("r38-chunk-0x", P + b"Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"),
+        ("r38-chunk-neg", P + b"Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"),
+        ("r38-chunk-sp", P + b"Transfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n"),
+        ("r38-chunk-trailing-sp", P + b"Transfer-Encoding: chunked\r\n\r\n5  \r\nhello\r\n"
+         b"0\r\n\r\n"),
+        ("r38-chunk-semicolon", P + b"Transfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n"),
+        ("r39-chunk-bare-lf", P + b"Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"),
+        ("r40-chunk-overrun", P + b"Transfer-Encoding: chunked\r\n\r\n4\r\nSEE-THIS\r\n0\r\n\r\n"),
+        ("r41-chunk-ext-long", P + b"Transfer-Encoding: chunked\r\n\r\n5;" + b"e" * 100000
+         + b"\r\nhello\r\n0\r\n\r\n"),
+        ("r42-trailer-fields", b"POST /up/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+         b"\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\nTransfer-Encoding: x\r\nHost: evil\r\n"
+         b"\r\n"),
+        ("r46-too-large", b"POST /up/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n"),
+        ("r47-chunked-too-large", b"POST /body/x HTTP/1.1\r\nHost: a\r\n"
+         b"Transfer-Encoding: chunked\r\n\r\n" + (b"4000\r\n" + b"z" * 0x4000 + b"\r\n") * 5
+         + b"0\r\n\r\n"),
+        ("r48-one-byte-chunks", b"POST /body/x HTTP/1.1\r\nHost: a\r\n"
+         b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\nq\r\n" * 2000 + b"0\r\n\r\n"),
+        ("r54-fin-after", b"GET /up/slow HTTP/1.1\r\nHost: a\r\n\r\n"),
+        # section 4: other protocols on the plain port
+        ("s4r3-tls-hello", client_hello()),
+        ("s4r11-proxy-v1", b"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\nGET / HTTP/1.1\r\n"
+         b"Host: a\r\n\r\n"),
+        ("s4r11-proxy-v2", b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x01\x7f\x00"
+         b"\x00\x01\x00\x01\x00\x02"),
+        ("garbage", bytes(range(256))),
+    ]
+    return [(name, [data]) for name, data in rows]
+
+
+def admin_seeds():
+    return [
+        ("admin-status", [req(b"GET", b"/status")]),
+        ("admin-head", [req(b"HEAD", b"/status")]),
+        ("admin-post-status", [req(b"POST", b"/status", [b"Content-Length: 3"], b"abc")]),
+        ("admin-chunked", [req(b"POST", b"/status", [b"Transfer-Encoding: chunked"],
+                               chunked(b"x", trailers=[b"X: 1"]))]),
+        ("admin-404", [req(b"GET", b"/nothing")]),
+        ("admin-get-reload", [req(b"GET", b"/reload")]),
+        ("admin-pipeline", [req(b"GET", b"/status") * 3]),
+    ]
+
+
+def admin_reload_seed():
+    return ("admin-reload", [req(b"POST", b"/reload", [b"Content-Length: 0"])])
+
+
+def all_seeds():
+    """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4...) come three
+    times, so that every run tries them and their neighbours often."""
+    main = valid_seeds() + pipeline_seeds() + catalogue_seeds()
+    main += [s for s in main if s[0].startswith("s4")] * 2
+    return main, admin_seeds()
