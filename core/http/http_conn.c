@@ -228,7 +228,7 @@ static void conn_close(mg_conn_t *c)
     }
     ev_io_stop(w->loop, &c->io);
     ev_timer_stop(w->loop, &c->timer);
-    close(c->fd);
+    mg_transport_close(&c->tp);
     c->closed = true;
     if (c->prev != NULL) {
         c->prev->next = c->next;
@@ -432,7 +432,7 @@ static int read_some(mg_conn_t *c)
         }
     }
     size_t room = c->cap - c->len;
-    ssize_t n = read(c->fd, c->buf + c->len, room);
+    ssize_t n = mg_transport_read(&c->tp, c->buf + c->len, room);
     if (n > 0) {
         /* a short read emptied the socket: wait for the next event instead of a read
          * that would only say EAGAIN */
@@ -441,10 +441,7 @@ static int read_some(mg_conn_t *c)
         c->last_read = mg__conn_now(c);
         return MG_OK;
     }
-    if (n < 0 && errno == EINTR) {
-        return MG_OK;
-    }
-    if (n < 0 && errno == EAGAIN) {
+    if (n == -EAGAIN) {
         c->readable = false;
         if (c->state == MG_C_IDLE && c->len == 0) {
             mg__buf_give(c); /* an idle connection holds no buffer while it waits */
@@ -473,19 +470,16 @@ static void linger(mg_conn_t *c)
         return;
     }
     if (c->deadline <= 0) {
-        shutdown(c->fd, SHUT_WR);
+        mg_transport_shutdown(&c->tp);
         c->deadline = mg__conn_now(c) + LINGER_TIME;
         mg__buf_give(c);
     }
     for (;;) {
-        ssize_t n = read(c->fd, sink, sizeof(sink));
+        ssize_t n = mg_transport_read(&c->tp, sink, sizeof(sink));
         if (n > 0) {
             continue;
         }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && errno == EAGAIN) {
+        if (n == -EAGAIN) {
             return;
         }
         conn_close(c);
@@ -560,6 +554,7 @@ void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockad
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->w = w;
     c->fd = fd;
+    mg_transport_init_plain(&c->tp, fd);
     c->admin = admin;
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
@@ -651,16 +646,13 @@ static int out_append(mg_conn_t *c, const char *p, size_t len)
 static int flush_out(mg_conn_t *c)
 {
     while (out_pending(c)) {
-        ssize_t n = write(c->fd, c->out + c->opos, c->olen - c->opos);
+        ssize_t n = mg_transport_write(&c->tp, c->out + c->opos, c->olen - c->opos);
         if (n > 0) {
             c->opos += (size_t)n;
             c->last_write = mg__conn_now(c);
             continue;
         }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && errno == EAGAIN) {
+        if (n == -EAGAIN) {
             break;
         }
         mg__conn_abort(c, 0, "client connection reset while sending the response");
@@ -687,11 +679,8 @@ int mg_http_writev(mg_request_t *r, const struct iovec *iov, int iovcnt)
     r->header_sent = true;
     r->bytes_sent += total;
     if (!out_pending(c) && total > 0) {
-        ssize_t n;
-        do {
-            n = writev(c->fd, iov, iovcnt);
-        } while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN) {
+        ssize_t n = mg_transport_writev(&c->tp, iov, iovcnt);
+        if (n < 0 && n != -EAGAIN) {
             mg__conn_abort(c, 0, "client connection reset while sending the response");
             rc = MG_ERROR;
             goto out;

@@ -12,6 +12,7 @@
 #define MG_HTTP_CONN_INT_H
 
 #include "http.h"
+#include "transport.h"
 #include "llhttp.h"
 
 #include <ev.h>
@@ -43,6 +44,7 @@ struct mg_conn_s {
     mg_worker_t *w;
     mg_conn_t *prev, *next;               /* w->conns */
     const mg_http_session_ops_t *session; /* the protocol's writer (HTTP/1) */
+    mg_transport_t tp;                    /* how the bytes move (plain; later TLS) */
     int fd;
     uint8_t state;
     bool admin;             /* accepted on the admin listener */

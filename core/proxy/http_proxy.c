@@ -540,12 +540,9 @@ static void flush_out(proxy_t *p, bool may_read)
         if (p->bsent < p->blen) {
             iov[n++] = (struct iovec){p->body + p->bsent, p->blen - p->bsent};
         }
-        ssize_t w = writev(p->conn->fd, iov, n);
+        ssize_t w = mg_transport_writev(&p->conn->tp, iov, n);
         if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            if (w != -EAGAIN) {
                 p->out_broken = true;
             }
             break;

@@ -272,15 +272,12 @@ void mg__proxy_do_read(proxy_t *p)
             resp_broken(p, MG_PROXY_ERR_BAD_RESPONSE, "response head too big");
             return;
         }
-        ssize_t n = recv(p->conn->fd, dst, room, 0);
+        ssize_t n = mg_transport_read(&p->conn->tp, dst, room);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (n == -EAGAIN) {
                 break;
             }
-            resp_broken(p, MG_PROXY_ERR_IO, strerror(errno));
+            resp_broken(p, MG_PROXY_ERR_IO, strerror((int)-n));
             return;
         }
         if (n == 0) {

@@ -73,9 +73,7 @@ void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w)
 
 static void conn_close(mg_upstream_conn_t *c)
 {
-    if (c->fd >= 0) {
-        close(c->fd);
-    }
+    mg_transport_close(&c->tp);
     mg_health_conn_closed(c->up, c->node);
     free(c);
 }
@@ -215,6 +213,7 @@ int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
         return -ENOMEM;
     }
     c->fd = fd;
+    mg_transport_init_plain(&c->tp, fd);
     c->node = node;
     c->up = u;
     ev_io_init(&c->io, on_idle_readable, fd, EV_READ);

@@ -8,6 +8,7 @@
 #include "balancer.h"
 #include "health.h"
 #include "mg_core.h"
+#include "transport.h"
 #include "nodestate.h"
 
 #include <ev.h>
@@ -23,12 +24,13 @@ typedef struct mg_upstream_conn_s mg_upstream_conn_t;
 struct mg_upstream_conn_s {
     ev_io io;            /* must stay first */
     ev_timer idle_timer; /* expiry while pooled */
-    int fd;
-    int node;          /* index in conf->nodes */
-    unsigned requests; /* requests started on this connection */
-    bool reused;       /* came out of the pool (may have gone stale meanwhile) */
-    double idle_since; /* loop time it was pooled */
-    mg_upstream_t *up; /* borrowed */
+    int fd;              /* the socket, for socket-level calls (connect, probes) */
+    mg_transport_t tp;   /* its I/O (plain; later TLS to upstreams) */
+    int node;            /* index in conf->nodes */
+    unsigned requests;   /* requests started on this connection */
+    bool reused;         /* came out of the pool (may have gone stale meanwhile) */
+    double idle_since;   /* loop time it was pooled */
+    mg_upstream_t *up;   /* borrowed */
     /* per-node idle list (newest first) and the upstream-wide LRU (oldest last) */
     mg_upstream_conn_t *node_prev, *node_next;
     mg_upstream_conn_t *lru_prev, *lru_next;
@@ -61,8 +63,8 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c);
  * given a worker. */
 void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w);
 
-/* Closes pooled idle connections, stops the prober and frees the runtime. Called when the generation that
- * owns it is released, so no request uses it any more. */
+/* Closes pooled idle connections, stops the prober and frees the runtime. Called when the
+ * generation that owns it is released, so no request uses it any more. */
 void mg_upstream_destroy(mg_upstream_t *u);
 
 /* Takes an idle pooled connection to `node` that still looks alive (a non-blocking
