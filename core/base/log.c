@@ -331,7 +331,7 @@ static int open_access_log(const char *path, mg_access_format_t fmt, size_t cap)
  * error log on standard error at level info, no access log. Pending access-log lines go
  * to the old file first. MG_OK, or MG_ERROR when a file could not be opened (the error
  * log then uses standard error; the access log is off until a reopen succeeds). */
-int mg_log_open(const mg_conf_t *conf)
+int mg_log_open(const mg_log_conf_t *conf)
 {
     mg_log_flush();
     L.level = conf ? conf->error_log_level : MG_LOG_INFO;

@@ -13,15 +13,36 @@
 #ifndef MG_LOG_H
 #define MG_LOG_H
 
-#include "conf.h"
 #include "mg_core.h"
 
 #include <stdarg.h>
 
+typedef enum {
+    MG_LOG_DEBUG = 0,
+    MG_LOG_INFO,
+    MG_LOG_NOTICE,
+    MG_LOG_WARN,
+    MG_LOG_ERROR,
+    MG_LOG_CRIT,
+    MG_LOG_ALERT
+} mg_log_level_t;
+
+typedef enum { MG_ACCESS_COMBINED = 0, MG_ACCESS_JSON } mg_access_format_t;
+
+/* Where the logs go (the configuration's error_log and access_log, conf.h's
+ * mg_conf_log()). Strings are borrowed by mg_log_open, which copies them. */
+typedef struct {
+    const char *error_log_path; /* absolute; "stderr" logs to standard error */
+    mg_log_level_t error_log_level;
+    const char *access_log_path; /* absolute; NULL when the access log is off */
+    mg_access_format_t access_log_format;
+    size_t access_log_buffer; /* bytes buffered before a write */
+} mg_log_conf_t;
+
 /* Opens the error log named by conf (or standard error when conf is NULL / path
  * "stderr"). Returns MG_OK or MG_ERROR (then standard error is used). Idempotent: a new
  * conf replaces the old target. */
-int mg_log_open(const mg_conf_t *conf);
+int mg_log_open(const mg_log_conf_t *conf);
 
 /* Reopens both logs at their configured paths (SIGUSR1). */
 void mg_log_reopen(void);

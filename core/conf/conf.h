@@ -9,6 +9,7 @@
 #ifndef MG_CONF_H
 #define MG_CONF_H
 
+#include "log.h"
 #include "mg_core.h"
 
 #include <sys/socket.h>
@@ -54,10 +55,6 @@ typedef struct {
     bool httponly;         /* HttpOnly attribute, default true */
 } mg_sticky_conf_t;
 
-typedef enum { MG_LOG_DEBUG = 0, MG_LOG_INFO, MG_LOG_NOTICE, MG_LOG_WARN, MG_LOG_ERROR, MG_LOG_CRIT, MG_LOG_ALERT } mg_log_level_t;
-
-typedef enum { MG_ACCESS_COMBINED = 0, MG_ACCESS_JSON } mg_access_format_t;
-
 /* A resolved "ADDR:PORT" (IPv4, [IPv6] or a host name resolved once at load). */
 typedef struct {
     const char *text; /* as written, e.g. "127.0.0.1:9001" */
@@ -79,14 +76,14 @@ typedef struct {
 
 /* `health_check.active`: one prober per upstream for the whole node. */
 typedef struct {
-    bool on;                   /* the block is present */
-    const char *path;          /* GET target, default "/" */
-    const char *host;          /* Host header; NULL: the upstream's `host`, else the node */
-    uint64_t statuses[8];      /* bit (status - 100) for 100..599; default 200-399 */
-    double interval;           /* between probes of a node, default 5 s */
-    double timeout;            /* connect + answer of one probe, default 1 s */
-    int healthy_threshold;     /* successes in a row that bring a node back, default 2 */
-    int unhealthy_threshold;   /* failures in a row that mark it down, default 3 */
+    bool on;                 /* the block is present */
+    const char *path;        /* GET target, default "/" */
+    const char *host;        /* Host header; NULL: the upstream's `host`, else the node */
+    uint64_t statuses[8];    /* bit (status - 100) for 100..599; default 200-399 */
+    double interval;         /* between probes of a node, default 5 s */
+    double timeout;          /* connect + answer of one probe, default 1 s */
+    int healthy_threshold;   /* successes in a row that bring a node back, default 2 */
+    int unhealthy_threshold; /* failures in a row that mark it down, default 3 */
 } mg_hc_active_conf_t;
 
 /* `health_check.passive`: outlier ejection from real traffic. */
@@ -108,11 +105,11 @@ typedef struct {
 } mg_hc_breaker_conf_t;
 
 typedef struct {
-    int max_connections;  /* open connections to the upstream, all workers; 0 = unlimited */
-    int max_pending;      /* requests waiting for one at max_connections, default 100 */
-    bool retry_budget;    /* `retry_budget` present */
-    double retry_ratio;   /* retries <= ratio x requests (10 s window), default 0.2 */
-    int retry_min;        /* retries always allowed per window, default 3 */
+    int max_connections; /* open connections to the upstream, all workers; 0 = unlimited */
+    int max_pending;     /* requests waiting for one at max_connections, default 100 */
+    bool retry_budget;   /* `retry_budget` present */
+    double retry_ratio;  /* retries <= ratio x requests (10 s window), default 0.2 */
+    int retry_min;       /* retries always allowed per window, default 3 */
     mg_hc_active_conf_t active;
     mg_hc_passive_conf_t passive;
     mg_hc_breaker_conf_t breaker;
@@ -125,23 +122,23 @@ struct mg_upstream_conf_s {
     mg_sticky_conf_t sticky; /* with balancer: sticky */
     mg_node_conf_t *nodes;
     size_t nnodes;
-    int keepalive;              /* idle connections per worker per upstream, default 64 */
-    double keepalive_timeout;   /* idle pooled connection lifetime, default 10 s */
-    int keepalive_requests;     /* requests per upstream connection, default 1000 */
-    double connect_timeout;     /* default 3 s */
-    double send_timeout;        /* default 10 s */
-    double read_timeout;        /* default 30 s */
-    int retries;                /* extra tries on another node, default 1 */
-    double retry_timeout;       /* total time budget for all tries, 0 = none, default 0 */
-    const char *host;           /* Host sent upstream; NULL passes the client's Host */
-    int index;                  /* position in conf->upstreams */
-    mg_health_conf_t health;    /* health checks, breaker, limits, retry budget */
+    int keepalive;            /* idle connections per worker per upstream, default 64 */
+    double keepalive_timeout; /* idle pooled connection lifetime, default 10 s */
+    int keepalive_requests;   /* requests per upstream connection, default 1000 */
+    double connect_timeout;   /* default 3 s */
+    double send_timeout;      /* default 10 s */
+    double read_timeout;      /* default 30 s */
+    int retries;              /* extra tries on another node, default 1 */
+    double retry_timeout;     /* total time budget for all tries, 0 = none, default 0 */
+    const char *host;         /* Host sent upstream; NULL passes the client's Host */
+    int index;                /* position in conf->upstreams */
+    mg_health_conf_t health;  /* health checks, breaker, limits, retry budget */
 };
 
 /* A fixed response a route can answer with instead of proxying. */
 typedef struct {
     int status;
-    const char *body;    /* may be NULL */
+    const char *body; /* may be NULL */
     size_t body_len;
     const char *content_type; /* default "text/plain" */
 } mg_return_conf_t;
@@ -153,8 +150,8 @@ typedef enum { MG_CV_NULL = 0, MG_CV_SCALAR, MG_CV_LIST, MG_CV_MAP } mg_cv_kind_
 typedef struct mg_conf_value_s mg_conf_value_t;
 struct mg_conf_value_s {
     mg_cv_kind_t kind;
-    int line, col;          /* 1-based position in the file */
-    const char *str;        /* scalar text, NUL-terminated */
+    int line, col;   /* 1-based position in the file */
+    const char *str; /* scalar text, NUL-terminated */
     size_t len;
     bool plain;             /* an unquoted scalar (may be a number or a boolean) */
     const char **keys;      /* map keys, in document order */
@@ -173,7 +170,7 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    const char *path; /* "consumers[0]" */
+    const char *path;             /* "consumers[0]" */
     mg_plugin_use_t *credentials; /* per auth plugin, e.g. key-auth: { key: ... } */
     size_t ncredentials;
     mg_plugin_use_t *plugins; /* plugin configs that apply once this consumer is known */
@@ -232,23 +229,23 @@ typedef struct {
 
 /* One `rate_limit:` item of a route (or a limiter made by mg.ratelimit in Lua). */
 typedef struct {
-    const char *name;       /* `name`, default "<route>#<i>"; also the key prefix */
+    const char *name; /* `name`, default "<route>#<i>"; also the key prefix */
     mg_rl_algo_t algorithm;
-    double limit;           /* requests per window / bucket refill per window / in flight */
-    double window;          /* seconds `limit` is counted over (rate "100/s" -> 100, 1) */
-    double burst;           /* token bucket size (default limit), leaky queue (default 0) */
-    bool delay;             /* leaky bucket: wait for the slot instead of rejecting */
-    mg_rl_key_part_t *key;  /* `key`, parts joined by '+'; default remote_addr */
+    double limit;          /* requests per window / bucket refill per window / in flight */
+    double window;         /* seconds `limit` is counted over (rate "100/s" -> 100, 1) */
+    double burst;          /* token bucket size (default limit), leaky queue (default 0) */
+    bool delay;            /* leaky bucket: wait for the slot instead of rejecting */
+    mg_rl_key_part_t *key; /* `key`, parts joined by '+'; default remote_addr */
     size_t nkey;
-    bool missing_reject;    /* `missing_key: reject` (default allow) */
+    bool missing_reject; /* `missing_key: reject` (default allow) */
     mg_rl_scope_t scope;
-    const char *zone;       /* shared zone of a local limit, default "default" */
-    int status;             /* rejection status, default 429 */
-    bool headers;           /* RateLimit-* on allowed responses too */
+    const char *zone;              /* shared zone of a local limit, default "default" */
+    int status;                    /* rejection status, default 429 */
+    bool headers;                  /* RateLimit-* on allowed responses too */
     mg_rl_failure_t redis_failure; /* cluster scope with Redis down; default local */
-    int nodes;              /* instances sharing the limit (local fallback share), default 1 */
-    double sync_interval;   /* cluster_approx reconciliation period, default 100 ms */
-    int index;              /* position in the route's list */
+    int nodes;            /* instances sharing the limit (local fallback share), default 1 */
+    double sync_interval; /* cluster_approx reconciliation period, default 100 ms */
+    int index;            /* position in the route's list */
 } mg_rl_conf_t;
 
 /* `rate_limit_zones:` entry: a shared zone holding local limiter state. */
@@ -258,35 +255,35 @@ typedef struct {
 } mg_rl_zone_conf_t;
 
 struct mg_route_conf_s {
-    const char *name;          /* default "route#N" (1-based) */
-    uint64_t methods;          /* bit (1 << llhttp_method_t); 0 = any method */
-    const char **hosts;        /* exact "a.com" or wildcard "*.a.com"; none = any host */
+    const char *name;   /* default "route#N" (1-based) */
+    uint64_t methods;   /* bit (1 << llhttp_method_t); 0 = any method */
+    const char **hosts; /* exact "a.com" or wildcard "*.a.com"; none = any host */
     size_t nhosts;
-    const char **paths;        /* "/a/{id}/b", "/static/\*"; at least one */
+    const char **paths; /* "/a/{id}/b", "/static/\*"; at least one */
     size_t npaths;
     mg_upstream_conf_t *upstream; /* NULL when `ret` is set */
     mg_return_conf_t *ret;        /* `return:` block, or NULL */
-    int priority;              /* tie-breaker, higher wins, default 0 */
-    int index;                 /* position in conf->routes */
-    mg_plugin_use_t *plugins;  /* `plugins:` in document order */
+    int priority;                 /* tie-breaker, higher wins, default 0 */
+    int index;                    /* position in conf->routes */
+    mg_plugin_use_t *plugins;     /* `plugins:` in document order */
     size_t nplugins;
     mg_rl_conf_t *rate_limits; /* `rate_limit:`; all must pass */
     size_t nrate_limits;
 };
 
 typedef struct {
-    double client_header_timeout;   /* whole request head, default 10 s  -> 408 */
-    double client_body_timeout;     /* between body reads, default 30 s  -> 408 */
-    double send_timeout;            /* between writes to the client, default 30 s */
-    double keepalive_timeout;       /* idle client connection, default 15 s */
-    int keepalive_requests;         /* per client connection, default 10000 */
-    size_t client_max_body_size;    /* default 1 MiB -> 413; 0 = unlimited */
-    size_t max_request_line;        /* default 8 KiB -> 414 */
-    size_t max_header_line;         /* default 8 KiB -> 431 */
-    size_t max_header_size;         /* all headers, default 32 KiB -> 431 */
-    int max_headers;                /* default 100 -> 431 */
-    double drain_timeout;           /* graceful stop / old-generation drain, default 30 s */
-    bool response_request_id;       /* X-Request-Id on every answer, default true */
+    double client_header_timeout; /* whole request head, default 10 s  -> 408 */
+    double client_body_timeout;   /* between body reads, default 30 s  -> 408 */
+    double send_timeout;          /* between writes to the client, default 30 s */
+    double keepalive_timeout;     /* idle client connection, default 15 s */
+    int keepalive_requests;       /* per client connection, default 10000 */
+    size_t client_max_body_size;  /* default 1 MiB -> 413; 0 = unlimited */
+    size_t max_request_line;      /* default 8 KiB -> 414 */
+    size_t max_header_line;       /* default 8 KiB -> 431 */
+    size_t max_header_size;       /* all headers, default 32 KiB -> 431 */
+    int max_headers;              /* default 100 -> 431 */
+    double drain_timeout;         /* graceful stop / old-generation drain, default 30 s */
+    bool response_request_id;     /* X-Request-Id on every answer, default true */
 } mg_http_conf_t;
 
 /* Redis for cluster-wide state (rate limits); validated now, used by later releases. */
@@ -311,17 +308,17 @@ struct mg_conf_s {
     mg_log_level_t error_log_level;
     const char *access_log_path; /* absolute; NULL when `access_log: off` */
     mg_access_format_t access_log_format;
-    size_t access_log_buffer;    /* bytes buffered before a write, default 64 KiB */
-    mg_listen_conf_t *admin;     /* admin listener, NULL when off */
-    size_t shm_size;             /* size of the main shared zone, default 1 MiB */
-    const char **plugins_dirs;   /* absolute; kept for the Lua runtime */
+    size_t access_log_buffer;  /* bytes buffered before a write, default 64 KiB */
+    mg_listen_conf_t *admin;   /* admin listener, NULL when off */
+    size_t shm_size;           /* size of the main shared zone, default 1 MiB */
+    const char **plugins_dirs; /* absolute; kept for the Lua runtime */
     size_t nplugins_dirs;
     mg_http_conf_t http;
     mg_upstream_conf_t *upstreams;
     size_t nupstreams;
     mg_route_conf_t *routes;
     size_t nroutes;
-    mg_redis_conf_t *redis;      /* NULL when the `redis` block is absent */
+    mg_redis_conf_t *redis;          /* NULL when the `redis` block is absent */
     mg_plugin_use_t *global_plugins; /* apply to every route */
     size_t nglobal_plugins;
     mg_consumer_conf_t *consumers;
@@ -331,7 +328,7 @@ struct mg_conf_s {
     mg_rl_zone_conf_t *rl_zones; /* `rate_limit_zones:`, plus "default" when used */
     size_t nrl_zones;
     mg_lua_conf_t lua;
-    bool watch_plugins;          /* a change in a plugins dir triggers a reload */
+    bool watch_plugins;           /* a change in a plugins dir triggers a reload */
     mg_plugin_src_t *plugin_srcs; /* every plugin in use, after mg_conf_read_plugins() */
     size_t nplugin_srcs;
 };
@@ -339,10 +336,10 @@ struct mg_conf_s {
 /* A configuration error. `file:line:column: key: message`. */
 typedef struct {
     char file[512];
-    int line;   /* 1-based; 0 when unknown */
-    int column; /* 1-based; 0 when unknown */
-    char key[256];  /* key path, e.g. "upstreams[0].nodes[1].weight" */
-    char msg[512];  /* what was expected / what is wrong */
+    int line;      /* 1-based; 0 when unknown */
+    int column;    /* 1-based; 0 when unknown */
+    char key[256]; /* key path, e.g. "upstreams[0].nodes[1].weight" */
+    char msg[512]; /* what was expected / what is wrong */
 } mg_conf_err_t;
 
 /* Reads and parses `path` (relative paths inside resolve against `prefix`; NULL prefix
@@ -394,5 +391,17 @@ int mg_conf_parse_addr(const char *s, mg_addr_t *out);
 /* True when a listen/worker-count change means workers must be replaced rather than
  * switched in place. */
 bool mg_conf_needs_restart(const mg_conf_t *old, const mg_conf_t *new);
+
+/* The log targets of `conf`, as the log opens them (base/log.h). */
+static inline mg_log_conf_t mg_conf_log(const mg_conf_t *conf)
+{
+    return (mg_log_conf_t){
+        .error_log_path = conf->error_log_path,
+        .error_log_level = conf->error_log_level,
+        .access_log_path = conf->access_log_path,
+        .access_log_format = conf->access_log_format,
+        .access_log_buffer = conf->access_log_buffer,
+    };
+}
 
 #endif

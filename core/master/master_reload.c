@@ -182,7 +182,8 @@ int mg__master_start(mg_conf_t *conf)
         }
     }
     mg_log_set_slot(-1);
-    if (mg_log_open(conf) != MG_OK) {
+    mg_log_conf_t lc = mg_conf_log(conf);
+    if (mg_log_open(&lc) != MG_OK) {
         return start_fail("cannot open the logs of %s", conf->file);
     }
     if (pid_file_write(conf->pid_file) != MG_OK) {
@@ -318,7 +319,8 @@ static void swap_conf(mg_conf_t *nc)
     M.gen_id++;
     mg_conf_destroy(M.conf);
     M.conf = nc;
-    mg_log_open(nc);
+    mg_log_conf_t lc = mg_conf_log(nc);
+    mg_log_open(&lc);
     mg__master_watch_plugins(nc);
 }
 

@@ -155,7 +155,8 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
                    (unsigned long long)w->gen->id, err);
         return;
     }
-    mg_log_open(g->conf);
+    mg_log_conf_t lc = mg_conf_log(g->conf);
+    mg_log_open(&lc);
     mg_watchdog_set_budget(g->conf->lua.cpu_budget);
     mg_gen_t *old = w->gen;
     w->gen = g;

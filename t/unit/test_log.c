@@ -55,9 +55,9 @@ static int count_lines(const char *s)
     return n;
 }
 
-static mg_conf_t base_conf(mg_access_format_t fmt, size_t buffer)
+static mg_log_conf_t base_conf(mg_access_format_t fmt, size_t buffer)
 {
-    mg_conf_t c;
+    mg_log_conf_t c;
     memset(&c, 0, sizeof(c));
     c.error_log_path = err_path;
     c.error_log_level = MG_LOG_INFO;
@@ -183,7 +183,7 @@ END_TEST
 START_TEST(test_error_line_and_levels)
 {
     make_dir();
-    mg_conf_t c = base_conf(MG_ACCESS_COMBINED, 0);
+    mg_log_conf_t c = base_conf(MG_ACCESS_COMBINED, 0);
     c.error_log_level = MG_LOG_WARN;
     c.access_log_path = NULL;
     ck_assert_int_eq(mg_log_open(&c), MG_OK);
@@ -226,7 +226,7 @@ END_TEST
 START_TEST(test_access_buffering)
 {
     make_dir();
-    mg_conf_t c = base_conf(MG_ACCESS_COMBINED, 64 * 1024);
+    mg_log_conf_t c = base_conf(MG_ACCESS_COMBINED, 64 * 1024);
     ck_assert_int_eq(mg_log_open(&c), MG_OK);
     mg_access_rec_t r = sample_rec();
     for (int i = 0; i < 10; i++) {
@@ -247,7 +247,7 @@ END_TEST
 START_TEST(test_access_buffer_fills_and_long_lines)
 {
     make_dir();
-    mg_conf_t c = base_conf(MG_ACCESS_JSON, 1000);
+    mg_log_conf_t c = base_conf(MG_ACCESS_JSON, 1000);
     ck_assert_int_eq(mg_log_open(&c), MG_OK);
     mg_access_rec_t r = sample_rec();
     for (int i = 0; i < 10; i++) {
@@ -275,7 +275,7 @@ END_TEST
 START_TEST(test_reopen_after_rename)
 {
     make_dir();
-    mg_conf_t c = base_conf(MG_ACCESS_COMBINED, 4096);
+    mg_log_conf_t c = base_conf(MG_ACCESS_COMBINED, 4096);
     ck_assert_int_eq(mg_log_open(&c), MG_OK);
     mg_access_rec_t r = sample_rec();
     mg_log_access(&r);
@@ -307,7 +307,7 @@ START_TEST(test_full_disk_drops_and_counts)
         return; /* no /dev/full in this environment */
     }
     make_dir();
-    mg_conf_t c = base_conf(MG_ACCESS_COMBINED, 4096);
+    mg_log_conf_t c = base_conf(MG_ACCESS_COMBINED, 4096);
     c.access_log_path = "/dev/full";
     ck_assert_int_eq(mg_log_open(&c), MG_OK);
     mg_access_rec_t r = sample_rec();
@@ -344,7 +344,7 @@ END_TEST
 START_TEST(test_short_write_drops_the_rest)
 {
     make_dir();
-    mg_conf_t c = base_conf(MG_ACCESS_COMBINED, 4096);
+    mg_log_conf_t c = base_conf(MG_ACCESS_COMBINED, 4096);
     c.error_log_path = "stderr";
     ck_assert_int_eq(mg_log_open(&c), MG_OK);
     mg_access_rec_t r = sample_rec();
@@ -375,7 +375,7 @@ END_TEST
 START_TEST(test_open_failure_falls_back)
 {
     make_dir();
-    mg_conf_t c = base_conf(MG_ACCESS_COMBINED, 4096);
+    mg_log_conf_t c = base_conf(MG_ACCESS_COMBINED, 4096);
     c.error_log_path = "stderr";
     char bad[400];
     snprintf(bad, sizeof(bad), "%s/no/such/dir/access.log", dir);
