@@ -25,6 +25,7 @@ struct mg_gen_s {
     struct mg_rl_cluster_s *rl_cluster; /* owned; NULL without `redis` or before a worker */
     mg_http_chain_t *chains;            /* owned; one handler chain per route, same order */
     mg_http_chain_t *admin_chain;       /* owned; the admin listener's */
+    mg_http_filters_t *filters;         /* owned; what every answer goes through */
 };
 
 static inline mg_gen_t *mg_gen_retain(mg_gen_t *g)

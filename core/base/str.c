@@ -3,6 +3,8 @@
  */
 #include "mg_core.h"
 
+#include <string.h>
+
 static inline unsigned char lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
@@ -10,6 +12,9 @@ static inline unsigned char lower(unsigned char c)
 
 bool mg__str_casecmp_n(const char *a, const char *b, size_t n)
 {
+    if (memcmp(a, b, n) == 0) {
+        return true; /* names usually arrive in the case they are compared with */
+    }
     for (size_t i = 0; i < n; i++) {
         if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
             return false;

@@ -47,6 +47,8 @@ typedef struct {
                              * hop-by-hop and never reach the client */
     int64_t content_length; /* the body's length, or -1 when unknown */
     bool gateway;           /* made by the gateway: Server and Date are its own */
+    size_t headers_size;    /* when not 0: a bound on the bytes of headers[] (names,
+                             * values, separators), which spares the writer a count */
     mg_header_t extra[MG_HTTP_HEAD_EXTRA];
     size_t nextra;
 } mg_http_head_t;
@@ -155,11 +157,24 @@ typedef int (*mg_http_body_filter_fn)(mg_request_t *r, const char **data, size_t
 /* A log handler: runs once when the request ends, after the response. */
 typedef void (*mg_http_log_fn)(mg_request_t *r);
 
-/* Registration, once per process before the first request, in running order.
- * MG_OK, or MG_ERROR when the list is full. */
-int mg_http_add_header_filter(mg_http_header_filter_fn fn);
-int mg_http_add_body_filter(mg_http_body_filter_fn fn);
-int mg_http_add_log_handler(mg_http_log_fn fn);
+#define MG_HTTP_MAX_FILTERS 8
+
+/* The filters and log handlers a generation's answers go through, in running order.
+ * The generation's assembly (server/) registers what its configuration uses, so a
+ * configuration without plugins, limits or access log pays for none of them. */
+struct mg_http_filters_s {
+    mg_http_header_filter_fn header[MG_HTTP_MAX_FILTERS];
+    size_t nheader;
+    mg_http_body_filter_fn body[MG_HTTP_MAX_FILTERS];
+    size_t nbody;
+    mg_http_log_fn log[MG_HTTP_MAX_FILTERS];
+    size_t nlog;
+};
+
+/* Registration into `f`, in running order. MG_OK, or MG_ERROR when the list is full. */
+int mg_http_add_header_filter(mg_http_filters_t *f, mg_http_header_filter_fn fn);
+int mg_http_add_body_filter(mg_http_filters_t *f, mg_http_body_filter_fn fn);
+int mg_http_add_log_handler(mg_http_filters_t *f, mg_http_log_fn fn);
 
 /* The access log's log handler (register it after the plugins' log phase). */
 void mg_http_access_log(mg_request_t *r);

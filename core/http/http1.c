@@ -46,13 +46,66 @@ static char *put_header(char *p, mg_str_t name, mg_str_t value)
     return p;
 }
 
+/* The framing and hop-by-hop names, by length first: most response headers (Date,
+ * Server, Content-Type, ...) are settled by a switch, without a comparison. */
+static bool framing_or_hop(mg_str_t name)
+{
+    switch (name.len) {
+    case 2:
+        return mg_str_caseeq(name, MG_STR("TE"));
+    case 7:
+        return mg_str_caseeq(name, MG_STR("Trailer")) || mg_str_caseeq(name, MG_STR("Upgrade"));
+    case 10:
+        return mg_str_caseeq(name, MG_STR("Connection")) ||
+               mg_str_caseeq(name, MG_STR("Keep-Alive"));
+    case 14:
+        return mg_str_caseeq(name, MG_STR("Content-Length"));
+    case 16:
+        return mg_str_caseeq(name, MG_STR("Proxy-Connection"));
+    case 17:
+        return mg_str_caseeq(name, MG_STR("Transfer-Encoding"));
+    case 18:
+        return mg_str_caseeq(name, MG_STR("Proxy-Authenticate"));
+    case 19:
+        return mg_str_caseeq(name, MG_STR("Proxy-Authorization"));
+    default:
+        return false;
+    }
+}
+
+/* Whether a Connection value names anything but "close" and "keep-alive": only then
+ * can it make another header hop-by-hop. Checked once per head, not per header. */
+static bool names_headers(mg_str_t connection)
+{
+    if (mg_str_caseeq(connection, MG_STR("keep-alive")) ||
+        mg_str_caseeq(connection, MG_STR("close"))) {
+        return false; /* what nearly every upstream sends */
+    }
+    const char *p = connection.p, *end = p + connection.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+        const char *b = p;
+        while (p < end && *p != ',' && *p != ' ' && *p != '\t') {
+            p++;
+        }
+        mg_str_t tok = mg_str(b, (size_t)(p - b));
+        if (tok.len > 0 && !mg_str_caseeq(tok, MG_STR("close")) &&
+            !mg_str_caseeq(tok, MG_STR("keep-alive"))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool mg_http1_skip_header(mg_str_t name, mg_str_t connection)
 {
-    if (mg_str_caseeq(name, MG_STR("Content-Length")) ||
-        mg_str_caseeq(name, MG_STR("Transfer-Encoding")) || mg_http_is_hop_by_hop(name)) {
+    if (framing_or_hop(name)) {
         return true;
     }
-    return connection.len > 0 && mg_http_connection_has(connection, name);
+    return connection.len > 0 && names_headers(connection) &&
+           mg_http_connection_has(connection, name);
 }
 
 mg_http1_frame_t mg_http1_frame(const mg_http_head_t *h, const mg_http1_ctx_t *x)
@@ -69,25 +122,10 @@ mg_http1_frame_t mg_http1_frame(const mg_http_head_t *h, const mg_http1_ctx_t *x
     return x->http10 ? MG_HTTP1_FRAME_CLOSE : MG_HTTP1_FRAME_CHUNKED;
 }
 
-static bool has_header(const mg_http_head_t *h, mg_str_t name)
-{
-    for (size_t i = 0; i < h->nheaders; i++) {
-        if (mg_str_caseeq(h->headers[i].name, name)) {
-            return true;
-        }
-    }
-    for (size_t i = 0; i < h->nextra; i++) {
-        if (mg_str_caseeq(h->extra[i].name, name)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 size_t mg_http1_head_size(const mg_http_head_t *h, const mg_http1_ctx_t *x)
 {
-    size_t n = 32 + h->reason.len;
-    for (size_t i = 0; i < h->nheaders; i++) {
+    size_t n = 32 + h->reason.len + h->headers_size;
+    for (size_t i = 0; h->headers_size == 0 && i < h->nheaders; i++) {
         n += h->headers[i].name.len + h->headers[i].value.len + 4;
     }
     for (size_t i = 0; i < h->nextra; i++) {
@@ -97,13 +135,6 @@ size_t mg_http1_head_size(const mg_http_head_t *h, const mg_http1_ctx_t *x)
     /* Server, Date and X-Request-Id names, framing (Content-Length with 20 digits),
      * Connection, the final CRLF */
     return n + 192;
-}
-
-/* Whether the writer writes its own value of `name` instead of the producer's. */
-static bool gateway_owned(const mg_http_head_t *h, mg_str_t name)
-{
-    return h->gateway &&
-           (mg_str_caseeq(name, MG_STR("Server")) || mg_str_caseeq(name, MG_STR("Date")));
 }
 
 static char *put_framing(const mg_http_head_t *h, mg_http1_frame_t frame, char *p)
@@ -122,6 +153,27 @@ static char *put_framing(const mg_http_head_t *h, mg_http1_frame_t frame, char *
     return p;
 }
 
+/* What the writer owns among a head's headers: Server and Date on a gateway-made head,
+ * framing and hop-by-hop ones always. Notes a Date and an X-Request-Id it keeps. */
+static bool dropped(const mg_http_head_t *h, mg_str_t name, bool conn_named, bool *has_date,
+                    bool *has_id)
+{
+    if (framing_or_hop(name)) {
+        return true;
+    }
+    if (name.len == 4 && mg_str_caseeq(name, MG_STR("Date"))) {
+        *has_date = true;
+        return h->gateway;
+    }
+    if (h->gateway && name.len == 6 && mg_str_caseeq(name, MG_STR("Server"))) {
+        return true;
+    }
+    if (name.len == 12 && mg_str_caseeq(name, MG_STR("X-Request-Id"))) {
+        *has_id = true;
+    }
+    return conn_named && mg_http_connection_has(h->connection, name);
+}
+
 size_t mg_http1_build_head(const mg_http_head_t *h, const mg_http1_ctx_t *x, mg_http1_frame_t frame,
                            char *buf)
 {
@@ -133,22 +185,29 @@ size_t mg_http1_build_head(const mg_http_head_t *h, const mg_http1_ctx_t *x, mg_
                        ? h->reason
                        : mg_str(mg_http_reason(h->status), strlen(mg_http_reason(h->status))));
     p = PUT_LIT(p, "\r\n");
+    bool has_date = false, has_id = false;
     if (h->gateway) {
         p = PUT_LIT(p, "Server: moongate\r\n");
+        if (x->date.len > 0) {
+            p = put_header(p, MG_STR("Date"), x->date);
+        }
+        has_date = true;
     }
-    if (x->date.len > 0 && (h->gateway || !has_header(h, MG_STR("Date")))) {
-        p = put_header(p, MG_STR("Date"), x->date);
-    }
+    bool conn_named = h->connection.len > 0 && names_headers(h->connection);
     for (size_t i = 0; i < h->nheaders; i++) {
         const mg_header_t *hd = &h->headers[i];
-        if (!mg_http1_skip_header(hd->name, h->connection) && !gateway_owned(h, hd->name)) {
+        if (!dropped(h, hd->name, conn_named, &has_date, &has_id)) {
             p = put_header(p, hd->name, hd->value);
         }
     }
     for (size_t i = 0; i < h->nextra; i++) {
         p = put_header(p, h->extra[i].name, h->extra[i].value);
+        has_id = has_id || mg_str_caseeq(h->extra[i].name, MG_STR("X-Request-Id"));
     }
-    if (x->request_id.len > 0 && !has_header(h, MG_STR("X-Request-Id"))) {
+    if (x->date.len > 0 && !has_date) {
+        p = put_header(p, MG_STR("Date"), x->date);
+    }
+    if (x->request_id.len > 0 && !has_id) {
         p = put_header(p, MG_STR("X-Request-Id"), x->request_id);
     }
     p = put_framing(h, frame, p);

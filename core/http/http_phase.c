@@ -9,6 +9,14 @@ void mg_http_chain_set(mg_http_chain_t *ch, mg_http_phase_t phase, mg_http_handl
                        const void *data)
 {
     ch->h[phase] = (mg_http_phase_handler_t){fn, data};
+    uint8_t next = MG_HTTP_PHASE_COUNT;
+    ch->next[MG_HTTP_PHASE_COUNT] = next;
+    for (int i = MG_HTTP_PHASE_COUNT - 1; i >= 0; i--) {
+        if (ch->h[i].run != NULL) {
+            next = (uint8_t)i;
+        }
+        ch->next[i] = next;
+    }
 }
 
 /* Acts on a handler's answer; true when the engine goes on to the next phase. */
@@ -28,11 +36,12 @@ static bool handle(mg_request_t *r, int rc)
 void mg_http_run_phases(mg_request_t *r)
 {
     while (r->phase < MG_HTTP_PHASE_COUNT) {
-        const mg_http_phase_handler_t *h = &r->chain->h[r->phase];
-        if (h->run == NULL) {
-            r->phase++;
-            continue;
+        const mg_http_chain_t *ch = r->chain;
+        r->phase = ch->next[r->phase]; /* empty phases cost nothing */
+        if (r->phase == MG_HTTP_PHASE_COUNT) {
+            break;
         }
+        const mg_http_phase_handler_t *h = &ch->h[r->phase];
         if (!handle(r, h->run(r, h->data))) {
             return;
         }

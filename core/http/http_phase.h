@@ -47,6 +47,8 @@ typedef struct {
 /* A route's chain, built once per generation; immutable afterwards. */
 struct mg_http_chain_s {
     mg_http_phase_handler_t h[MG_HTTP_PHASE_COUNT];
+    uint8_t next[MG_HTTP_PHASE_COUNT + 1]; /* the first phase >= i with a handler, or
+                                            * MG_HTTP_PHASE_COUNT (kept by _set) */
 };
 
 /* Sets handler `fn` (with `data`) at `phase` of chain `ch`. */

@@ -6,10 +6,10 @@
  *            -> body chunks             -> body filters   -> session writer
  *   end of request -> log handlers
  *
- * The filters and log handlers are lists the layers above register once per process
- * (the Lua plugins' header_filter / body_filter / log, RateLimit-* headers, the access
- * log); each checks whether it concerns the request at hand. The session writer (here
- * HTTP/1, http1.c for the bytes) owns the framing; no producer writes protocol bytes.
+ * The filters and log handlers are lists the generation's assembly (server/) fills
+ * with what its configuration uses (the Lua plugins' header_filter / body_filter / log,
+ * RateLimit-* headers, the access log); each checks whether it concerns the request. The session
+ * writer (here HTTP/1, http1.c for the bytes) owns the framing; no producer writes protocol bytes.
  */
 #include "http_conn_int.h"
 
@@ -26,46 +26,38 @@
 
 /* ---- registries ---- */
 
-#define MAX_FILTERS 8
-
-static mg_http_header_filter_fn header_filters[MAX_FILTERS];
-static size_t nheader_filters;
-static mg_http_body_filter_fn body_filters[MAX_FILTERS];
-static size_t nbody_filters;
-static mg_http_log_fn log_handlers[MAX_FILTERS];
-static size_t nlog_handlers;
-
-int mg_http_add_header_filter(mg_http_header_filter_fn fn)
+int mg_http_add_header_filter(mg_http_filters_t *f, mg_http_header_filter_fn fn)
 {
-    if (nheader_filters == MAX_FILTERS) {
+    if (f->nheader == MG_HTTP_MAX_FILTERS) {
         return MG_ERROR;
     }
-    header_filters[nheader_filters++] = fn;
+    f->header[f->nheader++] = fn;
     return MG_OK;
 }
 
-int mg_http_add_body_filter(mg_http_body_filter_fn fn)
+int mg_http_add_body_filter(mg_http_filters_t *f, mg_http_body_filter_fn fn)
 {
-    if (nbody_filters == MAX_FILTERS) {
+    if (f->nbody == MG_HTTP_MAX_FILTERS) {
         return MG_ERROR;
     }
-    body_filters[nbody_filters++] = fn;
+    f->body[f->nbody++] = fn;
     return MG_OK;
 }
 
-int mg_http_add_log_handler(mg_http_log_fn fn)
+int mg_http_add_log_handler(mg_http_filters_t *f, mg_http_log_fn fn)
 {
-    if (nlog_handlers == MAX_FILTERS) {
+    if (f->nlog == MG_HTTP_MAX_FILTERS) {
         return MG_ERROR;
     }
-    log_handlers[nlog_handlers++] = fn;
+    f->log[f->nlog++] = fn;
     return MG_OK;
 }
 
 void mg__request_log(mg_request_t *r)
 {
-    for (size_t i = 0; i < nlog_handlers; i++) {
-        log_handlers[i](r);
+    const mg_http_filters_t *f = r->gen->filters;
+    for (size_t i = 0; i < f->nlog; i++) {
+        f->log[i](r);
     }
 }
 
@@ -187,24 +179,27 @@ int mg_http_send_head(mg_request_t *r, mg_http_head_t *h)
     if (!r->filters_off) {
         r->filters_off = true; /* once per request: an error answer after a failed filter
                                 * goes out unfiltered */
-        for (size_t i = 0; i < nheader_filters; i++) {
-            if (header_filters[i](r, h) != MG_OK) {
+        const mg_http_filters_t *f = r->gen->filters;
+        for (size_t i = 0; i < f->nheader; i++) {
+            if (f->header[i](r, h) != MG_OK) {
                 return MG_ERROR;
             }
         }
-        r->body_filtered = nbody_filters > 0;
     }
     return r->conn->session->send_head(r, h);
 }
 
 int mg_http_send_body(mg_request_t *r, const char *data, size_t len, bool last)
 {
-    if (r->body_filtered) {
-        for (size_t i = 0; i < nbody_filters; i++) {
-            if (body_filters[i](r, &data, &len, last) != MG_OK) {
+    if (r->body_filtered && !r->is_head && (len > 0 || last)) {
+        const mg_http_filters_t *f = r->gen->filters;
+        for (size_t i = 0; i < f->nbody; i++) {
+            if (f->body[i](r, &data, &len, last) != MG_OK) {
                 return MG_ERROR;
             }
         }
+    } else if (len == 0 && r->out_head_len == 0 && r->out_frame != MG_HTTP1_FRAME_CHUNKED) {
+        return MG_OK; /* nothing to write: no head waiting, no terminating chunk */
     }
     return r->conn->session->send_body(r, data, len, last);
 }
@@ -223,8 +218,9 @@ void mg_http_respond_head(mg_request_t *r, mg_http_head_t *h, const char *body, 
         /* the body is whole: the filters see it as one last chunk, and its filtered
          * length is the one announced */
         const char *b = body != NULL ? body : "";
-        for (size_t i = 0; i < nbody_filters; i++) {
-            if (body_filters[i](r, &b, &len, true) != MG_OK) {
+        const mg_http_filters_t *f = r->gen->filters;
+        for (size_t i = 0; i < f->nbody; i++) {
+            if (f->body[i](r, &b, &len, true) != MG_OK) {
                 r->out_head_len = 0;
                 mg_http_error(r, 500);
                 goto out;

@@ -582,6 +582,9 @@ int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t
 
 int mg_lua_header_filter_handler(mg_request_t *r, mg_http_head_t *h)
 {
+    if (r->lua == NULL && r->gen->lua == NULL) {
+        return MG_OK; /* no plugin in this configuration */
+    }
     mg_lua_task_t *t = task_of(r);
     if (t == NULL || t->lua == NULL) {
         return MG_OK;
@@ -597,10 +600,14 @@ int mg_lua_header_filter_handler(mg_request_t *r, mg_http_head_t *h)
     if (t->phases & (MG_PHASE_BIT(MG_PHASE_BODY_FILTER) | MG_PHASE_BIT(MG_PHASE_LOG))) {
         mg_lua_note_response(r, hdrs, n, h->status);
     }
-    bool no_body = r->is_head || h->status == 204 || h->status == 304 || h->status < 200;
+    bool no_body = h->status == 204 || h->status == 304 || h->status < 200;
     if ((t->phases & MG_PHASE_BIT(MG_PHASE_BODY_FILTER)) && !no_body) {
+        /* a HEAD's answer has no body, but a whole one still goes through the filters,
+         * so that its length is the one a GET gets */
         r->body_filtered = true;
-        h->content_length = -1; /* the filters may change the length */
+        if (!r->is_head) {
+            h->content_length = -1; /* the filters may change the length */
+        }
     }
     return MG_OK;
 }

@@ -149,6 +149,14 @@ static int on_resp_headers_complete(llhttp_t *h)
             head.connection = p->hdr[i].value;
         }
     }
+    if (p->nhdr > 0) {
+        /* every span lies in the read buffer, in order: their extent, plus what the
+         * writer may add per line (": " and CRLF against a bare ':'), bounds its copy */
+        const mg_header_t *last = &p->hdr[p->nhdr - 1];
+        const char *end =
+            last->value.p != NULL ? last->value.p + last->value.len : last->name.p + last->name.len;
+        head.headers_size = (size_t)(end - p->hdr[0].name.p) + 4 * p->nhdr;
+    }
     /* the sticky balancer's cookie is part of this producer's answer */
     mg_str_t cookie = mg_balancer_cookie(&p->up->balancer, &p->bctx, p->node);
     if (cookie.len > 0) {

@@ -32,6 +32,7 @@ static void gen_free(mg_gen_t *g)
     live--;
     free(g->chains);
     free(g->admin_chain);
+    free(g->filters);
     mg_lua_destroy(g->lua);
     if (g->rl_cluster != NULL) {
         mg_rl_cluster_destroy(g->rl_cluster);
@@ -82,6 +83,38 @@ static void build_chain(const mg_gen_t *g, size_t i, mg_http_chain_t *ch)
     }
 }
 
+/* What every answer of the generation goes through (http.h), in running order: the
+ * plugins see the response first, the gateway's own headers come after them, and the
+ * access line is written after the plugins' log phase. Only what the configuration
+ * uses is registered. */
+static int build_filters(mg_gen_t *g)
+{
+    mg_http_filters_t *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return MG_ERROR;
+    }
+    g->filters = f;
+    bool rl_headers = false;
+    for (size_t i = 0; i < g->conf->nroutes; i++) {
+        const mg_route_conf_t *route = &g->conf->routes[i];
+        for (size_t j = 0; j < route->nrate_limits; j++) {
+            rl_headers = rl_headers || route->rate_limits[j].headers;
+        }
+    }
+    if (g->lua != NULL) {
+        mg_http_add_header_filter(f, mg_lua_header_filter_handler);
+        mg_http_add_body_filter(f, mg_lua_body_filter_handler);
+        mg_http_add_log_handler(f, mg_lua_log_handler);
+    }
+    if (rl_headers) {
+        mg_http_add_header_filter(f, mg_rl_header_filter);
+    }
+    if (g->conf->access_log_path != NULL) {
+        mg_http_add_log_handler(f, mg_http_access_log);
+    }
+    return MG_OK;
+}
+
 static int build_chains(mg_gen_t *g)
 {
     size_t n = g->conf->nroutes;
@@ -121,7 +154,7 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
         return NULL;
     }
     g->upstreams = calloc(conf->nupstreams ? conf->nupstreams : 1, sizeof(*g->upstreams));
-    if (g->upstreams == NULL || build_chains(g) != MG_OK) {
+    if (g->upstreams == NULL || build_chains(g) != MG_OK || build_filters(g) != MG_OK) {
         snprintf(err, errlen, "out of memory");
         gen_free(g);
         return NULL;

@@ -12,8 +12,6 @@
 #include "conf.h"
 #include "log.h"
 #include "gen_build.h"
-#include "lua_runtime.h"
-#include "ratelimit.h"
 #include "http.h"
 #include "control.h"
 
@@ -398,18 +396,6 @@ static void worker_cleanup(mg_worker_t *w)
     ev_loop_destroy(w->loop);
 }
 
-/* The filters and log handlers every answer goes through (http.h), in running order:
- * plugins see the response first, the gateway's own headers come after them, and the
- * access line is written after the plugins' log phase. */
-static void response_path_init(void)
-{
-    mg_http_add_header_filter(mg_lua_header_filter_handler);
-    mg_http_add_header_filter(mg_rl_header_filter);
-    mg_http_add_body_filter(mg_lua_body_filter_handler);
-    mg_http_add_log_handler(mg_lua_log_handler);
-    mg_http_add_log_handler(mg_http_access_log);
-}
-
 int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t *all_stats,
                   const int *listen_fds, size_t nlisten, int admin_fd, int ctl_fd)
 {
@@ -424,7 +410,6 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
         return 2;
     }
     mg_log_set_slot(slot);
-    response_path_init();
     mg_http_worker_init(w);
     w->slot = slot;
     w->shm = shm;
