@@ -17,17 +17,17 @@
 typedef struct entry_s entry_t;
 struct entry_s {
     entry_t *hnext;
-    entry_t *older, *newer;  /* LRU list, newest first */
+    entry_t *older, *newer; /* LRU list, newest first */
     mg__rl_approx_t *a;
     const mg_rl_conf_t *c;
-    mg_redis_req_t *req;     /* sync in flight, or NULL */
-    double seen_a, seen_b;   /* fixed: count; sliding: current, previous; token: tokens */
-    double seen_w;           /* window number of seen_a (token: Redis time of the answer) */
-    bool known;              /* an answer came */
+    mg_redis_req_t *req;         /* sync in flight, or NULL */
+    double seen_a, seen_b;       /* fixed: count; sliding: current, previous; token: tokens */
+    double seen_w;               /* window number of seen_a (token: Redis time of the answer) */
+    bool known;                  /* an answer came */
     double pending, pending_w;   /* consumed here, not yet sent; its window */
     double inflight, inflight_w; /* sent, not yet answered */
-    double used;             /* ev_now() of the last take */
-    double synced;           /* ev_now() of the last sync sent */
+    double used;                 /* ev_now() of the last take */
+    double synced;               /* ev_now() of the last sync sent */
     uint32_t hash;
     size_t klen;
     char key[];
@@ -38,7 +38,7 @@ struct mg__rl_approx_s {
     mg_redis_t *redis;
     ev_timer tick;
     double interval;
-    double offset;      /* Redis clock - ev_time(), from sync answers */
+    double offset; /* Redis clock - ev_time(), from sync answers */
     bool have_offset;
     entry_t *buckets[NBUCKETS];
     entry_t *newest, *oldest;
@@ -171,8 +171,8 @@ static void take_fixed(entry_t *e, double rnow, double cost, mg_rl_result_t *res
         e->pending = 0; /* a window that is over: no longer matters */
         e->pending_w = w;
     }
-    double est = (e->seen_w == w ? e->seen_a : 0) + (e->inflight_w == w ? e->inflight : 0) +
-                 e->pending;
+    double est =
+        (e->seen_w == w ? e->seen_a : 0) + (e->inflight_w == w ? e->inflight : 0) + e->pending;
     res->allowed = est + cost <= c->limit;
     if (res->allowed) {
         e->pending += cost;
@@ -272,7 +272,9 @@ static void on_synced(void *arg, int status, const redisReply *rep)
     entry_t *e = arg;
     mg__rl_approx_t *a = e->a;
     e->req = NULL;
-    size_t want = e->c->algorithm == MG_RL_TOKEN_BUCKET ? 2 : e->c->algorithm == MG_RL_FIXED_WINDOW ? 3 : 4;
+    size_t want = e->c->algorithm == MG_RL_TOKEN_BUCKET   ? 2
+                  : e->c->algorithm == MG_RL_FIXED_WINDOW ? 3
+                                                          : 4;
     if (status != MG_REDIS_OK || rep->type != REDIS_REPLY_ARRAY || rep->elements != want) {
         /* sent again with the next sync: counted twice if Redis did apply it, which errs
          * on the strict side */
