@@ -6,6 +6,7 @@
  */
 #include "ratelimit_approx.h"
 
+#include "log.h"
 #include "ratelimit_scripts.h"
 
 #include <math.h>
@@ -267,6 +268,26 @@ static double num(const redisReply *r)
     return r->str ? strtod(r->str, NULL) : 0;
 }
 
+/* Logs (debug) the cluster's figure this worker now goes by: what each worker has seen
+ * of the others' consumption, and when, is what cluster_approx's overshoot comes from. */
+static void log_synced(const entry_t *e)
+{
+    int klen = (int)MG_MIN(e->klen, 200);
+    switch (e->c->algorithm) {
+    case MG_RL_TOKEN_BUCKET:
+        mg_log_debug("cluster_approx %.*s synced: %g tokens", klen, e->key, e->seen_a);
+        break;
+    case MG_RL_SLIDING_WINDOW:
+        mg_log_debug("cluster_approx %.*s synced: window %.0f count %g previous %g", klen, e->key,
+                     e->seen_w, e->seen_a, e->seen_b);
+        break;
+    default:
+        mg_log_debug("cluster_approx %.*s synced: window %.0f count %g", klen, e->key, e->seen_w,
+                     e->seen_a);
+        break;
+    }
+}
+
 static void on_synced(void *arg, int status, const redisReply *rep)
 {
     entry_t *e = arg;
@@ -297,6 +318,7 @@ static void on_synced(void *arg, int status, const redisReply *rep)
     }
     e->known = true;
     e->inflight = 0;
+    log_synced(e);
 }
 
 static void sync_entry(mg__rl_approx_t *a, entry_t *e)
