@@ -8,6 +8,7 @@
  *   moongate -v                               versions of moongate and its libraries
  */
 #include "conf.h"
+#include "listen.h"
 #include "master.h"
 #include "router.h"
 
@@ -110,6 +111,26 @@ static mg_conf_t *load(const cli_t *cli, bool quiet)
     return conf;
 }
 
+/* Warns about each address of conf that cannot be bound now (in use, no permission):
+ * a start would fail on it. A reload would not when the running master already holds
+ * that very address, which is why this is a warning, not an error. */
+static void warn_unbindable(const mg_conf_t *conf)
+{
+    for (size_t i = 0; i <= conf->nlisten; i++) {
+        const mg_listen_conf_t *lc = i < conf->nlisten ? &conf->listen[i] : conf->admin;
+        if (lc == NULL) {
+            continue;
+        }
+        int rc = mg_listen_probe((const struct sockaddr *)&lc->addr.sa, lc->addr.salen);
+        if (rc < 0) {
+            fprintf(stderr,
+                    "moongate: warning: %s%s cannot be bound now: %s (a start would fail; a "
+                    "reload keeps an address the running master already listens on)\n",
+                    i < conf->nlisten ? "listen " : "admin listen ", lc->addr.text, strerror(-rc));
+        }
+    }
+}
+
 static int cmd_test(const cli_t *cli)
 {
     mg_conf_t *conf = load(cli, false);
@@ -117,6 +138,7 @@ static int cmd_test(const cli_t *cli)
         fprintf(stderr, "moongate: configuration file %s test failed\n", cli->conf);
         return 1;
     }
+    warn_unbindable(conf);
     fprintf(stderr, "moongate: configuration file %s test is successful\n", conf->file);
     mg_conf_destroy(conf);
     return 0;
