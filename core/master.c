@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -495,6 +496,9 @@ static void master_cleanup(void)
     free(M.lsocks);
     free(M.fds);
     if (M.pid_written) {
+        char side[PATH_MAX];
+        snprintf(side, sizeof(side), "%s%s", M.conf->pid_file, MG_PID_CONF_SUFFIX);
+        unlink(side);
         unlink(M.conf->pid_file);
     }
     mg_log_notice("exit");
@@ -506,7 +510,7 @@ static void master_cleanup(void)
     mg_log_close();
 }
 
-int mg_master_run(mg_conf_t *conf)
+int mg_master_run(mg_conf_t *conf, const char *conf_path)
 {
     memset(&M, 0, sizeof(M));
     M.pid = getpid();
@@ -516,7 +520,7 @@ int mg_master_run(mg_conf_t *conf)
     for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
         M.wp[i].ctl_fd = -1;
     }
-    M.conf_path = strdup(conf->file);
+    M.conf_path = strdup(conf_path);
     M.prefix = strdup(conf->prefix);
     M.loop = ev_loop_new(EVFLAG_AUTO);
     if (M.conf_path == NULL || M.prefix == NULL || M.loop == NULL) {

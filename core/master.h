@@ -28,10 +28,15 @@ typedef struct {
 
 /* Runs the master in the foreground until it is stopped: opens logs, pid file,
  * listeners and the shared zone, forks conf->worker_processes workers, supervises them
- * and runs reloads. Takes `conf`. Returns the process exit status (0 after a stop
- * signal, 1 when it could not start; the reason is on standard error and in the error
- * log). */
-int mg_master_run(mg_conf_t *conf);
+ * and runs reloads. Takes `conf`; `conf_path` (borrowed) is the absolute path reloads
+ * read, as given (a symlink is followed anew at each reload). Returns the process exit
+ * status (0 after a stop signal, 1 when it could not start; the reason is on standard
+ * error and in the error log). */
+int mg_master_run(mg_conf_t *conf, const char *conf_path);
+
+/* The file next to the pid file (its name plus this) that names the configuration file
+ * the running master reloads, for `moongate -s reload`. */
+#define MG_PID_CONF_SUFFIX ".conf"
 
 /* Everything a configuration must pass before it is used (start, -t, reload): the
  * routes build a router, every plugin in use is read (from plugins_dir, then the bundled

@@ -70,6 +70,27 @@ static int start_fail(const char *fmt, ...)
     return MG_ERROR;
 }
 
+/* Next to the pid file, the configuration file this master reloads, so that
+ * `moongate -c FILE -s reload` can refuse when FILE is another one. */
+static void pid_conf_write(const char *pid_path)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    if (snprintf(path, sizeof(path), "%s%s", pid_path, MG_PID_CONF_SUFFIX) >= (int)sizeof(path)) {
+        return;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f != NULL && fprintf(f, "%s\n", M.conf_path) > 0;
+    if (f != NULL && fclose(f) != 0) {
+        ok = false;
+    }
+    if (!ok || rename(tmp, path) < 0) {
+        mg_log_warn("cannot write %s: %s; `moongate -s reload` will not signal this master", path,
+                    strerror(errno));
+        unlink(tmp);
+    }
+}
+
 static int pid_file_write(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -95,6 +116,7 @@ static int pid_file_write(const char *path)
         return start_fail("cannot write the pid file %s", path);
     }
     M.pid_written = true;
+    pid_conf_write(path);
     return MG_OK;
 }
 
