@@ -71,4 +71,19 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
  * the loop (bounded by the drain timeout). */
 void mg_worker_drain(mg_worker_t *w);
 
+/* The master's verdict on a reload: an HTTP status (202 accepted, 422 rejected, 503 not
+ * possible now), the generation serving after it, and a message (borrowed for the
+ * call: "generation 3, switched in place", or the error as file:line:column). */
+typedef void (*mg_worker_verdict_cb)(mg_request_t *r, int status, uint64_t generation,
+                                     const char *msg, size_t len);
+
+/* Asks the master to reload (POST /reload) without waiting: `done` is called from the
+ * loop with the verdict, once. MG_OK, or MG_ERROR when the master cannot be asked now
+ * (then `done` is never called). `r` is borrowed: if it ends first, the caller calls
+ * mg_worker_reload_cancel(). */
+int mg_worker_reload_ask(mg_worker_t *w, mg_request_t *r, mg_worker_verdict_cb done);
+
+/* Forgets the asks of `r` (it ended): their verdicts are dropped. */
+void mg_worker_reload_cancel(mg_worker_t *w, mg_request_t *r);
+
 #endif
