@@ -476,6 +476,7 @@ static void stats_publish(mg_worker_t *w)
     s->generation = w->gen->id;
     s->started = ev_time();
     s->heartbeat = ev_now(w->loop);
+    s->gens_alive = mg_gen_live_count();
     /* the pid goes last: a non-zero pid tells the master this worker is serving */
     __atomic_store_n(&s->pid, (int64_t)getpid(), __ATOMIC_RELEASE);
 }
