@@ -1,8 +1,13 @@
 /*
- * http_request.c -- one request's head: llhttp callbacks (every lenient flag off) that
- * record spans and enforce the size limits as bytes arrive, then the checks llhttp
- * does not make (Host, framing headers, Expect, Upgrade, the target's form, path
- * normalisation), routing and the hand-off to a producer.
+ * http_request.c -- one request's head: llhttp callbacks (strict mode, every lenient
+ * flag off) that record spans and enforce the size limits as bytes arrive, then the
+ * checks llhttp does not make (Host, framing headers, Expect, Upgrade, the target's
+ * form, path normalisation), routing and the hand-off to a producer.
+ *
+ * A chunked body is not llhttp's: llhttp 8.1 refuses valid chunk extensions
+ * (`5;a=b;c=d`, quoted values), so parse() decodes it with mg_http_chunked_decode() and
+ * feeds the same on_body / on_message_complete callbacks; llhttp is reset when the
+ * body starts and again for each request.
  *
  * Anything rejected here is answered by the gateway and closes the connection; no
  * producer ever sees it, so nothing of it reaches an upstream.
@@ -79,9 +84,6 @@ static int header_bytes(mg_conn_t *c, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     mg_conn_t *c = conn_of(p);
-    if (c->head_done) {
-        return header_bytes(c, len); /* a trailer: counted, then dropped */
-    }
     if (c->line_len == 0) {
         if (c->nspans >= (uint32_t)hconf(c)->max_headers) {
             return fail(c, 431, "too many header fields");
@@ -106,25 +108,39 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     return header_bytes(c, len);
 }
 
+/* Whether a piece of a value starts a continuation line: only OWS between it and the
+ * end of the previous line. The head stays whole in the buffer from c->hs while it is
+ * parsed, so the bytes before `at` are there to look at. */
+static bool after_fold(const mg_conn_t *c, const char *at)
+{
+    const char *lo = c->buf + c->hs;
+    while (at > lo && (at[-1] == ' ' || at[-1] == '\t')) {
+        at--;
+    }
+    return at > lo && at[-1] == '\n';
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     mg_conn_t *c = conn_of(p);
-    if (!c->head_done) {
-        mg_hspan_t *s = &c->spans[c->nspans];
-        if (s->val_len == 0) {
-            s->val_off = (uint32_t)(at - (c->buf + c->hs));
-        }
-        s->val_len += (uint32_t)len;
+    /* llhttp unfolds obs-fold (also a fold right after the colon, "Host:\r\n a");
+     * RFC 9112 §5.2 lets a server refuse it, and a fold must never reach a field whose
+     * meaning two hops could read differently */
+    if (len > 0 && after_fold(c, at)) {
+        return fail(c, 400, "obs-fold in a header value");
     }
+    mg_hspan_t *s = &c->spans[c->nspans];
+    if (s->val_len == 0) {
+        s->val_off = (uint32_t)(at - (c->buf + c->hs));
+    }
+    s->val_len += (uint32_t)len;
     return header_bytes(c, len);
 }
 
 static int on_header_value_complete(llhttp_t *p)
 {
     mg_conn_t *c = conn_of(p);
-    if (!c->head_done) {
-        c->nspans++;
-    }
+    c->nspans++;
     c->line_len = 0;
     c->head_bytes += 4; /* ": " and CRLF */
     return 0;
@@ -133,14 +149,12 @@ static int on_header_value_complete(llhttp_t *p)
 static int on_headers_complete(llhttp_t *p)
 {
     mg_conn_t *c = conn_of(p);
-    if (c->head_done) {
-        return 0;
-    }
     c->head_done = true;
     c->line_len = 0;
     return HPE_PAUSED; /* dispatch happens outside llhttp, see parse() */
 }
 
+/* Body bytes, from llhttp (Content-Length) or from the chunked decoder. */
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     mg_conn_t *c = conn_of(p);
@@ -168,19 +182,6 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-static int on_chunk_header(llhttp_t *p)
-{
-    conn_of(p)->chunk_ext = 0;
-    return 0;
-}
-
-static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
-{
-    mg_conn_t *c = conn_of(p);
-    c->chunk_ext += (uint32_t)len;
-    return c->chunk_ext > MG_HTTP_CHUNK_EXT_MAX ? fail(c, 400, "chunk extension too long") : 0;
-}
-
 static int on_message_complete(llhttp_t *p)
 {
     mg_conn_t *c = conn_of(p);
@@ -200,9 +201,6 @@ const llhttp_settings_t mg__http_settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
-    .on_chunk_header = on_chunk_header,
-    .on_chunk_extension_name = on_chunk_ext,
-    .on_chunk_extension_value = on_chunk_ext,
     .on_message_complete = on_message_complete,
 };
 
@@ -252,7 +250,10 @@ int mg__request_begin(mg_conn_t *c)
     c->r = r;
     c->state = MG_C_HEAD;
     c->hs = c->pos;
-    c->url_off = c->url_len = c->line_len = c->head_bytes = c->chunk_ext = 0;
+    c->url_off = c->url_len = c->line_len = c->head_bytes = 0;
+    c->chunked.state = 0;
+    llhttp_reset(&c->parser); /* each request from a clean parser: moongate, not llhttp,
+                                 decides whether a connection carries another one */
     c->spans = NULL;
     c->nspans = c->cspans = 0;
     c->body_read = 0;
@@ -543,6 +544,14 @@ void mg__request_dispatch(mg_conn_t *c)
     if (st != 0) {
         mg__request_reject(c, st, why);
         return;
+    }
+    if (r->chunked) {
+        const mg_http_conf_t *h = hconf(c);
+        size_t room = h->max_header_size > c->head_bytes ? h->max_header_size - c->head_bytes : 0;
+        mg_http_chunked_init(&c->chunked, MG_HTTP_CHUNK_EXT_MAX,
+                             (uint32_t)MG_MIN(h->max_header_line, UINT32_MAX),
+                             (uint32_t)MG_MIN(room, UINT32_MAX));
+        llhttp_reset(&c->parser); /* the body is ours; llhttp starts again at the next head */
     }
     bool http11 = r->http_minor >= 1;
     r->keepalive = http11 ? !mg_http_connection_has(r->connection, MG_STR("close"))
