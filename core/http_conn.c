@@ -372,6 +372,14 @@ static void parse(mg_conn_t *c)
         if (e == HPE_INVALID_TRANSFER_ENCODING && c->err_status == 0) {
             status = te_error_status(c);
         }
+        /* a method we do not know is 501 (RFC 9110 §9.1), also one llhttp knows only
+         * for RTSP (DESCRIBE .. FLUSH) */
+        if (e == HPE_INVALID_METHOD ||
+            (e == HPE_INVALID_CONSTANT && c->parser.method >= HTTP_DESCRIBE &&
+             c->parser.method <= HTTP_FLUSH)) {
+            status = mg_http_method_error_status(c->buf + c->hs, c->len - c->hs);
+            why = status == 501 ? "unknown method" : why;
+        }
         c->pos = c->len;
         if (c->r != NULL && c->state != MG_C_DISCARD) {
             mg__request_reject(c, status, why);

@@ -264,6 +264,44 @@ bool mg_http_valid_token(mg_str_t v)
     return true;
 }
 
+int mg_http_split_absolute(mg_str_t t, mg_str_t *authority, mg_str_t *rest)
+{
+    size_t i;
+    if (t.len > 7 && mg_str_caseeq(mg_str(t.p, 7), MG_STR("http://"))) {
+        i = 7;
+    } else if (t.len > 8 && mg_str_caseeq(mg_str(t.p, 8), MG_STR("https://"))) {
+        i = 8;
+    } else {
+        return MG_ERROR;
+    }
+    size_t a = i;
+    while (i < t.len && t.p[i] != '/' && t.p[i] != '?') {
+        if (t.p[i] == '@') {
+            return MG_ERROR; /* userinfo: one more way to disagree on the host */
+        }
+        i++;
+    }
+    if (i == a) {
+        return MG_ERROR;
+    }
+    *authority = mg_str(t.p + a, i - a);
+    *rest = mg_str(t.p + i, t.len - i);
+    return MG_OK;
+}
+
+int mg_http_method_error_status(const char *p, size_t len)
+{
+    size_t i = 0;
+    while (i + 1 < len && p[i] == '\r' && p[i + 1] == '\n') {
+        i += 2;
+    }
+    size_t start = i;
+    while (i < len && tchar((unsigned char)p[i])) {
+        i++;
+    }
+    return i > start && (i == len || p[i] == ' ') ? 501 : 400;
+}
+
 static bool framing_name(const char *p, size_t len)
 {
     mg_str_t n = mg_str(p, len);

@@ -39,6 +39,20 @@ bool mg_http_connection_has(mg_str_t connection, mg_str_t name);
 /* True for a valid header field name (RFC 9110 token). */
 bool mg_http_valid_token(mg_str_t v);
 
+/* Splits an absolute-form request target (RFC 9112 §3.2.2): "http://" or "https://"
+ * (scheme in any case), then the authority up to the first '/', '?' or the end, then the
+ * rest. *authority is the host with its optional port, not checked here (see
+ * mg_http_parse_host); *rest is empty or starts with '/' or '?'. A target in another
+ * form, another scheme, an empty authority or one with userinfo ('@', RFC 9110 §4.2.4):
+ * MG_ERROR (400). Pointers borrow from target. */
+int mg_http_split_absolute(mg_str_t target, mg_str_t *authority, mg_str_t *rest);
+
+/* The status for a request line llhttp refused at its method, given the bytes of the
+ * request from its first byte (empty lines before it included): 501 when they begin
+ * with a syntactically valid method (a token, then SP or the end of the bytes so far)
+ * that llhttp does not know, such as "FOO" or "get"; 400 for anything else. */
+int mg_http_method_error_status(const char *p, size_t len);
+
 /* llhttp reads Content-Length and Transfer-Encoding values itself and takes only SP as
  * whitespace around them, although HTAB is just as valid there (OWS, RFC 9110 §5.6.3).
  * In a request head head[0, len), rewrites each HTAB after the colon of those two fields

@@ -53,6 +53,25 @@ static int fail(mg_conn_t *c, int status, const char *why)
 
 /* ---- llhttp callbacks ---- */
 
+/* The method's first bytes. llhttp skips empty lines before a request line (RFC 9112
+ * §2.2 says to ignore at least one); the request starts here, so the spans count from
+ * here, and only CRLF pairs may come before it: a bare CR or LF is refused. */
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+    mg_conn_t *c = conn_of(p);
+    const char *lo = c->buf + c->hs;
+    if (at == lo || (*lo != '\r' && *lo != '\n')) {
+        return 0; /* no empty line, or a later piece of the method */
+    }
+    for (const char *q = lo; q < at; q += 2) {
+        if (q + 1 >= at || q[0] != '\r' || q[1] != '\n') {
+            return fail(c, 400, "bare CR or LF before the request line");
+        }
+    }
+    c->hs = (uint32_t)(at - c->buf);
+    return 0;
+}
+
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     mg_conn_t *c = conn_of(p);
@@ -195,6 +214,7 @@ static int on_message_complete(llhttp_t *p)
 }
 
 const llhttp_settings_t mg__http_settings = {
+    .on_method = on_method,
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
@@ -288,6 +308,7 @@ void mg__request_reject(mg_conn_t *c, int status, const char *why)
 typedef struct {
     int nhost, ncl, nte;
     mg_str_t host, cl, te, expect, upgrade, ws_key;
+    mg_str_t authority; /* of an absolute-form target: it overrides Host */
 } head_seen_t;
 
 /* A name that would mean a framing or routing header to a server that folds '_' into
@@ -405,18 +426,13 @@ static bool ws_key_ok(mg_str_t k)
     return true;
 }
 
-static int check_host(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, const char **why)
+/* Sets r->host (lower-cased, without port, for routing) and r->host_header (as sent,
+ * for upstream) from a Host value or a target's authority. Returns 0 or a status. */
+static int set_host(mg_conn_t *c, mg_request_t *r, mg_str_t value)
 {
-    *why = "missing or invalid Host";
-    if (s->nhost > 1 || (s->nhost == 0 && r->http_minor >= 1)) {
-        return 400;
-    }
-    if (s->nhost == 0) {
-        return 0;
-    }
     mg_str_t host;
     int port;
-    if (mg_http_parse_host(s->host, &host, &port) != MG_OK) {
+    if (mg_http_parse_host(value, &host, &port) != MG_OK) {
         return 400;
     }
     char *lower = mg_pool_alloc(c->pool, host.len + 1);
@@ -428,8 +444,24 @@ static int check_host(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, const
         lower[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
     }
     r->host = mg_str(lower, host.len);
-    r->host_header = s->host;
+    r->host_header = value;
     return 0;
+}
+
+/* Host must be valid (and present in HTTP/1.1) even with an absolute-form target, whose
+ * authority then wins (RFC 9112 §3.2.2): routing and upstream see that one. */
+static int check_host(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, const char **why)
+{
+    int st;
+    *why = "missing or invalid Host";
+    if (s->nhost > 1 || (s->nhost == 0 && r->http_minor >= 1)) {
+        return 400;
+    }
+    if (s->nhost == 1 && (st = set_host(c, r, s->host)) != 0) {
+        return st;
+    }
+    *why = "invalid authority in the request target";
+    return s->authority.len > 0 ? set_host(c, r, s->authority) : 0;
 }
 
 /* Framing, Expect and Upgrade. Returns 0 or a status, with the reason in *why. */
@@ -466,8 +498,38 @@ static int check_framing(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, co
     return 0;
 }
 
-/* The request line: method, version, target form, path. */
-static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
+/* The target's path and query: `t` is "" or starts with '/' or '?' (origin-form, or the
+ * rest of an absolute-form target). Returns 0 or 400. */
+static int split_target(mg_conn_t *c, mg_request_t *r, mg_str_t t)
+{
+    const char *q = memchr(t.p, '?', t.len);
+    size_t plen = q != NULL ? (size_t)(q - t.p) : t.len;
+    size_t outlen;
+    char *path = mg_pool_alloc(c->pool, plen * 3 + 2);
+    if (path == NULL) {
+        return 400;
+    }
+    if (plen == 0) {
+        path[0] = '/'; /* "http://a" and "http://a?q" ask for "/" (RFC 9112 §3.2.1) */
+        outlen = 1;
+    } else if (mg_http_normalize_path(t.p, plen, path, &outlen) != MG_OK) {
+        return 400;
+    }
+    r->path = mg_str(path, outlen);
+    r->query = q != NULL ? mg_str(q + 1, t.len - plen - 1) : MG_NULL_STR;
+    for (size_t i = 0; i < r->query.len; i++) {
+        unsigned char ch = (unsigned char)r->query.p[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '#') {
+            return 400; /* the query goes upstream raw: no control, 8-bit or fragment */
+        }
+    }
+    return 0;
+}
+
+/* The request line: method, version, target form, path. Origin-form; absolute-form
+ * (its authority noted in s, the rest split as origin-form); "*" only for OPTIONS
+ * (path "*", forwarded as is). */
+static int check_line(mg_conn_t *c, mg_request_t *r, head_seen_t *s, const char **why)
 {
     r->method = c->parser.method;
     r->method_name =
@@ -491,25 +553,20 @@ static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
         return 405;
     }
     *why = "invalid request target";
-    if (r->target.len == 0 || r->target.p[0] != '/') {
-        return 400;
+    mg_str_t t = r->target;
+    if (t.len == 1 && t.p[0] == '*') {
+        if (r->method != HTTP_OPTIONS) {
+            return 400;
+        }
+        r->path = t;
+        return 0;
     }
-    const char *q = memchr(r->target.p, '?', r->target.len);
-    size_t plen = q != NULL ? (size_t)(q - r->target.p) : r->target.len;
-    char *path = mg_pool_alloc(c->pool, plen * 3 + 1);
-    size_t outlen;
-    if (path == NULL || mg_http_normalize_path(r->target.p, plen, path, &outlen) != MG_OK) {
-        return 400;
-    }
-    r->path = mg_str(path, outlen);
-    r->query = q != NULL ? mg_str(q + 1, r->target.len - plen - 1) : MG_NULL_STR;
-    for (size_t i = 0; i < r->query.len; i++) {
-        unsigned char ch = (unsigned char)r->query.p[i];
-        if (ch <= 0x20 || ch >= 0x7f || ch == '#') {
-            return 400; /* the query goes upstream raw: no control, 8-bit or fragment */
+    if (t.len == 0 || t.p[0] != '/') {
+        if (mg_http_split_absolute(r->target, &s->authority, &t) != MG_OK) {
+            return 400; /* authority-form, a bare name, another scheme, userinfo */
         }
     }
-    return 0;
+    return split_target(c, r, t);
 }
 
 void mg_http_continue(mg_request_t *r)
@@ -531,7 +588,7 @@ void mg__request_dispatch(mg_conn_t *c)
     mg_request_t *r = c->r;
     head_seen_t seen = {0};
     const char *why = NULL;
-    int st = check_line(c, r, &why);
+    int st = check_line(c, r, &seen, &why);
     if (st == 0 && (why = collect_headers(c, r, &seen)) != NULL) {
         st = 400;
     }
@@ -566,7 +623,9 @@ void mg__request_dispatch(mg_conn_t *c)
         mg_admin_handle(r);
         return;
     }
-    if (mg_router_match(r->gen->router, r->host, r->method, r->path, &r->match) != MG_OK) {
+    /* "OPTIONS *" is about the host as a whole: it takes the route "/" would take */
+    mg_str_t route_path = r->path.p[0] == '*' ? MG_STR("/") : r->path;
+    if (mg_router_match(r->gen->router, r->host, r->method, route_path, &r->match) != MG_OK) {
         mg__http_error_msg(r, 404, "no route matched");
         return;
     }

@@ -276,7 +276,81 @@ START_TEST(test_reason)
 }
 END_TEST
 
-/* ---- tabs around framing values ---- */
+/* ---- absolute-form, method errors, tabs around framing values ---- */
+
+static int split(const char *t, const char **auth, const char **rest)
+{
+    static char a[128], r[128];
+    mg_str_t as, rs;
+    if (mg_http_split_absolute(S(t), &as, &rs) != MG_OK) {
+        return MG_ERROR;
+    }
+    snprintf(a, sizeof(a), "%.*s", (int)as.len, as.p);
+    snprintf(r, sizeof(r), "%.*s", (int)rs.len, rs.p);
+    *auth = a;
+    *rest = r;
+    return MG_OK;
+}
+
+/* Row 9: absolute-form is accepted; the authority routes, the rest goes upstream. */
+START_TEST(test_split_absolute)
+{
+    const char *a, *r;
+    ck_assert_int_eq(split("http://a/b?c", &a, &r), MG_OK);
+    ck_assert_str_eq(a, "a");
+    ck_assert_str_eq(r, "/b?c");
+    ck_assert_int_eq(split("HTTPS://Example.COM:8443/x", &a, &r), MG_OK);
+    ck_assert_str_eq(a, "Example.COM:8443");
+    ck_assert_str_eq(r, "/x");
+    ck_assert_int_eq(split("http://a", &a, &r), MG_OK);
+    ck_assert_str_eq(a, "a");
+    ck_assert_str_eq(r, "");
+    ck_assert_int_eq(split("http://a?q=1", &a, &r), MG_OK);
+    ck_assert_str_eq(a, "a");
+    ck_assert_str_eq(r, "?q=1");
+    ck_assert_int_eq(split("http://[::1]:80/", &a, &r), MG_OK);
+    ck_assert_str_eq(a, "[::1]:80");
+    ck_assert_str_eq(r, "/");
+    /* the path may hold "://" and '@': only the authority is looked at */
+    ck_assert_int_eq(split("http://a/r?u=http://b@c", &a, &r), MG_OK);
+    ck_assert_str_eq(a, "a");
+    ck_assert_str_eq(r, "/r?u=http://b@c");
+
+    ck_assert_int_eq(split("http://", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("http:///x", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("http://u:p@a/", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("http://@a/", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("ftp://a/", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("ws://a/", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("http:/a/", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("httpx://a/", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("/http://a/", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("a.com:80", &a, &r), MG_ERROR);
+    ck_assert_int_eq(split("*", &a, &r), MG_ERROR);
+}
+END_TEST
+
+static int method_status(const char *s)
+{
+    return mg_http_method_error_status(s, strlen(s));
+}
+
+/* Row 7: an unknown but well-formed method is 501, anything else at the method 400. */
+START_TEST(test_method_error_status)
+{
+    ck_assert_int_eq(method_status(("FOO / HTTP/1.1\r\n")), 501);
+    ck_assert_int_eq(method_status(("get / HTTP/1.1\r\n")), 501);
+    ck_assert_int_eq(method_status(("GETX / HTTP/1.1\r\n")), 501);
+    ck_assert_int_eq(method_status(("FO")), 501); /* the rest not here yet */
+    ck_assert_int_eq(method_status(("\r\n\r\nFOO /")), 501);
+    ck_assert_int_eq(method_status(("G@T / HTTP/1.1\r\n")), 400);
+    ck_assert_int_eq(method_status(("GET\t/ HTTP/1.1\r\n")), 400);
+    ck_assert_int_eq(method_status((" GET / HTTP/1.1\r\n")), 400);
+    ck_assert_int_eq(method_status(("\x16\x03\x01")), 400); /* TLS */
+    ck_assert_int_eq(method_status(("\rGET /")), 400);
+    ck_assert_int_eq(method_status(("")), 400);
+}
+END_TEST
 
 static const char *tabs(const char *in, size_t from)
 {
@@ -544,6 +618,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_connection_tokens);
     tcase_add_test(tc, test_token);
     tcase_add_test(tc, test_reason);
+    tcase_add_test(tc, test_split_absolute);
+    tcase_add_test(tc, test_method_error_status);
     tcase_add_test(tc, test_framing_tabs);
     tcase_add_test(tc, test_chunked_plain);
     tcase_add_test(tc, test_chunked_stops_at_end);
