@@ -53,11 +53,11 @@ struct mg_worker_s {
     size_t nlisteners;
     bool draining;           /* no more accepts; answers close their connections */
     double drain_idle_until; /* draining: when connections still idle are closed */
-    size_t nconns;        /* open client connections */
-    mg_conn_t *conns;     /* intrusive list of client connections (http_conn.c) */
-    uint64_t request_seq; /* for request ids */
-    char id_prefix[17];   /* random hex per worker for request ids */
-    void *buf_free;       /* freelist of I/O buffers (http_conn.c) */
+    size_t nconns;           /* open client connections */
+    mg_conn_t *conns;        /* intrusive list of client connections (http_conn.c) */
+    uint64_t request_seq;    /* for request ids */
+    char id_prefix[17];      /* random hex per worker for request ids */
+    void *buf_free;          /* freelist of I/O buffers (http_conn.c) */
     size_t nbuf_free;
     /* requests that ended, waiting for their ending to run from the loop (http_conn.c):
      * never on the stack of the callback that wrote the last byte */
@@ -92,5 +92,19 @@ static inline void mg_worker_lua_leave(mg_worker_stats_t *ws)
         __atomic_store_n(&ws->lua_busy, 0, __ATOMIC_RELEASE);
     }
 }
+/* The master's verdict on a reload: an HTTP status (202 accepted, 422 rejected, 503 not
+ * possible now), the generation serving after it, and a message (borrowed for the
+ * call: "generation 3, switched in place", or the error as file:line:column). */
+typedef void (*mg_worker_verdict_cb)(mg_request_t *r, int status, uint64_t generation,
+                                     const char *msg, size_t len);
+
+/* Asks the master to reload (POST /reload) without waiting: `done` is called from the
+ * loop with the verdict, once. MG_OK, or MG_ERROR when the master cannot be asked now
+ * (then `done` is never called). `r` is borrowed: if it ends first, the caller calls
+ * mg_worker_reload_cancel(). */
+int mg_worker_reload_ask(mg_worker_t *w, mg_request_t *r, mg_worker_verdict_cb done);
+
+/* Forgets the asks of `r` (it ended): their verdicts are dropped. */
+void mg_worker_reload_cancel(mg_worker_t *w, mg_request_t *r);
 
 #endif

@@ -359,22 +359,49 @@ static int te_error_status(const mg_conn_t *c)
     return n > 1 || lines > 1 ? 400 : 501;
 }
 
-/* Feeds unparsed bytes to llhttp and acts on where it stopped. */
+/* Feeds unparsed bytes to llhttp, or to the chunked decoder while a chunked body is
+ * read (it calls llhttp's callbacks as llhttp would), and acts on where it stopped. */
 static void parse(mg_conn_t *c)
 {
-    if (llhttp_get_errno(&c->parser) == HPE_PAUSED) {
-        llhttp_resume(&c->parser);
-    }
     uint32_t from = c->pos;
     mg_request_t *r = c->r;
-    llhttp_errno_t e = llhttp_execute(&c->parser, c->buf + c->pos, c->len - c->pos);
+    const char *stop = c->buf + c->len;
+    llhttp_errno_t e = HPE_OK;
+    if (c->chunked.state != 0) {
+        const char *p = c->buf + c->pos;
+        while (e == HPE_OK && p < stop) {
+            size_t used;
+            mg_str_t d;
+            int rc = mg_http_chunked_decode(&c->chunked, p, (size_t)(stop - p), &used, &d);
+            p += used;
+            if (rc == MG_OK) {
+                e = (llhttp_errno_t)mg__http_settings.on_body(&c->parser, d.p, d.len);
+            } else if (rc == MG_DONE) {
+                e = (llhttp_errno_t)mg__http_settings.on_message_complete(&c->parser);
+            } else if (rc == MG_ERROR) {
+                c->err_status = c->chunked.status;
+                c->err_reason = c->chunked.why;
+                e = HPE_USER;
+            }
+        }
+        stop = p;
+    } else {
+        if (llhttp_get_errno(&c->parser) == HPE_PAUSED) {
+            llhttp_resume(&c->parser);
+        }
+        if (c->state == MG_C_HEAD && !c->head_done) {
+            mg_http_framing_tabs(c->buf + c->hs, c->pos - c->hs, c->len - c->hs);
+        }
+        e = llhttp_execute(&c->parser, c->buf + c->pos, c->len - c->pos);
+        if (e == HPE_PAUSED) {
+            stop = llhttp_get_error_pos(&c->parser);
+        }
+    }
     if (c->closed) {
         return;
     }
-    if (e == HPE_OK) {
-        c->pos = c->len;
-    } else if (e == HPE_PAUSED) {
-        c->pos = (uint32_t)(llhttp_get_error_pos(&c->parser) - c->buf);
+    if (e == HPE_OK || e == HPE_PAUSED) {
+        c->pos = (uint32_t)(stop - c->buf);
     }
     if (r != NULL && r == c->r) {
         r->request_length += c->pos - from;
@@ -391,6 +418,14 @@ static void parse(mg_conn_t *c)
         }
         if (e == HPE_INVALID_TRANSFER_ENCODING && c->err_status == 0) {
             status = te_error_status(c);
+        }
+        /* a method we do not know is 501 (RFC 9110 §9.1), also one llhttp knows only
+         * for RTSP (DESCRIBE .. FLUSH) */
+        if (e == HPE_INVALID_METHOD ||
+            (e == HPE_INVALID_CONSTANT && c->parser.method >= HTTP_DESCRIBE &&
+             c->parser.method <= HTTP_FLUSH)) {
+            status = mg_http_method_error_status(c->buf + c->hs, c->len - c->hs);
+            why = status == 501 ? "unknown method" : why;
         }
         c->pos = c->len;
         if (c->r != NULL && c->state != MG_C_DISCARD) {

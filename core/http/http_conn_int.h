@@ -13,6 +13,7 @@
 
 #include "http.h"
 #include "transport.h"
+#include "http_parse.h"
 #include "llhttp.h"
 
 #include <ev.h>
@@ -86,10 +87,10 @@ struct mg_conn_s {
     uint32_t url_off, url_len;
     uint32_t line_len;   /* bytes of the current header line */
     uint32_t head_bytes; /* bytes of all header lines */
-    uint32_t chunk_ext;  /* chunk-extension bytes of the current chunk */
     mg_hspan_t *spans;
     uint32_t nspans, cspans;
-    uint64_t body_read; /* de-chunked body bytes seen */
+    uint64_t body_read;        /* de-chunked body bytes seen */
+    mg_http_chunked_t chunked; /* a chunked body is read with this, not llhttp (state != 0) */
 
     char addr[48];
     uint16_t port;

@@ -244,24 +244,397 @@ bool mg_http_connection_has(mg_str_t connection, mg_str_t name)
     return mg_http_list_count(connection, name) > 0;
 }
 
+/* RFC 9110 tchar */
+static bool tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
 bool mg_http_valid_token(mg_str_t v)
 {
     if (v.len == 0) {
         return false;
     }
     for (size_t i = 0; i < v.len; i++) {
-        unsigned char c = (unsigned char)v.p[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-        if (!ok) {
+        if (!tchar((unsigned char)v.p[i])) {
             return false;
         }
     }
     return true;
 }
 
+int mg_http_split_absolute(mg_str_t t, mg_str_t *authority, mg_str_t *rest)
+{
+    size_t i;
+    if (t.len > 7 && mg_str_caseeq(mg_str(t.p, 7), MG_STR("http://"))) {
+        i = 7;
+    } else if (t.len > 8 && mg_str_caseeq(mg_str(t.p, 8), MG_STR("https://"))) {
+        i = 8;
+    } else {
+        return MG_ERROR;
+    }
+    size_t a = i;
+    while (i < t.len && t.p[i] != '/' && t.p[i] != '?') {
+        if (t.p[i] == '@') {
+            return MG_ERROR; /* userinfo: one more way to disagree on the host */
+        }
+        i++;
+    }
+    if (i == a) {
+        return MG_ERROR;
+    }
+    *authority = mg_str(t.p + a, i - a);
+    *rest = mg_str(t.p + i, t.len - i);
+    return MG_OK;
+}
+
+int mg_http_method_error_status(const char *p, size_t len)
+{
+    size_t i = 0;
+    while (i + 1 < len && p[i] == '\r' && p[i + 1] == '\n') {
+        i += 2;
+    }
+    size_t start = i;
+    while (i < len && tchar((unsigned char)p[i])) {
+        i++;
+    }
+    return i > start && (i == len || p[i] == ' ') ? 501 : 400;
+}
+
+static bool framing_name(const char *p, size_t len)
+{
+    mg_str_t n = mg_str(p, len);
+    return mg_str_caseeq(n, MG_STR("Content-Length")) ||
+           mg_str_caseeq(n, MG_STR("Transfer-Encoding"));
+}
+
+void mg_http_framing_tabs(char *head, size_t from, size_t len)
+{
+    if (from >= len || memchr(head + from, '\t', len - from) == NULL) {
+        return;
+    }
+    /* empty lines before the request line are not the end of the head */
+    size_t start = 0;
+    while (start + 1 < len && head[start] == '\r' && head[start + 1] == '\n') {
+        start += 2;
+    }
+    size_t ls = from;
+    while (ls > start && head[ls - 1] != '\n') {
+        ls--;
+    }
+    while (ls < len) {
+        size_t e = ls;
+        while (e < len && head[e] != '\n') {
+            e++;
+        }
+        if (ls > start && e < len && (e == ls || (e == ls + 1 && head[ls] == '\r'))) {
+            return; /* the empty line ending the head: what follows is body */
+        }
+        const char *colon = memchr(head + ls, ':', e - ls);
+        if (colon != NULL && framing_name(head + ls, (size_t)(colon - (head + ls)))) {
+            for (size_t k = MG_MAX((size_t)(colon - head) + 1, from); k < e; k++) {
+                if (head[k] == '\t') {
+                    head[k] = ' ';
+                }
+            }
+        }
+        ls = e + 1;
+    }
+}
+
+/* ---- chunked bodies ---- */
+
+enum {
+    CK_OFF = 0,
+    CK_SIZE0,    /* first hex digit of a size */
+    CK_SIZE,     /* more digits, or what ends the size */
+    CK_SIZE_BWS, /* BWS after the size: only ';' may follow */
+    CK_SEMI,     /* after ';': BWS, then an extension name */
+    CK_NAME,     /* extension name */
+    CK_NAME_BWS, /* BWS after a name: '=' or ';' follows */
+    CK_EQ,       /* after '=': BWS, then a token or a quoted string */
+    CK_TOKEN,    /* token value */
+    CK_QUOTED,   /* inside a quoted value */
+    CK_ESCAPE,   /* after '\\' in a quoted value */
+    CK_VAL_END,  /* right after a value: ';', BWS or CR */
+    CK_VAL_BWS,  /* BWS after a value: only ';' may follow */
+    CK_SIZE_LF,  /* CR ended the size line: LF */
+    CK_DATA,
+    CK_DATA_CR, /* the CRLF after a chunk's data */
+    CK_DATA_LF,
+    CK_TRAILER, /* start of a trailer line, or the CR of the last line */
+    CK_TNAME,
+    CK_TVALUE,
+    CK_TLF,
+    CK_END_LF,
+};
+
+static const mg_str_t framing_names[] = {MG_STR("content-length"), MG_STR("transfer-encoding")};
+
+void mg_http_chunked_init(mg_http_chunked_t *ck, uint32_t max_ext, uint32_t max_line, uint32_t room)
+{
+    memset(ck, 0, sizeof(*ck));
+    ck->max_ext = max_ext;
+    ck->max_line = max_line;
+    ck->room = room;
+    ck->state = CK_SIZE0;
+}
+
+static bool ws(unsigned char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* qdtext and the byte after '\\' (RFC 9110 §5.6.4), minus what ends or escapes */
+static bool qdtext(unsigned char c)
+{
+    return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+           (c >= 0x5d && c <= 0x7e) || c >= 0x80;
+}
+
+static bool field_vchar(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* One byte of a chunk-size line after its digits. Returns false when it is refused. */
+static bool ext_byte(mg_http_chunked_t *ck, unsigned char c)
+{
+    uint8_t s = ck->state;
+    if (c == '\r') {
+        if (s != CK_SIZE && s != CK_NAME && s != CK_TOKEN && s != CK_VAL_END) {
+            return false;
+        }
+        ck->state = CK_SIZE_LF;
+        return true;
+    }
+    if (++ck->ext > ck->max_ext) {
+        ck->why = "chunk extension too long";
+        return false;
+    }
+    switch (s) {
+    case CK_SIZE:
+    case CK_NAME:
+    case CK_TOKEN:
+    case CK_VAL_END:
+        if (c == ';') {
+            ck->state = CK_SEMI;
+        } else if (ws(c)) {
+            ck->state = s == CK_SIZE ? CK_SIZE_BWS : s == CK_NAME ? CK_NAME_BWS : CK_VAL_BWS;
+        } else if (s == CK_NAME && c == '=') {
+            ck->state = CK_EQ;
+        } else {
+            return (s == CK_NAME || s == CK_TOKEN) && tchar(c);
+        }
+        return true;
+    case CK_SIZE_BWS:
+    case CK_VAL_BWS:
+    case CK_NAME_BWS:
+        if (c == ';') {
+            ck->state = CK_SEMI;
+        } else if (s == CK_NAME_BWS && c == '=') {
+            ck->state = CK_EQ;
+        } else {
+            return ws(c);
+        }
+        return true;
+    case CK_SEMI:
+        if (tchar(c)) {
+            ck->state = CK_NAME;
+        }
+        return tchar(c) || ws(c);
+    case CK_EQ:
+        if (c == '"') {
+            ck->state = CK_QUOTED;
+        } else if (tchar(c)) {
+            ck->state = CK_TOKEN;
+        }
+        return c == '"' || tchar(c) || ws(c);
+    case CK_QUOTED:
+        if (c == '"' || c == '\\') {
+            ck->state = c == '"' ? CK_VAL_END : CK_ESCAPE;
+            return true;
+        }
+        return qdtext(c);
+    case CK_ESCAPE:
+        ck->state = CK_QUOTED;
+        return c == '\t' || (c >= 0x20 && c != 0x7f);
+    }
+    return false;
+}
+
+/* One byte of the size itself, or the first byte after it. */
+static bool size_byte(mg_http_chunked_t *ck, unsigned char c)
+{
+    int d = hexval(c);
+    if (d >= 0) {
+        if (ck->state == CK_SIZE && ((ck->left >> 56) != 0 || ++ck->digits > 32)) {
+            ck->why = "chunk size too large";
+            return false;
+        }
+        ck->left = ck->left << 4 | (uint64_t)d;
+        ck->state = CK_SIZE;
+        return true;
+    }
+    return ck->state == CK_SIZE && ext_byte(ck, c);
+}
+
+/* Counts one trailer byte against the limits; false (431) when over one. */
+static bool trailer_room(mg_http_chunked_t *ck, bool in_line)
+{
+    if (ck->room == 0) {
+        ck->why = "request headers too large";
+        return false;
+    }
+    ck->room--;
+    if (in_line && ++ck->line > ck->max_line) {
+        ck->why = "header line too long";
+        return false;
+    }
+    return true;
+}
+
+/* One byte of the trailer section. */
+static bool trailer_byte(mg_http_chunked_t *ck, unsigned char c)
+{
+    switch (ck->state) {
+    case CK_TRAILER:
+        if (c == '\r') {
+            ck->state = CK_END_LF;
+            return true;
+        }
+        if (!tchar(c)) {
+            ck->why = ws(c) ? "obs-fold in a trailer" : "invalid trailer field";
+            return false;
+        }
+        ck->state = CK_TNAME;
+        ck->name_len = 0;
+        ck->framing = (1u << MG_NELEMS(framing_names)) - 1;
+        /* fall through */
+    case CK_TNAME:
+        if (c == ':') {
+            for (size_t i = 0; i < MG_NELEMS(framing_names); i++) {
+                if ((ck->framing >> i & 1) && ck->name_len == framing_names[i].len) {
+                    ck->why = "framing field in the trailer";
+                    return false;
+                }
+            }
+            ck->state = CK_TVALUE;
+            return true;
+        }
+        if (!tchar(c)) {
+            ck->why = "invalid trailer field name";
+            return false;
+        }
+        for (size_t i = 0; i < MG_NELEMS(framing_names); i++) {
+            if (ck->name_len >= framing_names[i].len ||
+                (c | 0x20) != framing_names[i].p[ck->name_len]) {
+                ck->framing &= (uint8_t) ~(1u << i);
+            }
+        }
+        ck->name_len = ck->name_len < UINT16_MAX ? ck->name_len + 1 : UINT16_MAX;
+        return true;
+    case CK_TVALUE:
+        if (c == '\r') {
+            ck->state = CK_TLF;
+            return true;
+        }
+        ck->why = "control character in a trailer";
+        return field_vchar(c);
+    case CK_TLF:
+    case CK_END_LF:
+        ck->why = "bare CR in a trailer";
+        if (c != '\n') {
+            return false;
+        }
+        ck->state = ck->state == CK_TLF ? CK_TRAILER : CK_OFF;
+        ck->line = 0;
+        return true;
+    }
+    return false;
+}
+
+/* One framing byte; false when refused (ck->why set, or a generic reason below). */
+static bool framing_byte(mg_http_chunked_t *ck, unsigned char c)
+{
+    switch (ck->state) {
+    case CK_SIZE0:
+    case CK_SIZE:
+        ck->why = "invalid chunk size";
+        return size_byte(ck, c);
+    case CK_SIZE_LF:
+        ck->why = "bare CR in a chunk size line";
+        if (c != '\n') {
+            return false;
+        }
+        ck->state = ck->left > 0 ? CK_DATA : CK_TRAILER;
+        return true;
+    case CK_DATA_CR:
+    case CK_DATA_LF:
+        ck->why = "chunk data not followed by CRLF";
+        if (c != (ck->state == CK_DATA_CR ? '\r' : '\n')) {
+            return false;
+        }
+        if (ck->state == CK_DATA_CR) {
+            ck->state = CK_DATA_LF;
+        } else {
+            ck->state = CK_SIZE0;
+            ck->ext = ck->digits = 0;
+        }
+        return true;
+    case CK_TRAILER:
+    case CK_TNAME:
+    case CK_TVALUE:
+    case CK_TLF:
+    case CK_END_LF:
+        ck->status = 431;
+        if (!trailer_room(ck, ck->state == CK_TNAME || ck->state == CK_TVALUE ||
+                                  (ck->state == CK_TRAILER && c != '\r'))) {
+            return false;
+        }
+        ck->status = 400;
+        return trailer_byte(ck, c);
+    default:
+        ck->why = "invalid chunk extension";
+        return ext_byte(ck, c);
+    }
+}
+
+int mg_http_chunked_decode(mg_http_chunked_t *ck, const char *p, size_t len, size_t *used,
+                           mg_str_t *data)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (ck->state == CK_DATA) {
+            size_t n = ck->left < len - i ? (size_t)ck->left : len - i;
+            ck->left -= n;
+            if (ck->left == 0) {
+                ck->state = CK_DATA_CR;
+            }
+            *data = mg_str(p + i, n);
+            *used = i + n;
+            return MG_OK;
+        }
+        ck->status = 400;
+        if (!framing_byte(ck, (unsigned char)p[i])) {
+            ck->state = CK_OFF;
+            *used = i;
+            return MG_ERROR;
+        }
+        i++;
+        if (ck->state == CK_OFF) {
+            *used = i;
+            return MG_DONE;
+        }
+    }
+    *used = len;
+    return MG_AGAIN;
+}
+
 const char *mg_http_reason(int status)
 {
+    /* clang-format off */
     switch (status) {
     case 100:
         return "Continue";
@@ -336,4 +709,5 @@ const char *mg_http_reason(int status)
     default:
         return "Unknown";
     }
+    /* clang-format on */
 }

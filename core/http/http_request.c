@@ -1,8 +1,13 @@
 /*
- * http_request.c -- one request's head: llhttp callbacks (every lenient flag off) that
- * record spans and enforce the size limits as bytes arrive, then the checks llhttp
- * does not make (Host, framing headers, Expect, Upgrade, the target's form, path
- * normalisation), routing and the hand-off to a producer.
+ * http_request.c -- one request's head: llhttp callbacks (strict mode, every lenient
+ * flag off) that record spans and enforce the size limits as bytes arrive, then the
+ * checks llhttp does not make (Host, framing headers, Expect, Upgrade, the target's
+ * form, path normalisation), routing and the hand-off to a producer.
+ *
+ * A chunked body is not llhttp's: llhttp 8.1 refuses valid chunk extensions
+ * (`5;a=b;c=d`, quoted values), so parse() decodes it with mg_http_chunked_decode() and
+ * feeds the same on_body / on_message_complete callbacks; llhttp is reset when the
+ * body starts and again for each request.
  *
  * Anything rejected here is answered by the gateway and closes the connection; no
  * producer ever sees it, so nothing of it reaches an upstream.
@@ -45,6 +50,25 @@ static int fail(mg_conn_t *c, int status, const char *why)
 
 /* ---- llhttp callbacks ---- */
 
+/* The method's first bytes. llhttp skips empty lines before a request line (RFC 9112
+ * §2.2 says to ignore at least one); the request starts here, so the spans count from
+ * here, and only CRLF pairs may come before it: a bare CR or LF is refused. */
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+    mg_conn_t *c = conn_of(p);
+    const char *lo = c->buf + c->hs;
+    if (at == lo || (*lo != '\r' && *lo != '\n')) {
+        return 0; /* no empty line, or a later piece of the method */
+    }
+    for (const char *q = lo; q < at; q += 2) {
+        if (q + 1 >= at || q[0] != '\r' || q[1] != '\n') {
+            return fail(c, 400, "bare CR or LF before the request line");
+        }
+    }
+    c->hs = (uint32_t)(at - c->buf);
+    return 0;
+}
+
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     mg_conn_t *c = conn_of(p);
@@ -76,9 +100,6 @@ static int header_bytes(mg_conn_t *c, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     mg_conn_t *c = conn_of(p);
-    if (c->head_done) {
-        return header_bytes(c, len); /* a trailer: counted, then dropped */
-    }
     if (c->line_len == 0) {
         if (c->nspans >= (uint32_t)hconf(c)->max_headers) {
             return fail(c, 431, "too many header fields");
@@ -103,25 +124,39 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     return header_bytes(c, len);
 }
 
+/* Whether a piece of a value starts a continuation line: only OWS between it and the
+ * end of the previous line. The head stays whole in the buffer from c->hs while it is
+ * parsed, so the bytes before `at` are there to look at. */
+static bool after_fold(const mg_conn_t *c, const char *at)
+{
+    const char *lo = c->buf + c->hs;
+    while (at > lo && (at[-1] == ' ' || at[-1] == '\t')) {
+        at--;
+    }
+    return at > lo && at[-1] == '\n';
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     mg_conn_t *c = conn_of(p);
-    if (!c->head_done) {
-        mg_hspan_t *s = &c->spans[c->nspans];
-        if (s->val_len == 0) {
-            s->val_off = (uint32_t)(at - (c->buf + c->hs));
-        }
-        s->val_len += (uint32_t)len;
+    /* llhttp unfolds obs-fold (also a fold right after the colon, "Host:\r\n a");
+     * RFC 9112 §5.2 lets a server refuse it, and a fold must never reach a field whose
+     * meaning two hops could read differently */
+    if (len > 0 && after_fold(c, at)) {
+        return fail(c, 400, "obs-fold in a header value");
     }
+    mg_hspan_t *s = &c->spans[c->nspans];
+    if (s->val_len == 0) {
+        s->val_off = (uint32_t)(at - (c->buf + c->hs));
+    }
+    s->val_len += (uint32_t)len;
     return header_bytes(c, len);
 }
 
 static int on_header_value_complete(llhttp_t *p)
 {
     mg_conn_t *c = conn_of(p);
-    if (!c->head_done) {
-        c->nspans++;
-    }
+    c->nspans++;
     c->line_len = 0;
     c->head_bytes += 4; /* ": " and CRLF */
     return 0;
@@ -130,14 +165,12 @@ static int on_header_value_complete(llhttp_t *p)
 static int on_headers_complete(llhttp_t *p)
 {
     mg_conn_t *c = conn_of(p);
-    if (c->head_done) {
-        return 0;
-    }
     c->head_done = true;
     c->line_len = 0;
     return HPE_PAUSED; /* dispatch happens outside llhttp, see parse() */
 }
 
+/* Body bytes, from llhttp (Content-Length) or from the chunked decoder. */
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     mg_conn_t *c = conn_of(p);
@@ -165,19 +198,6 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-static int on_chunk_header(llhttp_t *p)
-{
-    conn_of(p)->chunk_ext = 0;
-    return 0;
-}
-
-static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
-{
-    mg_conn_t *c = conn_of(p);
-    c->chunk_ext += (uint32_t)len;
-    return c->chunk_ext > MG_HTTP_CHUNK_EXT_MAX ? fail(c, 400, "chunk extension too long") : 0;
-}
-
 static int on_message_complete(llhttp_t *p)
 {
     mg_conn_t *c = conn_of(p);
@@ -191,15 +211,13 @@ static int on_message_complete(llhttp_t *p)
 }
 
 const llhttp_settings_t mg__http_settings = {
+    .on_method = on_method,
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
-    .on_chunk_header = on_chunk_header,
-    .on_chunk_extension_name = on_chunk_ext,
-    .on_chunk_extension_value = on_chunk_ext,
     .on_message_complete = on_message_complete,
 };
 
@@ -249,7 +267,10 @@ int mg__request_begin(mg_conn_t *c)
     c->r = r;
     c->state = MG_C_HEAD;
     c->hs = c->pos;
-    c->url_off = c->url_len = c->line_len = c->head_bytes = c->chunk_ext = 0;
+    c->url_off = c->url_len = c->line_len = c->head_bytes = 0;
+    c->chunked.state = 0;
+    llhttp_reset(&c->parser); /* each request from a clean parser: moongate, not llhttp,
+                                 decides whether a connection carries another one */
     c->spans = NULL;
     c->nspans = c->cspans = 0;
     c->body_read = 0;
@@ -284,6 +305,7 @@ void mg__request_reject(mg_conn_t *c, int status, const char *why)
 typedef struct {
     int nhost, ncl, nte;
     mg_str_t host, cl, te, expect, upgrade, ws_key;
+    mg_str_t authority; /* of an absolute-form target: it overrides Host */
 } head_seen_t;
 
 /* A name that would mean a framing or routing header to a server that folds '_' into
@@ -401,18 +423,13 @@ static bool ws_key_ok(mg_str_t k)
     return true;
 }
 
-static int check_host(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, const char **why)
+/* Sets r->host (lower-cased, without port, for routing) and r->host_header (as sent,
+ * for upstream) from a Host value or a target's authority. Returns 0 or a status. */
+static int set_host(mg_conn_t *c, mg_request_t *r, mg_str_t value)
 {
-    *why = "missing or invalid Host";
-    if (s->nhost > 1 || (s->nhost == 0 && r->http_minor >= 1)) {
-        return 400;
-    }
-    if (s->nhost == 0) {
-        return 0;
-    }
     mg_str_t host;
     int port;
-    if (mg_http_parse_host(s->host, &host, &port) != MG_OK) {
+    if (mg_http_parse_host(value, &host, &port) != MG_OK) {
         return 400;
     }
     char *lower = mg_pool_alloc(c->pool, host.len + 1);
@@ -424,8 +441,24 @@ static int check_host(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, const
         lower[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
     }
     r->host = mg_str(lower, host.len);
-    r->host_header = s->host;
+    r->host_header = value;
     return 0;
+}
+
+/* Host must be valid (and present in HTTP/1.1) even with an absolute-form target, whose
+ * authority then wins (RFC 9112 §3.2.2): routing and upstream see that one. */
+static int check_host(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, const char **why)
+{
+    int st;
+    *why = "missing or invalid Host";
+    if (s->nhost > 1 || (s->nhost == 0 && r->http_minor >= 1)) {
+        return 400;
+    }
+    if (s->nhost == 1 && (st = set_host(c, r, s->host)) != 0) {
+        return st;
+    }
+    *why = "invalid authority in the request target";
+    return s->authority.len > 0 ? set_host(c, r, s->authority) : 0;
 }
 
 /* Framing, Expect and Upgrade. Returns 0 or a status, with the reason in *why. */
@@ -462,8 +495,38 @@ static int check_framing(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, co
     return 0;
 }
 
-/* The request line: method, version, target form, path. */
-static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
+/* The target's path and query: `t` is "" or starts with '/' or '?' (origin-form, or the
+ * rest of an absolute-form target). Returns 0 or 400. */
+static int split_target(mg_conn_t *c, mg_request_t *r, mg_str_t t)
+{
+    const char *q = memchr(t.p, '?', t.len);
+    size_t plen = q != NULL ? (size_t)(q - t.p) : t.len;
+    size_t outlen;
+    char *path = mg_pool_alloc(c->pool, plen * 3 + 2);
+    if (path == NULL) {
+        return 400;
+    }
+    if (plen == 0) {
+        path[0] = '/'; /* "http://a" and "http://a?q" ask for "/" (RFC 9112 §3.2.1) */
+        outlen = 1;
+    } else if (mg_http_normalize_path(t.p, plen, path, &outlen) != MG_OK) {
+        return 400;
+    }
+    r->path = mg_str(path, outlen);
+    r->query = q != NULL ? mg_str(q + 1, t.len - plen - 1) : MG_NULL_STR;
+    for (size_t i = 0; i < r->query.len; i++) {
+        unsigned char ch = (unsigned char)r->query.p[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '#') {
+            return 400; /* the query goes upstream raw: no control, 8-bit or fragment */
+        }
+    }
+    return 0;
+}
+
+/* The request line: method, version, target form, path. Origin-form; absolute-form
+ * (its authority noted in s, the rest split as origin-form); "*" only for OPTIONS
+ * (path "*", forwarded as is). */
+static int check_line(mg_conn_t *c, mg_request_t *r, head_seen_t *s, const char **why)
 {
     r->method = c->parser.method;
     r->method_name =
@@ -487,25 +550,20 @@ static int check_line(mg_conn_t *c, mg_request_t *r, const char **why)
         return 405;
     }
     *why = "invalid request target";
-    if (r->target.len == 0 || r->target.p[0] != '/') {
-        return 400;
+    mg_str_t t = r->target;
+    if (t.len == 1 && t.p[0] == '*') {
+        if (r->method != HTTP_OPTIONS) {
+            return 400;
+        }
+        r->path = t;
+        return 0;
     }
-    const char *q = memchr(r->target.p, '?', r->target.len);
-    size_t plen = q != NULL ? (size_t)(q - r->target.p) : r->target.len;
-    char *path = mg_pool_alloc(c->pool, plen * 3 + 1);
-    size_t outlen;
-    if (path == NULL || mg_http_normalize_path(r->target.p, plen, path, &outlen) != MG_OK) {
-        return 400;
-    }
-    r->path = mg_str(path, outlen);
-    r->query = q != NULL ? mg_str(q + 1, r->target.len - plen - 1) : MG_NULL_STR;
-    for (size_t i = 0; i < r->query.len; i++) {
-        unsigned char ch = (unsigned char)r->query.p[i];
-        if (ch <= 0x20 || ch >= 0x7f || ch == '#') {
-            return 400; /* the query goes upstream raw: no control, 8-bit or fragment */
+    if (t.len == 0 || t.p[0] != '/') {
+        if (mg_http_split_absolute(r->target, &s->authority, &t) != MG_OK) {
+            return 400; /* authority-form, a bare name, another scheme, userinfo */
         }
     }
-    return 0;
+    return split_target(c, r, t);
 }
 
 int mg_http_continue(mg_request_t *r)
@@ -530,7 +588,7 @@ void mg__request_dispatch(mg_conn_t *c)
     mg_request_t *r = c->r;
     head_seen_t seen = {0};
     const char *why = NULL;
-    int st = check_line(c, r, &why);
+    int st = check_line(c, r, &seen, &why);
     if (st == 0 && (why = collect_headers(c, r, &seen)) != NULL) {
         st = 400;
     }
@@ -544,6 +602,14 @@ void mg__request_dispatch(mg_conn_t *c)
         mg__request_reject(c, st, why);
         return;
     }
+    if (r->chunked) {
+        const mg_http_conf_t *h = hconf(c);
+        size_t room = h->max_header_size > c->head_bytes ? h->max_header_size - c->head_bytes : 0;
+        mg_http_chunked_init(&c->chunked, MG_HTTP_CHUNK_EXT_MAX,
+                             (uint32_t)MG_MIN(h->max_header_line, UINT32_MAX),
+                             (uint32_t)MG_MIN(room, UINT32_MAX));
+        llhttp_reset(&c->parser); /* the body is ours; llhttp starts again at the next head */
+    }
     bool http11 = r->http_minor >= 1;
     r->keepalive = http11 ? !mg_http_connection_has(r->connection, MG_STR("close"))
                           : mg_http_connection_has(r->connection, MG_STR("keep-alive"));
@@ -555,7 +621,10 @@ void mg__request_dispatch(mg_conn_t *c)
     }
     if (c->admin) {
         r->chain = r->gen->admin_chain;
-    } else if (mg_router_match(r->gen->router, r->host, r->method, r->path, &r->match) != MG_OK) {
+    } else if (mg_router_match(r->gen->router, r->host, r->method,
+                               /* "OPTIONS *" is about the host as a whole: it takes the
+                                * route "/" would take */
+                               r->path.p[0] == '*' ? MG_STR("/") : r->path, &r->match) != MG_OK) {
         mg__http_error_msg(r, 404, "no route matched");
         return;
     } else {

@@ -14,11 +14,14 @@
  * thread signals the loop thread, whose handler sets a one-instruction hook that
  * raises an error in the running plugin (mg_lua_interrupt). Code spinning inside a
  * compiled trace never reaches a hook; the master's stall watchdog handles that.
+ * Loading a state (plugin files' top level, schema checks) runs under its own time
+ * limit, with the JIT off (lua_load.c).
  */
 #include "lua_int.h"
 
 #include "conf.h"
 #include "log.h"
+#include "lua_load.h"
 #include "ratelimit.h"
 
 #include <lauxlib.h>
@@ -303,7 +306,6 @@ static int take_results(mg_lua_t *lua, char *err, size_t errlen)
 static int load(mg_lua_t *lua, char *err, size_t errlen)
 {
     lua_State *L = lua->L;
-    luaL_openlibs(L);
     lua_getglobal(L, "package");
     lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", mg_runtime_lua_dir(), mg_runtime_lua_dir());
     lua_getfield(L, -2, "path");
@@ -359,7 +361,17 @@ mg_lua_t *mg_lua_create(const mg_conf_t *conf, mg_worker_t *w, uint64_t gen_id, 
         free(lua);
         return NULL;
     }
-    if (load(lua, err, errlen) != MG_OK) {
+    /* plugin code runs while loading: within a time limit, like every phase. After
+     * the libraries: opening the jit library turns the JIT on. */
+    luaL_openlibs(lua->L);
+    mg__lua_load_begin(lua->L, mg_lua_load_limit(conf));
+    int rc = load(lua, err, errlen);
+    const char *late = mg__lua_load_end(lua->L);
+    if (late != NULL) {
+        snprintf(err, errlen, "%s", late);
+        rc = MG_ERROR;
+    }
+    if (rc != MG_OK) {
         mg_lua_destroy(lua);
         return NULL;
     }

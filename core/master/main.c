@@ -9,6 +9,7 @@
  */
 #include "conf.h"
 #include "lua_runtime.h"
+#include "listen.h"
 #include "master.h"
 #include "router.h"
 
@@ -22,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -59,7 +61,8 @@ static void print_versions(void)
 
 /* Absolute prefix; a relative -c is taken as typed when that file exists, else under
  * the prefix (so both "-c t/servroot/conf/x.yaml" and "-p t/servroot -c conf/x.yaml"
- * work). */
+ * work). The configuration path is made absolute but symlinks are kept: a reload
+ * reads what the path names then. */
 static int resolve_paths(cli_t *cli, const char *prefix, const char *conf)
 {
     char cwd[PATH_MAX];
@@ -76,8 +79,10 @@ static int resolve_paths(cli_t *cli, const char *prefix, const char *conf)
     int n;
     if (conf == NULL) {
         n = snprintf(cli->conf, sizeof(cli->conf), "%s/conf/moongate.yaml", cli->prefix);
-    } else if (conf[0] == '/' || access(conf, F_OK) == 0) {
+    } else if (conf[0] == '/') {
         n = snprintf(cli->conf, sizeof(cli->conf), "%s", conf);
+    } else if (access(conf, F_OK) == 0) {
+        n = snprintf(cli->conf, sizeof(cli->conf), "%s/%s", cwd, conf);
     } else {
         n = snprintf(cli->conf, sizeof(cli->conf), "%s/%s", cli->prefix, conf);
     }
@@ -111,6 +116,26 @@ static mg_conf_t *load(const cli_t *cli, bool quiet)
     return conf;
 }
 
+/* Warns about each address of conf that cannot be bound now (in use, no permission):
+ * a start would fail on it. A reload would not when the running master already holds
+ * that very address, which is why this is a warning, not an error. */
+static void warn_unbindable(const mg_conf_t *conf)
+{
+    for (size_t i = 0; i <= conf->nlisten; i++) {
+        const mg_listen_conf_t *lc = i < conf->nlisten ? &conf->listen[i] : conf->admin;
+        if (lc == NULL) {
+            continue;
+        }
+        int rc = mg_listen_probe((const struct sockaddr *)&lc->addr.sa, lc->addr.salen);
+        if (rc < 0) {
+            fprintf(stderr,
+                    "moongate: warning: %s%s cannot be bound now: %s (a start would fail; a "
+                    "reload keeps an address the running master already listens on)\n",
+                    i < conf->nlisten ? "listen " : "admin listen ", lc->addr.text, strerror(-rc));
+        }
+    }
+}
+
 static int cmd_test(const cli_t *cli)
 {
     mg_conf_t *conf = load(cli, false);
@@ -118,9 +143,42 @@ static int cmd_test(const cli_t *cli)
         fprintf(stderr, "moongate: configuration file %s test failed\n", cli->conf);
         return 1;
     }
+    warn_unbindable(conf);
     fprintf(stderr, "moongate: configuration file %s test is successful\n", conf->file);
     mg_conf_destroy(conf);
     return 0;
+}
+
+/* The configuration file the master behind pid_file reloads (written next to its pid
+ * file at start) names the same file as `conf`? MG_OK, or MG_ERROR after saying why
+ * not on standard error. */
+static int same_file_as_master(const char *conf, const char *pid_file, long pid)
+{
+    char side[PATH_MAX + 16], theirs[PATH_MAX];
+    snprintf(side, sizeof(side), "%s%s", pid_file, MG_PID_CONF_SUFFIX);
+    FILE *f = fopen(side, "r");
+    bool got = f != NULL && fgets(theirs, sizeof(theirs), f) != NULL;
+    if (f != NULL) {
+        fclose(f);
+    }
+    if (!got) {
+        fprintf(stderr,
+                "moongate: reload refused: cannot tell which file the running master (pid "
+                "%ld) reloads: %s: %s; send it SIGHUP to reload the file it was started with\n",
+                pid, side, f == NULL ? strerror(errno) : "empty");
+        return MG_ERROR;
+    }
+    theirs[strcspn(theirs, "\n")] = '\0';
+    struct stat a, b;
+    if (stat(conf, &a) == 0 && stat(theirs, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino) {
+        return MG_OK;
+    }
+    fprintf(stderr,
+            "moongate: reload refused: the running master (pid %ld) reloads %s, not %s. Put "
+            "the new configuration in %s, or restart moongate with -c %s\n",
+            pid, theirs, conf, theirs, conf);
+    return MG_ERROR;
 }
 
 static int cmd_signal(const cli_t *cli)
@@ -165,6 +223,11 @@ static int cmd_signal(const cli_t *cli)
         return 1;
     }
     fclose(f);
+    /* the master reloads the file it was started with: checking another one would
+     * report on a file that is not the one loaded */
+    if (sig == SIGHUP && same_file_as_master(cli->conf, pid_file, pid) != MG_OK) {
+        return 1;
+    }
     if (kill((pid_t)pid, sig) < 0) {
         fprintf(stderr, "moongate: kill(%ld, %s): %s\n", pid, strsignal(sig), strerror(errno));
         return 1;
@@ -220,5 +283,5 @@ int main(int argc, char **argv)
     if (conf == NULL) {
         return 1;
     }
-    return mg_master_run(conf);
+    return mg_master_run(conf, cli.conf);
 }

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +195,7 @@ static void child_main(int slot, int ctl_fd)
     free(M.lsocks);
     free(M.conf_path);
     free(M.prefix);
+    mg__master_reload_forget();
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
@@ -212,6 +214,32 @@ static void child_main(int slot, int ctl_fd)
     mg_shm_zone_destroy(M.shm);
     mg_log_close();
     exit(rc);
+}
+
+/* A worker's asks (mg_ctl_ask_t): POST /reload on its admin listener. */
+static void on_ctl_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+    mg_wproc_t *p = io->data;
+    ssize_t n = read(p->ctl_fd, p->rbuf + p->rlen, sizeof(p->rbuf) - p->rlen);
+    if (n <= 0) {
+        if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+            ev_io_stop(loop, io); /* the worker is gone: on_child cleans up */
+        }
+        return;
+    }
+    p->rlen += (size_t)n;
+    if (p->rlen < sizeof(p->rbuf)) {
+        return;
+    }
+    mg_ctl_ask_t ask;
+    memcpy(&ask, p->rbuf, sizeof(ask));
+    p->rlen = 0;
+    if (ask.magic != MG_CTL_MAGIC || ask.type != MG_CTL_RELOAD_ASK) {
+        mg_log_alert("corrupt message from worker %d, ignoring its channel", (int)p->pid);
+        ev_io_stop(loop, io);
+        return;
+    }
+    mg__master_reload_ask((int)(p - M.wp), p->pid, ask.request_id);
 }
 
 static void spawn(int slot)
@@ -244,7 +272,12 @@ static void spawn(int slot)
     setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     p->pid = pid;
     p->stall_killed = false;
+    p->spawned_at = ev_now(M.loop);
     p->ctl_fd = sv[0];
+    p->rlen = 0;
+    ev_io_init(&p->ctl_io, on_ctl_read, sv[0], EV_READ);
+    p->ctl_io.data = p;
+    ev_io_start(M.loop, &p->ctl_io);
     p->set = M.set;
     p->quit_sent = false;
     p->respawn = false;
@@ -299,10 +332,12 @@ static void on_child(struct ev_loop *loop, ev_signal *s, int revents)
             }
         }
         if (slot < 0) {
+            mg__master_reload_reaped(pid, status);
             continue;
         }
         mg_wproc_t *p = &M.wp[slot];
         log_exit(p, slot, status);
+        ev_io_stop(loop, &p->ctl_io);
         close(p->ctl_fd);
         p->ctl_fd = -1;
         memset(&M.stats[slot], 0, sizeof(M.stats[slot]));
@@ -342,6 +377,15 @@ static void check_stalls(void)
         mg_wproc_t *p = &M.wp[i];
         mg_worker_stats_t *ws = &M.stats[i];
         double stalled;
+        if (p->pid > 0 && !p->stall_killed && ws->pid != p->pid &&
+            ev_now(M.loop) - p->spawned_at > M.conf->lua.stall_timeout + 1.0) {
+            /* loading its plugins blocked outside Lua (a hook stops a loop) */
+            mg_log_alert("worker %d did not start within %.1f s; killing it", (int)p->pid,
+                         ev_now(M.loop) - p->spawned_at);
+            p->stall_killed = true;
+            kill(p->pid, SIGKILL);
+            continue;
+        }
         if (p->pid <= 0 || p->stall_killed || ws->pid != p->pid ||
             !mg_watchdog_stalled(ws, now, M.conf->lua.stall_timeout, &stalled)) {
             continue;
@@ -407,6 +451,7 @@ static void stop(int how)
         mg__master_signal_all(SIGQUIT, false);
     }
     M.replacing = false;
+    mg__master_reload_cancel();
     if (live_workers(false) == 0) {
         ev_break(M.loop, EVBREAK_ALL);
     }
@@ -495,6 +540,9 @@ static void master_cleanup(void)
     free(M.lsocks);
     free(M.fds);
     if (M.pid_written) {
+        char side[PATH_MAX];
+        snprintf(side, sizeof(side), "%s%s", M.conf->pid_file, MG_PID_CONF_SUFFIX);
+        unlink(side);
         unlink(M.conf->pid_file);
     }
     mg_log_notice("exit");
@@ -506,7 +554,7 @@ static void master_cleanup(void)
     mg_log_close();
 }
 
-int mg_master_run(mg_conf_t *conf)
+int mg_master_run(mg_conf_t *conf, const char *conf_path)
 {
     memset(&M, 0, sizeof(M));
     M.pid = getpid();
@@ -516,7 +564,7 @@ int mg_master_run(mg_conf_t *conf)
     for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
         M.wp[i].ctl_fd = -1;
     }
-    M.conf_path = strdup(conf->file);
+    M.conf_path = strdup(conf_path);
     M.prefix = strdup(conf->prefix);
     M.loop = ev_loop_new(EVFLAG_AUTO);
     if (M.conf_path == NULL || M.prefix == NULL || M.loop == NULL) {

@@ -1,6 +1,6 @@
 /*
  * master.h -- the master process: supervision, signals, reload generations (the
- * control messages it sends its workers are in server/control.h).
+ * control messages it exchanges with its workers are in server/control.h).
  */
 #ifndef MG_MASTER_H
 #define MG_MASTER_H
@@ -8,19 +8,24 @@
 #include "control.h"
 #include "mg_core.h"
 
-
 /* Runs the master in the foreground until it is stopped: opens logs, pid file,
  * listeners and the shared zone, forks conf->worker_processes workers, supervises them
- * and runs reloads. Takes `conf`. Returns the process exit status (0 after a stop
- * signal, 1 when it could not start; the reason is on standard error and in the error
- * log). */
-int mg_master_run(mg_conf_t *conf);
+ * and runs reloads. Takes `conf`; `conf_path` (borrowed) is the absolute path reloads
+ * read, as given (a symlink is followed anew at each reload). Returns the process exit
+ * status (0 after a stop signal, 1 when it could not start; the reason is on standard
+ * error and in the error log). */
+int mg_master_run(mg_conf_t *conf, const char *conf_path);
 
-/* Everything a configuration must pass before it is used (start, -t, reload): the
+/* The file next to the pid file (its name plus this) that names the configuration file
+ * the running master reloads, for `moongate -s reload`. */
+#define MG_PID_CONF_SUFFIX ".conf"
+
+/* Everything a configuration must pass before it is used (start, -t, -s reload): the
  * routes build a router, every plugin in use is read (from plugins_dir, then the bundled
  * plugins) and loads in a scratch Lua state with its configs checked against its
- * schema. MG_OK, or MG_ERROR with the message in msg. */
+ * schema. The Lua state lives in a child process, killed if plugin code keeps it
+ * longer than the load time limit (lua_load.h); this waits for it. MG_OK, or MG_ERROR
+ * with the message in msg. */
 int mg_master_validate(mg_conf_t *conf, char *msg, size_t len);
-
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef MG_MASTER_INT_H
 #define MG_MASTER_INT_H
 
+#include "master.h"
 #include "mg_core.h"
 #include "worker.h"
 
@@ -26,6 +27,10 @@ typedef struct {
     double respawn_at;
     double crashes[MG_CRASH_WINDOW]; /* times of the last crashes (ring) */
     unsigned ncrash;
+    double spawned_at; /* ev_now() of the fork: a worker must be serving soon after */
+    ev_io ctl_io;      /* reads the worker's asks (mg_ctl_ask_t) */
+    char rbuf[sizeof(mg_ctl_ask_t)];
+    size_t rlen;
 } mg_wproc_t;
 
 /* A listening socket held by the master. */
@@ -65,12 +70,52 @@ extern mg_master_t M;
 
 /* master_reload.c */
 int mg__master_start(mg_conf_t *conf);
+/* Reloads the file the master was started with (SIGHUP, the plugins watch). While the
+ * plugins of a reload load in their child process, another request waits for it and
+ * then runs once. */
 void mg__master_reload(void);
+/* Same, for worker `slot` (pid `pid`) that asked with `id` (POST /reload): the worker
+ * gets the verdict (mg__master_answer). */
+void mg__master_reload_ask(int slot, pid_t pid, uint32_t id);
+/* The master stops: the reload in progress is dropped, whoever waits gets a 503. */
+void mg__master_reload_cancel(void);
+/* on_child: true when `pid` was the reload's validation child (its status is kept). */
+bool mg__master_reload_reaped(pid_t pid, int status);
+/* In a new worker: closes what belongs to a reload in progress. */
+void mg__master_reload_forget(void);
+
+/* master_validate.c: the child process that loads the plugins of a configuration. */
+typedef struct {
+    pid_t pid;       /* 0: none */
+    int fd;          /* read end of its verdict pipe, -1 when none */
+    double limit;    /* the load time limit it runs under, seconds */
+    double deadline; /* mg__validation_now() when it is killed */
+    char *trace;     /* page shared with it: FILE:LINE of its last call into C */
+    char buf[1400];  /* the verdict read so far */
+    size_t len;
+    bool killed;
+    bool reaped;
+    int status; /* wait status, once reaped */
+} mg_validation_t;
+
+double mg__validation_now(void);
+/* The checks that run no plugin code (router, reading the plugins). */
+int mg__master_check_static(mg_conf_t *conf, char *msg, size_t len);
+/* Forks the child loading conf's plugins. MG_OK, or MG_ERROR with msg. */
+int mg__validation_start(mg_validation_t *v, const mg_conf_t *conf, char *msg, size_t len);
+/* Reads the verdict: MG_AGAIN until the child is done, then MG_OK, or MG_ERROR with the
+ * message (the plugin's error, or the time limit with where it blocked). Reaps it. */
+int mg__validation_read(mg_validation_t *v, char *msg, size_t len);
+void mg__validation_kill(mg_validation_t *v);
+void mg__validation_reaped(mg_validation_t *v, int status);
+void mg__validation_dispose(mg_validation_t *v);
 
 /* master_watch.c: (re)arms the plugins-dir watch for conf (off unless watch_plugins). */
 void mg__master_watch_plugins(const mg_conf_t *conf);
 
 /* master.c */
+/* Sends worker `slot` the verdict on its ask `id`, if it is still process `pid`. */
+void mg__master_answer(int slot, pid_t pid, uint32_t id, int status, const char *msg);
 void mg__master_signal_all(int sig, bool old_sets_only);
 void mg__master_spawn_set(void);
 void mg__master_set_listeners(int *fds, size_t nfds, int admin_fd);

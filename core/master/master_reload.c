@@ -70,6 +70,27 @@ static int start_fail(const char *fmt, ...)
     return MG_ERROR;
 }
 
+/* Next to the pid file, the configuration file this master reloads, so that
+ * `moongate -c FILE -s reload` can refuse when FILE is another one. */
+static void pid_conf_write(const char *pid_path)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    if (snprintf(path, sizeof(path), "%s%s", pid_path, MG_PID_CONF_SUFFIX) >= (int)sizeof(path)) {
+        return;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f != NULL && fprintf(f, "%s\n", M.conf_path) > 0;
+    if (f != NULL && fclose(f) != 0) {
+        ok = false;
+    }
+    if (!ok || rename(tmp, path) < 0) {
+        mg_log_warn("cannot write %s: %s; `moongate -s reload` will not signal this master", path,
+                    strerror(errno));
+        unlink(tmp);
+    }
+}
+
 static int pid_file_write(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -95,6 +116,7 @@ static int pid_file_write(const char *path)
         return start_fail("cannot write the pid file %s", path);
     }
     M.pid_written = true;
+    pid_conf_write(path);
     return MG_OK;
 }
 
@@ -207,10 +229,19 @@ int mg__master_start(mg_conf_t *conf)
 
 /* Reloads */
 
+/* The file's bytes (malloc'd), or NULL with errno. Never waits on a FIFO or a device:
+ * the master must not block. */
 static char *read_file(const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
     if (fd < 0) {
+        return NULL;
+    }
+    int bad = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+    if (bad != 0) {
+        close(fd);
+        errno = bad;
         return NULL;
     }
     size_t cap = 65536, n = 0;
@@ -267,13 +298,13 @@ static int send_all(int fd, const char *p, size_t len)
 static void broadcast(const char *body, size_t len)
 {
     size_t plen = mg_conf_plugins_pack(M.conf, NULL);
-    mg_ctl_hdr_t h = {MG_CTL_MAGIC,
-                      MG_CTL_RELOAD,
-                      M.gen_id,
-                      (uint32_t)strlen(M.conf_path) + 1,
-                      (uint32_t)strlen(M.prefix) + 1,
-                      len + plen,
-                      len};
+    mg_ctl_hdr_t h = {.magic = MG_CTL_MAGIC,
+                      .type = MG_CTL_RELOAD,
+                      .generation = M.gen_id,
+                      .name_len = (uint32_t)strlen(M.conf_path) + 1,
+                      .prefix_len = (uint32_t)strlen(M.prefix) + 1,
+                      .body_len = len + plen,
+                      .yaml_len = len};
     size_t total = sizeof(h) + h.name_len + h.prefix_len + len + plen;
     char *msg = malloc(total);
     if (msg == NULL) {
@@ -324,17 +355,15 @@ static void swap_conf(mg_conf_t *nc)
     mg__master_watch_plugins(nc);
 }
 
-/* Listen addresses or the worker count changed: a new set of workers takes over. */
-static void replace_workers(mg_conf_t *nc)
+/* Listen addresses or the worker count changed: a new set of workers takes over.
+ * Takes nc. MG_OK, or MG_ERROR with msg (then nc is gone and nothing changed). */
+static int replace_workers(mg_conf_t *nc, char *msg, size_t len)
 {
     int *fds, admin_fd;
-    char err[512];
-    if (mg__master_listeners_for(nc, &fds, &admin_fd, err, sizeof(err)) != MG_OK) {
-        mg_log_err("reload failed, generation %llu keeps serving: %s", (unsigned long long)M.gen_id,
-                   err);
+    if (mg__master_listeners_for(nc, &fds, &admin_fd, msg, len) != MG_OK) {
         mg_conf_destroy(nc);
         mg__master_prune_later();
-        return;
+        return MG_ERROR;
     }
     swap_conf(nc);
     mg__master_set_listeners(fds, nc->nlisten, admin_fd);
@@ -344,90 +373,253 @@ static void replace_workers(mg_conf_t *nc)
     M.set++;
     M.replacing = true;
     M.replace_deadline = ev_now(M.loop) + 10.0;
-    mg_log_notice("configuration reloaded: generation %llu, replacing workers",
-                  (unsigned long long)M.gen_id);
     mg__master_spawn_set();
+    return MG_OK;
+}
+
+/* Puts a validated configuration (nc, taken; buf: its bytes, borrowed) to work: in
+ * place, or with new workers when the listeners, the worker count or the shared zones
+ * change. MG_OK with how in msg, or MG_ERROR with why (nothing changed). */
+static int apply(mg_conf_t *nc, const char *buf, size_t len, char *msg, size_t mlen)
+{
+    bool dicts = shdicts_changed(M.conf, nc);
+    for (size_t i = 0; dicts && i < nc->nshdicts; i++) {
+        if (mg_shdict_create(nc->shdicts[i].name, nc->shdicts[i].size) != MG_OK) {
+            snprintf(msg, mlen, "cannot create shared dict \"%s\": %s", nc->shdicts[i].name,
+                     strerror(errno));
+            mg_conf_destroy(nc);
+            return MG_ERROR;
+        }
+    }
+    bool zones = rl_zones_changed(M.conf, nc);
+    if (zones && rl_zones_create(nc, msg, mlen) != MG_OK) {
+        mg_conf_destroy(nc);
+        return MG_ERROR;
+    }
+    /* workers map dicts and zones only by being forked after they exist */
+    if (mg_conf_needs_restart(M.conf, nc) || admin_changed(M.conf, nc) || dicts || zones) {
+        if (replace_workers(nc, msg, mlen) != MG_OK) {
+            return MG_ERROR;
+        }
+        snprintf(msg, mlen, "generation %llu, replacing workers", (unsigned long long)M.gen_id);
+        return MG_OK;
+    }
+    swap_conf(nc);
+    broadcast(buf, len);
+    snprintf(msg, mlen, "generation %llu, switched in place", (unsigned long long)M.gen_id);
+    return MG_OK;
+}
+
+/* The reload in progress while its plugins load in the validation child, and who
+ * waits for its verdict: `now` for this run, `next` for the run asked for meanwhile
+ * (the file may have changed since this one read it). */
+#define MAX_WAITERS 32
+
+typedef struct {
+    int slot;
+    pid_t pid;
+    uint32_t id;
+} waiter_t;
+
+static struct {
+    bool running;
+    bool again;
+    mg_validation_t v;
+    mg_conf_t *nc;
+    char *buf;
+    size_t len;
+    ev_io io;
+    ev_timer timer;
+    waiter_t now[MAX_WAITERS], next[MAX_WAITERS];
+    size_t nnow, nnext;
+} R = {.v = {.fd = -1}};
+
+void mg__master_answer(int slot, pid_t pid, uint32_t id, int status, const char *text)
+{
+    mg_wproc_t *p = &M.wp[slot];
+    if (p->pid != pid || p->ctl_fd < 0) {
+        return; /* the worker that asked is gone */
+    }
+    size_t tlen = MG_MIN(strlen(text), (size_t)MG_CTL_MAX_VERDICT);
+    mg_ctl_hdr_t h = {.magic = MG_CTL_MAGIC,
+                      .type = MG_CTL_VERDICT,
+                      .generation = M.gen_id,
+                      .body_len = tlen,
+                      .request_id = id,
+                      .status = status};
+    char msg[sizeof(h) + MG_CTL_MAX_VERDICT];
+    memcpy(msg, &h, sizeof(h));
+    memcpy(msg + sizeof(h), text, tlen);
+    int rc = send_all(p->ctl_fd, msg, sizeof(h) + tlen);
+    if (rc < 0) {
+        mg_log_err("cannot answer worker %d's reload request: %s", (int)pid, strerror(-rc));
+    }
+}
+
+static void begin(void);
+
+/* The verdict of a reload: logged, and sent to whoever asked. */
+static void finish(int rc, const char *msg)
+{
+    if (rc == MG_OK) {
+        mg_log_notice("configuration reloaded: %s", msg);
+    } else {
+        mg_log_err("reload failed, generation %llu keeps serving: %s", (unsigned long long)M.gen_id,
+                   msg);
+    }
+    for (size_t i = 0; i < R.nnow; i++) {
+        mg__master_answer(R.now[i].slot, R.now[i].pid, R.now[i].id, rc == MG_OK ? 202 : 422, msg);
+    }
+    memcpy(R.now, R.next, R.nnext * sizeof(R.next[0]));
+    R.nnow = R.nnext;
+    R.nnext = 0;
+    if (R.again) {
+        R.again = false;
+        begin();
+    }
+}
+
+/* The configuration passed every check: put it to work and tell. Takes nc and buf. */
+static void conclude(mg_conf_t *nc, char *buf, size_t len)
+{
+    char msg[1400];
+    int rc = apply(nc, buf, len, msg, sizeof(msg));
+    free(buf);
+    finish(rc, msg);
+}
+
+static void on_verdict(struct ev_loop *loop, ev_io *io, int revents)
+{
+    char msg[1400];
+    int rc = mg__validation_read(&R.v, msg, sizeof(msg));
+    if (rc == MG_AGAIN) {
+        return;
+    }
+    ev_io_stop(loop, &R.io);
+    ev_timer_stop(loop, &R.timer);
+    mg__validation_dispose(&R.v);
+    R.running = false;
+    mg_conf_t *nc = R.nc;
+    char *buf = R.buf;
+    R.nc = NULL;
+    R.buf = NULL;
+    if (rc == MG_OK) {
+        conclude(nc, buf, R.len);
+        return;
+    }
+    mg_conf_destroy(nc);
+    free(buf);
+    finish(MG_ERROR, msg);
+}
+
+static void on_overdue(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    mg__validation_kill(&R.v); /* the pipe then reaches its end: on_verdict */
+}
+
+/* Reads, parses and checks the file; the plugins load in a child process whose verdict
+ * comes back through the loop, so signals are served meanwhile. */
+static void begin(void)
+{
+    char msg[1400];
+    size_t len;
+    mg_log_notice("reloading configuration from %s", M.conf_path);
+    char *buf = read_file(M.conf_path, &len);
+    if (buf == NULL) {
+        snprintf(msg, sizeof(msg), "cannot read %s: %s", M.conf_path, strerror(errno));
+        finish(MG_ERROR, msg);
+        return;
+    }
+    mg_conf_err_t cerr;
+    mg_conf_t *nc = mg_conf_parse(buf, len, M.conf_path, M.prefix, &cerr);
+    if (nc == NULL || mg__master_check_static(nc, msg, sizeof(msg)) != MG_OK) {
+        if (nc == NULL) {
+            mg_conf_err_format(&cerr, msg, sizeof(msg));
+        }
+        mg_conf_destroy(nc);
+        free(buf);
+        finish(MG_ERROR, msg);
+        return;
+    }
+    if (nc->nplugin_srcs == 0) {
+        conclude(nc, buf, len);
+        return;
+    }
+    if (mg__validation_start(&R.v, nc, msg, sizeof(msg)) != MG_OK) {
+        mg_conf_destroy(nc);
+        free(buf);
+        finish(MG_ERROR, msg);
+        return;
+    }
+    R.running = true;
+    R.nc = nc;
+    R.buf = buf;
+    R.len = len;
+    ev_io_init(&R.io, on_verdict, R.v.fd, EV_READ);
+    ev_io_start(M.loop, &R.io);
+    ev_timer_init(&R.timer, on_overdue, MG_MAX(R.v.deadline - mg__validation_now(), 0.001), 0.);
+    ev_timer_start(M.loop, &R.timer);
 }
 
 void mg__master_reload(void)
 {
-    mg_log_notice("reloading configuration from %s", M.conf_path);
-    size_t len;
-    char *buf = read_file(M.conf_path, &len);
-    if (buf == NULL) {
-        mg_log_err("reload failed, generation %llu keeps serving: cannot read %s: %s",
-                   (unsigned long long)M.gen_id, M.conf_path, strerror(errno));
+    if (R.running) {
+        R.again = true;
         return;
     }
-    mg_conf_err_t cerr;
-    char msg[1400];
-    mg_conf_t *nc = mg_conf_parse(buf, len, M.conf_path, M.prefix, &cerr);
-    if (nc == NULL) {
-        mg_log_err("reload failed, generation %llu keeps serving: %s", (unsigned long long)M.gen_id,
-                   mg_conf_err_format(&cerr, msg, sizeof(msg)));
-        free(buf);
-        return;
-    }
-    if (mg_master_validate(nc, msg, sizeof(msg)) != MG_OK) {
-        mg_log_err("reload failed, generation %llu keeps serving: %s", (unsigned long long)M.gen_id,
-                   msg);
-        mg_conf_destroy(nc);
-        free(buf);
-        return;
-    }
-    bool dicts = shdicts_changed(M.conf, nc);
-    for (size_t i = 0; dicts && i < nc->nshdicts; i++) {
-        if (mg_shdict_create(nc->shdicts[i].name, nc->shdicts[i].size) != MG_OK) {
-            mg_log_err("reload failed, generation %llu keeps serving: cannot create shared "
-                       "dict \"%s\": %s",
-                       (unsigned long long)M.gen_id, nc->shdicts[i].name, strerror(errno));
-            mg_conf_destroy(nc);
-            free(buf);
-            return;
-        }
-    }
-    bool zones = rl_zones_changed(M.conf, nc);
-    char zerr[300];
-    if (zones && rl_zones_create(nc, zerr, sizeof(zerr)) != MG_OK) {
-        mg_log_err("reload failed, generation %llu keeps serving: %s", (unsigned long long)M.gen_id,
-                   zerr);
-        mg_conf_destroy(nc);
-        free(buf);
-        return;
-    }
-    /* workers map dicts and zones only by being forked after they exist */
-    if (mg_conf_needs_restart(M.conf, nc) || admin_changed(M.conf, nc) || dicts || zones) {
-        replace_workers(nc);
-    } else {
-        swap_conf(nc);
-        broadcast(buf, len);
-        mg_log_notice("configuration reloaded: generation %llu, switched in place",
-                      (unsigned long long)M.gen_id);
-    }
-    free(buf);
+    begin();
 }
 
-/* Validation */
-
-int mg_master_validate(mg_conf_t *conf, char *msg, size_t len)
+void mg__master_reload_ask(int slot, pid_t pid, uint32_t id)
 {
-    mg_router_t *r = mg_router_create(conf, msg, len);
-    if (r == NULL) {
-        char tmp[1024];
-        snprintf(tmp, sizeof(tmp), "%s", msg);
-        snprintf(msg, len, "%s: %s", conf->file, tmp);
-        return MG_ERROR;
+    if (M.state != MG_MASTER_RUNNING) {
+        mg__master_answer(slot, pid, id, 503, "moongate is stopping");
+        return;
     }
-    mg_router_destroy(r);
-    char bundled[PATH_MAX + 16];
-    snprintf(bundled, sizeof(bundled), "%s/../plugins", mg_runtime_lua_dir());
-    mg_conf_err_t cerr;
-    if (mg_conf_read_plugins(conf, bundled, &cerr) != MG_OK) {
-        mg_conf_err_format(&cerr, msg, len);
-        return MG_ERROR;
+    waiter_t *list = R.running ? R.next : R.now;
+    size_t *n = R.running ? &R.nnext : &R.nnow;
+    if (*n == MAX_WAITERS) {
+        mg__master_answer(slot, pid, id, 503, "too many reload requests waiting");
+        return;
     }
-    if (conf->nplugin_srcs > 0 && mg_lua_validate(conf, msg, len) != MG_OK) {
-        return MG_ERROR;
+    list[(*n)++] = (waiter_t){slot, pid, id};
+    mg__master_reload();
+}
+
+void mg__master_reload_cancel(void)
+{
+    if (R.running) {
+        ev_io_stop(M.loop, &R.io);
+        ev_timer_stop(M.loop, &R.timer);
+        mg__validation_kill(&R.v);
+        mg__validation_dispose(&R.v);
+        mg_conf_destroy(R.nc);
+        free(R.buf);
+        R.nc = NULL;
+        R.buf = NULL;
+        R.running = false;
     }
-    return MG_OK;
+    R.again = false;
+    for (size_t i = 0; i < R.nnow + R.nnext; i++) {
+        waiter_t *w = i < R.nnow ? &R.now[i] : &R.next[i - R.nnow];
+        mg__master_answer(w->slot, w->pid, w->id, 503, "moongate is stopping");
+    }
+    R.nnow = R.nnext = 0;
+}
+
+bool mg__master_reload_reaped(pid_t pid, int status)
+{
+    if (!R.running || pid != R.v.pid) {
+        return false;
+    }
+    mg__validation_reaped(&R.v, status);
+    return true;
+}
+
+void mg__master_reload_forget(void)
+{
+    if (R.v.fd >= 0) {
+        close(R.v.fd);
+        R.v.fd = -1;
+    }
 }

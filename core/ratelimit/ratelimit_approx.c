@@ -6,6 +6,7 @@
  */
 #include "ratelimit_approx.h"
 
+#include "log.h"
 #include "ratelimit_scripts.h"
 
 #include <math.h>
@@ -17,17 +18,17 @@
 typedef struct entry_s entry_t;
 struct entry_s {
     entry_t *hnext;
-    entry_t *older, *newer;  /* LRU list, newest first */
+    entry_t *older, *newer; /* LRU list, newest first */
     mg__rl_approx_t *a;
     const mg_rl_conf_t *c;
-    mg_redis_req_t *req;     /* sync in flight, or NULL */
-    double seen_a, seen_b;   /* fixed: count; sliding: current, previous; token: tokens */
-    double seen_w;           /* window number of seen_a (token: Redis time of the answer) */
-    bool known;              /* an answer came */
+    mg_redis_req_t *req;         /* sync in flight, or NULL */
+    double seen_a, seen_b;       /* fixed: count; sliding: current, previous; token: tokens */
+    double seen_w;               /* window number of seen_a (token: Redis time of the answer) */
+    bool known;                  /* an answer came */
     double pending, pending_w;   /* consumed here, not yet sent; its window */
     double inflight, inflight_w; /* sent, not yet answered */
-    double used;             /* ev_now() of the last take */
-    double synced;           /* ev_now() of the last sync sent */
+    double used;                 /* ev_now() of the last take */
+    double synced;               /* ev_now() of the last sync sent */
     uint32_t hash;
     size_t klen;
     char key[];
@@ -38,7 +39,7 @@ struct mg__rl_approx_s {
     mg_redis_t *redis;
     ev_timer tick;
     double interval;
-    double offset;      /* Redis clock - ev_time(), from sync answers */
+    double offset; /* Redis clock - ev_time(), from sync answers */
     bool have_offset;
     entry_t *buckets[NBUCKETS];
     entry_t *newest, *oldest;
@@ -171,8 +172,8 @@ static void take_fixed(entry_t *e, double rnow, double cost, mg_rl_result_t *res
         e->pending = 0; /* a window that is over: no longer matters */
         e->pending_w = w;
     }
-    double est = (e->seen_w == w ? e->seen_a : 0) + (e->inflight_w == w ? e->inflight : 0) +
-                 e->pending;
+    double est =
+        (e->seen_w == w ? e->seen_a : 0) + (e->inflight_w == w ? e->inflight : 0) + e->pending;
     res->allowed = est + cost <= c->limit;
     if (res->allowed) {
         e->pending += cost;
@@ -267,12 +268,34 @@ static double num(const redisReply *r)
     return r->str ? strtod(r->str, NULL) : 0;
 }
 
+/* Logs (debug) the cluster's figure this worker now goes by: what each worker has seen
+ * of the others' consumption, and when, is what cluster_approx's overshoot comes from. */
+static void log_synced(const entry_t *e)
+{
+    int klen = (int)MG_MIN(e->klen, 200);
+    switch (e->c->algorithm) {
+    case MG_RL_TOKEN_BUCKET:
+        mg_log_debug("cluster_approx %.*s synced: %g tokens", klen, e->key, e->seen_a);
+        break;
+    case MG_RL_SLIDING_WINDOW:
+        mg_log_debug("cluster_approx %.*s synced: window %.0f count %g previous %g", klen, e->key,
+                     e->seen_w, e->seen_a, e->seen_b);
+        break;
+    default:
+        mg_log_debug("cluster_approx %.*s synced: window %.0f count %g", klen, e->key, e->seen_w,
+                     e->seen_a);
+        break;
+    }
+}
+
 static void on_synced(void *arg, int status, const redisReply *rep)
 {
     entry_t *e = arg;
     mg__rl_approx_t *a = e->a;
     e->req = NULL;
-    size_t want = e->c->algorithm == MG_RL_TOKEN_BUCKET ? 2 : e->c->algorithm == MG_RL_FIXED_WINDOW ? 3 : 4;
+    size_t want = e->c->algorithm == MG_RL_TOKEN_BUCKET   ? 2
+                  : e->c->algorithm == MG_RL_FIXED_WINDOW ? 3
+                                                          : 4;
     if (status != MG_REDIS_OK || rep->type != REDIS_REPLY_ARRAY || rep->elements != want) {
         /* sent again with the next sync: counted twice if Redis did apply it, which errs
          * on the strict side */
@@ -295,6 +318,7 @@ static void on_synced(void *arg, int status, const redisReply *rep)
     }
     e->known = true;
     e->inflight = 0;
+    log_synced(e);
 }
 
 static void sync_entry(mg__rl_approx_t *a, entry_t *e)

@@ -3,7 +3,8 @@
  *
  *   GET  /status   JSON: generations, each worker's pid, generation and counters,
  *                  each upstream's nodes with their health and breaker state
- *   POST /reload   asks the master to reload (same as SIGHUP); answers 202 at once
+ *   POST /reload   asks the master to reload (same as SIGHUP) and answers with its
+ *                  verdict: 202 accepted, 422 rejected (the error as file:line:column)
  *
  * Figures come from the shared stats table, so any worker answers for all of them.
  */
@@ -19,6 +20,7 @@
 #include "ratelimit_zone.h"
 #include "shdict.h"
 #include "llhttp.h"
+#include "control.h"
 #include "pool.h"
 #include "shm.h"
 #include "worker.h"
@@ -213,6 +215,56 @@ static void respond_405(mg_request_t *r, const char *allow)
     mg_http_respond_headers(r, 405, h, MG_NELEMS(h), body, (size_t)blen);
 }
 
+/* Appends `s` as the inside of a JSON string. */
+static void json_escape(jbuf_t *b, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            jprintf(b, "\\%c", c);
+        } else if (c < 0x20) {
+            jprintf(b, "\\u%04x", c);
+        } else {
+            jprintf(b, "%c", c);
+        }
+    }
+}
+
+static void on_reload_verdict(mg_request_t *r, int status, uint64_t generation, const char *msg,
+                              size_t len)
+{
+    r->handler = NULL;
+    char buf[2 * MG_CTL_MAX_VERDICT + 256];
+    jbuf_t b = {buf, sizeof(buf), 0};
+    const char *what = status == 202 ? "accepted" : status == 422 ? "rejected" : "unavailable";
+    jprintf(&b, "{\"status\":\"%s\",\"generation\":%llu,\"%s\":\"", what,
+            (unsigned long long)generation, status == 202 ? "message" : "error");
+    json_escape(&b, msg, MG_MIN(len, (size_t)MG_CTL_MAX_VERDICT));
+    jprintf(&b, "\"}\n");
+    mg_http_respond(r, status, "application/json", b.p, MG_MIN(b.len, b.cap));
+}
+
+/* The client left before the verdict: forget the ask. */
+static void on_reload_abort(mg_request_t *r)
+{
+    mg_worker_reload_cancel(r->worker, r);
+}
+
+static const mg_http_handler_t reload_handler = {.on_abort = on_reload_abort};
+
+/* The master checks the file and answers through the control channel; the request
+ * waits for that verdict without holding the loop. */
+static void handle_reload(mg_request_t *r)
+{
+    r->handler = &reload_handler;
+    if (mg_worker_reload_ask(r->worker, r, on_reload_verdict) != MG_OK) {
+        r->handler = NULL;
+        respond_json(r, 503,
+                     "{\"status\":\"unavailable\",\"error\":\"cannot reach the "
+                     "master\"}\n");
+    }
+}
+
 void mg_admin_handle(mg_request_t *r)
 {
     bool get = r->method == HTTP_GET || r->method == HTTP_HEAD;
@@ -229,12 +281,7 @@ void mg_admin_handle(mg_request_t *r)
             respond_405(r, "POST");
             return;
         }
-        /* the master validates and logs; /status shows when the generation went up */
-        if (kill(getppid(), SIGHUP) < 0) {
-            respond_json(r, 500, "{\"error\":\"cannot signal the master\"}\n");
-            return;
-        }
-        respond_json(r, 202, "{\"status\":\"reload requested\"}\n");
+        handle_reload(r);
         return;
     }
     respond_json(r, 404, "{\"error\":\"not found\"}\n");

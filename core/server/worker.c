@@ -16,6 +16,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,15 @@
 #define DRAIN_POLL 0.05
 /* how long a draining worker keeps an idle connection for a request already sent */
 #define DRAIN_IDLE_GRACE 1.0
+
+#define MAX_ASKS 16
+
+/* A reload this worker asked the master for (POST /reload), waiting for the verdict. */
+typedef struct {
+    uint32_t id; /* 0: free */
+    mg_request_t *r;
+    mg_worker_verdict_cb done;
+} ask_t;
 
 static struct {
     mg_worker_t w;
@@ -42,6 +52,8 @@ static struct {
     double drain_deadline;
     double emfile_logged;
     bool accept_paused;
+    ask_t asks[MAX_ASKS];
+    uint32_t ask_seq;
 } W;
 
 static void store_i64(int64_t *p, int64_t v)
@@ -165,6 +177,87 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
     mg_log_info("switched to configuration generation %llu", (unsigned long long)g->id);
 }
 
+/* Hands the verdict on ask `id` to the request waiting for it, if it still does. */
+static void ask_done(uint32_t id, int status, uint64_t generation, const char *msg, size_t len)
+{
+    for (size_t i = 0; i < MAX_ASKS; i++) {
+        ask_t a = W.asks[i];
+        if (a.id != 0 && a.id == id) {
+            W.asks[i].id = 0;
+            a.done(a.r, status, generation, msg, len);
+            return;
+        }
+    }
+}
+
+/* Writes the whole ask: 16 bytes on a socketpair the master reads at once, so waiting
+ * for room (never seen) is bounded and short. */
+static int ask_send(const mg_ctl_ask_t *a)
+{
+    const char *p = (const char *)a;
+    size_t left = sizeof(*a);
+    double until = ev_time() + 1.0;
+    while (left > 0) {
+        ssize_t n = send(W.ctl_fd, p, left, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            left -= (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN && left < sizeof(*a) && ev_time() < until) {
+            struct pollfd pfd = {W.ctl_fd, POLLOUT, 0};
+            poll(&pfd, 1, 10);
+        } else {
+            return MG_ERROR;
+        }
+    }
+    return MG_OK;
+}
+
+int mg_worker_reload_ask(mg_worker_t *w, mg_request_t *r, mg_worker_verdict_cb done)
+{
+    ask_t *a = NULL;
+    for (size_t i = 0; i < MAX_ASKS && a == NULL; i++) {
+        a = W.asks[i].id == 0 ? &W.asks[i] : NULL;
+    }
+    if (a == NULL || W.ctl_fd < 0) {
+        return MG_ERROR;
+    }
+    if (++W.ask_seq == 0) {
+        W.ask_seq = 1;
+    }
+    mg_ctl_ask_t msg = {MG_CTL_MAGIC, MG_CTL_RELOAD_ASK, W.ask_seq, 0};
+    if (ask_send(&msg) != MG_OK) {
+        return MG_ERROR;
+    }
+    *a = (ask_t){W.ask_seq, r, done};
+    return MG_OK;
+}
+
+void mg_worker_reload_cancel(mg_worker_t *w, mg_request_t *r)
+{
+    for (size_t i = 0; i < MAX_ASKS; i++) {
+        if (W.asks[i].id != 0 && W.asks[i].r == r) {
+            W.asks[i].id = 0;
+        }
+    }
+}
+
+/* A verdict (no name, no prefix; the body is the message). MG_AGAIN while incomplete,
+ * MG_ERROR when malformed, else the bytes it took. */
+static ssize_t ctl_verdict(const mg_ctl_hdr_t *h)
+{
+    if (h->name_len != 0 || h->prefix_len != 0 || h->body_len > MG_CTL_MAX_VERDICT) {
+        return MG_ERROR;
+    }
+    size_t total = sizeof(*h) + h->body_len;
+    if (W.ctl_len < total) {
+        return MG_AGAIN;
+    }
+    ask_done(h->request_id, h->status, h->generation, W.ctl_buf + sizeof(*h), h->body_len);
+    return (ssize_t)total;
+}
+
 /* Consumes complete messages at the front of the buffer. MG_ERROR on a corrupt
  * stream (the channel is then closed). */
 static int ctl_parse(mg_worker_t *w)
@@ -175,6 +268,15 @@ static int ctl_parse(mg_worker_t *w)
             return MG_OK;
         }
         memcpy(&h, W.ctl_buf, sizeof(h));
+        if (h.magic == MG_CTL_MAGIC && h.type == MG_CTL_VERDICT) {
+            ssize_t took = ctl_verdict(&h);
+            if (took < 0) {
+                return took == MG_AGAIN ? MG_OK : MG_ERROR;
+            }
+            memmove(W.ctl_buf, W.ctl_buf + took, W.ctl_len - (size_t)took);
+            W.ctl_len -= (size_t)took;
+            continue;
+        }
         if (h.magic != MG_CTL_MAGIC || h.type != MG_CTL_RELOAD || h.name_len == 0 ||
             h.prefix_len == 0 || h.name_len > 4096 || h.prefix_len > 4096 ||
             h.body_len > MG_CTL_MAX_BODY) {
@@ -200,6 +302,12 @@ static void ctl_close(mg_worker_t *w)
     ev_io_stop(w->loop, &W.ctl);
     close(W.ctl_fd);
     W.ctl_fd = -1;
+    static const char gone[] = "the master cannot be reached";
+    for (size_t i = 0; i < MAX_ASKS; i++) {
+        if (W.asks[i].id != 0) {
+            ask_done(W.asks[i].id, 503, w->gen->id, gone, sizeof(gone) - 1);
+        }
+    }
 }
 
 static void on_ctl(struct ev_loop *loop, ev_io *io, int revents)
@@ -369,6 +477,7 @@ static void stats_publish(mg_worker_t *w)
     s->generation = w->gen->id;
     s->started = ev_time();
     s->heartbeat = ev_now(w->loop);
+    s->gens_alive = mg_gen_live_count();
     /* the pid goes last: a non-zero pid tells the master this worker is serving */
     __atomic_store_n(&s->pid, (int64_t)getpid(), __ATOMIC_RELEASE);
 }

@@ -35,6 +35,24 @@ fail:;
     return -e;
 }
 
+int mg_listen_probe(const struct sockaddr *sa, socklen_t salen)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    int on = 1, rc = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (sa->sa_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    }
+    if (bind(fd, sa, salen) < 0) {
+        rc = -errno;
+    }
+    close(fd);
+    return rc;
+}
+
 bool mg_listen_addr_eq(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
                        socklen_t blen)
 {

@@ -466,3 +466,118 @@ routes:
 --- upstream_accepted: 0
 --- error_log
 rejected with 400
+
+
+
+=== TEST 25: obs-fold at the start of a value (Host)
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"GET / HTTP/1.1\r\nHost:\r\n a\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+obs-fold in a header value
+
+
+=== TEST 26: obs-fold at the start of a value (Content-Length)
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n 3\r\n\r\nabc"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+obs-fold in a header value
+
+
+=== TEST 27: obs-fold at the start of a value (Transfer-Encoding)
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+obs-fold in a header value
+
+
+=== TEST 28: obs-fold at the start of a value (Expect)
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"POST / HTTP/1.1\r\nHost: a\r\nExpect:\r\n\t100-continue\r\nContent-Length: 3\r\n\r\nabc"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+obs-fold in a header value
+
+
+=== TEST 29: obs-fold at the start of a value (any field)
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"GET / HTTP/1.1\r\nHost: a\r\nX-A:  \r\n  v\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+obs-fold in a header value
+
+
+=== TEST 30: tabs around Content-Length and Transfer-Encoding values are whitespace (OWS)
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: echo }
+--- raw_request eval
+"POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length:\t5\t\r\nX-Tab:\tkept\tinside\t\r\n\r\nhello"
+. "POST /te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\t\r\n\r\n4\r\nab\tc\r\n0\r\n\r\n"
+. "POST /both HTTP/1.1\r\nHost: a\r\nContent-Length: \t 2 \t\r\n\r\nok"
+--- error_code eval
+[200, 200, 200]
+--- check eval
+sub {
+    my @e = map { JSON::PP::decode_json($_->{body}) } @{ $_[0] };
+    is_deeply([map { "$_->{uri}=$_->{body}" } @e], ["/cl=hello", "/te=ab\tc", "/both=ok"],
+              'each framed by its value, bodies untouched');
+    is($e[0]{headers}{'x-tab'}, "kept\tinside", 'other fields keep their tabs');
+    1;
+}
+

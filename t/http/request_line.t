@@ -1,5 +1,6 @@
-# Request-line rows of the bad-input catalogue: each is answered by the gateway
-# and closes the connection; the upstream never sees a byte.
+# Request-line rows of the bad-input catalogue: each refusal is answered by the gateway
+# and closes the connection, the upstream never sees a byte; and the forms that must be
+# accepted (absolute-form, OPTIONS *, empty lines before a request line).
 use Test::Moongate;
 
 run_tests();
@@ -291,7 +292,7 @@ rejected with 400
 
 
 
-=== TEST 16: a lower-case method
+=== TEST 16: a lower-case method is an unknown method (methods are case-sensitive): 501
 --- upstream_listen: $MG_RAND_PORT_1
 --- upstream_reply eval
 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -303,14 +304,14 @@ routes:
   - { name: all, paths: ["/*"], upstream: up }
 --- raw_request eval
 "get / HTTP/1.1\r\nHost: a\r\n\r\n"
---- error_code: 400
+--- error_code: 501
 --- upstream_accepted: 0
 --- error_log
-rejected with 400
+rejected with 501: unknown method
 
 
 
-=== TEST 17: an unknown method
+=== TEST 17: an unknown method: 501 (RFC 9110 §9.1), nothing forwarded
 --- upstream_listen: $MG_RAND_PORT_1
 --- upstream_reply eval
 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -322,10 +323,10 @@ routes:
   - { name: all, paths: ["/*"], upstream: up }
 --- raw_request eval
 "FOO / HTTP/1.1\r\nHost: a\r\n\r\n"
---- error_code: 400
+--- error_code: 501
 --- upstream_accepted: 0
 --- error_log
-rejected with 400
+rejected with 501: unknown method
 
 
 
@@ -386,22 +387,25 @@ rejected with 400
 
 
 
-=== TEST 21: absolute-form with another Host
---- upstream_listen: $MG_RAND_PORT_1
---- upstream_reply eval
-"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+=== TEST 21: absolute-form with another Host: routed and forwarded on the target's authority
 --- yaml_config
 upstreams:
-  - name: up
-    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
 routes:
-  - { name: all, paths: ["/*"], upstream: up }
+  - { name: on-a, hosts: ["a"], paths: ["/*"], upstream: echo }
+  - { name: on-b, hosts: ["b"], paths: ["/*"], return: { status: 403, body: "b" } }
 --- raw_request eval
 "GET http://a/ HTTP/1.1\r\nHost: b\r\n\r\n"
---- error_code: 400
---- upstream_accepted: 0
---- error_log
-rejected with 400
+--- error_code: 200
+--- check eval
+sub {
+    my $e = JSON::PP::decode_json($_[0][0]{body});
+    is($e->{uri}, '/', 'origin-form upstream');
+    is($e->{headers}{host}, 'a', 'Host is the authority');
+    is($e->{headers}{'x-forwarded-host'}, 'a', 'so is X-Forwarded-Host');
+    1;
+}
 
 
 
@@ -584,3 +588,240 @@ sub {
     my @lines = $t->error_log =~ /rejected with \d{3}/g;
     is(scalar @lines, 5, 'one log line per refusal');
 }
+
+
+
+=== TEST 31: OPTIONS * takes the route "/" takes and goes upstream as OPTIONS *
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: echo }
+--- raw_request eval
+"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nOPTIONS /x HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[qr{"method":"OPTIONS".*"uri":"\*"}, qr{"method":"OPTIONS".*"uri":"/x"}]
+
+
+
+=== TEST 32: OPTIONS * where no route takes "/": 404, as for OPTIONS /
+--- yaml_config
+routes:
+  - { name: api, paths: ["/api/*"], return: { status: 200, body: "api" } }
+--- raw_request eval
+"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET /api/x HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code eval
+[404, 200]
+
+
+
+=== TEST 33: absolute-form: https, no path, a query only, a port, upper-case scheme and host
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - { name: on-a, hosts: ["a"], paths: ["/*"], upstream: echo }
+  - { name: other, paths: ["/*"], return: { status: 403, body: "other host" } }
+--- raw_request eval
+"GET https://a/p HTTP/1.1\r\nHost: b\r\n\r\n"
+. "GET http://a HTTP/1.1\r\nHost: b\r\n\r\n"
+. "GET http://a?x=1 HTTP/1.1\r\nHost: b\r\n\r\n"
+. "GET http://a:8080/x/../y?q HTTP/1.1\r\nHost: b\r\n\r\n"
+. "GET HTTP://A/z HTTP/1.1\r\nHost: b\r\n\r\n"
+--- error_code eval
+[200, 200, 200, 200, 200]
+--- check eval
+sub {
+    my @e = map { JSON::PP::decode_json($_->{body}) } @{ $_[0] };
+    is_deeply([map { "$_->{uri} $_->{headers}{host}" } @e],
+              ["/p a", "/ a", "/?x=1 a", "/y?q a:8080", "/z A"],
+              'origin-form upstream, Host from the authority');
+    1;
+}
+--- access_log eval
+[qr{"GET https://a/p HTTP/1.1" 200}, qr{"GET HTTP://A/z HTTP/1.1" 200}]
+
+
+
+=== TEST 34: absolute-form with userinfo
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"GET http://u:p\@a/ HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+rejected with 400
+
+
+=== TEST 35: absolute-form with another scheme
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+rejected with 400
+
+
+=== TEST 36: absolute-form with an empty authority
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+rejected with 400
+
+
+=== TEST 37: absolute-form with an invalid authority
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"GET http://a:99999/ HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+rejected with 400
+
+
+=== TEST 38: absolute-form without Host in HTTP/1.1
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"GET http://a/ HTTP/1.1\r\nX: y\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+rejected with 400
+
+
+=== TEST 39: empty lines (CRLF) before a request line and between pipelined requests are ignored
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: echo }
+--- raw_request eval
+"\r\nGET /1 HTTP/1.1\r\nHost: a\r\n\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+[qr{"uri":"/1"}, qr{"body":"abc".*"uri":"/2"}, qr{"uri":"/3"}]
+--- access_log eval
+[qr{"GET /1 HTTP/1.1" 200}, qr{"POST /2 HTTP/1.1" 200}, qr{"GET /3 HTTP/1.1" 200}]
+
+
+
+=== TEST 40: a bare LF before the request line
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+bare CR or LF before the request line
+
+
+=== TEST 41: a bare CR before the request line
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+bare CR or LF before the request line
+
+
+=== TEST 42: a method llhttp knows only for RTSP
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"DESCRIBE / HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code: 501
+--- upstream_accepted: 0
+--- error_log
+rejected with 501: unknown method
+
+
+=== TEST 43: a method that is not a token
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: up }
+--- raw_request eval
+"G\@T / HTTP/1.1\r\nHost: a\r\n\r\n"
+--- error_code: 400
+--- upstream_accepted: 0
+--- error_log
+rejected with 400

@@ -1,17 +1,20 @@
 #!/bin/sh
 # Builds the libFuzzer targets of tools/fuzz/ with AddressSanitizer and UBSan into
-# build/fuzz/. Needs clang with its fuzzer runtime (Debian: clang, libclang-rt-dev).
-# Run from the repository root:
+# build/fuzz/ (or $OUT). Needs clang with its fuzzer runtime (Debian: clang,
+# libclang-rt-dev). Run from the repository root:
 #   tools/fuzz/build.sh
 #   build/fuzz/fuzz_http_parse -max_total_time=60 build/fuzz/corpus tools/fuzz/seeds
+# llhttp is compiled in strict mode, as the server's Makefile compiles it: the target
+# must parse exactly what the server parses.
 set -eu
 
 CC=${CC:-clang}
-OUT=build/fuzz
+OUT=${OUT:-build/fuzz}
 LLHTTP_SRC=${LLHTTP_SRC:-/usr/share/llhttp}
 LLHTTP_INC=${LLHTTP_INC:-/usr/share/include/llhttp}
-FLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
-       -fno-sanitize-recover=undefined -I core -I $LLHTTP_INC"
+FLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1
+       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -I core -I $LLHTTP_INC"
 
 mkdir -p "$OUT/corpus"
 # shellcheck disable=SC2086 # FLAGS is a list of words

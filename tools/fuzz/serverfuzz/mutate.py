@@ -181,6 +181,9 @@ def ending(rng, steps, bounds, last_in_conn):
         return steps[:k] + [["sleep", rng.choice([0, 0, 2, 10, 50])], ["rst", 0]]
     if r < 0.16:
         return steps + [["wait", rng.choice([0, 30, 200])], ["rst", 0]]
+    if r < 0.19:
+        # reset while the answer streams (big, trickle, slow upstream answers)
+        return steps + [["read", rng.choice([20, 100, 400])], ["rst", 0]]
     if r < 0.21:
         k = rng.choice(bounds + [rng.randrange(len(steps) + 1)])
         return steps[:k] + [["close", 0]]
@@ -192,7 +195,7 @@ def ending(rng, steps, bounds, last_in_conn):
     if r < 0.33:
         # a slow client: the rest comes after the header/body timeout (2 s)
         return steps + [["sleep", 2200], ["send", b"\r\n"], ["read", 1500]]
-    read = [["read", rng.choice([500, 800, 800, 1500, 3000])]]
+    read = [["read", rng.choice([300, 500, 800, 800, 1500, 3000])]]
     if last_in_conn and rng.random() < 0.3:
         return steps + read + [rng.choice([["rst", 0], ["close", 0]])]
     return steps + read

@@ -2,6 +2,9 @@
 bad-input catalogue (docs: RELIABILITY.md, section 1) that fits in bytes, plus the
 findings of earlier runs (section 4).
 
+Seeds named found<N>-... are crashes this fuzzer found, kept so that every run tries
+them again.
+
 A seed is (name, parts): `parts` are the byte strings a careful client would send one
 after the other (head, then body after a 100 Continue, say); the scheduler in mutate.py
 may join or split them further. Names start with the catalogue row they exercise
@@ -64,7 +67,10 @@ def route_paths():
         paths.append(b"/up/" + word)
     paths += [b"/retry/s503", b"/retry/rst", b"/self/chunked", b"/filter/big",
               b"/filter/chunked", b"/filter/audit", b"/body/slow", b"/call/slow",
-              b"/black/y", b"/limup/chunked", b"/rw/bad", b"/reroute/x"]
+              b"/black/y", b"/limup/chunked", b"/rw/bad", b"/reroute/x", b"/pool/slow",
+              b"/pool/s503", b"/hash/x", b"/hash/rst", b"/fault/error", b"/fault/spin",
+              b"/fault/sleep", b"/fault/exit", b"/fault/big", b"/fault/gc",
+              b"/fault/body-error", b"/fault/sleep/slow"]
     return paths
 
 
@@ -72,7 +78,8 @@ def valid_seeds():
     out = []
     body_paths = [b"/body/x", b"/bodyans/x", b"/bodysmall/x", b"/rw/x", b"/up/x", b"/nope",
                   b"/hello", b"/private/x", b"/call/x", b"/filter/x", b"/echo/b",
-                  b"/limited/x", b"/self/x", b"/retry/x", b"/up/slow", b"/reroute/y"]
+                  b"/limited/x", b"/self/x", b"/retry/x", b"/up/slow", b"/reroute/y",
+                  b"/fault/sleep", b"/fault/body-error", b"/pool/x"]
     for path in route_paths():
         out.append(("get" + path.decode(), [req(b"GET", path)]))
     for path in (b"/up/x", b"/hello", b"/nope", b"/up/chunked", b"/filter/big"):
@@ -80,6 +87,7 @@ def valid_seeds():
     out.append(("options-star", [req(b"OPTIONS", b"*")]))
     out.append(("delete", [req(b"DELETE", b"/up/x")]))
     out.append(("auth-ok", [req(b"GET", b"/private/x", [b"apikey: fuzz-key"])]))
+    out.append(("hash-user", [req(b"GET", b"/hash/x", [b"X-User: u1"])]))
     out.append(("auth-body", [req(b"POST", b"/private/x", [b"apikey: fuzz-key",
                                                           b"Content-Length: 5"], b"hello")]))
     for path in body_paths:
@@ -102,6 +110,10 @@ def valid_seeds():
         # the second: client gone while 100 Continue is written (section 4 row 2)
         out.append(("s4r2-expect" + name, [
             req(b"POST", path, [b"Expect: 100-continue", b"Content-Length: 4"]), b"abcd"]))
+        # found by this fuzzer: the client resets while a plugin sleeps, and the
+        # 100 Continue written after it frees the connection under the caller
+        out.append(("found1-expect-reset-in-sleep" + name, [
+            req(b"POST", path, [b"Expect: 100-continue", b"Content-Length: 4"], b"ab")]))
         out.append(("expect-chunked" + name, [
             req(b"POST", path, [b"Expect: 100-continue", b"Transfer-Encoding: chunked"]),
             chunked(b"abcd")]))
@@ -285,8 +297,8 @@ def admin_reload_seed():
 
 
 def all_seeds():
-    """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4...) come three
-    times, so that every run tries them and their neighbours often."""
+    """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4..., found...)
+    come three times, so that every run tries them and their neighbours often."""
     main = valid_seeds() + pipeline_seeds() + catalogue_seeds()
-    main += [s for s in main if s[0].startswith("s4")] * 2
+    main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()

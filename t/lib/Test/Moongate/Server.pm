@@ -108,8 +108,9 @@ sub config {
     $yaml .= "worker_processes: 1\n" unless $yaml =~ /^worker_processes\s*:/m;
     # wait_ready() waits for this many workers (auto: at least one)
     $self->{workers} = $yaml =~ /^worker_processes\s*:\s*(\d+)/m ? $1 : 1;
-    $yaml .= "error_log: { path: logs/error.log, level: debug }\n"
-        unless $yaml =~ /^error_log\s*:/m;
+    # wait_ready() reads this log for the workers' Redis connections when it is ours
+    $self->{debug_log} = $yaml !~ /^error_log\s*:/m;
+    $yaml .= "error_log: { path: logs/error.log, level: debug }\n" if $self->{debug_log};
     $yaml .= "pid_file: logs/moongate.pid\n" unless $yaml =~ /^pid_file\s*:/m;
     if ($yaml =~ /^admin\s*:.*?(\d+)["']?\s*\}?\s*$/m
         || $yaml =~ /^admin\s*:\s*\n\s+listen\s*:.*?(\d+)["']?\s*$/m) {
@@ -166,21 +167,44 @@ sub wait_exit {
 }
 
 # wait_ready($seconds) -> '' when the port accepts and /status lists every configured
-# worker, else a reason. The master may also die, which is a reason too.
+# worker, else a reason. The master may also die, which is a reason too. With the
+# block's own redis-server in the config (and the harness' debug log), ready also means
+# every worker logged its Redis client connected: before that, cluster limits would
+# apply their redis_failure to the first requests.
 sub wait_ready {
     my ($self, $secs) = @_;
     $secs *= 5 if $ENV{MG_TEST_VALGRIND};
     my $end = Time::HiRes::time() + $secs;
+    my $redis = $self->redis_addr;
     while (Time::HiRes::time() < $end) {
         return "the server exited (status " . ($self->{exit} >> 8) . ")" unless $self->alive;
         if (port_open($self->{port})) {
             return '' unless $self->{admin_port};
             my $st = $self->status;
-            return '' if $st && @{ $st->{workers} // [] } >= ($self->{workers} // 1);
+            my @pids = map { $_->{pid} } @{ $st ? $st->{workers} // [] : [] };
+            return '' if @pids >= ($self->{workers} // 1)
+                && (!$redis || !grep { !$self->redis_connected($_, $redis) } @pids);
         }
         Time::HiRes::sleep(0.02);
     }
-    return "port $self->{port} did not accept within $secs s";
+    return "port $self->{port} did not accept within $secs s" unless $redis;
+    return "port $self->{port} did not accept, or not every worker logged "
+        . "\"redis $redis connected\", within $secs s";
+}
+
+# redis_addr() -> "127.0.0.1:<port>" of the block's own redis-server when the config
+# uses it and the harness wrote the (debug) error log, else undef.
+sub redis_addr {
+    my ($self) = @_;
+    return undef unless $self->{redis} && $self->{debug_log};
+    my $addr = "127.0.0.1:" . $self->{redis}->port;
+    return $self->fill($self->{yaml_src} // '') =~ /^redis\s*:.*\Q$addr\E/ms ? $addr : undef;
+}
+
+# redis_connected($pid, $addr) -> true once worker $pid logged its Redis client up.
+sub redis_connected {
+    my ($self, $pid, $addr) = @_;
+    return $self->error_log =~ /^\S+ \S+ \[info\] \Q$pid\E#\d+: redis \Q$addr\E connected$/m;
 }
 
 # start_peer() -> a second moongate instance with the block's configuration (and

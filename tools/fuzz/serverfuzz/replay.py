@@ -1,0 +1,180 @@
+"""Replaying saved cases against a fresh gateway, and shrinking the one that kills a
+worker to a minimal repro.
+
+Cases are replayed one recorded connection after the other (the cases of a connection
+share it, as when they were recorded); after each connection the logs are read. The
+first connection followed by a death or a sanitizer report is the hit. --minimize then
+tries the hit's cases alone, drops steps, joins sends and cuts bytes, keeping every
+change after which the worker still dies, and writes the result as minimal.json.
+"""
+
+import collections
+import os
+import shutil
+import tempfile
+import time
+
+from . import client, findings, harness
+
+TROUBLE = ("death", "sanitizer", "stall", "alert")
+
+
+class Replayer:
+    """Runs cases against `gw`; a race may need several runs, so each test is tried up
+    to `repeat` times."""
+
+    def __init__(self, gw, found, wait, repeat):
+        self.gw = gw
+        self.found = found
+        self.wait = wait
+        self.repeat = max(1, repeat)
+        self.tries = 0
+
+    def run_repeated(self, cases, show=None):
+        for _ in range(self.repeat):
+            events = self.run(cases, show)
+            if events:
+                return events
+        return []
+
+    def run(self, cases, show=None):
+        """Runs `cases` on one connection; returns the trouble events that followed."""
+        self.tries += 1
+        harness.wait_workers(self.gw)
+        self.found.poll()
+        port = self.gw.admin_port if cases[0].get("port") == "admin" else self.gw.port
+        try:
+            conn = client.Conn(port)
+            for c in cases:
+                out = conn.run(c["steps"])
+                if show:
+                    show("  job %s conn %s #%s %s: %s" % (
+                        c.get("job"), c.get("conn"), c.get("n"), c.get("seed"),
+                        findings.describe_outcome(out)))
+            conn.close()
+        except OSError as e:
+            if show:
+                show("  connection failed: %s" % e)
+        time.sleep(self.wait)
+        return [(k, d) for k, d in self.found.poll() if k in TROUBLE]
+
+    def reproduces(self, steps, port):
+        return bool(self.run_repeated([dict(steps=steps, port=port)]))
+
+
+def minimize(rp, group, max_tries, show=print):
+    """The smallest steps found that still make trouble, from the hit `group`."""
+    port = group[0].get("port", "main")
+    start = rp.tries
+    cases = list(group)
+    if len(cases) > 1:
+        for c in reversed(cases):
+            if rp.reproduces(c["steps"], port):
+                cases = [c]
+                break
+    steps = [s for c in cases for s in c["steps"]]
+
+    def budget():
+        return rp.tries - start < max_tries
+
+    # drop whole steps, last first (sleeps, waits, reads, extra sends)
+    i = len(steps) - 1
+    while i >= 0 and budget():
+        cand = steps[:i] + steps[i + 1:]
+        if cand and rp.reproduces(cand, port):
+            steps = cand
+            show("  %d steps" % len(steps))
+        i -= 1
+    # join neighbouring sends
+    joined = []
+    for op, arg in steps:
+        if op == "send" and joined and joined[-1][0] == "send":
+            joined[-1] = ["send", joined[-1][1] + arg]
+        else:
+            joined.append([op, arg])
+    if len(joined) < len(steps) and budget() and rp.reproduces(joined, port):
+        steps = joined
+    # drop whole lines of each send (headers, chunk lines), then cut bytes, halving the
+    # piece size down to one byte
+    for k in range(len(steps)):
+        if steps[k][0] != "send":
+            continue
+        lines = steps[k][1].splitlines(keepends=True)
+        j = len(lines) - 1
+        while j >= 0 and budget():
+            cand_lines = lines[:j] + lines[j + 1:]
+            cand = steps[:k] + [["send", b"".join(cand_lines)]] + steps[k + 1:]
+            if rp.reproduces(cand, port):
+                lines, steps = cand_lines, cand
+                show("  %d lines in send %d" % (len(lines), k))
+            j -= 1
+    for k in range(len(steps)):
+        if steps[k][0] != "send":
+            continue
+        size = max(1, len(steps[k][1]) // 2)
+        while size >= 1 and budget():
+            off = 0
+            while off < len(steps[k][1]) and budget():
+                data = steps[k][1]
+                cand = steps[:k] + [["send", data[:off] + data[off + size:]]] + steps[k + 1:]
+                if rp.reproduces(cand, port):
+                    steps = cand
+                    show("  %d bytes in send %d" % (len(steps[k][1]), k))
+                else:
+                    off += size
+            size //= 2
+    show("  minimized in %d tries" % (rp.tries - start))
+    return dict(port=port, seed="minimized", job=0, conn=0, n=0, t0=time.time(), steps=steps)
+
+
+def replay(args, show=print):
+    cases = findings.load_cases(args.replay)
+    groups = collections.OrderedDict()
+    for c in cases:
+        groups.setdefault((c.get("job"), c.get("conn")), []).append(c)
+    root = tempfile.mkdtemp(prefix="moongate-replay-")
+    gw, up_pid, hole = harness.start_all(args.bin, root, args.seed, 3600)
+    found = findings.Findings(None, gw.error_log, gw.stderr_log, lambda: [])
+    rp = Replayer(gw, found, args.replay_wait, args.replay_repeat)
+    show("replaying %d cases on %d connections against %s" % (len(cases), len(groups),
+                                                                args.bin))
+    hit = None
+    for group in groups.values():
+        events = rp.run_repeated(group, show)
+        for kind, d in events:
+            show("  [%s] %s" % (kind, d["line"][:300]))
+        if events and hit is None:
+            hit = group
+            if not args.replay_all:
+                break
+    minimal = None
+    if hit and args.minimize:
+        show("minimizing (at most %d tries)" % args.minimize_tries)
+        minimal = minimize(rp, hit, args.minimize_tries, show)
+    rc, exits, ok = harness.graceful_stop(gw, found, show)
+    harness.stop_upstream(up_pid, hole)
+    show("graceful stop: master status %s, worker exits: %s" % (
+        rc, ", ".join(w for _, w in exits) or "none logged"))
+    if minimal:
+        path = os.path.join(args.replay if os.path.isdir(args.replay)
+                            else os.path.dirname(os.path.abspath(args.replay)), "minimal.json")
+        with open(path, "w") as f:
+            f.write(findings.case_to_json(minimal) + "\n")
+        show("\nminimal case (%s), bytes as sent in Python notation:" % path)
+        print_steps(minimal["steps"], show)
+    elif hit:
+        show("\nreproduced by this connection's cases (bytes as sent, Python notation):")
+        for c in hit:
+            print_steps(c["steps"], show)
+    if hit or not ok:
+        show("server root kept: %s" % root)
+        return 1
+    show("not reproduced")
+    shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+def print_steps(steps, show):
+    for op, arg in steps:
+        show("  %s %r" % (op, arg))
+
