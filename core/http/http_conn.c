@@ -410,11 +410,12 @@ static void parse(mg_conn_t *c)
         int status = c->err_status != 0 ? c->err_status : 400;
         const char *why =
             c->err_reason != NULL ? c->err_reason : llhttp_get_error_reason(&c->parser);
-        /* a version we do not speak is 505; no version at all (HTTP/0.9) is 400 */
-        if (e == HPE_INVALID_VERSION && c->url_len > 0 &&
-            c->hs + c->url_off + c->url_len + 6 <= c->len &&
-            memcmp(c->buf + c->hs + c->url_off + c->url_len, " HTTP/", 6) == 0) {
-            status = 505;
+        /* a version we do not speak is 505; no version at all (HTTP/0.9), or a line
+         * that goes wrong after a good version, is 400 */
+        uint32_t v = c->hs + c->url_off + c->url_len + 6;
+        if (e == HPE_INVALID_VERSION && c->url_len > 0 && v <= c->len &&
+            memcmp(c->buf + v - 6, " HTTP/", 6) == 0) {
+            status = mg_http_version_error_status(c->buf + v, c->len - v);
         }
         if (e == HPE_INVALID_TRANSFER_ENCODING && c->err_status == 0) {
             status = te_error_status(c);

@@ -302,6 +302,27 @@ int mg_http_method_error_status(const char *p, size_t len)
     return i > start && (i == len || p[i] == ' ') ? 501 : 400;
 }
 
+int mg_http_version_error_status(const char *p, size_t len)
+{
+    size_t i = 0, major = 0, minor = 0;
+    while (i < len && p[i] >= '0' && p[i] <= '9') {
+        i++;
+        major++;
+    }
+    if (major == 0 || i == len || p[i++] != '.') {
+        return 400;
+    }
+    while (i < len && p[i] >= '0' && p[i] <= '9') {
+        i++;
+        minor++;
+    }
+    if (minor == 0 || (i < len && p[i] != '\r' && p[i] != '\n' && p[i] != ' ')) {
+        return 400;
+    }
+    bool spoken = i == 3 && p[0] == '1' && (p[2] == '0' || p[2] == '1');
+    return spoken ? 400 : 505;
+}
+
 static bool framing_name(const char *p, size_t len)
 {
     mg_str_t n = mg_str(p, len);

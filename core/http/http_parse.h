@@ -53,6 +53,12 @@ int mg_http_split_absolute(mg_str_t target, mg_str_t *authority, mg_str_t *rest)
  * that llhttp does not know, such as "FOO" or "get"; 400 for anything else. */
 int mg_http_method_error_status(const char *p, size_t len);
 
+/* The status for a request line llhttp refused at its version, given the bytes after
+ * "HTTP/": 505 for a well-formed version other than 1.0 and 1.1 ("1.2", "2.0", "01.1");
+ * 400 when the version is 1.0 or 1.1 (the line is wrong after it, e.g. a bare CR) or is
+ * not a version at all. */
+int mg_http_version_error_status(const char *p, size_t len);
+
 /* llhttp reads Content-Length and Transfer-Encoding values itself and takes only SP as
  * whitespace around them, although HTAB is just as valid there (OWS, RFC 9110 §5.6.3).
  * In a request head head[0, len), rewrites each HTAB after the colon of those two fields

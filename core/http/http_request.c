@@ -101,6 +101,10 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     mg_conn_t *c = conn_of(p);
     if (c->line_len == 0) {
+        /* strict llhttp still takes a bare LF after the request line */
+        if (at[-1] != '\n' || at[-2] != '\r') {
+            return fail(c, 400, "bare LF ending a line");
+        }
         if (c->nspans >= (uint32_t)hconf(c)->max_headers) {
             return fail(c, 431, "too many header fields");
         }
@@ -587,8 +591,12 @@ void mg__request_dispatch(mg_conn_t *c)
 {
     mg_request_t *r = c->r;
     head_seen_t seen = {0};
-    const char *why = NULL;
-    int st = check_line(c, r, &seen, &why);
+    const char *why = "bare LF ending a line";
+    /* ... and a bare LF ending the head: every line of a head ends in CRLF */
+    int st = memcmp(c->buf + c->body_base - 4, "\r\n\r\n", 4) != 0 ? 400 : 0;
+    if (st == 0) {
+        st = check_line(c, r, &seen, &why);
+    }
     if (st == 0 && (why = collect_headers(c, r, &seen)) != NULL) {
         st = 400;
     }

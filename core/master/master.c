@@ -273,6 +273,7 @@ static void spawn(int slot)
     p->pid = pid;
     p->stall_killed = false;
     p->spawned_at = ev_now(M.loop);
+    p->served = false;
     p->ctl_fd = sv[0];
     p->rlen = 0;
     ev_io_init(&p->ctl_io, on_ctl_read, sv[0], EV_READ);
@@ -377,7 +378,10 @@ static void check_stalls(void)
         mg_wproc_t *p = &M.wp[i];
         mg_worker_stats_t *ws = &M.stats[i];
         double stalled;
-        if (p->pid > 0 && !p->stall_killed && ws->pid != p->pid &&
+        if (p->pid > 0 && ws->pid == p->pid) {
+            p->served = true; /* an exiting worker clears its slot before it is gone */
+        }
+        if (p->pid > 0 && !p->served && !p->stall_killed &&
             ev_now(M.loop) - p->spawned_at > M.conf->lua.stall_timeout + 1.0) {
             /* loading its plugins blocked outside Lua (a hook stops a loop) */
             mg_log_alert("worker %d did not start within %.1f s; killing it", (int)p->pid,

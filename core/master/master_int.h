@@ -28,6 +28,7 @@ typedef struct {
     double crashes[MG_CRASH_WINDOW]; /* times of the last crashes (ring) */
     unsigned ncrash;
     double spawned_at; /* ev_now() of the fork: a worker must be serving soon after */
+    bool served;       /* it published its pid in the stats table once */
     ev_io ctl_io;      /* reads the worker's asks (mg_ctl_ask_t) */
     char rbuf[sizeof(mg_ctl_ask_t)];
     size_t rlen;

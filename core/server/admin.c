@@ -234,12 +234,19 @@ static void on_reload_verdict(mg_request_t *r, int status, uint64_t generation, 
                               size_t len)
 {
     r->handler = NULL;
-    char buf[2 * MG_CTL_MAX_VERDICT + 256];
-    jbuf_t b = {buf, sizeof(buf), 0};
+    len = MG_MIN(len, (size_t)MG_CTL_MAX_VERDICT);
+    /* room for every byte escaped as \u00XX */
+    size_t cap = 6 * len + 256;
+    char *buf = mg_pool_alloc(r->pool, cap);
+    if (buf == NULL) {
+        mg_http_error(r, 500);
+        return;
+    }
+    jbuf_t b = {buf, cap, 0};
     const char *what = status == 202 ? "accepted" : status == 422 ? "rejected" : "unavailable";
     jprintf(&b, "{\"status\":\"%s\",\"generation\":%llu,\"%s\":\"", what,
             (unsigned long long)generation, status == 202 ? "message" : "error");
-    json_escape(&b, msg, MG_MIN(len, (size_t)MG_CTL_MAX_VERDICT));
+    json_escape(&b, msg, len);
     jprintf(&b, "\"}\n");
     mg_http_respond(r, status, "application/json", b.p, MG_MIN(b.len, b.cap));
 }

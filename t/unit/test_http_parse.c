@@ -352,6 +352,30 @@ START_TEST(test_method_error_status)
 }
 END_TEST
 
+static int version_status(const char *s)
+{
+    return mg_http_version_error_status(s, strlen(s));
+}
+
+/* Row 5: a version we do not speak is 505; a good version on a broken line is 400. */
+START_TEST(test_version_error_status)
+{
+    ck_assert_int_eq(version_status("1.2\r\n"), 505);
+    ck_assert_int_eq(version_status("2.0\r\n"), 505);
+    ck_assert_int_eq(version_status("01.1\r\n"), 505);
+    ck_assert_int_eq(version_status("1.10\r\n"), 505);
+    ck_assert_int_eq(version_status("3.0"), 505);
+    ck_assert_int_eq(version_status("1.1\rHost: a"), 400);
+    ck_assert_int_eq(version_status("1.0\nHost: a"), 400);
+    ck_assert_int_eq(version_status("1.1\0"), 400);
+    ck_assert_int_eq(version_status("1.1x"), 400);
+    ck_assert_int_eq(version_status("1."), 400);
+    ck_assert_int_eq(version_status(".1"), 400);
+    ck_assert_int_eq(version_status("x"), 400);
+    ck_assert_int_eq(version_status(""), 400);
+}
+END_TEST
+
 static const char *tabs(const char *in, size_t from)
 {
     static char buf[256];
@@ -620,6 +644,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_reason);
     tcase_add_test(tc, test_split_absolute);
     tcase_add_test(tc, test_method_error_status);
+    tcase_add_test(tc, test_version_error_status);
     tcase_add_test(tc, test_framing_tabs);
     tcase_add_test(tc, test_chunked_plain);
     tcase_add_test(tc, test_chunked_stops_at_end);

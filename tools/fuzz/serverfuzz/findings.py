@@ -17,6 +17,7 @@ connection slot at that moment. Each is saved as DIR/NNN-SIGNATURE/ with finding
 and cases.jsonl (one case per line, replayable with --replay).
 """
 
+import collections
 import json
 import os
 import re
@@ -173,10 +174,21 @@ class Findings:
         self.snapshot = snapshot
         self.lock = threading.Lock()
         self.items = []
-        self.counts = dict(death=0, stall=0, sanitizer=0, alert=0)
+        self.counts = dict(death=0, stall=0, sanitizer=0, alert=0, lagged=0)
+        self.lags = collections.deque(maxlen=100)  # (when, seconds) of our own stalls
         self.exits = []
         self.last_death = 0.0
         self.saved = 0
+
+    def note_lag(self, seconds):
+        """Records how late the fuzzer's own 0.2 s tick woke up: when the machine is so
+        loaded that the fuzzer stalls for seconds, a worker stall at the same time says
+        more about the machine than about the worker."""
+        if seconds > 0.5:
+            self.lags.append((time.monotonic(), seconds))
+
+    def recent_lag(self, now, window=15.0):
+        return max([s for t, s in self.lags if now - t < window] or [0.0])
 
     def poll(self):
         """Reads new log lines; returns the new trouble events as (kind, detail)."""
@@ -195,6 +207,10 @@ class Findings:
         now = time.monotonic()
         with self.lock:
             for kind, d in new:
+                lag = self.recent_lag(now)
+                if kind in ("stall", "hang") and lag > 1.0:
+                    d["line"] += " [the fuzzer itself stalled %.1f s meanwhile]" % lag
+                    self.counts["lagged"] += 1
                 self.counts[kind] += 1
                 if kind in ("death", "stall"):
                     self.last_death = now
@@ -236,6 +252,10 @@ class Findings:
 
     def add_hang(self, detail):
         with self.lock:
+            lag = self.recent_lag(time.monotonic())
+            if lag > 1.0:
+                detail += " [the fuzzer itself stalled %.1f s meanwhile]" % lag
+                self.counts["lagged"] += 1
             self.counts.setdefault("hang", 0)
             self.counts["hang"] += 1
             self.items.append(dict(t=time.monotonic(), wall=time.time(),

@@ -74,6 +74,7 @@ class Gateway:
         self.admin_port = free_port()
         self.ports = dict(port=self.port, admin_port=self.admin_port, up_port=up_port,
                           dead_port=dead_port, hole_port=hole_port)
+        self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20)
         self.proc = None
         self.error_log = os.path.join(root, "logs", "error.log")
         self.stderr_log = os.path.join(root, "stderr.log")
@@ -82,13 +83,27 @@ class Gateway:
     def write_root(self):
         for d in ("conf", "logs", "plugins"):
             os.makedirs(os.path.join(self.root, d), exist_ok=True)
-        with open(CONFIG) as f:
-            text = string.Template(f.read()).safe_substitute(self.ports)
-        with open(self.conf_file, "w") as f:
-            f.write(text)
+        self.write_config()
         for name in os.listdir(PLUGINS):
             if name.endswith(".lua"):
                 shutil.copy(os.path.join(PLUGINS, name), os.path.join(self.root, "plugins"))
+
+    def write_config(self):
+        with open(CONFIG) as f:
+            text = string.Template(f.read()).safe_substitute(self.vars)
+        tmp = self.conf_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.conf_file)  # a reload never reads half a file
+
+    def vary(self, n):
+        """Writes the configuration of the n-th reload: a plugin's config and a rate limit
+        change every time (the workers switch generation in place); every fourth reload
+        asks for three workers instead of two, and the next one for two again, so that
+        a new set of workers starts and the old one drains."""
+        self.vars.update(sleep_ms=5 + n % 3, rate=20 + 5 * (n % 2),
+                         workers=3 if n % 4 == 3 else 2)
+        self.write_config()
 
     def start(self, timeout=30.0):
         """Starts the master and waits until both workers serve. Raises on failure."""
