@@ -43,7 +43,7 @@
 #include "ratelimit_algo.h" /* mg_rl_result_t */
 #include "shdict.h"         /* mg_shdict_t, mg_shdict_val_t; mg_shdict_* for C callers */
 
-/* ---- core/lua_api.c: the plugin API (lua/moongate/ffi.lua) ---- */
+/* ---- core/lua/lua_api.c: the plugin API (lua/moongate/ffi.lua) ---- */
 
 /* ffi:begin lua/moongate/ffi.lua */
 #ifdef MG_LUA_FFI_ONLY
@@ -131,7 +131,7 @@ size_t mg_lua_memory_used(mg_lua_task_t *t);
 void mg_lua_req_set_consumer(mg_lua_task_t *t, const char *name, size_t len);
 /* ffi:end */
 
-/* ---- core/shdict.c: mg.shared.<name> (lua/moongate/shared.lua); contracts in
+/* ---- core/sys/shdict.c: mg.shared.<name> (lua/moongate/shared.lua); contracts in
  * shdict.h ---- */
 
 /* ffi:begin lua/moongate/shared.lua */
@@ -160,7 +160,7 @@ size_t mg_shdict_capacity(mg_shdict_t *d);
 size_t mg_shdict_free_space(mg_shdict_t *d);
 /* ffi:end */
 
-/* ---- core/lua_http.c: mg.http.request (lua/moongate/http.lua) ---- */
+/* ---- core/lua/lua_http.c: mg.http.request (lua/moongate/http.lua) ---- */
 
 /* ffi:begin lua/moongate/http.lua */
 #ifdef MG_LUA_FFI_ONLY
@@ -185,7 +185,7 @@ int mg_lua_http_header_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *val
 void mg_lua_http_done(mg_lua_task_t *t);
 /* ffi:end */
 
-/* ---- core/lua_ratelimit.c, core/conf_*.c: mg.ratelimit (lua/moongate/ratelimit.lua) ---- */
+/* ---- core/lua/lua_ratelimit.c, core/conf_*.c: mg.ratelimit (lua/moongate/ratelimit.lua) ---- */
 
 /* ffi:begin lua/moongate/ratelimit.lua */
 #ifdef MG_LUA_FFI_ONLY

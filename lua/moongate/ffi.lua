@@ -1,4 +1,4 @@
--- moongate.ffi: the C functions of the plugin API (core/lua_api.c), declared once.
+-- moongate.ffi: the C functions of the plugin API (core/lua/lua_api.c), declared once.
 -- Everything here takes the task handle the runtime was given for the current run.
 local ffi = require "ffi"
 
@@ -60,7 +60,7 @@ M.C = ffi.C
 -- return codes of the core
 M.OK, M.ERROR, M.AGAIN, M.DECLINED = 0, -1, -2, -3
 
--- mg_lua_req_get / mg_lua_req_set fields (core/lua_api.c)
+-- mg_lua_req_get / mg_lua_req_set fields (core/lua/lua_api.c)
 M.F = {
     method = 0, path = 1, query = 2, host = 3, remote_addr = 4, route = 5, request_id = 6,
     uri = 7, scheme = 8, upstream_addr = 9, upstream = 10,

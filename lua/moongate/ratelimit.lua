@@ -1,6 +1,6 @@
 -- moongate.ratelimit: mg.ratelimit, the gateway's limiters for plugins' own keys (a
 -- plan per consumer, a cost per operation). The same algorithms and zones as a
--- route's `rate_limit:` (core/ratelimit_algo.c, core/ratelimit_zone.c): state shared
+-- route's `rate_limit:` (core/ratelimit/ratelimit_algo.c, core/ratelimit/ratelimit_zone.c): state shared
 -- by every worker, so N workers together allow exactly the limit.
 --
 --   local lim, err = mg.ratelimit.new{ algorithm = "token_bucket", rate = "10/s" }
@@ -56,7 +56,7 @@ do
     local rsz = ffi.new("size_t[1]")
     local csz = C.mg_lua_rl_sizes(rsz)
     assert(csz == ffi.sizeof("mg_rl_conf_t") and rsz[0] == ffi.sizeof("mg_rl_result_t"),
-        "moongate.ratelimit: the FFI declarations do not match core/conf.h")
+        "moongate.ratelimit: the FFI declarations do not match core/conf/conf.h")
 end
 
 local ALGOS = { token_bucket = 0, leaky_bucket = 1, fixed_window = 2, sliding_window = 3,

@@ -1,5 +1,5 @@
 -- moongate.shared: mg.shared.<name>, the shared dictionaries declared in YAML
--- (`shared_dicts:`), over core/shdict.c. Methods follow ngx.shared.DICT:
+-- (`shared_dicts:`), over core/sys/shdict.c. Methods follow ngx.shared.DICT:
 -- get, get_stale, set, safe_set, add, safe_add, replace, incr, delete, ttl, expire,
 -- flush_all, count, capacity, free_space. Errors come back as nil, "message".
 local ffi = require "ffi"

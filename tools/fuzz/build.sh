@@ -14,11 +14,11 @@ LLHTTP_SRC=${LLHTTP_SRC:-/usr/share/llhttp}
 LLHTTP_INC=${LLHTTP_INC:-/usr/share/include/llhttp}
 FLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -I core -I $LLHTTP_INC"
+       $(for d in core/*/; do printf -- '-I %s ' "$d"; done) -I $LLHTTP_INC"
 
 mkdir -p "$OUT/corpus"
 # shellcheck disable=SC2086 # FLAGS is a list of words
 $CC $FLAGS -o "$OUT/fuzz_http_parse" tools/fuzz/fuzz_http_parse.c \
-    core/http_parse.c core/str.c \
+    core/http/http_parse.c core/base/str.c \
     "$LLHTTP_SRC/llhttp.c" "$LLHTTP_SRC/api.c" "$LLHTTP_SRC/http.c"
 echo "built $OUT/fuzz_http_parse"

@@ -1,7 +1,7 @@
 /*
  * fuzz_http_parse.c -- libFuzzer target for the request-syntax checks of the client
  * side: llhttp in strict request mode (as the gateway configures it) feeds the target,
- * Host and Content-Length it extracts to the validators of core/http_parse.c, and the
+ * Host and Content-Length it extracts to the validators of core/http/http_parse.c, and the
  * results are checked against properties that must hold for any input:
  *
  *   - a normalised path never holds a "." or ".." segment, never a byte the decoder

@@ -52,6 +52,13 @@ sub stop {
     return unless $pid;
     kill 'TERM', -$pid;
     kill 'TERM', $pid;
+    # bounded: a child that missed the signal must not hang the whole run
+    for (1 .. 40) {
+        return if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        Time::HiRes::sleep(0.05);
+    }
+    kill 'KILL', -$pid;
+    kill 'KILL', $pid;
     waitpid($pid, 0);
 }
 
