@@ -93,6 +93,7 @@ asan:
 bench: deps all
 	tools/bench
 	tools/bench-ewma
+	tools/bench-instr
 
 install: all
 	install -D -m 0755 $(BUILD)/moongate $(DESTDIR)$(PREFIX)/bin/moongate
