@@ -112,5 +112,5 @@ clean:
 bench-router: $(BUILD)/bench_router
 	$(BUILD)/bench_router
 
-$(BUILD)/bench_router: tools/bench_router.c $(BUILD)/core/http/router.o $(BUILD)/core/base/pool.o $(BUILD)/core/base/str.o
+$(BUILD)/bench_router: tools/bench_router.c $(BUILD)/core/http/router.o $(BUILD)/core/conf/route_pattern.o $(BUILD)/core/base/pool.o $(BUILD)/core/base/str.o
 	$(CC) $(ALL_CFLAGS) $(WARN) -o $@ $^
