@@ -15,13 +15,26 @@ use Time::HiRes ();
 use Test::Moongate::Client;
 
 # free_port() -> a TCP port on 127.0.0.1 nobody listens on right now.
+# A port nothing listens on now, and not one this process handed out lately: the
+# kernel may give the same ephemeral port twice in a row, and two ports of one block
+# (listen and admin) must differ.
+my %Handed;
+my @HandedOrder;
+
 sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
-                                  Proto => 'tcp', ReuseAddr => 1)
-        or die "cannot find a free port: $!\n";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
+    for (1 .. 50) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
+                                      Proto => 'tcp', ReuseAddr => 1)
+            or die "cannot find a free port: $!\n";
+        my $p = $s->sockport;
+        close $s;
+        next if $Handed{$p};
+        $Handed{$p} = 1;
+        push @HandedOrder, $p;
+        delete $Handed{ shift @HandedOrder } while @HandedOrder > 256;
+        return $p;
+    }
+    die "cannot find a port not handed out already\n";
 }
 
 sub port_open {
