@@ -564,7 +564,7 @@ static bool parse(mg_http_client_t *cl, const char *data, size_t n)
         return false;
     }
     if (e != HPE_OK) {
-        if (e == HPE_USER && cl->stop_err == MG_HTTP_CLIENT_ERR_REFUSED) {
+        if (cl->stop_err == MG_HTTP_CLIENT_ERR_REFUSED) {
             fail(cl, MG_HTTP_CLIENT_ERR_REFUSED, NULL);
             return false;
         }
@@ -813,6 +813,7 @@ static void exchange_reset(mg_http_client_t *cl, const char *head, size_t hlen,
     cl->body = body;
     cl->wrote = cl->reused = cl->out_broken = cl->paused = cl->extra = false;
     cl->deferred = 0;
+    cl->stop_err = MG_HTTP_CLIENT_ERR_BAD_RESPONSE;
     cl->rlen = 0;
     cl->why = NULL;
     llhttp_reset(&cl->parser);
