@@ -73,9 +73,10 @@ static int grow(char **buf, size_t *cap, size_t need, size_t max)
 /* ---- the client's callbacks ---- */
 
 /* Copies the head: its spans live in the read buffer, which the body reuses. */
-static int on_head(mg_http_client_t *cl, const mg_http_client_head_t *hd)
+static int on_head(mg_http_client_t *cl, mg_http_client_head_t *ch)
 {
     lhttp_t *h = cl->data;
+    const mg_http_head_t *hd = &ch->head;
     size_t need = 0;
     for (size_t i = 0; i < hd->nheaders; i++) {
         need += hd->headers[i].name.len + hd->headers[i].value.len;

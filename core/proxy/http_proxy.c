@@ -76,8 +76,8 @@ static mg_request_t *detach(proxy_t *p)
     mg_request_t *r = p->r;
     mg__proxy_try_end(p, false, false); /* the request ends mid-try: e.g. client gone */
     mg_http_client_abort(&p->cl);
-    ev_timer_stop(p->loop, &p->wait_timer);
     if (p->up_state == PROXY_UP_QUEUED) {
+        ev_timer_stop(p->loop, &p->wait_timer);
         mg_health_pending_leave(p->up);
     }
     if (p->trial) {
@@ -511,8 +511,9 @@ void mg_proxy_start(mg_request_t *r)
     const mg_upstream_conf_t *uc = r->match.route->upstream;
     proxy_t *p = proxy_new();
     proxy_ref_t *ref = mg_pool_alloc(r->pool, sizeof(*ref));
-    size_t hsize = mg_proxy_request_head_size(r, uc->host);
-    char *head = mg_pool_alloc(r->pool, hsize);
+    size_t hlen = 0;
+    mg_str_t host = uc->host != NULL ? mg_str(uc->host, strlen(uc->host)) : MG_NULL_STR;
+    char *head = mg_proxy_request_head(r, host, r->pool, &hlen);
     if (p == NULL || ref == NULL || head == NULL ||
         mg_pool_cleanup_add(r->pool, on_pool_cleanup, ref) != MG_OK) {
         if (p != NULL) {
@@ -529,7 +530,7 @@ void mg_proxy_start(mg_request_t *r)
     p->up = r->gen->upstreams[uc->index];
     p->loop = r->worker->loop;
     p->head = head;
-    p->hlen = mg_proxy_build_request_head(r, uc->host, head);
+    p->hlen = hlen;
     p->first_start = ev_now(p->loop);
     p->bctx.hash_key = mg_balancer_key(uc, r);
     if (r->has_body && r->content_length >= 0) {

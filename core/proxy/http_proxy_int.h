@@ -116,7 +116,7 @@ void mg__proxy_observe(proxy_t *p, mg_health_outcome_t o);
 void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const char *why);
 
 /* The upstream client's callbacks for the response (http_proxy_resp.c). */
-int mg__proxy_on_head(mg_http_client_t *cl, const mg_http_client_head_t *h);
+int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h);
 int mg__proxy_on_body(mg_http_client_t *cl, const char *data, size_t len);
 void mg__proxy_on_done(mg_http_client_t *cl);
 void mg__proxy_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const char *why);

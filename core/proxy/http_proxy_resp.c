@@ -34,30 +34,23 @@ static int down_result(proxy_t *p, int rc)
     return rc;
 }
 
-int mg__proxy_on_head(mg_http_client_t *cl, const mg_http_client_head_t *h)
+int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h)
 {
     proxy_t *p = proxy_of(cl);
     mg_request_t *r = p->r;
+    mg_http_head_t *head = &h->head;
     r->upstream_header_time = ev_now(p->loop) - p->first_start; /* before any header_filter */
     mg__proxy_try_end(p, false, true);
-    mg__proxy_observe(p, h->status >= 500 ? MG_HEALTH_5XX : MG_HEALTH_OK);
-    mg_http_head_t head = {
-        .status = h->status,
-        .reason = h->reason,
-        .headers = h->headers,
-        .nheaders = h->nheaders,
-        .connection = h->connection,
-        .content_length = h->content_length,
-    };
+    mg__proxy_observe(p, head->status >= 500 ? MG_HEALTH_5XX : MG_HEALTH_OK);
     /* the sticky balancer's cookie is part of this producer's answer */
     mg_str_t cookie = mg_balancer_cookie(&p->up->balancer, &p->bctx, p->node);
     if (cookie.len > 0) {
-        head.extra[head.nextra++] = (mg_header_t){MG_STR("Set-Cookie"), cookie};
+        head->extra[head->nextra++] = (mg_header_t){MG_STR("Set-Cookie"), cookie};
     }
-    r->upstream_status = h->status;
+    r->upstream_status = head->status;
     r->upstream_time = r->upstream_header_time; /* until the end of the body is known */
     p->down = PROXY_DOWN_SENDING;
-    if (mg_http_send_head(r, &head) != MG_OK) {
+    if (mg_http_send_head(r, head) != MG_OK) {
         p->why = "header_filter failed";
         return MG_ERROR;
     }

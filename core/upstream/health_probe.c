@@ -122,9 +122,9 @@ static void probe_status(probe_t *p)
 
 /* The status is all a probe wants: the rest of the answer is refused, which ends the
  * exchange (the request said Connection: close) and comes back through on_error. */
-static int on_probe_head(mg_http_client_t *cl, const mg_http_client_head_t *h)
+static int on_probe_head(mg_http_client_t *cl, mg_http_client_head_t *h)
 {
-    ((probe_t *)cl->data)->status = h->status;
+    ((probe_t *)cl->data)->status = h->head.status;
     return MG_ERROR;
 }
 

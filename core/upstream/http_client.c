@@ -128,9 +128,24 @@ const char *mg_http_url_addr(const mg_http_url_t *u, struct sockaddr_storage *ss
 
 /* ---- the request head ---- */
 
-static char *put(char *p, const char *s, size_t len)
+/* Copies len bytes to p. A head is mostly short names and values: those are copied
+ * with two overlapping fixed-size moves, which the compiler turns into plain loads and
+ * stores, instead of a call to memcpy each. */
+static inline char *put(char *p, const char *s, size_t len)
 {
-    if (len > 0) {
+    if (len >= 8 && len <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + len - 8, 8);
+        memcpy(p, &a, 8);
+        memcpy(p + len - 8, &b, 8);
+    } else if (len >= 4 && len < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + len - 4, 4);
+        memcpy(p, &a, 4);
+        memcpy(p + len - 4, &b, 4);
+    } else if (len > 0) {
         memcpy(p, s, len);
     }
     return p + len;
@@ -152,7 +167,7 @@ static char *put_u64(char *p, uint64_t v)
     return p;
 }
 
-static char *put_header(char *p, mg_str_t name, mg_str_t value)
+static inline char *put_header(char *p, mg_str_t name, mg_str_t value)
 {
     p = put(p, name.p, name.len);
     *p++ = ':';
@@ -480,21 +495,28 @@ static int on_headers_complete(llhttp_t *h)
     if (status < 200) {
         return 1; /* interim: the real answer follows */
     }
-    mg_http_client_head_t head = {.status = status, .reason = cl->reason};
-    head.frame = mg_http_client_framing(cl->head_request, status,
-                                        (h->flags & F_CONTENT_LENGTH) != 0, h->content_length,
-                                        (h->flags & F_CHUNKED) != 0, &head.content_length);
+    /* field by field: the extra headers are the user's to add, never cleared */
+    mg_http_client_head_t hd;
+    mg_http_head_t *head = &hd.head;
+    head->status = status;
+    head->reason = cl->reason;
+    head->connection = MG_NULL_STR;
+    head->gateway = false;
+    head->nextra = 0;
+    hd.frame = mg_http_client_framing(cl->head_request, status, (h->flags & F_CONTENT_LENGTH) != 0,
+                                      h->content_length, (h->flags & F_CHUNKED) != 0,
+                                      &head->content_length);
     for (size_t i = 0; i < cl->nhdr; i++) {
         cl->hdr[i].value = mg_str_trim(cl->hdr[i].value);
         if (mg_str_caseeq(cl->hdr[i].name, MG_STR("Connection"))) {
-            head.connection = cl->hdr[i].value;
+            head->connection = cl->hdr[i].value;
         }
     }
-    head.headers = cl->hdr;
-    head.nheaders = cl->nhdr;
+    head->headers = cl->hdr;
+    head->nheaders = cl->nhdr;
     cl->state = MG_HTTP_CLIENT_BODY;
     unsigned seq = cl->seq;
-    int rc = cl->ops->on_head(cl, &head);
+    int rc = cl->ops->on_head(cl, &hd);
     if (cl->seq != seq) {
         return -1; /* aborted or restarted meanwhile */
     }
@@ -503,7 +525,7 @@ static int on_headers_complete(llhttp_t *h)
         cl->why = NULL;
         return -1;
     }
-    return head.frame == MG_HTTP_BODY_NONE ? 1 : 0;
+    return hd.frame == MG_HTTP_BODY_NONE ? 1 : 0;
 }
 
 /* What on_body said, for llhttp. */
@@ -793,8 +815,7 @@ void mg_http_client_init(mg_http_client_t *cl, struct ev_loop *loop,
     cl->rcap = rcap;
     ev_init(&cl->timer, on_timer);
     cl->timer.data = cl;
-    llhttp_init(&cl->parser, HTTP_RESPONSE, &settings);
-    cl->parser.data = cl;
+    /* the parser is set up by each exchange's start */
 }
 
 /* A new exchange: forgets the previous one. */
@@ -802,9 +823,8 @@ static void exchange_reset(mg_http_client_t *cl, const char *head, size_t hlen,
                            mg_http_client_body_t *body)
 {
     if (running(cl) || cl->conn != NULL) {
-        end_exchange(cl, false);
+        end_exchange(cl, false); /* stops the timer too: it only runs with an exchange */
     }
-    timer_set(cl, 0);
     cl->seq++;
     cl->state = MG_HTTP_CLIENT_CONNECTING;
     cl->head = head;
@@ -816,7 +836,8 @@ static void exchange_reset(mg_http_client_t *cl, const char *head, size_t hlen,
     cl->stop_err = MG_HTTP_CLIENT_ERR_BAD_RESPONSE;
     cl->rlen = 0;
     cl->why = NULL;
-    llhttp_reset(&cl->parser);
+    llhttp_init(&cl->parser, HTTP_RESPONSE, &settings);
+    cl->parser.data = cl;
     if (cl->total_timeout > 0) {
         timer_set(cl, cl->total_timeout);
     }

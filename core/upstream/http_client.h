@@ -137,15 +137,13 @@ typedef enum {
     MG_HTTP_CLIENT_FAILED,     /* it failed (on_error ran or runs) */
 } mg_http_client_state_t;
 
-/* The final response head, as on_head gets it. Header spans point into the read buffer:
- * valid until on_head returns (copy what must live longer). */
+/* The final response head, as on_head gets it: in the http layer's own form, so a
+ * proxy hands it on as it is (the user may change it: it is the client's scratch).
+ * head.headers point into the read buffer: valid until on_head returns (copy what must
+ * live longer); values are trimmed. head.content_length is the declared length (see
+ * mg_http_client_framing()); head.connection the Connection value; no extra headers. */
 typedef struct {
-    int status;
-    mg_str_t reason;
-    const mg_header_t *headers; /* values trimmed */
-    size_t nheaders;
-    mg_str_t connection;       /* the Connection value, or empty */
-    int64_t content_length;    /* see mg_http_client_framing(): declared */
+    mg_http_head_t head;
     mg_http_body_kind_t frame; /* how the body comes */
 } mg_http_client_head_t;
 
@@ -165,7 +163,7 @@ typedef struct {
     void (*on_sent)(mg_http_client_t *cl);
     /* The final head. MG_OK, or MG_ERROR to refuse the response (then on_error with
      * MG_HTTP_CLIENT_ERR_REFUSED follows). */
-    int (*on_head)(mg_http_client_t *cl, const mg_http_client_head_t *h);
+    int (*on_head)(mg_http_client_t *cl, mg_http_client_head_t *h);
     /* Body bytes; len 0 (not the end) when a read ended without any, once the head is
      * in: a chance to flush what the user holds. MG_OK, MG_AGAIN (no reads until
      * mg_http_client_resume; the rest of what was read still comes) or MG_ERROR. */

@@ -10,6 +10,7 @@
 #include "proxy_head.h"
 
 #include "http_parse.h"
+#include "pool.h"
 
 #include "llhttp.h"
 
@@ -57,52 +58,53 @@ static bool skip_header(const mg_header_t *h, const void *arg)
 #define PROXY_ADDED_HEADERS 5
 
 /* The upstream request of r as the head builder takes it; `added` holds the headers
- * the gateway sets (PROXY_ADDED_HEADERS). */
-static void request_of(const mg_request_t *r, const char *host, mg_http_client_req_t *q,
+ * the gateway sets (PROXY_ADDED_HEADERS). Field by field: this runs for every proxied
+ * request. */
+static void request_of(const mg_request_t *r, mg_str_t host, mg_http_client_req_t *q,
                        mg_header_t *added)
 {
     size_t n = 0;
     /* overwritten, not appended: what the client claims about itself is not trusted */
-    added[n++] = (mg_header_t){MG_STR("X-Forwarded-For"), r->remote_addr};
-    added[n++] =
-        (mg_header_t){MG_STR("X-Forwarded-Proto"), r->tls ? MG_STR("https") : MG_STR("http")};
+    added[n].name = MG_STR("X-Forwarded-For");
+    added[n++].value = r->remote_addr;
+    added[n].name = MG_STR("X-Forwarded-Proto");
+    added[n++].value = r->tls ? MG_STR("https") : MG_STR("http");
     if (r->host_header.len > 0) {
-        added[n++] = (mg_header_t){MG_STR("X-Forwarded-Host"), r->host_header};
+        added[n].name = MG_STR("X-Forwarded-Host");
+        added[n++].value = r->host_header;
     }
-    added[n++] = (mg_header_t){MG_STR("X-Real-IP"), r->remote_addr};
+    added[n].name = MG_STR("X-Real-IP");
+    added[n++].value = r->remote_addr;
     if (r->request_id.len > 0) {
-        added[n++] = (mg_header_t){MG_STR("X-Request-Id"), r->request_id};
+        added[n].name = MG_STR("X-Request-Id");
+        added[n++].value = r->request_id;
     }
-    *q = (mg_http_client_req_t){
-        .method = r->method_name,
-        .path = r->path,
-        .query = r->query,
-        .host = host != NULL ? mg_str(host, strlen(host)) : r->host_header,
-        .headers = r->headers,
-        .nheaders = r->nheaders,
-        .skip = skip_header,
-        .skip_arg = r,
-        .extra = added,
-        .nextra = n,
-        .content_length = r->content_length,
-        .chunked = r->chunked,
-    };
+    q->method = r->method_name;
+    q->path = r->path;
+    q->query = r->query;
+    q->host = host.p != NULL ? host : r->host_header;
+    q->headers = r->headers;
+    q->nheaders = r->nheaders;
+    q->skip = skip_header;
+    q->skip_arg = r;
+    q->extra = added;
+    q->nextra = n;
+    q->raw = MG_NULL_STR;
+    q->content_length = r->content_length;
+    q->chunked = r->chunked;
+    q->close = false;
 }
 
-size_t mg_proxy_request_head_size(const mg_request_t *r, const char *host)
+char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, mg_pool_t *pool, size_t *len)
 {
     mg_http_client_req_t q;
     mg_header_t added[PROXY_ADDED_HEADERS];
     request_of(r, host, &q, added);
-    return mg_http_client_head_size(&q);
-}
-
-size_t mg_proxy_build_request_head(const mg_request_t *r, const char *host, char *buf)
-{
-    mg_http_client_req_t q;
-    mg_header_t added[PROXY_ADDED_HEADERS];
-    request_of(r, host, &q, added);
-    return mg_http_client_head_build(&q, buf);
+    char *buf = mg_pool_alloc(pool, mg_http_client_head_size(&q));
+    if (buf != NULL) {
+        *len = mg_http_client_head_build(&q, buf);
+    }
+    return buf;
 }
 
 bool mg_proxy_method_idempotent(int method)

@@ -16,17 +16,13 @@
  * X-Real-IP, X-Request-Id) and the internal X-Gw-* namespace. */
 bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection);
 
-/* Bytes the upstream request head of `r` may take at most (for one allocation).
- * `host` is the upstream's configured Host or NULL. */
-size_t mg_proxy_request_head_size(const mg_request_t *r, const char *host);
-
-/* Writes the upstream request head of `r` into `buf` (at least
- * mg_proxy_request_head_size() bytes): request line with r->path and r->query, Host
- * (`host` when not NULL, else the client's), the client's headers in order minus the
- * skipped ones, X-Forwarded-For/-Proto/-Host, X-Real-IP, X-Request-Id, the framing
- * of the client's body (Content-Length, or chunked when the client sent chunks), and
- * the empty line. Returns the length written. Everything is borrowed. */
-size_t mg_proxy_build_request_head(const mg_request_t *r, const char *host, char *buf);
+/* Writes the upstream request head of `r` into one allocation from `pool`: request
+ * line with r->path and r->query, Host (`host` when set, else the client's), the
+ * client's headers in order minus the skipped ones, X-Forwarded-For/-Proto/-Host,
+ * X-Real-IP, X-Request-Id, the framing of the client's body (Content-Length, or chunked
+ * when the client sent chunks), and the empty line. Returns it with its length in *len,
+ * or NULL when out of memory. Everything is borrowed. */
+char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, mg_pool_t *pool, size_t *len);
 
 /* True for methods that may be replayed: GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */
 bool mg_proxy_method_idempotent(int method);
