@@ -149,8 +149,11 @@ static void on_probe_error(mg_http_client_t *cl, mg_http_client_err_t err, const
         mg_log_err("upstream \"%s\" node %s: no socket for a health probe: %s", u->conf->name,
                    mg_upstream_node_addr(u, p->node), why != NULL ? why : "");
         probe_close(p);
-    } else {
+    } else if (err == MG_HTTP_CLIENT_ERR_CONNECT || err == MG_HTTP_CLIENT_ERR_IO ||
+               err == MG_HTTP_CLIENT_ERR_BAD_RESPONSE) {
         probe_done(p, false, why != NULL ? why : mg_http_client_err_name(err));
+    } else {
+        probe_done(p, false, err == MG_HTTP_CLIENT_ERR_TIMEOUT ? "timed out" : "connect timed out");
     }
 }
 

@@ -1,7 +1,7 @@
 /* deps: http_client upstream health health_probe transport balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log pool str */
 /*
- * The outbound HTTP client's pure parts: URLs, the request head, the chunk line, and how
- * a response's body is framed.
+ * The outbound HTTP client: its pure parts (URLs, the request head, the chunk line, how a
+ * response's body is framed), then whole exchanges with a scripted peer on loopback.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -10,6 +10,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
 
 static bool streq(mg_str_t s, const char *c)
 {
@@ -233,6 +235,233 @@ START_TEST(test_err_names)
 }
 END_TEST
 
+/* ---- exchanges against a scripted peer on loopback ---- */
+
+typedef struct {
+    struct ev_loop *loop;
+    int lfd, cfd;
+    ev_io accept_io, conn_io;
+    const char *reply; /* written once the request's head (and body) is in */
+    bool close_after;  /* close after the reply */
+    char req[4096];
+    size_t rlen;
+    /* what the client said */
+    int status, nheaders, ended; /* ended: 1 done, 2 error */
+    mg_http_client_err_t err;
+    const char *why;
+    char body[256];
+    size_t blen;
+    int64_t declared;
+    mg_http_body_kind_t frame;
+    char hdr_names[256];
+} peer_t;
+
+static bool request_complete(peer_t *pe)
+{
+    char *end = memmem(pe->req, pe->rlen, "\r\n\r\n", 4);
+    if (end == NULL) {
+        return false;
+    }
+    const char *cl = memmem(pe->req, (size_t)(end - pe->req), "Content-Length: ", 16);
+    size_t want = cl != NULL ? (size_t)atoi(cl + 16) : 0;
+    return pe->rlen >= (size_t)(end + 4 - pe->req) + want;
+}
+
+static void on_peer_conn(struct ev_loop *loop, ev_io *w, int revents)
+{
+    peer_t *pe = w->data;
+    ssize_t n = read(pe->cfd, pe->req + pe->rlen, sizeof(pe->req) - 1 - pe->rlen);
+    if (n <= 0) {
+        ev_io_stop(loop, w);
+        return;
+    }
+    pe->rlen += (size_t)n;
+    pe->req[pe->rlen] = '\0';
+    if (!request_complete(pe)) {
+        return;
+    }
+    if (pe->reply != NULL) {
+        ck_assert_int_eq(write(pe->cfd, pe->reply, strlen(pe->reply)), (ssize_t)strlen(pe->reply));
+    }
+    if (pe->close_after) {
+        ev_io_stop(loop, w);
+        close(pe->cfd);
+        pe->cfd = -1;
+    }
+}
+
+static void on_peer_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    peer_t *pe = w->data;
+    pe->cfd = accept(pe->lfd, NULL, NULL);
+    ck_assert_int_ge(pe->cfd, 0);
+    ev_io_init(&pe->conn_io, on_peer_conn, pe->cfd, EV_READ);
+    pe->conn_io.data = pe;
+    ev_io_start(loop, &pe->conn_io);
+    ev_io_stop(loop, w);
+}
+
+static int t_on_head(mg_http_client_t *cl, mg_http_client_head_t *h)
+{
+    peer_t *pe = cl->data;
+    pe->status = h->head.status;
+    pe->nheaders = (int)h->head.nheaders;
+    pe->declared = h->head.content_length;
+    pe->frame = h->frame;
+    for (size_t i = 0; i < h->head.nheaders; i++) {
+        strncat(
+            pe->hdr_names, h->head.headers[i].name.p,
+            MG_MIN(h->head.headers[i].name.len, sizeof(pe->hdr_names) - 2 - strlen(pe->hdr_names)));
+        strcat(pe->hdr_names, ";");
+    }
+    return MG_OK;
+}
+
+static int t_on_body(mg_http_client_t *cl, const char *data, size_t len)
+{
+    peer_t *pe = cl->data;
+    ck_assert_uint_le(pe->blen + len, sizeof(pe->body));
+    memcpy(pe->body + pe->blen, data, len);
+    pe->blen += len;
+    return MG_OK;
+}
+
+static void t_on_done(mg_http_client_t *cl)
+{
+    peer_t *pe = cl->data;
+    pe->ended = 1;
+    ev_break(pe->loop, EVBREAK_ALL);
+}
+
+static void t_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const char *why)
+{
+    peer_t *pe = cl->data;
+    pe->ended = 2;
+    pe->err = err;
+    pe->why = why;
+    ev_break(pe->loop, EVBREAK_ALL);
+}
+
+static const mg_http_client_ops_t t_ops = {
+    .on_head = t_on_head,
+    .on_body = t_on_body,
+    .on_done = t_on_done,
+    .on_error = t_on_error,
+};
+
+/* One exchange of `head` (+ body) with a peer answering `reply`. */
+static void exchange(peer_t *pe, const char *reply, bool close_after, const char *head,
+                     mg_http_client_body_t *body, bool head_request, double timeout)
+{
+    static char rbuf[1024];
+    memset(pe, 0, sizeof(*pe));
+    pe->loop = ev_loop_new(EVFLAG_AUTO);
+    pe->reply = reply;
+    pe->close_after = close_after;
+    pe->cfd = -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    pe->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(pe->lfd, (struct sockaddr *)&sa, sl), 0);
+    ck_assert_int_eq(listen(pe->lfd, 4), 0);
+    ck_assert_int_eq(getsockname(pe->lfd, (struct sockaddr *)&sa, &sl), 0);
+    ev_io_init(&pe->accept_io, on_peer_accept, pe->lfd, EV_READ);
+    pe->accept_io.data = pe;
+    ev_io_start(pe->loop, &pe->accept_io);
+
+    mg_http_client_t cl;
+    mg_http_client_init(&cl, pe->loop, &t_ops, pe, rbuf, sizeof(rbuf));
+    cl.total_timeout = timeout;
+    cl.head_request = head_request;
+    mg_http_client_start_addr(&cl, (struct sockaddr *)&sa, sl, head, strlen(head), body);
+    ev_run(pe->loop, 0);
+    mg_http_client_abort(&cl);
+    if (pe->cfd >= 0) {
+        close(pe->cfd);
+    }
+    close(pe->lfd);
+    ev_loop_destroy(pe->loop);
+}
+
+static const char *GET = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+START_TEST(test_exchange_chunked_after_interim)
+{
+    peer_t pe;
+    exchange(&pe,
+             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+             "X-A:  a \r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
+             false, GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 1);
+    ck_assert_int_eq(pe.status, 200);
+    ck_assert_int_eq(pe.frame, MG_HTTP_BODY_CHUNKED);
+    ck_assert_str_eq(pe.hdr_names, "Transfer-Encoding;X-A;"); /* no trailer */
+    ck_assert_uint_eq(pe.blen, 11);
+    ck_assert(memcmp(pe.body, "hello world", 11) == 0);
+}
+END_TEST
+
+START_TEST(test_exchange_head_and_to_close)
+{
+    peer_t pe;
+    exchange(&pe, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", false,
+             "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", NULL, true, 2);
+    ck_assert_int_eq(pe.ended, 1);
+    ck_assert_int_eq(pe.frame, MG_HTTP_BODY_NONE);
+    ck_assert_int_eq(pe.declared, 20);
+    ck_assert_uint_eq(pe.blen, 0);
+
+    exchange(&pe, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", true, GET, NULL,
+             false, 2);
+    ck_assert_int_eq(pe.ended, 1);
+    ck_assert_int_eq(pe.frame, MG_HTTP_BODY_TO_CLOSE);
+    ck_assert_uint_eq(pe.blen, 13);
+}
+END_TEST
+
+START_TEST(test_exchange_body_goes_up)
+{
+    peer_t pe;
+    char data[] = "0123456789";
+    mg_http_client_body_t body = {.data = data, .len = 10, .end = true};
+    exchange(&pe, "HTTP/1.1 204 No Content\r\n\r\n", false,
+             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n", &body, false, 2);
+    ck_assert_int_eq(pe.ended, 1);
+    ck_assert_int_eq(pe.status, 204);
+    ck_assert_uint_eq(body.sent, 10);
+    ck_assert_ptr_nonnull(strstr(pe.req, "\r\n\r\n0123456789"));
+}
+END_TEST
+
+START_TEST(test_exchange_failures)
+{
+    peer_t pe;
+    exchange(&pe, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nshort", true, GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 2);
+    ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_IO);
+    ck_assert_str_eq(pe.why, "upstream closed before the end of the body");
+
+    exchange(&pe, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+             false, GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 2);
+    ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_BAD_RESPONSE);
+
+    exchange(&pe, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", false, GET, NULL, false,
+             2);
+    ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_BAD_RESPONSE);
+    ck_assert_str_eq(pe.why, "101 Switching Protocols is not supported");
+
+    exchange(&pe, "HTTP/1.1 2", true, GET, NULL, false, 2); /* part of an answer */
+    ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_BAD_RESPONSE);
+
+    exchange(&pe, NULL, true, GET, NULL, false, 2); /* closed without a byte */
+    ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_IO);
+
+    exchange(&pe, NULL, false, GET, NULL, false, 0.05); /* silent */
+    ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_TIMEOUT);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http_client");
@@ -247,6 +476,12 @@ int main(void)
     tcase_add_test(tc, test_framing);
     tcase_add_test(tc, test_err_names);
     suite_add_tcase(s, tc);
+    TCase *ex = tcase_create("exchange");
+    tcase_add_test(ex, test_exchange_chunked_after_interim);
+    tcase_add_test(ex, test_exchange_head_and_to_close);
+    tcase_add_test(ex, test_exchange_body_goes_up);
+    tcase_add_test(ex, test_exchange_failures);
+    suite_add_tcase(s, ex);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
