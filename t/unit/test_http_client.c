@@ -321,8 +321,10 @@ static int t_on_body(mg_http_client_t *cl, const char *data, size_t len)
 {
     peer_t *pe = cl->data;
     ck_assert_uint_le(pe->blen + len, sizeof(pe->body));
-    memcpy(pe->body + pe->blen, data, len);
-    pe->blen += len;
+    if (len > 0) { /* len 0: a read ended */
+        memcpy(pe->body + pe->blen, data, len);
+        pe->blen += len;
+    }
     return MG_OK;
 }
 
