@@ -77,6 +77,7 @@ void mg__proxy_on_done(mg_http_client_t *cl)
         return; /* the client went away meanwhile */
     }
     if (rc == MG_ERROR) {
+        p->why = "body_filter failed";
         mg__proxy_on_error(cl, MG_HTTP_CLIENT_ERR_REFUSED, NULL);
         return;
     }
