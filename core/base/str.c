@@ -12,11 +12,10 @@ static inline unsigned char lower(unsigned char c)
 
 bool mg__str_casecmp_n(const char *a, const char *b, size_t n)
 {
-    if (memcmp(a, b, n) == 0) {
-        return true; /* names usually arrive in the case they are compared with */
-    }
     for (size_t i = 0; i < n; i++) {
-        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        /* most header names arrive in the case they are looked up in */
+        if (x != y && lower(x) != lower(y)) {
             return false;
         }
     }

@@ -7,70 +7,13 @@
 #include "http1.h"
 
 #include "http_parse.h"
+#include "put.h"
 
-static char *put(char *p, const char *s, size_t len)
-{
-    memcpy(p, s, len);
-    return p + len;
-}
-
-#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
-
-static char *put_str(char *p, mg_str_t s)
-{
-    return s.len > 0 ? put(p, s.p, s.len) : p;
-}
-
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (n > 0) {
-        *p++ = tmp[--n];
-    }
-    return p;
-}
-
-static char *put_header(char *p, mg_str_t name, mg_str_t value)
-{
-    p = put_str(p, name);
-    *p++ = ':';
-    *p++ = ' ';
-    p = put_str(p, value);
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
-
-/* The framing and hop-by-hop names, by length first: most response headers (Date,
- * Server, Content-Type, ...) are settled by a switch, without a comparison. */
+/* The framing and hop-by-hop names: the writer's own to write, or nobody's. */
 static bool framing_or_hop(mg_str_t name)
 {
-    switch (name.len) {
-    case 2:
-        return mg_str_caseeq(name, MG_STR("TE"));
-    case 7:
-        return mg_str_caseeq(name, MG_STR("Trailer")) || mg_str_caseeq(name, MG_STR("Upgrade"));
-    case 10:
-        return mg_str_caseeq(name, MG_STR("Connection")) ||
-               mg_str_caseeq(name, MG_STR("Keep-Alive"));
-    case 14:
-        return mg_str_caseeq(name, MG_STR("Content-Length"));
-    case 16:
-        return mg_str_caseeq(name, MG_STR("Proxy-Connection"));
-    case 17:
-        return mg_str_caseeq(name, MG_STR("Transfer-Encoding"));
-    case 18:
-        return mg_str_caseeq(name, MG_STR("Proxy-Authenticate"));
-    case 19:
-        return mg_str_caseeq(name, MG_STR("Proxy-Authorization"));
-    default:
-        return false;
-    }
+    return mg_http_is_hop_by_hop(name) ||
+           (name.len == 14 && mg_str_caseeq(name, MG_STR("Content-Length")));
 }
 
 /* Whether a Connection value names anything but "close" and "keep-alive": only then
@@ -141,11 +84,11 @@ static char *put_framing(const mg_http_head_t *h, mg_http1_frame_t frame, char *
 {
     switch (frame) {
     case MG_HTTP1_FRAME_LENGTH:
-        p = PUT_LIT(p, "Content-Length: ");
-        p = put_u64(p, (uint64_t)h->content_length);
-        return PUT_LIT(p, "\r\n");
+        p = MG_PUT_LIT(p, "Content-Length: ");
+        p = mg_put_u64(p, (uint64_t)h->content_length);
+        return MG_PUT_LIT(p, "\r\n");
     case MG_HTTP1_FRAME_CHUNKED:
-        return PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+        return MG_PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
     case MG_HTTP1_FRAME_NONE:
     case MG_HTTP1_FRAME_CLOSE:
         break;
@@ -178,18 +121,18 @@ size_t mg_http1_build_head(const mg_http_head_t *h, const mg_http1_ctx_t *x, mg_
                            char *buf)
 {
     char *p = buf;
-    p = PUT_LIT(p, "HTTP/1.1 ");
-    p = put_u64(p, (uint64_t)(h->status > 0 ? h->status : 0));
+    p = MG_PUT_LIT(p, "HTTP/1.1 ");
+    p = mg_put_u64(p, (uint64_t)(h->status > 0 ? h->status : 0));
     *p++ = ' ';
-    p = put_str(p, h->reason.len > 0
-                       ? h->reason
-                       : mg_str(mg_http_reason(h->status), strlen(mg_http_reason(h->status))));
-    p = PUT_LIT(p, "\r\n");
+    p = mg_put_str(p, h->reason.len > 0
+                          ? h->reason
+                          : mg_str(mg_http_reason(h->status), strlen(mg_http_reason(h->status))));
+    p = MG_PUT_LIT(p, "\r\n");
     bool has_date = false, has_id = false;
     if (h->gateway) {
-        p = PUT_LIT(p, "Server: moongate\r\n");
+        p = MG_PUT_LIT(p, "Server: moongate\r\n");
         if (x->date.len > 0) {
-            p = put_header(p, MG_STR("Date"), x->date);
+            p = mg_put_header(p, MG_STR("Date"), x->date);
         }
         has_date = true;
     }
@@ -197,43 +140,25 @@ size_t mg_http1_build_head(const mg_http_head_t *h, const mg_http1_ctx_t *x, mg_
     for (size_t i = 0; i < h->nheaders; i++) {
         const mg_header_t *hd = &h->headers[i];
         if (!dropped(h, hd->name, conn_named, &has_date, &has_id)) {
-            p = put_header(p, hd->name, hd->value);
+            p = mg_put_header(p, hd->name, hd->value);
         }
     }
     for (size_t i = 0; i < h->nextra; i++) {
-        p = put_header(p, h->extra[i].name, h->extra[i].value);
+        p = mg_put_header(p, h->extra[i].name, h->extra[i].value);
         has_id = has_id || mg_str_caseeq(h->extra[i].name, MG_STR("X-Request-Id"));
     }
     if (x->date.len > 0 && !has_date) {
-        p = put_header(p, MG_STR("Date"), x->date);
+        p = mg_put_header(p, MG_STR("Date"), x->date);
     }
     if (x->request_id.len > 0 && !has_id) {
-        p = put_header(p, MG_STR("X-Request-Id"), x->request_id);
+        p = mg_put_header(p, MG_STR("X-Request-Id"), x->request_id);
     }
     p = put_framing(h, frame, p);
     if (!x->keepalive || frame == MG_HTTP1_FRAME_CLOSE) {
-        p = PUT_LIT(p, "Connection: close\r\n");
+        p = MG_PUT_LIT(p, "Connection: close\r\n");
     } else if (x->http10) {
-        p = PUT_LIT(p, "Connection: keep-alive\r\n");
+        p = MG_PUT_LIT(p, "Connection: keep-alive\r\n");
     }
-    p = PUT_LIT(p, "\r\n");
+    p = MG_PUT_LIT(p, "\r\n");
     return (size_t)(p - buf);
-}
-
-size_t mg_http1_chunk_size_line(size_t len, char *buf)
-{
-    static const char hex[] = "0123456789abcdef";
-    char tmp[16];
-    size_t n = 0;
-    do {
-        tmp[n++] = hex[len & 0xf];
-        len >>= 4;
-    } while (len > 0);
-    size_t out = 0;
-    while (n > 0) {
-        buf[out++] = tmp[--n];
-    }
-    buf[out++] = '\r';
-    buf[out++] = '\n';
-    return out;
 }

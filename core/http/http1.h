@@ -45,10 +45,6 @@ size_t mg_http1_head_size(const mg_http_head_t *h, const mg_http1_ctx_t *x);
 size_t mg_http1_build_head(const mg_http_head_t *h, const mg_http1_ctx_t *x, mg_http1_frame_t frame,
                            char *buf);
 
-/* Writes the size line of a chunk of `len` bytes ("1a2\r\n") into buf (at least 20
- * bytes). Returns its length. */
-size_t mg_http1_chunk_size_line(size_t len, char *buf);
-
 /* True when the writer drops response header `name` from a head whose Connection value
  * is `connection`: hop-by-hop headers, the ones Connection names, and the framing. */
 bool mg_http1_skip_header(mg_str_t name, mg_str_t connection);

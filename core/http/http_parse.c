@@ -206,23 +206,26 @@ bool mg_http_valid_request_id(mg_str_t v)
 
 bool mg_http_is_hop_by_hop(mg_str_t name)
 {
-    static const mg_str_t hop[] = {
-        MG_STR("Connection"),
-        MG_STR("Keep-Alive"),
-        MG_STR("Proxy-Connection"),
-        MG_STR("TE"),
-        MG_STR("Trailer"),
-        MG_STR("Transfer-Encoding"),
-        MG_STR("Upgrade"),
-        MG_STR("Proxy-Authenticate"),
-        MG_STR("Proxy-Authorization"),
-    };
-    for (size_t i = 0; i < MG_NELEMS(hop); i++) {
-        if (mg_str_caseeq(name, hop[i])) {
-            return true;
-        }
+    /* by length first: most names are settled by the switch, without a comparison */
+    switch (name.len) {
+    case 2:
+        return mg_str_caseeq(name, MG_STR("TE"));
+    case 7:
+        return mg_str_caseeq(name, MG_STR("Trailer")) || mg_str_caseeq(name, MG_STR("Upgrade"));
+    case 10:
+        return mg_str_caseeq(name, MG_STR("Connection")) ||
+               mg_str_caseeq(name, MG_STR("Keep-Alive"));
+    case 16:
+        return mg_str_caseeq(name, MG_STR("Proxy-Connection"));
+    case 17:
+        return mg_str_caseeq(name, MG_STR("Transfer-Encoding"));
+    case 18:
+        return mg_str_caseeq(name, MG_STR("Proxy-Authenticate"));
+    case 19:
+        return mg_str_caseeq(name, MG_STR("Proxy-Authorization"));
+    default:
+        return false;
     }
-    return false;
 }
 
 size_t mg_http_list_count(mg_str_t list, mg_str_t token)

@@ -19,6 +19,7 @@
 #include "http_parse.h"
 #include "log.h"
 #include "pool.h"
+#include "put.h"
 
 #include <stdio.h>
 #include <sys/uio.h>
@@ -154,7 +155,8 @@ static int http1_send_body(mg_request_t *r, const char *data, size_t len, bool l
     bool body = r->out_frame != MG_HTTP1_FRAME_NONE && !r->is_head;
     if (body && len > 0) {
         if (r->out_frame == MG_HTTP1_FRAME_CHUNKED) {
-            iov[n++] = (struct iovec){size_line, mg_http1_chunk_size_line(len, size_line)};
+            iov[n++] =
+                (struct iovec){size_line, (size_t)(mg_put_chunk_line(size_line, len) - size_line)};
             iov[n++] = (struct iovec){(void *)data, len};
             iov[n++] = (struct iovec){"\r\n", 2};
         } else {

@@ -1,25 +1,27 @@
 /*
- * http_proxy.c -- relays one request to an upstream node and the response back.
+ * http_proxy.c -- relays one request to an upstream node and the response back, through
+ * the outbound client (http_client.h).
  *
  * One proxy_t per proxied request, taken from a per-process free list (so a keep-alive
- * benchmark mallocs nothing per request) and holding the response read buffer. Its
- * life:
+ * benchmark mallocs nothing per request) and holding the response read buffer. Two
+ * states say where it is (http_proxy_int.h): `up_state` with the upstream, `down` with
+ * the client. Its life:
  *
- *   try_start ─ pick a node (balancer, skipping tried ones), take a pooled connection or
- *   │           connect; the head and whatever body is buffered go out in one writev
- *   ├─ flush_out / on_body: request body streams up through a bounded buffer; the
- *   │           client is paused (MG_AGAIN) while it is full
- *   ├─ do_read: llhttp (response mode, strict) parses; the first body bytes go down in
- *   │           one write with the response head; downstream backpressure stops reads
- *   └─ complete: connection back to the pool when both messages were whole
+ *   try_start ─ pick a node (balancer, skipping tried ones); the client takes a pooled
+ *   │           connection or connects; the head and whatever body is buffered go out
+ *   │           in one writev
+ *   ├─ on_req_body: the request body streams up through a bounded buffer; the client is
+ *   │           paused (MG_AGAIN) while it is full, resumed when it drained (on_sent)
+ *   ├─ http_proxy_resp.c: the head and body go down; downstream backpressure stops reads
+ *   └─ the client pools the connection when both messages were whole
  *
- * A failure before any response byte goes through mg_proxy_retry_decide(); after the
- * head went to the client the only honest answer is to cut the client connection.
+ * A failure before any response byte went down goes through mg_proxy_retry_decide();
+ * after that the only honest answer is to cut the client connection.
  *
- * Re-entrancy: mg_http_write() may run on_abort, and mg_http_body_resume() may run
- * on_body, inside our own frames. Every entry point brackets its work with
- * enter()/leave(); an abort only marks the proxy dead while it is busy, and the
- * outermost leave() frees it, so no frame ever touches freed memory.
+ * Re-entrancy: mg_http_send_body() may run on_abort, and mg_http_body_resume() may run
+ * on_req_body, inside our own frames. Neither frees anything: the proxy lives until its
+ * request's pool is reset, which the http layer posts to the loop. A frame that called
+ * out checks `down` before going on; the upstream client guards its own frames.
  */
 #include "http_proxy_int.h"
 
@@ -31,9 +33,7 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/uio.h>
 
 static proxy_t *free_list;
 static int nfree;
@@ -42,7 +42,6 @@ static const mg_http_handler_t detached_handler = {NULL, NULL, NULL, NULL};
 
 static void try_start(proxy_t *p, bool fresh_same_node);
 static void start_after_body(proxy_t *p);
-static void flush_out(proxy_t *p, bool may_read);
 
 /* ---- lifetime ---- */
 
@@ -55,7 +54,7 @@ static proxy_t *proxy_new(void)
     } else if ((p = malloc(sizeof(*p))) == NULL) {
         return NULL;
     }
-    memset(p, 0, offsetof(proxy_t, hdr));
+    memset(p, 0, offsetof(proxy_t, cl));
     return p;
 }
 
@@ -70,85 +69,45 @@ static void proxy_free(proxy_t *p)
     nfree++;
 }
 
-static void enter(proxy_t *p)
-{
-    p->busy++;
-}
-
-static void leave(proxy_t *p)
-{
-    if (--p->busy == 0 && p->dead) {
-        proxy_free(p);
-    }
-}
-
-static void conn_stop(proxy_t *p)
-{
-    if (p->conn != NULL && p->io_events != 0) {
-        ev_io_stop(p->loop, &p->conn->io);
-    }
-    p->io_events = 0;
-}
-
-/* Gives the try's connection back (keep = poolable) and stops its timer. */
-static void conn_drop(proxy_t *p, bool keep)
-{
-    ev_timer_stop(p->loop, &p->timer);
-    if (p->conn != NULL) {
-        conn_stop(p);
-        mg_upstream_release(p->conn, keep);
-        p->conn = NULL;
-    }
-    p->connecting = false;
-}
-
-/* Unhooks the proxy from its request; it is freed when the last frame leaves. */
-static mg_request_t *detach(proxy_t *p, bool keep)
+/* Unhooks the proxy from its request: no try, no watcher, nothing held. Returns the
+ * request (NULL when it was gone already). */
+static mg_request_t *detach(proxy_t *p)
 {
     mg_request_t *r = p->r;
     mg__proxy_try_end(p, false, false); /* the request ends mid-try: e.g. client gone */
-    conn_drop(p, keep);
-    if (p->waiting) {
-        p->waiting = false;
+    mg_http_client_abort(&p->cl);
+    if (p->up_state == PROXY_UP_QUEUED) {
+        ev_timer_stop(p->loop, &p->wait_timer);
         mg_health_pending_leave(p->up);
     }
     if (p->trial) {
         mg__proxy_observe(p, MG_HEALTH_NONE);
     }
-    if (p->ref != NULL) {
-        p->ref->p = NULL;
-        p->ref = NULL;
-    }
     if (r != NULL) {
         r->handler = &detached_handler;
         r->handler_data = NULL;
     }
+    p->up_state = PROXY_UP_DONE;
+    p->down = PROXY_DOWN_DONE;
     p->r = NULL;
-    p->dead = true;
     return r;
 }
 
-static void kill_proxy(proxy_t *p)
-{
-    p->r = NULL; /* the request is going away: never touch it again */
-    detach(p, false);
-    if (p->busy == 0) {
-        proxy_free(p);
-    }
-}
-
-/* Pool cleanup: the request ended without telling us (or after we detached). */
+/* Pool cleanup: the request is over; the proxy goes (detached first if the request
+ * ended without telling us). */
 static void on_pool_cleanup(void *data)
 {
-    proxy_ref_t *ref = data;
-    if (ref->p != NULL) {
-        kill_proxy(ref->p);
+    proxy_t *p = ((proxy_ref_t *)data)->p;
+    if (p->down != PROXY_DOWN_DONE) {
+        p->r = NULL; /* the request is going away: never touch it again */
+        detach(p);
     }
+    proxy_free(p);
 }
 
-void mg__proxy_finish(proxy_t *p, bool ok, bool keep)
+void mg__proxy_finish(proxy_t *p, bool ok)
 {
-    mg_request_t *r = detach(p, keep);
+    mg_request_t *r = detach(p);
     if (r != NULL) {
         mg_http_finish(r, ok);
     }
@@ -156,15 +115,15 @@ void mg__proxy_finish(proxy_t *p, bool ok, bool keep)
 
 void mg__proxy_fail(proxy_t *p, int status)
 {
-    if (p->r != NULL) {
-        p->r->upstream_time = ev_now(p->loop) - p->first_start - mg_lua_filter_time(p->r);
-    }
-    if (p->r != NULL && p->r->header_sent) {
-        mg__proxy_finish(p, false, false);
+    mg_request_t *r = p->r;
+    if (r == NULL) {
         return;
     }
-    mg_request_t *r = detach(p, false);
-    if (r != NULL) {
+    r->upstream_time = ev_now(p->loop) - p->first_start - mg_lua_filter_time(r);
+    detach(p);
+    if (r->header_sent) {
+        mg_http_finish(r, false);
+    } else {
         mg_http_error(r, status);
     }
 }
@@ -184,128 +143,6 @@ void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const
                  r->remote_addr.p, (int)r->request_id.len, r->request_id.p);
 }
 
-/* ---- watchers ---- */
-
-static bool out_pending(const proxy_t *p)
-{
-    return !p->out_broken && (p->hsent < p->hlen || p->bsent < p->blen);
-}
-
-bool mg__proxy_request_sent(const proxy_t *p)
-{
-    return !out_pending(p) && !p->out_broken && (p->body_done || !p->r->has_body);
-}
-
-void mg__proxy_update_io(proxy_t *p)
-{
-    if (p->conn == NULL || p->connecting) {
-        return;
-    }
-    unsigned ev = (out_pending(p) ? EV_WRITE : 0) | (p->down_paused ? 0 : EV_READ);
-    if (ev == p->io_events) {
-        return;
-    }
-    if (p->io_events != 0) {
-        ev_io_stop(p->loop, &p->conn->io);
-    }
-    p->io_events = ev;
-    if (ev != 0) {
-        ev_io_modify(&p->conn->io, (int)ev); /* same fd: no forced epoll_ctl */
-        ev_io_start(p->loop, &p->conn->io);
-    }
-}
-
-/* Re-arms the one timer for what we wait on now: a write (send timeout), the response
- * (read timeout), or nothing of the upstream's doing (stopped). */
-void mg__proxy_touch_timer(proxy_t *p)
-{
-    const mg_upstream_conf_t *c = p->up->conf;
-    double t = 0;
-    if (p->conn == NULL || p->connecting) {
-        return;
-    }
-    if (out_pending(p)) {
-        t = c->send_timeout;
-    } else if (!p->down_paused && (p->resp_started || mg__proxy_request_sent(p) || p->out_broken)) {
-        t = c->read_timeout;
-    }
-    if (t <= 0) {
-        ev_timer_stop(p->loop, &p->timer);
-        return;
-    }
-    p->timer.repeat = t;
-    ev_timer_again(p->loop, &p->timer);
-}
-
-static void try_connect(proxy_t *p);
-
-static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    proxy_t *p = w->data;
-    enter(p);
-    if (p->waiting) {
-        try_connect(p);
-    } else if (p->connecting) {
-        mg__proxy_try_failed(p, MG_PROXY_ERR_CONNECT_TIMEOUT, NULL);
-    } else if (!p->head_done) {
-        mg__proxy_try_failed(p, MG_PROXY_ERR_TIMEOUT, out_pending(p) ? "sending" : "reading");
-    } else {
-        mg__proxy_log_try(p, MG_LOG_ERROR, "timed out reading the response body", NULL);
-        mg__proxy_finish(p, false, false);
-    }
-    leave(p);
-}
-
-static void on_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-    proxy_t *p = w->data;
-    unsigned id = p->try_id;
-    enter(p);
-    if ((revents & EV_WRITE) && !p->dead) {
-        flush_out(p, true);
-    }
-    if ((revents & EV_READ) && !p->dead && p->try_id == id && p->conn != NULL) {
-        mg__proxy_do_read(p);
-    }
-    leave(p);
-}
-
-static void connected(proxy_t *p)
-{
-    if (p->r != NULL) {
-        p->r->upstream_connect_time = mg_mono_now() - p->try_began;
-    }
-    p->connecting = false;
-    p->conn->requests++;
-    /* the fd was set when the connection was made: ev_io_init would make libev
-     * re-register it with epoll on every request */
-    ev_set_cb(&p->conn->io, on_io);
-    ev_io_modify(&p->conn->io, 0);
-    p->conn->io.data = p;
-    p->io_events = 0;
-    flush_out(p, true);
-    if (!p->dead && p->conn != NULL) {
-        mg__proxy_update_io(p);
-        mg__proxy_touch_timer(p);
-    }
-}
-
-static void on_connect_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-    proxy_t *p = w->data;
-    enter(p);
-    int rc = mg_upstream_connect_result(p->conn);
-    ev_io_stop(loop, w);
-    p->io_events = 0;
-    ev_timer_stop(loop, &p->timer);
-    if (rc == 0) {
-        connected(p);
-    } else {
-        mg__proxy_try_failed(p, MG_PROXY_ERR_CONNECT, strerror(-rc));
-    }
-    leave(p);
-}
-
 int mg_proxy_handler(mg_request_t *r, const void *data)
 {
     if (mg_http_continue(r) == MG_OK) {
@@ -314,9 +151,34 @@ int mg_proxy_handler(mg_request_t *r, const void *data)
     return MG_DONE;
 }
 
-/* ---- tries ---- */
+/* ---- the upstream client's callbacks for the request going up ---- */
 
-static void try_reset(proxy_t *p);
+static void on_connect(mg_http_client_t *cl)
+{
+    proxy_t *p = cl->data;
+    p->r->upstream_connect_time = mg_mono_now() - p->try_began;
+}
+
+/* Every buffered byte went out: the client's body flows again. */
+static void on_sent(mg_http_client_t *cl)
+{
+    proxy_t *p = cl->data;
+    if (p->body_paused && p->r != NULL) {
+        p->body_paused = false;
+        mg_http_body_resume(p->r); /* may append through on_req_body */
+    }
+}
+
+static const mg_http_client_ops_t client_ops = {
+    .on_connect = on_connect,
+    .on_sent = on_sent,
+    .on_head = mg__proxy_on_head,
+    .on_body = mg__proxy_on_body,
+    .on_done = mg__proxy_on_done,
+    .on_error = mg__proxy_on_error,
+};
+
+/* ---- tries ---- */
 
 /* The node of the next try: a Lua balancer's choice on the first try, else the
  * balancer's among the nodes neither tried nor unavailable (health.h). Returns -1 after
@@ -349,35 +211,11 @@ static int pick_node(proxy_t *p)
     return -1;
 }
 
-static void try_start(proxy_t *p, bool fresh_same_node)
-{
-    mg_upstream_t *up = p->up;
-    if (!fresh_same_node) {
-        if (p->tries == 0) {
-            mg_health_request(up);
-        }
-        int node = pick_node(p);
-        if (node < 0) {
-            return;
-        }
-        p->node = node;
-        mg_balancer_skip(&p->bctx, (size_t)node);
-        p->tries++;
-    }
-    try_reset(p);
-    p->r->upstream_addr =
-        mg_str(mg_upstream_node_addr(up, p->node), strlen(mg_upstream_node_addr(up, p->node)));
-    mg__proxy_try_end(p, false, false); /* never two open tries */
-    p->try_open = true;
-    p->try_began = mg_mono_now();
-    mg_upstream_try_begin(up, p->node);
+static void try_connect(proxy_t *p);
 
-    p->conn = fresh_same_node ? NULL : mg_upstream_acquire(up, p->node);
-    if (p->conn != NULL) {
-        connected(p);
-        return;
-    }
-    try_connect(p);
+static void on_wait_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    try_connect(w->data);
 }
 
 /* At max_connections: waits (polling, since the connection that frees a slot may be
@@ -389,9 +227,9 @@ static void conn_wait(proxy_t *p)
     const mg_health_conf_t *h = &up->conf->health;
     double limit = up->conf->connect_timeout > 0 ? up->conf->connect_timeout : 3.;
     const char *why = NULL;
-    if (!p->waiting) {
+    if (p->up_state != PROXY_UP_QUEUED) {
         if (mg_health_pending_enter(up)) {
-            p->waiting = true;
+            p->up_state = PROXY_UP_QUEUED;
             p->wait_start = ev_now(p->loop);
         } else {
             why = "max_pending requests already wait";
@@ -408,43 +246,57 @@ static void conn_wait(proxy_t *p)
         mg__proxy_fail(p, 503);
         return;
     }
-    p->timer.repeat = 0.01;
-    ev_timer_again(p->loop, &p->timer);
+    p->wait_timer.repeat = 0.01;
+    ev_timer_again(p->loop, &p->wait_timer);
 }
 
-/* Opens the try's connection (no pooled one was usable). */
-static void try_connect(proxy_t *p)
+/* Hands the try to the upstream client: a pooled connection unless the stale-connection
+ * retry asked for a fresh one, else a new one, or a wait for a free slot. */
+static void try_start_exchange(proxy_t *p, bool fresh)
 {
-    mg_upstream_t *up = p->up;
-    int rc = mg_upstream_connect(up, p->node, &p->conn);
-    if (rc == -EBUSY && mg_upstream_evict_idle(up)) {
-        rc = mg_upstream_connect(up, p->node, &p->conn); /* an idle one made room */
-    }
+    bool queued = p->up_state == PROXY_UP_QUEUED;
+    p->up_state = PROXY_UP_TRY; /* before: the start may call back (a pooled connection) */
+    int rc = mg_http_client_start_node(&p->cl, p->up, p->node, fresh, p->head, p->hlen, &p->body);
     if (rc == -EBUSY) {
+        p->up_state = queued ? PROXY_UP_QUEUED : PROXY_UP_IDLE;
         conn_wait(p);
         return;
     }
-    if (p->waiting) {
-        p->waiting = false;
-        mg_health_pending_leave(up);
-        ev_timer_stop(p->loop, &p->timer);
+    if (queued) {
+        mg_health_pending_leave(p->up);
+        ev_timer_stop(p->loop, &p->wait_timer);
     }
-    if (rc == MG_OK) {
-        connected(p);
-    } else if (rc == MG_AGAIN) {
-        p->connecting = true;
-        ev_set_cb(&p->conn->io, on_connect_io);
-        ev_io_modify(&p->conn->io, EV_WRITE);
-        p->conn->io.data = p;
-        ev_io_start(p->loop, &p->conn->io);
-        p->io_events = EV_WRITE;
-        p->timer.repeat = up->conf->connect_timeout > 0 ? up->conf->connect_timeout : 3.;
-        ev_timer_again(p->loop, &p->timer);
-    } else if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
-        mg__proxy_try_failed(p, MG_PROXY_ERR_NO_SOCKET, strerror(-rc));
-    } else {
-        mg__proxy_try_failed(p, MG_PROXY_ERR_CONNECT, strerror(-rc));
+}
+
+/* A queued try asks again. */
+static void try_connect(proxy_t *p)
+{
+    try_start_exchange(p, false);
+}
+
+static void try_start(proxy_t *p, bool fresh_same_node)
+{
+    mg_upstream_t *up = p->up;
+    if (!fresh_same_node) {
+        if (p->tries == 0) {
+            mg_health_request(up);
+        }
+        int node = pick_node(p);
+        if (node < 0) {
+            return;
+        }
+        p->node = node;
+        mg_balancer_skip(&p->bctx, (size_t)node);
+        p->tries++;
     }
+    p->r->upstream_addr =
+        mg_str(mg_upstream_node_addr(up, p->node), strlen(mg_upstream_node_addr(up, p->node)));
+    mg__proxy_try_end(p, false, false); /* never two open tries */
+    p->try_open = true;
+    p->try_began = mg_mono_now();
+    mg_upstream_try_begin(up, p->node);
+    p->body.sent = 0; /* the buffered request is replayed */
+    try_start_exchange(p, fresh_same_node);
 }
 
 void mg__proxy_try_end(proxy_t *p, bool failed, bool measured)
@@ -457,34 +309,14 @@ void mg__proxy_try_end(proxy_t *p, bool failed, bool measured)
     mg_upstream_try_end(p->up, p->node, failed, failed || measured ? took : -1);
 }
 
-/* Forgets what the previous try sent and received; the buffered request is replayed. */
-static void try_reset(proxy_t *p)
-{
-    p->try_id++;
-    p->hsent = 0;
-    p->bsent = 0;
-    p->wrote = false;
-    p->out_broken = false;
-    p->rlen = 0;
-    p->resp_started = false;
-    p->head_done = false;
-    p->resp_done = false;
-    p->extra = false;
-    p->nhdr = 0;
-    p->in_value = false;
-    p->reason = MG_NULL_STR;
-    p->why = NULL;
-    llhttp_reset(&p->parser);
-}
-
-void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why)
+void mg__proxy_try_failed(proxy_t *p, mg_http_client_err_t err, const char *why)
 {
     mg_proxy_try_t t = {
         .err = err,
         .method = p->r->method,
-        .sent = p->wrote,
+        .sent = p->cl.wrote,
         .replayable = !p->body_dropped,
-        .reused = p->conn != NULL && p->conn->reused,
+        .reused = p->cl.reused,
         .stale_retried = p->stale_retried,
         .tries = p->tries,
         .retries = p->up->conf->retries,
@@ -492,14 +324,14 @@ void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why)
         .retry_timeout = p->up->conf->retry_timeout,
         .no_budget = !mg_health_retry_allowed(p->up),
     };
-    mg__proxy_log_try(p, MG_LOG_WARN, mg_proxy_err_name(err), why);
+    mg__proxy_log_try(p, MG_LOG_WARN, mg_http_client_err_name(err), why);
     p->last_err = err;
     int rc = mg_proxy_retry_decide(&t);
     /* out of descriptors is ours, and a pooled connection closed under us is the
      * keep-alive race: neither says anything about the node */
-    bool node_fault = err != MG_PROXY_ERR_NO_SOCKET && !(t.reused && err == MG_PROXY_ERR_IO);
+    bool node_fault =
+        err != MG_HTTP_CLIENT_ERR_NO_SOCKET && !(t.reused && err == MG_HTTP_CLIENT_ERR_IO);
     mg__proxy_try_end(p, node_fault, false);
-    conn_drop(p, false);
     mg__proxy_observe(p, node_fault ? MG_HEALTH_FAILURE : MG_HEALTH_NONE);
 
     if (rc >= 300 && t.no_budget) {
@@ -521,128 +353,73 @@ void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why)
 
 /* ---- request going up ---- */
 
-/* Writes the head and buffered body; resumes the client once the buffer drained. With
- * may_read, a write error hands over to mg__proxy_do_read() so that an answer the upstream sent
- * before closing (say a 413) still reaches the client. */
-static void flush_out(proxy_t *p, bool may_read)
-{
-    if (p->in_flush || p->conn == NULL || p->connecting) {
-        return;
-    }
-    p->in_flush = true;
-    bool progress = false;
-    while (out_pending(p)) {
-        struct iovec iov[2];
-        int n = 0;
-        if (p->hsent < p->hlen) {
-            iov[n++] = (struct iovec){p->head + p->hsent, p->hlen - p->hsent};
-        }
-        if (p->bsent < p->blen) {
-            iov[n++] = (struct iovec){p->body + p->bsent, p->blen - p->bsent};
-        }
-        ssize_t w = mg_transport_writev(&p->conn->tp, iov, n);
-        if (w < 0) {
-            if (w != -EAGAIN) {
-                p->out_broken = true;
-            }
-            break;
-        }
-        progress = true;
-        p->wrote = true;
-        size_t hw = MG_MIN((size_t)w, p->hlen - p->hsent);
-        p->hsent += hw;
-        p->bsent += (size_t)w - hw;
-        if (!out_pending(p) && p->body_paused && p->r != NULL) {
-            p->body_paused = false;
-            mg_http_body_resume(p->r); /* may append through on_body */
-            if (p->dead) {
-                break;
-            }
-        }
-    }
-    p->in_flush = false;
-    if (p->dead || p->conn == NULL) {
-        return;
-    }
-    mg__proxy_update_io(p);
-    if (progress || p->out_broken) {
-        mg__proxy_touch_timer(p);
-    }
-    if (p->out_broken && may_read) {
-        mg__proxy_do_read(p);
-    }
-}
-
 /* Appends to the body buffer, growing it while the whole body still fits the replay
  * window and sliding out sent bytes beyond that (then no replay is possible). */
 static int body_reserve(proxy_t *p, size_t need)
 {
-    if (p->blen + need <= p->bcap) {
+    mg_http_client_body_t *b = &p->body;
+    if (b->len + need <= p->bcap) {
         return MG_OK;
     }
-    if (p->bsent > 0 && p->blen + need > PROXY_BODY_MAX) {
-        memmove(p->body, p->body + p->bsent, p->blen - p->bsent);
-        p->blen -= p->bsent;
-        p->bsent = 0;
+    if (b->sent > 0 && b->len + need > PROXY_BODY_MAX) {
+        memmove(b->data, b->data + b->sent, b->len - b->sent);
+        b->len -= b->sent;
+        b->sent = 0;
         p->body_dropped = true;
-        if (p->blen + need <= p->bcap) {
+        if (b->len + need <= p->bcap) {
             return MG_OK;
         }
     }
-    size_t cap = MG_MAX(p->blen + need, MG_MIN(p->bcap * 2, (size_t)PROXY_BODY_MAX));
+    size_t cap = MG_MAX(b->len + need, MG_MIN(p->bcap * 2, (size_t)PROXY_BODY_MAX));
     char *nb = mg_pool_alloc(p->r->pool, cap);
     if (nb == NULL) {
         return MG_ERROR;
     }
-    if (p->blen > 0) {
-        memcpy(nb, p->body, p->blen);
+    if (b->len > 0) {
+        memcpy(nb, b->data, b->len);
     }
-    p->body = nb;
+    b->data = nb;
     p->bcap = cap;
     return MG_OK;
 }
 
 static void body_append(proxy_t *p, const char *data, size_t len)
 {
+    mg_http_client_body_t *b = &p->body;
     if (p->r->chunked) {
-        int n = snprintf(p->body + p->blen, 20, "%zx\r\n", len);
-        p->blen += (size_t)n;
-        memcpy(p->body + p->blen, data, len);
-        p->blen += len;
-        memcpy(p->body + p->blen, "\r\n", 2);
-        p->blen += 2;
-    } else {
-        memcpy(p->body + p->blen, data, len);
-        p->blen += len;
+        b->len += mg_http_chunk_line(b->data + b->len, len);
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    if (p->r->chunked) {
+        memcpy(b->data + b->len, "\r\n", 2);
+        b->len += 2;
     }
 }
 
 static int on_req_body(mg_request_t *r, const char *data, size_t len)
 {
     proxy_t *p = r->handler_data;
-    int rc = MG_OK;
     if (p == NULL || len == 0) {
         return MG_OK;
     }
-    enter(p);
-    if (body_reserve(p, len + (r->chunked ? 24 : 0)) != MG_OK) {
+    if (body_reserve(p, len + (r->chunked ? MG_HTTP_CHUNK_LINE_MAX + 2 : 0)) != MG_OK) {
         mg__proxy_log_try(p, MG_LOG_ERROR, "out of memory buffering the request body", NULL);
         mg__proxy_fail(p, 500);
-    } else {
-        body_append(p, data, len);
-        if (p->body_wait && p->blen >= PROXY_BODY_MAX) {
-            start_after_body(p);
-        }
-        /* no reads here: finishing the request from inside the client's own body
-         * callback is left to the upstream watcher */
-        flush_out(p, false);
-        if (!p->dead && p->blen - p->bsent >= PROXY_BODY_MAX) {
-            p->body_paused = true;
-            rc = MG_AGAIN;
-        }
+        return MG_OK;
     }
-    leave(p);
-    return rc;
+    body_append(p, data, len);
+    if (p->up_state == PROXY_UP_IDLE && p->body.len >= PROXY_BODY_MAX) {
+        start_after_body(p);
+    }
+    /* never reads: finishing the request from inside the client's own body callback is
+     * left to the upstream watcher */
+    mg_http_client_send(&p->cl);
+    if (p->down != PROXY_DOWN_DONE && p->body.len - p->body.sent >= PROXY_BODY_MAX) {
+        p->body_paused = true;
+        return MG_AGAIN;
+    }
+    return MG_OK;
 }
 
 /* The first try starts once the body is complete or fills the buffer: a body up to
@@ -651,7 +428,6 @@ static int on_req_body(mg_request_t *r, const char *data, size_t len)
  * the same way, on disk). Larger bodies stream from there with bounded memory. */
 static void start_after_body(proxy_t *p)
 {
-    p->body_wait = false;
     p->first_start = ev_now(p->loop);
     try_start(p, false);
 }
@@ -662,42 +438,36 @@ static void on_req_body_end(mg_request_t *r)
     if (p == NULL) {
         return;
     }
-    enter(p);
-    if (r->chunked) {
-        if (body_reserve(p, 5) == MG_OK) {
-            memcpy(p->body + p->blen, "0\r\n\r\n", 5);
-            p->blen += 5;
-        }
+    if (r->chunked && body_reserve(p, 5) == MG_OK) {
+        memcpy(p->body.data + p->body.len, "0\r\n\r\n", 5);
+        p->body.len += 5;
     }
-    p->body_done = true;
-    if (p->body_wait) {
+    p->body.end = true;
+    if (p->down == PROXY_DOWN_RECEIVING) {
+        p->down = PROXY_DOWN_WAITING;
+    }
+    if (p->up_state == PROXY_UP_IDLE) {
         start_after_body(p);
     }
-    flush_out(p, false);
-    if (!p->dead && p->conn != NULL && !p->connecting) {
-        mg__proxy_touch_timer(p);
-    }
-    leave(p);
+    mg_http_client_send(&p->cl); /* the rest, and the read timeout from here */
 }
 
 static void on_client_writable(mg_request_t *r)
 {
     proxy_t *p = r->handler_data;
-    if (p == NULL || !p->down_paused) {
+    if (p == NULL || p->down != PROXY_DOWN_PAUSED) {
         return;
     }
-    enter(p);
-    p->down_paused = false;
-    mg__proxy_update_io(p);
-    mg__proxy_touch_timer(p);
-    leave(p);
+    p->down = PROXY_DOWN_SENDING;
+    mg_http_client_resume(&p->cl);
 }
 
 static void on_client_abort(mg_request_t *r)
 {
     proxy_t *p = r->handler_data;
     if (p != NULL) {
-        kill_proxy(p);
+        p->r = NULL; /* no mg_http_* call on r after an abort */
+        detach(p);
     }
 }
 
@@ -726,7 +496,7 @@ static void take_plugin_body(proxy_t *p)
         return;
     }
     int rc = len > 0 ? on_req_body(r, data, len) : MG_OK;
-    if (p->dead) {
+    if (p->down == PROXY_DOWN_DONE) {
         return;
     }
     if (done) {
@@ -741,8 +511,9 @@ void mg_proxy_start(mg_request_t *r)
     const mg_upstream_conf_t *uc = r->match.route->upstream;
     proxy_t *p = proxy_new();
     proxy_ref_t *ref = mg_pool_alloc(r->pool, sizeof(*ref));
-    size_t hsize = mg_proxy_request_head_size(r, uc->host);
-    char *head = mg_pool_alloc(r->pool, hsize);
+    size_t hlen = 0;
+    mg_str_t host = uc->host != NULL ? mg_str(uc->host, strlen(uc->host)) : MG_NULL_STR;
+    char *head = mg_proxy_request_head(r, host, r->pool, &hlen);
     if (p == NULL || ref == NULL || head == NULL ||
         mg_pool_cleanup_add(r->pool, on_pool_cleanup, ref) != MG_OK) {
         if (p != NULL) {
@@ -759,7 +530,7 @@ void mg_proxy_start(mg_request_t *r)
     p->up = r->gen->upstreams[uc->index];
     p->loop = r->worker->loop;
     p->head = head;
-    p->hlen = mg_proxy_build_request_head(r, uc->host, head);
+    p->hlen = hlen;
     p->first_start = ev_now(p->loop);
     p->bctx.hash_key = mg_balancer_key(uc, r);
     if (r->has_body && r->content_length >= 0) {
@@ -767,22 +538,24 @@ void mg_proxy_start(mg_request_t *r)
     } else if (r->has_body) {
         p->bcap = PROXY_BODY_MIN;
     }
-    if (p->bcap > 0 && (p->body = mg_pool_alloc(r->pool, p->bcap)) == NULL) {
+    if (p->bcap > 0 && (p->body.data = mg_pool_alloc(r->pool, p->bcap)) == NULL) {
         p->bcap = 0;
     }
-    ev_init(&p->timer, on_timer);
-    p->timer.data = p;
-    llhttp_init(&p->parser, HTTP_RESPONSE, &mg__proxy_resp_settings);
-    p->parser.data = p;
+    p->body.end = !r->has_body;
+    p->down = r->has_body ? PROXY_DOWN_RECEIVING : PROXY_DOWN_WAITING;
+    ev_init(&p->wait_timer, on_wait_timer);
+    p->wait_timer.data = p;
+    mg_http_client_init(&p->cl, p->loop, &client_ops, p, p->rbuf, PROXY_RBUF);
+    p->cl.connect_timeout = uc->connect_timeout > 0 ? uc->connect_timeout : 3.;
+    p->cl.send_timeout = uc->send_timeout;
+    p->cl.read_timeout = uc->read_timeout;
+    p->cl.head_request = r->is_head;
 
     r->handler = &proxy_handler;
     r->handler_data = p;
-    enter(p);
     if (r->has_body) {
-        p->body_wait = true; /* see start_after_body() */
-        take_plugin_body(p);
+        take_plugin_body(p); /* the first try waits for the body: start_after_body() */
     } else {
         try_start(p, false);
     }
-    leave(p);
 }

@@ -1,8 +1,8 @@
 /*
  * http_proxy_int.h -- what the two halves of the proxy share: the per-request proxy state
- * and the functions one half calls in the other. http_proxy.c runs tries, timers and the
- * request going up; http_proxy_resp.c parses the response and sends it down. Not a
- * public interface.
+ * and the functions one half calls in the other. http_proxy.c runs tries and the request
+ * going up; http_proxy_resp.c takes the response from the upstream client and sends it
+ * down. Not a public interface.
  */
 #ifndef MG_HTTP_PROXY_INT_H
 #define MG_HTTP_PROXY_INT_H
@@ -10,93 +10,99 @@
 #include "proxy.h"
 
 #include "conf.h"
+#include "http_client.h"
 #include "log.h"
 #include "upstream.h"
-
-#include "llhttp.h"
 
 #include <ev.h>
 
 #define PROXY_RBUF 16384           /* response read buffer; also caps the response head */
 #define PROXY_BODY_MAX (64 * 1024) /* request body buffered: replay window, pause mark */
 #define PROXY_BODY_MIN 4096
-#define PROXY_MAX_HEADERS 100
 #define PROXY_FREE_MAX 256 /* proxy_t kept for reuse per process */
 
 typedef struct proxy_s proxy_t;
 
-/* Lives in the request pool; lets a pool reset find a proxy that is still attached. */
+/* Lives in the request pool; its cleanup frees the proxy. */
 typedef struct {
     proxy_t *p;
 } proxy_ref_t;
 
+/* The upstream side: where the relay is with the upstream. */
+typedef enum {
+    PROXY_UP_IDLE = 0, /* no try yet: the start of the request body is being buffered */
+    PROXY_UP_QUEUED,   /* at max_connections: waiting for a connection to be freed */
+    PROXY_UP_TRY,      /* a try runs in p->cl, whose state says where: connecting,
+                        * sending, waiting for the head, reading the body, done, failed */
+    PROXY_UP_DONE,     /* no more tries: the response is complete or the request failed */
+} proxy_up_t;
+
+/* The client side: where the relay is with the client. */
+typedef enum {
+    PROXY_DOWN_RECEIVING = 0, /* the request body is still arriving */
+    PROXY_DOWN_WAITING,       /* the request is complete; no response head yet */
+    PROXY_DOWN_SENDING,       /* the response head went to the response path; its body
+                               * follows (the request body may still be arriving: an
+                               * upstream may answer before it read it all) */
+    PROXY_DOWN_PAUSED,        /* ... and the client's output is full: upstream reads stop */
+    PROXY_DOWN_DONE,          /* the request ended (answered, failed or aborted): nothing
+                               * is delivered or sent any more, r is forgotten */
+} proxy_down_t;
+
+/* One proxied request. Freed only by its request pool's cleanup, which runs from the
+ * loop after the request's end (posted: mg_http_finish never frees anything at once), so
+ * no frame of ours ever holds a freed proxy; a frame that called out only checks that
+ * the relay is not over (down == PROXY_DOWN_DONE). */
 struct proxy_s {
     mg_request_t *r; /* NULL once detached from the request */
     mg_upstream_t *up;
     struct ev_loop *loop;
-    mg_upstream_conn_t *conn; /* this try's connection, owned */
-    ev_timer timer;
+    ev_timer wait_timer; /* polls for a free connection while PROXY_UP_QUEUED */
     proxy_ref_t *ref;
     proxy_t *next_free;
-    int busy;  /* frames of ours on the stack */
-    bool dead; /* done or aborted: free at the outermost leave() */
-    bool connecting;
-    bool in_flush;
-    unsigned io_events;
+    proxy_up_t up_state;
+    proxy_down_t down;
 
     /* tries */
     mg_balancer_ctx_t bctx;
     int node;
     int tries;
-    unsigned try_id;
-    bool stale_retried;
-    bool try_open;    /* mg_upstream_try_begin() ran for this try, the end has not */
-    double try_began; /* mg_mono_now() at the begin */
-    mg_proxy_err_t last_err;
+    mg_http_client_err_t last_err;
     double first_start;
-    bool trial;        /* the try holds a half-open breaker slot (health.h) */
-    bool waiting;      /* counted in the upstream's pending: waiting at max_connections */
-    double wait_start; /* when it started waiting */
+    double wait_start; /* when it started waiting in PROXY_UP_QUEUED */
+    double try_began;  /* mg_mono_now() at the begin of the try */
+    /* The flags below are bookkeeping, not progress: each says what must be given back
+     * or was already used, whichever way a try or the request ends. */
+    bool try_open;      /* mg_upstream_try_begin() ran for this try, the end has not: the
+                         * node's inflight count is released exactly once */
+    bool trial;         /* the try holds a half-open breaker slot (health.h) */
+    bool stale_retried; /* the one free retry after a stale pooled connection was used */
 
     /* request going up */
     char *head;
-    size_t hlen, hsent;
-    char *body;
-    size_t bcap, blen, bsent;
-    bool body_dropped; /* sent bytes were discarded: the request cannot be replayed */
-    bool body_done;    /* the client's body is complete and framed */
-    bool body_paused;  /* the client side is paused by our MG_AGAIN */
-    bool body_wait;    /* no try yet: buffering the start of the body first */
-    bool wrote;        /* bytes went out on this try */
-    bool out_broken;   /* writing failed; still reading what the upstream said */
+    size_t hlen;
+    mg_http_client_body_t body; /* the buffered body; body.end: complete and framed */
+    size_t bcap;
+    /* Sent bytes were slid out of the buffer: the request can no longer be replayed.
+     * A property of the bytes kept, for every later try. */
+    bool body_dropped;
+    /* The client's body is paused by our MG_AGAIN until the buffer drains. Apart from
+     * `down`: the body may be paused while the response already streams. */
+    bool body_paused;
+    const char *why; /* why a callback of ours refused the response (a filter failed) */
 
-    /* response coming down */
-    llhttp_t parser;
-    size_t rlen; /* bytes kept in rbuf while the head is incomplete */
-    bool resp_started;
-    bool head_done; /* final (non-1xx) head parsed */
-    bool resp_done;
-    bool down_paused;   /* client output full: upstream reads stopped */
-    bool extra;         /* bytes after the response: never pool */
-    bool plugin_failed; /* a filter plugin failed: 500 (or a cut), not the upstream's fault */
-    mg_str_t reason;
-    const char *why; /* why a callback of ours rejected the response */
-    size_t nhdr;
-    bool in_value;
-    mg_header_t hdr[PROXY_MAX_HEADERS];
+    mg_http_client_t cl; /* the try's exchange (hdr last: not cleared per request) */
     char rbuf[PROXY_RBUF];
 };
 
-/* Ends the request: detaches the proxy (freed at the outermost frame), gives the
- * connection back (keep = poolable) and calls mg_http_finish(r, ok). */
-void mg__proxy_finish(proxy_t *p, bool ok, bool keep);
+/* Ends the request: detaches the proxy and calls mg_http_finish(r, ok). */
+void mg__proxy_finish(proxy_t *p, bool ok);
 
 /* Answers `status` (or cuts the client when bytes went down) and ends the request. */
 void mg__proxy_fail(proxy_t *p, int status);
 
-/* One try failed: logs it, drops the connection, then retries or answers per
- * mg_proxy_retry_decide(). */
-void mg__proxy_try_failed(proxy_t *p, mg_proxy_err_t err, const char *why);
+/* One try failed: logs it, then retries or answers per mg_proxy_retry_decide(). */
+void mg__proxy_try_failed(proxy_t *p, mg_http_client_err_t err, const char *why);
 
 /* Ends the current try once (see mg_upstream_try_end()): failed, or with measured the
  * time to the response head as a latency sample. A no-op when no try is open. */
@@ -109,19 +115,10 @@ void mg__proxy_observe(proxy_t *p, mg_health_outcome_t o);
 /* One error-log line about the current node, with the client and the request id. */
 void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const char *why);
 
-/* Head and body written, and the client's body complete. */
-bool mg__proxy_request_sent(const proxy_t *p);
-
-/* Sets the upstream watcher's events from what is pending and paused. */
-void mg__proxy_update_io(proxy_t *p);
-
-/* Re-arms the send/read timeout for what the proxy waits on now. */
-void mg__proxy_touch_timer(proxy_t *p);
-
-/* Reads and parses what the upstream sent, until EAGAIN, a pause or the end. */
-void mg__proxy_do_read(proxy_t *p);
-
-/* llhttp callbacks for the response (HTTP_RESPONSE, strict). */
-extern const llhttp_settings_t mg__proxy_resp_settings;
+/* The upstream client's callbacks for the response (http_proxy_resp.c). */
+int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h);
+int mg__proxy_on_body(mg_http_client_t *cl, const char *data, size_t len);
+void mg__proxy_on_done(mg_http_client_t *cl);
+void mg__proxy_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const char *why);
 
 #endif

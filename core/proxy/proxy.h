@@ -1,9 +1,10 @@
 /*
  * proxy.h -- relays a routed request to its upstream and the response back.
  *
- * http_proxy.c runs the relay (I/O, timers, retries); its pure parts (the upstream
- * request head, the retry rules) are upstream/proxy_head.h, unit-tested without
- * sockets.
+ * http_proxy.c runs the relay (tries, retries, the body buffer) over the outbound
+ * client (upstream/http_client.h), which does the I/O and the timeouts; its pure parts
+ * (the upstream request head, the retry rules) are upstream/proxy_head.h, unit-tested
+ * without sockets.
  */
 #ifndef MG_PROXY_H
 #define MG_PROXY_H

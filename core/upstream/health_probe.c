@@ -6,8 +6,9 @@
  * upstream's shared state (mg_health_lease); only the holder probes. A holder that
  * dies, stalls or drains stops renewing, and another worker takes over once the lease
  * has expired (three intervals). Probes run on the worker's loop like everything else:
- * a non-blocking connect, "GET <path> HTTP/1.1" with Connection: close, and the status
- * line read back, the whole exchange bounded by `timeout`. Results go to the node's
+ * the outbound HTTP client (http_client.h) sends "GET <path> HTTP/1.1" with
+ * Connection: close on a connection of its own, and the answer's head is read back, the
+ * whole exchange bounded by `timeout`. Results go to the node's
  * shared state (down, hc_ok, hc_fail), which every worker's picks read; only the
  * holder writes them, so each transition is logged once.
  *
@@ -21,6 +22,7 @@
 
 #include "clock.h"
 #include "gen.h"
+#include "http_client.h"
 #include "log.h"
 #include "upstream.h"
 #include "worker.h"
@@ -35,16 +37,16 @@
 #define FIRST_TICK 0.05   /* the first probes go out soon after a start */
 #define STATUS_LINE_MAX 128
 
+#define PROBE_RBUF 8192 /* the read buffer of a probe in flight: holds its answer's head */
+
 typedef struct {
-    ev_io io;
-    ev_timer timer;
+    mg_http_client_t cl; /* the exchange; hdr last, so it goes first */
     mg_health_t *h;
     int node;
-    int fd;    /* -1 when no probe is in flight */
-    char *req; /* the probe request, built once */
-    size_t req_len, sent;
-    char buf[STATUS_LINE_MAX];
-    size_t len;
+    int status; /* the answer's status, once its head came */
+    char *rbuf; /* while a probe is in flight */
+    char *req;  /* the probe request, built once */
+    size_t req_len;
 } probe_t;
 
 struct mg_health_s {
@@ -56,20 +58,6 @@ struct mg_health_s {
 };
 
 /* ---- watchers that do not keep the loop alive ---- */
-
-static void io_start(struct ev_loop *loop, ev_io *w)
-{
-    ev_io_start(loop, w);
-    ev_unref(loop);
-}
-
-static void io_stop(struct ev_loop *loop, ev_io *w)
-{
-    if (ev_is_active(w)) {
-        ev_ref(loop);
-        ev_io_stop(loop, w);
-    }
-}
 
 static void timer_start(struct ev_loop *loop, ev_timer *w)
 {
@@ -87,22 +75,19 @@ static void timer_stop(struct ev_loop *loop, ev_timer *w)
 
 /* ---- one probe ---- */
 
-static void probe_close(mg_health_t *h, probe_t *p)
+static void probe_close(probe_t *p)
 {
-    io_stop(h->u->loop, &p->io);
-    timer_stop(h->u->loop, &p->timer);
-    if (p->fd >= 0) {
-        close(p->fd);
-        p->fd = -1;
-    }
+    mg_http_client_abort(&p->cl);
+    free(p->rbuf);
+    p->rbuf = NULL;
 }
 
 /* Ends a probe with its verdict and applies it to the node's shared state. */
-static void probe_done(mg_health_t *h, probe_t *p, bool ok, const char *why)
+static void probe_done(probe_t *p, bool ok, const char *why)
 {
-    mg_upstream_t *u = h->u;
+    mg_upstream_t *u = p->h->u;
     const mg_hc_active_conf_t *a = &u->conf->health.active;
-    probe_close(h, p);
+    probe_close(p);
     mg_node_state_t *s = u->nodes[p->node].state;
     int moved = mg_health_probe_result(s, a, ok);
     if (moved < 0) {
@@ -119,33 +104,6 @@ static void probe_done(mg_health_t *h, probe_t *p, bool ok, const char *why)
     }
 }
 
-/* Parses "HTTP/1.x NNN" at the start of the buffer: the status, 0 when more bytes are
- * needed, -1 when it is not a status line. */
-static int status_of(const char *b, size_t len)
-{
-    static const char prefix[] = "HTTP/1.";
-    size_t need = sizeof(prefix) - 1 + 5; /* "HTTP/1.1 200" */
-    size_t cmp = len < sizeof(prefix) - 1 ? len : sizeof(prefix) - 1;
-    if (memcmp(b, prefix, cmp) != 0) {
-        return -1;
-    }
-    if (len < need) {
-        return 0;
-    }
-    const char *d = b + sizeof(prefix) - 1;
-    if ((d[0] != '0' && d[0] != '1') || d[1] != ' ') {
-        return -1;
-    }
-    int st = 0;
-    for (int i = 2; i < 5; i++) {
-        if (d[i] < '0' || d[i] > '9') {
-            return -1;
-        }
-        st = st * 10 + (d[i] - '0');
-    }
-    return st;
-}
-
 static bool status_expected(const mg_hc_active_conf_t *a, int st)
 {
     if (st < 100 || st > 599) {
@@ -154,111 +112,73 @@ static bool status_expected(const mg_hc_active_conf_t *a, int st)
     return (a->statuses[(st - 100) / 64] >> ((st - 100) % 64)) & 1;
 }
 
-static void probe_read(mg_health_t *h, probe_t *p)
+/* The verdict of an answer with status st. */
+static void probe_status(probe_t *p)
 {
-    for (;;) {
-        ssize_t n = recv(p->fd, p->buf + p->len, sizeof(p->buf) - p->len, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return;
-        }
-        if (n <= 0) {
-            probe_done(h, p, false, n == 0 ? "closed without an answer" : strerror(errno));
-            return;
-        }
-        p->len += (size_t)n;
-        int st = status_of(p->buf, p->len);
-        if (st < 0 || (st == 0 && p->len == sizeof(p->buf))) {
-            probe_done(h, p, false, "not an HTTP/1.x status line");
-            return;
-        }
-        if (st > 0) {
-            char why[48];
-            snprintf(why, sizeof(why), "status %d", st);
-            probe_done(h, p, status_expected(&h->u->conf->health.active, st), why);
-            return;
-        }
+    char why[48];
+    snprintf(why, sizeof(why), "status %d", p->status);
+    probe_done(p, status_expected(&p->h->u->conf->health.active, p->status), why);
+}
+
+/* The status is all a probe wants: the rest of the answer is refused, which ends the
+ * exchange (the request said Connection: close) and comes back through on_error. */
+static int on_probe_head(mg_http_client_t *cl, mg_http_client_head_t *h)
+{
+    ((probe_t *)cl->data)->status = h->head.status;
+    return MG_ERROR;
+}
+
+static int on_probe_body(mg_http_client_t *cl, const char *data, size_t len)
+{
+    return MG_OK;
+}
+
+static void on_probe_done(mg_http_client_t *cl)
+{
+    probe_status(cl->data);
+}
+
+static void on_probe_error(mg_http_client_t *cl, mg_http_client_err_t err, const char *why)
+{
+    probe_t *p = cl->data;
+    mg_upstream_t *u = p->h->u;
+    if (err == MG_HTTP_CLIENT_ERR_REFUSED) {
+        probe_status(p);
+    } else if (err == MG_HTTP_CLIENT_ERR_NO_SOCKET) {
+        /* our own shortage, not the node's: no verdict */
+        mg_log_err("upstream \"%s\" node %s: no socket for a health probe: %s", u->conf->name,
+                   mg_upstream_node_addr(u, p->node), why != NULL ? why : "");
+        probe_close(p);
+    } else if (err == MG_HTTP_CLIENT_ERR_CONNECT || err == MG_HTTP_CLIENT_ERR_IO ||
+               err == MG_HTTP_CLIENT_ERR_BAD_RESPONSE) {
+        probe_done(p, false, why != NULL ? why : mg_http_client_err_name(err));
+    } else {
+        probe_done(p, false, err == MG_HTTP_CLIENT_ERR_TIMEOUT ? "timed out" : "connect timed out");
     }
 }
 
-static void probe_write(mg_health_t *h, probe_t *p)
-{
-    while (p->sent < p->req_len) {
-        ssize_t n = send(p->fd, p->req + p->sent, p->req_len - p->sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return;
-        }
-        if (n < 0) {
-            probe_done(h, p, false, strerror(errno));
-            return;
-        }
-        p->sent += (size_t)n;
-    }
-    /* all sent: now only the answer matters */
-    io_stop(h->u->loop, &p->io);
-    ev_io_set(&p->io, p->fd, EV_READ);
-    io_start(h->u->loop, &p->io);
-}
-
-static void on_probe_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-    probe_t *p = (probe_t *)w;
-    mg_health_t *h = p->h;
-    if (p->sent == 0 && (revents & EV_WRITE)) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
-            err = errno;
-        }
-        if (err != 0) {
-            probe_done(h, p, false, strerror(err));
-            return;
-        }
-    }
-    if (p->sent < p->req_len) {
-        probe_write(h, p);
-    } else if (revents & EV_READ) {
-        probe_read(h, p);
-    }
-}
-
-static void on_probe_timeout(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    probe_t *p = w->data;
-    probe_done(p->h, p, false, p->sent < p->req_len ? "connect timed out" : "timed out");
-}
+static const mg_http_client_ops_t probe_ops = {
+    .on_head = on_probe_head,
+    .on_body = on_probe_body,
+    .on_done = on_probe_done,
+    .on_error = on_probe_error,
+};
 
 static void probe_start(mg_health_t *h, probe_t *p)
 {
     mg_upstream_t *u = h->u;
     const mg_addr_t *a = &u->conf->nodes[p->node].addr;
-    p->sent = 0;
-    p->len = 0;
-    p->fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (p->fd < 0) {
-        /* our own shortage, not the node's: no verdict */
-        mg_log_err("upstream \"%s\" node %s: no socket for a health probe: %s", u->conf->name,
-                   mg_upstream_node_addr(u, p->node), strerror(errno));
+    if ((p->rbuf = malloc(PROBE_RBUF)) == NULL) {
+        mg_log_err("upstream \"%s\" node %s: out of memory for a health probe", u->conf->name,
+                   mg_upstream_node_addr(u, p->node));
         return;
     }
-    int rc;
-    do {
-        rc = connect(p->fd, (const struct sockaddr *)&a->sa, a->salen);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0 && errno != EINPROGRESS) {
-        probe_done(h, p, false, strerror(errno));
-        return;
-    }
-    ev_io_init(&p->io, on_probe_io, p->fd, EV_WRITE);
-    io_start(u->loop, &p->io);
-    ev_timer_init(&p->timer, on_probe_timeout, u->conf->health.active.timeout, 0.);
-    p->timer.data = p;
-    timer_start(u->loop, &p->timer);
+    mg_http_client_init(&p->cl, u->loop, &probe_ops, p, p->rbuf, PROBE_RBUF);
+    p->cl.weak = true;
+    p->cl.total_timeout = u->conf->health.active.timeout;
+    p->status = 0;
+    mg_http_client_start_addr(&p->cl, (const struct sockaddr *)&a->sa, a->salen, p->req, p->req_len,
+                              NULL);
 }
 
 /* ---- the tick ---- */
@@ -279,7 +199,7 @@ static void prober_halt(mg_health_t *h)
 {
     timer_stop(h->u->loop, &h->tick);
     for (size_t i = 0; i < h->u->conf->nnodes; i++) {
-        probe_close(h, &h->probes[i]);
+        probe_close(&h->probes[i]);
     }
     if (h->holder) {
         mg_health_lease_release(h->u->state, (int64_t)getpid());
@@ -309,7 +229,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     }
     for (size_t i = 0; i < u->conf->nnodes; i++) {
         /* a probe still in flight (timeout > interval) is not doubled */
-        if (h->probes[i].fd < 0) {
+        if (h->probes[i].rbuf == NULL) {
             probe_start(h, &h->probes[i]);
         }
     }
@@ -323,13 +243,19 @@ static char *build_request(const mg_upstream_t *u, int i, size_t *len)
     const char *host = a->host != NULL         ? a->host
                        : u->conf->host != NULL ? u->conf->host
                                                : mg_upstream_node_addr(u, i);
-    const char *fmt = "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: moongate-health-check\r\n"
-                      "Connection: close\r\n\r\n";
-    int n = snprintf(NULL, 0, fmt, a->path, host);
-    char *req = n > 0 ? malloc((size_t)n + 1) : NULL;
+    static const mg_header_t ua = {MG_STR("User-Agent"), MG_STR("moongate-health-check")};
+    mg_http_client_req_t q = {
+        .method = MG_STR("GET"),
+        .path = mg_str(a->path, strlen(a->path)),
+        .host = mg_str(host, strlen(host)),
+        .extra = &ua,
+        .nextra = 1,
+        .content_length = -1,
+        .close = true,
+    };
+    char *req = malloc(mg_http_client_head_size(&q));
     if (req != NULL) {
-        snprintf(req, (size_t)n + 1, fmt, a->path, host);
-        *len = (size_t)n;
+        *len = mg_http_client_head_build(&q, req);
     }
     return req;
 }
@@ -359,15 +285,12 @@ void mg_health_start(mg_upstream_t *u)
         probe_t *p = &h->probes[i];
         p->h = h;
         p->node = (int)i;
-        p->fd = -1;
         p->req = build_request(u, (int)i, &p->req_len);
         if (p->req == NULL) {
             prober_free(h);
             mg_log_err("upstream \"%s\": out of memory for the health prober", u->conf->name);
             return;
         }
-        ev_io_init(&p->io, on_probe_io, -1, EV_WRITE);
-        ev_timer_init(&p->timer, on_probe_timeout, 1., 0.);
     }
     /* workers tick at slightly different phases, so a takeover comes soon */
     double first = FIRST_TICK + (double)(getpid() % 97) / 97.0 * FIRST_TICK;

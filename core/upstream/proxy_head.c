@@ -3,12 +3,14 @@
  * sent upstream, and the retry rules. (The response head is the session writer's,
  * http/http1.c.)
  *
- * The heads are written in one pass into one buffer sized beforehand, so a request costs
- * one pool allocation for its upstream head and nothing is reformatted later.
+ * The head is written by the outbound client's builder (http_client.c) in one pass into
+ * one buffer sized beforehand, so a request costs one pool allocation for its upstream
+ * head and nothing is reformatted later.
  */
 #include "proxy_head.h"
 
 #include "http_parse.h"
+#include "pool.h"
 
 #include "llhttp.h"
 
@@ -17,25 +19,37 @@ static bool has_prefix_ci(mg_str_t s, mg_str_t prefix)
     return s.len >= prefix.len && mg_str_caseeq(mg_str(s.p, prefix.len), prefix);
 }
 
-/* Headers the gateway writes itself (or never forwards) on the way up. */
-static const mg_str_t request_owned[] = {
-    MG_STR("Host"),
-    MG_STR("Content-Length"),
-    MG_STR("Transfer-Encoding"),
-    MG_STR("Expect"),
-    MG_STR("X-Forwarded-For"),
-    MG_STR("X-Forwarded-Proto"),
-    MG_STR("X-Forwarded-Host"),
-    MG_STR("X-Real-IP"),
-    MG_STR("X-Request-Id"),
-};
+/* Headers the gateway writes itself (or never forwards) on the way up, by length
+ * first: most names are settled by the switch, without a comparison. */
+static bool request_owned(mg_str_t n)
+{
+    switch (n.len) {
+    case 4:
+        return mg_str_caseeq(n, MG_STR("Host"));
+    case 6:
+        return mg_str_caseeq(n, MG_STR("Expect"));
+    case 9:
+        return mg_str_caseeq(n, MG_STR("X-Real-IP"));
+    case 12:
+        return mg_str_caseeq(n, MG_STR("X-Request-Id"));
+    case 14:
+        return mg_str_caseeq(n, MG_STR("Content-Length"));
+    case 15:
+        return mg_str_caseeq(n, MG_STR("X-Forwarded-For"));
+    case 16:
+        return mg_str_caseeq(n, MG_STR("X-Forwarded-Host"));
+    case 17:
+        return mg_str_caseeq(n, MG_STR("X-Forwarded-Proto")) ||
+               mg_str_caseeq(n, MG_STR("Transfer-Encoding"));
+    default:
+        return false;
+    }
+}
 
 bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection)
 {
-    for (size_t i = 0; i < MG_NELEMS(request_owned); i++) {
-        if (mg_str_caseeq(name, request_owned[i])) {
-            return true;
-        }
+    if (request_owned(name)) {
+        return true;
     }
     /* X-Gw-* is the gateway's internal namespace: a client must not be able to forge it */
     if (has_prefix_ci(name, MG_STR("X-Gw-"))) {
@@ -47,102 +61,62 @@ bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection)
     return connection.len > 0 && mg_http_connection_has(connection, name);
 }
 
-static char *put(char *p, const char *s, size_t len)
+static bool skip_header(const mg_header_t *h, const void *arg)
 {
-    memcpy(p, s, len);
-    return p + len;
+    const mg_request_t *r = arg;
+    return mg_proxy_skip_request_header(h->name, r->connection);
 }
 
-#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+#define PROXY_ADDED_HEADERS 5
 
-static char *put_str(char *p, mg_str_t s)
+/* The upstream request of r as the head builder takes it; `added` holds the headers
+ * the gateway sets (PROXY_ADDED_HEADERS). Field by field: this runs for every proxied
+ * request. */
+static void request_of(const mg_request_t *r, mg_str_t host, mg_http_client_req_t *q,
+                       mg_header_t *added)
 {
-    return s.len > 0 ? put(p, s.p, s.len) : p;
-}
-
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
     size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (n > 0) {
-        *p++ = tmp[--n];
-    }
-    return p;
-}
-
-static char *put_header(char *p, mg_str_t name, mg_str_t value)
-{
-    p = put_str(p, name);
-    *p++ = ':';
-    *p++ = ' ';
-    p = put_str(p, value);
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
-
-size_t mg_proxy_request_head_size(const mg_request_t *r, const char *host)
-{
-    size_t n = r->method_name.len + r->path.len + r->query.len + 16;
-    n += 8 + (host != NULL ? strlen(host) : r->host_header.len);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        n += r->headers[i].name.len + r->headers[i].value.len + 4;
-    }
-    n += 2 * r->remote_addr.len + r->host_header.len + r->request_id.len;
-    /* names of the added headers, framing, separators and the final CRLF */
-    return n + 160;
-}
-
-static char *put_request_framing(const mg_request_t *r, char *p)
-{
-    if (r->chunked) {
-        return PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
-    }
-    if (r->content_length >= 0) {
-        p = PUT_LIT(p, "Content-Length: ");
-        p = put_u64(p, (uint64_t)r->content_length);
-        return PUT_LIT(p, "\r\n");
-    }
-    return p;
-}
-
-size_t mg_proxy_build_request_head(const mg_request_t *r, const char *host, char *buf)
-{
-    char *p = buf;
-    p = put_str(p, r->method_name);
-    *p++ = ' ';
-    p = put_str(p, r->path);
-    if (r->query.len > 0) {
-        *p++ = '?';
-        p = put_str(p, r->query);
-    }
-    p = PUT_LIT(p, " HTTP/1.1\r\n");
-    p = put_header(p, MG_STR("Host"), host != NULL ? mg_str(host, strlen(host)) : r->host_header);
-
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const mg_header_t *h = &r->headers[i];
-        if (!mg_proxy_skip_request_header(h->name, r->connection)) {
-            p = put_header(p, h->name, h->value);
-        }
-    }
-
     /* overwritten, not appended: what the client claims about itself is not trusted */
-    p = put_header(p, MG_STR("X-Forwarded-For"), r->remote_addr);
-    p = put_header(p, MG_STR("X-Forwarded-Proto"), r->tls ? MG_STR("https") : MG_STR("http"));
+    added[n].name = MG_STR("X-Forwarded-For");
+    added[n++].value = r->remote_addr;
+    added[n].name = MG_STR("X-Forwarded-Proto");
+    added[n++].value = r->tls ? MG_STR("https") : MG_STR("http");
     if (r->host_header.len > 0) {
-        p = put_header(p, MG_STR("X-Forwarded-Host"), r->host_header);
+        added[n].name = MG_STR("X-Forwarded-Host");
+        added[n++].value = r->host_header;
     }
-    p = put_header(p, MG_STR("X-Real-IP"), r->remote_addr);
+    added[n].name = MG_STR("X-Real-IP");
+    added[n++].value = r->remote_addr;
     if (r->request_id.len > 0) {
-        p = put_header(p, MG_STR("X-Request-Id"), r->request_id);
+        added[n].name = MG_STR("X-Request-Id");
+        added[n++].value = r->request_id;
     }
-    p = put_request_framing(r, p);
-    p = PUT_LIT(p, "\r\n");
-    return (size_t)(p - buf);
+    q->method = r->method_name;
+    q->path = r->path;
+    q->query = r->query;
+    q->host = host.p != NULL ? host : r->host_header;
+    q->headers = r->headers;
+    q->nheaders = r->nheaders;
+    q->skip = skip_header;
+    q->skip_arg = r;
+    q->extra = added;
+    q->nextra = n;
+    q->raw = MG_NULL_STR;
+    q->content_length = r->content_length;
+    q->chunked = r->chunked;
+    q->close = false;
+}
+
+char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, mg_pool_t *pool, size_t *len)
+{
+    mg_http_client_req_t q;
+    mg_header_t added[PROXY_ADDED_HEADERS];
+    request_of(r, host, &q, added);
+    char *buf = mg_pool_alloc(pool, mg_http_client_head_size(&q));
+    if (buf != NULL) {
+        *len = mg_http_client_head_build(&q, buf);
+    }
+    return buf;
 }
 
 bool mg_proxy_method_idempotent(int method)
@@ -160,30 +134,17 @@ bool mg_proxy_method_idempotent(int method)
     }
 }
 
-int mg_proxy_err_status(mg_proxy_err_t err)
+int mg_proxy_err_status(mg_http_client_err_t err)
 {
     switch (err) {
-    case MG_PROXY_ERR_CONNECT_TIMEOUT:
-    case MG_PROXY_ERR_TIMEOUT:
+    case MG_HTTP_CLIENT_ERR_CONNECT_TIMEOUT:
+    case MG_HTTP_CLIENT_ERR_TIMEOUT:
         return 504;
-    case MG_PROXY_ERR_NO_SOCKET:
+    case MG_HTTP_CLIENT_ERR_NO_SOCKET:
         return 503;
     default:
         return 502;
     }
-}
-
-const char *mg_proxy_err_name(mg_proxy_err_t err)
-{
-    static const char *const names[] = {
-        [MG_PROXY_ERR_CONNECT] = "connect failed",
-        [MG_PROXY_ERR_CONNECT_TIMEOUT] = "connect timed out",
-        [MG_PROXY_ERR_IO] = "connection lost before the response",
-        [MG_PROXY_ERR_TIMEOUT] = "timed out before the response",
-        [MG_PROXY_ERR_BAD_RESPONSE] = "invalid response",
-        [MG_PROXY_ERR_NO_SOCKET] = "out of sockets",
-    };
-    return (unsigned)err < MG_NELEMS(names) ? names[err] : "unknown";
 }
 
 int mg_proxy_retry_decide(const mg_proxy_try_t *t)
@@ -192,7 +153,7 @@ int mg_proxy_retry_decide(const mg_proxy_try_t *t)
 
     /* another node does not help with our descriptors, and a malformed answer means the
      * upstream got the request */
-    if (t->err == MG_PROXY_ERR_NO_SOCKET || t->err == MG_PROXY_ERR_BAD_RESPONSE) {
+    if (t->err == MG_HTTP_CLIENT_ERR_NO_SOCKET || t->err == MG_HTTP_CLIENT_ERR_BAD_RESPONSE) {
         return status;
     }
     /* once bytes went out, only a replay that cannot do harm twice is allowed */
@@ -204,7 +165,7 @@ int mg_proxy_retry_decide(const mg_proxy_try_t *t)
     }
     /* a pooled connection the upstream closed while we picked it (the keep-alive race):
      * once, on a fresh socket, without spending a retry */
-    if (t->reused && t->err == MG_PROXY_ERR_IO && !t->stale_retried) {
+    if (t->reused && t->err == MG_HTTP_CLIENT_ERR_IO && !t->stale_retried) {
         return MG_PROXY_RETRY_FRESH;
     }
     if (t->tries > t->retries || t->no_budget) {

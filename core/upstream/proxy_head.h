@@ -1,11 +1,13 @@
 /*
  * proxy_head.h -- the pure parts of relaying a request upstream: which client headers
- * cross, the request head sent upstream, and the retry rules. No sockets: unit-tested.
+ * cross, the request head sent upstream (written by the outbound client's head builder,
+ * http_client.h), and the retry rules. No sockets: unit-tested.
  */
 #ifndef MG_PROXY_HEAD_H
 #define MG_PROXY_HEAD_H
 
 #include "http.h"
+#include "http_client.h"
 #include "mg_core.h"
 
 /* True when a client request header must not be copied upstream: hop-by-hop headers,
@@ -14,44 +16,30 @@
  * X-Real-IP, X-Request-Id) and the internal X-Gw-* namespace. */
 bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection);
 
-/* Bytes the upstream request head of `r` may take at most (for one allocation).
- * `host` is the upstream's configured Host or NULL. */
-size_t mg_proxy_request_head_size(const mg_request_t *r, const char *host);
-
-/* Writes the upstream request head of `r` into `buf` (at least
- * mg_proxy_request_head_size() bytes): request line with r->path and r->query, Host
- * (`host` when not NULL, else the client's), the client's headers in order minus the
- * skipped ones, X-Forwarded-For/-Proto/-Host, X-Real-IP, X-Request-Id, the framing
- * of the client's body (Content-Length, or chunked when the client sent chunks), and
- * the empty line. Returns the length written. Everything is borrowed. */
-size_t mg_proxy_build_request_head(const mg_request_t *r, const char *host, char *buf);
+/* Writes the upstream request head of `r` into one allocation from `pool`: request
+ * line with r->path and r->query, Host (`host` when set, else the client's), the
+ * client's headers in order minus the skipped ones, X-Forwarded-For/-Proto/-Host,
+ * X-Real-IP, X-Request-Id, the framing of the client's body (Content-Length, or chunked
+ * when the client sent chunks), and the empty line. Returns it with its length in *len,
+ * or NULL when out of memory. Everything is borrowed. */
+char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, mg_pool_t *pool, size_t *len);
 
 /* True for methods that may be replayed: GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */
 bool mg_proxy_method_idempotent(int method);
 
-/* Why one try failed. */
-typedef enum {
-    MG_PROXY_ERR_CONNECT = 0, /* refused / unreachable: nothing reached the upstream */
-    MG_PROXY_ERR_CONNECT_TIMEOUT,
-    MG_PROXY_ERR_IO,           /* reset, EOF or send error before any response byte */
-    MG_PROXY_ERR_TIMEOUT,      /* send or read timeout before any response byte */
-    MG_PROXY_ERR_BAD_RESPONSE, /* malformed, ambiguous or truncated response head */
-    MG_PROXY_ERR_NO_SOCKET,    /* out of descriptors (EMFILE/ENFILE) */
-} mg_proxy_err_t;
-
 /* One failed try, as the retry rules see it. */
 typedef struct {
-    mg_proxy_err_t err;
-    int method;           /* llhttp_method_t */
-    bool sent;            /* some request bytes were written on this try */
-    bool replayable;      /* the whole request (head and body) is still buffered */
-    bool reused;          /* the try ran on a pooled connection */
-    bool stale_retried;   /* the free retry after a stale pooled connection was used */
-    int tries;            /* tries made so far, this one included */
-    int retries;          /* conf: extra tries allowed */
-    double elapsed;       /* seconds since the first try started */
-    double retry_timeout; /* conf: total budget, 0 = none */
-    bool no_budget;       /* the upstream's retry budget is spent (health.h) */
+    mg_http_client_err_t err; /* why the try failed */
+    int method;               /* llhttp_method_t */
+    bool sent;                /* some request bytes were written on this try */
+    bool replayable;          /* the whole request (head and body) is still buffered */
+    bool reused;              /* the try ran on a pooled connection */
+    bool stale_retried;       /* the free retry after a stale pooled connection was used */
+    int tries;                /* tries made so far, this one included */
+    int retries;              /* conf: extra tries allowed */
+    double elapsed;           /* seconds since the first try started */
+    double retry_timeout;     /* conf: total budget, 0 = none */
+    bool no_budget;           /* the upstream's retry budget is spent (health.h) */
 } mg_proxy_try_t;
 
 #define MG_PROXY_RETRY 0       /* try the next node */
@@ -67,10 +55,6 @@ typedef struct {
 int mg_proxy_retry_decide(const mg_proxy_try_t *t);
 
 /* The status a failure maps to once no retry is possible. */
-int mg_proxy_err_status(mg_proxy_err_t err);
-
-/* A short text for logs ("connection refused" ...) is the caller's; this names the
- * failure class ("connect", "connect timeout", ...). */
-const char *mg_proxy_err_name(mg_proxy_err_t err);
+int mg_proxy_err_status(mg_http_client_err_t err);
 
 #endif

@@ -74,7 +74,9 @@ void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w)
 static void conn_close(mg_upstream_conn_t *c)
 {
     mg_transport_close(&c->tp);
-    mg_health_conn_closed(c->up, c->node);
+    if (c->up != NULL) {
+        mg_health_conn_closed(c->up, c->node);
+    }
     free(c);
 }
 
@@ -178,6 +180,41 @@ mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node)
     return NULL;
 }
 
+int mg_upstream_open(const struct sockaddr *sa, socklen_t salen, mg_upstream_conn_t **out)
+{
+    *out = NULL;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    int rc;
+    do {
+        rc = connect(fd, sa, salen);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+
+    mg_upstream_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->fd = fd;
+    mg_transport_init_plain(&c->tp, fd);
+    c->node = -1;
+    ev_io_init(&c->io, on_idle_readable, fd, EV_READ);
+    ev_timer_init(&c->idle_timer, on_idle_expired, 0., 0.);
+    c->idle_timer.data = c;
+    *out = c;
+    return rc == 0 ? MG_OK : MG_AGAIN;
+}
+
 int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
 {
     const mg_addr_t *a = &u->conf->nodes[node].addr;
@@ -186,41 +223,14 @@ int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
     if (!mg_health_conn_open(u, node)) {
         return -EBUSY;
     }
-    int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        int err = errno;
+    int rc = mg_upstream_open((const struct sockaddr *)&a->sa, a->salen, out);
+    if (rc != MG_OK && rc != MG_AGAIN) {
         mg_health_conn_closed(u, node);
-        return -err;
+        return rc;
     }
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
-    int rc;
-    do {
-        rc = connect(fd, (const struct sockaddr *)&a->sa, a->salen);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0 && errno != EINPROGRESS) {
-        int err = errno;
-        close(fd);
-        mg_health_conn_closed(u, node);
-        return -err;
-    }
-
-    mg_upstream_conn_t *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        close(fd);
-        mg_health_conn_closed(u, node);
-        return -ENOMEM;
-    }
-    c->fd = fd;
-    mg_transport_init_plain(&c->tp, fd);
-    c->node = node;
-    c->up = u;
-    ev_io_init(&c->io, on_idle_readable, fd, EV_READ);
-    ev_timer_init(&c->idle_timer, on_idle_expired, 0., 0.);
-    c->idle_timer.data = c;
-    *out = c;
-    return rc == 0 ? MG_OK : MG_AGAIN;
+    (*out)->node = node;
+    (*out)->up = u;
+    return rc;
 }
 
 int mg_upstream_connect_result(mg_upstream_conn_t *c)
@@ -239,6 +249,10 @@ void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
         return;
     }
     mg_upstream_t *u = c->up;
+    if (u == NULL) {
+        conn_close(c); /* a connection of its own (mg_upstream_open) */
+        return;
+    }
     const mg_upstream_conf_t *conf = u->conf;
 
     if (!keep || conf->keepalive <= 0 || u->loop == NULL ||

@@ -12,6 +12,7 @@
 #include "nodestate.h"
 
 #include <ev.h>
+#include <sys/socket.h>
 
 typedef struct mg_upstream_conn_s mg_upstream_conn_t;
 
@@ -26,11 +27,11 @@ struct mg_upstream_conn_s {
     ev_timer idle_timer; /* expiry while pooled */
     int fd;              /* the socket, for socket-level calls (connect, probes) */
     mg_transport_t tp;   /* its I/O (plain; later TLS to upstreams) */
-    int node;            /* index in conf->nodes */
+    int node;            /* index in conf->nodes; -1 outside any upstream */
     unsigned requests;   /* requests started on this connection */
     bool reused;         /* came out of the pool (may have gone stale meanwhile) */
     double idle_since;   /* loop time it was pooled */
-    mg_upstream_t *up;   /* borrowed */
+    mg_upstream_t *up;   /* borrowed; NULL outside any upstream (mg_upstream_open) */
     /* per-node idle list (newest first) and the upstream-wide LRU (oldest last) */
     mg_upstream_conn_t *node_prev, *node_next;
     mg_upstream_conn_t *lru_prev, *lru_next;
@@ -80,6 +81,11 @@ mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node);
  * -ECONNREFUSED ...) and *out is NULL. Every open connection counts towards
  * max_connections until it is closed. */
 int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out);
+
+/* Opens a new non-blocking TCP connection (TCP_NODELAY) to any address, outside every
+ * pool and limit (node -1, up NULL): mg_upstream_release() closes it. Returns as
+ * mg_upstream_connect(), without -EBUSY. */
+int mg_upstream_open(const struct sockaddr *sa, socklen_t salen, mg_upstream_conn_t **out);
 
 /* After a non-blocking connect became writable: 0 when connected, else a negative
  * errno from SO_ERROR. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "http1.h"
+#include "put.h"
 
 static mg_http1_ctx_t ctx11(void)
 {
@@ -182,11 +183,13 @@ END_TEST
 START_TEST(test_chunk_size_line)
 {
     char b[24];
-    size_t n = mg_http1_chunk_size_line(0x1a2, b);
+    size_t n = (size_t)(mg_put_chunk_line(b, 0x1a2) - b);
     ck_assert_uint_eq(n, 5);
     ck_assert(memcmp(b, "1a2\r\n", 5) == 0);
-    n = mg_http1_chunk_size_line(0, b);
+    n = (size_t)(mg_put_chunk_line(b, 0) - b);
     ck_assert(memcmp(b, "0\r\n", n) == 0 && n == 3);
+    n = (size_t)(mg_put_chunk_line(b, SIZE_MAX) - b);
+    ck_assert_uint_eq(n, 18);
 }
 END_TEST
 

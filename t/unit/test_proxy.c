@@ -1,8 +1,9 @@
-/* deps: proxy_head http_parse str */
+/* deps: proxy_head http_client http_client_head upstream health health_probe transport balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log pool http_parse str */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "pool.h"
 #include "proxy.h"
 
 #include "llhttp.h"
@@ -39,11 +40,15 @@ static void add_header(mg_request_t *r, const char *n, const char *v)
 
 static char *build(const mg_request_t *r, const char *host)
 {
-    size_t cap = mg_proxy_request_head_size(r, host);
-    char *buf = malloc(cap + 1);
-    size_t n = mg_proxy_build_request_head(r, host, buf);
-    ck_assert_uint_le(n, cap);
+    mg_pool_t *pool = mg_pool_create(4096);
+    size_t n = 0;
+    char *head = mg_proxy_request_head(r, host != NULL ? mg_str(host, strlen(host)) : MG_NULL_STR,
+                                       pool, &n);
+    ck_assert_ptr_nonnull(head);
+    char *buf = malloc(n + 1);
+    memcpy(buf, head, n);
     buf[n] = '\0';
+    mg_pool_destroy(pool);
     return buf;
 }
 
@@ -151,7 +156,7 @@ START_TEST(test_idempotent_methods)
 }
 END_TEST
 
-static mg_proxy_try_t a_try(mg_proxy_err_t err, int method, bool sent)
+static mg_proxy_try_t a_try(mg_http_client_err_t err, int method, bool sent)
 {
     mg_proxy_try_t t = {
         .err = err,
@@ -167,44 +172,44 @@ static mg_proxy_try_t a_try(mg_proxy_err_t err, int method, bool sent)
 START_TEST(test_retry_table)
 {
     /* nothing reached the upstream: any method moves on */
-    mg_proxy_try_t t = a_try(MG_PROXY_ERR_CONNECT, HTTP_POST, false);
+    mg_proxy_try_t t = a_try(MG_HTTP_CLIENT_ERR_CONNECT, HTTP_POST, false);
     ck_assert_int_eq(mg_proxy_retry_decide(&t), MG_PROXY_RETRY);
-    t = a_try(MG_PROXY_ERR_CONNECT_TIMEOUT, HTTP_PATCH, false);
+    t = a_try(MG_HTTP_CLIENT_ERR_CONNECT_TIMEOUT, HTTP_PATCH, false);
     ck_assert_int_eq(mg_proxy_retry_decide(&t), MG_PROXY_RETRY);
 
     /* sent: only idempotent and still buffered */
-    t = a_try(MG_PROXY_ERR_IO, HTTP_POST, true);
+    t = a_try(MG_HTTP_CLIENT_ERR_IO, HTTP_POST, true);
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
-    t = a_try(MG_PROXY_ERR_TIMEOUT, HTTP_PATCH, true);
+    t = a_try(MG_HTTP_CLIENT_ERR_TIMEOUT, HTTP_PATCH, true);
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 504);
-    t = a_try(MG_PROXY_ERR_IO, HTTP_GET, true);
+    t = a_try(MG_HTTP_CLIENT_ERR_IO, HTTP_GET, true);
     ck_assert_int_eq(mg_proxy_retry_decide(&t), MG_PROXY_RETRY);
     t.replayable = false;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
 
     /* budget: tries and total time */
-    t = a_try(MG_PROXY_ERR_CONNECT, HTTP_GET, false);
+    t = a_try(MG_HTTP_CLIENT_ERR_CONNECT, HTTP_GET, false);
     t.tries = 2;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
-    t = a_try(MG_PROXY_ERR_CONNECT_TIMEOUT, HTTP_GET, false);
+    t = a_try(MG_HTTP_CLIENT_ERR_CONNECT_TIMEOUT, HTTP_GET, false);
     t.tries = 2;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 504);
-    t = a_try(MG_PROXY_ERR_CONNECT, HTTP_GET, false);
+    t = a_try(MG_HTTP_CLIENT_ERR_CONNECT, HTTP_GET, false);
     t.retry_timeout = 1.0;
     t.elapsed = 1.5;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
 
     /* never retried */
-    t = a_try(MG_PROXY_ERR_BAD_RESPONSE, HTTP_GET, true);
+    t = a_try(MG_HTTP_CLIENT_ERR_BAD_RESPONSE, HTTP_GET, true);
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
-    t = a_try(MG_PROXY_ERR_NO_SOCKET, HTTP_GET, false);
+    t = a_try(MG_HTTP_CLIENT_ERR_NO_SOCKET, HTTP_GET, false);
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 503);
 }
 END_TEST
 
 START_TEST(test_stale_pooled_connection_gets_one_fresh_retry)
 {
-    mg_proxy_try_t t = a_try(MG_PROXY_ERR_IO, HTTP_GET, true);
+    mg_proxy_try_t t = a_try(MG_HTTP_CLIENT_ERR_IO, HTTP_GET, true);
     t.reused = true;
     t.retries = 0;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), MG_PROXY_RETRY_FRESH);
@@ -212,12 +217,12 @@ START_TEST(test_stale_pooled_connection_gets_one_fresh_retry)
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
 
     /* not for a POST that went out: it may have been processed */
-    t = a_try(MG_PROXY_ERR_IO, HTTP_POST, true);
+    t = a_try(MG_HTTP_CLIENT_ERR_IO, HTTP_POST, true);
     t.reused = true;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
 
     /* a timeout is not the keep-alive race */
-    t = a_try(MG_PROXY_ERR_TIMEOUT, HTTP_GET, true);
+    t = a_try(MG_HTTP_CLIENT_ERR_TIMEOUT, HTTP_GET, true);
     t.reused = true;
     t.retries = 0;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 504);
@@ -226,16 +231,16 @@ END_TEST
 
 START_TEST(test_retry_budget_stops_retries_on_another_node)
 {
-    mg_proxy_try_t t = a_try(MG_PROXY_ERR_CONNECT, HTTP_GET, false);
+    mg_proxy_try_t t = a_try(MG_HTTP_CLIENT_ERR_CONNECT, HTTP_GET, false);
     ck_assert_int_eq(mg_proxy_retry_decide(&t), MG_PROXY_RETRY);
     t.no_budget = true;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 502);
-    t = a_try(MG_PROXY_ERR_TIMEOUT, HTTP_GET, false);
+    t = a_try(MG_HTTP_CLIENT_ERR_TIMEOUT, HTTP_GET, false);
     t.no_budget = true;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), 504);
 
     /* the fresh-socket retry after a stale pooled connection is not a retry elsewhere */
-    t = a_try(MG_PROXY_ERR_IO, HTTP_GET, true);
+    t = a_try(MG_HTTP_CLIENT_ERR_IO, HTTP_GET, true);
     t.reused = true;
     t.no_budget = true;
     ck_assert_int_eq(mg_proxy_retry_decide(&t), MG_PROXY_RETRY_FRESH);
