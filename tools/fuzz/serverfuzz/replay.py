@@ -138,19 +138,21 @@ def replay(args, show=print):
     rp = Replayer(gw, found, args.replay_wait, args.replay_repeat)
     show("replaying %d cases on %d connections against %s" % (len(cases), len(groups),
                                                                 args.bin))
-    hit = None
-    for group in groups.values():
-        events = rp.run_repeated(group, show)
-        for kind, d in events:
-            show("  [%s] %s" % (kind, d["line"][:300]))
-        if events and hit is None:
-            hit = group
-            if not args.replay_all:
-                break
-    minimal = None
-    if hit and args.minimize:
-        show("minimizing (at most %d tries)" % args.minimize_tries)
-        minimal = minimize(rp, hit, args.minimize_tries, show)
+    hit = minimal = None
+    try:
+        for group in groups.values():
+            events = rp.run_repeated(group, show)
+            for kind, d in events:
+                show("  [%s] %s" % (kind, d["line"][:300]))
+            if events and hit is None:
+                hit = group
+                if not args.replay_all:
+                    break
+        if hit and args.minimize:
+            show("minimizing (at most %d tries)" % args.minimize_tries)
+            minimal = minimize(rp, hit, args.minimize_tries, show)
+    except KeyboardInterrupt:
+        show("  interrupted: stopping")
     rc, exits, ok = harness.graceful_stop(gw, found, show)
     harness.stop_upstream(up_pid, hole)
     show("graceful stop: master status %s, worker exits: %s" % (
