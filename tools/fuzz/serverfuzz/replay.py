@@ -2,7 +2,8 @@
 worker to a minimal repro.
 
 Cases are replayed one recorded connection after the other (the cases of a connection
-share it, as when they were recorded); after each connection the logs are read. The
+share it, as when they were recorded; the connections of a burst run at the same time);
+after each the logs are read. The
 first connection followed by a death or a sanitizer report is the hit. --minimize then
 tries the hit's cases alone, drops steps, joins sends and cuts bytes, keeping every
 change after which the worker still dies, and writes the result as minimal.json.
@@ -12,6 +13,7 @@ import collections
 import os
 import shutil
 import tempfile
+import threading
 import time
 
 from . import client, findings, harness
@@ -31,17 +33,18 @@ class Replayer:
         self.tries = 0
 
     def run_repeated(self, cases, show=None):
-        for _ in range(self.repeat):
-            events = self.run(cases, show)
-            if events:
-                return events
-        return []
+        return self.run_unit([cases], show)
 
     def run(self, cases, show=None):
         """Runs `cases` on one connection; returns the trouble events that followed."""
         self.tries += 1
         harness.wait_workers(self.gw)
         self.found.poll()
+        self.run_conn(cases, show)
+        time.sleep(self.wait)
+        return [(k, d) for k, d in self.found.poll() if k in TROUBLE]
+
+    def run_conn(self, cases, show):
         port = self.gw.admin_port if cases[0].get("port") == "admin" else self.gw.port
         try:
             conn = client.Conn(port)
@@ -55,8 +58,28 @@ class Replayer:
         except OSError as e:
             if show:
                 show("  connection failed: %s" % e)
+
+    def run_burst(self, groups, show=None):
+        """Runs each connection's cases of a burst at the same time, as recorded."""
+        self.tries += 1
+        harness.wait_workers(self.gw)
+        self.found.poll()
+        threads = [threading.Thread(target=self.run_conn, args=(g, show), daemon=True)
+                   for g in groups]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
         time.sleep(self.wait)
         return [(k, d) for k, d in self.found.poll() if k in TROUBLE]
+
+    def run_unit(self, unit, show=None):
+        """A unit is one connection's cases, or a burst: several connections at once."""
+        for _ in range(self.repeat):
+            events = self.run_burst(unit, show) if len(unit) > 1 else self.run(unit[0], show)
+            if events:
+                return events
+        return []
 
     def reproduces(self, steps, port):
         return bool(self.run_repeated([dict(steps=steps, port=port)]))
@@ -132,25 +155,32 @@ def replay(args, show=print):
     groups = collections.OrderedDict()
     for c in cases:
         groups.setdefault((c.get("job"), c.get("conn")), []).append(c)
+    units = collections.OrderedDict()  # a burst's connections run together
+    for key, group in groups.items():
+        burst = group[0].get("burst")
+        units.setdefault(("burst", burst) if burst else key, []).append(group)
     root = tempfile.mkdtemp(prefix="moongate-replay-")
     gw, up_pid, hole = harness.start_all(args.bin, root, args.seed, 3600)
     found = findings.Findings(None, gw.error_log, gw.stderr_log, lambda: [])
     rp = Replayer(gw, found, args.replay_wait, args.replay_repeat)
     show("replaying %d cases on %d connections against %s" % (len(cases), len(groups),
                                                                 args.bin))
-    hit = None
-    for group in groups.values():
-        events = rp.run_repeated(group, show)
-        for kind, d in events:
-            show("  [%s] %s" % (kind, d["line"][:300]))
-        if events and hit is None:
-            hit = group
-            if not args.replay_all:
-                break
-    minimal = None
-    if hit and args.minimize:
-        show("minimizing (at most %d tries)" % args.minimize_tries)
-        minimal = minimize(rp, hit, args.minimize_tries, show)
+    hit = minimal = hit_unit = None
+    try:
+        for unit in units.values():
+            events = rp.run_unit(unit, show)
+            for kind, d in events:
+                show("  [%s] %s" % (kind, d["line"][:300]))
+            if events and hit_unit is None:
+                hit = unit[0] if len(unit) == 1 else None
+                hit_unit = unit
+                if not args.replay_all:
+                    break
+        if hit and args.minimize:
+            show("minimizing (at most %d tries)" % args.minimize_tries)
+            minimal = minimize(rp, hit, args.minimize_tries, show)
+    except KeyboardInterrupt:
+        show("  interrupted: stopping")
     rc, exits, ok = harness.graceful_stop(gw, found, show)
     harness.stop_upstream(up_pid, hole)
     show("graceful stop: master status %s, worker exits: %s" % (
@@ -162,11 +192,17 @@ def replay(args, show=print):
             f.write(findings.case_to_json(minimal) + "\n")
         show("\nminimal case (%s), bytes as sent in Python notation:" % path)
         print_steps(minimal["steps"], show)
-    elif hit:
-        show("\nreproduced by this connection's cases (bytes as sent, Python notation):")
-        for c in hit:
-            print_steps(c["steps"], show)
-    if hit or not ok:
+    elif hit_unit:
+        show("\nreproduced by %s (bytes as sent, Python notation):"
+             % ("this connection's cases" if len(hit_unit) == 1
+                else "these %d connections at once" % len(hit_unit)))
+        for group in hit_unit:
+            for c in group:
+                show(" connection %s:" % c.get("conn"))
+                print_steps(c["steps"], show)
+        if hit is None and args.minimize:
+            show("(a burst is not minimized: replay its connections alone to try)")
+    if hit_unit or not ok:
         show("server root kept: %s" % root)
         return 1
     show("not reproduced")

@@ -296,6 +296,22 @@ def admin_reload_seed():
     return ("admin-reload", [req(b"POST", b"/reload", [b"Content-Length: 0"])])
 
 
+def burst_seeds():
+    """Requests worth sending on many connections at once: to routes that queue, limit,
+    wait or retry."""
+    out = []
+    for path in (b"/pool/slow", b"/pool/x", b"/pool/s503", b"/limited/x", b"/limup/x",
+                 b"/black/x", b"/fault/sleep", b"/retry/x", b"/call/slow", b"/hash/x"):
+        out.append(("burst-get" + path.decode(), [req(b"GET", path, [b"X-User: u"])]))
+    for path in (b"/pool/slow", b"/body/x", b"/fault/sleep", b"/rw/x"):
+        out.append(("burst-expect" + path.decode(), [
+            req(b"POST", path, [b"Expect: 100-continue", b"Content-Length: 4"]), b"abcd"]))
+        out.append(("burst-chunked" + path.decode(), [
+            req(b"POST", path, [b"Transfer-Encoding: chunked"]), b"4\r\nabcd\r\n",
+            b"0\r\n\r\n"]))
+    return out
+
+
 def all_seeds():
     """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4..., found...)
     come three times, so that every run tries them and their neighbours often."""
