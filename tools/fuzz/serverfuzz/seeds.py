@@ -70,7 +70,8 @@ def route_paths():
               b"/black/y", b"/limup/chunked", b"/rw/bad", b"/reroute/x", b"/pool/slow",
               b"/pool/s503", b"/hash/x", b"/hash/rst", b"/fault/error", b"/fault/spin",
               b"/fault/sleep", b"/fault/exit", b"/fault/big", b"/fault/gc",
-              b"/fault/body-error", b"/fault/sleep/slow"]
+              b"/fault/body-error", b"/fault/sleep/slow", b"/up/hints", b"/up/early",
+              b"/filter/hints", b"/self/early"]
     return paths
 
 
@@ -79,10 +80,12 @@ def valid_seeds():
     body_paths = [b"/body/x", b"/bodyans/x", b"/bodysmall/x", b"/rw/x", b"/up/x", b"/nope",
                   b"/hello", b"/private/x", b"/call/x", b"/filter/x", b"/echo/b",
                   b"/limited/x", b"/self/x", b"/retry/x", b"/up/slow", b"/reroute/y",
-                  b"/fault/sleep", b"/fault/body-error", b"/pool/x"]
+                  b"/fault/sleep", b"/fault/body-error", b"/pool/x", b"/up/early",
+                  b"/body/early", b"/retry/early"]
     for path in route_paths():
         out.append(("get" + path.decode(), [req(b"GET", path)]))
-    for path in (b"/up/x", b"/hello", b"/nope", b"/up/chunked", b"/filter/big"):
+    for path in (b"/up/x", b"/hello", b"/nope", b"/up/chunked", b"/filter/big", b"/up/headbody",
+                 b"/pool/headbody"):
         out.append(("head" + path.decode(), [req(b"HEAD", path)]))
     out.append(("options-star", [req(b"OPTIONS", b"*")]))
     out.append(("delete", [req(b"DELETE", b"/up/x")]))

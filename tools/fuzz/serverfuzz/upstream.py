@@ -9,6 +9,8 @@ the path, so that mutated requests still reach the odd answers:
   bad       a malformed answer             rst       reset instead of an answer
   hang      no answer; closes after 5 s    big       300 KiB body
   trickle   body in pieces, 30 ms apart    cont      a 100 Continue before the answer
+  hints     a 103 before the answer        headbody  a body even to HEAD
+  early     answers before reading the request body, then closes or resets
   s204 s304 s500 s503 s404 s401 s302       that status
   anything else: 200 with a small JSON body; now and then the connection closes after
   the answer, or while idle, so the gateway's pool meets stale connections.
@@ -41,6 +43,9 @@ BAD_ANSWERS = [
     b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n0123456789",
     b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * 70000 + b"\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.0 200 OK\r\n\r\nbody until close",
+    b"HTTP/1.1 200 OK\r\nContent-Le",
+    b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: -",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" * 50,
 ]
 
 
@@ -125,6 +130,12 @@ def answer(sock, rng, method, path, body_len):
         time.sleep(rng.uniform(0.2, 1.2))
     if b"cont" in path:
         sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    if b"hints" in path:
+        sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+    if b"headbody" in path:
+        # a broken upstream that sends a body to HEAD as well
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        return True
     if b"rst" in path:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         return False
@@ -180,6 +191,14 @@ def serve_conn(sock, rng):
             del buf[:i + 4]
             parts = head.split(b"\r\n", 1)[0].split(b" ")
             method, path = parts[0], parts[1] if len(parts) > 1 else b"/"
+            if b"early" in path:
+                # answers before reading the body (a 413 say), then leaves
+                sock.sendall(rng.choice([b"HTTP/1.1 413 X\r\nContent-Length: 0\r\n\r\n",
+                                         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]))
+                if rng.random() < 0.5:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                return
             n = read_body(sock, buf, head)
             if n < 0:
                 sock.sendall(b"HTTP/1.1 400 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
