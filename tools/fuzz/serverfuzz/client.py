@@ -29,9 +29,15 @@ class Responses:
         self.statuses = []      # final statuses, in order
         self.interim = 0        # 1xx answers
         self.garbage = False
+        self.garbage_bytes = b""  # where the answers stopped being HTTP
+
+    def not_http(self, data):
+        self.garbage = True
+        self.garbage_bytes = data
+        self.buf.clear()
 
     def at_boundary(self):
-        return self.state == "head" and not self.buf
+        return self.state in ("head", "head-or-body") and not self.buf
 
     def feed(self, data):
         if self.garbage:
@@ -48,13 +54,14 @@ class Responses:
             if i < 0:
                 if len(self.buf) > MAX_HEAD or (len(self.buf) >= 5 and
                                                  not self.buf.startswith(b"HTTP/")):
-                    self.garbage = True
+                    self.not_http(bytes(self.buf[:200]))
                 return False
-            head = bytes(self.buf[:i]).lower()
+            raw = bytes(self.buf[:i])
+            head = raw.lower()
             del self.buf[:i + 4]
             parts = head.split(b" ", 2)
             if len(parts) < 2 or not parts[0].startswith(b"http/1.") or not parts[1].isdigit():
-                self.garbage = True
+                self.not_http(raw[:200])
                 return False
             status = int(parts[1])
             if 100 <= status < 200:
@@ -65,8 +72,13 @@ class Responses:
             lines = head.split(b"\r\n")
             te = any(x.startswith(b"transfer-encoding:") and b"chunked" in x for x in lines)
             cl = [x.split(b":", 1)[1].strip() for x in lines if x.startswith(b"content-length:")]
-            if status in (204, 304) or method == b"HEAD":
+            if status in (204, 304):
                 self.state = "head"
+            elif method == b"HEAD":
+                # no body, unless the gateway answered a HEAD it could not parse (400)
+                # with one: then what follows is not the next status line
+                self.need = int(cl[0]) if cl and cl[0].isdigit() else 0
+                self.state = "head-or-body" if self.need else "head"
             elif te:
                 self.state = "size"
             elif cl and cl[0].isdigit():
@@ -74,6 +86,11 @@ class Responses:
                 self.state = "body" if self.need else "head"
             else:
                 self.state = "close"
+            return True
+        if self.state == "head-or-body":
+            if len(self.buf) < 5:
+                return False
+            self.state = "head" if self.buf.startswith(b"HTTP/") else "body"
             return True
         if self.state == "body":
             n = min(self.need, len(self.buf))
@@ -92,7 +109,7 @@ class Responses:
             try:
                 self.need = int(size, 16) + 2
             except ValueError:
-                self.garbage = True
+                self.not_http(b"chunk size: " + size[:100])
                 return False
             self.state = "chunk" if self.need > 2 else "trailer"
             return True
@@ -236,6 +253,7 @@ class Conn:
             self.outcome["eof"] = True
         if self.resp.garbage:
             self.outcome["garbage"] = True
+            self.outcome["garbage_bytes"] = self.resp.garbage_bytes.decode("latin-1")
         if self.eof or self.shut:
             self.close()
         return self.outcome

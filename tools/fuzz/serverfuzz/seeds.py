@@ -279,7 +279,15 @@ def catalogue_seeds():
          b"\x00\x01\x00\x01\x00\x02"),
         ("garbage", bytes(range(256))),
     ]
-    return [(name, [data]) for name, data in rows]
+    out = [(name, [data]) for name, data in rows]
+    # slow clients: pieces with waits between them (the scheduler adds the waits)
+    head = b"GET /up/x HTTP/1.1\r\nHost: a\r\nX-Slow: 1\r\n\r\n"
+    out.append(("r50-slowloris", [head[i:i + 2] for i in range(0, len(head), 2)]))
+    out.append(("r51-nothing", [b""]))
+    body_head = b"POST /body/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n"
+    out.append(("r52-slow-body", [body_head] + [b"z"] * 12))
+    out.append(("r53-big-unread", [b"GET /up/big HTTP/1.1\r\nHost: a\r\n\r\n" * 3]))
+    return out
 
 
 def admin_seeds():
