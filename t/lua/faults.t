@@ -603,3 +603,56 @@ sub {
 [qr/client connection reset/]
 --- no_error_log eval
 [qr/killed by signal/, qr/exited with status/, qr/runtime error/]
+
+
+
+=== TEST 20: clients that reset while a proxied route's plugin sleeps and "100 Continue" is due
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - name: s
+    paths: ["/s"]
+    upstream: echo
+    plugins: { sleepy: {} }
+--- lua_plugins
+>>> sleepy.lua
+local mg = require "moongate"
+return {
+    name = "sleepy", version = "1.0", priority = 1000,
+    schema = { type = "record", fields = {} },
+    access = function(conf, ctx)
+        mg.sleep(0.3)
+    end,
+}
+--- test_code eval
+sub {
+    my $t = shift;
+    my $before = $t->status;
+    my $pid = $before && $before->{workers}[0]{pid};
+    ok($pid, "a worker is up");
+    # The plugin wakes after the client has reset: the proxy's "100 Continue" then meets
+    # a dead socket and ends the request on the spot (a found case of the whole-server
+    # fuzzer: the old code read the freed connection after that write).
+    my @c;
+    for (1 .. 10) {
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port)
+            or die "connect: $!";
+        syswrite($c, "POST /s HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                     . "Content-Length: 4\r\n\r\nab");
+        push @c, $c;
+    }
+    Time::HiRes::sleep(0.1);
+    for my $c (@c) {
+        setsockopt($c, Socket::SOL_SOCKET(), Socket::SO_LINGER(), pack('ii', 1, 0));
+        close $c;
+    }
+    Time::HiRes::sleep(0.5);
+    my $r = $t->request("POST /s\nabcd", ['Expect: 100-continue'], 3);
+    is($r && $r->{status}, 200, 'a request after the resets is answered');
+    my $after = $t->status;
+    is($after && $after->{workers}[0]{pid}, $pid, 'by the same worker');
+}
+--- no_error_log eval
+[qr/killed by signal/, qr/exited with status/, qr/runtime error/, qr/AddressSanitizer/]
