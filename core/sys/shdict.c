@@ -56,7 +56,16 @@ int mg_shdict_create(const char *name, size_t size)
             return MG_OK;
         }
     }
-    if (ndicts == MG_SHDICT_MAX || strlen(name) > 64) {
+    /* a resized dict takes its old slot: the processes still using the old mapping
+     * (workers of the previous generation) hold their own copy of it, made at fork, so
+     * this process lets go of its own and the table never fills up with resizes */
+    mg_shdict_t *old = NULL;
+    for (size_t i = 0; i < ndicts; i++) {
+        if (strcmp(dicts[i].name, name) == 0) {
+            old = &dicts[i];
+        }
+    }
+    if ((old == NULL && ndicts == MG_SHDICT_MAX) || strlen(name) > 64) {
         errno = ENOSPC;
         return MG_ERROR;
     }
@@ -72,14 +81,10 @@ int mg_shdict_create(const char *name, size_t size)
         errno = ENOMEM;
         return MG_ERROR;
     }
-    /* a resized dict replaces the old one for new lookups; the old mapping stays for
-     * workers of the previous generation until the master exits */
-    for (size_t i = 0; i < ndicts; i++) {
-        if (strcmp(dicts[i].name, name) == 0) {
-            dicts[i].name[0] = '\0';
-        }
+    if (old != NULL) {
+        mg_shm_zone_destroy(old->zone);
     }
-    mg_shdict_t *d = &dicts[ndicts++];
+    mg_shdict_t *d = old != NULL ? old : &dicts[ndicts++];
     snprintf(d->name, sizeof(d->name), "%s", name);
     d->size = size;
     d->zone = z;
@@ -185,8 +190,8 @@ static void unlock(mg_shdict_t *d)
 
 /* ---- operations ---- */
 
-int mg_shdict_get(mg_shdict_t *d, const char *key, size_t klen, mg_shdict_val_t *out,
-                  char *buf, size_t cap, int stale_ok)
+int mg_shdict_get(mg_shdict_t *d, const char *key, size_t klen, mg_shdict_val_t *out, char *buf,
+                  size_t cap, int stale_ok)
 {
     int64_t now = now_ms();
     bool stale;
@@ -291,8 +296,8 @@ int mg_shdict_incr(mg_shdict_t *d, const char *key, size_t klen, double delta, i
         return MG_DECLINED;
     }
     /* absent: an add, so that two workers racing here do not both create it */
-    int rc = mg_shdict_store(d, MG_SHDICT_ADD, key, klen, MG_SHDICT_NUMBER, init + delta, NULL,
-                             0, init_ttl, forcible);
+    int rc = mg_shdict_store(d, MG_SHDICT_ADD, key, klen, MG_SHDICT_NUMBER, init + delta, NULL, 0,
+                             init_ttl, forcible);
     if (rc == MG_DECLINED) {
         return mg_shdict_incr(d, key, klen, delta, 0, 0, 0, out, forcible);
     }
