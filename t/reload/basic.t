@@ -287,3 +287,22 @@ sub {
     ok($ok > 100, "requests served during the reloads ($ok, $idle idle keep-alive closes)");
     is($bad, 0, 'no failed request') or diag(substr($why, 0, 2000));
 }
+
+
+
+=== TEST 10: a bad file reloaded through the admin API: 422 there, and the old routes keep serving
+--- yaml_config
+routes:
+  - { name: r, paths: ["/r"], return: { status: 200, body: "one\n" } }
+--- request eval
+["GET /r", "GET /r"]
+--- reload_after: 1
+--- reload_by: admin
+--- reload_yaml_config
+routes:
+  - { name: r, paths: ["/r"], upstream: userz }
+--- reload_fails
+--- response_body eval
+["one\n", "one\n"]
+--- error_log eval
+[qr/reload failed/, qr{conf/moongate\.yaml:\d+:\d+: routes\[0\]\.upstream: .*userz}]

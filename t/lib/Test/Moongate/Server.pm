@@ -283,12 +283,15 @@ sub generation {
 # trigger_reload($by): signal (SIGHUP, the default), admin (POST /reload) or watch
 # (nothing: the new file on disk is the trigger).
 sub trigger_reload {
-    my ($self, $by) = @_;
+    my ($self, $by, $fails) = @_;
     $by //= 'signal';
     if ($by eq 'admin') {
-        my $res = Test::Moongate::Client::request($self->{admin_port}, "POST /reload", [], 2);
+        # POST /reload answers with the master's verdict: 202 accepted, 422 rejected
+        my $want = $fails ? 422 : 202;
+        my $res = Test::Moongate::Client::request($self->{admin_port}, "POST /reload", [], 5);
         return "POST /reload answered " . ($res ? $res->{status} // 'nothing' : 'nothing')
-            unless $res && ($res->{status} // 0) == 202;
+            . ", expected $want"
+            unless $res && ($res->{status} // 0) == $want;
     } elsif ($by eq 'signal') {
         kill 'HUP', $self->{pid} or return "cannot signal $self->{pid}: $!";
     } elsif ($by ne 'watch') {
@@ -305,7 +308,7 @@ sub reload {
     return "cannot read the generation from /status before the reload" unless defined $old;
     my $log_before = -s $self->error_log_file // 0;
     $self->write_file('conf/moongate.yaml', $self->config($yaml)) if defined $yaml;
-    my $err = $self->trigger_reload($by);
+    my $err = $self->trigger_reload($by, $opt{fails});
     return $err if $err;
     my $end = Time::HiRes::time() + ($opt{timeout} // 5);
     while (Time::HiRes::time() < $end) {
