@@ -170,9 +170,6 @@ static void post_end(mg_conn_t *c, bool keep)
     w->posted_tail = &c->posted_next;
 }
 
-static void conn_free(mg_conn_t *c);
-static void run(mg_conn_t *c);
-
 static void on_posted(struct ev_loop *loop, ev_prepare *pw, int revents)
 {
     mg_worker_t *w = (mg_worker_t *)((char *)pw - offsetof(mg_worker_t, posted_watcher));
@@ -183,14 +180,9 @@ static void on_posted(struct ev_loop *loop, ev_prepare *pw, int revents)
             w->posted_tail = &w->posted;
         }
         c->end_posted = false;
-        c->busy++;
+        mg__conn_enter(c);
         mg__conn_end_request(c, c->end_keep);
-        if (!c->closed) {
-            run(c);
-        }
-        if (--c->busy == 0 && c->closed && !c->end_posted) {
-            conn_free(c);
-        }
+        mg__conn_leave(c); /* runs the driver: the next request, the discard, the close */
     }
 }
 

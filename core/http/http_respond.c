@@ -176,32 +176,48 @@ const mg_http_session_ops_t mg_http1_session = {
 
 /* ---- the response path ---- */
 
+/* The header filters, once per request: an answer made after a failed one (a 500) goes
+ * out unfiltered. MG_OK or MG_ERROR. */
+static int header_filters(mg_request_t *r, mg_http_head_t *h)
+{
+    if (r->filters_off) {
+        return MG_OK;
+    }
+    r->filters_off = true;
+    const mg_http_filters_t *f = r->gen->filters;
+    for (size_t i = 0; i < f->nheader; i++) {
+        if (f->header[i](r, h) != MG_OK) {
+            return MG_ERROR;
+        }
+    }
+    return MG_OK;
+}
+
+/* The body filters over one chunk (last: the end of the body). MG_OK or MG_ERROR. */
+static int body_filters(mg_request_t *r, const char **data, size_t *len, bool last)
+{
+    const mg_http_filters_t *f = r->gen->filters;
+    for (size_t i = 0; i < f->nbody; i++) {
+        if (f->body[i](r, data, len, last) != MG_OK) {
+            return MG_ERROR;
+        }
+    }
+    return MG_OK;
+}
+
 int mg_http_send_head(mg_request_t *r, mg_http_head_t *h)
 {
-    if (!r->filters_off) {
-        r->filters_off = true; /* once per request: an error answer after a failed filter
-                                * goes out unfiltered */
-        const mg_http_filters_t *f = r->gen->filters;
-        for (size_t i = 0; i < f->nheader; i++) {
-            if (f->header[i](r, h) != MG_OK) {
-                return MG_ERROR;
-            }
-        }
+    if (header_filters(r, h) != MG_OK) {
+        return MG_ERROR;
     }
     return r->conn->session->send_head(r, h);
 }
 
 int mg_http_send_body(mg_request_t *r, const char *data, size_t len, bool last)
 {
-    if (r->body_filtered && !r->is_head && (len > 0 || last)) {
-        const mg_http_filters_t *f = r->gen->filters;
-        for (size_t i = 0; i < f->nbody; i++) {
-            if (f->body[i](r, &data, &len, last) != MG_OK) {
-                return MG_ERROR;
-            }
-        }
-    } else if (len == 0 && r->out_head_len == 0 && r->out_frame != MG_HTTP1_FRAME_CHUNKED) {
-        return MG_OK; /* nothing to write: no head waiting, no terminating chunk */
+    if (r->body_filtered && !r->is_head && (len > 0 || last) &&
+        body_filters(r, &data, &len, last) != MG_OK) {
+        return MG_ERROR;
     }
     return r->conn->session->send_body(r, data, len, last);
 }
@@ -211,8 +227,7 @@ void mg_http_respond_head(mg_request_t *r, mg_http_head_t *h, const char *body, 
     mg_conn_t *c = r->conn;
     mg__conn_enter(c);
     bool filtered = !r->filters_off;
-    if (mg_http_send_head(r, h) != MG_OK) {
-        r->out_head_len = 0;
+    if (header_filters(r, h) != MG_OK) {
         mg_http_error(r, 500); /* a filter failed (logged); this one goes out unfiltered */
         goto out;
     }
@@ -220,23 +235,17 @@ void mg_http_respond_head(mg_request_t *r, mg_http_head_t *h, const char *body, 
         /* the body is whole: the filters see it as one last chunk, and its filtered
          * length is the one announced */
         const char *b = body != NULL ? body : "";
-        const mg_http_filters_t *f = r->gen->filters;
-        for (size_t i = 0; i < f->nbody; i++) {
-            if (f->body[i](r, &b, &len, true) != MG_OK) {
-                r->out_head_len = 0;
-                mg_http_error(r, 500);
-                goto out;
-            }
+        if (body_filters(r, &b, &len, true) != MG_OK) {
+            mg_http_error(r, 500);
+            goto out;
         }
         body = b;
         h->content_length = (int64_t)len;
-        if (c->session->send_head(r, h) != MG_OK) {
-            mg_http_finish(r, false);
-            goto out;
-        }
     }
     r->body_filtered = false;
-    if (c->session->send_body(r, body, len, true) != MG_ERROR) {
+    if (c->session->send_head(r, h) != MG_OK) {
+        mg_http_finish(r, false);
+    } else if (c->session->send_body(r, body, len, true) != MG_ERROR) {
         mg_http_finish(r, true);
     }
 out:

@@ -582,9 +582,6 @@ int mg_lua_header_filter(mg_request_t *r, int *status, const void **hdrs, size_t
 
 int mg_lua_header_filter_handler(mg_request_t *r, mg_http_head_t *h)
 {
-    if (r->lua == NULL && r->gen->lua == NULL) {
-        return MG_OK; /* no plugin in this configuration */
-    }
     mg_lua_task_t *t = task_of(r);
     if (t == NULL || t->lua == NULL) {
         return MG_OK;
