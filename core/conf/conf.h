@@ -65,7 +65,81 @@ typedef struct {
 typedef struct {
     mg_addr_t addr;
     int backlog; /* default 511 */
+    bool tls;    /* `{ address: ..., tls: true }`: terminates TLS (the `tls:` block) */
 } mg_listen_conf_t;
+
+/* ---- TLS (sys/tls.h) ---- */
+
+/* A file the configuration names (a certificate, a key, a CA, a CRL, an OCSP response,
+ * ticket keys), read whole by the master after parsing (mg_conf_read_files) and sent to
+ * the workers with the config: every worker builds from exactly the bytes that were
+ * validated, read together, even while a renewal rewrites the files. */
+typedef struct {
+    const char *path; /* absolute; NULL when the key is absent */
+    char *data;       /* the contents, NUL-terminated; NULL until read */
+    size_t len;
+    int line, column;  /* where the key naming it is, for errors found after the walk */
+    const char *key;   /* its key path, e.g. "tls.certificates[0].key" */
+    bool optional;     /* a missing file is not an error (ticket keys may come later) */
+} mg_conf_file_t;
+
+typedef enum {
+    MG_TLS_VERIFY_OFF = 0,  /* no client certificate asked for */
+    MG_TLS_VERIFY_OPTIONAL, /* asked; a missing or bad one is left to plugins */
+    MG_TLS_VERIFY_REQUIRED, /* a missing or bad one fails the handshake */
+} mg_tls_verify_t;
+
+/* `tls.certificates[]`. */
+typedef struct {
+    mg_conf_file_t cert; /* the chain, leaf first */
+    mg_conf_file_t key;
+    const char **snis; /* NULL: the certificate's DNS SANs */
+    size_t nsnis;
+    mg_conf_file_t client_ca; /* asks the names' clients for a certificate */
+    mg_tls_verify_t client_verify;
+    int verify_depth;          /* client chain depth, default 2 */
+    mg_conf_file_t crl;        /* optional CRL (PEM) for client certificates */
+    mg_conf_file_t ocsp_file;  /* `ocsp: { file: ... }`: a DER response to staple */
+    bool ocsp_fetch;           /* `ocsp: { fetch: true }`: from the responder the cert names */
+    int line, column;          /* the entry, for errors about it as a whole */
+} mg_tls_cert_conf_t;
+
+/* The `tls:` block: what every TLS listener serves. */
+typedef struct {
+    mg_tls_cert_conf_t *certs;
+    size_t ncerts;
+    bool strict_sni;             /* refuse a handshake naming no configured name */
+    int min_version;             /* protocols: TLS1_2_VERSION ... (OpenSSL's numbers) */
+    int max_version;
+    const char *ciphers;         /* TLS 1.2 list, default Mozilla intermediate */
+    const char *ciphersuites;    /* TLS 1.3 suites, default OpenSSL's */
+    const char *curves;          /* groups, default "X25519:P-256:P-384" */
+    bool session_tickets;        /* default true */
+    mg_conf_file_t ticket_key_file; /* 80-byte keys, first encrypts; re-read on reload */
+    double ticket_key_rotation;  /* generated keys: rotation period, default 1 h */
+    double handshake_timeout;    /* default 10 s */
+    bool watch_certificates;     /* a changed certificate or key file reloads */
+    bool client_cert_headers;    /* X-Client-Cert-* upstream for a verified client */
+} mg_tls_conf_t;
+
+/* `upstreams[].tls` (and mg.http's defaults): TLS towards a node. */
+typedef struct {
+    bool on;
+    bool verify;         /* default true: against `ca`, else the system store */
+    mg_conf_file_t ca;
+    const char *sni;     /* default: the node's host name (never an address), or `host:` */
+    mg_conf_file_t cert; /* optional client certificate and key */
+    mg_conf_file_t key;
+    int verify_depth;    /* default 4 */
+} mg_upstream_tls_conf_t;
+
+/* `resolver:` (sys/resolver.h): how host names are resolved without blocking. */
+typedef struct {
+    mg_addr_t *servers; /* empty: /etc/resolv.conf */
+    size_t nservers;
+    double valid;       /* cache answers this long; 0: the answers' TTLs */
+    double timeout;     /* per query, default 5 s */
+} mg_resolver_conf_t;
 
 typedef struct {
     mg_addr_t addr;
@@ -133,6 +207,7 @@ struct mg_upstream_conf_s {
     const char *host;         /* Host sent upstream; NULL passes the client's Host */
     int index;                /* position in conf->upstreams */
     mg_health_conf_t health;  /* health checks, breaker, limits, retry budget */
+    mg_upstream_tls_conf_t tls; /* `tls:`; tls.on false for plain HTTP */
 };
 
 /* A fixed response a route can answer with instead of proxying. */
@@ -319,6 +394,10 @@ struct mg_conf_s {
     mg_route_conf_t *routes;
     size_t nroutes;
     mg_redis_conf_t *redis;          /* NULL when the `redis` block is absent */
+    mg_tls_conf_t tls;               /* `tls:`; tls.ncerts == 0 when absent */
+    mg_resolver_conf_t resolver;
+    mg_conf_file_t **files;          /* every file named, in parse order (mg_conf_read_files) */
+    size_t nfiles;
     mg_plugin_use_t *global_plugins; /* apply to every route */
     size_t nglobal_plugins;
     mg_consumer_conf_t *consumers;
