@@ -435,12 +435,16 @@ mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const ch
  * MG_ERROR with *err naming the key of the first plugin that has no readable file. */
 int mg_conf_read_plugins(mg_conf_t *conf, const char *bundled_dir, mg_conf_err_t *err);
 
-/* Serialises conf->plugin_srcs for the control channel: the size needed when buf is
+/* Reads every file the snapshot names (conf->files: certificates, keys, CAs...) whole
+ * into it. MG_OK, or MG_ERROR with *err at the key naming the first unreadable one. */
+int mg_conf_read_files(mg_conf_t *conf, mg_conf_err_t *err);
+
+/* Serialises conf->plugin_srcs, then the files' contents, for the control channel: the size needed when buf is
  * NULL, else writes it and returns the length. */
 size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf);
 
-/* Attaches the plugin sources packed by mg_conf_plugins_pack() (copied into the
- * snapshot). MG_OK, or MG_ERROR (corrupt or out of memory). */
+/* Attaches the plugin sources and file contents packed by mg_conf_plugins_pack()
+ * (copied into the snapshot, whose files must be the same list). MG_OK, or MG_ERROR (corrupt or out of memory). */
 int mg_conf_plugins_unpack(mg_conf_t *conf, const char *buf, size_t len);
 
 /* Frees a snapshot. NULL is a no-op. */

@@ -137,6 +137,14 @@ int mg__conf_on_max_pending(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_retry_budget(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_health_check(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
+/* conf_tls.c: a listen entry (a string or {address, tls, backlog}), the `tls:` block
+ * and its defaults, the check once every key is read, and an upstream's `tls:`. */
+int mg__conf_listen_item(mg__conf_ctx_t *c, yaml_node_t *v, mg_listen_conf_t *l);
+void mg__conf_tls_defaults(mg_tls_conf_t *t);
+int mg__conf_on_tls(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_tls_finish(mg__conf_ctx_t *c, yaml_node_t *root);
+int mg__conf_on_up_tls(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+
 /* The top-level mapping (conf_top.c), then upstreams and routes (conf_route.c). */
 int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root);
 int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node);

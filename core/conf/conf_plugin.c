@@ -440,7 +440,8 @@ int mg_conf_read_plugins(mg_conf_t *conf, const char *bundled_dir, mg_conf_err_t
     return MG_OK;
 }
 
-/* Packed: count (u32), then per plugin: name\0 file\0 length (u64) source. */
+/* Packed: count (u32), then per plugin: name\0 file\0 length (u64) source; then the
+ * file count (u32) and per file: length (u64, all ones when unread) and contents. */
 size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf)
 {
     size_t n = 4;
@@ -459,6 +460,22 @@ size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf)
             memcpy(buf + n + nl + fl + 8, s->src, s->len);
         }
         n += nl + fl + 8 + s->len;
+    }
+    if (buf != NULL) {
+        uint32_t cnt = (uint32_t)conf->nfiles;
+        memcpy(buf + n, &cnt, 4);
+    }
+    n += 4;
+    for (size_t i = 0; i < conf->nfiles; i++) {
+        const mg_conf_file_t *f = conf->files[i];
+        uint64_t fl = f->data != NULL ? f->len : UINT64_MAX;
+        if (buf != NULL) {
+            memcpy(buf + n, &fl, 8);
+            if (f->data != NULL) {
+                memcpy(buf + n + 8, f->data, f->len);
+            }
+        }
+        n += 8 + (f->data != NULL ? f->len : 0);
     }
     return n;
 }
@@ -513,5 +530,35 @@ int mg_conf_plugins_unpack(mg_conf_t *conf, const char *buf, size_t len)
         }
     }
     conf->nplugin_srcs = cnt;
+    uint32_t nf;
+    if (end - p < 4) {
+        return MG_ERROR;
+    }
+    memcpy(&nf, p, 4);
+    p += 4;
+    if (nf != conf->nfiles) {
+        return MG_ERROR; /* not the same config */
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        uint64_t fl;
+        if (end - p < 8) {
+            return MG_ERROR;
+        }
+        memcpy(&fl, p, 8);
+        p += 8;
+        if (fl == UINT64_MAX) {
+            continue;
+        }
+        if ((uint64_t)(end - p) < fl) {
+            return MG_ERROR;
+        }
+        mg_conf_file_t *f = conf->files[i];
+        f->data = mg_pool_strndup(conf->pool, p, (size_t)fl);
+        f->len = (size_t)fl;
+        p += fl;
+        if (f->data == NULL) {
+            return MG_ERROR;
+        }
+    }
     return MG_OK;
 }

@@ -190,6 +190,7 @@ static const mg__conf_field_t upstream_fields[] = {
     {"max_connections", mg__conf_on_max_connections, NULL},
     {"max_pending", mg__conf_on_max_pending, NULL},
     {"retry_budget", mg__conf_on_retry_budget, NULL},
+    {"tls", mg__conf_on_up_tls, NULL},
 };
 
 static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *u)
@@ -205,6 +206,7 @@ static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *
         .retry_timeout = 0,
     };
     mg__conf_balancer_defaults(u);
+    u->tls = (mg_upstream_tls_conf_t){.verify = true, .verify_depth = 4};
     mg__conf_health_defaults(&u->health);
     uint64_t seen;
     if (mg__conf_map(c, v, upstream_fields, MG_NELEMS(upstream_fields), u, &seen) != MG_OK ||

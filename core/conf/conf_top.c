@@ -51,10 +51,9 @@ static int on_listen(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     }
     for (size_t i = 0; i < n; i++) {
         size_t saved = scalar ? c->pathlen : mg__conf_push_index(c, i);
-        if (mg__conf_addr(c, items[i], &ls[i].addr) != MG_OK) {
+        if (mg__conf_listen_item(c, items[i], &ls[i]) != MG_OK) {
             return MG_ERROR;
         }
-        ls[i].backlog = 511;
         for (size_t j = 0; j < i; j++) {
             if (mg__conf_addr_eq(&ls[j].addr, &ls[i].addr)) {
                 return mg__conf_fail(c, items[i], "address \"%s\" is already listed (listen[%zu])",
@@ -417,6 +416,7 @@ static const mg__conf_field_t top_fields[] = {
     {"shared_dicts", mg__conf_on_shared_dicts, NULL},
     {"lua", mg__conf_on_lua, NULL},
     {"rate_limit_zones", mg__conf_on_rl_zones, NULL},
+    {"tls", mg__conf_on_tls, NULL},
 };
 
 static void set_defaults(mg__conf_ctx_t *c)
@@ -431,6 +431,7 @@ static void set_defaults(mg__conf_ctx_t *c)
     conf->access_log_format = MG_ACCESS_COMBINED;
     conf->access_log_buffer = 64u << 10;
     conf->shm_size = 1u << 20;
+    mg__conf_tls_defaults(&conf->tls);
     conf->lua = (mg_lua_conf_t){.cpu_budget = 0.05, .memory_limit = 64u << 20, .stall_timeout = 2};
     conf->plugins_dirs = mg_pool_calloc(c->pool, sizeof(const char *));
     if (conf->plugins_dirs != NULL) {
@@ -478,7 +479,8 @@ int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root)
         mg__conf_map(c, root, top_fields, MG_NELEMS(top_fields), NULL, &seen) != MG_OK) {
         return MG_ERROR;
     }
-    if ((c->conf->nlisten == 0 && default_listen(c) != MG_OK) || check_admin(c) != MG_OK) {
+    if ((c->conf->nlisten == 0 && default_listen(c) != MG_OK) || check_admin(c) != MG_OK ||
+        mg__conf_tls_finish(c, root) != MG_OK) {
         return MG_ERROR;
     }
     if (c->upstreams != NULL) {
