@@ -26,6 +26,8 @@ struct mg_gen_s {
     mg_http_chain_t *chains;            /* owned; one handler chain per route, same order */
     mg_http_chain_t *admin_chain;       /* owned; the admin listener's */
     mg_http_filters_t *filters;         /* owned; what every answer goes through */
+    struct mg_tls_server_s *tls;        /* what TLS listeners serve (one reference); NULL
+                                         * without certificates */
 };
 
 static inline mg_gen_t *mg_gen_retain(mg_gen_t *g)

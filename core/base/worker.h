@@ -32,12 +32,14 @@ typedef struct {
     int32_t lua_pad;
     uint64_t lua_generation; /* generation of the state running */
     uint64_t gens_alive;     /* generations still alive: current + held by requests */
+    uint64_t tls[16];        /* TLS handshakes: sys/tls.h's mg_tls_counters_t */
 } mg_worker_stats_t;
 
 typedef struct mg_listener_s {
     ev_io io; /* must stay first */
     int fd;
     bool admin;    /* serves the admin API instead of routes */
+    bool tls;      /* terminates TLS with the generation's certificates */
     char text[64]; /* "127.0.0.1:8080" */
     mg_worker_t *worker;
 } mg_listener_t;

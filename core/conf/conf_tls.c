@@ -233,7 +233,8 @@ static int on_tls_certificates(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
     yaml_node_t **items;
     size_t n;
-    if (mg__conf_list(c, v, false, &items, &n, NULL) != MG_OK) {
+    bool scalar;
+    if (mg__conf_list(c, v, false, &items, &n, &scalar) != MG_OK) {
         return MG_ERROR;
     }
     if (n == 0) {

@@ -211,10 +211,11 @@ void mg_http_respond_head(mg_request_t *r, mg_http_head_t *h, const char *body, 
 int mg_http_return_handler(mg_request_t *r, const void *data);
 int mg_http_no_producer_handler(mg_request_t *r, const void *data);
 
-/* Accepts one client connection on listener `l` (fd already non-blocking). Takes the
- * fd. */
-void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockaddr *sa,
-                         socklen_t salen);
+/* Accepts one client connection on listener `l` (fd already non-blocking): a TLS
+ * listener's does its handshake first. Takes the fd. */
+struct mg_listener_s;
+void mg_http_conn_accept(mg_worker_t *w, int fd, const struct mg_listener_s *l,
+                         const struct sockaddr *sa, socklen_t salen);
 
 /* Sets up the worker's client side on its loop (the posted endings of requests).
  * Once, before the first connection. */

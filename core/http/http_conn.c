@@ -20,6 +20,7 @@
 #include "http_parse.h"
 #include "log.h"
 #include "pool.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <arpa/inet.h>
@@ -69,6 +70,8 @@ static bool wants_read(const mg_conn_t *c)
         return body_wanted(c);
     case MG_C_LINGER:
         return !out_pending(c);
+    case MG_C_TLS:
+        return false; /* the handshake says what it waits for (tp.want) */
     }
     return false;
 }
@@ -111,6 +114,8 @@ static double deadline(const mg_conn_t *c)
         return body_deadline(c, h);
     case MG_C_LINGER:
         return c->deadline;
+    case MG_C_TLS:
+        return c->last_read + c->w->gen->conf->tls.handshake_timeout;
     }
     return 0;
 }
@@ -127,7 +132,10 @@ static void update_watchers(mg_conn_t *c)
     } else if ((c->io_events & EV_READ) && !c->read_spurious && !c->eof) {
         want = EV_READ;
     }
-    int ev = want | (out_pending(c) ? EV_WRITE : 0);
+    if (c->state == MG_C_TLS) {
+        want = c->tp.want;
+    }
+    int ev = want | (out_pending(c) || c->read_wants_write ? EV_WRITE : 0);
     if (ev != c->io_events) {
         ev_io_stop(c->w->loop, &c->io);
         if (ev != 0) {
@@ -273,9 +281,83 @@ static void idle_tidy(mg_conn_t *c)
     }
 }
 
+/* Error-log lines about what clients send on their own (a failed handshake): at most
+ * LOG_BURST a second per worker, so a flood of bad handshakes cannot flood the log. */
+#define LOG_BURST 10
+
+static void log_limited(const mg_conn_t *c, const char *why)
+{
+    static double second;
+    static unsigned n, dropped;
+    double now = mg__conn_now(c);
+    if (now - second >= 1) {
+        if (dropped > 0) {
+            mg_log_info("%u more such lines in the last second were not logged", dropped);
+        }
+        second = now;
+        n = dropped = 0;
+    }
+    if (n++ < LOG_BURST) {
+        mg_log_info("%s, client: %s", why, c->addr);
+    } else {
+        dropped++;
+    }
+}
+
+static int flush_out(mg_conn_t *c);
+static int out_append(mg_conn_t *c, const char *p, size_t len);
+
+/* Plain HTTP on a TLS port: answered in clear text, as nginx does, so that whoever
+ * typed http:// instead of https:// sees why. */
+static void answer_plain_http(mg_conn_t *c)
+{
+    static const char msg[] = "HTTP/1.1 400 Bad Request\r\n"
+                              "Content-Type: text/plain\r\n"
+                              "Content-Length: 47\r\n"
+                              "Connection: close\r\n\r\n"
+                              "The plain HTTP request was sent to a TLS port.\n";
+    mg_tls_to_plain(&c->tp);
+    c->state = MG_C_LINGER;
+    c->deadline = 0;
+    if (out_append(c, msg, sizeof(msg) - 1) != MG_OK) {
+        conn_close(c);
+        return;
+    }
+    flush_out(c);
+}
+
+/* One step of the handshake: MG_OK once done (the connection waits for a request). */
+static int tls_handshake(mg_conn_t *c)
+{
+    int rc = c->tp.ops->handshake(&c->tp);
+    if (rc == MG_OK) {
+        c->state = MG_C_IDLE;
+        c->readable = true; /* the first request may have come with the last flight */
+        c->last_read = mg__conn_now(c);
+        return MG_OK;
+    }
+    if (rc == MG_ERROR) {
+        char why[200];
+        snprintf(why, sizeof(why), "TLS handshake failed: %s", mg_tls_error(&c->tp));
+        log_limited(c, why);
+        if (mg_tls_plain_http(&c->tp)) {
+            answer_plain_http(c);
+        } else {
+            conn_close(c);
+        }
+    }
+    return MG_ERROR;
+}
+
 static void run(mg_conn_t *c)
 {
     while (!c->closed && !c->end_posted) {
+        if (c->state == MG_C_TLS) {
+            if (tls_handshake(c) != MG_OK) {
+                break;
+            }
+            continue;
+        }
         if (c->state == MG_C_LINGER) {
             linger(c);
             break;
@@ -287,6 +369,13 @@ static void run(mg_conn_t *c)
          * with Connection: close); only new reads stop */
         if (c->state == MG_C_IDLE && c->buf != NULL && c->pos < c->len &&
             c->olen - c->opos < MG_HTTP_OUT_HIGH) {
+            if (c->nrequests == 0 && c->pos == 0 && (unsigned char)c->buf[0] == 0x16 &&
+                !mg_transport_is_tls(&c->tp)) {
+                /* a TLS ClientHello on a plain port: no HTTP answer would be read */
+                log_limited(c, "TLS handshake sent to a plain HTTP port");
+                conn_close(c);
+                break;
+            }
             if (mg__request_begin(c) != MG_OK) {
                 conn_close(c);
                 break;
@@ -471,6 +560,7 @@ static int read_some(mg_conn_t *c)
     }
     if (n == -EAGAIN) {
         c->readable = false;
+        c->read_wants_write = c->tp.want == EV_WRITE && mg_transport_is_tls(&c->tp);
         if (c->state == MG_C_IDLE && c->len == 0) {
             mg__buf_give(c); /* an idle connection holds no buffer while it waits */
         }
@@ -517,7 +607,6 @@ static void linger(mg_conn_t *c)
 
 /* ---- events ---- */
 
-static int flush_out(mg_conn_t *c);
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -525,6 +614,10 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     mg__conn_enter(c);
     if ((revents & EV_WRITE) && out_pending(c)) {
         flush_out(c);
+    }
+    if ((revents & EV_WRITE) && c->read_wants_write) {
+        c->read_wants_write = false;
+        c->readable = true;
     }
     if (revents & EV_READ) {
         c->readable = true;
@@ -544,6 +637,10 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     mg__conn_enter(c);
     if (now + 0.0005 < c->deadline) {
         update_watchers(c); /* fired early: the deadline moved later meanwhile */
+    } else if (c->state == MG_C_TLS) {
+        mg_tls_fail(&c->tp, MG_TLS_FAIL_TIMEOUT, "handshake timed out");
+        log_limited(c, "TLS handshake timed out");
+        conn_close(c);
     } else if (out_pending(c)) {
         mg__conn_abort(c, 0, "client timed out reading the response");
     } else if (c->state == MG_C_HEAD && c->r != NULL) {
@@ -569,8 +666,8 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ---- accept, drain, close all ---- */
 
-void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockaddr *sa,
-                         socklen_t salen)
+void mg_http_conn_accept(mg_worker_t *w, int fd, const mg_listener_t *l,
+                         const struct sockaddr *sa, socklen_t salen)
 {
     mg_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -582,8 +679,18 @@ void mg_http_conn_accept(mg_worker_t *w, int fd, bool admin, const struct sockad
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->w = w;
     c->fd = fd;
-    mg_transport_init_plain(&c->tp, fd);
-    c->admin = admin;
+    if (!l->tls) {
+        mg_transport_init_plain(&c->tp, fd);
+    } else if (w->gen->tls == NULL || mg_transport_init_tls_server(&c->tp, fd, w->gen->tls) != MG_OK) {
+        mg_log_crit("cannot start a TLS connection: %s",
+                    w->gen->tls == NULL ? "no certificate" : "out of memory");
+        close(fd);
+        free(c);
+        return;
+    } else {
+        c->state = MG_C_TLS;
+    }
+    c->admin = l->admin;
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &s6->sin6_addr, c->addr, sizeof(c->addr));

@@ -31,6 +31,7 @@ enum {
     MG_C_ACTIVE,   /* dispatched: the producer has the request; body read on demand */
     MG_C_DISCARD,  /* the response ended before the body did: reading it to drop it */
     MG_C_LINGER,   /* response sent, write side shut: drain what the client still sends */
+    MG_C_TLS,      /* the TLS handshake, before the first request */
 };
 
 /* A header seen while the head is read, as offsets from the start of the request in the
@@ -45,7 +46,7 @@ struct mg_conn_s {
     mg_worker_t *w;
     mg_conn_t *prev, *next;               /* w->conns */
     const mg_http_session_ops_t *session; /* the protocol's writer (HTTP/1) */
-    mg_transport_t tp;                    /* how the bytes move (plain; later TLS) */
+    mg_transport_t tp;                    /* how the bytes move (plain or TLS) */
     int fd;
     uint8_t state;
     bool admin;             /* accepted on the admin listener */
@@ -61,6 +62,7 @@ struct mg_conn_s {
     bool read_spurious;     /* a read event came while no input was wanted */
     bool end_posted;        /* the request's end waits in the worker's posted list */
     bool end_keep;          /* ... and the connection stays open after it */
+    bool read_wants_write;  /* a TLS read waits for the socket to be writable */
     mg_conn_t *posted_next; /* the worker's list of posted endings */
     int busy;               /* frames of ours on the stack */
     int io_events;

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "pool.h"
 #include "router.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -262,6 +263,7 @@ int mg__request_begin(mg_conn_t *c)
     r->worker = w;
     r->gen = mg_gen_retain(w->gen);
     r->content_length = -1;
+    r->tls = mg_transport_is_tls(&c->tp);
     r->upstream_time = r->upstream_connect_time = r->upstream_header_time = -1;
     r->start = r->start_wall = mg__conn_now(c);
     r->http_major = r->http_minor = 1;

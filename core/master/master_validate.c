@@ -20,6 +20,7 @@
 #include "master.h"
 #include "master_int.h"
 #include "router.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +46,13 @@ double mg__validation_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The part that runs no plugin code: the router, then the plugin sources. */
+static void warn_tls(const char *msg)
+{
+    mg_log_warn("%s", msg);
+}
+
+/* The part that runs no plugin code: the router, the plugin sources, the files and
+ * what TLS makes of them. */
 static int check_static(mg_conf_t *conf, char *msg, size_t len)
 {
     mg_router_t *r = mg_router_create(conf, msg, len);
@@ -59,9 +66,29 @@ static int check_static(mg_conf_t *conf, char *msg, size_t len)
     char bundled[PATH_MAX + 16];
     snprintf(bundled, sizeof(bundled), "%s/../plugins", mg_runtime_lua_dir());
     mg_conf_err_t cerr;
-    if (mg_conf_read_plugins(conf, bundled, &cerr) != MG_OK) {
+    if (mg_conf_read_plugins(conf, bundled, &cerr) != MG_OK ||
+        mg_conf_read_files(conf, &cerr) != MG_OK) {
         mg_conf_err_format(&cerr, msg, len);
         return MG_ERROR;
+    }
+    /* certificates, keys and chains are checked here, where a reload can still say no;
+     * an expired certificate is only worth a warning */
+    mg_tls_server_t *tls = mg_tls_server_new(conf, &cerr, warn_tls);
+    if (tls == NULL && cerr.msg[0] != '\0') {
+        mg_conf_err_format(&cerr, msg, len);
+        return MG_ERROR;
+    }
+    mg_tls_server_release(tls);
+    for (size_t i = 0; i < conf->nupstreams; i++) {
+        if (!conf->upstreams[i].tls.on) {
+            continue;
+        }
+        mg_tls_client_t *cl = mg_tls_client_new(conf, &conf->upstreams[i].tls, &cerr);
+        if (cl == NULL) {
+            mg_conf_err_format(&cerr, msg, len);
+            return MG_ERROR;
+        }
+        mg_tls_client_free(cl);
     }
     return MG_OK;
 }

@@ -14,6 +14,7 @@
 #include "lua_runtime.h"
 #include "ratelimit_cluster.h"
 #include "router.h"
+#include "tls.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -33,6 +34,7 @@ static void gen_free(mg_gen_t *g)
     free(g->chains);
     free(g->admin_chain);
     free(g->filters);
+    mg_tls_server_release(g->tls);
     mg_lua_destroy(g->lua);
     if (g->rl_cluster != NULL) {
         mg_rl_cluster_destroy(g->rl_cluster);
@@ -146,6 +148,13 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
     g->worker = w;
     g->router = mg_router_create(conf, err, errlen);
     if (g->router == NULL) {
+        gen_free(g);
+        return NULL;
+    }
+    mg_conf_err_t cerr;
+    g->tls = mg_tls_server_new(conf, &cerr, NULL);
+    if (g->tls == NULL && cerr.msg[0] != '\0') {
+        mg_conf_err_format(&cerr, err, errlen);
         gen_free(g);
         return NULL;
     }

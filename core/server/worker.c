@@ -14,6 +14,7 @@
 #include "gen_build.h"
 #include "http.h"
 #include "control.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -114,7 +115,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         socklen_t len = sizeof(ss);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            mg_http_conn_accept(w, fd, l->admin, (struct sockaddr *)&ss, len);
+            mg_http_conn_accept(w, fd, l, (struct sockaddr *)&ss, len);
             continue;
         }
         switch (errno) {
@@ -449,6 +450,7 @@ static int listeners_init(mg_worker_t *w, const int *fds, size_t n, int admin_fd
         bool admin = i == n;
         l->fd = admin ? admin_fd : fds[i];
         l->admin = admin;
+        l->tls = !admin && i < conf->nlisten && conf->listen[i].tls;
         l->worker = w;
         const char *text =
             admin ? conf->admin->addr.text : (i < conf->nlisten ? conf->listen[i].addr.text : "?");
@@ -524,6 +526,8 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
     w->shm = shm;
     w->all_stats = all_stats;
     w->stats = &all_stats[slot];
+    _Static_assert(sizeof(mg_tls_counters_t) <= sizeof(w->stats->tls), "tls counters fit");
+    mg_tls_counters_use((mg_tls_counters_t *)w->stats->tls);
     w->gen = gen;
     mg_gen_bind(gen, w);
     id_prefix_init(w);
