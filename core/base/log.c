@@ -619,6 +619,12 @@ static void format_json(out_t *o, const mg_access_rec_t *r)
         put_secs_field(o, plugin_time_keys[i], r->plugin_time[i]);
     }
     put_str_field(o, "request_id", r->request_id);
+    put_str_field(o, "scheme", r->scheme);
+    if (r->tls_version.len > 0) {
+        put_str_field(o, "tls_version", r->tls_version);
+        put_str_field(o, "tls_cipher", r->tls_cipher);
+        put_str_field(o, "tls_sni", r->tls_sni);
+    }
     put(o, "}\n", 2);
 }
 

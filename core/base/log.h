@@ -102,7 +102,11 @@ typedef struct {
      * body_filter, log), < 0 when none ran in it */
     double plugin_time[MG_LOG_PLUGIN_PHASES];
     mg_str_t request_id;
-    double start; /* epoch seconds when the request began */
+    double start;         /* epoch seconds when the request began */
+    mg_str_t scheme;      /* "http" or "https" */
+    mg_str_t tls_version; /* "TLSv1.3"; empty over plain HTTP */
+    mg_str_t tls_cipher;
+    mg_str_t tls_sni;     /* the name the client asked for, empty without */
 } mg_access_rec_t;
 
 /* True when an access log is open (not `access_log: off`). */

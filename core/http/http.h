@@ -213,6 +213,10 @@ int mg_http_no_producer_handler(mg_request_t *r, const void *data);
 
 /* Accepts one client connection on listener `l` (fd already non-blocking): a TLS
  * listener's does its handshake first. Takes the fd. */
+/* How the request's connection moves its bytes (plain or TLS: sys/tls.h tells what a
+ * TLS one negotiated and who the client's certificate names). */
+const struct mg_transport_s *mg_http_transport(const mg_request_t *r);
+
 struct mg_listener_s;
 void mg_http_conn_accept(mg_worker_t *w, int fd, const struct mg_listener_s *l,
                          const struct sockaddr *sa, socklen_t salen);

@@ -664,6 +664,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     mg__conn_leave(c);
 }
 
+const mg_transport_t *mg_http_transport(const mg_request_t *r)
+{
+    return &r->conn->tp;
+}
+
 /* ---- accept, drain, close all ---- */
 
 void mg_http_conn_accept(mg_worker_t *w, int fd, const mg_listener_t *l,

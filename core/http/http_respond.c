@@ -20,6 +20,7 @@
 #include "log.h"
 #include "pool.h"
 #include "put.h"
+#include "tls.h"
 
 #include <stdio.h>
 #include <sys/uio.h>
@@ -64,6 +65,12 @@ void mg__request_log(mg_request_t *r)
 
 /* ---- the access log, a log handler like any other ---- */
 
+static mg_str_t tls_str(const mg_transport_t *t, mg_tls_var_t var, char *buf, size_t len)
+{
+    int n = mg_tls_var(t, var, buf, len);
+    return n < 0 ? MG_NULL_STR : mg_str(buf, MG_MIN((size_t)n, len - 1));
+}
+
 void mg_http_access_log(mg_request_t *r)
 {
     if (!mg_log_access_enabled()) {
@@ -94,6 +101,14 @@ void mg_http_access_log(mg_request_t *r)
     };
     for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
         rec.plugin_time[i] = (r->plugin_phases >> i) & 1u ? r->plugin_time[i] : -1;
+    }
+    char ver[32], cipher[64], sni[256];
+    rec.scheme = r->tls ? MG_STR("https") : MG_STR("http");
+    if (r->tls) {
+        const mg_transport_t *t = mg_http_transport(r);
+        rec.tls_version = tls_str(t, MG_TLS_VAR_VERSION, ver, sizeof(ver));
+        rec.tls_cipher = tls_str(t, MG_TLS_VAR_CIPHER, cipher, sizeof(cipher));
+        rec.tls_sni = tls_str(t, MG_TLS_VAR_SNI, sni, sizeof(sni));
     }
     mg_log_access(&rec);
 }
