@@ -451,6 +451,9 @@ static void set_defaults(mg__conf_ctx_t *c)
         .drain_timeout = 30,
         .response_request_id = true,
     };
+    /* `tls:` defaults that hold whether or not the block is there */
+    conf->tls.session_tickets = true;
+    conf->tls.ticket_key_rotation = 3600; /* 1 h: a ticket outlives its key by 3 more */
 }
 
 static int default_listen(mg__conf_ctx_t *c)
