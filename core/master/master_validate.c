@@ -1,7 +1,7 @@
 /*
  * master_validate.c -- everything a configuration must pass before it is used (start,
  * -t, -s reload, every reload): the routes build a router, every plugin in use is read,
- * and the plugins load in a scratch Lua state with their configs checked against their
+ * a ticket_key_file holds keys of the right sizes, and the plugins load in a scratch Lua state with their configs checked against their
  * schemas.
  *
  * The master never runs plugin code itself. A plugin file's top level runs when it
@@ -45,7 +45,8 @@ double mg__validation_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The part that runs no plugin code: the router, then the plugin sources. */
+/* The part that runs no plugin code: the router, the plugin sources, the content of
+ * the ticket_key_file. */
 static int check_static(mg_conf_t *conf, char *msg, size_t len)
 {
     mg_router_t *r = mg_router_create(conf, msg, len);
@@ -63,7 +64,7 @@ static int check_static(mg_conf_t *conf, char *msg, size_t len)
         mg_conf_err_format(&cerr, msg, len);
         return MG_ERROR;
     }
-    return MG_OK;
+    return mg__master_tickets_check(conf, msg, len);
 }
 
 static void write_all(int fd, const char *p, size_t len)
@@ -86,7 +87,7 @@ static void child_main(const mg_conf_t *conf, int fd, char *trace)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* the master's signal handling is not ours: a ^C or a stop kills us outright */
-    int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD};
+    int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD};
     for (size_t i = 0; i < MG_NELEMS(sigs); i++) {
         signal(sigs[i], SIG_DFL);
     }
