@@ -179,4 +179,8 @@ sub {
     is($t->request("GET /hello")->{status}, 200, 'still serving');
     is_deeply([sort { $a <=> $b } main::worker_pids($t)], \@before, 'the same workers');
     ok(kill(0, $t->pid), 'the master lives');
+    # sent to a worker by mistake (a kill to the process group), it is ignored
+    kill 'USR2', $before[0];
+    Time::HiRes::sleep(0.2);
+    is_deeply([sort { $a <=> $b } main::worker_pids($t)], \@before, 'a worker ignores it');
 }
