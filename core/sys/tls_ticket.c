@@ -124,8 +124,7 @@ static int key_generate(tk_key_t *k)
 {
     k->aes_len = 32;
     k->hmac_len = 32;
-    if (RAND_bytes(k->name, sizeof(k->name)) != 1 ||
-        RAND_priv_bytes(k->aes, sizeof(k->aes)) != 1 ||
+    if (RAND_bytes(k->name, sizeof(k->name)) != 1 || RAND_priv_bytes(k->aes, sizeof(k->aes)) != 1 ||
         RAND_priv_bytes(k->hmac, sizeof(k->hmac)) != 1) {
         OPENSSL_cleanse(k, sizeof(*k));
         return MG_ERROR;
@@ -183,8 +182,8 @@ static int file_parse(const char *data, size_t len, tk_set_t *out, char *err, si
         for (size_t j = 0; j < i; j++) {
             if (memcmp(out->keys[i].name, out->keys[j].name, MG_TLS_TICKET_NAME_LEN) == 0) {
                 snprintf(err, errlen,
-                         "ticket keys %zu and %zu have the same name (their first %d bytes)",
-                         j + 1, i + 1, MG_TLS_TICKET_NAME_LEN);
+                         "ticket keys %zu and %zu have the same name (their first %d bytes)", j + 1,
+                         i + 1, MG_TLS_TICKET_NAME_LEN);
                 OPENSSL_cleanse(out, sizeof(*out));
                 return MG_ERROR;
             }

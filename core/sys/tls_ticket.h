@@ -19,10 +19,10 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
-#define MG_TLS_TICKET_KEYS 4      /* the current key and the 3 before it */
-#define MG_TLS_TICKET_NAME_LEN 16 /* OpenSSL's key_name */
-#define MG_TLS_TICKET_FILE_KEY 80 /* a ticket_key_file key: name, HMAC-SHA256, AES-256 */
-#define MG_TLS_TICKET_FILE_KEY128 48 /* the older nginx size: name, AES-128, HMAC */
+#define MG_TLS_TICKET_KEYS 4          /* the current key and the 3 before it */
+#define MG_TLS_TICKET_NAME_LEN 16     /* OpenSSL's key_name */
+#define MG_TLS_TICKET_FILE_KEY 80     /* a ticket_key_file key: name, HMAC-SHA256, AES-256 */
+#define MG_TLS_TICKET_FILE_KEY128 48  /* the older nginx size: name, AES-128, HMAC */
 #define MG_TLS_TICKET_ROTATION 3600.0 /* default rotation period of generated keys, s */
 
 /* What the status page shows. Counters are totals over every process since start. */
