@@ -13,6 +13,9 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tls_ticket.h"
 
@@ -34,8 +37,8 @@ static void cert_make(void)
     X509_gmtime_adj(X509_getm_notBefore(cert), -60);
     X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
     X509_NAME *name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                               0);
     X509_set_issuer_name(cert, name);
     X509_set_pubkey(cert, pkey);
     ck_assert_int_gt(X509_sign(cert, pkey, EVP_sha256()), 0);
@@ -346,13 +349,13 @@ START_TEST(test_file_bad_lengths)
 {
     char err[256];
     static char buf[6 * MG_TLS_TICKET_FILE_KEY];
-    const size_t bad[] = {0, 1, 47, 79, 81, 100, 5 * MG_TLS_TICKET_FILE_KEY,
-                          6 * MG_TLS_TICKET_FILE_KEY};
+    const size_t bad[] = {
+        0, 1, 47, 79, 81, 100, 5 * MG_TLS_TICKET_FILE_KEY, 6 * MG_TLS_TICKET_FILE_KEY};
     for (size_t i = 0; i < MG_NELEMS(bad); i++) {
         err[0] = '\0';
         ck_assert_int_eq(mg_tls_tickets_check(buf, bad[i], err, sizeof(err)), MG_ERROR);
-        ck_assert_msg(strstr(err, "80 bytes") != NULL && strstr(err, "48 bytes") != NULL,
-                      "%zu: %s", bad[i], err);
+        ck_assert_msg(strstr(err, "80 bytes") != NULL && strstr(err, "48 bytes") != NULL, "%zu: %s",
+                      bad[i], err);
         ck_assert_int_eq(mg_tls_tickets_set_file(buf, bad[i], err, sizeof(err)), MG_ERROR);
     }
     const size_t good[] = {48, 80, 96, 144, 160, 192, 240, 320};
@@ -380,10 +383,79 @@ START_TEST(test_file_duplicate_names)
 }
 END_TEST
 
+/* Seals a block through the callback, then opens it through the callback by the name
+ * it got: 1 when the round trip holds, 0 when the key was rotated out in between, -1
+ * when the key the seal used was not whole (name of one key, secrets of another). */
+static int roundtrip(EVP_MAC *mac)
+{
+    static const unsigned char pt[32] = "a session state, 32 bytes long.";
+    unsigned char name[16], iv[EVP_MAX_IV_LENGTH], ct[64], back[64], tag[2][32];
+    int n, m, ok = -1;
+    size_t tl;
+    EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
+    EVP_MAC_CTX *h = EVP_MAC_CTX_new(mac);
+    if (mg_tls_ticket_cb(NULL, name, iv, e, h, 1) != 1 ||
+        EVP_EncryptUpdate(e, ct, &n, pt, 32) != 1 || EVP_EncryptFinal_ex(e, ct + n, &m) != 1 ||
+        EVP_MAC_init(h, NULL, 0, NULL) != 1 || EVP_MAC_update(h, ct, (size_t)(n + m)) != 1 ||
+        EVP_MAC_final(h, tag[0], &tl, 32) != 1) {
+        goto done;
+    }
+    int len = n + m;
+    EVP_CIPHER_CTX_reset(e);
+    EVP_MAC_CTX_free(h);
+    h = EVP_MAC_CTX_new(mac);
+    int rc = mg_tls_ticket_cb(NULL, name, iv, e, h, 0);
+    if (rc == 0) {
+        ok = 0;
+        goto done;
+    }
+    if (rc < 0 || EVP_MAC_init(h, NULL, 0, NULL) != 1 || EVP_MAC_update(h, ct, (size_t)len) != 1 ||
+        EVP_MAC_final(h, tag[1], &tl, 32) != 1 || memcmp(tag[0], tag[1], 32) != 0 ||
+        EVP_DecryptUpdate(e, back, &n, ct, len) != 1 || EVP_DecryptFinal_ex(e, back + n, &m) != 1 ||
+        n + m != 32 || memcmp(back, pt, 32) != 0) {
+        goto done;
+    }
+    ok = 1;
+done:
+    EVP_CIPHER_CTX_free(e);
+    EVP_MAC_CTX_free(h);
+    return ok;
+}
+
+/* A worker reads while the master rotates as fast as it can: every key the reader
+ * gets is whole. */
+START_TEST(test_reader_never_sees_a_torn_key)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        int whole = 0, gone = 0, torn = 0;
+        time_t end = time(NULL) + 1;
+        while (time(NULL) <= end) {
+            int r = roundtrip(mac);
+            whole += r == 1;
+            gone += r == 0;
+            torn += r < 0;
+        }
+        EVP_MAC_free(mac);
+        fprintf(stderr, "reader: %d whole, %d rotated out, %d torn\n", whole, gone, torn);
+        _exit(torn == 0 && whole > 100 ? 0 : 1);
+    }
+    int status;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        ck_assert_int_eq(mg_tls_tickets_rotate(), MG_OK);
+    }
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("tls_ticket");
     TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_init_stats);
     tcase_add_loop_test(tc, test_rotation_resume_renew, 0, 2);
@@ -394,6 +466,7 @@ Suite *suite(void)
     tcase_add_loop_test(tc, test_file_then_back_to_generated, 0, 2);
     tcase_add_test(tc, test_file_bad_lengths);
     tcase_add_test(tc, test_file_duplicate_names);
+    tcase_add_test(tc, test_reader_never_sees_a_torn_key);
     suite_add_tcase(s, tc);
     return s;
 }
