@@ -7,7 +7,8 @@
  * set beside the old one and, once every new worker is serving, tells the old set to
  * drain. A reload that does not need that sends the validated file to the running
  * workers, which switch generation in place. All signal work happens in libev watchers
- * on the master's own loop, never inside a signal handler.
+ * on the master's own loop, never inside a signal handler. SIGUSR2 rotates the
+ * session-ticket keys (master_tickets.c).
  */
 #include "master.h"
 
@@ -175,12 +176,13 @@ static void child_main(int slot, int ctl_fd)
     if (getppid() != M.pid) {
         _exit(1);
     }
-    ev_signal *sigs[] = {&M.sig_hup,  &M.sig_term, &M.sig_int,
-                         &M.sig_quit, &M.sig_usr1, &M.sig_chld};
+    ev_signal *sigs[] = {&M.sig_hup,  &M.sig_term, &M.sig_int, &M.sig_quit,
+                         &M.sig_usr1, &M.sig_usr2, &M.sig_chld};
     for (size_t i = 0; i < MG_NELEMS(sigs); i++) {
         ev_signal_stop(M.loop, sigs[i]);
     }
     ev_timer_stop(M.loop, &M.tick);
+    mg__master_tickets_forget();
     ev_loop_destroy(M.loop);
     for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
         if (M.wp[i].ctl_fd >= 0 && M.wp[i].pid > 0) {
@@ -481,6 +483,9 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
         mg_log_notice("logs reopened");
         mg__master_signal_all(SIGUSR1, false);
         break;
+    case SIGUSR2:
+        mg__master_tickets_rotate_now();
+        break;
     }
 }
 
@@ -523,8 +528,9 @@ void mg__master_prune_later(void)
 
 static void loop_init(void)
 {
-    ev_signal *sigs[] = {&M.sig_hup, &M.sig_term, &M.sig_int, &M.sig_quit, &M.sig_usr1};
-    int nums[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+    ev_signal *sigs[] = {&M.sig_hup,  &M.sig_term, &M.sig_int,
+                         &M.sig_quit, &M.sig_usr1, &M.sig_usr2};
+    int nums[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < MG_NELEMS(sigs); i++) {
         ev_signal_init(sigs[i], on_signal, nums[i]);
         ev_signal_start(M.loop, sigs[i]);
@@ -554,6 +560,7 @@ static void master_cleanup(void)
     free(M.conf_path);
     free(M.prefix);
     mg_shm_zone_destroy(M.shm);
+    mg__master_tickets_stop();
     ev_loop_destroy(M.loop);
     mg_log_close();
 }

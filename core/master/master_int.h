@@ -45,7 +45,7 @@ typedef struct {
 typedef struct {
     pid_t pid;
     struct ev_loop *loop;
-    ev_signal sig_hup, sig_term, sig_int, sig_quit, sig_usr1, sig_chld;
+    ev_signal sig_hup, sig_term, sig_int, sig_quit, sig_usr1, sig_usr2, sig_chld;
     ev_timer tick;   /* 100 ms: respawns, replacement, stop deadline */
     mg_conf_t *conf; /* current generation's snapshot (owned) */
     uint64_t gen_id;
@@ -113,6 +113,23 @@ void mg__validation_dispose(mg_validation_t *v);
 
 /* master_watch.c: (re)arms the plugins-dir watch for conf (off unless watch_plugins). */
 void mg__master_watch_plugins(const mg_conf_t *conf);
+
+/* master_tickets.c: the session-ticket keys (sys/tls_ticket.h) as the master runs
+ * them. Start: makes the shared key area (before any fork), installs the keys conf
+ * names and arms timed rotation; MG_OK, or MG_ERROR with msg. */
+int mg__master_tickets_start(const mg_conf_t *conf, char *msg, size_t len);
+/* A reload put conf to work: its ticket_key_file's keys, or generated ones again; the
+ * rotation timer re-armed when its period changed. */
+void mg__master_tickets_reload(const mg_conf_t *conf);
+/* SIGUSR2: a new generated key now (refused while a ticket_key_file is in use). */
+void mg__master_tickets_rotate_now(void);
+/* In a new worker: stops the master's rotation timer (the keys stay readable). */
+void mg__master_tickets_forget(void);
+/* Master exit: stops the timer, wipes and unmaps the keys. */
+void mg__master_tickets_stop(void);
+/* A bad ticket_key_file content, as "file:line:column: key: path: what is wrong".
+ * MG_OK when there is none or it is good. */
+int mg__master_tickets_check(const mg_conf_t *conf, char *msg, size_t len);
 
 /* master.c */
 /* Sends worker `slot` the verdict on its ask `id`, if it is still process `pid`. */

@@ -1,6 +1,6 @@
 /*
  * master_reload.c -- the master's start-up (directories, logs, pid file, listeners, the
- * shared zone) and its reloads: validate the new file, then either send it to the
+ * shared zone, the session-ticket keys) and its reloads: validate the new file, then either send it to the
  * running workers (in place) or start a new set of workers beside the old one.
  */
 #include "conf.h"
@@ -220,8 +220,11 @@ int mg__master_start(mg_conf_t *conf)
     if (shm_init(conf) != MG_OK) {
         return MG_ERROR;
     }
-    char zerr[300];
+    char zerr[600];
     if (rl_zones_create(conf, zerr, sizeof(zerr)) != MG_OK) {
+        return start_fail("%s", zerr);
+    }
+    if (mg__master_tickets_start(conf, zerr, sizeof(zerr)) != MG_OK) {
         return start_fail("%s", zerr);
     }
     return shdicts_init(conf);
@@ -353,6 +356,7 @@ static void swap_conf(mg_conf_t *nc)
     mg_log_conf_t lc = mg_conf_log(nc);
     mg_log_open(&lc);
     mg__master_watch_plugins(nc);
+    mg__master_tickets_reload(nc);
 }
 
 /* Listen addresses or the worker count changed: a new set of workers takes over.

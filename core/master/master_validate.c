@@ -1,7 +1,7 @@
 /*
  * master_validate.c -- everything a configuration must pass before it is used (start,
  * -t, -s reload, every reload): the routes build a router, every plugin in use is read,
- * and the plugins load in a scratch Lua state with their configs checked against their
+ * a ticket_key_file holds keys of the right sizes, and the plugins load in a scratch Lua state with their configs checked against their
  * schemas.
  *
  * The master never runs plugin code itself. A plugin file's top level runs when it
@@ -52,7 +52,7 @@ static void warn_tls(const char *msg)
 }
 
 /* The part that runs no plugin code: the router, the plugin sources, the files and
- * what TLS makes of them. */
+ * what TLS makes of them (certificates, CAs, the ticket_key_file). */
 static int check_static(mg_conf_t *conf, char *msg, size_t len)
 {
     mg_router_t *r = mg_router_create(conf, msg, len);
@@ -90,7 +90,7 @@ static int check_static(mg_conf_t *conf, char *msg, size_t len)
         }
         mg_tls_client_free(cl);
     }
-    return MG_OK;
+    return mg__master_tickets_check(conf, msg, len);
 }
 
 static void write_all(int fd, const char *p, size_t len)
@@ -113,7 +113,7 @@ static void child_main(const mg_conf_t *conf, int fd, char *trace)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* the master's signal handling is not ours: a ^C or a stop kills us outright */
-    int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD};
+    int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD};
     for (size_t i = 0; i < MG_NELEMS(sigs); i++) {
         signal(sigs[i], SIG_DFL);
     }

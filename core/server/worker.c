@@ -425,7 +425,9 @@ static void watchers_init(mg_worker_t *w)
         ev_signal_start(w->loop, sigs[i]);
         ev_unref(w->loop);
     }
+    /* master-only signals: a `kill` aimed at the whole process group must not kill us */
     signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     ev_timer_init(&W.tick, on_tick, 1., 1.);
     ev_timer_start(w->loop, &W.tick);

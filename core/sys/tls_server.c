@@ -5,6 +5,7 @@
  */
 #include "tls.h"
 #include "tls_int.h"
+#include "tls_ticket.h"
 
 #include "log.h"
 
@@ -367,6 +368,9 @@ static SSL_CTX *ctx_new(const mg_conf_t *conf, mg_tls_server_t *s, mg_conf_err_t
                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
     if (!t->session_tickets) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    } else {
+        /* the master's keys (tls_ticket.h): any worker resumes any worker's ticket */
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, mg_tls_ticket_cb);
     }
     /* idle connections keep no buffers; writes may be partial and move (tls.c) */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |

@@ -154,3 +154,33 @@ sub {
          'the renamed file kept the old lines');
     ok(-e "$logs/error.log", 'the error log was reopened');
 }
+
+
+
+=== TEST 7: SIGUSR2 rotates the session-ticket keys in the master; workers go on
+--- yaml_config
+worker_processes: 2
+routes:
+  - { name: h, paths: ["/hello"], return: { status: 200, body: "hello\n" } }
+--- test_code eval
+sub {
+    my $t = shift;
+    my @before = sort { $a <=> $b } main::worker_pids($t);
+    is(scalar @before, 2, 'two workers');
+    kill 'USR2', $t->pid for 1 .. 2;
+    my $end = Time::HiRes::time() + 2;
+    my $n = 0;
+    while (Time::HiRes::time() < $end) {
+        $n = () = $t->error_log =~ /session ticket keys rotated \(SIGUSR2\)/g;
+        last if $n >= 1;
+        Time::HiRes::sleep(0.02);
+    }
+    ok($n >= 1, "the master logged the rotation ($n)");
+    is($t->request("GET /hello")->{status}, 200, 'still serving');
+    is_deeply([sort { $a <=> $b } main::worker_pids($t)], \@before, 'the same workers');
+    ok(kill(0, $t->pid), 'the master lives');
+    # sent to a worker by mistake (a kill to the process group), it is ignored
+    kill 'USR2', $before[0];
+    Time::HiRes::sleep(0.2);
+    is_deeply([sort { $a <=> $b } main::worker_pids($t)], \@before, 'a worker ignores it');
+}
