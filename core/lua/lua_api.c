@@ -12,6 +12,7 @@
 #include "lua_int.h"
 
 #include "http_phase.h"
+#include "tls.h"
 
 #include "conf.h"
 #include "gen.h"
@@ -63,6 +64,16 @@ enum { H_SET = 0, H_ADD, H_CLEAR };
 char *mg__lua_pool_copy(mg_lua_task_t *t, const char *s, size_t len)
 {
     return t->r != NULL ? mg_pool_strndup(t->r->pool, s != NULL ? s : "", len) : NULL;
+}
+
+/* ---- mg.tls ---- */
+
+int mg_lua_tls_var(mg_lua_task_t *t, int var, char *buf, size_t len)
+{
+    if (t->r == NULL || !t->r->tls || var < 0 || var >= MG_TLS_VAR_N) {
+        return -1;
+    }
+    return mg_tls_var(mg_http_transport(t->r), (mg_tls_var_t)var, buf, len);
 }
 
 /* ---- request fields ---- */

@@ -185,6 +185,20 @@ int mg_lua_http_header_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *val
 void mg_lua_http_done(mg_lua_task_t *t);
 /* ffi:end */
 
+/* ---- core/lua/lua_api.c: mg.tls (lua/moongate/tls.lua) ---- */
+
+/* ffi:begin lua/moongate/tls.lua */
+#ifdef MG_LUA_FFI_ONLY
+struct mg_lua_tls_marker {
+    int unused;
+};
+#endif
+/* What the request's TLS connection tells (sys/tls.h's mg_tls_var_t numbers) into
+ * buf: its full length (call again with a larger buf when it is >= len), -1 when
+ * there is none (plain HTTP, no client certificate) or no request. */
+int mg_lua_tls_var(mg_lua_task_t *t, int var, char *buf, size_t len);
+/* ffi:end */
+
 /* ---- core/lua/lua_ratelimit.c, core/conf_*.c: mg.ratelimit (lua/moongate/ratelimit.lua) ---- */
 
 /* ffi:begin lua/moongate/ratelimit.lua */

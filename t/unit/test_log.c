@@ -93,6 +93,10 @@ static mg_access_rec_t sample_rec(void)
     r.plugin_time[1] = 0.0312; /* access */
     r.request_time = 0.0154;
     r.request_id = MG_STR("5f2b8c1d");
+    r.scheme = MG_STR("https");
+    r.tls_version = MG_STR("TLSv1.3");
+    r.tls_cipher = MG_STR("TLS_AES_128_GCM_SHA256");
+    r.tls_sni = MG_STR("api.example.com");
     return r;
 }
 
@@ -151,7 +155,9 @@ START_TEST(test_json_format)
                            "\"plugin_rewrite_time\":null,\"plugin_access_time\":0.031,"
                            "\"plugin_balancer_time\":null,\"plugin_header_filter_time\":null,"
                            "\"plugin_body_filter_time\":null,\"plugin_log_time\":null,"
-                           "\"request_id\":\"5f2b8c1d\"}\n");
+                           "\"request_id\":\"5f2b8c1d\",\"scheme\":\"https\","
+                           "\"tls_version\":\"TLSv1.3\",\"tls_cipher\":\"TLS_AES_128_GCM_SHA256\","
+                           "\"tls_sni\":\"api.example.com\"}\n");
 
     /* valid UTF-8 kept; controls, DEL, stray/overlong/surrogate/truncated bytes escaped */
     r.uri = MG_STR("/\"\\\t\x1f\x7f \xc3\xa9 \xf0\x9f\x98\x80 \xff \xc0\xaf \xed\xa0\x80 \xe2\x82");
