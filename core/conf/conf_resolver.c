@@ -100,8 +100,10 @@ static int on_servers(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
         }
         for (size_t j = 0; j < i; j++) {
             if (mg__conf_addr_eq(&s[j], &s[i])) {
-                return mg__conf_fail(c, items[i], "name server \"%s\" is already listed "
-                                     "(servers[%zu])", s[i].text, j);
+                return mg__conf_fail(c, items[i],
+                                     "name server \"%s\" is already listed "
+                                     "(servers[%zu])",
+                                     s[i].text, j);
             }
         }
         mg__conf_pop(c, saved);

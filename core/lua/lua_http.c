@@ -237,8 +237,8 @@ static char *build(const char *method, const mg_http_url_t *u, const char *heade
 
 static void connect_to(lhttp_t *h, const struct sockaddr_storage *ss)
 {
-    socklen_t sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                             : sizeof(struct sockaddr_in);
+    socklen_t sl =
+        ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     struct sockaddr_storage a = *ss;
     if (a.ss_family == AF_INET6) {
         ((struct sockaddr_in6 *)&a)->sin6_port = htons(h->port);

@@ -476,9 +476,9 @@ static char *servers_csv(const mg_resolver_conf_t *conf)
             inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
             port = ntohs(s4->sin_port);
         }
-        len += (size_t)snprintf(s + len, cap - len, ss->ss_family == AF_INET6 ? "%s[%s]:%u"
-                                                                              : "%s%s:%u",
-                                i ? "," : "", ip, port);
+        len += (size_t)snprintf(s + len, cap - len,
+                                ss->ss_family == AF_INET6 ? "%s[%s]:%u" : "%s%s:%u", i ? "," : "",
+                                ip, port);
     }
     return s;
 }

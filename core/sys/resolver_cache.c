@@ -139,8 +139,8 @@ mg_rcache_entry_t *mg_rcache_add(mg_rcache_t *c, const char *name, int family)
     return e;
 }
 
-void mg_rcache_set(mg_rcache_entry_t *e, const mg_rcache_addr_t *addrs, size_t n,
-                   const char *err, double ttl, double now)
+void mg_rcache_set(mg_rcache_entry_t *e, const mg_rcache_addr_t *addrs, size_t n, const char *err,
+                   double ttl, double now)
 {
     e->answered = true;
     e->err = err;

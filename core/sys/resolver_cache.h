@@ -27,22 +27,22 @@ typedef struct {
 
 typedef struct mg_rcache_entry_s mg_rcache_entry_t;
 struct mg_rcache_entry_s {
-    mg_rcache_entry_t *hnext;        /* hash chain */
-    mg_rcache_entry_t *prev, *next;  /* LRU list, most recent first */
+    mg_rcache_entry_t *hnext;       /* hash chain */
+    mg_rcache_entry_t *prev, *next; /* LRU list, most recent first */
     uint32_t hash;
-    int family;                      /* AF_UNSPEC, AF_INET or AF_INET6: part of the key */
-    bool answered;                   /* an answer (or error) was stored */
-    double expires;                  /* the answer is fresh before this time */
-    const char *err;                 /* static text of a negative answer, else NULL */
+    int family;      /* AF_UNSPEC, AF_INET or AF_INET6: part of the key */
+    bool answered;   /* an answer (or error) was stored */
+    double expires;  /* the answer is fresh before this time */
+    const char *err; /* static text of a negative answer, else NULL */
     size_t naddrs;
     mg_rcache_addr_t addrs[MG_RESOLVER_MAX_ADDRS];
-    void *busy;                      /* the owner's lookup running for it; never evicted */
-    char name[];                     /* lower-cased, NUL-terminated */
+    void *busy;  /* the owner's lookup running for it; never evicted */
+    char name[]; /* lower-cased, NUL-terminated */
 };
 
 typedef struct {
     mg_rcache_entry_t **buckets;
-    size_t nbuckets;   /* a power of two */
+    size_t nbuckets; /* a power of two */
     size_t count, max;
     mg_rcache_entry_t *head, *tail; /* LRU list */
     uint64_t evictions;
@@ -66,8 +66,8 @@ mg_rcache_entry_t *mg_rcache_add(mg_rcache_t *c, const char *name, int family);
 
 /* Stores an answer: n addresses (at most MG_RESOLVER_MAX_ADDRS are kept), or when
  * err != NULL a negative answer (static text). Fresh until now + ttl. */
-void mg_rcache_set(mg_rcache_entry_t *e, const mg_rcache_addr_t *addrs, size_t n,
-                   const char *err, double ttl, double now);
+void mg_rcache_set(mg_rcache_entry_t *e, const mg_rcache_addr_t *addrs, size_t n, const char *err,
+                   double ttl, double now);
 
 /* True when e holds an answer that has not expired at `now`. */
 static inline bool mg_rcache_fresh(const mg_rcache_entry_t *e, double now)

@@ -167,8 +167,8 @@ static mg_resolver_t *make(struct ev_loop *loop, dns_t *d, double valid, double 
     s4->sin_port = htons((uint16_t)d->port);
     s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     server.salen = sizeof(*s4);
-    mg_resolver_conf_t conf = {.servers = &server, .nservers = 1, .valid = valid,
-                               .timeout = timeout};
+    mg_resolver_conf_t conf = {
+        .servers = &server, .nservers = 1, .valid = valid, .timeout = timeout};
     char err[256] = "";
     mg_resolver_t *r = mg_resolver_new(loop, &conf, err, sizeof(err));
     ck_assert_msg(r != NULL, "%s", err);
@@ -300,8 +300,7 @@ START_TEST(test_timeouts_cancel_and_free)
     /* a waiter's own deadline, shorter than the resolver's */
     double t0 = ev_time();
     ck_assert_ptr_nonnull(mg_resolver_resolve(r, "mute.test", AF_INET, 0.1, on_answer, &g1, &now));
-    mg_resolver_query_t *q =
-        mg_resolver_resolve(r, "mute.test", AF_INET, 0, on_answer, &g2, &now);
+    mg_resolver_query_t *q = mg_resolver_resolve(r, "mute.test", AF_INET, 0, on_answer, &g2, &now);
     ck_assert_ptr_nonnull(q);
     mg_resolver_cancel(q); /* never called back */
     run_until(loop, &g1.calls, 1);
