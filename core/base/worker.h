@@ -66,6 +66,9 @@ struct mg_worker_s {
     mg_conn_t *posted;
     mg_conn_t **posted_tail;
     ev_prepare posted_watcher;
+    /* host names for mg.http (sys/resolver.h): owned, made at start, replaced by a
+     * reload that changes `resolver:`; NULL when it could not be made */
+    struct mg_resolver_s *resolver;
 };
 
 /* Runs a worker until it is told to stop. Takes ownership of `gen` (one reference).

@@ -417,6 +417,7 @@ static const mg__conf_field_t top_fields[] = {
     {"lua", mg__conf_on_lua, NULL},
     {"rate_limit_zones", mg__conf_on_rl_zones, NULL},
     {"tls", mg__conf_on_tls, NULL},
+    {"resolver", mg__conf_on_resolver, NULL},
 };
 
 static void set_defaults(mg__conf_ctx_t *c)
@@ -432,6 +433,7 @@ static void set_defaults(mg__conf_ctx_t *c)
     conf->access_log_buffer = 64u << 10;
     conf->shm_size = 1u << 20;
     mg__conf_tls_defaults(&conf->tls);
+    conf->resolver = (mg_resolver_conf_t){.valid = 0, .timeout = 5};
     conf->lua = (mg_lua_conf_t){.cpu_budget = 0.05, .memory_limit = 64u << 20, .stall_timeout = 2};
     conf->plugins_dirs = mg_pool_calloc(c->pool, sizeof(const char *));
     if (conf->plugins_dirs != NULL) {

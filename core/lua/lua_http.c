@@ -6,17 +6,20 @@
  * resumed when the answer is complete, failed or timed out (one deadline for the whole
  * call). The request goes out with Host, User-Agent, Content-Length and "Connection:
  * close" on a connection of its own; the response's body is de-chunked and capped, its
- * headers copied as they come (the read buffer is reused for the body). Host names other
- * than "localhost" are refused: resolving them would block the loop.
+ * headers copied as they come (the read buffer is reused for the body). A host name is
+ * first resolved by the worker's resolver (sys/resolver.h) without blocking the loop;
+ * the call's one deadline covers the lookup too.
  */
 #include "lua_int.h"
 
 #include "http_client.h"
 #include "log.h"
 #include "lua_ffi.h"
+#include "resolver.h"
 #include "worker.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -40,6 +43,9 @@ struct mg_lua_http_s {
     bool done;
     const char *err;
     char errbuf[96];
+    mg_resolver_query_t *rq; /* the host name's lookup, while it runs */
+    uint16_t port;
+    double deadline; /* of the whole call, lookup included */
     mg_http_client_t cl;
     char rbuf[LHTTP_MAX_HEAD];
 };
@@ -178,6 +184,7 @@ static const mg_http_client_ops_t lhttp_ops = {
 
 static void lhttp_free(lhttp_t *h)
 {
+    mg_resolver_cancel(h->rq);
     mg_http_client_abort(&h->cl);
     free(h->out);
     free(h->hbuf);
@@ -226,6 +233,64 @@ static char *build(const char *method, const mg_http_url_t *u, const char *heade
     return out;
 }
 
+/* ---- the host name ---- */
+
+static void connect_to(lhttp_t *h, const struct sockaddr_storage *ss)
+{
+    socklen_t sl =
+        ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    struct sockaddr_storage a = *ss;
+    if (a.ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)&a)->sin6_port = htons(h->port);
+    } else {
+        ((struct sockaddr_in *)&a)->sin_port = htons(h->port);
+    }
+    mg_http_client_start_addr(&h->cl, (struct sockaddr *)&a, sl, h->out, h->olen, NULL);
+}
+
+/* The lookup ended: connect to the first address with what is left of the deadline. */
+static void on_resolved(void *arg, const mg_resolver_answer_t *a)
+{
+    lhttp_t *h = arg;
+    h->rq = NULL;
+    double left = h->deadline - ev_now(h->cl.loop);
+    if (a->naddrs == 0 || left <= 0) {
+        finish(h, a->naddrs == 0 ? a->err : "timeout");
+        return;
+    }
+    h->cl.total_timeout = left;
+    connect_to(h, &a->addrs[0]);
+}
+
+/* Resolves u's host for h: MG_OK (connecting, or waiting for the answer) or MG_ERROR
+ * with a static reason in *err (h is then the caller's to free). */
+static int resolve(lhttp_t *h, mg_resolver_t *r, const mg_http_url_t *u, const char **err)
+{
+    char name[MG_RESOLVER_NAME_MAX + 2];
+    mg_resolver_answer_t now;
+    if (r == NULL) {
+        *err = "no resolver";
+        return MG_ERROR;
+    }
+    if (u->host.len >= sizeof(name)) {
+        *err = "bad url host";
+        return MG_ERROR;
+    }
+    memcpy(name, u->host.p, u->host.len);
+    name[u->host.len] = '\0';
+    h->port = u->port;
+    h->deadline = ev_now(h->cl.loop) + h->cl.total_timeout;
+    h->rq = mg_resolver_resolve(r, name, AF_UNSPEC, h->cl.total_timeout, on_resolved, h, &now);
+    if (h->rq == NULL && now.naddrs == 0) {
+        *err = now.err;
+        return MG_ERROR;
+    }
+    if (h->rq == NULL) {
+        connect_to(h, &now.addrs[0]);
+    }
+    return MG_OK;
+}
+
 /* Starts a call for the task: MG_AGAIN (yield; resumed when it ended) or MG_ERROR with a
  * static reason in *err. `headers` is a block of "Name: value\r\n" lines the Lua side
  * checked. */
@@ -248,9 +313,7 @@ int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const cha
         *err = "https is not supported";
         return MG_ERROR;
     }
-    if ((*err = mg_http_url_addr(&u, &ss, &sl)) != NULL) {
-        return MG_ERROR;
-    }
+    bool named = mg_http_url_addr(&u, &ss, &sl) != NULL; /* resolved below */
     mg__lua_http_cancel(t);
     lhttp_t *h = calloc(1, sizeof(*h));
     if (h == NULL) {
@@ -270,7 +333,13 @@ int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const cha
     h->cl.total_timeout = timeout > 0 ? timeout : 5.;
     h->cl.head_request = strcmp(method, "HEAD") == 0;
     ev_now_update(loop); /* the timeout counts from now, not from before the plugin ran */
-    mg_http_client_start_addr(&h->cl, (struct sockaddr *)&ss, sl, h->out, h->olen, NULL);
+    if (named && resolve(h, lua->w->resolver, &u, err) != MG_OK) {
+        lhttp_free(h);
+        return MG_ERROR;
+    }
+    if (!named) {
+        mg_http_client_start_addr(&h->cl, (struct sockaddr *)&ss, sl, h->out, h->olen, NULL);
+    }
     t->http = h;
     t->wait = MG_WAIT_HTTP;
     return MG_AGAIN;

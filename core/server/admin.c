@@ -18,6 +18,7 @@
 #include "lua_runtime.h"
 #include "ratelimit_cluster.h"
 #include "ratelimit_zone.h"
+#include "resolver.h"
 #include "shdict.h"
 #include "llhttp.h"
 #include "control.h"
@@ -163,6 +164,22 @@ static void status_redis(jbuf_t *b, const mg_worker_t *w)
             (unsigned long long)st.fallbacks);
 }
 
+/* The resolver of the worker answering: cache size and lookups; absent without one. */
+static void status_resolver(jbuf_t *b, const mg_worker_t *w)
+{
+    if (w->resolver == NULL) {
+        return;
+    }
+    mg_resolver_stats_t st;
+    mg_resolver_stats(w->resolver, &st);
+    jprintf(b,
+            "\"resolver\":{\"worker\":%d,\"cached\":%zu,\"queries\":%llu,\"hits\":%llu,"
+            "\"joined\":%llu,\"failures\":%llu,\"timeouts\":%llu},",
+            (int)getpid(), st.cached, (unsigned long long)st.queries, (unsigned long long)st.hits,
+            (unsigned long long)st.joined, (unsigned long long)st.failures,
+            (unsigned long long)st.timeouts);
+}
+
 static void handle_status(mg_request_t *r)
 {
     mg_worker_t *w = r->worker;
@@ -184,6 +201,7 @@ static void handle_status(mg_request_t *r)
     status_lua(&b, w);
     status_rate_limits(&b);
     status_redis(&b, w);
+    status_resolver(&b, w);
     if (b.len < b.cap) {
         b.len += mg_health_status_json(w->gen, b.p + b.len, b.cap - b.len);
     }

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "control.h"
 #include "tls.h"
+#include "resolver.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -55,6 +56,9 @@ static struct {
     bool accept_paused;
     ask_t asks[MAX_ASKS];
     uint32_t ask_seq;
+    /* resolvers a reload replaced, freed by the tick once nobody waits on them */
+    mg_resolver_t **retired;
+    size_t nretired;
 } W;
 
 static void store_i64(int64_t *p, int64_t v)
@@ -137,6 +141,55 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
+/* ---- the resolver ---- */
+
+static mg_resolver_t *resolver_make(mg_worker_t *w, const mg_conf_t *conf)
+{
+    char err[256];
+    mg_resolver_t *r = mg_resolver_new(w->loop, &conf->resolver, err, sizeof(err));
+    if (r == NULL) {
+        mg_log_err("resolver: %s; mg.http calls to host names will fail", err);
+    }
+    return r;
+}
+
+/* A reload that changes `resolver:` gets a new resolver; the old one keeps answering
+ * the lookups already waiting on it (their requests finish as they started) and is
+ * freed by the tick once none is left. Equal settings keep the resolver and its cache. */
+static void resolver_update(mg_worker_t *w, const mg_conf_t *conf)
+{
+    if (w->resolver != NULL && mg_resolver_conf_same(w->resolver, &conf->resolver)) {
+        return;
+    }
+    mg_resolver_t *r = resolver_make(w, conf);
+    if (r == NULL) {
+        return; /* the old one, if any, is better than none */
+    }
+    mg_resolver_t **p = realloc(W.retired, (W.nretired + 1) * sizeof(*p));
+    if (p != NULL) {
+        W.retired = p;
+        W.retired[W.nretired++] = w->resolver;
+    } else {
+        mg_resolver_free(w->resolver); /* its waiters are dropped: better than a leak */
+    }
+    w->resolver = r;
+}
+
+/* From the tick, never from a resolver's callback. */
+static void resolvers_reap(bool all)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < W.nretired; i++) {
+        mg_resolver_t *r = W.retired[i];
+        if (all || r == NULL || mg_resolver_pending(r) == 0) {
+            mg_resolver_free(r);
+        } else {
+            W.retired[kept++] = r;
+        }
+    }
+    W.nretired = kept;
+}
+
 /* Builds the generation a reload message describes and makes it current. On any error
  * the worker keeps its generation (the master validated the same bytes, so this only
  * fails when out of memory). */
@@ -169,6 +222,7 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
     mg_log_conf_t lc = mg_conf_log(g->conf);
     mg_log_open(&lc);
     mg_watchdog_set_budget(g->conf->lua.cpu_budget);
+    resolver_update(w, g->conf);
     mg_gen_t *old = w->gen;
     w->gen = g;
     store_u64(&w->stats->generation, g->id);
@@ -396,6 +450,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     store_u64(&w->stats->log_dropped, mg_log_dropped());
     store_i64(&w->stats->connections, (int64_t)w->nconns);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
+    resolvers_reap(false);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
@@ -504,6 +559,11 @@ static void worker_cleanup(mg_worker_t *w)
     free(W.ctl_buf);
     mg_gen_release(w->gen);
     w->gen = NULL;
+    /* after the connections: their requests cancelled what they waited on */
+    resolvers_reap(true);
+    free(W.retired);
+    mg_resolver_free(w->resolver);
+    w->resolver = NULL;
     mg_log_flush();
     memset(w->stats, 0, sizeof(*w->stats));
     ev_loop_destroy(w->loop);
@@ -539,6 +599,7 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
         mg_gen_release(gen);
         return 2;
     }
+    w->resolver = resolver_make(w, gen->conf);
     watchers_init(w);
     listeners_start(w, true);
     stats_publish(w);

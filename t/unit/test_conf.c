@@ -1,4 +1,4 @@
-/* deps: conf conf_plugin conf_top conf_value conf_route conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls */
+/* deps: conf conf_plugin conf_top conf_value conf_route conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls conf_resolver */
 #include <arpa/inet.h>
 #include <check.h>
 #include <limits.h>
@@ -55,6 +55,27 @@ static const char *ip_of(const mg_addr_t *a, char *buf, size_t len)
                           : (const void *)&((const struct sockaddr_in6 *)&a->sa)->sin6_addr;
     return inet_ntop(a->sa.ss_family, src, buf, (socklen_t)len);
 }
+
+START_TEST(test_resolver)
+{
+    mg_conf_t *c = parse_ok("");
+    ck_assert_uint_eq(c->resolver.nservers, 0);
+    ck_assert(c->resolver.valid == 0 && c->resolver.timeout == 5);
+    mg_conf_destroy(c);
+    c = parse_ok("resolver: { servers: [\"127.0.0.1\", \"127.0.0.2:5353\", \"[::1]:54\", \"::2\"],"
+                 " valid: 30s, timeout: 250ms }\n");
+    ck_assert_uint_eq(c->resolver.nservers, 4);
+    char ip[64];
+    int want_port[] = {53, 5353, 54, 53};
+    const char *want_ip[] = {"127.0.0.1", "127.0.0.2", "::1", "::2"};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_str_eq(ip_of(&c->resolver.servers[i], ip, sizeof(ip)), want_ip[i]);
+        ck_assert_int_eq(port_of(&c->resolver.servers[i]), want_port[i]);
+    }
+    ck_assert(c->resolver.valid == 30 && c->resolver.timeout == 0.25);
+    mg_conf_destroy(c);
+}
+END_TEST
 
 START_TEST(test_defaults)
 {
@@ -296,6 +317,16 @@ static const struct {
     const char *key, *msg;
 } errors[] = {
     {"listen: [\"1.2.3.4:80\"]\nworkers: 2\n", 2, 1, "workers", "unknown key \"workers\""},
+    {"resolver: { server: [] }\n", 1, 13, "resolver.server", "did you mean \"servers\"?"},
+    {"resolver: { servers: [\"dns.local:53\"] }\n", 1, 23, "resolver.servers[0]",
+     "expected a name server's IP address"},
+    {"resolver: { servers: [\"1.2.3.4:0\"] }\n", 1, 23, "resolver.servers[0]",
+     "got \"1.2.3.4:0\""},
+    {"resolver: { servers: [\"1.2.3.4\", \"1.2.3.4:53\"] }\n", 1, 34, "resolver.servers[1]",
+     "already listed"},
+    {"resolver: { timeout: 0 }\n", 1, 22, "resolver.timeout", "a duration above 0"},
+    {"resolver: { valid: soon }\n", 1, 20, "resolver.valid", "expected a duration"},
+    {"resolver: [1]\n", 1, 11, "resolver", "expected a mapping"},
     {"worker_proceses: 2\n", 1, 1, "worker_proceses", "did you mean \"worker_processes\"?"},
     {"http:\n  max_header: 5\n", 2, 3, "http.max_header", "did you mean \"max_headers\"?"},
     {"shm_size: 1m\nshm_size: 2m\n", 2, 1, "shm_size", "duplicate key \"shm_size\""},
@@ -641,6 +672,7 @@ int main(void)
     Suite *s = suite_create("conf");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_resolver);
     tcase_add_test(tc, test_every_top_key);
     tcase_add_test(tc, test_every_upstream_key);
     tcase_add_test(tc, test_every_route_key);
