@@ -30,6 +30,7 @@
 #include "http.h"
 #include "lua_runtime.h"
 #include "pool.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -506,6 +507,38 @@ static void take_plugin_body(proxy_t *p)
     }
 }
 
+/* tls.client_cert_headers: what the client's certificate says, for upstreams that
+ * authorise on it. */
+static const struct {
+    mg_str_t name;
+    mg_tls_var_t var;
+} cert_headers[] = {
+    {{"X-Client-Cert-Verify", sizeof("X-Client-Cert-Verify") - 1}, MG_TLS_VAR_CLIENT_VERIFY},
+    {{"X-Client-Cert-Subject", sizeof("X-Client-Cert-Subject") - 1}, MG_TLS_VAR_CLIENT_SUBJECT},
+    {{"X-Client-Cert-Fingerprint", sizeof("X-Client-Cert-Fingerprint") - 1}, MG_TLS_VAR_CLIENT_FINGERPRINT},
+    {{"X-Client-Cert-SAN", sizeof("X-Client-Cert-SAN") - 1}, MG_TLS_VAR_CLIENT_SAN},
+};
+
+static size_t cert_headers_of(mg_request_t *r, mg_header_t *added)
+{
+    size_t n = 0;
+    const mg_transport_t *t = mg_http_transport(r);
+    for (size_t i = 0; i < MG_NELEMS(cert_headers); i++) {
+        char tmp[1024];
+        int len = mg_tls_var(t, cert_headers[i].var, tmp, sizeof(tmp));
+        if (len < 0) {
+            continue;
+        }
+        size_t l = MG_MIN((size_t)len, sizeof(tmp) - 1);
+        char *v = mg_pool_strndup(r->pool, tmp, l);
+        if (v != NULL) {
+            added[n].name = cert_headers[i].name;
+            added[n++].value = mg_str(v, l);
+        }
+    }
+    return n;
+}
+
 void mg_proxy_start(mg_request_t *r)
 {
     const mg_upstream_conf_t *uc = r->match.route->upstream;
@@ -513,7 +546,9 @@ void mg_proxy_start(mg_request_t *r)
     proxy_ref_t *ref = mg_pool_alloc(r->pool, sizeof(*ref));
     size_t hlen = 0;
     mg_str_t host = uc->host != NULL ? mg_str(uc->host, strlen(uc->host)) : MG_NULL_STR;
-    char *head = mg_proxy_request_head(r, host, r->pool, &hlen);
+    mg_header_t more[MG_PROXY_MORE_HEADERS];
+    size_t nmore = r->tls && r->gen->conf->tls.client_cert_headers ? cert_headers_of(r, more) : 0;
+    char *head = mg_proxy_request_head(r, host, more, nmore, r->pool, &hlen);
     if (p == NULL || ref == NULL || head == NULL ||
         mg_pool_cleanup_add(r->pool, on_pool_cleanup, ref) != MG_OK) {
         if (p != NULL) {

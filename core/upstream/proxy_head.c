@@ -10,6 +10,8 @@
 #include "proxy_head.h"
 
 #include "http_parse.h"
+#include "conf.h"
+#include "gen.h"
 #include "pool.h"
 
 #include "llhttp.h"
@@ -64,6 +66,10 @@ bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection)
 static bool skip_header(const mg_header_t *h, const void *arg)
 {
     const mg_request_t *r = arg;
+    if (r->gen != NULL && r->gen->conf->tls.client_cert_headers &&
+        has_prefix_ci(h->name, MG_STR("X-Client-Cert-"))) {
+        return true; /* ours to say, never the client's */
+    }
     return mg_proxy_skip_request_header(h->name, r->connection);
 }
 
@@ -72,8 +78,8 @@ static bool skip_header(const mg_header_t *h, const void *arg)
 /* The upstream request of r as the head builder takes it; `added` holds the headers
  * the gateway sets (PROXY_ADDED_HEADERS). Field by field: this runs for every proxied
  * request. */
-static void request_of(const mg_request_t *r, mg_str_t host, mg_http_client_req_t *q,
-                       mg_header_t *added)
+static void request_of(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
+                       size_t nmore, mg_http_client_req_t *q, mg_header_t *added)
 {
     size_t n = 0;
     /* overwritten, not appended: what the client claims about itself is not trusted */
@@ -91,6 +97,9 @@ static void request_of(const mg_request_t *r, mg_str_t host, mg_http_client_req_
         added[n].name = MG_STR("X-Request-Id");
         added[n++].value = r->request_id;
     }
+    for (size_t i = 0; i < nmore && n < PROXY_ADDED_HEADERS + MG_PROXY_MORE_HEADERS; i++) {
+        added[n++] = more[i];
+    }
     q->method = r->method_name;
     q->path = r->path;
     q->query = r->query;
@@ -107,11 +116,12 @@ static void request_of(const mg_request_t *r, mg_str_t host, mg_http_client_req_
     q->close = false;
 }
 
-char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, mg_pool_t *pool, size_t *len)
+char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
+                            size_t nmore, mg_pool_t *pool, size_t *len)
 {
     mg_http_client_req_t q;
-    mg_header_t added[PROXY_ADDED_HEADERS];
-    request_of(r, host, &q, added);
+    mg_header_t added[PROXY_ADDED_HEADERS + MG_PROXY_MORE_HEADERS];
+    request_of(r, host, more, nmore, &q, added);
     char *buf = mg_pool_alloc(pool, mg_http_client_head_size(&q));
     if (buf != NULL) {
         *len = mg_http_client_head_build(&q, buf);

@@ -22,7 +22,11 @@ bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection);
  * X-Real-IP, X-Request-Id, the framing of the client's body (Content-Length, or chunked
  * when the client sent chunks), and the empty line. Returns it with its length in *len,
  * or NULL when out of memory. Everything is borrowed. */
-char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, mg_pool_t *pool, size_t *len);
+char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
+                            size_t nmore, mg_pool_t *pool, size_t *len);
+
+/* Most headers `more` may add (the client certificate's, tls.client_cert_headers). */
+#define MG_PROXY_MORE_HEADERS 4
 
 /* True for methods that may be replayed: GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */
 bool mg_proxy_method_idempotent(int method);

@@ -42,7 +42,7 @@ static char *build(const mg_request_t *r, const char *host)
 {
     mg_pool_t *pool = mg_pool_create(4096);
     size_t n = 0;
-    char *head = mg_proxy_request_head(r, host != NULL ? mg_str(host, strlen(host)) : MG_NULL_STR,
+    char *head = mg_proxy_request_head(r, host != NULL ? mg_str(host, strlen(host)) : MG_NULL_STR, NULL, 0,
                                        pool, &n);
     ck_assert_ptr_nonnull(head);
     char *buf = malloc(n + 1);
