@@ -19,6 +19,8 @@
 #include "ratelimit_cluster.h"
 #include "ratelimit_zone.h"
 #include "resolver.h"
+#include "tls.h"
+#include "tls_ticket.h"
 #include "shdict.h"
 #include "llhttp.h"
 #include "control.h"
@@ -29,6 +31,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Room for every upstream node's health line (about 200 bytes each) next to the rest. */
@@ -180,6 +183,75 @@ static void status_resolver(jbuf_t *b, const mg_worker_t *w)
             (unsigned long long)st.timeouts);
 }
 
+/* A string as a JSON value: what a certificate says is not ours to trust. */
+static void jstr(jbuf_t *b, const char *s)
+{
+    jprintf(b, "\"");
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            jprintf(b, "\\%c", ch);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            jprintf(b, "\\u%04x", ch);
+        } else {
+            jprintf(b, "%c", ch);
+        }
+    }
+    jprintf(b, "\"");
+}
+
+/* TLS: handshakes of every worker, the ticket keys, and the certificates the current
+ * generation serves with their expiry. Absent without certificates. */
+static void status_tls(jbuf_t *b, const mg_worker_t *w)
+{
+    const mg_tls_server_t *s = w->gen->tls;
+    if (s == NULL) {
+        return;
+    }
+    mg_tls_counters_t sum = {0};
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *ws = &w->all_stats[i];
+        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) == 0) {
+            continue;
+        }
+        const mg_tls_counters_t *c = (const mg_tls_counters_t *)ws->tls;
+        sum.full += load_u64(&c->full);
+        sum.resumed += load_u64(&c->resumed);
+        for (int k = 0; k < MG_TLS_FAIL_N; k++) {
+            sum.failed[k] += load_u64(&c->failed[k]);
+        }
+    }
+    jprintf(b, "\"tls\":{\"handshakes\":{\"full\":%llu,\"resumed\":%llu,\"failed\":{",
+            (unsigned long long)sum.full, (unsigned long long)sum.resumed);
+    for (int k = 0; k < MG_TLS_FAIL_N; k++) {
+        jprintf(b, "%s\"%s\":%llu", k ? "," : "", mg_tls_fail_names[k],
+                (unsigned long long)sum.failed[k]);
+    }
+    mg_tls_ticket_stats_t t;
+    mg_tls_tickets_stats(&t);
+    jprintf(b,
+            "}},\"tickets\":{\"keys\":%u,\"from_file\":%s,\"rotations\":%llu,"
+            "\"decrypted\":%llu,\"decrypted_old\":%llu,\"unknown\":%llu},\"certificates\":[",
+            t.keys, t.from_file ? "true" : "false", (unsigned long long)t.rotations,
+            (unsigned long long)t.decrypted, (unsigned long long)t.decrypted_old,
+            (unsigned long long)t.unknown);
+    double now = ev_now(w->loop);
+    for (size_t i = 0; i < mg_tls_server_ncerts(s); i++) {
+        const mg_tls_cert_info_t *c = mg_tls_server_cert(s, i);
+        char exp[32];
+        time_t na = (time_t)c->not_after;
+        struct tm tm;
+        strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&na, &tm));
+        jprintf(b, "%s{\"names\":", i ? "," : "");
+        jstr(b, c->names);
+        jprintf(b, ",\"subject\":");
+        jstr(b, c->subject);
+        jprintf(b, ",\"key\":\"%s\",\"not_after\":\"%s\",\"expires_in_days\":%.1f}", c->key_type,
+                exp, (c->not_after - now) / 86400);
+    }
+    jprintf(b, "]},");
+}
+
 static void handle_status(mg_request_t *r)
 {
     mg_worker_t *w = r->worker;
@@ -202,6 +274,7 @@ static void handle_status(mg_request_t *r)
     status_rate_limits(&b);
     status_redis(&b, w);
     status_resolver(&b, w);
+    status_tls(&b, w);
     if (b.len < b.cap) {
         b.len += mg_health_status_json(w->gen, b.p + b.len, b.cap - b.len);
     }
