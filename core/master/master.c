@@ -587,7 +587,7 @@ int mg_master_run(mg_conf_t *conf, const char *conf_path)
         return 1;
     }
     loop_init();
-    mg__master_watch_plugins(conf);
+    mg__master_watch(conf);
     mg_log_notice("moongate %s started, %d worker(s), generation 1", MG_VERSION,
                   conf->worker_processes);
     mg__master_spawn_set();

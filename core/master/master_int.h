@@ -111,8 +111,9 @@ void mg__validation_kill(mg_validation_t *v);
 void mg__validation_reaped(mg_validation_t *v, int status);
 void mg__validation_dispose(mg_validation_t *v);
 
-/* master_watch.c: (re)arms the plugins-dir watch for conf (off unless watch_plugins). */
-void mg__master_watch_plugins(const mg_conf_t *conf);
+/* master_watch.c: (re)arms the watches of conf: plugins dirs (watch_plugins), the
+ * certificate files (tls.watch_certificates). */
+void mg__master_watch(const mg_conf_t *conf);
 
 /* master_tickets.c: the session-ticket keys (sys/tls_ticket.h) as the master runs
  * them. Start: makes the shared key area (before any fork), installs the keys conf

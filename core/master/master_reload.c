@@ -355,7 +355,7 @@ static void swap_conf(mg_conf_t *nc)
     M.conf = nc;
     mg_log_conf_t lc = mg_conf_log(nc);
     mg_log_open(&lc);
-    mg__master_watch_plugins(nc);
+    mg__master_watch(nc);
     mg__master_tickets_reload(nc);
 }
 
