@@ -145,6 +145,7 @@ static int tls_handshake(mg_transport_t *t)
         }
     }
     errno = 0;
+    ERR_clear_error(); /* SSL_get_error reads the queue: nothing older may be in it */
     int rc = SSL_do_handshake(s->ssl);
     if (rc == 1) {
         t->want = 0;
@@ -170,6 +171,7 @@ static ssize_t tls_read(mg_transport_t *t, void *buf, size_t len)
 {
     mg__tls_conn_t *s = t->state;
     size_t got = 0;
+    ERR_clear_error();
     while (got < len) {
         int n = SSL_read(s->ssl, (char *)buf + got, (int)MG_MIN(len - got, (size_t)INT_MAX));
         if (n > 0) {
@@ -204,6 +206,7 @@ static ssize_t tls_writev(mg_transport_t *t, const struct iovec *iov, int n)
     char stage[TLS_GATHER];
     size_t done = 0, off = 0;
     int i = 0;
+    ERR_clear_error();
     while (i < n) {
         if (iov[i].iov_len == off) {
             i++;
