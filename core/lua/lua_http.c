@@ -250,12 +250,16 @@ static char *build(const char *method, const mg_http_url_t *u, const char *heade
  * store, [0] does not. Made at the first call that needs one, kept for the process. */
 static mg_tls_client_t *https_clients[2];
 
-static mg_tls_client_t *https_client(bool verify)
+static mg_tls_client_t *https_client(bool verify, mg_worker_stats_t *ws)
 {
     if (https_clients[verify] == NULL) {
         mg_upstream_tls_conf_t c = {.on = true, .verify = verify};
         mg_conf_err_t cerr;
+        /* the worker's one-off cost (OpenSSL's first context may load its config),
+         * not the plugin's: kept out of the CPU budget */
+        mg_worker_lua_leave(ws);
         https_clients[verify] = mg_tls_client_new(NULL, &c, &cerr);
+        mg_worker_lua_enter(ws);
         if (https_clients[verify] == NULL) {
             mg_log_err("mg.http: no TLS client context: %s", cerr.msg);
         }
@@ -277,7 +281,7 @@ static const char *https_setup(lhttp_t *h, const mg_http_url_t *u, bool verify,
     }
     memcpy(h->tls_name, name.p, name.len);
     h->tls_name[name.len] = '\0';
-    h->tls.client = https_client(verify);
+    h->tls.client = https_client(verify, h->t->lua->w->stats);
     if (h->tls.client == NULL) {
         return "TLS is not available";
     }
