@@ -173,3 +173,34 @@ sub {
     my @st = map { ($t->request('GET /x', [], 3) // {})->{status} // 0 } 1 .. 6;
     is("@st", "200 200 200 200 200 200", 'only the healthy node answers');
 }
+
+
+
+=== TEST 12: a node whose certificate fails is a connect failure: the try moves to the other node
+--- yaml_config eval
+"upstreams:\n  - name: u\n    nodes:\n"
+. "      - { address: \"127.0.0.1:" . main::port('other') . "\" }\n"
+. "      - { address: \"127.0.0.1:" . main::port('good') . "\" }\n"
+. "    retries: 1\n    tls: { ca: \"" . main::file('ca.crt') . "\" }\n"
+. "routes:\n  - { paths: [\"/*\"], upstream: u }\n"
+--- request eval
+["GET /1", "GET /2", "GET /3", "GET /4"]
+--- error_code eval
+[200, 200, 200, 200]
+--- error_log eval
+[qr{upstream "u" node 127\.0\.0\.1:\d+: TLS handshake failed: unable to get local issuer certificate}]
+
+
+
+=== TEST 13: a reload retires a generation with pooled TLS connections; the new one connects anew
+--- yaml_config eval
+main::conf('good', '{ ca: "' . main::file('ca.crt') . '" }')
+--- reload_after: 2
+--- reload_yaml_config eval
+main::conf('good', '{ ca: "' . main::file('ca.crt') . '" }', "    keepalive: 8\n")
+--- request eval
+["GET /1", "GET /2", "GET /3", "GET /4"]
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body_like eval
+[qr/ req=1 reused=\. /, qr/ req=2 reused=\. /, qr/ req=1 /, qr/ req=2 /]
