@@ -9,6 +9,10 @@
  * headers copied as they come (the read buffer is reused for the body). A host name is
  * first resolved by the worker's resolver (sys/resolver.h) without blocking the loop;
  * the call's one deadline covers the lookup too.
+ *
+ * https:// URLs speak TLS, verifying the peer against the system's CA store unless
+ * the plugin says ssl_verify = false; the name sent (SNI) and checked is the URL's host
+ * unless ssl_server_name says otherwise.
  */
 #include "lua_int.h"
 
@@ -16,6 +20,7 @@
 #include "log.h"
 #include "lua_ffi.h"
 #include "resolver.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -46,6 +51,8 @@ struct mg_lua_http_s {
     mg_resolver_query_t *rq; /* the host name's lookup, while it runs */
     uint16_t port;
     double deadline; /* of the whole call, lookup included */
+    mg_upstream_tls_t tls; /* https: what cl.tls points at */
+    char tls_name[256];    /* ... and the name it sends and checks */
     mg_http_client_t cl;
     char rbuf[LHTTP_MAX_HEAD];
 };
@@ -169,6 +176,10 @@ static void on_error(mg_http_client_t *cl, mg_http_client_err_t err, const char 
         break;
     case MG_HTTP_CLIENT_ERR_REFUSED:
         break; /* ours: h->err says why */
+    case MG_HTTP_CLIENT_ERR_TLS:
+        snprintf(h->errbuf, sizeof(h->errbuf), "TLS handshake failed: %s", why != NULL ? why : "?");
+        msg = h->errbuf;
+        break;
     }
     finish(h, msg);
 }
@@ -231,6 +242,54 @@ static char *build(const char *method, const mg_http_url_t *u, const char *heade
     }
     *outlen = n;
     return out;
+}
+
+/* ---- https ---- */
+
+/* This worker's TLS client contexts for mg.http: [1] verifies against the system's CA
+ * store, [0] does not. Made at the first call that needs one, kept for the process. */
+static mg_tls_client_t *https_clients[2];
+
+static mg_tls_client_t *https_client(bool verify, mg_worker_stats_t *ws)
+{
+    if (https_clients[verify] == NULL) {
+        mg_upstream_tls_conf_t c = {.on = true, .verify = verify};
+        mg_conf_err_t cerr;
+        /* the worker's one-off cost (OpenSSL's first context may load its config),
+         * not the plugin's: kept out of the CPU budget */
+        mg_worker_lua_leave(ws);
+        https_clients[verify] = mg_tls_client_new(NULL, &c, &cerr);
+        mg_worker_lua_enter(ws);
+        if (https_clients[verify] == NULL) {
+            mg_log_err("mg.http: no TLS client context: %s", cerr.msg);
+        }
+    }
+    return https_clients[verify];
+}
+
+/* Sets h up for TLS to u's host, or to `server_name` (may be NULL) when given: the
+ * name sent and the one the certificate must carry (an address checks its IP SANs and
+ * is never sent). NULL, or why not. */
+static const char *https_setup(lhttp_t *h, const mg_http_url_t *u, bool verify,
+                               const char *server_name)
+{
+    mg_str_t name = server_name != NULL && server_name[0] != '\0'
+                        ? mg_str(server_name, strlen(server_name))
+                        : u->host;
+    if (name.len >= sizeof(h->tls_name)) {
+        return "bad ssl_server_name";
+    }
+    memcpy(h->tls_name, name.p, name.len);
+    h->tls_name[name.len] = '\0';
+    h->tls.client = https_client(verify, h->t->lua->w->stats);
+    if (h->tls.client == NULL) {
+        return "TLS is not available";
+    }
+    h->tls.sni = h->tls_name;
+    h->tls.verify_name = NULL;
+    h->tls.slot = NULL; /* any host: no session kept */
+    h->cl.tls = &h->tls;
+    return NULL;
 }
 
 /* ---- the host name ---- */
@@ -296,7 +355,7 @@ static int resolve(lhttp_t *h, mg_resolver_t *r, const mg_http_url_t *u, const c
  * checked. */
 int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const char *headers,
                 size_t hlen, const char *body, size_t blen, int has_body, double timeout,
-                size_t max_body, const char **err)
+                size_t max_body, int ssl_verify, const char *ssl_server_name, const char **err)
 {
     mg_lua_t *lua = t->lua;
     mg_http_url_t u;
@@ -307,10 +366,6 @@ int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const cha
         return MG_ERROR;
     }
     if ((*err = mg_http_url_parse(mg_str(url, strlen(url)), &u)) != NULL) {
-        return MG_ERROR;
-    }
-    if (mg_str_eq(u.scheme, MG_STR("https"))) {
-        *err = "https is not supported";
         return MG_ERROR;
     }
     bool named = mg_http_url_addr(&u, &ss, &sl) != NULL; /* resolved below */
@@ -332,6 +387,11 @@ int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const cha
     mg_http_client_init(&h->cl, loop, &lhttp_ops, h, h->rbuf, sizeof(h->rbuf));
     h->cl.total_timeout = timeout > 0 ? timeout : 5.;
     h->cl.head_request = strcmp(method, "HEAD") == 0;
+    if (mg_str_eq(u.scheme, MG_STR("https")) &&
+        (*err = https_setup(h, &u, ssl_verify != 0, ssl_server_name)) != NULL) {
+        lhttp_free(h);
+        return MG_ERROR;
+    }
     ev_now_update(loop); /* the timeout counts from now, not from before the plugin ran */
     if (named && resolve(h, lua->w->resolver, &u, err) != MG_OK) {
         lhttp_free(h);

@@ -325,7 +325,9 @@ void mg__proxy_try_failed(proxy_t *p, mg_http_client_err_t err, const char *why)
         .retry_timeout = p->up->conf->retry_timeout,
         .no_budget = !mg_health_retry_allowed(p->up),
     };
-    mg__proxy_log_try(p, MG_LOG_WARN, mg_http_client_err_name(err), why);
+    /* a certificate that does not verify is a configuration matter, not a blip */
+    mg__proxy_log_try(p, err == MG_HTTP_CLIENT_ERR_TLS ? MG_LOG_ERROR : MG_LOG_WARN,
+                      mg_http_client_err_name(err), why);
     p->last_err = err;
     int rc = mg_proxy_retry_decide(&t);
     /* out of descriptors is ours, and a pooled connection closed under us is the

@@ -7,7 +7,8 @@
  * dies, stalls or drains stops renewing, and another worker takes over once the lease
  * has expired (three intervals). Probes run on the worker's loop like everything else:
  * the outbound HTTP client (http_client.h) sends "GET <path> HTTP/1.1" with
- * Connection: close on a connection of its own, and the answer's head is read back, the
+ * Connection: close on a connection of its own (over TLS, with the node's names and
+ * session, when the upstream has `tls:`), and the answer's head is read back, the
  * whole exchange bounded by `timeout`. Results go to the node's
  * shared state (down, hc_ok, hc_fail), which every worker's picks read; only the
  * holder writes them, so each transition is logged once.
@@ -47,6 +48,7 @@ typedef struct {
     char *rbuf; /* while a probe is in flight */
     char *req;  /* the probe request, built once */
     size_t req_len;
+    mg_upstream_tls_t tls; /* the node's TLS, as real traffic speaks it */
 } probe_t;
 
 struct mg_health_s {
@@ -150,7 +152,7 @@ static void on_probe_error(mg_http_client_t *cl, mg_http_client_err_t err, const
                    mg_upstream_node_addr(u, p->node), why != NULL ? why : "");
         probe_close(p);
     } else if (err == MG_HTTP_CLIENT_ERR_CONNECT || err == MG_HTTP_CLIENT_ERR_IO ||
-               err == MG_HTTP_CLIENT_ERR_BAD_RESPONSE) {
+               err == MG_HTTP_CLIENT_ERR_BAD_RESPONSE || err == MG_HTTP_CLIENT_ERR_TLS) {
         probe_done(p, false, why != NULL ? why : mg_http_client_err_name(err));
     } else {
         probe_done(p, false, err == MG_HTTP_CLIENT_ERR_TIMEOUT ? "timed out" : "connect timed out");
@@ -176,6 +178,8 @@ static void probe_start(mg_health_t *h, probe_t *p)
     mg_http_client_init(&p->cl, u->loop, &probe_ops, p, p->rbuf, PROBE_RBUF);
     p->cl.weak = true;
     p->cl.total_timeout = u->conf->health.active.timeout;
+    mg_upstream_node_tls(u, p->node, &p->tls);
+    p->cl.tls = &p->tls; /* with `tls:`, a probe checks the certificate too */
     p->status = 0;
     mg_http_client_start_addr(&p->cl, (const struct sockaddr *)&a->sa, a->salen, p->req, p->req_len,
                               NULL);

@@ -6,12 +6,22 @@
  * and reads the response into the user's buffer. The head is parsed in place: the
  * buffer is not reused until the head is complete, so header spans stay valid and
  * spans split across reads are adjacent. Body bytes go to on_body straight from the
- * buffer. One timer follows what the exchange waits on: the connect, a write (send
- * timeout), the response (read timeout), or nothing of the peer's doing (stopped).
+ * buffer. One timer follows what the exchange waits on: the connect and the
+ * transport's handshake (connect timeout), a write (send timeout), the response (read
+ * timeout), or nothing of the peer's doing (stopped).
+ *
+ * TLS changes two things. A new connection runs its handshake before the request
+ * goes out (a pooled one had it). And a read may wait for writability or a write for
+ * readability, so the watcher follows what each said (rd_want, wr_want). OpenSSL's
+ * rule that a write retried after -EAGAIN starts with the same bytes holds by
+ * construction: a flush always starts at the first byte not yet taken.
  */
 #include "http_client.h"
 
+#include "tls.h"
+
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- watchers (weak ones never keep the loop alive) ---- */
@@ -81,9 +91,19 @@ static bool running(const mg_http_client_t *cl)
     return cl->state >= MG_HTTP_CLIENT_CONNECTING && cl->state <= MG_HTTP_CLIENT_BODY;
 }
 
+static unsigned want_read(const mg_http_client_t *cl)
+{
+    return cl->rd_want != 0 ? cl->rd_want : EV_READ;
+}
+
+static unsigned want_write(const mg_http_client_t *cl)
+{
+    return cl->wr_want != 0 ? cl->wr_want : EV_WRITE;
+}
+
 static void update_io(mg_http_client_t *cl)
 {
-    io_set(cl, (out_pending(cl) ? EV_WRITE : 0) | (cl->paused ? 0 : EV_READ));
+    io_set(cl, (out_pending(cl) ? want_write(cl) : 0) | (cl->paused ? 0 : want_read(cl)));
 }
 
 /* Re-arms the timer for what the exchange waits on now. */
@@ -376,6 +396,7 @@ static void do_read(mg_http_client_t *cl)
             return;
         }
         ssize_t n = mg_transport_read(&cl->conn->tp, dst, room);
+        cl->rd_want = n == -EAGAIN ? cl->conn->tp.want : 0;
         if (n < 0) {
             if (n == -EAGAIN) {
                 break;
@@ -422,6 +443,7 @@ static bool flush(mg_http_client_t *cl)
             iov[n++] = (struct iovec){b->data + b->sent, b->len - b->sent};
         }
         ssize_t w = mg_transport_writev(&cl->conn->tp, iov, n);
+        cl->wr_want = w == -EAGAIN ? cl->conn->tp.want : 0;
         if (w < 0) {
             if (w != -EAGAIN) {
                 cl->out_broken = true;
@@ -451,7 +473,7 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     mg_http_client_t *cl = w->data;
     unsigned seq = cl->seq;
-    if (revents & EV_WRITE) {
+    if ((revents & want_write(cl)) && out_pending(cl)) {
         if (!flush(cl) || cl->seq != seq) {
             return;
         }
@@ -462,7 +484,7 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
     }
-    if (revents & EV_READ) {
+    if (revents & want_read(cl)) {
         do_read(cl);
     }
 }
@@ -515,19 +537,50 @@ static void connected(mg_http_client_t *cl)
     }
 }
 
-static void on_connect_io(struct ev_loop *loop, ev_io *w, int revents)
+/* Advances the transport's handshake (none for plain TCP: done at once) on a new
+ * connection. The connect timer keeps running: the handshake is part of the connect. */
+static void handshake(mg_http_client_t *cl)
 {
-    mg_http_client_t *cl = w->data;
-    int rc = mg_upstream_connect_result(cl->conn);
+    mg_transport_t *t = &cl->conn->tp;
+    cl->shaking = true;
+    int rc = t->ops->handshake(t);
+    if (rc == MG_AGAIN) {
+        io_set(cl, t->want != 0 ? (unsigned)t->want : EV_READ);
+        return;
+    }
+    cl->shaking = false;
     io_stop(cl);
     if (cl->total_timeout <= 0) {
         timer_set(cl, 0);
     }
-    if (rc == 0) {
+    if (rc == MG_OK) {
         connected(cl);
-    } else {
-        fail(cl, MG_HTTP_CLIENT_ERR_CONNECT, strerror(-rc));
+        return;
     }
+    /* the reason is the connection's, which the failure closes */
+    snprintf(cl->tls_why, sizeof(cl->tls_why), "%s", mg_tls_error(t));
+    fail(cl, MG_HTTP_CLIENT_ERR_TLS, cl->tls_why);
+}
+
+static void on_handshake_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    handshake(w->data);
+}
+
+static void on_connect_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    mg_http_client_t *cl = w->data;
+    int rc = mg_upstream_connect_result(cl->conn);
+    if (rc != 0) {
+        io_stop(cl);
+        if (cl->total_timeout <= 0) {
+            timer_set(cl, 0);
+        }
+        fail(cl, MG_HTTP_CLIENT_ERR_CONNECT, strerror(-rc));
+        return;
+    }
+    ev_set_cb(&cl->conn->io, on_handshake_io);
+    handshake(cl);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -538,6 +591,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         cl->deferred = 0;
         bool ours = d == -EMFILE || d == -ENFILE || d == -ENOBUFS || d == -ENOMEM;
         fail(cl, ours ? MG_HTTP_CLIENT_ERR_NO_SOCKET : MG_HTTP_CLIENT_ERR_CONNECT, strerror(-d));
+    } else if (cl->state == MG_HTTP_CLIENT_CONNECTING && cl->shaking) {
+        mg_tls_fail(&cl->conn->tp, MG_TLS_FAIL_TIMEOUT, "handshake timed out"); /* counted */
+        fail(cl, MG_HTTP_CLIENT_ERR_CONNECT_TIMEOUT, "during the TLS handshake");
     } else if (cl->state == MG_HTTP_CLIENT_CONNECTING) {
         fail(cl, MG_HTTP_CLIENT_ERR_CONNECT_TIMEOUT, NULL);
     } else {
@@ -574,6 +630,8 @@ static void exchange_reset(mg_http_client_t *cl, const char *head, size_t hlen,
     cl->body = body;
     cl->wrote = cl->reused = cl->out_broken = cl->paused = cl->extra = false;
     cl->deferred = 0;
+    cl->shaking = false;
+    cl->rd_want = cl->wr_want = 0;
     cl->stop_err = MG_HTTP_CLIENT_ERR_BAD_RESPONSE;
     cl->rlen = 0;
     cl->why = NULL;
@@ -587,9 +645,18 @@ static void exchange_reset(mg_http_client_t *cl, const char *head, size_t hlen,
 /* Goes on with a connection mg_upstream_connect()/mg_upstream_open() answered rc for. */
 static void begin(mg_http_client_t *cl, mg_upstream_conn_t *c, int rc)
 {
-    if (rc == MG_OK) {
+    if (rc == MG_OK && cl->reused) {
         cl->conn = c;
         connected(cl);
+    } else if (rc == MG_OK) {
+        /* connected at once (a local peer): the handshake may still take a while */
+        cl->conn = c;
+        ev_set_cb(&c->io, on_handshake_io);
+        c->io.data = cl;
+        if (cl->total_timeout <= 0) {
+            timer_set(cl, cl->connect_timeout);
+        }
+        handshake(cl);
     } else if (rc == MG_AGAIN) {
         cl->conn = c;
         ev_set_cb(&c->io, on_connect_io);
@@ -633,6 +700,14 @@ int mg_http_client_start_addr(mg_http_client_t *cl, const struct sockaddr *sa, s
     mg_upstream_conn_t *c = NULL;
     exchange_reset(cl, head, hlen, body);
     int rc = mg_upstream_open(sa, salen, &c);
+    if (c != NULL && (rc == MG_OK || rc == MG_AGAIN)) {
+        int trc = mg_upstream_conn_tls(c, cl->tls);
+        if (trc != MG_OK) {
+            mg_upstream_release(c, false);
+            c = NULL;
+            rc = trc;
+        }
+    }
     begin(cl, c, rc);
     return MG_OK;
 }

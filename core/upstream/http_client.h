@@ -9,7 +9,8 @@
  * transport (transport.h). The response is parsed with llhttp (strict) and handed to
  * the user through callbacks, like h2o's http1client:
  *
- *   start ─ connect (connect timeout) ─ head + body out (send timeout; the body may
+ *   start ─ connect, then the transport's handshake: TLS (connect timeout)
+ *   │     ─ head + body out (send timeout; the body may
  *   │       keep coming from the user, with on_sent when the bytes due are out)
  *   ├─ on_head: the final head (1xx skipped; 101 refused), header spans in the read
  *   │           buffer
@@ -120,6 +121,8 @@ typedef enum {
     MG_HTTP_CLIENT_ERR_BAD_RESPONSE, /* malformed, ambiguous or oversized response */
     MG_HTTP_CLIENT_ERR_NO_SOCKET,    /* out of descriptors (EMFILE/ENFILE), or memory */
     MG_HTTP_CLIENT_ERR_REFUSED,      /* on_head or on_body returned MG_ERROR */
+    MG_HTTP_CLIENT_ERR_TLS,          /* the TLS handshake failed (why: OpenSSL's reason, e.g.
+                                        "certificate has expired"): no request byte left */
 } mg_http_client_err_t;
 
 /* "connect failed", "invalid response", ... for logs. */
@@ -183,6 +186,9 @@ struct mg_http_client_s {
     /* timeouts (s; 0 = none): idle ones per phase, or with `total` > 0 one deadline for
      * the whole exchange instead. Set before a start. */
     double connect_timeout, send_timeout, read_timeout, total_timeout;
+    /* mg_http_client_start_addr(): speak TLS as this says (borrowed until the exchange
+     * ends); NULL: plain. Nodes' connections take their upstream's own TLS. */
+    const mg_upstream_tls_t *tls;
     bool weak;         /* watchers never keep the loop alive (ev_unref) */
     bool head_request; /* the request is a HEAD: its response has no body */
     bool wrote;        /* request bytes went out in this exchange (for retry rules) */
@@ -198,6 +204,10 @@ struct mg_http_client_s {
     ev_timer timer;
     unsigned io_events;
     int deferred;                  /* a negative errno from the start, reported from the loop */
+    bool shaking;                  /* connected; the transport's handshake runs */
+    unsigned rd_want, wr_want;     /* what the last read / write that said -EAGAIN waits for
+                                      (TLS may read on writability and the reverse) */
+    char tls_why[96];              /* the handshake's failure, kept past the connection */
     mg_http_client_err_t stop_err; /* why a callback of ours stopped the parser */
     const char *head;
     size_t hlen, hsent;

@@ -206,6 +206,7 @@ const char *mg_http_client_err_name(mg_http_client_err_t err)
         [MG_HTTP_CLIENT_ERR_BAD_RESPONSE] = "invalid response",
         [MG_HTTP_CLIENT_ERR_NO_SOCKET] = "out of sockets",
         [MG_HTTP_CLIENT_ERR_REFUSED] = "response refused",
+        [MG_HTTP_CLIENT_ERR_TLS] = "TLS handshake failed",
     };
     return (unsigned)err < MG_NELEMS(names) ? names[err] : "unknown";
 }

@@ -9,6 +9,11 @@
  * than typical upstream keep-alive timeouts so that we close first and rarely race with
  * the upstream's own close. A liveness probe before reuse catches what the loop has not
  * seen yet.
+ *
+ * With `tls:` the runtime holds the upstream's TLS client context, and each node the
+ * names its handshakes use and the session its next connection resumes. A connection is
+ * TLS from its creation (mg_upstream_connect); its handshake is the HTTP client's, after
+ * the connect. A pooled TLS connection keeps its session: reuse needs no handshake.
  */
 #include "upstream.h"
 
@@ -16,13 +21,124 @@
 #include "log.h"
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* ---- TLS names ---- */
+
+/* The host of "host:port", "[v6]:port" or a bare host, as written. NULL when out of
+ * memory. */
+static char *host_of(const char *text)
+{
+    const char *end = NULL;
+    if (text[0] == '[') {
+        const char *rb = strchr(text, ']');
+        return rb != NULL ? strndup(text + 1, (size_t)(rb - text - 1)) : strdup(text);
+    }
+    const char *colon = strchr(text, ':');
+    if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+        end = colon; /* one colon: a port; more is a bare IPv6 address */
+    }
+    return end != NULL ? strndup(text, (size_t)(end - text)) : strdup(text);
+}
+
+static bool is_ip(const char *s)
+{
+    unsigned char b[16];
+    return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
+}
+
+/* SNI: `tls.sni`, else the host of `host:`, else the node's host name as written (never
+ * an address, RFC 6066). The certificate must name the same, or the node's address
+ * when there is no name (its IP SANs are checked). */
+static int node_names(mg_upstream_node_t *n, const mg_upstream_conf_t *c, const mg_addr_t *a)
+{
+    char *node_host = host_of(a->text);
+    if (node_host == NULL) {
+        return MG_ERROR;
+    }
+    bool named = c->tls.sni != NULL || c->host != NULL || !is_ip(node_host);
+    char *sni = c->tls.sni != NULL ? strdup(c->tls.sni)
+                : c->host != NULL  ? host_of(c->host)
+                : named            ? strdup(node_host)
+                                   : NULL;
+    if (named && sni == NULL) {
+        free(node_host);
+        return MG_ERROR;
+    }
+    if (named) {
+        n->tls_sni = sni; /* also the name verified */
+        free(node_host);
+    } else {
+        n->tls_verify_name = node_host;
+    }
+    return MG_OK;
+}
+
+/* The client context and the nodes' names, for an upstream with `tls:`. */
+static int tls_setup(mg_upstream_t *u, const mg_upstream_conf_t *c)
+{
+    mg_conf_err_t err;
+    u->tls = mg_tls_client_new(NULL, &c->tls, &err);
+    if (u->tls == NULL) {
+        mg_log_err("upstream \"%s\": tls: %s", c->name, err.msg);
+        return MG_ERROR;
+    }
+    for (size_t i = 0; i < c->nnodes; i++) {
+        if (node_names(&u->nodes[i], c, &c->nodes[i].addr) != MG_OK) {
+            mg_log_err("upstream \"%s\": out of memory", c->name);
+            return MG_ERROR;
+        }
+    }
+    return MG_OK;
+}
+
+/* Frees what tls_setup() made. Every connection to the nodes is closed by now: the
+ * sessions' slots go with them. */
+static void tls_dispose(mg_upstream_t *u, size_t nnodes)
+{
+    for (size_t i = 0; i < nnodes; i++) {
+        mg_upstream_node_t *n = &u->nodes[i];
+        mg_tls_session_slot_clear(&n->tls_session);
+        free(n->tls_sni);
+        free(n->tls_verify_name);
+        n->tls_sni = n->tls_verify_name = NULL;
+    }
+    mg_tls_client_free(u->tls);
+    u->tls = NULL;
+}
+
+void mg_upstream_node_tls(const mg_upstream_t *u, int node, mg_upstream_tls_t *tls)
+{
+    mg_upstream_node_t *n = &u->nodes[node];
+    tls->client = u->tls;
+    tls->sni = n->tls_sni;
+    tls->verify_name = n->tls_verify_name;
+    tls->slot = &n->tls_session;
+}
+
+int mg_upstream_conn_tls(mg_upstream_conn_t *c, const mg_upstream_tls_t *tls)
+{
+    if (tls == NULL || tls->client == NULL) {
+        return MG_OK;
+    }
+    if (mg_transport_init_tls_client(&c->tp, c->fd, tls->client, tls->sni, tls->verify_name,
+                                     tls->slot) != MG_OK) {
+        mg_transport_init_plain(&c->tp, c->fd); /* the fd was not taken */
+        return -ENOMEM;
+    }
+    return MG_OK;
+}
+
+/* ---- the runtime ---- */
 
 mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
 {
@@ -58,6 +174,17 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
         return NULL;
     }
     u->conf = c;
+    if (c->tls.on && tls_setup(u, c) != MG_OK) {
+        tls_dispose(u, c->nnodes);
+        mg_balancer_dispose(&u->balancer);
+        for (size_t i = 0; i < c->nnodes; i++) {
+            mg_nodestate_release(u->nodes[i].state);
+        }
+        mg_nodestate_release(u->state);
+        free(u->nodes);
+        free(u);
+        return NULL;
+    }
     if (w != NULL) {
         mg_upstream_bind(u, w);
     }
@@ -73,6 +200,11 @@ void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w)
 
 static void conn_close(mg_upstream_conn_t *c)
 {
+    /* TLS ends with a close_notify: the peer sees an orderly end, and OpenSSL keeps the
+     * session resumable (it spoils the session of a connection freed without one) */
+    if (mg_transport_is_tls(&c->tp)) {
+        (void)mg_transport_shutdown(&c->tp);
+    }
     mg_transport_close(&c->tp);
     if (c->up != NULL) {
         mg_health_conn_closed(c->up, c->node);
@@ -125,6 +257,7 @@ void mg_upstream_destroy(mg_upstream_t *u)
         idle_unlink(c);
         conn_close(c);
     }
+    tls_dispose(u, u->conf->nnodes);
     mg_balancer_dispose(&u->balancer);
     for (size_t i = 0; i < u->conf->nnodes; i++) {
         mg_nodestate_release(u->nodes[i].state);
@@ -134,11 +267,25 @@ void mg_upstream_destroy(mg_upstream_t *u)
     free(u);
 }
 
+/* TLS: bytes on the socket may be a record without data (a late session ticket, a key
+ * update) and OpenSSL may hold a record the socket no longer shows, so the socket
+ * cannot tell; the record layer can. Alive when it has nothing for us: no data, no
+ * close_notify, no error, and nothing to write first. */
+static bool tls_alive(mg_upstream_conn_t *c)
+{
+    char b;
+    return mg_transport_read(&c->tp, &b, 1) == -EAGAIN && c->tp.want == EV_READ;
+}
+
 /* An idle connection became readable: the upstream closed it or sent bytes nobody
- * asked for. Either way it cannot carry another request. */
+ * asked for. Either way it cannot carry another request, unless TLS says the bytes
+ * were its own business. */
 static void on_idle_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     mg_upstream_conn_t *c = (mg_upstream_conn_t *)w;
+    if (mg_transport_is_tls(&c->tp) && tls_alive(c)) {
+        return;
+    }
     idle_unlink(c);
     conn_close(c);
 }
@@ -150,11 +297,14 @@ static void on_idle_expired(struct ev_loop *loop, ev_timer *w, int revents)
     conn_close(c);
 }
 
-/* True when nothing is waiting on the socket: no EOF, no stray bytes, no error. */
-static bool conn_alive(int fd)
+/* True when nothing is waiting on the connection: no EOF, no stray bytes, no error. */
+static bool conn_alive(mg_upstream_conn_t *c)
 {
+    if (mg_transport_is_tls(&c->tp)) {
+        return tls_alive(c);
+    }
     char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
 }
 
@@ -171,7 +321,7 @@ mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node)
          * matters for connections idle long enough to meet the upstream's keep-alive
          * timeout, so younger ones skip the syscall (the fresh-socket retry covers the
          * rest). */
-        if (ev_now(u->loop) - c->idle_since < MG_UPSTREAM_PROBE_AFTER || conn_alive(c->fd)) {
+        if (ev_now(u->loop) - c->idle_since < MG_UPSTREAM_PROBE_AFTER || conn_alive(c)) {
             c->reused = true;
             return c;
         }
@@ -230,6 +380,15 @@ int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
     }
     (*out)->node = node;
     (*out)->up = u;
+    if (u->tls != NULL) {
+        mg_upstream_tls_t tls;
+        mg_upstream_node_tls(u, node, &tls);
+        if (mg_upstream_conn_tls(*out, &tls) != MG_OK) {
+            mg_upstream_release(*out, false);
+            *out = NULL;
+            return -ENOMEM;
+        }
+    }
     return rc;
 }
 

@@ -10,11 +10,21 @@
 #include "mg_core.h"
 #include "transport.h"
 #include "nodestate.h"
+#include "tls.h"
 
 #include <ev.h>
 #include <sys/socket.h>
 
 typedef struct mg_upstream_conn_s mg_upstream_conn_t;
+
+/* How a new connection speaks TLS to its peer. Everything is borrowed and must outlive
+ * the connection (the slot above all: a session ticket may arrive at any read). */
+typedef struct {
+    mg_tls_client_t *client;     /* NULL: plain TCP */
+    const char *sni;             /* the name sent (never an address); NULL: none */
+    const char *verify_name;     /* what the certificate must name; NULL: sni */
+    mg_tls_session_slot_t *slot; /* the session to resume and keep; may be NULL */
+} mg_upstream_tls_t;
 
 /* Pooled connections idle at least this long (s) are probed for EOF before reuse. */
 #define MG_UPSTREAM_PROBE_AFTER 1.0
@@ -26,7 +36,7 @@ struct mg_upstream_conn_s {
     ev_io io;            /* must stay first */
     ev_timer idle_timer; /* expiry while pooled */
     int fd;              /* the socket, for socket-level calls (connect, probes) */
-    mg_transport_t tp;   /* its I/O (plain; later TLS to upstreams) */
+    mg_transport_t tp;   /* its I/O: plain, or TLS (the upstream's `tls:`, https) */
     int node;            /* index in conf->nodes; -1 outside any upstream */
     unsigned requests;   /* requests started on this connection */
     bool reused;         /* came out of the pool (may have gone stale meanwhile) */
@@ -40,6 +50,11 @@ struct mg_upstream_conn_s {
 typedef struct {
     mg_upstream_conn_t *idle; /* newest first */
     mg_node_state_t *state;   /* shared by all workers (nodestate.h) */
+    /* with `tls:`: the names its handshakes use (owned), and its last session, which
+     * every connection to it points at: cleared only once none is left */
+    char *tls_sni;
+    char *tls_verify_name;
+    mg_tls_session_slot_t tls_session;
 } mg_upstream_node_t;
 
 struct mg_upstream_s {
@@ -53,10 +68,12 @@ struct mg_upstream_s {
     mg_upstream_conn_t *lru_tail; /* oldest idle connection, evicted first */
     size_t nidle;                 /* idle connections in this worker, <= conf->keepalive */
     mg_health_t *health;          /* the active prober, NULL without active checks */
+    mg_tls_client_t *tls;         /* with `tls:` (owned), else NULL */
 };
 
-/* Creates the runtime for upstream `c` in worker `w` (the conf outlives it). NULL when
- * out of memory. */
+/* Creates the runtime for upstream `c` in worker `w` (the conf outlives it), with its
+ * TLS client context when c->tls.on. NULL when out of memory or when the context cannot
+ * be built (logged: the master validated the same bytes, so this is rare). */
 mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c);
 
 /* Attaches a runtime created without a worker (w == NULL) to worker `w` and starts
@@ -69,14 +86,17 @@ void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w);
 void mg_upstream_destroy(mg_upstream_t *u);
 
 /* Takes an idle pooled connection to `node` that still looks alive (a non-blocking
- * MSG_PEEK probe sees neither EOF nor unexpected bytes); stale ones met on the way are
+ * MSG_PEEK probe sees neither EOF nor unexpected bytes; over TLS a read of the record
+ * layer finds no data, no close_notify); stale ones met on the way are
  * closed. Returns the connection, now owned by the caller with its watchers stopped and
  * `reused` set, or NULL when none is left. */
 mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node);
 
-/* Opens a new non-blocking TCP connection (TCP_NODELAY) to `node`. On MG_OK or MG_AGAIN
- * (connect in progress: wait for writability, then mg_upstream_connect_result) *out is
- * a connection owned by the caller. Otherwise returns a negative errno (-EMFILE/-ENFILE
+/* Opens a new non-blocking TCP connection (TCP_NODELAY) to `node`, its transport set up
+ * for TLS when the upstream has `tls:` (the handshake is the caller's, after the
+ * connect: t->ops->handshake). On MG_OK or MG_AGAIN (connect in progress: wait for
+ * writability, then mg_upstream_connect_result) *out is a connection owned by the
+ * caller. Otherwise returns a negative errno (-EMFILE/-ENFILE
  * when out of descriptors, -EBUSY when the upstream is at max_connections,
  * -ECONNREFUSED ...) and *out is NULL. Every open connection counts towards
  * max_connections until it is closed. */
@@ -86,6 +106,16 @@ int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out);
  * pool and limit (node -1, up NULL): mg_upstream_release() closes it. Returns as
  * mg_upstream_connect(), without -EBUSY. */
 int mg_upstream_open(const struct sockaddr *sa, socklen_t salen, mg_upstream_conn_t **out);
+
+/* Sets up a connection just opened (no byte moved yet) to speak TLS as `tls` says; a
+ * NULL tls->client leaves it plain. MG_OK, or -ENOMEM (the connection stays plain and
+ * the caller's). */
+int mg_upstream_conn_tls(mg_upstream_conn_t *c, const mg_upstream_tls_t *tls);
+
+/* What a new connection to `node` of `u` does for TLS (tls->client NULL without
+ * `tls:`): the names decided when the runtime was made, the node's session slot.
+ * Valid while `u` lives. */
+void mg_upstream_node_tls(const mg_upstream_t *u, int node, mg_upstream_tls_t *tls);
 
 /* After a non-blocking connect became writable: 0 when connected, else a negative
  * errno from SO_ERROR. */

@@ -12,7 +12,7 @@ if not pcall(ffi.typeof, "struct mg_lua_http_marker") then
 struct mg_lua_http_marker { int unused; };
 int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const char *headers,
                 size_t hlen, const char *body, size_t blen, int has_body, double timeout,
-                size_t max_body, const char **err);
+                size_t max_body, int ssl_verify, const char *ssl_server_name, const char **err);
 const char *mg_lua_http_error(mg_lua_task_t *t);
 int mg_lua_http_status(mg_lua_task_t *t);
 int mg_lua_http_body(mg_lua_task_t *t, mg_str_t *out);
@@ -76,9 +76,16 @@ local function call(t, opts)
     end
     local timeout = (opts.timeout or 5000) / 1000
     local max_body = opts.max_body or 1048576
+    local verify, sni = opts.ssl_verify, opts.ssl_server_name
+    if verify ~= nil and type(verify) ~= "boolean" then
+        return nil, "ssl_verify must be a boolean"
+    end
+    if sni ~= nil and (type(sni) ~= "string" or not sni:match("^[%w.:_-]+$")) then
+        return nil, "bad ssl_server_name"
+    end
     local rc = C.mg_lua_http(t, method, opts.url, hb, #hb, body, body and #body or 0,
         (body ~= nil or method == "POST" or method == "PUT" or method == "PATCH") and 1 or 0,
-        timeout, max_body, errp)
+        timeout, max_body, verify == false and 0 or 1, sni, errp)
     if rc ~= cffi.AGAIN then
         return nil, ffi.string(errp[0])
     end
@@ -109,7 +116,9 @@ local function call(t, opts)
 end
 
 -- mg.http.request{ method =, url =, headers =, body =, timeout = ms (5000),
--- max_body = bytes (1 MiB), callback = function(res, err) (log phase) }
+-- max_body = bytes (1 MiB), ssl_verify = true (https: the system's CAs),
+-- ssl_server_name = the URL's host (https: SNI and the name checked),
+-- callback = function(res, err) (log phase) }
 -- → res { status, headers (lower-case names), body } or nil, err.
 function M.request(opts)
     local t = check("mg.http.request", ANYWHERE)

@@ -124,7 +124,7 @@ GET /x
 
 
 
-=== TEST 5: errors: refused, bad urls, https, a name that cannot exist, a timeout, a body too large
+=== TEST 5: errors: refused, bad urls, https to a closed port, a name that cannot exist, a timeout, a body too large
 --- yaml_config
 routes:
   - name: all
@@ -156,7 +156,7 @@ return {
 --- request
 GET /x
 --- error_code: 200
---- response_body: connection refused|bad url|https is not supported|host not found|bad url port|timeout|response body too large|404
+--- response_body: connection refused|bad url|connection refused|host not found|bad url port|timeout|response body too large|404
 
 
 
