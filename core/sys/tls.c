@@ -75,7 +75,9 @@ void mg_tls_fail(mg_transport_t *t, mg_tls_fail_t why, const char *reason)
     if (s != NULL && !s->failed) {
         s->failed = true;
         s->err = reason;
-        mg_tls_count_fail(why);
+        if (!s->client) {
+            mg_tls_count_fail(why); /* the counters are the listeners' */
+        }
     }
 }
 
@@ -149,7 +151,9 @@ static int tls_handshake(mg_transport_t *t)
     int rc = SSL_do_handshake(s->ssl);
     if (rc == 1) {
         t->want = 0;
-        count_done(SSL_session_reused(s->ssl));
+        if (!s->client) {
+            count_done(SSL_session_reused(s->ssl));
+        }
         return MG_OK;
     }
     int e = SSL_get_error(s->ssl, rc);

@@ -70,7 +70,7 @@ double mg_tls_server_handshake_timeout(const mg_tls_server_t *s);
 typedef struct {
     char names[512];  /* its server names, comma-separated */
     char subject[256];
-    char key_type[16]; /* "RSA-2048", "EC-P-256", "ED25519" */
+    char key_type[32]; /* "RSA-2048", "EC-P-256", "ED25519" */
     double not_after;  /* epoch seconds */
     double not_before;
 } mg_tls_cert_info_t;

@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -254,7 +255,8 @@ static void key_type(EVP_PKEY *k, char *buf, size_t len)
         char g[32] = "";
         size_t gl = 0;
         EVP_PKEY_get_utf8_string_param(k, "group", g, sizeof(g), &gl);
-        snprintf(buf, len, "EC-%s", g[0] != '\0' ? g : "?");
+        const char *nist = EC_curve_nid2nist(OBJ_txt2nid(g)); /* "prime256v1" -> "P-256" */
+        snprintf(buf, len, "EC-%.24s", nist != NULL ? nist : g[0] != '\0' ? g : "?");
     } else {
         snprintf(buf, len, "%s", OBJ_nid2sn(id));
     }

@@ -384,7 +384,8 @@ START_TEST(test_file_duplicate_names)
 END_TEST
 
 /* Seals a block through the callback, then opens it through the callback by the name
- * it got: 1 when the round trip holds, 0 when the key was rotated out in between, -1
+ * it got: 1 when the round trip holds, 0 when the key was rotated out in between (or
+ * no key could be read while the writer rotated without pause), -1
  * when the key the seal used was not whole (name of one key, secrets of another). */
 static int roundtrip(EVP_MAC *mac)
 {
@@ -394,7 +395,12 @@ static int roundtrip(EVP_MAC *mac)
     size_t tl;
     EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
     EVP_MAC_CTX *h = EVP_MAC_CTX_new(mac);
-    if (mg_tls_ticket_cb(NULL, name, iv, e, h, 1) != 1 ||
+    int sealed = mg_tls_ticket_cb(NULL, name, iv, e, h, 1);
+    if (sealed == 0) {
+        ok = 0; /* the writer kept the set busy past the reader's patience: no ticket */
+        goto done;
+    }
+    if (sealed != 1 ||
         EVP_EncryptUpdate(e, ct, &n, pt, 32) != 1 || EVP_EncryptFinal_ex(e, ct + n, &m) != 1 ||
         EVP_MAC_init(h, NULL, 0, NULL) != 1 || EVP_MAC_update(h, ct, (size_t)(n + m)) != 1 ||
         EVP_MAC_final(h, tag[0], &tl, 32) != 1) {
