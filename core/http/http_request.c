@@ -629,6 +629,11 @@ void mg__request_dispatch(mg_conn_t *c)
     if (r->expect_continue && c->pos == c->len) {
         r->keepalive = false;
     }
+    if (r->tls && !mg_tls_host_allowed(&c->tp, r->host.p, r->host.len)) {
+        /* SNI named one entry, Host another that checks client certificates otherwise */
+        mg__http_error_msg(r, 421, "the host is not served on this TLS connection");
+        return;
+    }
     if (c->admin) {
         r->chain = r->gen->admin_chain;
     } else if (mg_router_match(r->gen->router, r->host, r->method,

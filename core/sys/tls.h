@@ -82,6 +82,12 @@ const mg_tls_cert_info_t *mg_tls_server_cert(const mg_tls_server_t *s, size_t i)
  * MG_ERROR (out of memory; fd not taken). */
 int mg_transport_init_tls_server(mg_transport_t *t, int fd, mg_tls_server_t *s);
 
+/* Whether a request for `host` may be served on this connection: false when the
+ * handshake chose a certificate entry whose client-certificate check differs from the
+ * one `host` would get (SNI a, Host b: answered 421 Misdirected Request). True for
+ * plain connections. */
+bool mg_tls_host_allowed(const mg_transport_t *t, const char *host, size_t len);
+
 /* ---- client side ---- */
 
 /* A client context for `c` (verify, CA, client certificate). NULL with the reason in

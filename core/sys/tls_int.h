@@ -16,6 +16,7 @@ typedef struct {
     mg_tls_session_slot_t *slot; /* client side: where its session goes */
     const char *err;             /* why the handshake failed */
     uint8_t alert_why;           /* a callback's mg_tls_fail_t + 1, when it refused */
+    uint16_t group;              /* server side: the certificate entry SNI chose */
     bool client;
     bool peeked;     /* the first byte was looked at */
     bool plain_http; /* ... and it began a plain HTTP request */

@@ -31,6 +31,9 @@ typedef struct {
     mg_tls_verify_t verify;
     int depth;
     STACK_OF(X509_NAME) * ca_names;
+    /* its session id context: a session resumes only under the names and client
+     * checks it was made with (a digest of both, stable across reloads) */
+    unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
 } tls_group_t;
 
 typedef struct {
@@ -305,6 +308,29 @@ static int on_client_cert(int ok, X509_STORE_CTX *x)
     return 1;
 }
 
+/* The group that serves `name` (NULL: no name), the first one by default. */
+static const tls_group_t *group_of(const mg_tls_server_t *s, const char *name)
+{
+    const tls_group_t *g = name != NULL ? lookup(s, name) : NULL;
+    return g != NULL ? g : &s->groups[0];
+}
+
+/* Two groups of names may not share what one of them checks: a client certificate. */
+static bool groups_compatible(const tls_group_t *a, const tls_group_t *b)
+{
+    return a == b || (a->verify == MG_TLS_VERIFY_OFF && b->verify == MG_TLS_VERIFY_OFF);
+}
+
+static int refuse(SSL *ssl, int *alert, int ad, mg_tls_fail_t why)
+{
+    mg__tls_conn_t *c = SSL_get_app_data(ssl);
+    if (c != NULL) {
+        c->alert_why = (uint8_t)(why + 1);
+    }
+    *alert = ad;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
 static int on_sni(SSL *ssl, int *alert, void *arg)
 {
     const mg_tls_server_t *s = arg;
@@ -312,14 +338,21 @@ static int on_sni(SSL *ssl, int *alert, void *arg)
     const tls_group_t *g = name != NULL ? lookup(s, name) : NULL;
     if (g == NULL) {
         if (s->strict_sni) {
-            mg__tls_conn_t *c = SSL_get_app_data(ssl);
-            if (c != NULL) {
-                c->alert_why = MG_TLS_FAIL_SNI + 1;
-            }
-            *alert = SSL_AD_UNRECOGNIZED_NAME;
-            return SSL_TLSEXT_ERR_ALERT_FATAL;
+            return refuse(ssl, alert, SSL_AD_UNRECOGNIZED_NAME, MG_TLS_FAIL_SNI);
         }
         g = &s->groups[0];
+    }
+    /* on_client_hello keeps sessions to the names they were made for; should one still
+     * resume across incompatible names (a name the hello did not carry), refuse */
+    if (SSL_session_reused(ssl)) {
+        const tls_group_t *was = group_of(s, SSL_SESSION_get0_hostname(SSL_get_session(ssl)));
+        if (!groups_compatible(was, g)) {
+            return refuse(ssl, alert, SSL_AD_ACCESS_DENIED, MG_TLS_FAIL_CLIENT_CERT);
+        }
+    }
+    mg__tls_conn_t *c = SSL_get_app_data(ssl);
+    if (c != NULL) {
+        c->group = (uint16_t)(g - s->groups);
     }
     if (g->ctx != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, g->ctx);
@@ -335,6 +368,39 @@ static int on_sni(SSL *ssl, int *alert, void *arg)
         SSL_set1_verify_cert_store(ssl, SSL_CTX_get_cert_store(g->ctx));
     }
     return SSL_TLSEXT_ERR_OK;
+}
+
+/* The host name of the ClientHello's server_name extension (RFC 6066 §3), or NULL. */
+static const char *hello_name(SSL *ssl, char *buf, size_t len)
+{
+    const unsigned char *p;
+    size_t n;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &n) || n < 5) {
+        return NULL;
+    }
+    size_t list = (size_t)p[0] << 8 | p[1];
+    size_t nl = (size_t)p[3] << 8 | p[4];
+    if (list + 2 != n || p[2] != TLSEXT_NAMETYPE_host_name || nl + 5 > n || nl == 0 ||
+        nl >= len || memchr(p + 5, '\0', nl) != NULL) {
+        return NULL;
+    }
+    memcpy(buf, p + 5, nl);
+    buf[nl] = '\0';
+    return buf;
+}
+
+/* Runs before OpenSSL looks at a session the client offers: gives the connection the
+ * session id context of the names it asks for, so that a session made under other
+ * names, or other client-certificate rules, is not resumed but replaced by a full
+ * handshake (CVE-2025-23419: a session made without a client certificate must never
+ * open names that require one). */
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    const mg_tls_server_t *s = arg;
+    char name[256];
+    const tls_group_t *g = group_of(s, hello_name(ssl, name, sizeof(name)));
+    SSL_set_session_id_context(ssl, g->sid, sizeof(g->sid));
+    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -380,7 +446,6 @@ static SSL_CTX *ctx_new(const mg_conf_t *conf, mg_tls_server_t *s, mg_conf_err_t
     SSL_CTX_set_read_ahead(ctx, 1);
     /* resumption by tickets only: no per-worker session cache to miss in */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"moongate", 8);
     SSL_CTX_set_num_tickets(ctx, t->session_tickets ? 1 : 0);
     SSL_CTX_set_dh_auto(ctx, 1);
     const char *bad = NULL;
@@ -397,6 +462,7 @@ static SSL_CTX *ctx_new(const mg_conf_t *conf, mg_tls_server_t *s, mg_conf_err_t
         SSL_CTX_free(ctx);
         return NULL;
     }
+    SSL_CTX_set_client_hello_cb(ctx, on_client_hello, s);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_sni);
     SSL_CTX_set_tlsext_servername_arg(ctx, s);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
@@ -447,6 +513,28 @@ void mg_tls_server_release(mg_tls_server_t *s)
     if (s != NULL && --s->refs == 0) {
         server_free(s);
     }
+}
+
+/* The group's session id context: SHA-256 of its names and client-certificate rules. */
+static void group_sid(tls_group_t *g, const mg_tls_cert_conf_t *cc)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    int rules[2] = {g->verify, g->depth};
+    if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+        EVP_DigestUpdate(md, rules, sizeof(rules));
+        for (size_t i = 0; i < g->nnames; i++) {
+            EVP_DigestUpdate(md, g->names[i], strlen(g->names[i]) + 1);
+        }
+        if (cc->client_ca.data != NULL) {
+            EVP_DigestUpdate(md, cc->client_ca.data, cc->client_ca.len);
+        }
+        if (cc->crl.data != NULL) {
+            EVP_DigestUpdate(md, cc->crl.data, cc->crl.len);
+        }
+        EVP_DigestFinal_ex(md, g->sid, &len);
+    }
+    EVP_MD_CTX_free(md);
 }
 
 /* Adds certificate entry i: to the group serving exactly its names when that group has
@@ -517,6 +605,8 @@ static int add_cert(mg_tls_server_t *s, const mg_conf_t *conf, size_t i, mg_conf
         g = &s->groups[s->ngroups++];
         *g = (tls_group_t){.ctx = probe, .names = names, .nnames = nn, .key_types = kc,
                            .verify = cc->client_verify, .depth = cc->verify_depth};
+        group_sid(g, cc);
+        SSL_CTX_set_session_id_context(probe, g->sid, sizeof(g->sid));
         if (cc->client_verify != MG_TLS_VERIFY_OFF) {
             g->ca_names = sk_X509_NAME_new_null();
             if (g->ca_names == NULL ||
@@ -604,6 +694,21 @@ size_t mg_tls_server_ncerts(const mg_tls_server_t *s)
 const mg_tls_cert_info_t *mg_tls_server_cert(const mg_tls_server_t *s, size_t i)
 {
     return &s->certs[i];
+}
+
+bool mg_tls_host_allowed(const mg_transport_t *t, const char *host, size_t len)
+{
+    const mg__tls_conn_t *c = mg_transport_is_tls(t) ? t->state : NULL;
+    if (c == NULL || c->srv == NULL) {
+        return true;
+    }
+    char name[256];
+    if (len == 0 || len >= sizeof(name)) {
+        return groups_compatible(&c->srv->groups[c->group], &c->srv->groups[0]);
+    }
+    memcpy(name, host, len);
+    name[len] = '\0';
+    return groups_compatible(&c->srv->groups[c->group], group_of(c->srv, name));
 }
 
 int mg_transport_init_tls_server(mg_transport_t *t, int fd, mg_tls_server_t *s)

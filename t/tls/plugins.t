@@ -326,3 +326,43 @@ sub {
     cmp_ok($t->generation, '>', $gen, 'a new generation');
     like($t->error_log, qr/certificates changed on disk, reloading/, 'logged');
 }
+
+
+
+=== TEST 7: a session made under one name never opens a name that requires a client certificate; SNI a + Host b is 421
+--- tls_certs
+root  ca
+api   server issuer=root names=api.example.com,www.example.com
+mtls  server issuer=root names=mtls.example.com
+--- yaml_config
+listen:
+  - "127.0.0.1:$MG_PORT"
+  - { address: "127.0.0.1:$MG_RAND_PORT_1", tls: true }
+tls:
+  certificates:
+    - { cert: certs/api.pem, key: certs/api.key }
+    - { cert: certs/mtls.pem, key: certs/mtls.key, client_ca: certs/root.crt, client_verify: required }
+routes:
+  - { paths: ["/*"], return: { status: 200, body: "served\n" } }
+--- test_code eval
+sub {
+    my $t = shift;
+    my $sess = $t->servroot . '/sess';
+    for my $v ('1.3', '1.2') {
+        unlink $sess;
+        my $sc = sub { Test::Moongate::TLS::s_client(port => main::tls_port($t), tls => $v, @_) };
+        my $r = $sc->(servername => 'api.example.com', args => ['-sess_out', $sess]);
+        is($r->{http_status}, '200', "TLS $v: a session under api.example.com");
+        $r = $sc->(servername => 'www.example.com', args => ['-sess_in', $sess]);
+        like($r->{out}, qr/^Reused,/m, "TLS $v: it resumes under another name of the same entry");
+        $r = $sc->(servername => 'mtls.example.com', args => ['-sess_in', $sess]);
+        unlike($r->{out}, qr/^Reused,/m, "TLS $v: not under a name that requires a client certificate");
+        isnt($r->{http_status} // '', '200', "TLS $v: and without a certificate nothing is served");
+        $r = $sc->(servername => 'api.example.com',
+                   request => "GET / HTTP/1.1\r\nHost: mtls.example.com\r\nConnection: close\r\n\r\n");
+        is($r->{http_status}, '421', "TLS $v: SNI api.example.com with Host mtls.example.com: 421");
+        $r = $sc->(servername => 'api.example.com',
+                   request => "GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n");
+        is($r->{http_status}, '200', "TLS $v: Host of the same entry: served");
+    }
+}
