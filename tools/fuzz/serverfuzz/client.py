@@ -137,7 +137,10 @@ class Conn:
     """One connection to 127.0.0.1:port; `open` is False once it has ended."""
 
     def __init__(self, port, timeout=3.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        self.setup(socket.create_connection(("127.0.0.1", port), timeout), timeout)
+
+    def setup(self, sock, timeout):
+        self.sock = sock
         self.sock.settimeout(timeout)
         self.resp = Responses()
         self.sent_tail = b"\r\n\r\n"  # the stream starts as if after an empty line
@@ -160,15 +163,18 @@ class Conn:
     def recv_some(self, timeout):
         """Reads what is there within `timeout`; returns the byte count, 0 at EOF or
         on a reset (which end the connection), None when nothing came."""
-        r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
-        if not r:
-            return None
+        if not self.pending():
+            r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+            if not r:
+                return None
         try:
-            data = self.sock.recv(65536)
+            data = self.recv_data()
         except (ConnectionResetError, OSError) as e:
             self.outcome["reset" if isinstance(e, ConnectionResetError) else "error"] = True
             self.eof = True
             return 0
+        if data is None:
+            return None  # bytes came, nothing to parse yet (part of a TLS record)
         if not data:
             self.eof = True
             return 0
@@ -195,6 +201,20 @@ class Conn:
                   and time.monotonic() - quiet_since >= IDLE):
                 return
 
+    # what a TLS connection (serverfuzz/tlsfuzz.py) does its own way
+    def pending(self):
+        return False
+
+    def recv_data(self):
+        return self.sock.recv(65536)
+
+    def send_data(self, data):
+        self.sock.sendall(data)
+        return True
+
+    def shut_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
     def note_methods(self, data):
         """Remembers the methods of the requests in `data` (a request starts the stream
         or follows an empty line), so that the answer to a HEAD is read without a body.
@@ -208,8 +228,7 @@ class Conn:
     def send(self, data):
         self.note_methods(data)
         try:
-            self.sock.sendall(data)
-            return True
+            return self.send_data(data)
         except socket.timeout:
             self.outcome["send_timeout"] = True
         except (BrokenPipeError, ConnectionResetError):
@@ -241,7 +260,7 @@ class Conn:
                     self.outcome["timeout"] = True  # no (whole) answer within the time
             elif op == "shut":
                 try:
-                    self.sock.shutdown(socket.SHUT_WR)
+                    self.shut_write()
                     self.shut = True
                 except OSError:
                     pass

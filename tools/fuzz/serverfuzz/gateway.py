@@ -16,6 +16,8 @@ import string
 import subprocess
 import time
 
+from . import tlsfuzz
+
 # Every route of moongate.yaml the fuzzer aims at, by the path prefix the seeds use. The
 # upstream decides on odd answers by words in the path (see upstream.py), so /up/slow/x
 # is a slow answer.
@@ -40,6 +42,9 @@ ROUTES = {
     "pool": "/pool/",
     "hash": "/hash/",
     "fault": "/fault/",
+    "tls": "/tls/",
+    "tls_proxy": "/tlsup/",
+    "tls_auth": "/tlsauth/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,14 +72,17 @@ def free_port():
 class Gateway:
     """One moongate master started from `binary` on a fresh root; ports set at init."""
 
-    def __init__(self, binary, root, up_port, dead_port, hole_port):
+    def __init__(self, binary, root, up_port, dead_port, hole_port, tls=True):
         self.binary = binary
         self.root = root
         self.port = free_port()
         self.admin_port = free_port()
+        self.tls_port = free_port() if tls else None
+        self.tls_files = None  # the certificates' paths, once made (write_root)
         self.ports = dict(port=self.port, admin_port=self.admin_port, up_port=up_port,
                           dead_port=dead_port, hole_port=hole_port)
-        self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20)
+        self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20, listen=
+                         '["127.0.0.1:%d"]' % self.port, tls_section="")
         self.proc = None
         self.error_log = os.path.join(root, "logs", "error.log")
         self.stderr_log = os.path.join(root, "stderr.log")
@@ -83,10 +91,36 @@ class Gateway:
     def write_root(self):
         for d in ("conf", "logs", "plugins"):
             os.makedirs(os.path.join(self.root, d), exist_ok=True)
+        if self.tls_port:
+            self.tls_files = tlsfuzz.make_certs(self.root)
+            self.vars.update(listen='["127.0.0.1:%d", { address: "127.0.0.1:%d", tls: true }]'
+                             % (self.port, self.tls_port), tls_section=self.tls_yaml())
         self.write_config()
         for name in os.listdir(PLUGINS):
             if name.endswith(".lua"):
                 shutil.copy(os.path.join(PLUGINS, name), os.path.join(self.root, "plugins"))
+
+    def tls_yaml(self, n=0):
+        """The tls: section: ECDSA and RSA for the same names, a wildcard set served
+        with its chain, a name that asks for a client certificate (optional), a short
+        handshake timeout. Reloads (`n`) turn session tickets and client certificate
+        headers on and off."""
+        f = self.tls_files
+        return "\n".join([
+            "tls:",
+            "  certificates:",
+            "    - { cert: %s, key: %s, snis: [%s] }" % (f["main_ec"], f["main_ec_key"],
+                                                        ", ".join(tlsfuzz.NAMES_MAIN)),
+            "    - { cert: %s, key: %s, snis: [%s] }" % (f["main_rsa"], f["main_rsa_key"],
+                                                        ", ".join(tlsfuzz.NAMES_MAIN)),
+            "    - { cert: %s, key: %s, snis: [\"%s\"] }" % (
+                f["wild"], f["wild_key"], '", "'.join(tlsfuzz.NAMES_WILD)),
+            "    - { cert: %s, key: %s, snis: [%s], client_ca: %s, client_verify: optional }"
+            % (f["mtls"], f["mtls_key"], ", ".join(tlsfuzz.NAMES_MTLS), f["ca"]),
+            "  handshake_timeout: %ds" % tlsfuzz.HANDSHAKE_TIMEOUT,
+            "  session_tickets: %s" % ("false" if n % 3 == 2 else "true"),
+            "  client_cert_headers: %s" % ("false" if n % 2 else "true"),
+        ])
 
     def write_config(self):
         with open(CONFIG) as f:
@@ -103,6 +137,8 @@ class Gateway:
         a new set of workers starts and the old one drains."""
         self.vars.update(sleep_ms=5 + n % 3, rate=20 + 5 * (n % 2),
                          workers=3 if n % 4 == 3 else 2)
+        if self.tls_port:
+            self.vars.update(tls_section=self.tls_yaml(n))
         self.write_config()
 
     def start(self, timeout=30.0):
@@ -148,6 +184,21 @@ class Gateway:
             return json.loads(body.decode("utf-8", "replace"))
         except ValueError:
             return None
+
+    def worker_rss(self):
+        """{pid: VmRSS in KiB} of the serving workers (from /status and /proc)."""
+        st = self.status(timeout=2.0) or {}
+        out = {}
+        for w in st.get("workers", []):
+            pid = w.get("pid")
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            out[pid] = int(line.split()[1])
+            except (OSError, TypeError, ValueError):
+                pass
+        return out
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -8,11 +8,12 @@ import time
 from . import client, gateway, upstream
 
 
-def start_all(binary, root, seed, lifetime):
-    """The upstream (alive for `lifetime` s) and the gateway, started. Returns
-    (gateway, upstream pid, the blackhole socket to close at the end)."""
+def start_all(binary, root, seed, lifetime, tls=True):
+    """The upstream (alive for `lifetime` s) and the gateway (with a TLS listener
+    unless `tls` is false), started. Returns (gateway, upstream pid, the blackhole
+    socket to close at the end)."""
     up_pid, up_port, dead_port, hole_port, hole = upstream.start(seed, lifetime)
-    gw = gateway.Gateway(binary, root, up_port, dead_port, hole_port)
+    gw = gateway.Gateway(binary, root, up_port, dead_port, hole_port, tls=tls)
     gw.write_root()
     try:
         gw.start()

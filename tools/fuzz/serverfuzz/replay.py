@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 
-from . import client, findings, harness
+from . import findings, harness, tlsfuzz
 
 TROUBLE = ("death", "sanitizer", "stall", "alert")
 
@@ -31,6 +31,7 @@ class Replayer:
         self.wait = wait
         self.repeat = max(1, repeat)
         self.tries = 0
+        self.hellos = tlsfuzz.capture_hellos(gw.tls_files) if gw.tls_port else []
 
     def run_repeated(self, cases, show=None):
         return self.run_unit([cases], show)
@@ -45,9 +46,19 @@ class Replayer:
         return [(k, d) for k, d in self.found.poll() if k in TROUBLE]
 
     def run_conn(self, cases, show):
-        port = self.gw.admin_port if cases[0].get("port") == "admin" else self.gw.port
+        if cases[0].get("port") == "tlsflood":
+            out = tlsfuzz.run_flood(self.gw.tls_port, cases[0]["flood"], self.hellos)
+            if show:
+                show("  job %s conn %s %s: %s" % (cases[0].get("job"), cases[0].get("conn"),
+                                                  cases[0].get("seed"), out))
+            return
         try:
-            conn = client.Conn(port)
+            conn = tlsfuzz.open_conn(self.gw, cases[0], self.gw.tls_files)
+            if getattr(conn, "hs", "ok") != "ok":
+                if show:
+                    show("  job %s conn %s: handshake %s" % (cases[0].get("job"),
+                                                             cases[0].get("conn"), conn.hs))
+                return
             for c in cases:
                 out = conn.run(c["steps"])
                 if show:
@@ -81,18 +92,21 @@ class Replayer:
                 return events
         return []
 
-    def reproduces(self, steps, port):
-        return bool(self.run_repeated([dict(steps=steps, port=port)]))
+    def reproduces(self, steps, base):
+        """Whether `steps` on a connection like the case `base` (its port, TLS
+        parameters) still make trouble."""
+        return bool(self.run_repeated([dict(base, steps=steps)]))
 
 
 def minimize(rp, group, max_tries, show=print):
     """The smallest steps found that still make trouble, from the hit `group`."""
     port = group[0].get("port", "main")
+    base = {k: v for k, v in group[0].items() if k in ("port", "kind", "tls", "http")}
     start = rp.tries
     cases = list(group)
     if len(cases) > 1:
         for c in reversed(cases):
-            if rp.reproduces(c["steps"], port):
+            if rp.reproduces(c["steps"], base):
                 cases = [c]
                 break
     steps = [s for c in cases for s in c["steps"]]
@@ -104,7 +118,7 @@ def minimize(rp, group, max_tries, show=print):
     i = len(steps) - 1
     while i >= 0 and budget():
         cand = steps[:i] + steps[i + 1:]
-        if cand and rp.reproduces(cand, port):
+        if cand and rp.reproduces(cand, base):
             steps = cand
             show("  %d steps" % len(steps))
         i -= 1
@@ -115,7 +129,7 @@ def minimize(rp, group, max_tries, show=print):
             joined[-1] = ["send", joined[-1][1] + arg]
         else:
             joined.append([op, arg])
-    if len(joined) < len(steps) and budget() and rp.reproduces(joined, port):
+    if len(joined) < len(steps) and budget() and rp.reproduces(joined, base):
         steps = joined
     # drop whole lines of each send (headers, chunk lines), then cut bytes, halving the
     # piece size down to one byte
@@ -127,7 +141,7 @@ def minimize(rp, group, max_tries, show=print):
         while j >= 0 and budget():
             cand_lines = lines[:j] + lines[j + 1:]
             cand = steps[:k] + [["send", b"".join(cand_lines)]] + steps[k + 1:]
-            if rp.reproduces(cand, port):
+            if rp.reproduces(cand, base):
                 lines, steps = cand_lines, cand
                 show("  %d lines in send %d" % (len(lines), k))
             j -= 1
@@ -140,14 +154,15 @@ def minimize(rp, group, max_tries, show=print):
             while off < len(steps[k][1]) and budget():
                 data = steps[k][1]
                 cand = steps[:k] + [["send", data[:off] + data[off + size:]]] + steps[k + 1:]
-                if rp.reproduces(cand, port):
+                if rp.reproduces(cand, base):
                     steps = cand
                     show("  %d bytes in send %d" % (len(steps[k][1]), k))
                 else:
                     off += size
             size //= 2
     show("  minimized in %d tries" % (rp.tries - start))
-    return dict(port=port, seed="minimized", job=0, conn=0, n=0, t0=time.time(), steps=steps)
+    return dict(base, port=port, seed="minimized", job=0, conn=0, n=0, t0=time.time(),
+                steps=steps)
 
 
 def replay(args, show=print):
@@ -160,7 +175,8 @@ def replay(args, show=print):
         burst = group[0].get("burst")
         units.setdefault(("burst", burst) if burst else key, []).append(group)
     root = tempfile.mkdtemp(prefix="moongate-replay-")
-    gw, up_pid, hole = harness.start_all(args.bin, root, args.seed, 3600)
+    tls = not args.no_tls or any(c.get("port") in ("tls", "tlsraw", "tlsflood") for c in cases)
+    gw, up_pid, hole = harness.start_all(args.bin, root, args.seed, 3600, tls=tls)
     found = findings.Findings(None, gw.error_log, gw.stderr_log, lambda: [])
     rp = Replayer(gw, found, args.replay_wait, args.replay_repeat)
     show("replaying %d cases on %d connections against %s" % (len(cases), len(groups),
