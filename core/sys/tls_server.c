@@ -256,7 +256,7 @@ static void key_type(EVP_PKEY *k, char *buf, size_t len)
         char g[32] = "";
         size_t gl = 0;
         EVP_PKEY_get_utf8_string_param(k, "group", g, sizeof(g), &gl);
-        snprintf(buf, len, "EC-%s", g[0] != '\0' ? g : "?");
+        snprintf(buf, len, "EC-%.12s", g[0] != '\0' ? g : "?"); /* key_type[16] */
     } else {
         snprintf(buf, len, "%s", OBJ_nid2sn(id));
     }
