@@ -173,9 +173,10 @@ static bool signed_by_issuer(const mg_tls_ocsp_t *e, OCSP_BASICRESP *bs)
     return ok;
 }
 
-/* The single answer for e's leaf in bs: good, current, signed. */
+/* The single answer for e's leaf in bs: good, current, signed. *revoked is set when a
+ * signed answer says the certificate is not good. */
 static const char *check_basic(const mg_tls_ocsp_t *e, OCSP_BASICRESP *bs, char *why,
-                               size_t len, staple_t *out)
+                               size_t len, staple_t *out, bool *revoked)
 {
     int idx = OCSP_resp_find(bs, e->id, -1);
     if (idx < 0) {
@@ -192,6 +193,7 @@ static const char *check_basic(const mg_tls_ocsp_t *e, OCSP_BASICRESP *bs, char 
     ASN1_GENERALIZEDTIME *rev, *thisu, *nextu;
     int status = OCSP_single_get0_status(OCSP_resp_get0(bs, idx), &reason, &rev, &thisu, &nextu);
     if (status != V_OCSP_CERTSTATUS_GOOD) {
+        *revoked = true;
         return say(why, len, "the certificate's status is %s", OCSP_cert_status_str(status));
     }
     if (OCSP_check_validity(thisu, nextu, MG_TLS_OCSP_LEEWAY, -1) != 1) {
@@ -207,7 +209,7 @@ static const char *check_basic(const mg_tls_ocsp_t *e, OCSP_BASICRESP *bs, char 
 
 /* Checks der for e; NULL and *out filled (times only) when it passes. */
 static const char *check(const mg_tls_ocsp_t *e, const unsigned char *der, size_t len, char *why,
-                         size_t whylen, staple_t *out)
+                         size_t whylen, staple_t *out, bool *revoked)
 {
     const unsigned char *p = der;
     OCSP_RESPONSE *resp =
@@ -222,7 +224,7 @@ static const char *check(const mg_tls_ocsp_t *e, const unsigned char *der, size_
     } else if ((bs = OCSP_response_get1_basic(resp)) == NULL) {
         r = say(why, whylen, "it is not a basic OCSP response");
     } else {
-        r = check_basic(e, bs, why, whylen, out);
+        r = check_basic(e, bs, why, whylen, out, revoked);
     }
     OCSP_BASICRESP_free(bs);
     OCSP_RESPONSE_free(resp);
@@ -234,8 +236,12 @@ const char *mg_tls_ocsp_take(mg_tls_ocsp_t *e, const unsigned char *der, size_t 
                              size_t whylen)
 {
     staple_t s = {0};
-    const char *r = check(e, der, len, why, whylen, &s);
+    bool revoked = false;
+    const char *r = check(e, der, len, why, whylen, &s, &revoked);
     if (r != NULL) {
+        if (revoked) {
+            staple_clear(&e->staple); /* the CA said so: an older "good" must not linger */
+        }
         return r;
     }
     if ((s.der = malloc(len)) == NULL) {

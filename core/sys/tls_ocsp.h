@@ -51,7 +51,8 @@ const char *mg_tls_ocsp_name(const mg_tls_ocsp_t *e);
 unsigned char *mg_tls_ocsp_request(const mg_tls_ocsp_t *e, size_t *len);
 
 /* Checks a DER response for e's leaf (the rules above) and, when it passes, makes it
- * e's staple. NULL on success, else why not, written into why (len bytes). */
+ * e's staple. NULL on success, else why not, written into why (len bytes); the staple
+ * held stays, unless the response is a signed "revoked" or "unknown", which drops it. */
 const char *mg_tls_ocsp_take(mg_tls_ocsp_t *e, const unsigned char *der, size_t len, char *why,
                              size_t whylen);
 
