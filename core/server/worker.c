@@ -13,6 +13,7 @@
 #include "log.h"
 #include "gen_build.h"
 #include "http.h"
+#include "ocsp_fetch.h"
 #include "control.h"
 #include "tls.h"
 #include "resolver.h"
@@ -44,7 +45,7 @@ typedef struct {
 static struct {
     mg_worker_t w;
     ev_signal sig_quit, sig_term, sig_int, sig_usr1;
-    ev_timer tick;         /* 1 s: log flush, heartbeat */
+    ev_timer tick;         /* 1 s: log flush, heartbeat, OCSP fetches due */
     ev_timer drain_timer;  /* polls for the end of a drain */
     ev_timer accept_timer; /* resumes accepting after EMFILE */
     ev_io ctl;
@@ -230,6 +231,7 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
     mg_gen_release(old);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
     mg_log_info("switched to configuration generation %llu", (unsigned long long)g->id);
+    mg_ocsp_fetch_tick(w); /* a new certificate's staple need not wait for the tick */
 }
 
 /* Hands the verdict on ask `id` to the request waiting for it, if it still does. */
@@ -451,6 +453,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     store_i64(&w->stats->connections, (int64_t)w->nconns);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
     resolvers_reap(false);
+    mg_ocsp_fetch_tick(w);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
@@ -601,6 +604,7 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
     }
     w->resolver = resolver_make(w, gen->conf);
     watchers_init(w);
+    mg_ocsp_fetch_tick(w);
     listeners_start(w, true);
     stats_publish(w);
     if (mg_watchdog_start(w, gen->conf->lua.cpu_budget) != MG_OK) {

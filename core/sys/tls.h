@@ -60,7 +60,8 @@ void mg_tls_count_fail(mg_tls_fail_t why);
  * err->msg empty when there is no certificate; NULL with *err (file:line:column of the
  * key concerned) on a bad certificate, key, chain, CA or setting. `warn` (may be NULL)
  * is told what deserves an operator's attention but does not stop a load: an expired
- * or not yet valid certificate. */
+ * or not yet valid certificate, an `ocsp.file` response that fails its checks (not
+ * stapled; tls_ocsp.h). */
 mg_tls_server_t *mg_tls_server_new(const mg_conf_t *conf, mg_conf_err_t *err,
                                    void (*warn)(const char *msg));
 void mg_tls_server_release(mg_tls_server_t *s);

@@ -5,6 +5,7 @@
  */
 #include "tls.h"
 #include "tls_int.h"
+#include "tls_ocsp_int.h"
 #include "tls_ticket.h"
 
 #include "log.h"
@@ -51,6 +52,7 @@ struct mg_tls_server_s {
     double handshake_timeout;
     mg_tls_cert_info_t *certs;
     size_t ncerts;
+    mg__tls_ocsp_set_t *ocsp; /* the staples (tls_ocsp.c) */
 };
 
 /* ---- errors ---- */
@@ -466,6 +468,7 @@ static SSL_CTX *ctx_new(const mg_conf_t *conf, mg_tls_server_t *s, mg_conf_err_t
     SSL_CTX_set_tlsext_servername_callback(ctx, on_sni);
     SSL_CTX_set_tlsext_servername_arg(ctx, s);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    mg__tls_ocsp_install(ctx, s->ocsp); /* OCSP stapling */
     return ctx;
 }
 
@@ -505,6 +508,7 @@ static void server_free(mg_tls_server_t *s)
     free(s->exact);
     free(s->wild);
     free(s->certs);
+    mg__tls_ocsp_set_free(s->ocsp);
     free(s);
 }
 
@@ -616,6 +620,10 @@ static int add_cert(mg_tls_server_t *s, const mg_conf_t *conf, size_t i, mg_conf
             }
         }
     }
+    /* OCSP stapling: the leaf's staple, from its file or the process's fetch cache */
+    if (rc == MG_OK && mg__tls_ocsp_add(s->ocsp, conf, cc, leaf, err, warn) != MG_OK) {
+        rc = MG_ERROR;
+    }
     X509_free(leaf);
     EVP_PKEY_free(pkey);
     return rc;
@@ -657,7 +665,8 @@ mg_tls_server_t *mg_tls_server_new(const mg_conf_t *conf, mg_conf_err_t *err,
     }
     mg_tls_server_t *s = calloc(1, sizeof(*s));
     if (s == NULL || (s->groups = calloc(t->ncerts, sizeof(tls_group_t))) == NULL ||
-        (s->certs = calloc(t->ncerts, sizeof(mg_tls_cert_info_t))) == NULL) {
+        (s->certs = calloc(t->ncerts, sizeof(mg_tls_cert_info_t))) == NULL ||
+        (s->ocsp = mg__tls_ocsp_set_new(t->ncerts)) == NULL) {
         fail_at(err, conf, NULL, "out of memory");
         if (s != NULL) {
             server_free(s);
