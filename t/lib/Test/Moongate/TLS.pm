@@ -42,6 +42,7 @@ use IPC::Open3 ();
 use POSIX ();
 use Symbol ();
 use Time::HiRes ();
+use Test::Moongate::Client;
 
 our @EXPORT_OK = qw(make_certs have_openssl have_curl s_client curl_https client_hello);
 
@@ -277,6 +278,22 @@ sub generate {
 
 # ---- clients ----
 
+my %Alerts = (10 => 'unexpected message', 20 => 'bad record mac', 40 => 'handshake failure',
+              42 => 'bad certificate', 43 => 'unsupported certificate',
+              44 => 'certificate revoked', 45 => 'certificate expired',
+              46 => 'certificate unknown', 47 => 'illegal parameter', 48 => 'unknown ca',
+              50 => 'decode error', 51 => 'decrypt error', 70 => 'protocol version',
+              71 => 'insufficient security', 80 => 'internal error',
+              86 => 'inappropriate fallback', 100 => 'no renegotiation',
+              109 => 'missing extension', 112 => 'unrecognized name',
+              116 => 'certificate required', 120 => 'no application protocol');
+
+# tls_flag('1.2') -> '-tls1_2' (and '1.0' -> '-tls1'), s_client's version flags.
+sub tls_flag {
+    my ($v) = @_;
+    return $v eq '1.0' ? '-tls1' : $v =~ /^1\.([1-3])$/ ? "-tls1_$1" : die "tls => '$v'?\n";
+}
+
 # s_client(port => P, %opt) -> { rc, out, protocol, cipher, subject, issuer, alpn,
 # verify, peer_sig, key_bits, key_kind, http_status, body, alert, handshake_ok }.
 # Options: servername (else no SNI), alpn, tls ('1.2', '1.3', '1.1'), sigalgs, cipher,
@@ -288,8 +305,7 @@ sub s_client {
     my @cmd = ('openssl', 's_client', '-connect', "127.0.0.1:$o{port}");
     push @cmd, defined $o{servername} ? ('-servername', $o{servername}) : ('-noservername');
     push @cmd, '-alpn', $o{alpn} if defined $o{alpn};
-    push @cmd, "-tls1_" . substr($o{tls}, 2) if defined $o{tls} && $o{tls} =~ /^1\.[0-3]$/;
-    push @cmd, '-tls1' if defined $o{tls} && $o{tls} eq '1.0';
+    push @cmd, tls_flag($o{tls}) if defined $o{tls};
     push @cmd, '-sigalgs', $o{sigalgs} if defined $o{sigalgs};
     push @cmd, '-cipher', $o{cipher} if defined $o{cipher};
     push @cmd, '-ciphersuites', $o{ciphersuites} if defined $o{ciphersuites};
@@ -321,7 +337,10 @@ sub s_client {
     ($r{verify}) = $out =~ /Verify return code: (\d+)/;
     ($r{peer_sig}) = $out =~ /^Peer signature type: (\S+)/m;
     ($r{key_bits}) = $out =~ /^Server public key is (\d+) bit/m;
-    ($r{alert}) = $out =~ /(?:ssl\/tls|tlsv\d+|sslv3) alert ([a-z ]+?)(?::|\s*$)/m;
+    # the alert the server sent, by its number (OpenSSL words its text differently
+    # from one alert to the next)
+    my ($num) = $out =~ /SSL alert number (\d+)/;
+    $r{alert} = defined $num ? $Alerts{$num} // "alert $num" : undef;
     ($r{http_status}) = $out =~ m{^HTTP/1\.1 (\d{3})}m;
     ($r{body}) = $out =~ m{^HTTP/1\.1 \d{3}.*?\r?\n\r?\n(.*?)(?:^closed$|\z)}sm;
     $r{handshake_ok} = defined $r{cipher} && $r{cipher} ne '0000' && $out !~ /^New, \(NONE\)/m;
@@ -378,5 +397,65 @@ sub client_hello {
     my $hs = pack('C', 1) . substr(pack('N', length $body), 1) . $body;
     return pack('Cnn', 0x16, 0x0301, length $hs) . $hs;
 }
+
+# ---- a keep-alive TLS connection ----
+
+package Test::Moongate::TLS::Conn;
+
+# Test::Moongate::TLS::Conn->open($t_or_port, $sni, %opt) -> one TLS connection kept
+# open (an `openssl s_client -quiet` child: what we write is sent, what it prints is
+# what the server sent); get($path) / send($bytes) + read() speak HTTP/1.1 on it, and
+# alive() tells whether the child (and so the connection) is still there. %opt: tls,
+# cert, key (as for s_client()).
+sub open {
+    my ($class, $t, $sni, %o) = @_;
+    my $port = ref $t ? $t->fill('$MG_RAND_PORT_1') : $t;
+    my @cmd = ('openssl', 's_client', '-quiet', '-connect', "127.0.0.1:$port");
+    push @cmd, defined $sni ? ('-servername', $sni) : ('-noservername');
+    push @cmd, Test::Moongate::TLS::tls_flag($o{tls}) if $o{tls};
+    push @cmd, '-cert', $o{cert}, '-key', $o{key} if $o{cert};
+    open my $null, '>', '/dev/null' or die "/dev/null: $!\n";
+    my $pid = IPC::Open3::open3(my $w, my $rd, '>&' . fileno($null), @cmd);
+    binmode $w;
+    binmode $rd;
+    return bless { pid => $pid, w => $w, rd => Test::Moongate::Client::new_reader($rd, $o{timeout} // 5),
+                   host => $sni // 'localhost' }, $class;
+}
+
+sub send {
+    my ($self, $bytes) = @_;
+    local $SIG{PIPE} = 'IGNORE';
+    my $w = $self->{w};
+    print $w $bytes or return 0;
+    $w->flush;
+    return 1;
+}
+
+sub read {
+    my ($self, $method) = @_;
+    return Test::Moongate::Client::read_response($self->{rd}, $method // 'GET');
+}
+
+sub get {
+    my ($self, $path) = @_;
+    $self->send("GET $path HTTP/1.1\r\nHost: $self->{host}\r\n\r\n") or return undef;
+    return $self->read('GET');
+}
+
+sub alive {
+    my ($self) = @_;
+    return waitpid($self->{pid}, POSIX::WNOHANG()) == 0;
+}
+
+sub close {
+    my ($self) = @_;
+    return unless $self->{pid};
+    close $self->{w};
+    kill 'TERM', $self->{pid};
+    waitpid($self->{pid}, 0);
+    delete $self->{pid};
+}
+
+sub DESTROY { $_[0]->close }
 
 1;
