@@ -254,7 +254,8 @@ static void key_type(EVP_PKEY *k, char *buf, size_t len)
         char g[32] = "";
         size_t gl = 0;
         EVP_PKEY_get_utf8_string_param(k, "group", g, sizeof(g), &gl);
-        snprintf(buf, len, "EC-%s", g[0] != '\0' ? g : "?");
+        /* "EC-" and at most 12 characters of the group fit the 16 bytes of key_type */
+        snprintf(buf, len, "EC-%.12s", g[0] != '\0' ? g : "?");
     } else {
         snprintf(buf, len, "%s", OBJ_nid2sn(id));
     }
