@@ -342,7 +342,13 @@ sub s_client {
     my ($num) = $out =~ /SSL alert number (\d+)/;
     $r{alert} = defined $num ? $Alerts{$num} // "alert $num" : undef;
     ($r{http_status}) = $out =~ m{^HTTP/1\.1 (\d{3})}m;
-    ($r{body}) = $out =~ m{^HTTP/1\.1 \d{3}.*?\r?\n\r?\n(.*?)(?:^closed$|\z)}sm;
+    # the body: as long as Content-Length says (s_client prints session tickets and
+    # other notes right after it)
+    if ($out =~ m{^HTTP/1\.1 \d{3}[^\n]*\n(.*?)\r?\n\r?\n(.*)}sm) {
+        my ($head, $rest) = ($1, $2);
+        $r{body} = $head =~ /^Content-Length:\s*(\d+)/mi ? substr($rest, 0, $1)
+                 : $rest =~ /\A(.*?)(?:^---$|^closed$|\z)/sm ? $1 : $rest;
+    }
     $r{handshake_ok} = defined $r{cipher} && $r{cipher} ne '0000' && $out !~ /^New, \(NONE\)/m;
     $r{cn} = $r{subject} && $r{subject} =~ /CN\s*=\s*([^,\/]+?)\s*$/ ? $1 : undef;
     return \%r;
