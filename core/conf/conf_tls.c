@@ -258,11 +258,13 @@ static int on_tls_certificates(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
             return MG_ERROR;
         }
         if (cc->client_verify != MG_TLS_VERIFY_OFF && cc->client_ca.path == NULL) {
+            mg__conf_push_key(c, "client_verify"); /* the key named in the message */
             return mg__conf_fail(c, mg__conf_find_key(c, items[i], "client_verify", true),
                                  "client_verify needs client_ca: the CAs client "
                                  "certificates are checked against");
         }
         if (cc->client_verify == MG_TLS_VERIFY_OFF && cc->crl.path != NULL) {
+            mg__conf_push_key(c, "crl");
             return mg__conf_fail(c, mg__conf_find_key(c, items[i], "crl", true),
                                  "a crl applies to client certificates: set client_verify");
         }

@@ -349,7 +349,9 @@ static int put(char *buf, size_t len, const char *v, size_t vl)
 {
     if (len > 0) {
         size_t n = MG_MIN(vl, len - 1);
-        memcpy(buf, v, n);
+        if (n > 0) {
+            memcpy(buf, v, n); /* v may be NULL when empty (an empty memory BIO) */
+        }
         buf[n] = '\0';
     }
     return (int)vl;

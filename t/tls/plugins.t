@@ -138,6 +138,7 @@ tls:
 consumers:
   - name: alice-by-subject
     credentials: { tls-auth: { subject: "CN=alice" } }
+  - name: guest
 routes:
   - { paths: ["/secure"], plugins: { tls-auth: {}, who: {} } }
   - { paths: ["/open"], plugins: { tls-auth: { anonymous: guest }, who: {} } }

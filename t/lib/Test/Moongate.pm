@@ -175,6 +175,16 @@ sub run_block ($$) {
         return;
     }
     $t->prepare_root;
+    if (defined(my $spec = section($block, 'tls_certs'))) {
+        # certificates made now by the openssl command (Test::Moongate::TLS), under
+        # certs/ of the server root
+        require Test::Moongate::TLS;
+        if (!eval { Test::Moongate::TLS::make_certs($root, $t->fill($spec)); 1 }) {
+            fail("$name - tls_certs");
+            diag($@);
+            return;
+        }
+    }
     $t->write_files(section($block, 'user_files'), '');
     $t->write_files(section($block, 'lua_plugins'), 'plugins');
     my $scripted;
