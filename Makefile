@@ -92,6 +92,7 @@ asan:
 
 bench: deps all
 	tools/bench
+	tools/bench-tls
 	tools/bench-ewma
 	tools/bench-instr
 

@@ -169,8 +169,8 @@ static int tls_handshake(mg_transport_t *t)
     return MG_ERROR;
 }
 
-/* Reads until the buffer is full or the socket has nothing more, so that a short read
- * tells the caller what it tells with plain TCP: the socket is drained. */
+/* Reads until the buffer is full or OpenSSL holds nothing more, so that a short read
+ * tells the caller what it tells with plain TCP: wait until the socket is readable. */
 static ssize_t tls_read(mg_transport_t *t, void *buf, size_t len)
 {
     mg__tls_conn_t *s = t->state;
@@ -180,6 +180,10 @@ static ssize_t tls_read(mg_transport_t *t, void *buf, size_t len)
         int n = SSL_read(s->ssl, (char *)buf + got, (int)MG_MIN(len - got, (size_t)INT_MAX));
         if (n > 0) {
             got += (size_t)n;
+            if (!SSL_has_pending(s->ssl)) {
+                break; /* OpenSSL holds nothing more: another SSL_read would only recv()
+                        * EAGAIN; what the socket still has wakes the loop again */
+            }
             continue;
         }
         int e = SSL_get_error(s->ssl, n);
