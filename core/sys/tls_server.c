@@ -434,8 +434,10 @@ static SSL_CTX *ctx_new(const mg_conf_t *conf, mg_tls_server_t *s, mg_conf_err_t
     }
     SSL_CTX_set_min_proto_version(ctx, t->min_version);
     SSL_CTX_set_max_proto_version(ctx, t->max_version);
+    /* our order of suites, not the client's: every one offered is strong, and the
+     * server then never lands on its least preferred because a client listed it first */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (!t->session_tickets) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     } else {
@@ -448,8 +450,8 @@ static SSL_CTX *ctx_new(const mg_conf_t *conf, mg_tls_server_t *s, mg_conf_err_t
     SSL_CTX_set_read_ahead(ctx, 1);
     /* resumption by tickets only: no per-worker session cache to miss in */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_dh_auto(ctx, 1); /* for DHE suites an operator lists; none by default */
     SSL_CTX_set_num_tickets(ctx, t->session_tickets ? 1 : 0);
-    SSL_CTX_set_dh_auto(ctx, 1);
     const char *bad = NULL;
     if (SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1) {
         bad = "tls.ciphers";

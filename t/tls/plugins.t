@@ -305,7 +305,7 @@ routes:
 --- test_code eval
 sub {
     my $t = shift;
-    my $pids = sub { join ',', sort map { $_->{pid} } @{ $t->status->{workers} } };
+    my $pids = sub { CORE::join ',', sort map { $_->{pid} } @{ $t->status->{workers} } };
     my $before = $pids->();
     my $gen = $t->generation;
     my $cn = sub {
