@@ -39,4 +39,7 @@ int mg__tls_use_cert(SSL_CTX *ctx, const mg_conf_t *conf, const mg_conf_file_t *
                      const mg_conf_file_t *key, X509 **leaf_out, mg_conf_err_t *err,
                      EVP_PKEY **key_out);
 
+/* An ASN.1 time as epoch seconds; 0 when absent or unreadable. */
+double mg__tls_asn1_epoch(const ASN1_TIME *t);
+
 #endif

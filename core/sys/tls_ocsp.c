@@ -8,6 +8,7 @@
  * uses the digest OpenSSL caches in each certificate.
  */
 #include "tls_ocsp_int.h"
+#include "tls_int.h"
 
 #include <limits.h>
 #include <openssl/err.h>
@@ -139,14 +140,6 @@ static const char *say(char *why, size_t len, const char *fmt, ...)
     return why;
 }
 
-static double asn1_epoch(const ASN1_GENERALIZEDTIME *t)
-{
-    struct tm tm;
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
-        return 0;
-    }
-    return (double)timegm(&tm);
-}
 
 static const char *ssl_reason(void)
 {
@@ -198,12 +191,12 @@ static const char *check_basic(const mg_tls_ocsp_t *e, OCSP_BASICRESP *bs, char 
     }
     if (OCSP_check_validity(thisu, nextu, MG_TLS_OCSP_LEEWAY, -1) != 1) {
         return say(why, len, "it is %s",
-                   nextu != NULL && asn1_epoch(nextu) + MG_TLS_OCSP_LEEWAY < (double)time(NULL)
+                   nextu != NULL && mg__tls_asn1_epoch(nextu) + MG_TLS_OCSP_LEEWAY < (double)time(NULL)
                        ? "out of date (past its nextUpdate)"
                        : "not valid yet or malformed (thisUpdate/nextUpdate)");
     }
-    out->this_update = asn1_epoch(thisu);
-    out->next_update = nextu != NULL ? asn1_epoch(nextu) : 0;
+    out->this_update = mg__tls_asn1_epoch(thisu);
+    out->next_update = nextu != NULL ? mg__tls_asn1_epoch(nextu) : 0;
     return NULL;
 }
 

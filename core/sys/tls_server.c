@@ -242,7 +242,7 @@ static size_t san_names(X509 *x, char **out, size_t max)
     return n;
 }
 
-static double asn1_epoch(const ASN1_TIME *t)
+double mg__tls_asn1_epoch(const ASN1_TIME *t)
 {
     struct tm tm;
     if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
@@ -570,8 +570,8 @@ static int add_cert(mg_tls_server_t *s, const mg_conf_t *conf, size_t i, mg_conf
     memset(info, 0, sizeof(*info));
     subject_of(leaf, info->subject, sizeof(info->subject));
     key_type(pkey, info->key_type, sizeof(info->key_type));
-    info->not_after = asn1_epoch(X509_get0_notAfter(leaf));
-    info->not_before = asn1_epoch(X509_get0_notBefore(leaf));
+    info->not_after = mg__tls_asn1_epoch(X509_get0_notAfter(leaf));
+    info->not_before = mg__tls_asn1_epoch(X509_get0_notBefore(leaf));
     for (size_t k = 0, off = 0; k < nn && off < sizeof(info->names); k++) {
         int w = snprintf(info->names + off, sizeof(info->names) - off, "%s%s", k ? "," : "",
                          names[k]);

@@ -165,30 +165,26 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
     int rc = mg_balancer_init(&u->balancer, c, states);
     free(states); /* the balancer keeps the slots, not the array */
     if (rc != MG_OK) {
-        for (size_t i = 0; i < c->nnodes; i++) {
-            mg_nodestate_release(u->nodes[i].state);
-        }
-        mg_nodestate_release(u->state);
-        free(u->nodes);
-        free(u);
-        return NULL;
+        goto fail;
     }
     u->conf = c;
     if (c->tls.on && tls_setup(u, c) != MG_OK) {
         tls_dispose(u, c->nnodes);
         mg_balancer_dispose(&u->balancer);
-        for (size_t i = 0; i < c->nnodes; i++) {
-            mg_nodestate_release(u->nodes[i].state);
-        }
-        mg_nodestate_release(u->state);
-        free(u->nodes);
-        free(u);
-        return NULL;
+        goto fail;
     }
     if (w != NULL) {
         mg_upstream_bind(u, w);
     }
     return u;
+fail:
+    for (size_t i = 0; i < c->nnodes; i++) {
+        mg_nodestate_release(u->nodes[i].state);
+    }
+    mg_nodestate_release(u->state);
+    free(u->nodes);
+    free(u);
+    return NULL;
 }
 
 void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w)
