@@ -53,6 +53,20 @@ typedef struct {
     size_t nextra;
 } mg_http_head_t;
 
+/* One upstream try as the proxy records it, for the access log and the trace. */
+typedef struct {
+    mg_str_t addr;       /* the node's address */
+    int status;          /* the status of its response head, 0 when none came */
+    double start;        /* ev_now() when the try began */
+    double connect_time; /* seconds to its connection (0 for a kept-alive one), < 0 none */
+    double header_time;  /* seconds to its response head, < 0 when none came */
+    double time;         /* seconds from its begin to its end (head, failure or abort) */
+    const char *error;   /* why it failed (static), NULL when it did not */
+} mg_http_try_t;
+
+/* Tries recorded per request; later ones are counted in ntries but not kept. */
+#define MG_HTTP_MAX_TRIES 8
+
 /* Callbacks a producer installs on r->handler. Any of them may be NULL. */
 typedef struct {
     /* Body bytes (already de-chunked). The producer must consume (copy or write) all
@@ -140,6 +154,8 @@ struct mg_request_s {
      * before the access log; a phase is in plugin_phases only when some ran */
     double plugin_time[MG_LOG_PLUGIN_PHASES];
     unsigned plugin_phases;
+    mg_http_try_t *tries; /* the upstream tries, MG_HTTP_MAX_TRIES at most (request pool) */
+    unsigned ntries;      /* tries made, kept or not */
 };
 
 /* ---- the response path (http_respond.c) ---- */

@@ -41,6 +41,34 @@ static int nfree;
 
 static const mg_http_handler_t detached_handler = {NULL, NULL, NULL, NULL};
 
+/* Opens the record of a new try on the request (the first MG_HTTP_MAX_TRIES are kept). */
+static void try_record(proxy_t *p)
+{
+    mg_request_t *r = p->r;
+    if (r->tries == NULL) {
+        r->tries = mg_pool_alloc(r->pool, MG_HTTP_MAX_TRIES * sizeof(*r->tries));
+    }
+    unsigned i = r->ntries++;
+    if (r->tries != NULL && i < MG_HTTP_MAX_TRIES) {
+        r->tries[i] = (mg_http_try_t){
+            .addr = r->upstream_addr,
+            .start = ev_now(p->loop),
+            .connect_time = -1,
+            .header_time = -1,
+            .time = -1,
+        };
+    }
+}
+
+mg_http_try_t *mg__proxy_try_rec(proxy_t *p)
+{
+    mg_request_t *r = p->r;
+    if (r == NULL || r->tries == NULL || r->ntries == 0 || r->ntries > MG_HTTP_MAX_TRIES) {
+        return NULL;
+    }
+    return &r->tries[r->ntries - 1];
+}
+
 static void try_start(proxy_t *p, bool fresh_same_node);
 static void start_after_body(proxy_t *p);
 
@@ -158,6 +186,10 @@ static void on_connect(mg_http_client_t *cl)
 {
     proxy_t *p = cl->data;
     p->r->upstream_connect_time = mg_mono_now() - p->try_began;
+    mg_http_try_t *t = mg__proxy_try_rec(p);
+    if (t != NULL) {
+        t->connect_time = p->r->upstream_connect_time;
+    }
 }
 
 /* Every buffered byte went out: the client's body flows again. */
@@ -293,6 +325,7 @@ static void try_start(proxy_t *p, bool fresh_same_node)
     p->r->upstream_addr =
         mg_str(mg_upstream_node_addr(up, p->node), strlen(mg_upstream_node_addr(up, p->node)));
     mg__proxy_try_end(p, false, false); /* never two open tries */
+    try_record(p);
     p->try_open = true;
     p->try_began = mg_mono_now();
     mg_upstream_try_begin(up, p->node);
@@ -307,6 +340,10 @@ void mg__proxy_try_end(proxy_t *p, bool failed, bool measured)
     }
     p->try_open = false;
     double took = mg_mono_now() - p->try_began;
+    mg_http_try_t *t = mg__proxy_try_rec(p);
+    if (t != NULL) {
+        t->time = took;
+    }
     mg_upstream_try_end(p->up, p->node, failed, failed || measured ? took : -1);
 }
 
@@ -329,6 +366,10 @@ void mg__proxy_try_failed(proxy_t *p, mg_http_client_err_t err, const char *why)
     mg__proxy_log_try(p, err == MG_HTTP_CLIENT_ERR_TLS ? MG_LOG_ERROR : MG_LOG_WARN,
                       mg_http_client_err_name(err), why);
     p->last_err = err;
+    mg_http_try_t *rec = mg__proxy_try_rec(p);
+    if (rec != NULL) {
+        rec->error = mg_http_client_err_name(err);
+    }
     int rc = mg_proxy_retry_decide(&t);
     /* out of descriptors is ours, and a pooled connection closed under us is the
      * keep-alive race: neither says anything about the node */

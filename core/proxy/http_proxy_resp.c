@@ -40,6 +40,11 @@ int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h)
     mg_request_t *r = p->r;
     mg_http_head_t *head = &h->head;
     r->upstream_header_time = ev_now(p->loop) - p->first_start; /* before any header_filter */
+    mg_http_try_t *t = mg__proxy_try_rec(p);
+    if (t != NULL) {
+        t->status = head->status;
+        t->header_time = ev_now(p->loop) - t->start;
+    }
     mg__proxy_try_end(p, false, true);
     mg__proxy_observe(p, head->status >= 500 ? MG_HEALTH_5XX : MG_HEALTH_OK);
     /* the sticky balancer's cookie is part of this producer's answer */
