@@ -625,6 +625,12 @@ static void format_json(out_t *o, const mg_access_rec_t *r)
         put_str_field(o, "tls_cipher", r->tls_cipher);
         put_str_field(o, "tls_sni", r->tls_sni);
     }
+    if (r->consumer.len > 0) {
+        put_str_field(o, "consumer", r->consumer);
+    }
+    if (r->trace_id.len > 0) {
+        put_str_field(o, "trace_id", r->trace_id);
+    }
     put(o, "}\n", 2);
 }
 

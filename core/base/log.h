@@ -107,6 +107,10 @@ typedef struct {
     mg_str_t tls_version; /* "TLSv1.3"; empty over plain HTTP */
     mg_str_t tls_cipher;
     mg_str_t tls_sni;     /* the name the client asked for, empty without */
+    mg_str_t consumer;    /* the consumer a plugin named, empty without */
+    mg_str_t trace_id;    /* 32 hex digits of the request's trace, empty without tracing */
+    const void *tries;    /* the upstream tries (http.h's mg_http_try_t), ntries of them */
+    unsigned ntries;
 } mg_access_rec_t;
 
 /* True when an access log is open (not `access_log: off`). */

@@ -156,6 +156,7 @@ struct mg_request_s {
     unsigned plugin_phases;
     mg_http_try_t *tries; /* the upstream tries, MG_HTTP_MAX_TRIES at most (request pool) */
     unsigned ntries;      /* tries made, kept or not */
+    mg_str_t trace_id;    /* 32 hex digits when the request is traced, else empty */
 };
 
 /* ---- the response path (http_respond.c) ---- */

@@ -98,6 +98,10 @@ void mg_http_access_log(mg_request_t *r)
         .request_time = mg__conn_now(r->conn) - r->start,
         .request_id = r->request_id,
         .start = r->start_wall,
+        .consumer = r->consumer,
+        .trace_id = r->trace_id,
+        .tries = r->tries,
+        .ntries = MG_MIN(r->ntries, MG_HTTP_MAX_TRIES),
     };
     for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
         rec.plugin_time[i] = (r->plugin_phases >> i) & 1u ? r->plugin_time[i] : -1;
