@@ -95,6 +95,7 @@ bench: deps all
 	tools/bench-tls
 	tools/bench-ewma
 	tools/bench-instr
+	tools/bench-obs
 
 install: all
 	install -D -m 0755 $(BUILD)/moongate $(DESTDIR)$(PREFIX)/bin/moongate
