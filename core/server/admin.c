@@ -169,6 +169,26 @@ static void status_redis(jbuf_t *b, const mg_worker_t *w)
             (unsigned long long)st.fallbacks);
 }
 
+/* Lua timers (mg.timer), summed over the workers. */
+static void status_timers(jbuf_t *b, const mg_worker_t *w)
+{
+    uint64_t sum[4] = {0, 0, 0, 0};
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *s = &w->all_stats[i];
+        if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != 0) {
+            sum[0] += load_u64(&s->timers_pending);
+            sum[1] += load_u64(&s->timers_running);
+            sum[2] += load_u64(&s->timers_refused);
+            sum[3] += load_u64(&s->timers_failed);
+        }
+    }
+    jprintf(b,
+            "\"lua_timers\":{\"pending\":%llu,\"running\":%llu,\"refused\":%llu,"
+            "\"failed\":%llu},",
+            (unsigned long long)sum[0], (unsigned long long)sum[1], (unsigned long long)sum[2],
+            (unsigned long long)sum[3]);
+}
+
 /* The resolver of the worker answering: cache size and lookups; absent without one. */
 static void status_resolver(jbuf_t *b, const mg_worker_t *w)
 {
@@ -273,6 +293,7 @@ static void handle_status(mg_request_t *r)
     }
     jprintf(&b, "],");
     status_lua(&b, w);
+    status_timers(&b, w);
     status_rate_limits(&b);
     status_redis(&b, w);
     status_resolver(&b, w);
