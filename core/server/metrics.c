@@ -224,10 +224,12 @@ static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
     for (size_t i = 0; i < conf->metrics.nbuckets; i++) {
         char *s = bt->le[i];
         snprintf(s, sizeof(bt->le[i]), "%.17g", conf->metrics.buckets[i]);
-        /* the shortest text that reads back the same */
-        for (int prec = 1; prec <= 17; prec++) {
+        /* the shortest fixed-point text that reads back the same: "10", not the
+         * "1e+01" that %g picks for one significant digit (bounds are durations, from
+         * nanoseconds to a year, so 17 decimals always suffice) */
+        for (int prec = 0; prec <= 17; prec++) {
             char t[32];
-            snprintf(t, sizeof(t), "%.*g", prec, conf->metrics.buckets[i]);
+            snprintf(t, sizeof(t), "%.*f", prec, conf->metrics.buckets[i]);
             if (strtod(t, NULL) == conf->metrics.buckets[i]) {
                 memcpy(s, t, sizeof(t));
                 break;
