@@ -70,7 +70,7 @@ static int64_t load_i64(const int64_t *p)
 
 /* Lists the slots in use, remembering the newest generation and the distinct ones. */
 static void status_workers(jbuf_t *b, const mg_worker_t *w, uint64_t *newest, uint64_t *gens,
-                           size_t *ngens, uint64_t *dropped)
+                           size_t *ngens)
 {
     bool first = true;
     jprintf(b, "\"workers\":[");
@@ -91,7 +91,6 @@ static void status_workers(jbuf_t *b, const mg_worker_t *w, uint64_t *newest, ui
                 (unsigned long long)load_u64(&s->gens_alive),
                 load_i64(&s->draining) ? "true" : "false");
         first = false;
-        *dropped += load_u64(&s->log_dropped);
         *newest = MG_MAX(*newest, gen);
         size_t j = 0;
         while (j < *ngens && gens[j] != gen) {
@@ -230,19 +229,8 @@ static void status_tls(jbuf_t *b, const mg_worker_t *w)
     if (s == NULL) {
         return;
     }
-    mg_tls_counters_t sum = {0};
-    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
-        const mg_worker_stats_t *ws = &w->all_stats[i];
-        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) == 0) {
-            continue;
-        }
-        const mg_tls_counters_t *c = (const mg_tls_counters_t *)ws->tls;
-        sum.full += load_u64(&c->full);
-        sum.resumed += load_u64(&c->resumed);
-        for (int k = 0; k < MG_TLS_FAIL_N; k++) {
-            sum.failed[k] += load_u64(&c->failed[k]);
-        }
-    }
+    mg_tls_counters_t sum;
+    mg_metrics_tls_sum(w, &sum);
     jprintf(b, "\"tls\":{\"handshakes\":{\"full\":%llu,\"resumed\":%llu,\"failed\":{",
             (unsigned long long)sum.full, (unsigned long long)sum.resumed);
     for (int k = 0; k < MG_TLS_FAIL_N; k++) {
@@ -283,10 +271,10 @@ static void handle_status(mg_request_t *r)
         return;
     }
     jbuf_t b = {buf, STATUS_BUF, 0};
-    uint64_t newest = w->gen->id, gens[MG_MAX_WORKER_SLOTS], dropped = 0;
+    uint64_t newest = w->gen->id, gens[MG_MAX_WORKER_SLOTS];
     size_t ngens = 0;
     jprintf(&b, "{\"version\":\"%s\",\"pid\":%d,", MG_VERSION, (int)getppid());
-    status_workers(&b, w, &newest, gens, &ngens, &dropped);
+    status_workers(&b, w, &newest, gens, &ngens);
     jprintf(&b, "\"generation\":%llu,\"generations\":[", (unsigned long long)newest);
     for (size_t i = 0; i < ngens; i++) {
         jprintf(&b, "%s%llu", i ? "," : "", (unsigned long long)gens[i]);
@@ -306,6 +294,7 @@ static void handle_status(mg_request_t *r)
     if (b.len < b.cap) {
         b.len += mg_health_status_json(w->gen, b.p + b.len, b.cap - b.len);
     }
+    uint64_t dropped = mg_metrics_log_dropped(w);
     jprintf(&b, "\"log_dropped\":%llu,\"shm\":{\"size\":%zu,\"free\":%zu}}\n",
             (unsigned long long)dropped, w->gen->conf->shm_size,
             w->shm ? mg_shm_free_bytes(w->shm) : 0);

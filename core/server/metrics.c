@@ -9,6 +9,7 @@
 #include "gen.h"
 #include "health.h"
 #include "http.h"
+#include "log.h"
 #include "lua_runtime.h"
 #include "nodestate.h"
 #include "tls.h"
@@ -69,10 +70,17 @@ int mg_metrics_gen_bind(mg_gen_t *g)
     /* "_other" first: it must find room whatever comes after */
     m->route[conf->nroutes] =
         mg_metrics_series(route_key(key, sizeof(key), "_other", ""), m->ncells, 0);
+    size_t folded = 0;
     for (size_t i = 0; i < conf->nroutes; i++) {
         const mg_route_conf_t *rt = &conf->routes[i];
         m->route[i] = mg_metrics_series(route_key(key, sizeof(key), rt->name, route_upstream(rt)),
                                         m->ncells, 0);
+        folded += m->route[i] == NULL;
+    }
+    if (folded > 0) {
+        mg_log_warn("metrics: this worker's region is full: %zu route(s) count under "
+                    "route \"_other\" (%zu series counted)",
+                    folded, mg_metrics_count());
     }
     g->metrics = m;
     return MG_OK;
@@ -116,6 +124,73 @@ void mg_metrics_log(mg_request_t *r)
         own = total - r->upstream_time;
     }
     mg_metrics_observe(c + MG_MR_HIST + 2 * hc, b, nb, own < 0 ? 0 : own);
+}
+
+/* ---- the worker's own counters, in its region so that a restart continues them ---- */
+
+#define TLS_CELLS (sizeof(mg_tls_counters_t) / sizeof(uint64_t))
+
+static uint64_t *log_cell; /* access-log lines dropped by the workers of this slot */
+static uint64_t log_base;  /* ... before this worker started */
+
+static mg_str_t worker_key(char *buf, size_t cap, const char *what)
+{
+    int n = snprintf(buf, cap, "w%c%s", MG_METRICS_SEP, what);
+    return mg_str(buf, n < 0 ? 0 : MG_MIN((size_t)n, cap - 1));
+}
+
+void mg_metrics_worker_init(mg_worker_t *w)
+{
+    char key[32];
+    _Static_assert(sizeof(mg_tls_counters_t) % sizeof(uint64_t) == 0, "whole cells");
+    uint64_t *tls = mg_metrics_series(worker_key(key, sizeof(key), "tls"), TLS_CELLS, 0);
+    _Static_assert(sizeof(mg_tls_counters_t) <= sizeof(w->stats->tls), "tls counters fit");
+    mg_tls_counters_use((mg_tls_counters_t *)(tls != NULL ? tls : w->stats->tls));
+    log_cell = mg_metrics_series(worker_key(key, sizeof(key), "log_dropped"), 1, 0);
+    log_base = log_cell != NULL ? __atomic_load_n(log_cell, __ATOMIC_RELAXED) : 0;
+}
+
+void mg_metrics_worker_tick(void)
+{
+    if (log_cell != NULL) {
+        mg_metrics_set(log_cell, log_base + mg_log_dropped());
+    }
+}
+
+void mg_metrics_tls_sum(const mg_worker_t *w, mg_tls_counters_t *out)
+{
+    char key[32];
+    memset(out, 0, sizeof(*out));
+    if (mg_metrics_sum(worker_key(key, sizeof(key), "tls"), TLS_CELLS, NULL, NULL,
+                       (uint64_t *)out) > 0) {
+        return;
+    }
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) { /* no regions: the live workers' */
+        const mg_worker_stats_t *ws = &w->all_stats[i];
+        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) == 0) {
+            continue;
+        }
+        const uint64_t *c = ws->tls;
+        for (size_t k = 0; k < TLS_CELLS; k++) {
+            ((uint64_t *)out)[k] += __atomic_load_n(&c[k], __ATOMIC_RELAXED);
+        }
+    }
+}
+
+uint64_t mg_metrics_log_dropped(const mg_worker_t *w)
+{
+    char key[32];
+    uint64_t v = 0;
+    if (mg_metrics_sum(worker_key(key, sizeof(key), "log_dropped"), 1, NULL, NULL, &v) > 0) {
+        return v;
+    }
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *ws = &w->all_stats[i];
+        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) != 0) {
+            v += __atomic_load_n(&ws->log_dropped, __ATOMIC_RELAXED);
+        }
+    }
+    return v;
 }
 
 void mg_metrics_cardinality(size_t *series, size_t *limit)
@@ -294,14 +369,13 @@ static void render_process(out_t *o, const mg_worker_t *w)
            "Workers the master started again after they died.");
     sample(o, "moongate_worker_restarts_total", "", rs[0]);
 
-    uint64_t dropped = 0;
+    uint64_t dropped = mg_metrics_log_dropped(w);
     int64_t states[8] = {0};
     for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
         const mg_worker_stats_t *s = &w->all_stats[i];
         if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == 0) {
             continue;
         }
-        dropped += __atomic_load_n(&s->log_dropped, __ATOMIC_RELAXED);
         for (int k = 0; k < 8; k++) {
             states[k] += __atomic_load_n(&s->conn_states[k], __ATOMIC_RELAXED);
         }
@@ -490,25 +564,14 @@ static void render_nodes(out_t *o, const mg_gen_t *g)
 
 static void render_tls(out_t *o, const mg_worker_t *w)
 {
-    mg_tls_counters_t sum = {0};
-    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
-        const mg_worker_stats_t *ws = &w->all_stats[i];
-        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) == 0) {
-            continue;
-        }
-        const mg_tls_counters_t *c = (const mg_tls_counters_t *)ws->tls;
-        sum.full += __atomic_load_n(&c->full, __ATOMIC_RELAXED);
-        sum.resumed += __atomic_load_n(&c->resumed, __ATOMIC_RELAXED);
-        for (int k = 0; k < MG_TLS_FAIL_N; k++) {
-            sum.failed[k] += __atomic_load_n(&c->failed[k], __ATOMIC_RELAXED);
-        }
-    }
+    mg_tls_counters_t sum;
+    mg_metrics_tls_sum(w, &sum);
     uint64_t failed = 0;
     for (int k = 0; k < MG_TLS_FAIL_N; k++) {
         failed += sum.failed[k];
     }
     family(o, "moongate_tls_handshakes_total", "counter",
-           "TLS handshakes on the listeners of the live workers, by result.");
+           "TLS handshakes on the listeners, by result.");
     sample(o, "moongate_tls_handshakes_total", "result=\"full\"", sum.full);
     sample(o, "moongate_tls_handshakes_total", "result=\"resumed\"", sum.resumed);
     sample(o, "moongate_tls_handshakes_total", "result=\"failed\"", failed);

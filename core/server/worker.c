@@ -17,6 +17,7 @@
 #include "ocsp_fetch.h"
 #include "control.h"
 #include "tls.h"
+#include "metrics.h"
 #include "metrics_store.h"
 #include "resolver.h"
 
@@ -456,6 +457,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     mg_log_flush();
     w->stats->heartbeat = ev_now(loop);
     store_u64(&w->stats->log_dropped, mg_log_dropped());
+    mg_metrics_worker_tick();
     store_i64(&w->stats->connections, (int64_t)w->nconns);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
     resolvers_reap(false);
@@ -598,9 +600,8 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
     w->shm = shm;
     w->all_stats = all_stats;
     w->stats = &all_stats[slot];
-    _Static_assert(sizeof(mg_tls_counters_t) <= sizeof(w->stats->tls), "tls counters fit");
-    mg_tls_counters_use((mg_tls_counters_t *)w->stats->tls);
     mg_metrics_attach(slot); /* before the generation finds its series */
+    mg_metrics_worker_init(w);
     w->gen = gen;
     mg_gen_bind(gen, w);
     id_prefix_init(w);
