@@ -28,6 +28,8 @@ struct mg_gen_s {
     mg_http_filters_t *filters;         /* owned; what every answer goes through */
     struct mg_tls_server_s *tls;        /* what TLS listeners serve (one reference); NULL
                                          * without certificates */
+    struct mg_gen_metrics_s *metrics;   /* owned; this worker's series (server/metrics.h),
+                                         * NULL when metrics are off or before a worker */
 };
 
 static inline mg_gen_t *mg_gen_retain(mg_gen_t *g)

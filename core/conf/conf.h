@@ -371,6 +371,14 @@ typedef struct {
     const char *prefix;   /* prefix of every key moongate writes, default "mg:" */
 } mg_redis_conf_t;
 
+/* `metrics:` (server/metrics.h): GET /metrics on the admin listener. */
+#define MG_METRICS_MAX_BUCKETS 40
+typedef struct {
+    bool enabled;          /* default true; nothing is counted when false or without admin */
+    const double *buckets; /* latency histogram upper bounds, seconds, increasing */
+    size_t nbuckets;
+} mg_metrics_conf_t;
+
 struct mg_conf_s {
     const char *file;     /* absolute path of the file read, or "<string>" */
     const char *prefix;   /* base of relative paths, ends without '/' */
@@ -396,6 +404,7 @@ struct mg_conf_s {
     mg_redis_conf_t *redis;          /* NULL when the `redis` block is absent */
     mg_tls_conf_t tls;               /* `tls:`; tls.ncerts == 0 when absent */
     mg_resolver_conf_t resolver;
+    mg_metrics_conf_t metrics;
     mg_conf_file_t **files;          /* every file named, in parse order (mg_conf_read_files) */
     size_t nfiles;
     mg_plugin_use_t *global_plugins; /* apply to every route */

@@ -418,6 +418,7 @@ static const mg__conf_field_t top_fields[] = {
     {"rate_limit_zones", mg__conf_on_rl_zones, NULL},
     {"tls", mg__conf_on_tls, NULL},
     {"resolver", mg__conf_on_resolver, NULL},
+    {"metrics", mg__conf_on_metrics, NULL},
 };
 
 static void set_defaults(mg__conf_ctx_t *c)
@@ -434,6 +435,7 @@ static void set_defaults(mg__conf_ctx_t *c)
     conf->shm_size = 1u << 20;
     mg__conf_tls_defaults(&conf->tls);
     conf->resolver = (mg_resolver_conf_t){.valid = 0, .timeout = 5};
+    mg__conf_metrics_defaults(conf);
     conf->lua = (mg_lua_conf_t){.cpu_budget = 0.05, .memory_limit = 64u << 20, .stall_timeout = 2};
     conf->plugins_dirs = mg_pool_calloc(c->pool, sizeof(const char *));
     if (conf->plugins_dirs != NULL) {

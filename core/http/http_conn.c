@@ -239,6 +239,7 @@ static void conn_close(mg_conn_t *c)
         c->next->prev = c->prev;
     }
     w->nconns--;
+    mg__conn_state_count(c, -1);
     if (c->busy == 0 && !c->end_posted) {
         conn_free(c);
     }
@@ -254,7 +255,7 @@ static void linger(mg_conn_t *c);
  * callbacks, where the buffer must not move; idle_tidy() does the rest from run(). */
 static void to_idle(mg_conn_t *c)
 {
-    c->state = MG_C_IDLE;
+    mg__conn_set_state(c, MG_C_IDLE);
     c->msg_done = c->head_done = c->paused = false;
 }
 
@@ -317,7 +318,7 @@ static void answer_plain_http(mg_conn_t *c)
                               "Connection: close\r\n\r\n"
                               "The plain HTTP request was sent to a TLS port.\n";
     mg_tls_to_plain(&c->tp);
-    c->state = MG_C_LINGER;
+    mg__conn_set_state(c, MG_C_LINGER);
     c->deadline = 0;
     if (out_append(c, msg, sizeof(msg) - 1) != MG_OK) {
         conn_close(c);
@@ -331,7 +332,7 @@ static int tls_handshake(mg_conn_t *c)
 {
     int rc = c->tp.ops->handshake(&c->tp);
     if (rc == MG_OK) {
-        c->state = MG_C_IDLE;
+        mg__conn_set_state(c, MG_C_IDLE);
         c->readable = true; /* the first request may have come with the last flight */
         c->last_read = mg__conn_now(c);
         return MG_OK;
@@ -519,7 +520,7 @@ static void parse(mg_conn_t *c)
         return;
     }
     if (c->state == MG_C_HEAD && c->head_done) {
-        c->state = MG_C_ACTIVE;
+        mg__conn_set_state(c, MG_C_ACTIVE);
         c->body_base = c->pos;
         mg__request_dispatch(c);
     } else if (c->state == MG_C_DISCARD && c->msg_done) {
@@ -693,9 +694,10 @@ void mg_http_conn_accept(mg_worker_t *w, int fd, const mg_listener_t *l,
         free(c);
         return;
     } else {
-        c->state = MG_C_TLS;
+        c->state = MG_C_TLS; /* counted below, with the connection */
     }
     c->admin = l->admin;
+    mg__conn_state_count(c, 1);
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &s6->sin6_addr, c->addr, sizeof(c->addr));
@@ -885,10 +887,10 @@ void mg__conn_end_request(mg_conn_t *c, bool keep)
     c->idle_since = mg__conn_now(c);
     if (!keep || c->want_close || c->closed) {
         c->want_close = true;
-        c->state = MG_C_LINGER;
+        mg__conn_set_state(c, MG_C_LINGER);
         c->deadline = 0;
     } else if (!c->msg_done) {
-        c->state = MG_C_DISCARD;
+        mg__conn_set_state(c, MG_C_DISCARD);
         c->paused = false;
     } else {
         to_idle(c);

@@ -34,6 +34,23 @@ enum {
     MG_C_TLS,      /* the TLS handshake, before the first request */
 };
 
+/* Counts a connection in or out of its state's gauge (worker.h's conn_states). */
+#define mg__conn_state_count(c, delta)                                                   \
+    do {                                                                                 \
+        if ((c)->w->stats != NULL) {                                                     \
+            int64_t *n_ = &(c)->w->stats->conn_states[(c)->state];                       \
+            __atomic_store_n(n_, *n_ + (delta), __ATOMIC_RELAXED);                        \
+        }                                                                                \
+    } while (0)
+
+/* Moves a connection to state s, keeping the gauges by state right. */
+#define mg__conn_set_state(c, s)                                                         \
+    do {                                                                                 \
+        mg__conn_state_count(c, -1);                                                     \
+        (c)->state = (s);                                                                \
+        mg__conn_state_count(c, 1);                                                      \
+    } while (0)
+
 /* A header seen while the head is read, as offsets from the start of the request in the
  * read buffer (the buffer may move while it grows). */
 typedef struct {

@@ -271,7 +271,7 @@ int mg__request_begin(mg_conn_t *c)
     r->remote_port = c->port;
     r->request_id = mg_str(id, request_id(id, w->id_prefix, ++w->request_seq));
     c->r = r;
-    c->state = MG_C_HEAD;
+    mg__conn_set_state(c, MG_C_HEAD);
     c->hs = c->pos;
     c->url_off = c->url_len = c->line_len = c->head_bytes = 0;
     c->chunked.state = 0;

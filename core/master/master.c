@@ -18,6 +18,7 @@
 #include "listen.h"
 #include "master_int.h"
 #include "lua_runtime.h"
+#include "metrics_store.h"
 #include "watchdog.h"
 #include "router.h"
 #include "shm.h"
@@ -176,6 +177,7 @@ static void child_main(int slot, int ctl_fd)
     if (getppid() != M.pid) {
         _exit(1);
     }
+    mg_metrics_attach(-1); /* the master's region is not this process's */
     ev_signal *sigs[] = {&M.sig_hup,  &M.sig_term, &M.sig_int, &M.sig_quit,
                          &M.sig_usr1, &M.sig_usr2, &M.sig_chld};
     for (size_t i = 0; i < MG_NELEMS(sigs); i++) {
@@ -295,6 +297,9 @@ static void schedule_respawn(int slot)
     double now = ev_now(M.loop);
     int recent = 0;
     p->crashes[p->ncrash++ % MG_CRASH_WINDOW] = now;
+    if (M.restarts != NULL) {
+        mg_metrics_add(M.restarts, 1);
+    }
     for (int i = 0; i < MG_CRASH_WINDOW; i++) {
         recent += p->crashes[i] > 0 && now - p->crashes[i] < 10.0;
     }

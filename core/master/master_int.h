@@ -60,6 +60,8 @@ typedef struct {
     mg_wproc_t wp[MG_MAX_WORKER_SLOTS]; /* indexed by slot */
     mg_shm_zone_t *shm;
     mg_worker_stats_t *stats; /* MG_MAX_WORKER_SLOTS entries in shm */
+    uint64_t *reloads;        /* metrics: reloads ok, failed (master's region) */
+    uint64_t *restarts;       /* metrics: workers started again after dying */
     int state;
     double stop_deadline;
     bool replacing; /* a new set is starting; the old one drains once it is up */

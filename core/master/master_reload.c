@@ -13,6 +13,7 @@
 #include "router.h"
 #include "ratelimit_zone.h"
 #include "shdict.h"
+#include "metrics_store.h"
 #include "shm.h"
 
 #include <errno.h>
@@ -136,6 +137,16 @@ static int shm_init(const mg_conf_t *conf)
     if (mg_nodestate_init() != MG_OK) {
         return start_fail("cannot create the node state zone: %s", strerror(errno));
     }
+    /* a region per worker slot, and the last one the master's own */
+    if (mg_metrics_init(MG_MAX_WORKER_SLOTS + 1) != MG_OK) {
+        return start_fail("cannot map the metrics regions: %s", strerror(errno));
+    }
+    mg_metrics_attach(MG_MAX_WORKER_SLOTS);
+    char key[32];
+    int n = snprintf(key, sizeof(key), "m%creloads", MG_METRICS_SEP);
+    M.reloads = mg_metrics_series(mg_str(key, (size_t)n), 2, 0);
+    n = snprintf(key, sizeof(key), "m%crestarts", MG_METRICS_SEP);
+    M.restarts = mg_metrics_series(mg_str(key, (size_t)n), 1, 0);
     return MG_OK;
 }
 
@@ -465,6 +476,9 @@ static void begin(void);
 /* The verdict of a reload: logged, and sent to whoever asked. */
 static void finish(int rc, const char *msg)
 {
+    if (M.reloads != NULL) {
+        mg_metrics_add(&M.reloads[rc == MG_OK ? 0 : 1], 1);
+    }
     if (rc == MG_OK) {
         mg_log_notice("configuration reloaded: %s", msg);
     } else {

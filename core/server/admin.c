@@ -1,9 +1,10 @@
 /*
  * admin.c -- the admin API, served on its own listener (off unless `admin:` is set).
  *
- *   GET  /         the live status page (status_page.html), which polls the two below
+ *   GET  /         the live status page (status_page.html); it polls /status and /metrics
  *   GET  /status   JSON: generations, each worker's pid, generation and counters,
  *                  each upstream's nodes with their health and breaker state
+ *   GET  /metrics  Prometheus text (OpenMetrics on request): server/metrics.h
  *   POST /reload   asks the master to reload (same as SIGHUP) and answers with its
  *                  verdict: 202 accepted, 422 rejected (the error as file:line:column)
  *
@@ -24,6 +25,7 @@
 #include "tls_ticket.h"
 #include "shdict.h"
 #include "llhttp.h"
+#include "metrics.h"
 #include "control.h"
 #include "pool.h"
 #include "shm.h"
@@ -277,6 +279,11 @@ static void handle_status(mg_request_t *r)
     status_redis(&b, w);
     status_resolver(&b, w);
     status_tls(&b, w);
+    if (mg_metrics_enabled(w->gen)) {
+        size_t series, limit;
+        mg_metrics_cardinality(&series, &limit);
+        jprintf(&b, "\"metrics\":{\"series\":%zu,\"series_limit\":%zu},", series, limit);
+    }
     if (b.len < b.cap) {
         b.len += mg_health_status_json(w->gen, b.p + b.len, b.cap - b.len);
     }
@@ -300,6 +307,32 @@ static void handle_page(mg_request_t *r)
         {MG_STR("Cache-Control"), MG_STR("no-store")},
     };
     mg_http_respond_headers(r, 200, h, MG_NELEMS(h), page, len);
+}
+
+static void respond_json(mg_request_t *r, int status, const char *body);
+
+/* The Prometheus page; OpenMetrics when the client's Accept asks for it. 404 when
+ * `metrics.enabled: false`. */
+static void handle_metrics(mg_request_t *r)
+{
+    mg_worker_t *w = r->worker;
+    if (!mg_metrics_enabled(w->gen)) {
+        respond_json(r, 404, "{\"error\":\"metrics are off (metrics.enabled: false)\"}\n");
+        return;
+    }
+    mg_str_t accept = mg_http_header(r, MG_STR("Accept"));
+    bool om = accept.len > 0 && memmem(accept.p, accept.len, "application/openmetrics-text", 28) != NULL;
+    size_t len;
+    char *page = mg_metrics_render(w, om, &len);
+    if (page == NULL) {
+        mg_http_error(r, 500);
+        return;
+    }
+    mg_http_respond(r, 200,
+                    om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                       : "text/plain; version=0.0.4; charset=utf-8",
+                    page, len);
+    free(page);
 }
 
 static void respond_json(mg_request_t *r, int status, const char *body)
@@ -391,6 +424,14 @@ void mg_admin_handle(mg_request_t *r)
     if (mg_str_eq(r->path, MG_STR("/status"))) {
         if (get) {
             handle_status(r);
+        } else {
+            respond_405(r, "GET, HEAD");
+        }
+        return;
+    }
+    if (mg_str_eq(r->path, MG_STR("/metrics"))) {
+        if (get) {
+            handle_metrics(r);
         } else {
             respond_405(r, "GET, HEAD");
         }

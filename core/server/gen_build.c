@@ -7,10 +7,12 @@
 
 #include "admin.h"
 #include "http_phase.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "ratelimit.h"
 
 #include "conf.h"
+#include "log.h"
 #include "lua_runtime.h"
 #include "ratelimit_cluster.h"
 #include "router.h"
@@ -31,6 +33,7 @@ unsigned mg_gen_live_count(void)
 static void gen_free(mg_gen_t *g)
 {
     live--;
+    mg_metrics_gen_free(g);
     free(g->chains);
     free(g->admin_chain);
     free(g->filters);
@@ -114,6 +117,9 @@ static int build_filters(mg_gen_t *g)
     if (g->conf->access_log_path != NULL) {
         mg_http_add_log_handler(f, mg_http_access_log);
     }
+    if (mg_metrics_enabled(g)) {
+        mg_http_add_log_handler(f, mg_metrics_log);
+    }
     return MG_OK;
 }
 
@@ -170,6 +176,11 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
     }
     if (w != NULL) {
         g->rl_cluster = mg_rl_cluster_create(w->loop, conf);
+        if (mg_metrics_gen_bind(g) != MG_OK) {
+            snprintf(err, errlen, "out of memory");
+            gen_free(g);
+            return NULL;
+        }
     }
     for (size_t i = 0; i < conf->nupstreams; i++) {
         g->upstreams[i] = mg_upstream_create(w, &conf->upstreams[i]);
@@ -190,6 +201,9 @@ void mg_gen_bind(mg_gen_t *g, mg_worker_t *w)
     }
     if (g->rl_cluster == NULL) {
         g->rl_cluster = mg_rl_cluster_create(w->loop, g->conf);
+    }
+    if (mg_metrics_gen_bind(g) != MG_OK) {
+        mg_log_crit("out of memory for the metrics of generation %llu", (unsigned long long)g->id);
     }
     for (size_t i = 0; i < g->conf->nupstreams; i++) {
         mg_upstream_bind(g->upstreams[i], w);

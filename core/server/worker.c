@@ -16,6 +16,7 @@
 #include "ocsp_fetch.h"
 #include "control.h"
 #include "tls.h"
+#include "metrics_store.h"
 #include "resolver.h"
 
 #include <errno.h>
@@ -593,6 +594,7 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
     w->stats = &all_stats[slot];
     _Static_assert(sizeof(mg_tls_counters_t) <= sizeof(w->stats->tls), "tls counters fit");
     mg_tls_counters_use((mg_tls_counters_t *)w->stats->tls);
+    mg_metrics_attach(slot); /* before the generation finds its series */
     w->gen = gen;
     mg_gen_bind(gen, w);
     id_prefix_init(w);

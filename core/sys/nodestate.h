@@ -45,6 +45,7 @@ typedef struct {
     _Atomic int32_t fails_5xx;   /* consecutive 5xx answers or failures (passive) */
     _Atomic int32_t brk_fails;   /* consecutive failures the breaker counts */
     _Atomic int32_t pad;
+    _Atomic uint64_t ejected_total; /* ejections since the master started (metrics) */
 } mg_node_state_t;
 
 /* One upstream as all workers see it. */

@@ -110,6 +110,7 @@ double mg_health_eject(mg_node_state_t *s, const mg_hc_passive_conf_t *p, double
         return 0;
     }
     atomic_store(&s->ejections, n);
+    atomic_fetch_add(&s->ejected_total, 1); /* rare: only the worker that won the swap */
     atomic_store(&s->fails, 0);
     atomic_store(&s->fails_5xx, 0);
     return len;
@@ -485,6 +486,11 @@ static const char *health_name(const mg_upstream_t *u, mg_node_state_t *s, doubl
         return "ejected";
     }
     return "healthy";
+}
+
+const char *mg_health_node_state(const mg_upstream_t *u, int node, double now)
+{
+    return health_name(u, u->nodes[node].state, now);
 }
 
 /* snprintf into buf at *len; false once it no longer fits. */

@@ -155,6 +155,9 @@ void mg_health_pending_leave(mg_upstream_t *u);
 
 /* Writes the "upstreams":[...] member of /status for the generation's upstreams into
  * buf. Returns the length written, or cap when it did not fit. */
+/* "healthy", "unhealthy" (active checks) or "ejected" (passive) at mg_mono_now() `now`. */
+const char *mg_health_node_state(const mg_upstream_t *u, int node, double now);
+
 size_t mg_health_status_json(const mg_gen_t *g, char *buf, size_t cap);
 
 /* ---- the active prober (health_probe.c) ---- */

@@ -1,0 +1,517 @@
+/*
+ * metrics.c -- the gateway's own series and the GET /metrics page (see metrics.h).
+ */
+#include "metrics.h"
+
+#include "metrics_store.h"
+#include "clock.h"
+#include "conf.h"
+#include "gen.h"
+#include "health.h"
+#include "http.h"
+#include "lua_runtime.h"
+#include "nodestate.h"
+#include "tls.h"
+#include "upstream.h"
+#include "worker.h"
+
+#include <luajit.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct mg_gen_metrics_s {
+    uint64_t **route; /* per route, then "_other" last; NULL: no room */
+    uint32_t ncells;
+};
+
+bool mg_metrics_enabled(const mg_gen_t *g)
+{
+    return g->conf->metrics.enabled && g->conf->admin != NULL;
+}
+
+static uint32_t hist_cells(const mg_conf_t *conf)
+{
+    return MG_METRICS_HIST_CELLS((uint32_t)conf->metrics.nbuckets);
+}
+
+static uint32_t route_cells(const mg_conf_t *conf)
+{
+    return MG_MR_HIST + 3 * hist_cells(conf);
+}
+
+/* "r<SEP>route<SEP>upstream" into buf. */
+static mg_str_t route_key(char *buf, size_t cap, const char *route, const char *upstream)
+{
+    int n = snprintf(buf, cap, "r%c%s%c%s", MG_METRICS_SEP, route, MG_METRICS_SEP, upstream);
+    return mg_str(buf, n < 0 ? 0 : MG_MIN((size_t)n, cap - 1));
+}
+
+static const char *route_upstream(const mg_route_conf_t *rt)
+{
+    return rt->upstream != NULL ? rt->upstream->name : "";
+}
+
+int mg_metrics_gen_bind(mg_gen_t *g)
+{
+    if (!mg_metrics_enabled(g) || g->metrics != NULL) {
+        return MG_OK;
+    }
+    const mg_conf_t *conf = g->conf;
+    struct mg_gen_metrics_s *m = calloc(1, sizeof(*m));
+    if (m == NULL || (m->route = calloc(conf->nroutes + 1, sizeof(*m->route))) == NULL) {
+        free(m);
+        return MG_ERROR;
+    }
+    m->ncells = route_cells(conf);
+    char key[1024];
+    /* "_other" first: it must find room whatever comes after */
+    m->route[conf->nroutes] =
+        mg_metrics_series(route_key(key, sizeof(key), "_other", ""), m->ncells, 0);
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        const mg_route_conf_t *rt = &conf->routes[i];
+        m->route[i] = mg_metrics_series(route_key(key, sizeof(key), rt->name, route_upstream(rt)),
+                                        m->ncells, 0);
+    }
+    g->metrics = m;
+    return MG_OK;
+}
+
+void mg_metrics_gen_free(mg_gen_t *g)
+{
+    if (g->metrics != NULL) {
+        free(g->metrics->route);
+        free(g->metrics);
+        g->metrics = NULL;
+    }
+}
+
+void mg_metrics_log(mg_request_t *r)
+{
+    const mg_gen_t *g = r->gen;
+    const struct mg_gen_metrics_s *m = g->metrics;
+    if (m == NULL || r->chain == g->admin_chain) {
+        return;
+    }
+    const mg_conf_t *conf = g->conf;
+    size_t i = r->match.route != NULL ? (size_t)(r->match.route - conf->routes) : conf->nroutes;
+    uint64_t *c = m->route[i] != NULL ? m->route[i] : m->route[conf->nroutes];
+    if (c == NULL) {
+        return;
+    }
+    int cls = r->status / 100;
+    if (cls >= 1 && cls <= 5) {
+        mg_metrics_add(&c[MG_MR_CLASS + cls - 1], 1);
+    }
+    mg_metrics_add(&c[MG_MR_BYTES_IN], r->request_length);
+    mg_metrics_add(&c[MG_MR_BYTES_OUT], r->bytes_sent);
+    const double *b = conf->metrics.buckets;
+    uint32_t nb = (uint32_t)conf->metrics.nbuckets, hc = hist_cells(conf);
+    double total = ev_time() - r->start; /* the loop's cached time would say 0 for most */
+    double own = total;
+    mg_metrics_observe(c + MG_MR_HIST, b, nb, total);
+    if (r->upstream_time >= 0) {
+        mg_metrics_observe(c + MG_MR_HIST + hc, b, nb, r->upstream_time);
+        own = total - r->upstream_time;
+    }
+    mg_metrics_observe(c + MG_MR_HIST + 2 * hc, b, nb, own < 0 ? 0 : own);
+}
+
+void mg_metrics_cardinality(size_t *series, size_t *limit)
+{
+    *series = mg_metrics_count();
+    *limit = MG_METRICS_SERIES;
+}
+
+/* ---- the page ---- */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool oom;
+    bool om;       /* OpenMetrics */
+    size_t series; /* sample lines written */
+    const mg_worker_t *w;
+} out_t;
+
+static void reserve(out_t *o, size_t need)
+{
+    if (o->oom || o->len + need < o->cap) {
+        return;
+    }
+    size_t cap = o->cap * 2 > o->len + need + 1 ? o->cap * 2 : o->len + need + 1;
+    char *p = realloc(o->p, cap);
+    if (p == NULL) {
+        o->oom = true;
+        return;
+    }
+    o->p = p;
+    o->cap = cap;
+}
+
+static void outf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void outf(out_t *o, const char *fmt, ...)
+{
+    for (int tries = 0; tries < 2 && !o->oom; tries++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            return;
+        }
+        if (o->len + (size_t)n < o->cap) {
+            o->len += (size_t)n;
+            return;
+        }
+        reserve(o, (size_t)n + 1);
+    }
+}
+
+/* A label value, escaped as the text format wants (backslash, quote, newline). */
+static void escape(out_t *o, char *dst, size_t cap, const char *s)
+{
+    size_t j = 0;
+    for (; *s != '\0' && j + 2 < cap; s++) {
+        if (*s == '\\' || *s == '"') {
+            dst[j++] = '\\';
+            dst[j++] = *s;
+        } else if (*s == '\n') {
+            dst[j++] = '\\';
+            dst[j++] = 'n';
+        } else {
+            dst[j++] = *s;
+        }
+    }
+    dst[j] = '\0';
+    (void)o;
+}
+
+/* # HELP and # TYPE. In OpenMetrics a counter family is named without _total. */
+static void family(out_t *o, const char *name, const char *type, const char *help)
+{
+    size_t n = strlen(name);
+    bool strip = o->om && strcmp(type, "counter") == 0 && n > 6 &&
+                 strcmp(name + n - 6, "_total") == 0;
+    int fl = (int)(strip ? n - 6 : n);
+    outf(o, "# HELP %.*s %s\n# TYPE %.*s %s\n", fl, name, help, fl, name, type);
+}
+
+static void sample(out_t *o, const char *name, const char *labels, uint64_t v)
+{
+    outf(o, "%s%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+         (unsigned long long)v);
+    o->series++;
+}
+
+static void sample_i(out_t *o, const char *name, const char *labels, int64_t v)
+{
+    outf(o, "%s%s%s%s %lld\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+         (long long)v);
+    o->series++;
+}
+
+/* Bucket bounds as `le` values, once per page. OpenMetrics wants a float's canonical
+ * text ("1.0", not "1"). */
+typedef struct {
+    char le[MG_METRICS_MAX_BUCKETS][32];
+} bounds_t;
+
+static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
+{
+    for (size_t i = 0; i < conf->metrics.nbuckets; i++) {
+        char *s = bt->le[i];
+        snprintf(s, sizeof(bt->le[i]), "%.17g", conf->metrics.buckets[i]);
+        /* the shortest text that reads back the same */
+        for (int prec = 1; prec <= 17; prec++) {
+            char t[32];
+            snprintf(t, sizeof(t), "%.*g", prec, conf->metrics.buckets[i]);
+            if (strtod(t, NULL) == conf->metrics.buckets[i]) {
+                memcpy(s, t, sizeof(t));
+                break;
+            }
+        }
+        if (o->om && strpbrk(s, ".e") == NULL) {
+            strcat(s, ".0");
+        }
+    }
+}
+
+static void histogram(out_t *o, const char *name, const char *labels, const uint64_t *h,
+                      const bounds_t *bt, uint32_t nb)
+{
+    const char *sep = labels[0] ? "," : "";
+    uint64_t cum = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        cum += h[i];
+        outf(o, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, sep, bt->le[i],
+             (unsigned long long)cum);
+    }
+    cum += h[nb];
+    outf(o, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
+    outf(o, "%s_sum%s%s%s %.9f\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+         (double)h[nb + 1] / 1e9);
+    outf(o, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+         (unsigned long long)cum);
+    o->series += nb + 3;
+}
+
+static bool slot_gone(int slot, void *arg)
+{
+    const mg_worker_t *w = arg;
+    return slot < MG_MAX_WORKER_SLOTS &&
+           __atomic_load_n(&w->all_stats[slot].pid, __ATOMIC_ACQUIRE) == 0;
+}
+
+static void render_process(out_t *o, const mg_worker_t *w)
+{
+    char labels[512], v[64], lj[64], ssl[128];
+    escape(o, v, sizeof(v), MG_VERSION);
+    escape(o, lj, sizeof(lj), LUAJIT_VERSION);
+    escape(o, ssl, sizeof(ssl), OpenSSL_version(OPENSSL_VERSION));
+    family(o, "moongate_build_info", "gauge", "Build and library versions; always 1.");
+    snprintf(labels, sizeof(labels), "version=\"%s\",luajit=\"%s\",openssl=\"%s\"", v, lj, ssl);
+    sample(o, "moongate_build_info", labels, 1);
+
+    int64_t workers = 0;
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        workers += __atomic_load_n(&w->all_stats[i].pid, __ATOMIC_ACQUIRE) != 0;
+    }
+    family(o, "moongate_workers", "gauge", "Worker processes running.");
+    sample_i(o, "moongate_workers", "", workers);
+    family(o, "moongate_config_generation", "gauge",
+           "The configuration generation new requests start on.");
+    sample(o, "moongate_config_generation", "", w->gen->id);
+
+    uint64_t rl[2], rs[1];
+    char key[64];
+    int n = snprintf(key, sizeof(key), "m%creloads", MG_METRICS_SEP);
+    mg_metrics_sum(mg_str(key, (size_t)n), 2, NULL, NULL, rl);
+    family(o, "moongate_config_reloads_total", "counter",
+           "Reloads since the master started, by result.");
+    sample(o, "moongate_config_reloads_total", "result=\"ok\"", rl[0]);
+    sample(o, "moongate_config_reloads_total", "result=\"failed\"", rl[1]);
+    n = snprintf(key, sizeof(key), "m%crestarts", MG_METRICS_SEP);
+    mg_metrics_sum(mg_str(key, (size_t)n), 1, NULL, NULL, rs);
+    family(o, "moongate_worker_restarts_total", "counter",
+           "Workers the master started again after they died.");
+    sample(o, "moongate_worker_restarts_total", "", rs[0]);
+
+    uint64_t dropped = 0;
+    int64_t states[8] = {0};
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *s = &w->all_stats[i];
+        if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == 0) {
+            continue;
+        }
+        dropped += __atomic_load_n(&s->log_dropped, __ATOMIC_RELAXED);
+        for (int k = 0; k < 8; k++) {
+            states[k] += __atomic_load_n(&s->conn_states[k], __ATOMIC_RELAXED);
+        }
+    }
+    family(o, "moongate_access_log_dropped_total", "counter",
+           "Access-log lines dropped because they could not be written.");
+    sample(o, "moongate_access_log_dropped_total", "", dropped);
+    /* http_conn_int.h's order: idle, head, active, discard, linger, tls */
+    family(o, "moongate_http_connections", "gauge", "Open client connections by state.");
+    sample_i(o, "moongate_http_connections", "state=\"idle\"", states[0]);
+    sample_i(o, "moongate_http_connections", "state=\"reading\"", states[1]);
+    sample_i(o, "moongate_http_connections", "state=\"active\"", states[2] + states[3]);
+    sample_i(o, "moongate_http_connections", "state=\"closing\"", states[4]);
+    sample_i(o, "moongate_http_connections", "state=\"handshake\"", states[5]);
+}
+
+/* The labels of route i (or "_other" at nroutes). */
+static void route_labels(out_t *o, const mg_conf_t *conf, size_t i, char *buf, size_t cap)
+{
+    char rn[512], un[512];
+    if (i < conf->nroutes) {
+        escape(o, rn, sizeof(rn), conf->routes[i].name);
+        escape(o, un, sizeof(un), route_upstream(&conf->routes[i]));
+    } else {
+        strcpy(rn, "_other");
+        un[0] = '\0';
+    }
+    snprintf(buf, cap, "route=\"%s\",upstream=\"%s\"", rn, un);
+}
+
+static void render_routes(out_t *o, const mg_gen_t *g)
+{
+    const mg_conf_t *conf = g->conf;
+    uint32_t nc = route_cells(conf), hc = hist_cells(conf);
+    uint32_t nb = (uint32_t)conf->metrics.nbuckets;
+    size_t nr = conf->nroutes + 1;
+    uint64_t *sums = malloc(nr * nc * sizeof(uint64_t));
+    char (*labels)[1100] = malloc(nr * sizeof(*labels));
+    bounds_t *bt = malloc(sizeof(*bt));
+    if (sums == NULL || labels == NULL || bt == NULL) {
+        o->oom = true;
+        goto out;
+    }
+    bounds_text(o, conf, bt);
+    char key[1024];
+    for (size_t i = 0; i < nr; i++) {
+        const char *name = i < conf->nroutes ? conf->routes[i].name : "_other";
+        const char *up = i < conf->nroutes ? route_upstream(&conf->routes[i]) : "";
+        mg_metrics_sum(route_key(key, sizeof(key), name, up), nc, NULL, NULL, &sums[i * nc]);
+        route_labels(o, conf, i, labels[i], sizeof(labels[i]));
+    }
+    static const char *classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    family(o, "moongate_http_requests_total", "counter",
+           "Requests answered, by route, upstream and status class.");
+    for (size_t i = 0; i < nr; i++) {
+        for (int k = 0; k < 5; k++) {
+            outf(o, "moongate_http_requests_total{%s,class=\"%s\"} %llu\n", labels[i], classes[k],
+                 (unsigned long long)sums[i * nc + MG_MR_CLASS + (size_t)k]);
+        }
+        o->series += 5;
+    }
+    static const struct {
+        const char *name, *help;
+    } hists[] = {
+        {"moongate_http_request_duration_seconds",
+         "Time from a request's first byte to its last byte sent."},
+        {"moongate_http_upstream_duration_seconds",
+         "Time from the first upstream try to the end of the upstream's response."},
+        {"moongate_http_gateway_duration_seconds",
+         "The gateway's own time in a request (plugins included): total minus upstream."},
+    };
+    for (size_t h = 0; h < MG_NELEMS(hists); h++) {
+        family(o, hists[h].name, "histogram", hists[h].help);
+        for (size_t i = 0; i < nr; i++) {
+            const uint64_t *c = &sums[i * nc + MG_MR_HIST + h * hc];
+            /* every request counts in the whole and the gateway's own time; the
+             * upstream's only when it had one */
+            histogram(o, hists[h].name, labels[i], c, bt, nb);
+        }
+    }
+    family(o, "moongate_http_request_bytes_total", "counter",
+           "Bytes read from clients (request heads and bodies), by route.");
+    for (size_t i = 0; i < nr; i++) {
+        sample(o, "moongate_http_request_bytes_total", labels[i], sums[i * nc + MG_MR_BYTES_IN]);
+    }
+    family(o, "moongate_http_response_bytes_total", "counter",
+           "Bytes sent to clients (heads and bodies), by route.");
+    for (size_t i = 0; i < nr; i++) {
+        sample(o, "moongate_http_response_bytes_total", labels[i], sums[i * nc + MG_MR_BYTES_OUT]);
+    }
+out:
+    free(sums);
+    free(labels);
+    free(bt);
+}
+
+static void render_nodes(out_t *o, const mg_gen_t *g)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"moongate_upstream_node_healthy", "gauge",
+         "1 when the node may be picked: not held down by active checks nor ejected."},
+        {"moongate_upstream_node_breaker_state", "gauge",
+         "The node's circuit breaker: 0 closed (or no breaker), 1 open, 2 half-open."},
+        {"moongate_upstream_node_inflight", "gauge", "Requests being proxied to the node now."},
+        {"moongate_upstream_node_ejections_total", "counter",
+         "Times outlier detection ejected the node."},
+        {"moongate_upstream_tries_total", "counter", "Tries sent to the node."},
+        {"moongate_upstream_try_failures_total", "counter",
+         "Tries to the node that failed (connect, I/O, timeout, TLS)."},
+    };
+    double now = mg_mono_now();
+    for (size_t f = 0; f < MG_NELEMS(fams); f++) {
+        family(o, fams[f].name, fams[f].type, fams[f].help);
+        for (size_t i = 0; i < g->conf->nupstreams; i++) {
+            const mg_upstream_t *u = g->upstreams[i];
+            char un[512];
+            escape(o, un, sizeof(un), u->conf->name);
+            for (size_t j = 0; j < u->conf->nnodes; j++) {
+                mg_node_state_t *s = u->nodes[j].state;
+                char nn[300], labels[900];
+                escape(o, nn, sizeof(nn), mg_upstream_node_addr(u, (int)j));
+                snprintf(labels, sizeof(labels), "upstream=\"%s\",node=\"%s\"", un, nn);
+                int64_t v = 0;
+                switch (f) {
+                case 0:
+                    v = strcmp(mg_health_node_state(u, (int)j, now), "healthy") == 0;
+                    break;
+                case 1:
+                    v = u->conf->health.breaker.on ? atomic_load(&s->breaker) : 0;
+                    break;
+                case 2:
+                    v = atomic_load(&s->inflight);
+                    break;
+                case 3:
+                    v = (int64_t)atomic_load(&s->ejected_total);
+                    break;
+                case 4:
+                    v = (int64_t)atomic_load(&s->requests);
+                    break;
+                default:
+                    v = (int64_t)atomic_load(&s->failures);
+                    break;
+                }
+                sample_i(o, fams[f].name, labels, v);
+            }
+        }
+    }
+}
+
+static void render_tls(out_t *o, const mg_worker_t *w)
+{
+    mg_tls_counters_t sum = {0};
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *ws = &w->all_stats[i];
+        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) == 0) {
+            continue;
+        }
+        const mg_tls_counters_t *c = (const mg_tls_counters_t *)ws->tls;
+        sum.full += __atomic_load_n(&c->full, __ATOMIC_RELAXED);
+        sum.resumed += __atomic_load_n(&c->resumed, __ATOMIC_RELAXED);
+        for (int k = 0; k < MG_TLS_FAIL_N; k++) {
+            sum.failed[k] += __atomic_load_n(&c->failed[k], __ATOMIC_RELAXED);
+        }
+    }
+    uint64_t failed = 0;
+    for (int k = 0; k < MG_TLS_FAIL_N; k++) {
+        failed += sum.failed[k];
+    }
+    family(o, "moongate_tls_handshakes_total", "counter",
+           "TLS handshakes on the listeners of the live workers, by result.");
+    sample(o, "moongate_tls_handshakes_total", "result=\"full\"", sum.full);
+    sample(o, "moongate_tls_handshakes_total", "result=\"resumed\"", sum.resumed);
+    sample(o, "moongate_tls_handshakes_total", "result=\"failed\"", failed);
+    family(o, "moongate_tls_handshake_failures_total", "counter",
+           "Failed TLS handshakes by reason.");
+    for (int k = 0; k < MG_TLS_FAIL_N; k++) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", mg_tls_fail_names[k]);
+        sample(o, "moongate_tls_handshake_failures_total", labels, sum.failed[k]);
+    }
+}
+
+char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len)
+{
+    out_t o = {.om = openmetrics, .w = w};
+    reserve(&o, 64 * 1024);
+    const mg_gen_t *g = w->gen;
+    render_process(&o, w);
+    render_routes(&o, g);
+    render_nodes(&o, g);
+    render_tls(&o, w);
+    (void)slot_gone;
+    family(&o, "moongate_metrics_series", "gauge",
+           "Series on this page, and the ceiling of series a worker may count.");
+    sample(&o, "moongate_metrics_series", "kind=\"exported\"", o.series + 2);
+    sample(&o, "moongate_metrics_series", "kind=\"limit\"", MG_METRICS_SERIES);
+    if (o.om) {
+        outf(&o, "# EOF\n");
+    }
+    if (o.oom) {
+        free(o.p);
+        return NULL;
+    }
+    *len = o.len;
+    return o.p;
+}

@@ -1,0 +1,48 @@
+/*
+ * metrics.h -- what the gateway counts for GET /metrics, and the page itself.
+ *
+ * Per generation, mg_metrics_gen_bind() finds this worker's series of every configured
+ * route (sys/metrics.h) and keeps their cells; the log handler mg_metrics_log() then
+ * bumps them at the end of each request: no lookup, no lock. Label values come only
+ * from the configuration (route, upstream, node, plugin and limit names); a request no
+ * route matched, or a series that found no room, counts under route "_other".
+ *
+ * mg_metrics_render() writes the page from the sums of every worker's regions, the
+ * shared stats table (connections by state, TLS, workers) and the node states.
+ */
+#ifndef MG_SERVER_METRICS_H
+#define MG_SERVER_METRICS_H
+
+#include "mg_core.h"
+
+/* Cells of one route's series: requests by status class, bytes, then three latency
+ * histograms (whole request, upstream, the gateway's own time), each of
+ * MG_METRICS_HIST_CELLS(nbuckets) cells. */
+enum {
+    MG_MR_CLASS = 0, /* 5 cells: 1xx .. 5xx */
+    MG_MR_BYTES_IN = 5,
+    MG_MR_BYTES_OUT = 6,
+    MG_MR_HIST = 7,
+};
+
+/* True when generation g counts (metrics enabled and an admin listener to read them). */
+bool mg_metrics_enabled(const mg_gen_t *g);
+
+/* Finds the worker's series for generation g (after mg_metrics_attach). MG_OK, or
+ * MG_ERROR when out of memory; a no-op when g does not count. */
+int mg_metrics_gen_bind(mg_gen_t *g);
+
+/* Frees what mg_metrics_gen_bind() made (not the shared cells). */
+void mg_metrics_gen_free(mg_gen_t *g);
+
+/* The log handler: one request's figures into its route's series. */
+void mg_metrics_log(mg_request_t *r);
+
+/* The page: Prometheus text format 0.0.4, or OpenMetrics 1.0.0 when `openmetrics`.
+ * Returns a malloc'd buffer (*len bytes) or NULL when out of memory. */
+char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len);
+
+/* Series counted by this worker's region and the ceiling, for /status. */
+void mg_metrics_cardinality(size_t *series, size_t *limit);
+
+#endif
