@@ -14,7 +14,8 @@ sub page_check {
     return ($? >> 8, $out);
 }
 
-# reports a page-check run: one test, skipped (with the reason) when chromium is missing
+# report($what, $rc, $out) -> true when page-check ran: one test, skipped (with the
+# reason) when chromium is missing
 sub report {
     my ($what, $rc, $out) = @_;
   SKIP: {
@@ -23,6 +24,7 @@ sub report {
         Test::More::is($rc, 0, $what) or Test::More::diag($out);
         Test::More::note($out);
     }
+    return $rc != 77;
 }
 
 run_tests();
@@ -70,4 +72,31 @@ routes: []
 sub {
     my ($rc, $out) = main::page_check('--selftest');
     main::report('tools/page-check --selftest', $rc, $out);
+}
+
+
+
+=== TEST 3: with metrics off, the page still shows requests/s and nodes from /status
+--- yaml_config
+error_log: { path: logs/error.log, level: info }
+access_log: off
+metrics: { enabled: false }
+upstreams:
+  - name: pool
+    nodes:
+      - { address: "127.0.0.1:$MG_ECHO_PORT" }
+routes:
+  - { name: hello, paths: ["/hello"], return: { status: 200, body: "hello\n" } }
+  - { name: api, paths: ["/api/*"], upstream: pool }
+--- timeout: 60
+--- test_code eval
+sub {
+    my $t = shift;
+    my $base = 'http://127.0.0.1:' . $t->port;
+    my ($rc, $out) = main::page_check(
+        '--traffic', "$base/hello", '--traffic', "$base/api/x",
+        '--expect-node', '127.0.0.1:' . $t->echo_port, '--expect-classes', '2xx',
+        'http://127.0.0.1:' . $t->admin_port . '/');
+    main::report('tools/page-check: the figures in the DOM without /metrics', $rc, $out)
+        and like($out, qr/^# \/metrics is not served/m, 'page-check saw /metrics answer 404');
 }
