@@ -186,6 +186,20 @@ int mg_lua_http_header_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *val
 void mg_lua_http_done(mg_lua_task_t *t);
 /* ffi:end */
 
+/* ---- core/lua/lua_timer.c: mg.timer (lua/moongate/timer.lua) ---- */
+
+/* ffi:begin lua/moongate/timer.lua */
+#ifdef MG_LUA_FFI_ONLY
+struct mg_lua_timer_marker {
+    int unused;
+};
+#endif
+/* Timers of this worker waiting for their time (running == 0) or running (1). */
+int mg_lua_timer_count(mg_lua_task_t *t, int running);
+/* A timer's function raised an error (the Lua side logged it): counted for /status. */
+void mg_lua_timer_failed(mg_lua_task_t *t);
+/* ffi:end */
+
 /* ---- core/lua/lua_api.c: mg.tls (lua/moongate/tls.lua) ---- */
 
 /* ffi:begin lua/moongate/tls.lua */

@@ -97,6 +97,28 @@ double mg_lua_phase_time(const mg_request_t *r, int phase);
  * the proxy leaves them out of the upstream's time. */
 double mg_lua_filter_time(const mg_request_t *r);
 
+/* ---- timers (mg.timer) ---- */
+
+/* Most timers (pending and running) one worker keeps; mg.timer.at/every past it are
+ * refused and counted. */
+#define MG_LUA_TIMERS_MAX 1024
+
+/* The generation of `lua` takes no more new requests (a reload switched to a newer
+ * one, or the worker drains). Its timers run out: each pending one runs once now with
+ * premature = true, an `every` timer running now does so once more when its run ends,
+ * none is re-armed, and new timers with a delay are refused (a delay of 0 still runs,
+ * premature). Due and running timers hold a reference to the generation until they
+ * end. NULL is a no-op. */
+void mg_lua_retire(mg_lua_t *lua);
+
+/* Timers of this worker that hold a generation (running, or due after a retirement):
+ * a draining worker waits for them, within its drain timeout. */
+size_t mg_lua_timers_busy(void);
+
+/* The worker leaves: every timer is cancelled now, running ones too (their waits and
+ * HTTP calls dropped, logged), and the generation references they held are released. */
+void mg_lua_timers_shutdown(void);
+
 /* ---- the CPU budget ---- */
 
 /* Called from a signal handler when the current phase ran past its budget: makes the

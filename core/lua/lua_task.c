@@ -256,7 +256,7 @@ static void finished(mg_lua_task_t *t, lua_State *co)
     }
 }
 
-static void bg_free(mg_lua_task_t *t);
+static void bg_end(mg_lua_task_t *t);
 
 /* One resume of the task's coroutine, until it yields on a wait or returns. The
  * generation is held across it: answering may end the request, whose reference may be
@@ -290,7 +290,7 @@ static void step(mg_lua_task_t *t, int nargs)
         if (t->r != NULL) {
             answer_error(t);
         } else {
-            bg_free(t);
+            bg_end(t);
         }
     } else {
         /* the results are on co: keep it anchored until they are used */
@@ -301,7 +301,7 @@ static void step(mg_lua_task_t *t, int nargs)
         finished(t, co); /* an answer posts the request's end: t stays until it runs */
         coroutine_put(lua, co, ref);
         if (bg) {
-            bg_free(t);
+            bg_end(t);
         }
     }
     mg_gen_release(g);
@@ -690,7 +690,7 @@ void mg_lua_log_handler(mg_request_t *r)
     }
 }
 
-/* ---- background jobs (mg.http from the log phase) ---- */
+/* ---- background jobs (mg.http from the log phase, timers) ---- */
 
 static void bg_free(mg_lua_task_t *t)
 {
@@ -698,6 +698,45 @@ static void bg_free(mg_lua_task_t *t)
     task_release(t);
     free(t);
     mg_gen_release(g);
+}
+
+/* A background run ended: its owner's hook (a timer), or the job's own task freed. */
+static void bg_end(mg_lua_task_t *t)
+{
+    if (t->on_end != NULL) {
+        t->on_end(t);
+    } else {
+        bg_free(t);
+    }
+}
+
+void mg__lua_task_release(mg_lua_task_t *t)
+{
+    task_release(t);
+}
+
+int mg__lua_task_start(mg_lua_task_t *t, mg_lua_t *lua, mg_gen_t *gen, lua_State *L, int nargs)
+{
+    if (lua->w == NULL || gen == NULL) {
+        lua_pop(L, nargs);
+        return MG_ERROR;
+    }
+    task_init(t, lua, NULL);
+    t->gen = gen;
+    t->phase = MG_PHASE_TIMER;
+    lua_State *co = coroutine_start(t, MG_PHASE_TIMER);
+    if (co == NULL) {
+        t->lua = NULL;
+        lua_pop(L, nargs);
+        return MG_ERROR;
+    }
+    lua_xmove(L, co, nargs); /* the job and its arguments */
+    /* started from the loop, not inside the phase that asked */
+    t->wait = MG_WAIT_SLEEP;
+    ev_timer_set(&t->timer, 0., 0.);
+    ev_timer_start(lua->w->loop, &t->timer);
+    t->spawn_nargs = 4 + nargs;
+    return MG_OK;
 }
 
 static int mg__lua_spawn_from(lua_State *L, mg_lua_t *lua, mg_gen_t *gen)
@@ -708,21 +747,11 @@ static int mg__lua_spawn_from(lua_State *L, mg_lua_t *lua, mg_gen_t *gen)
         lua_pop(L, 1);
         return MG_ERROR;
     }
-    task_init(t, lua, NULL);
-    t->gen = mg_gen_retain(gen);
-    t->phase = MG_PHASE_TIMER;
-    lua_State *co = coroutine_start(t, MG_PHASE_TIMER);
-    if (co == NULL) {
-        bg_free(t);
-        lua_pop(L, 1);
+    if (mg__lua_task_start(t, lua, mg_gen_retain(gen), L, 1) != MG_OK) {
+        mg_gen_release(gen);
+        free(t);
         return MG_ERROR;
     }
-    lua_xmove(L, co, 1); /* the job */
-    /* started from the loop, not inside the log phase that queued it */
-    t->wait = MG_WAIT_SLEEP;
-    ev_timer_set(&t->timer, 0., 0.);
-    ev_timer_start(lua->w->loop, &t->timer);
-    t->spawn_nargs = 5;
     return MG_OK;
 }
 

@@ -318,6 +318,7 @@ static int load(mg_lua_t *lua, char *err, size_t errlen)
     lua_pushcfunction(L, mg__lua_l_spawn);
     lua_setfield(L, -2, "moongate.spawn");
     lua_pop(L, 2);
+    mg__lua_timer_open(L);
 
     lua_getglobal(L, "require");
     lua_pushliteral(L, "moongate.runtime");
@@ -390,6 +391,7 @@ void mg_lua_destroy(mg_lua_t *lua)
         return;
     }
     if (lua->L != NULL) {
+        mg__lua_timers_drop(lua);
         lua->mem_limit = 0;
         lua_close(lua->L);
     }

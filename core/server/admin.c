@@ -171,6 +171,26 @@ static void status_redis(jbuf_t *b, const mg_worker_t *w)
             (unsigned long long)st.fallbacks);
 }
 
+/* Lua timers (mg.timer), summed over the workers. */
+static void status_timers(jbuf_t *b, const mg_worker_t *w)
+{
+    uint64_t sum[4] = {0, 0, 0, 0};
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *s = &w->all_stats[i];
+        if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != 0) {
+            sum[0] += load_u64(&s->timers_pending);
+            sum[1] += load_u64(&s->timers_running);
+            sum[2] += load_u64(&s->timers_refused);
+            sum[3] += load_u64(&s->timers_failed);
+        }
+    }
+    jprintf(b,
+            "\"lua_timers\":{\"pending\":%llu,\"running\":%llu,\"refused\":%llu,"
+            "\"failed\":%llu},",
+            (unsigned long long)sum[0], (unsigned long long)sum[1], (unsigned long long)sum[2],
+            (unsigned long long)sum[3]);
+}
+
 /* The resolver of the worker answering: cache size and lookups; absent without one. */
 static void status_resolver(jbuf_t *b, const mg_worker_t *w)
 {
@@ -275,6 +295,7 @@ static void handle_status(mg_request_t *r)
     }
     jprintf(&b, "],");
     status_lua(&b, w);
+    status_timers(&b, w);
     status_rate_limits(&b);
     status_redis(&b, w);
     status_resolver(&b, w);
@@ -311,6 +332,69 @@ static void handle_page(mg_request_t *r)
 
 static void respond_json(mg_request_t *r, int status, const char *body);
 
+/* ---- GET /metrics ---- */
+
+/* A scrape in progress: the page goes out a slice per loop turn (or when the client
+ * drained the last one), so requests on this worker never wait for a whole page. */
+typedef struct {
+    ev_timer step;
+    mg_request_t *r;
+    mg_metrics_page_t *page;
+} scrape_t;
+
+static void scrape_end(scrape_t *s)
+{
+    ev_timer_stop(s->r->worker->loop, &s->step);
+    mg_metrics_page_free(s->page);
+    s->page = NULL;
+}
+
+static void scrape_pump(scrape_t *s)
+{
+    mg_request_t *r = s->r;
+    size_t len;
+    bool last;
+    const char *slice = mg_metrics_page_next(s->page, &len, &last);
+    if (slice == NULL) {
+        scrape_end(s);
+        mg_http_finish(r, false); /* out of memory: the client sees a cut page */
+        return;
+    }
+    int rc = mg_http_send_body(r, slice, len, last);
+    if (rc == MG_ERROR) {
+        return; /* the client is gone: on_abort ended the scrape */
+    }
+    if (last) {
+        scrape_end(s);
+        mg_http_finish(r, true);
+    } else if (rc == MG_OK) {
+        ev_timer_set(&s->step, 0., 0.);
+        ev_timer_start(r->worker->loop, &s->step);
+    } /* MG_AGAIN: on_writable goes on */
+}
+
+static void on_scrape_step(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    scrape_pump(t->data);
+}
+
+static void on_scrape_writable(mg_request_t *r)
+{
+    scrape_pump(r->handler_data);
+}
+
+static void on_scrape_abort(mg_request_t *r)
+{
+    scrape_end(r->handler_data);
+}
+
+static const mg_http_handler_t scrape_handler = {
+    .on_writable = on_scrape_writable,
+    .on_abort = on_scrape_abort,
+};
+
+static void respond_json(mg_request_t *r, int status, const char *body);
+
 /* The Prometheus page; OpenMetrics when the client's Accept asks for it. 404 when
  * `metrics.enabled: false`. */
 static void handle_metrics(mg_request_t *r)
@@ -321,18 +405,30 @@ static void handle_metrics(mg_request_t *r)
         return;
     }
     mg_str_t accept = mg_http_header(r, MG_STR("Accept"));
-    bool om = accept.len > 0 && memmem(accept.p, accept.len, "application/openmetrics-text", 28) != NULL;
-    size_t len;
-    char *page = mg_metrics_render(w, om, &len);
-    if (page == NULL) {
+    bool om = accept.len > 0 &&
+              memmem(accept.p, accept.len, "application/openmetrics-text", 28) != NULL;
+    scrape_t *s = mg_pool_calloc(r->pool, sizeof(*s));
+    if (s == NULL || (s->page = mg_metrics_page_new(w, om)) == NULL) {
         mg_http_error(r, 500);
         return;
     }
-    mg_http_respond(r, 200,
-                    om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                       : "text/plain; version=0.0.4; charset=utf-8",
-                    page, len);
-    free(page);
+    s->r = r;
+    ev_init(&s->step, on_scrape_step);
+    s->step.data = s;
+    r->handler = &scrape_handler;
+    r->handler_data = s;
+    mg_header_t ct = {MG_STR("Content-Type"),
+                      om ? MG_STR("application/openmetrics-text; version=1.0.0; charset=utf-8")
+                         : MG_STR("text/plain; version=0.0.4; charset=utf-8")};
+    mg_http_head_t h = {.status = 200, .headers = &ct, .nheaders = 1, .content_length = -1,
+                        .gateway = true};
+    if (mg_http_send_head(r, &h) != MG_OK) {
+        scrape_end(s);
+        r->handler = NULL;
+        mg_http_error(r, 500);
+        return;
+    }
+    scrape_pump(s);
 }
 
 static void respond_json(mg_request_t *r, int status, const char *body)

@@ -258,13 +258,6 @@ static void histogram(out_t *o, const char *name, const char *labels, const uint
     o->series += nb + 3;
 }
 
-static bool slot_gone(int slot, void *arg)
-{
-    const mg_worker_t *w = arg;
-    return slot < MG_MAX_WORKER_SLOTS &&
-           __atomic_load_n(&w->all_stats[slot].pid, __ATOMIC_ACQUIRE) == 0;
-}
-
 static void render_process(out_t *o, const mg_worker_t *w)
 {
     char labels[512], v[64], lj[64], ssl[128];
@@ -337,70 +330,105 @@ static void route_labels(out_t *o, const mg_conf_t *conf, size_t i, char *buf, s
     snprintf(buf, cap, "route=\"%s\",upstream=\"%s\"", rn, un);
 }
 
-static void render_routes(out_t *o, const mg_gen_t *g)
+/* Route families, written a slice of routes at a time so that a page of thousands of
+ * routes never holds the loop for long: the sums are taken once, when the page
+ * starts, so the page is one moment's. A route that never counted a request is left
+ * out, as client libraries leave out a label set never used. */
+typedef struct {
+    size_t nr;              /* routes + "_other" */
+    uint32_t nc, hc, nb;
+    uint64_t *sums;         /* nr * nc */
+    char (*labels)[1100];   /* per route */
+    bounds_t bt;
+} routes_t;
+
+static const struct {
+    const char *name, *type, *help;
+    int cell; /* first cell; -1: the five classes; -2..-4: histograms 0..2 */
+} route_fams[] = {
+    {"moongate_http_requests_total", "counter",
+     "Requests answered, by route, upstream and status class.", -1},
+    {"moongate_http_request_duration_seconds", "histogram",
+     "Time from a request's first byte to its last byte sent.", -2},
+    {"moongate_http_upstream_duration_seconds", "histogram",
+     "Time from the first upstream try to the end of the upstream's response.", -3},
+    {"moongate_http_gateway_duration_seconds", "histogram",
+     "The gateway's own time in a request (plugins included): total minus upstream.", -4},
+    {"moongate_http_request_bytes_total", "counter",
+     "Bytes read from clients (request heads and bodies), by route.", MG_MR_BYTES_IN},
+    {"moongate_http_response_bytes_total", "counter",
+     "Bytes sent to clients (heads and bodies), by route.", MG_MR_BYTES_OUT},
+};
+
+static void routes_free(routes_t *rs)
+{
+    free(rs->sums);
+    free(rs->labels);
+    memset(rs, 0, sizeof(*rs));
+}
+
+static int routes_snapshot(out_t *o, const mg_gen_t *g, routes_t *rs)
 {
     const mg_conf_t *conf = g->conf;
-    uint32_t nc = route_cells(conf), hc = hist_cells(conf);
-    uint32_t nb = (uint32_t)conf->metrics.nbuckets;
-    size_t nr = conf->nroutes + 1;
-    uint64_t *sums = malloc(nr * nc * sizeof(uint64_t));
-    char (*labels)[1100] = malloc(nr * sizeof(*labels));
-    bounds_t *bt = malloc(sizeof(*bt));
-    if (sums == NULL || labels == NULL || bt == NULL) {
-        o->oom = true;
-        goto out;
+    rs->nc = route_cells(conf);
+    rs->hc = hist_cells(conf);
+    rs->nb = (uint32_t)conf->metrics.nbuckets;
+    rs->nr = conf->nroutes + 1;
+    rs->sums = malloc(rs->nr * rs->nc * sizeof(uint64_t));
+    rs->labels = malloc(rs->nr * sizeof(*rs->labels));
+    if (rs->sums == NULL || rs->labels == NULL) {
+        routes_free(rs);
+        return MG_ERROR;
     }
-    bounds_text(o, conf, bt);
+    bounds_text(o, conf, &rs->bt);
     char key[1024];
-    for (size_t i = 0; i < nr; i++) {
+    for (size_t i = 0; i < rs->nr; i++) {
         const char *name = i < conf->nroutes ? conf->routes[i].name : "_other";
         const char *up = i < conf->nroutes ? route_upstream(&conf->routes[i]) : "";
-        mg_metrics_sum(route_key(key, sizeof(key), name, up), nc, NULL, NULL, &sums[i * nc]);
-        route_labels(o, conf, i, labels[i], sizeof(labels[i]));
+        mg_metrics_sum(route_key(key, sizeof(key), name, up), rs->nc, NULL, NULL,
+                       &rs->sums[i * rs->nc]);
+        route_labels(o, conf, i, rs->labels[i], sizeof(rs->labels[i]));
     }
+    return MG_OK;
+}
+
+static bool route_used(const routes_t *rs, size_t i)
+{
+    const uint64_t *c = &rs->sums[i * rs->nc];
+    for (int k = 0; k < 5; k++) {
+        if (c[MG_MR_CLASS + k] != 0) {
+            return true;
+        }
+    }
+    return c[MG_MR_HIST + rs->nb + 1] != 0 || c[MG_MR_HIST] != 0; /* answered with no status */
+}
+
+/* Family f's lines for routes [from, to). */
+static void routes_slice(out_t *o, const routes_t *rs, size_t f, size_t from, size_t to)
+{
     static const char *classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-    family(o, "moongate_http_requests_total", "counter",
-           "Requests answered, by route, upstream and status class.");
-    for (size_t i = 0; i < nr; i++) {
-        for (int k = 0; k < 5; k++) {
-            outf(o, "moongate_http_requests_total{%s,class=\"%s\"} %llu\n", labels[i], classes[k],
-                 (unsigned long long)sums[i * nc + MG_MR_CLASS + (size_t)k]);
-        }
-        o->series += 5;
+    if (from == 0) {
+        family(o, route_fams[f].name, route_fams[f].type, route_fams[f].help);
     }
-    static const struct {
-        const char *name, *help;
-    } hists[] = {
-        {"moongate_http_request_duration_seconds",
-         "Time from a request's first byte to its last byte sent."},
-        {"moongate_http_upstream_duration_seconds",
-         "Time from the first upstream try to the end of the upstream's response."},
-        {"moongate_http_gateway_duration_seconds",
-         "The gateway's own time in a request (plugins included): total minus upstream."},
-    };
-    for (size_t h = 0; h < MG_NELEMS(hists); h++) {
-        family(o, hists[h].name, "histogram", hists[h].help);
-        for (size_t i = 0; i < nr; i++) {
-            const uint64_t *c = &sums[i * nc + MG_MR_HIST + h * hc];
-            /* every request counts in the whole and the gateway's own time; the
-             * upstream's only when it had one */
-            histogram(o, hists[h].name, labels[i], c, bt, nb);
+    for (size_t i = from; i < to; i++) {
+        if (!route_used(rs, i)) {
+            continue;
+        }
+        const uint64_t *c = &rs->sums[i * rs->nc];
+        int cell = route_fams[f].cell;
+        if (cell == -1) {
+            for (int k = 0; k < 5; k++) {
+                outf(o, "%s{%s,class=\"%s\"} %llu\n", route_fams[f].name, rs->labels[i],
+                     classes[k], (unsigned long long)c[MG_MR_CLASS + k]);
+            }
+            o->series += 5;
+        } else if (cell <= -2) {
+            histogram(o, route_fams[f].name, rs->labels[i],
+                      c + MG_MR_HIST + (size_t)(-cell - 2) * rs->hc, &rs->bt, rs->nb);
+        } else {
+            sample(o, route_fams[f].name, rs->labels[i], c[cell]);
         }
     }
-    family(o, "moongate_http_request_bytes_total", "counter",
-           "Bytes read from clients (request heads and bodies), by route.");
-    for (size_t i = 0; i < nr; i++) {
-        sample(o, "moongate_http_request_bytes_total", labels[i], sums[i * nc + MG_MR_BYTES_IN]);
-    }
-    family(o, "moongate_http_response_bytes_total", "counter",
-           "Bytes sent to clients (heads and bodies), by route.");
-    for (size_t i = 0; i < nr; i++) {
-        sample(o, "moongate_http_response_bytes_total", labels[i], sums[i * nc + MG_MR_BYTES_OUT]);
-    }
-out:
-    free(sums);
-    free(labels);
-    free(bt);
 }
 
 static void render_nodes(out_t *o, const mg_gen_t *g)
@@ -491,27 +519,110 @@ static void render_tls(out_t *o, const mg_worker_t *w)
     }
 }
 
-char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len)
+/* Routes per slice: about 0.5 MB of text and half a millisecond with histograms. */
+#define ROUTES_PER_SLICE 100
+
+struct mg_metrics_page_s {
+    out_t o;
+    const mg_worker_t *w;
+    mg_gen_t *g; /* one reference held */
+    routes_t routes;
+    int stage;   /* 0: head, 1: routes, 2: the rest, 3: done */
+    size_t fam, next;
+};
+
+mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
 {
-    out_t o = {.om = openmetrics, .w = w};
-    reserve(&o, 64 * 1024);
-    const mg_gen_t *g = w->gen;
-    render_process(&o, w);
-    render_routes(&o, g);
-    render_nodes(&o, g);
-    render_tls(&o, w);
-    (void)slot_gone;
-    family(&o, "moongate_metrics_series", "gauge",
-           "Series on this page, and the ceiling of series a worker may count.");
-    sample(&o, "moongate_metrics_series", "kind=\"exported\"", o.series + 2);
-    sample(&o, "moongate_metrics_series", "kind=\"limit\"", MG_METRICS_SERIES);
-    if (o.om) {
-        outf(&o, "# EOF\n");
-    }
-    if (o.oom) {
-        free(o.p);
+    mg_metrics_page_t *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
         return NULL;
     }
-    *len = o.len;
-    return o.p;
+    p->o.om = openmetrics;
+    p->w = w;
+    p->g = mg_gen_retain(w->gen);
+    if (routes_snapshot(&p->o, p->g, &p->routes) != MG_OK) {
+        mg_metrics_page_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void mg_metrics_page_free(mg_metrics_page_t *p)
+{
+    if (p != NULL) {
+        routes_free(&p->routes);
+        mg_gen_release(p->g);
+        free(p->o.p);
+        free(p);
+    }
+}
+
+/* The families that are small whatever the configuration. */
+static void render_rest(out_t *o, const mg_worker_t *w, const mg_gen_t *g)
+{
+    render_nodes(o, g);
+    render_tls(o, w);
+    family(o, "moongate_metrics_series", "gauge",
+           "Series on this page, and the ceiling of series a worker may count.");
+    sample(o, "moongate_metrics_series", "kind=\"exported\"", o->series + 2);
+    sample(o, "moongate_metrics_series", "kind=\"limit\"", MG_METRICS_SERIES);
+    if (o->om) {
+        outf(o, "# EOF\n");
+    }
+}
+
+const char *mg_metrics_page_next(mg_metrics_page_t *p, size_t *len, bool *last)
+{
+    out_t *o = &p->o;
+    o->len = 0;
+    switch (p->stage) {
+    case 0:
+        render_process(o, p->w);
+        p->stage = 1;
+        break;
+    case 1: {
+        size_t to = MG_MIN(p->next + ROUTES_PER_SLICE, p->routes.nr);
+        routes_slice(o, &p->routes, p->fam, p->next, to);
+        p->next = to;
+        if (to == p->routes.nr) {
+            p->next = 0;
+            if (++p->fam == MG_NELEMS(route_fams)) {
+                p->stage = 2;
+            }
+        }
+        break;
+    }
+    default:
+        render_rest(o, p->w, p->g);
+        p->stage = 3;
+        break;
+    }
+    *last = p->stage == 3;
+    *len = o->len;
+    return o->oom ? NULL : (o->p != NULL ? o->p : "");
+}
+
+char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len)
+{
+    mg_metrics_page_t *p = mg_metrics_page_new(w, openmetrics);
+    char *all = NULL;
+    size_t n = 0;
+    bool last = false;
+    while (p != NULL && !last) {
+        size_t sl;
+        const char *s = mg_metrics_page_next(p, &sl, &last);
+        char *grown = s != NULL ? realloc(all, n + sl + 1) : NULL;
+        if (grown == NULL) {
+            free(all);
+            all = NULL;
+            break;
+        }
+        all = grown;
+        memcpy(all + n, s, sl);
+        n += sl;
+        all[n] = '\0';
+    }
+    mg_metrics_page_free(p);
+    *len = n;
+    return all;
 }

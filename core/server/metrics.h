@@ -38,8 +38,20 @@ void mg_metrics_gen_free(mg_gen_t *g);
 /* The log handler: one request's figures into its route's series. */
 void mg_metrics_log(mg_request_t *r);
 
-/* The page: Prometheus text format 0.0.4, or OpenMetrics 1.0.0 when `openmetrics`.
- * Returns a malloc'd buffer (*len bytes) or NULL when out of memory. */
+/* The page: Prometheus text format 0.0.4, or OpenMetrics 1.0.0 when `openmetrics`,
+ * made a slice at a time so that a large one never holds the loop for long. The
+ * figures are taken when the page starts (it holds a reference on the generation).
+ * NULL when out of memory. */
+typedef struct mg_metrics_page_s mg_metrics_page_t;
+mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics);
+
+/* The next slice (borrowed until the next call or the free); *last on the final one.
+ * NULL when out of memory. */
+const char *mg_metrics_page_next(mg_metrics_page_t *p, size_t *len, bool *last);
+
+void mg_metrics_page_free(mg_metrics_page_t *p);
+
+/* The whole page at once (tests, tools): a malloc'd buffer of *len bytes, or NULL. */
 char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len);
 
 /* Series counted by this worker's region and the ceiling, for /status. */

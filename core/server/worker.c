@@ -13,6 +13,7 @@
 #include "log.h"
 #include "gen_build.h"
 #include "http.h"
+#include "lua_runtime.h"
 #include "ocsp_fetch.h"
 #include "control.h"
 #include "tls.h"
@@ -228,6 +229,8 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
     mg_gen_t *old = w->gen;
     w->gen = g;
     store_u64(&w->stats->generation, g->id);
+    /* its timers run out: pending ones once more, premature */
+    mg_lua_retire(old->lua);
     /* in-flight requests hold their own references to the old generation */
     mg_gen_release(old);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
@@ -409,7 +412,8 @@ static void on_ctl(struct ev_loop *loop, ev_io *io, int revents)
 static void on_drain_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
     mg_worker_t *w = &W.w;
-    if (w->nconns == 0) {
+    /* the retired timers' last runs (a plugin's final flush) count as work in flight */
+    if (w->nconns == 0 && mg_lua_timers_busy() == 0) {
         ev_break(loop, EVBREAK_ALL);
         return;
     }
@@ -439,6 +443,7 @@ void mg_worker_drain(mg_worker_t *w)
     w->drain_idle_until =
         ev_now(w->loop) + MG_MIN(DRAIN_IDLE_GRACE, w->gen->conf->http.drain_timeout);
     mg_http_conns_drain(w);
+    mg_lua_retire(w->gen->lua);
     W.drain_deadline = ev_now(w->loop) + w->gen->conf->http.drain_timeout;
     mg_log_info("draining %zu connection(s)", w->nconns);
     ev_timer_start(w->loop, &W.drain_timer);
@@ -561,6 +566,7 @@ static void worker_cleanup(mg_worker_t *w)
         ctl_close(w);
     }
     free(W.ctl_buf);
+    mg_lua_timers_shutdown();
     mg_gen_release(w->gen);
     w->gen = NULL;
     /* after the connections: their requests cancelled what they waited on */

@@ -547,16 +547,17 @@ end
 
 -- One phase of a request's plugins, on a coroutine (the C phase engine calls the
 -- phases in its order): rewrite (re-routing when asked), access or balancer; or a
--- background job. Returns 0 to go on, or status, body to answer, or -1 (a plugin
--- failed); the third value says whether the state was kept for a later phase.
-function M.run(lud, id, phase, route, job)
+-- background job (called with the values after it: a timer's `premature`). Returns 0
+-- to go on, or status, body to answer, or -1 (a plugin failed); the third value says
+-- whether the state was kept for a later phase.
+function M.run(lud, id, phase, route, job, ...)
     EXIT = EXIT or response.EXIT
     if phase == TIMER then
         local rs = new_state(lud, id, route)
         rs.job = true
         local cur = core.cur
         cur.task, cur.rs, cur.phase = rs.task, rs, TIMER
-        local ok, err = xpcall(job, on_error)
+        local ok, err = xpcall(job, on_error, ...)
         if not ok then
             mg.log(mg.ERR, "background job failed: ", err)
         end

@@ -300,6 +300,15 @@ def admin_seeds():
         ("admin-404", [req(b"GET", b"/nothing")]),
         ("admin-get-reload", [req(b"GET", b"/reload")]),
         ("admin-pipeline", [req(b"GET", b"/status") * 3]),
+        ("admin-metrics", [req(b"GET", b"/metrics")]),
+        ("admin-metrics-om", [req(b"GET", b"/metrics",
+                                  [b"Accept: application/openmetrics-text; version=1.0.0"])]),
+        ("admin-metrics-head", [req(b"HEAD", b"/metrics")]),
+        ("admin-metrics-http10", [b"GET /metrics HTTP/1.0\r\n\r\n"]),
+        ("admin-metrics-pipeline", [req(b"GET", b"/metrics") + req(b"GET", b"/status") +
+                                    req(b"GET", b"/metrics")]),
+        ("admin-metrics-cut", [req(b"GET", b"/metrics")[:20]]),
+        ("admin-page", [req(b"GET", b"/")]),
     ]
 
 
