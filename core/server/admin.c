@@ -1,6 +1,7 @@
 /*
  * admin.c -- the admin API, served on its own listener (off unless `admin:` is set).
  *
+ *   GET  /         the live status page (status_page.html); it polls /status and /metrics
  *   GET  /status   JSON: generations, each worker's pid, generation and counters,
  *                  each upstream's nodes with their health and breaker state
  *   GET  /metrics  Prometheus text (OpenMetrics on request): server/metrics.h
@@ -28,6 +29,7 @@
 #include "control.h"
 #include "pool.h"
 #include "shm.h"
+#include "status_page.h"
 #include "worker.h"
 
 #include <signal.h>
@@ -305,6 +307,18 @@ static void handle_status(mg_request_t *r)
     mg_http_respond(r, 200, "application/json", b.p, b.len);
 }
 
+/* The page is static; no-store keeps a browser from showing an old build's page. */
+static void handle_page(mg_request_t *r)
+{
+    size_t len;
+    const char *page = mg_status_page(&len);
+    mg_header_t h[] = {
+        {MG_STR("Content-Type"), MG_STR("text/html; charset=utf-8")},
+        {MG_STR("Cache-Control"), MG_STR("no-store")},
+    };
+    mg_http_respond_headers(r, 200, h, MG_NELEMS(h), page, len);
+}
+
 static void respond_json(mg_request_t *r, int status, const char *body);
 
 /* ---- GET /metrics ---- */
@@ -484,6 +498,14 @@ static void handle_reload(mg_request_t *r)
 void mg_admin_handle(mg_request_t *r)
 {
     bool get = r->method == HTTP_GET || r->method == HTTP_HEAD;
+    if (mg_str_eq(r->path, MG_STR("/"))) {
+        if (get) {
+            handle_page(r);
+        } else {
+            respond_405(r, "GET, HEAD");
+        }
+        return;
+    }
     if (mg_str_eq(r->path, MG_STR("/status"))) {
         if (get) {
             handle_status(r);
