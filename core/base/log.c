@@ -39,8 +39,7 @@ static struct {
     mg_log_level_t level;
     int slot; /* worker slot, -1 in the master */
 
-    int acc_fd;     /* -1 when the access log is off or failed to open; the syslog
-                       socket's descriptor when it goes to syslog */
+    int acc_fd;     /* -1 when the access log is off, goes to syslog, or failed to open */
     char *acc_path; /* NULL when off or syslog */
     mg_access_format_t acc_format;
     mg_log_fmt_t *acc_fmt;   /* a copy of the compiled format when MG_ACCESS_SHAPED */
