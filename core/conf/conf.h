@@ -389,8 +389,10 @@ struct mg_conf_s {
     size_t nlisten;
     const char *error_log_path; /* absolute; "stderr" logs to standard error */
     mg_log_level_t error_log_level;
-    const char *access_log_path; /* absolute; NULL when `access_log: off` */
+    const char *access_log_path; /* absolute; NULL when `access_log: off` or syslog */
     mg_access_format_t access_log_format;
+    const mg_log_fmt_t *access_log_fmt;      /* a template or field list, compiled */
+    mg_log_syslog_conf_t *access_log_syslog; /* `access_log: { syslog: ... }`, or NULL */
     size_t access_log_buffer;  /* bytes buffered before a write, default 64 KiB */
     mg_listen_conf_t *admin;   /* admin listener, NULL when off */
     size_t shm_size;           /* size of the main shared zone, default 1 MiB */
@@ -427,7 +429,7 @@ typedef struct {
     int line;      /* 1-based; 0 when unknown */
     int column;    /* 1-based; 0 when unknown */
     char key[256]; /* key path, e.g. "upstreams[0].nodes[1].weight" */
-    char msg[512]; /* what was expected / what is wrong */
+    char msg[1024]; /* what was expected / what is wrong (long: lists of names) */
 } mg_conf_err_t;
 
 /* Reads and parses `path` (relative paths inside resolve against `prefix`; NULL prefix
@@ -491,7 +493,9 @@ static inline mg_log_conf_t mg_conf_log(const mg_conf_t *conf)
         .error_log_path = conf->error_log_path,
         .error_log_level = conf->error_log_level,
         .access_log_path = conf->access_log_path,
+        .access_log_syslog = conf->access_log_syslog,
         .access_log_format = conf->access_log_format,
+        .access_log_fmt = conf->access_log_fmt,
         .access_log_buffer = conf->access_log_buffer,
     };
 }

@@ -115,6 +115,9 @@ int mg__conf_on_shared_dicts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_lua(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_watch_plugins(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
+/* conf_access_log.c: the `access_log:` key (its defaults are set with the others). */
+int mg__conf_on_access_log(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+
 /* conf_resolver.c: the `resolver:` block (its defaults are set with the others). */
 int mg__conf_on_resolver(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 

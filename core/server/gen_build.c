@@ -114,7 +114,7 @@ static int build_filters(mg_gen_t *g)
     if (rl_headers) {
         mg_http_add_header_filter(f, mg_rl_header_filter);
     }
-    if (g->conf->access_log_path != NULL) {
+    if (g->conf->access_log_path != NULL || g->conf->access_log_syslog != NULL) {
         mg_http_add_log_handler(f, mg_http_access_log);
     }
     if (mg_metrics_enabled(g)) {
