@@ -418,6 +418,7 @@ static const mg__conf_field_t top_fields[] = {
     {"rate_limit_zones", mg__conf_on_rl_zones, NULL},
     {"tls", mg__conf_on_tls, NULL},
     {"resolver", mg__conf_on_resolver, NULL},
+    {"tracing", mg__conf_on_tracing, NULL},
 };
 
 static void set_defaults(mg__conf_ctx_t *c)
