@@ -169,6 +169,9 @@ static mg_trace_span_t *span_add(const mg_trace_req_t *t, mg_trace_spans_t *out,
     } else {
         memcpy(s->parent_id, t->span_id, sizeof(s->parent_id));
         s->has_parent = true;
+        if (kind == MG_TRACE_KIND_INTERNAL) {
+            mg_trace_new_id(s->span_id, sizeof(s->span_id)); /* a CLIENT's is its try's */
+        }
     }
     return s;
 }

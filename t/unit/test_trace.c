@@ -539,6 +539,10 @@ START_TEST(test_request_spans)
     ck_assert(acc->start == 1700000000.001 && acc->end == 1700000000.004);
     ck_assert(memcmp(acc->parent_id, t->span_id, 8) == 0 && acc->has_parent);
     assert_num_attr(acc, "moongate.plugin_time_us", 2000);
+    static const uint8_t zero[8];
+    ck_assert(memcmp(acc->span_id, zero, 8) != 0 && memcmp(log->span_id, zero, 8) != 0);
+    ck_assert(memcmp(acc->span_id, log->span_id, 8) != 0);
+    ck_assert(memcmp(acc->span_id, t->span_id, 8) != 0);
     ck_assert(mg_str_eq(log->name, MG_STR("log")));
     ck_assert(log->start == 1700000000 && log->end == 1700000000.0005);
 
