@@ -33,6 +33,7 @@ typedef struct {
     uint64_t lua_generation; /* generation of the state running */
     uint64_t gens_alive;     /* generations still alive: current + held by requests */
     uint64_t tls[16];        /* TLS handshakes: sys/tls.h's mg_tls_counters_t */
+    uint64_t trace[4];       /* spans by outcome: http/trace.h's MG_TRACE_SPANS_* */
 } mg_worker_stats_t;
 
 typedef struct mg_listener_s {

@@ -21,6 +21,7 @@
 #include "resolver.h"
 #include "tls.h"
 #include "tls_ticket.h"
+#include "trace_export.h"
 #include "shdict.h"
 #include "llhttp.h"
 #include "control.h"
@@ -277,6 +278,9 @@ static void handle_status(mg_request_t *r)
     status_tls(&b, w);
     if (b.len < b.cap) {
         b.len += mg_health_status_json(w->gen, b.p + b.len, b.cap - b.len);
+    }
+    if (b.len < b.cap) {
+        b.len += mg_trace_export_status_json(w, b.p + b.len, b.cap - b.len);
     }
     jprintf(&b, "\"log_dropped\":%llu,\"shm\":{\"size\":%zu,\"free\":%zu}}\n",
             (unsigned long long)dropped, w->gen->conf->shm_size,

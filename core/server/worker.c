@@ -14,6 +14,7 @@
 #include "gen_build.h"
 #include "http.h"
 #include "ocsp_fetch.h"
+#include "trace_export.h"
 #include "control.h"
 #include "tls.h"
 #include "resolver.h"
@@ -408,7 +409,8 @@ static void on_ctl(struct ev_loop *loop, ev_io *io, int revents)
 static void on_drain_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
     mg_worker_t *w = &W.w;
-    if (w->nconns == 0) {
+    /* the last spans go to the collector within a short bound of their own */
+    if (w->nconns == 0 && mg_trace_export_flushed(w)) {
         ev_break(loop, EVBREAK_ALL);
         return;
     }
@@ -562,6 +564,7 @@ static void worker_cleanup(mg_worker_t *w)
     free(W.ctl_buf);
     mg_gen_release(w->gen);
     w->gen = NULL;
+    mg_trace_export_free(w); /* before the resolvers: it may wait on one */
     /* after the connections: their requests cancelled what they waited on */
     resolvers_reap(true);
     free(W.retired);
