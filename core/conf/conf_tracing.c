@@ -44,12 +44,12 @@ static const char *url_problem(const char *s)
         }
     }
     const char *p;
-    if (strncasecmp(s, "http://", 7) == 0) {
+    if (strncmp(s, "http://", 7) == 0) {
         p = s + 7;
-    } else if (strncasecmp(s, "https://", 8) == 0) {
+    } else if (strncmp(s, "https://", 8) == 0) {
         p = s + 8;
     } else {
-        return "the URL must start with http:// or https://";
+        return "the URL must start with http:// or https:// (lower case)";
     }
     size_t alen = strcspn(p, "/?#");
     if (memchr(p, '@', alen) != NULL) {
