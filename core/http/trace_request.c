@@ -11,6 +11,7 @@
 #include "trace.h"
 
 #include "conf.h"
+#include "http_conn_int.h"
 #include "gen.h"
 #include "pool.h"
 
@@ -74,8 +75,8 @@ mg_trace_req_t *mg_trace_begin(mg_request_t *r)
         return r->trace;
     }
     const mg_tracing_conf_t *tc = r->gen != NULL ? r->gen->conf->tracing : NULL;
-    if (tc == NULL) {
-        return NULL;
+    if (tc == NULL || (r->conn != NULL && r->conn->admin)) {
+        return NULL; /* the admin API is not the traffic being traced */
     }
     mg_trace_req_t *t = mg_pool_calloc(r->pool, sizeof(*t));
     if (t == NULL) {
