@@ -324,6 +324,10 @@ static void jstr(jw_t *w, mg_str_t s)
 {
     const unsigned char *p = (const unsigned char *)s.p;
     JLIT(w, "\"");
+    if (s.len == 0) {
+        JLIT(w, "\""); /* an empty view may have no bytes at all to point at */
+        return;
+    }
     size_t run = 0; /* bytes copied as they are, written in one go */
     for (size_t i = 0; i < s.len;) {
         unsigned char c = p[i];

@@ -200,7 +200,10 @@ static mg_str_t split_host(mg_str_t a, int *port)
     mg_str_t host = a;
     const char *colon = NULL;
     *port = 0;
-    if (a.len > 0 && a.p[0] == '[') {
+    if (a.len == 0) {
+        return a; /* no Host (HTTP/1.0): nothing to split, and no bytes to look at */
+    }
+    if (a.p[0] == '[') {
         const char *rb = memchr(a.p, ']', a.len);
         if (rb == NULL) {
             return a;

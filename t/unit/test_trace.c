@@ -586,12 +586,23 @@ START_TEST(test_request_spans_ok)
     f.r.tls = true;
     f.r.http_minor = 0;
     f.r.query = MG_NULL_STR;
+    f.r.method_name = MG_NULL_STR; /* a request refused before its method was read */
+    f.r.host = MG_NULL_STR;
     mg_trace_begin(&f.r);
     mg_trace_spans_t sp;
     ck_assert_uint_eq(mg_trace_request_spans(&f.r, 1700000000.5, &sp), 1);
     const mg_trace_span_t *srv = &sp.span[0];
-    ck_assert(mg_str_eq(srv->name, MG_STR("GET")));
+    ck_assert_uint_eq(srv->name.len, 0);
     ck_assert(!srv->has_parent && !srv->error);
+    char buf[4096];
+    ck_assert_uint_lt(mg_trace_span_json(srv, buf, sizeof(buf)), sizeof(buf));
+    /* HTTP/1.0 without Host */
+    f.r.host_header = MG_NULL_STR;
+    f.r.tls = false;
+    ck_assert_uint_eq(mg_trace_request_spans(&f.r, 1700000000.5, &sp), 1);
+    assert_num_attr(&sp.span[0], "server.port", 80);
+    f.r.tls = true;
+    mg_trace_request_spans(&f.r, 1700000000.5, &sp);
     ck_assert_ptr_null(attr(srv, "http.route"));
     ck_assert_ptr_null(attr(srv, "url.query"));
     ck_assert_ptr_null(attr(srv, "error.type"));
