@@ -113,7 +113,7 @@ static void warn(exporter_t *e, uint64_t spans, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     mg_log_warn("tracing: %s; %llu span(s) lost since the last warning (collector %s)", msg,
-                (unsigned long long)e->unlogged, e->endpoint);
+                (unsigned long long)e->unlogged, e->endpoint != NULL ? e->endpoint : "unset");
     e->warned_at = now;
     e->unlogged = 0;
 }
@@ -401,8 +401,8 @@ static void queue_shift(exporter_t *e, size_t k)
 
 static void export_start(exporter_t *e)
 {
-    if (e->busy || e->nq == 0) {
-        return;
+    if (e->busy || e->nq == 0 || e->endpoint == NULL) {
+        return; /* (no settings: a generation's could not be taken; spans wait) */
     }
     size_t k = MG_MIN(e->nq, (size_t)e->batch_size);
     if (build_request(e, k) != MG_OK) {
