@@ -138,8 +138,7 @@ static int on_service_name(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
         return MG_ERROR;
     }
     if (strlen(t->service_name) > 256) {
-        return mg__conf_fail(c, v, "expected at most 256 bytes, got %zu",
-                             strlen(t->service_name));
+        return mg__conf_fail(c, v, "expected at most 256 bytes, got %zu", strlen(t->service_name));
     }
     return MG_OK;
 }
@@ -182,9 +181,9 @@ static bool token_char(unsigned char ch)
 /* The export's own framing and addressing are not the operator's to set. */
 static bool reserved_header(const char *name)
 {
-    static const char *const names[] = {"host", "content-length", "content-type",
-                                        "transfer-encoding", "connection", "te",
-                                        "upgrade", "keep-alive"};
+    static const char *const names[] = {
+        "host", "content-length", "content-type", "transfer-encoding", "connection",
+        "te",   "upgrade",        "keep-alive"};
     for (size_t i = 0; i < MG_NELEMS(names); i++) {
         if (strcasecmp(name, names[i]) == 0) {
             return true;
@@ -202,8 +201,9 @@ static int read_header(mg__conf_ctx_t *c, yaml_node_t *k, yaml_node_t *v, const 
     size_t saved = mg__conf_push_key(c, *name);
     for (const char *p = *name; *p != '\0'; p++) {
         if (!token_char((unsigned char)*p)) {
-            return mg__conf_fail(c, k, "expected a header name (letters, digits, - and the "
-                                       "other token characters)");
+            return mg__conf_fail(c, k,
+                                 "expected a header name (letters, digits, - and the "
+                                 "other token characters)");
         }
     }
     if (reserved_header(*name)) {
@@ -263,14 +263,10 @@ static int on_tls_verify(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 }
 
 static const mg__conf_field_t tracing_fields[] = {
-    {"endpoint", on_endpoint, NULL},
-    {"sample_ratio", on_sample_ratio, NULL},
-    {"service_name", on_service_name, NULL},
-    {"batch_size", on_batch_size, NULL},
-    {"queue_size", on_queue_size, NULL},
-    {"flush_interval", on_flush_interval, NULL},
-    {"timeout", on_timeout, NULL},
-    {"headers", on_headers, NULL},
+    {"endpoint", on_endpoint, NULL},         {"sample_ratio", on_sample_ratio, NULL},
+    {"service_name", on_service_name, NULL}, {"batch_size", on_batch_size, NULL},
+    {"queue_size", on_queue_size, NULL},     {"flush_interval", on_flush_interval, NULL},
+    {"timeout", on_timeout, NULL},           {"headers", on_headers, NULL},
     {"tls_verify", on_tls_verify, NULL},
 };
 
@@ -282,8 +278,9 @@ int mg__conf_on_tracing(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     }
     if (v->type != YAML_MAPPING_NODE && !mg__conf_is_null(v)) {
         char what[80];
-        return mg__conf_fail(c, v, "expected a mapping {endpoint, sample_ratio, service_name, ...} "
-                                   "or off, got %s",
+        return mg__conf_fail(c, v,
+                             "expected a mapping {endpoint, sample_ratio, service_name, ...} "
+                             "or off, got %s",
                              mg__conf_what(v, what, sizeof(what)));
     }
     mg_tracing_conf_t *t = mg_pool_calloc(c->pool, sizeof(*t));

@@ -86,11 +86,11 @@ struct mg_trace_req_s {
     uint8_t parent_id[MG_TRACE_SPAN_ID_SIZE]; /* the client's span, when has_parent */
     bool has_parent;
     bool sampled;
-    mg_str_t state;                              /* tracestate passed on, or empty */
-    char trace_hex[2 * MG_TRACE_ID_SIZE];        /* what r->trace_id shows */
-    uint8_t try_ids[MG_HTTP_MAX_TRIES][MG_TRACE_SPAN_ID_SIZE]; /* each kept try's CLIENT
-                                                                  * span */
-    char parent_value[MG_TRACEPARENT_LEN];       /* the traceparent sent upstream */
+    mg_str_t state;                       /* tracestate passed on, or empty */
+    char trace_hex[2 * MG_TRACE_ID_SIZE]; /* what r->trace_id shows */
+    /* each kept try's CLIENT span */
+    uint8_t try_ids[MG_HTTP_MAX_TRIES][MG_TRACE_SPAN_ID_SIZE];
+    char parent_value[MG_TRACEPARENT_LEN]; /* the traceparent sent upstream */
 };
 typedef struct mg_trace_req_s mg_trace_req_t;
 
@@ -123,8 +123,8 @@ void mg_trace_try_begin(mg_request_t *r, unsigned i, char *value);
 
 typedef struct {
     const char *key;
-    mg_str_t str;   /* a string value (cut at MG_TRACE_ATTR_MAX bytes) ... */
-    int64_t num;    /* ... or an integer one, when is_num */
+    mg_str_t str; /* a string value (cut at MG_TRACE_ATTR_MAX bytes) ... */
+    int64_t num;  /* ... or an integer one, when is_num */
     bool is_num;
 } mg_trace_attr_t;
 

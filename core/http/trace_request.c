@@ -330,8 +330,8 @@ static void client_spans(const mg_request_t *r, const mg_trace_req_t *t, double 
             attr_num(out, s, "http.request.resend_count", i);
         }
         if (route != NULL && route->upstream != NULL) {
-            attr_str(out, s, "moongate.upstream", mg_str(route->upstream->name,
-                                                         strlen(route->upstream->name)));
+            attr_str(out, s, "moongate.upstream",
+                     mg_str(route->upstream->name, strlen(route->upstream->name)));
         }
         if (y->error != NULL) {
             attr_str(out, s, "error.type", mg_str(y->error, strlen(y->error)));

@@ -32,12 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define WARN_EVERY 60.0         /* one warning a minute at most */
-#define FLUSH_BOUND 2.0         /* what a draining worker waits for its last batches */
-#define SPAN_BYTES_AVG 4096     /* the queue's byte bound per span of queue_size */
+#define WARN_EVERY 60.0     /* one warning a minute at most */
+#define FLUSH_BOUND 2.0     /* what a draining worker waits for its last batches */
+#define SPAN_BYTES_AVG 4096 /* the queue's byte bound per span of queue_size */
 #define QUEUE_BYTES_MAX (64u << 20)
-#define RBUF_SIZE 4096          /* the collector's answer head */
-#define MAX_HEADERS 18          /* Content-Type, User-Agent and 16 of the operator's */
+#define RBUF_SIZE 4096 /* the collector's answer head */
+#define MAX_HEADERS 18 /* Content-Type, User-Agent and 16 of the operator's */
 
 typedef struct {
     /* settings, copied from the last generation with `tracing:` */
@@ -67,8 +67,8 @@ typedef struct {
     int status;
     char why[128];
     mg_resolver_query_t *rq;
-    uint16_t port;                /* what the export connects to, kept apart from the */
-    mg_upstream_tls_t tls;        /* settings: a reload may change them meanwhile */
+    uint16_t port;         /* what the export connects to, kept apart from the */
+    mg_upstream_tls_t tls; /* settings: a reload may change them meanwhile */
     char sni[256];
     mg_tls_client_t *tls_retired; /* a context the settings dropped while it was in use */
     mg_http_client_t cl;
@@ -346,8 +346,7 @@ static const char *resolve_and_connect(exporter_t *e)
     memcpy(name, e->url.host.p, e->url.host.len);
     name[e->url.host.len] = '\0';
     mg_resolver_answer_t now;
-    e->rq = mg_resolver_resolve(e->w->resolver, name, AF_UNSPEC, e->timeout, on_resolved, e,
-                                &now);
+    e->rq = mg_resolver_resolve(e->w->resolver, name, AF_UNSPEC, e->timeout, on_resolved, e, &now);
     if (e->rq == NULL && now.naddrs == 0) {
         return now.err != NULL ? now.err : "host not found";
     }

@@ -42,10 +42,10 @@ END_TEST
 static const char *const bad_parents[] = {
     "",
     "00",
-    "00-" TID "-" PID "-0",                       /* short */
-    "00-" TID "-" PID "-011",                     /* version 00 is exactly 55 bytes */
-    "00-" TID "-" PID "-01-",                     /* ... even with a dash */
-    "ff-" TID "-" PID "-01",                      /* version ff is invalid */
+    "00-" TID "-" PID "-0",                           /* short */
+    "00-" TID "-" PID "-011",                         /* version 00 is exactly 55 bytes */
+    "00-" TID "-" PID "-01-",                         /* ... even with a dash */
+    "ff-" TID "-" PID "-01",                          /* version ff is invalid */
     "00-4BF92F3577B34DA6A3CE929D0E0E4736-" PID "-01", /* upper case */
     "00-" TID "-00F067AA0BA902B7-01",
     "00-00000000000000000000000000000000-" PID "-01", /* zero trace id */
@@ -377,7 +377,7 @@ START_TEST(test_begin_continues)
     mg_trace_req_t *t = mg_trace_begin(&f.r);
     ck_assert_ptr_nonnull(t);
     ck_assert_ptr_eq(mg_trace_begin(&f.r), t); /* once per request */
-    ck_assert(t->sampled && t->has_parent);     /* a sampled parent wins over ratio 0 */
+    ck_assert(t->sampled && t->has_parent);    /* a sampled parent wins over ratio 0 */
     ck_assert(strncmp(f.r.trace_id.p, TID, 32) == 0 && f.r.trace_id.len == 32);
     char pid[17] = {0};
     mg_trace_hex(t->parent_id, 8, pid);
@@ -469,8 +469,8 @@ static void assert_str_attr(const mg_trace_span_t *s, const char *key, const cha
 {
     const mg_trace_attr_t *a = attr(s, key);
     ck_assert_msg(a != NULL && !a->is_num, "no string attribute %s", key);
-    ck_assert_msg(mg_str_eq(a->str, S(want)), "%s: \"%.*s\", expected \"%s\"", key,
-                  (int)a->str.len, a->str.p, want);
+    ck_assert_msg(mg_str_eq(a->str, S(want)), "%s: \"%.*s\", expected \"%s\"", key, (int)a->str.len,
+                  a->str.p, want);
 }
 
 static void assert_num_attr(const mg_trace_span_t *s, const char *key, int64_t want)
@@ -499,12 +499,18 @@ START_TEST(test_request_spans)
     memcpy(v, out[0].value.p, sizeof(v));
     f.r.tries = f.tries;
     f.r.ntries = 2;
-    f.tries[0] = (mg_http_try_t){.addr = MG_STR("127.0.0.1:9001"), .start = 1700000000.005,
-                                 .connect_time = -1, .header_time = -1, .time = 0.001,
+    f.tries[0] = (mg_http_try_t){.addr = MG_STR("127.0.0.1:9001"),
+                                 .start = 1700000000.005,
+                                 .connect_time = -1,
+                                 .header_time = -1,
+                                 .time = 0.001,
                                  .error = "connect failed"};
     mg_trace_try_begin(&f.r, 0, v);
-    f.tries[1] = (mg_http_try_t){.addr = MG_STR("[::1]:9002"), .start = 1700000000.006,
-                                 .connect_time = 0.001, .header_time = 0.002, .time = 0.002,
+    f.tries[1] = (mg_http_try_t){.addr = MG_STR("[::1]:9002"),
+                                 .start = 1700000000.006,
+                                 .connect_time = 0.001,
+                                 .header_time = 0.002,
+                                 .time = 0.002,
                                  .status = 502};
     mg_trace_try_begin(&f.r, 1, v);
     f.r.upstream_time = 0.01;
