@@ -39,6 +39,7 @@ typedef struct {
     uint64_t gens_alive;     /* generations still alive: current + held by requests */
     uint64_t tls[16];        /* TLS handshakes: sys/tls.h's mg_tls_counters_t */
     int64_t conn_states[8];  /* open client connections by state (http_conn_int.h's MG_C_*) */
+    uint64_t trace[4];       /* spans by outcome: http/trace.h's MG_TRACE_SPANS_* */
 } mg_worker_stats_t;
 
 typedef struct mg_listener_s {

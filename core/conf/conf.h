@@ -141,6 +141,24 @@ typedef struct {
     double timeout;     /* per query, default 5 s */
 } mg_resolver_conf_t;
 
+/* `tracing:` (http/trace.h, server/trace_export.h): OpenTelemetry spans, W3C trace
+ * context upstream, batches POSTed as OTLP/HTTP JSON from every worker. */
+typedef struct {
+    const char *endpoint;      /* the collector's URL, http:// or https://; default
+                                * "http://localhost:4318/v1/traces" */
+    double sample_ratio;       /* share of new traces sampled, 0 to 1, default 1; a parent's
+                                * decision always wins */
+    const char *service_name;  /* resource service.name, default "moongate" */
+    int batch_size;            /* spans per export, default 512 */
+    int queue_size;            /* spans waiting per worker, default 2048; more are dropped */
+    double flush_interval;     /* a partial batch goes after this long, default 1 s */
+    double timeout;            /* one export, connection included, default 5 s */
+    const char **header_names; /* `headers:` sent with every export (e.g. authorization) */
+    const char **header_values;
+    size_t nheaders;
+    bool tls_verify;           /* https endpoint: verify its certificate, default true */
+} mg_tracing_conf_t;
+
 typedef struct {
     mg_addr_t addr;
     int weight; /* >= 1, default 1 */
@@ -421,6 +439,7 @@ struct mg_conf_s {
     bool watch_plugins;           /* a change in a plugins dir triggers a reload */
     mg_plugin_src_t *plugin_srcs; /* every plugin in use, after mg_conf_read_plugins() */
     size_t nplugin_srcs;
+    mg_tracing_conf_t *tracing;   /* NULL without a `tracing` block (or `tracing: off`) */
 };
 
 /* A configuration error. `file:line:column: key: message`. */

@@ -125,6 +125,9 @@ int mg__conf_on_resolver(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_metrics(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 void mg__conf_metrics_defaults(mg_conf_t *conf);
 
+/* conf_tracing.c: the `tracing:` block, with its defaults when present. */
+int mg__conf_on_tracing(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+
 /* conf_ratelimit.c: a route's `rate_limit:` list, `rate_limit_zones:`, and once every
  * key is read, the "default" zone added when a local limit or a plugin may use it. */
 int mg__conf_rate_limits(mg__conf_ctx_t *c, yaml_node_t *node, mg_route_conf_t *r);

@@ -375,6 +375,7 @@ static const mg__conf_field_t top_fields[] = {
     {"tls", mg__conf_on_tls, NULL},
     {"resolver", mg__conf_on_resolver, NULL},
     {"metrics", mg__conf_on_metrics, NULL},
+    {"tracing", mg__conf_on_tracing, NULL},
 };
 
 static void set_defaults(mg__conf_ctx_t *c)

@@ -152,6 +152,11 @@ struct mg_request_s {
     mg_http_try_t *tries; /* the upstream tries, MG_HTTP_MAX_TRIES at most (request pool) */
     unsigned ntries;      /* tries made, kept or not */
     mg_str_t trace_id;    /* 32 hex digits when the request is traced, else empty */
+    struct mg_trace_req_s *trace; /* its trace context (trace.h), NULL until asked for or
+                                     without tracing */
+    /* wall-clock time the plugins of each phase first started and last stopped (set with
+     * plugin_time), for the phase's span */
+    double plugin_span[MG_LOG_PLUGIN_PHASES][2];
 };
 
 /* ---- the response path (http_respond.c) ---- */

@@ -105,6 +105,8 @@ struct mg_lua_task_s {
      * resume, a filter call) is timed from its entry, and the Lua side tells where one
      * phase ends and the next begins inside a run (mg_lua_phase_begin) */
     double phase_time[MG_PHASE_TIMER];
+    double phase_first[MG_PHASE_TIMER]; /* mg_mono_now() when each phase's plugins first ran */
+    double phase_last[MG_PHASE_TIMER];  /* ... and when they last stopped (a trace's span) */
     unsigned phases_run; /* MG_PHASE_BIT of each phase timed */
     int run_phase;       /* the phase being timed, -1 for none */
     double run_mark;     /* mg_mono_now() when the time of run_phase was last taken */

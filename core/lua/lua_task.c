@@ -110,10 +110,14 @@ void mg__lua_time_switch(mg_lua_task_t *t, int phase)
     double now = mg_mono_now();
     if (t->run_phase >= 0) {
         t->phase_time[t->run_phase] += now - t->run_mark;
+        t->phase_last[t->run_phase] = now;
     }
     t->run_mark = now;
     t->run_phase = phase >= 0 && phase < MG_PHASE_TIMER ? phase : -1;
     if (t->run_phase >= 0) {
+        if ((t->phases_run & MG_PHASE_BIT(t->run_phase)) == 0) {
+            t->phase_first[t->run_phase] = now;
+        }
         t->phases_run |= MG_PHASE_BIT(t->run_phase);
     }
 }
@@ -680,12 +684,16 @@ void mg_lua_log_handler(mg_request_t *r)
         push_filter(t, MG_PHASE_LOG);
         call_filter(t, MG_PHASE_LOG, 0, 0);
     }
-    /* the plugins' time per phase, for the access log that runs next */
+    /* the plugins' time per phase, for the access log that runs next, and when each
+     * phase ran on the wall clock, for a trace */
+    double wall = ev_time() - mg_mono_now();
     for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
         double v = mg_lua_phase_time(r, MG_PHASE_REWRITE + i);
         if (v >= 0) {
             r->plugin_time[i] = v;
             r->plugin_phases |= 1u << i;
+            r->plugin_span[i][0] = t->phase_first[MG_PHASE_REWRITE + i] + wall;
+            r->plugin_span[i][1] = t->phase_last[MG_PHASE_REWRITE + i] + wall;
         }
     }
 }

@@ -23,6 +23,7 @@
 #include "resolver.h"
 #include "tls.h"
 #include "tls_ticket.h"
+#include "trace_export.h"
 #include "shdict.h"
 #include "llhttp.h"
 #include "metrics.h"
@@ -295,6 +296,9 @@ static void handle_status(mg_request_t *r)
     }
     if (b.len < b.cap) {
         b.len += mg_health_status_json(w->gen, b.p + b.len, b.cap - b.len);
+    }
+    if (b.len < b.cap) {
+        b.len += mg_trace_export_status_json(w, b.p + b.len, b.cap - b.len);
     }
     uint64_t dropped = mg_metrics_log_dropped(w);
     jprintf(&b, "\"log_dropped\":%llu,\"shm\":{\"size\":%zu,\"free\":%zu}}\n",

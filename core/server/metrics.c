@@ -13,6 +13,8 @@
 #include "lua_runtime.h"
 #include "nodestate.h"
 #include "tls.h"
+#include "trace.h"
+#include "trace_export.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -622,11 +624,24 @@ void mg_metrics_page_free(mg_metrics_page_t *p)
     }
 }
 
+static void render_tracing(out_t *o)
+{
+    uint64_t c[MG_TRACE_SPANS_QUEUED];
+    mg_metrics_sum(MG_STR(MG_TRACE_METRICS_KEY), MG_TRACE_SPANS_QUEUED, NULL, NULL, c);
+    family(o, "moongate_tracing_spans_total", "counter",
+           "Spans by outcome: exported (the collector took them), dropped (the queue was "
+           "full), failed (their batch failed).");
+    sample(o, "moongate_tracing_spans_total", "result=\"exported\"", c[MG_TRACE_SPANS_EXPORTED]);
+    sample(o, "moongate_tracing_spans_total", "result=\"dropped\"", c[MG_TRACE_SPANS_DROPPED]);
+    sample(o, "moongate_tracing_spans_total", "result=\"failed\"", c[MG_TRACE_SPANS_FAILED]);
+}
+
 /* The families that are small whatever the configuration. */
 static void render_rest(out_t *o, const mg_worker_t *w, const mg_gen_t *g)
 {
     render_nodes(o, g);
     render_tls(o, w);
+    render_tracing(o);
     family(o, "moongate_metrics_series", "gauge",
            "Series on this page, and the ceiling of series a worker may count.");
     sample(o, "moongate_metrics_series", "kind=\"exported\"", o->series + 2);

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "lua_runtime.h"
 #include "ocsp_fetch.h"
+#include "trace_export.h"
 #include "control.h"
 #include "tls.h"
 #include "metrics.h"
@@ -413,8 +414,9 @@ static void on_ctl(struct ev_loop *loop, ev_io *io, int revents)
 static void on_drain_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
     mg_worker_t *w = &W.w;
-    /* the retired timers' last runs (a plugin's final flush) count as work in flight */
-    if (w->nconns == 0 && mg_lua_timers_busy() == 0) {
+    /* the retired timers' last runs (a plugin's final flush) count as work in flight, and
+     * the last spans go to the collector within a short bound of their own */
+    if (w->nconns == 0 && mg_lua_timers_busy() == 0 && mg_trace_export_flushed(w)) {
         ev_break(loop, EVBREAK_ALL);
         return;
     }
@@ -571,6 +573,7 @@ static void worker_cleanup(mg_worker_t *w)
     mg_lua_timers_shutdown();
     mg_gen_release(w->gen);
     w->gen = NULL;
+    mg_trace_export_free(w); /* before the resolvers: it may wait on one */
     /* after the connections: their requests cancelled what they waited on */
     resolvers_reap(true);
     free(W.retired);

@@ -62,6 +62,7 @@ end
 -- mg.var: facts about the request (read-only but for `consumer`).
 local var_get = {
     request_id = function(t) return get1(C.mg_lua_req_get(t, F.request_id, s1)) end,
+    trace_id = function(t) return get1(C.mg_lua_req_get(t, F.trace_id, s1)) end,
     route = function(t) return get1(C.mg_lua_req_get(t, F.route, s1)) end,
     upstream = function(t) return get1(C.mg_lua_req_get(t, F.upstream, s1)) end,
     upstream_addr = function(t) return get1(C.mg_lua_req_get(t, F.upstream_addr, s1)) end,

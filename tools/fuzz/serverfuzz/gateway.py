@@ -104,7 +104,7 @@ class Gateway:
                           dead_port=dead_port, hole_port=hole_port)
         self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20, listen=
                          '["127.0.0.1:%d"]' % self.port, tls_section="",
-                         access_log=ACCESS_LOGS[0])
+                         access_log=ACCESS_LOGS[0], trace_ratio=1, trace_port=up_port)
         self.proc = None
         self.error_log = os.path.join(root, "logs", "error.log")
         self.stderr_log = os.path.join(root, "stderr.log")
@@ -153,14 +153,17 @@ class Gateway:
         os.rename(tmp, self.conf_file)  # a reload never reads half a file
 
     def vary(self, n):
-        """Writes the configuration of the n-th reload: a plugin's config and a rate limit
-        change every time (the workers switch generation in place); every fourth reload
+        """Writes the configuration of the n-th reload: a plugin's config, a rate limit and
+        the trace sample ratio change every time (the workers switch generation in
+        place), every fifth sends spans to a port that refuses them; every fourth reload
         asks for three workers instead of two, and the next one for two again, so that
         a new set of workers starts and the old one drains. The access-log format goes
         round ACCESS_LOGS."""
         self.vars.update(sleep_ms=5 + n % 3, rate=20 + 5 * (n % 2),
                          workers=3 if n % 4 == 3 else 2,
-                         access_log=ACCESS_LOGS[n % len(ACCESS_LOGS)])
+                         access_log=ACCESS_LOGS[n % len(ACCESS_LOGS)],
+                         trace_ratio=(1, 0.5, 0)[n % 3],
+                         trace_port=self.ports["dead_port" if n % 5 == 4 else "up_port"])
         if self.tls_port:
             self.vars.update(tls_section=self.tls_yaml(n))
         self.write_config()
