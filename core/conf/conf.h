@@ -421,6 +421,13 @@ struct mg_conf_s {
     size_t nplugin_srcs;
 };
 
+/* True when `conf` counts for GET /metrics: metrics enabled and an admin listener to
+ * read them. Every layer that counts asks this, so that off costs nothing anywhere. */
+static inline bool mg_conf_metrics_on(const mg_conf_t *conf)
+{
+    return conf->metrics.enabled && conf->admin != NULL;
+}
+
 /* A configuration error. `file:line:column: key: message`. */
 typedef struct {
     char file[512];

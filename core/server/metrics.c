@@ -28,7 +28,7 @@ struct mg_gen_metrics_s {
 
 bool mg_metrics_enabled(const mg_gen_t *g)
 {
-    return g->conf->metrics.enabled && g->conf->admin != NULL;
+    return mg_conf_metrics_on(g->conf);
 }
 
 static uint32_t hist_cells(const mg_conf_t *conf)
