@@ -3,6 +3,7 @@
  */
 #include "metrics.h"
 
+#include "metrics_int.h"
 #include "metrics_store.h"
 #include "clock.h"
 #include "conf.h"
@@ -11,6 +12,7 @@
 #include "http.h"
 #include "lua_runtime.h"
 #include "nodestate.h"
+#include "ratelimit.h"
 #include "tls.h"
 #include "upstream.h"
 #include "worker.h"
@@ -53,6 +55,12 @@ static const char *route_upstream(const mg_route_conf_t *rt)
     return rt->upstream != NULL ? rt->upstream->name : "";
 }
 
+/* The series of the layers below: rate limits. */
+static int bind_layers(mg_gen_t *g, struct mg_gen_metrics_s *m)
+{
+    return mg_rl_metrics_bind(g);
+}
+
 int mg_metrics_gen_bind(mg_gen_t *g)
 {
     if (!mg_metrics_enabled(g) || g->metrics != NULL) {
@@ -75,11 +83,12 @@ int mg_metrics_gen_bind(mg_gen_t *g)
                                         m->ncells, 0);
     }
     g->metrics = m;
-    return MG_OK;
+    return bind_layers(g, m);
 }
 
 void mg_metrics_gen_free(mg_gen_t *g)
 {
+    mg_rl_metrics_free(g);
     if (g->metrics != NULL) {
         free(g->metrics->route);
         free(g->metrics);
@@ -126,14 +135,7 @@ void mg_metrics_cardinality(size_t *series, size_t *limit)
 
 /* ---- the page ---- */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool oom;
-    bool om;       /* OpenMetrics */
-    size_t series; /* sample lines written */
-    const mg_worker_t *w;
-} out_t;
+typedef mg__metrics_out_t out_t;
 
 static void reserve(out_t *o, size_t need)
 {
@@ -150,13 +152,11 @@ static void reserve(out_t *o, size_t need)
     o->cap = cap;
 }
 
-static void outf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void outf(out_t *o, const char *fmt, ...)
+static void voutf(out_t *o, const char *fmt, va_list args)
 {
     for (int tries = 0; tries < 2 && !o->oom; tries++) {
         va_list ap;
-        va_start(ap, fmt);
+        va_copy(ap, args);
         int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
         va_end(ap);
         if (n < 0) {
@@ -168,6 +168,16 @@ static void outf(out_t *o, const char *fmt, ...)
         }
         reserve(o, (size_t)n + 1);
     }
+}
+
+static void outf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void outf(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    voutf(o, fmt, ap);
+    va_end(ap);
 }
 
 /* A label value, escaped as the text format wants (backslash, quote, newline). */
@@ -189,6 +199,25 @@ static void escape(out_t *o, char *dst, size_t cap, const char *s)
     (void)o;
 }
 
+/* Help text as # HELP wants it: backslash and newline escaped (and the quote in
+ * OpenMetrics). Plugins write some of it. */
+static void help_text(const out_t *o, char *dst, size_t cap, const char *s)
+{
+    size_t j = 0;
+    for (; *s != '\0' && j + 2 < cap; s++) {
+        if (*s == '\\' || (*s == '"' && o->om)) {
+            dst[j++] = '\\';
+            dst[j++] = *s;
+        } else if (*s == '\n') {
+            dst[j++] = '\\';
+            dst[j++] = 'n';
+        } else {
+            dst[j++] = *s;
+        }
+    }
+    dst[j] = '\0';
+}
+
 /* # HELP and # TYPE. In OpenMetrics a counter family is named without _total. */
 static void family(out_t *o, const char *name, const char *type, const char *help)
 {
@@ -196,7 +225,9 @@ static void family(out_t *o, const char *name, const char *type, const char *hel
     bool strip = o->om && strcmp(type, "counter") == 0 && n > 6 &&
                  strcmp(name + n - 6, "_total") == 0;
     int fl = (int)(strip ? n - 6 : n);
-    outf(o, "# HELP %.*s %s\n# TYPE %.*s %s\n", fl, name, help, fl, name, type);
+    char h[2100];
+    help_text(o, h, sizeof(h), help);
+    outf(o, "# HELP %.*s %s\n# TYPE %.*s %s\n", fl, name, h, fl, name, type);
 }
 
 static void sample(out_t *o, const char *name, const char *labels, uint64_t v)
@@ -215,20 +246,18 @@ static void sample_i(out_t *o, const char *name, const char *labels, int64_t v)
 
 /* Bucket bounds as `le` values, once per page. OpenMetrics wants a float's canonical
  * text ("1.0", not "1"). */
-typedef struct {
-    char le[MG_METRICS_MAX_BUCKETS][32];
-} bounds_t;
+typedef mg__metrics_bounds_t bounds_t;
 
-static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
+static void bounds_of(const out_t *o, const double *b, size_t n, bounds_t *bt)
 {
-    for (size_t i = 0; i < conf->metrics.nbuckets; i++) {
+    for (size_t i = 0; i < n && i < MG_METRICS_MAX_BUCKETS; i++) {
         char *s = bt->le[i];
-        snprintf(s, sizeof(bt->le[i]), "%.17g", conf->metrics.buckets[i]);
+        snprintf(s, sizeof(bt->le[i]), "%.17g", b[i]);
         /* the shortest text that reads back the same */
         for (int prec = 1; prec <= 17; prec++) {
             char t[32];
-            snprintf(t, sizeof(t), "%.*g", prec, conf->metrics.buckets[i]);
-            if (strtod(t, NULL) == conf->metrics.buckets[i]) {
+            snprintf(t, sizeof(t), "%.*g", prec, b[i]);
+            if (strtod(t, NULL) == b[i]) {
                 memcpy(s, t, sizeof(t));
                 break;
             }
@@ -237,6 +266,11 @@ static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
             strcat(s, ".0");
         }
     }
+}
+
+static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
+{
+    bounds_of(o, conf->metrics.buckets, conf->metrics.nbuckets, bt);
 }
 
 static void histogram(out_t *o, const char *name, const char *labels, const uint64_t *h,
@@ -538,6 +572,7 @@ mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
         return NULL;
     }
     p->o.om = openmetrics;
+    p->o.w = w;
     p->w = w;
     p->g = mg_gen_retain(w->gen);
     if (routes_snapshot(&p->o, p->g, &p->routes) != MG_OK) {
@@ -562,6 +597,7 @@ static void render_rest(out_t *o, const mg_worker_t *w, const mg_gen_t *g)
 {
     render_nodes(o, g);
     render_tls(o, w);
+    mg__metrics_render_limits(o, g);
     family(o, "moongate_metrics_series", "gauge",
            "Series on this page, and the ceiling of series a worker may count.");
     sample(o, "moongate_metrics_series", "kind=\"exported\"", o->series + 2);
@@ -625,4 +661,77 @@ char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len)
     mg_metrics_page_free(p);
     *len = n;
     return all;
+}
+
+/* ---- for the other files of the page (metrics_int.h) ---- */
+
+void mg__metrics_printf(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    voutf(o, fmt, ap);
+    va_end(ap);
+}
+
+void mg__metrics_family(out_t *o, const char *name, const char *type, const char *help)
+{
+    family(o, name, type, help);
+}
+
+void mg__metrics_sample(out_t *o, const char *name, const char *labels, uint64_t v)
+{
+    sample(o, name, labels, v);
+}
+
+void mg__metrics_sample_i(out_t *o, const char *name, const char *labels, int64_t v)
+{
+    sample_i(o, name, labels, v);
+}
+
+void mg__metrics_histogram(out_t *o, const char *name, const char *labels, const uint64_t *h,
+                           const bounds_t *bt, uint32_t nb)
+{
+    histogram(o, name, labels, h, bt, nb);
+}
+
+void mg__metrics_escape(char *dst, size_t cap, const char *s)
+{
+    escape(NULL, dst, cap, s);
+}
+
+void mg__metrics_float(char *buf, size_t cap, double v)
+{
+    if (v != v) {
+        snprintf(buf, cap, "NaN");
+        return;
+    }
+    if (v == 1.0 / 0.0 || v == -1.0 / 0.0) {
+        snprintf(buf, cap, "%sInf", v > 0 ? "+" : "-");
+        return;
+    }
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) {
+        snprintf(buf, cap, "%.0f", v); /* a count: "10", not "1e+01" */
+        return;
+    }
+    snprintf(buf, cap, "%.17g", v);
+    for (int prec = 1; prec <= 17; prec++) {
+        char t[40];
+        snprintf(t, sizeof(t), "%.*g", prec, v);
+        if (strtod(t, NULL) == v) {
+            snprintf(buf, cap, "%s", t);
+            return;
+        }
+    }
+}
+
+void mg__metrics_bounds(const out_t *o, const double *b, size_t n, bounds_t *bt)
+{
+    bounds_of(o, b, n, bt);
+}
+
+bool mg__metrics_dead_slot(int slot, void *arg)
+{
+    const mg_worker_t *w = arg;
+    return slot < 0 || slot >= MG_MAX_WORKER_SLOTS ||
+           __atomic_load_n(&w->all_stats[slot].pid, __ATOMIC_ACQUIRE) == 0;
 }

@@ -1,0 +1,54 @@
+/*
+ * metrics_int.h -- what the files of the GET /metrics page share: the text being
+ * written and the helpers that write a family's header, samples and histograms
+ * (metrics.c), and the parts other files render: the rate-limit families
+ * (metrics_ratelimit.c). Not for other modules.
+ */
+#ifndef MG_SERVER_METRICS_INT_H
+#define MG_SERVER_METRICS_INT_H
+
+#include "conf.h"
+#include "mg_core.h"
+
+/* The page being written: a growing buffer; oom once a realloc failed. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool oom;
+    bool om;       /* OpenMetrics */
+    size_t series; /* sample lines written */
+    const mg_worker_t *w;
+} mg__metrics_out_t;
+
+/* Bucket bounds as `le` values (OpenMetrics wants a float's canonical text). */
+typedef struct {
+    char le[MG_METRICS_MAX_BUCKETS][32];
+} mg__metrics_bounds_t;
+
+void mg__metrics_printf(mg__metrics_out_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* # HELP and # TYPE; `help` is escaped as the format wants. In OpenMetrics a counter
+ * family is named without _total. */
+void mg__metrics_family(mg__metrics_out_t *o, const char *name, const char *type, const char *help);
+/* One sample line; `labels` is the text between the braces ("" for none). */
+void mg__metrics_sample(mg__metrics_out_t *o, const char *name, const char *labels, uint64_t v);
+void mg__metrics_sample_i(mg__metrics_out_t *o, const char *name, const char *labels, int64_t v);
+/* A histogram of cells h (MG_METRICS_HIST_CELLS(nb): counts per bucket, the sum in ns). */
+void mg__metrics_histogram(mg__metrics_out_t *o, const char *name, const char *labels,
+                           const uint64_t *h, const mg__metrics_bounds_t *bt, uint32_t nb);
+/* A label value escaped into dst (cap bytes). */
+void mg__metrics_escape(char *dst, size_t cap, const char *s);
+/* The `le` texts of n bounds. */
+void mg__metrics_bounds(const mg__metrics_out_t *o, const double *b, size_t n,
+                        mg__metrics_bounds_t *bt);
+/* A float as the formats write it: the shortest text that reads back the same, +Inf,
+ * -Inf, NaN. */
+void mg__metrics_float(char *buf, size_t cap, double v);
+/* For mg_metrics_sum(): skips the regions of slots whose worker is gone (and the
+ * master's), so that gauges are summed over the live workers. `arg` is the worker. */
+bool mg__metrics_dead_slot(int slot, void *arg);
+
+/* metrics_ratelimit.c: rate-limit decisions by route and limit. */
+void mg__metrics_render_limits(mg__metrics_out_t *o, const mg_gen_t *g);
+
+#endif
