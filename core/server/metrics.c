@@ -13,6 +13,8 @@
 #include "lua_runtime.h"
 #include "nodestate.h"
 #include "ratelimit.h"
+#include "ratelimit_cluster.h"
+#include "redis.h"
 #include "tls.h"
 #include "upstream.h"
 #include "worker.h"
@@ -26,6 +28,7 @@
 struct mg_gen_metrics_s {
     uint64_t **route; /* per route, then "_other" last; NULL: no room */
     uint32_t ncells;
+    uint64_t *redis_up; /* a gauge this worker sets on its tick; NULL: no room */
 };
 
 bool mg_metrics_enabled(const mg_gen_t *g)
@@ -55,15 +58,27 @@ static const char *route_upstream(const mg_route_conf_t *rt)
     return rt->upstream != NULL ? rt->upstream->name : "";
 }
 
-/* The series of the layers below: rate limits. */
+/* The series of the layers below: rate limits, the Redis client. */
 static int bind_layers(mg_gen_t *g, struct mg_gen_metrics_s *m)
 {
+    const mg_conf_t *conf = g->conf;
+    m->redis_up = conf->redis != NULL
+                      ? mg_metrics_series(MG_STR(MG__METRICS_REDIS_UP_KEY), 1, MG_METRICS_GAUGE)
+                      : NULL;
+    mg_redis_metrics_bind(conf->redis != NULL, conf->metrics.buckets,
+                          (uint32_t)conf->metrics.nbuckets);
+    mg_rl_cluster_metrics_bind(conf->redis != NULL);
     return mg_rl_metrics_bind(g);
 }
 
 int mg_metrics_gen_bind(mg_gen_t *g)
 {
-    if (!mg_metrics_enabled(g) || g->metrics != NULL) {
+    if (!mg_metrics_enabled(g)) {
+        mg_redis_metrics_bind(false, NULL, 0);
+        mg_rl_cluster_metrics_bind(false);
+        return MG_OK;
+    }
+    if (g->metrics != NULL) {
         return MG_OK;
     }
     const mg_conf_t *conf = g->conf;
@@ -125,6 +140,19 @@ void mg_metrics_log(mg_request_t *r)
         own = total - r->upstream_time;
     }
     mg_metrics_observe(c + MG_MR_HIST + 2 * hc, b, nb, own < 0 ? 0 : own);
+}
+
+void mg_metrics_tick(mg_worker_t *w)
+{
+    const struct mg_gen_metrics_s *m = w->gen->metrics;
+    if (m == NULL) {
+        return;
+    }
+    if (m->redis_up != NULL) {
+        mg_rl_cluster_stats_t st;
+        mg_rl_cluster_stats(w->gen->rl_cluster, &st);
+        mg_metrics_set(m->redis_up, st.connected ? 1 : 0);
+    }
 }
 
 void mg_metrics_cardinality(size_t *series, size_t *limit)

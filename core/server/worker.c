@@ -16,6 +16,7 @@
 #include "ocsp_fetch.h"
 #include "control.h"
 #include "tls.h"
+#include "metrics.h"
 #include "metrics_store.h"
 #include "resolver.h"
 
@@ -453,6 +454,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     store_u64(&w->stats->log_dropped, mg_log_dropped());
     store_i64(&w->stats->connections, (int64_t)w->nconns);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
+    mg_metrics_tick(w);
     resolvers_reap(false);
     mg_ocsp_fetch_tick(w);
 }

@@ -1,5 +1,6 @@
 # GET /metrics and the rate limits: each route limit's decisions (allowed, rejected,
-# delayed) after known traffic. Pages are checked with `promtool check
+# delayed) after known traffic, and the Redis client's figures for cluster limits,
+# which agree with what /status says of them. Pages are checked with `promtool check
 # metrics` when promtool is installed.
 use Test::Moongate;
 use Time::HiRes ();
@@ -147,3 +148,76 @@ sub {
     is(decisions($p, 'keyed', 'must'), '1 1 0', 'must: one allowed, one rejected');
     is(decisions($p, 'loose', 'may'), '1 0 0', 'may: the request passed it');
 }
+
+
+
+=== TEST 4: the Redis client's figures for cluster limits, beside /status
+--- redis
+--- yaml_config
+redis: { address: "127.0.0.1:$MG_REDIS_PORT", timeout: 2s }
+routes:
+  - name: cl
+    paths: ["/*"]
+    return: { status: 200, body: "ok\n" }
+    rate_limit:
+      - { name: shared, algorithm: fixed_window, rate: 2/h, key: route, scope: cluster }
+--- test_code eval
+sub {
+    my $t = shift;
+    clear_of_window_edge(3600);
+    my @s = map { status_of($t, "/x$_") } 1 .. 3;
+    is("@s", "200 200 429", 'the cluster limit applies');
+    my $p = scrape($t);
+    is(decisions($p, 'cl', 'shared'), '2 1 0', 'its decisions');
+    is(value($p, 'moongate_ratelimit_cluster_checks_total'), 3, 'three cluster checks');
+    is(value($p, 'moongate_ratelimit_cluster_checks_total'), $t->status->{redis}{checks},
+       'as /status counts them');
+    is(value($p, 'moongate_redis_commands_total'), 3, 'three commands');
+    is(value($p, 'moongate_redis_command_duration_seconds_count'), 3, 'three replies timed');
+    is(value($p, 'moongate_redis_errors_total{reason="failure"}'), 0, 'no failure');
+    is(value($p, 'moongate_redis_errors_total{reason="timeout"}'), 0, 'no timeout');
+    ok(eventually(3, sub { value(scrape($t), 'moongate_redis_connected') == 1 }),
+       'the worker is connected (within a tick)');
+    promtool_ok($p, 'Redis families');
+}
+
+
+
+=== TEST 5: Redis going away: failures, refusals and reconnects, as /status counts them
+--- redis
+--- yaml_config
+redis: { address: "127.0.0.1:$MG_REDIS_PORT", timeout: 500ms }
+routes:
+  - name: cl
+    paths: ["/*"]
+    return: { status: 200, body: "ok\n" }
+    rate_limit:
+      - { name: gone, algorithm: fixed_window, rate: 100/h, key: route, scope: cluster,
+          redis_failure: reject }
+--- test_code eval
+sub {
+    my $t = shift;
+    clear_of_window_edge(3600);
+    is(status_of($t, "/up"), 200, 'passes while Redis is up');
+    $t->redis->stop;
+    my @s = map { status_of($t, "/down$_") } 1 .. 4;
+    is("@s", "429 429 429 429", 'refused while Redis is away');
+    my $p = scrape($t);
+    my $st = $t->status->{redis};
+    ok($st, '/status shows the client');
+    is(value($p, 'moongate_redis_errors_total{reason="failure"}'), $st->{failures},
+       "failures as /status says ($st->{failures})");
+    is(value($p, 'moongate_redis_errors_total{reason="timeout"}'), $st->{timeouts},
+       "timeouts as /status says ($st->{timeouts})");
+    is(value($p, 'moongate_ratelimit_cluster_fallbacks_total'), 4,
+       'four checks applied redis_failure');
+    is(value($p, 'moongate_ratelimit_cluster_fallbacks_total'), $st->{fallbacks},
+       'as /status counts them');
+    is(decisions($p, 'cl', 'gone'), '1 4 0', 'the limit rejected while Redis was away');
+    ok(eventually(5, sub { (value(scrape($t), 'moongate_redis_reconnects_total') // 0) >= 1 }),
+       'the client tries to connect again');
+    ok(eventually(3, sub { value(scrape($t), 'moongate_redis_connected') == 0 }),
+       'and is counted as not connected');
+}
+--- error_log eval
+[qr/redis 127\.0\.0\.1:\d+ unavailable/]
