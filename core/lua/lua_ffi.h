@@ -186,6 +186,24 @@ int mg_lua_http_header_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *val
 void mg_lua_http_done(mg_lua_task_t *t);
 /* ffi:end */
 
+/* ---- core/lua/lua_metrics.c: plugin calls counted (lua/moongate/metrics.lua) ---- */
+
+/* ffi:begin lua/moongate/metrics.lua */
+#ifdef MG_LUA_FFI_ONLY
+struct mg_lua_metrics_marker {
+    int unused;
+};
+#endif
+/* The per-plugin series cells of state `state` (the light userdata runtime.init gets),
+ * indexed by plugin index * 8 + phase: NULL when the state does not count (then nothing
+ * below is called), NULL entries until the state is bound to its worker. */
+uint64_t **mg_lua_plugin_cells(void *state);
+/* Around one plugin function's call: enter returns a mark, leave counts the call (an
+ * error unless ok) and the code's running time since the mark into `cells`. */
+double mg_lua_plugin_enter(mg_lua_task_t *t);
+void mg_lua_plugin_leave(mg_lua_task_t *t, uint64_t *cells, int ok, double mark);
+/* ffi:end */
+
 /* ---- core/lua/lua_api.c: mg.tls (lua/moongate/tls.lua) ---- */
 
 /* ffi:begin lua/moongate/tls.lua */

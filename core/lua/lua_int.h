@@ -36,7 +36,9 @@ struct mg_lua_s {
     size_t nroutes;
     char **plugin_names;
     char **plugin_versions;
+    unsigned *plugin_phases; /* MG_PHASE_BIT of each plugin's phase functions */
     size_t nplugins;
+    struct mg_lua_metrics_s *metrics; /* lua_metrics.c; NULL when the config does not count */
     int next_id; /* ids of tasks, the Lua side's key */
 
     /* coroutines whose last run returned cleanly, kept for the next request: a thread
@@ -146,6 +148,13 @@ int mg__lua_sleep(mg_lua_task_t *t, double seconds);
 int mg__lua_spawn(mg_lua_t *lua, mg_gen_t *gen);
 /* The Lua C function behind require "moongate.spawn". */
 int mg__lua_l_spawn(lua_State *L);
+
+/* lua_metrics.c: made with the state (before its plugins load: runtime.init asks for
+ * the cells) when its configuration counts, and freed with it; a CPU-budget kill of
+ * the plugin at mg__lua_where. */
+int mg__lua_metrics_create(mg_lua_t *lua);
+void mg__lua_metrics_destroy(mg_lua_t *lua);
+void mg__lua_metrics_kill(mg_lua_t *lua, int32_t where);
 
 /* lua_http.c: drops the task's HTTP call, if any (no callback after this). */
 void mg__lua_http_cancel(mg_lua_task_t *t);

@@ -97,6 +97,31 @@ double mg_lua_phase_time(const mg_request_t *r, int phase);
  * the proxy leaves them out of the upstream's time. */
 double mg_lua_filter_time(const mg_request_t *r);
 
+/* ---- metrics (lua_metrics.c) ---- */
+
+/* Cells of a plugin's series per phase: calls, errors (the plugin failed: the request
+ * got a 500), then a histogram of the seconds its code ran (waits not counted) with the
+ * bounds of conf->metrics. */
+enum { MG_LUA_PM_CALLS = 0, MG_LUA_PM_ERRORS, MG_LUA_PM_HIST };
+
+/* The key of plugin `plugin`'s series for `phase` (MG_PHASE_REWRITE .. MG_PHASE_LOG),
+ * or of its CPU-budget kills (one cell) for phase -1, into buf (cap bytes). */
+mg_str_t mg_lua_metrics_plugin_key(char *buf, size_t cap, const char *plugin, int phase);
+/* Cells of a per-phase series under conf. */
+uint32_t mg_lua_metrics_plugin_cells(const mg_conf_t *conf);
+
+/* Finds this worker's per-plugin series of a state whose configuration counts
+ * (mg_conf_metrics_on), once bound to its worker (after mg_metrics_attach). A no-op
+ * otherwise. MG_OK, or MG_ERROR when out of memory. */
+int mg_lua_metrics_bind(mg_lua_t *lua);
+
+/* Phases (MG_PHASE_BIT) in which loaded plugin i has a function. */
+unsigned mg_lua_plugin_phases(const mg_lua_t *lua, size_t i);
+
+/* The master killed a worker stuck in `plugin` (NULL: outside plugin code): counted as
+ * one of its CPU-budget kills, in the master's region, when `conf` counts. */
+void mg_lua_metrics_stall_kill(const mg_conf_t *conf, const char *plugin);
+
 /* ---- the CPU budget ---- */
 
 /* Called from a signal handler when the current phase ran past its budget: makes the

@@ -28,7 +28,8 @@
 struct mg_gen_metrics_s {
     uint64_t **route; /* per route, then "_other" last; NULL: no room */
     uint32_t ncells;
-    uint64_t *redis_up; /* a gauge this worker sets on its tick; NULL: no room */
+    uint64_t *lua_memory; /* gauges this worker sets on its tick; NULL: no room */
+    uint64_t *redis_up;
 };
 
 bool mg_metrics_enabled(const mg_gen_t *g)
@@ -58,17 +59,21 @@ static const char *route_upstream(const mg_route_conf_t *rt)
     return rt->upstream != NULL ? rt->upstream->name : "";
 }
 
-/* The series of the layers below: rate limits, the Redis client. */
+/* The series of the layers below: rate limits, the plugins, the Redis client. */
 static int bind_layers(mg_gen_t *g, struct mg_gen_metrics_s *m)
 {
     const mg_conf_t *conf = g->conf;
+    m->lua_memory = mg_metrics_series(MG_STR(MG__METRICS_LUA_MEMORY_KEY), 1, MG_METRICS_GAUGE);
     m->redis_up = conf->redis != NULL
                       ? mg_metrics_series(MG_STR(MG__METRICS_REDIS_UP_KEY), 1, MG_METRICS_GAUGE)
                       : NULL;
     mg_redis_metrics_bind(conf->redis != NULL, conf->metrics.buckets,
                           (uint32_t)conf->metrics.nbuckets);
     mg_rl_cluster_metrics_bind(conf->redis != NULL);
-    return mg_rl_metrics_bind(g);
+    if (mg_rl_metrics_bind(g) != MG_OK || mg_lua_metrics_bind(g->lua) != MG_OK) {
+        return MG_ERROR;
+    }
+    return MG_OK;
 }
 
 int mg_metrics_gen_bind(mg_gen_t *g)
@@ -147,6 +152,9 @@ void mg_metrics_tick(mg_worker_t *w)
     const struct mg_gen_metrics_s *m = w->gen->metrics;
     if (m == NULL) {
         return;
+    }
+    if (m->lua_memory != NULL) {
+        mg_metrics_set(m->lua_memory, mg_lua_memory(w->gen->lua));
     }
     if (m->redis_up != NULL) {
         mg_rl_cluster_stats_t st;
@@ -625,6 +633,7 @@ static void render_rest(out_t *o, const mg_worker_t *w, const mg_gen_t *g)
 {
     render_nodes(o, g);
     render_tls(o, w);
+    mg__metrics_render_plugins(o, g);
     mg__metrics_render_limits(o, g);
     family(o, "moongate_metrics_series", "gauge",
            "Series on this page, and the ceiling of series a worker may count.");

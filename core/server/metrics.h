@@ -54,8 +54,8 @@ void mg_metrics_page_free(mg_metrics_page_t *p);
 /* The whole page at once (tests, tools): a malloc'd buffer of *len bytes, or NULL. */
 char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len);
 
-/* The worker's tick (1 s): the gauges it keeps for its current generation (whether
- * its Redis client is connected). */
+/* The worker's tick (1 s): the gauges it keeps for its current generation (its Lua
+ * memory, whether its Redis client is connected). */
 void mg_metrics_tick(mg_worker_t *w);
 
 /* Series counted by this worker's region and the ceiling, for /status. */

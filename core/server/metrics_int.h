@@ -1,8 +1,9 @@
 /*
  * metrics_int.h -- what the files of the GET /metrics page share: the text being
  * written and the helpers that write a family's header, samples and histograms
- * (metrics.c), and the parts other files render: the rate-limit and Redis families
- * (metrics_ratelimit.c). Not for other modules.
+ * (metrics.c), and the parts other files render: the plugins' families
+ * (metrics_lua.c) and the rate-limit and Redis ones (metrics_ratelimit.c). Not for
+ * other modules.
  */
 #ifndef MG_SERVER_METRICS_INT_H
 #define MG_SERVER_METRICS_INT_H
@@ -48,10 +49,15 @@ void mg__metrics_float(char *buf, size_t cap, double v);
  * master's), so that gauges are summed over the live workers. `arg` is the worker. */
 bool mg__metrics_dead_slot(int slot, void *arg);
 
+/* metrics_lua.c: the plugins' calls, errors, time, budget kills and the Lua memory
+ * of each worker. */
+void mg__metrics_render_plugins(mg__metrics_out_t *o, const mg_gen_t *g);
+
 /* metrics_ratelimit.c: rate-limit decisions by route and limit; the Redis client. */
 void mg__metrics_render_limits(mg__metrics_out_t *o, const mg_gen_t *g);
 
 /* The per-worker gauge series keys (metrics.c sets them on the worker's tick). */
+#define MG__METRICS_LUA_MEMORY_KEY "g\037lua_memory"
 #define MG__METRICS_REDIS_UP_KEY "g\037redis_connected"
 
 #endif
