@@ -149,9 +149,9 @@ int mg__lua_spawn(mg_lua_t *lua, mg_gen_t *gen);
 /* The Lua C function behind require "moongate.spawn". */
 int mg__lua_l_spawn(lua_State *L);
 
-/* lua_metrics.c: made with the state (before its plugins load: runtime.init asks for
- * the cells) when its configuration counts, and freed with it; a CPU-budget kill of
- * the plugin at mg__lua_where. */
+/* lua_metrics.c: made with the state (before its plugins load, which may declare
+ * metrics) when its configuration counts, and freed with it; a CPU-budget kill of the
+ * plugin at mg__lua_where. */
 int mg__lua_metrics_create(mg_lua_t *lua);
 void mg__lua_metrics_destroy(mg_lua_t *lua);
 void mg__lua_metrics_kill(mg_lua_t *lua, int32_t where);

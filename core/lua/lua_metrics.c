@@ -1,16 +1,24 @@
 /*
  * lua_metrics.c -- what a Lua state counts for GET /metrics: each plugin's calls,
- * errors and running time per phase, and its CPU-budget kills.
+ * errors and running time per phase, its CPU-budget kills, and the metrics plugins
+ * declare themselves with mg.metrics (lua/moongate/metrics.lua).
  *
  * A state is made before it knows its worker (validation, the first generation), and
  * series live in the worker's region (sys/metrics_store.h), so nothing here adds a
  * series until mg_lua_metrics_bind(): the per-plugin cells are found then, once per
  * generation, and the request path only bumps them through pointers runtime.lua holds
- * (mg_lua_plugin_cells).
+ * (mg_lua_plugin_cells). A plugin's own series are found on first use of a label set,
+ * from Lua, and cached there; each worker keeps at most `max_series` of them per metric
+ * (a count kept in the region, so it holds across reloads and restarts) and folds the
+ * rest into one "_other" series, counted.
  *
  * Keys (MG_METRICS_SEP between the parts):
  *   P plugin phase       calls, errors, then a histogram of seconds (conf buckets)
  *   K plugin             CPU-budget kills (also counted by the master for stalls)
+ *   u plugin name sig v1 v2 ...   a declared metric's series (cells hold doubles)
+ *   U plugin name sig             its series added in this region, and folds
+ * `sig` is a hash of the declaration's type, label names and bounds: a metric whose
+ * shape changes across a reload starts new series instead of mixing old counts in.
  */
 #include "lua_int.h"
 
@@ -20,14 +28,27 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PHASES 8 /* pcells per plugin: indexed by plugin index * 8 + phase, as mg__lua_where */
+#define MAX_DECLS 1024
+
+typedef struct {
+    mg_lua_metric_info_t info;
+    char *prefix; /* "u<SEP>plugin<SEP>name<SEP>sig<SEP>" */
+    size_t plen;
+    uint32_t max_series;
+    uint64_t *meta;  /* this worker's [series added, folds], found on first use */
+    uint64_t *other; /* the "_other" series, made on the first fold */
+} decl_t;
 
 struct mg_lua_metrics_s {
     bool bound;        /* mg_lua_metrics_bind() ran: series may be added */
     uint64_t **pcells; /* nplugins * PHASES; NULL entries until bound, or without room */
     uint64_t **kills;  /* per plugin */
     size_t nplugins;
+    decl_t *decls;
+    size_t ndecls, cdecls;
 };
 
 /* ---- keys ---- */
@@ -75,12 +96,29 @@ int mg__lua_metrics_create(mg_lua_t *lua)
     return MG_OK;
 }
 
+static void decl_free(decl_t *d)
+{
+    for (size_t i = 0; i < d->info.nlabels; i++) {
+        free(d->info.labels[i]);
+    }
+    free(d->info.labels);
+    free(d->info.bounds);
+    free(d->info.plugin);
+    free(d->info.name);
+    free(d->info.help);
+    free(d->prefix);
+}
+
 void mg__lua_metrics_destroy(mg_lua_t *lua)
 {
     struct mg_lua_metrics_s *m = lua->metrics;
     if (m == NULL) {
         return;
     }
+    for (size_t i = 0; i < m->ndecls; i++) {
+        decl_free(&m->decls[i]);
+    }
+    free(m->decls);
     free(m->pcells);
     free(m->kills);
     free(m);
@@ -163,4 +201,179 @@ void mg_lua_plugin_leave(mg_lua_task_t *t, uint64_t *cells, int ok, double mark)
         mg_metrics_add(&cells[MG_LUA_PM_ERRORS], 1);
     }
     mg_metrics_observe(cells + MG_LUA_PM_HIST, mc->buckets, (uint32_t)mc->nbuckets, spent);
+}
+
+/* ---- metrics plugins declare (mg.metrics) ---- */
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/* Splits `labels` (names joined by MG_METRICS_SEP) into d->info.labels. */
+static int split_labels(decl_t *d, const char *labels, size_t llen, int nlabels)
+{
+    d->info.labels = calloc(nlabels > 0 ? (size_t)nlabels : 1, sizeof(char *));
+    if (d->info.labels == NULL) {
+        return MG_ERROR;
+    }
+    const char *p = labels, *end = labels + llen;
+    for (int i = 0; i < nlabels; i++) {
+        const char *sep = memchr(p, MG_METRICS_SEP, (size_t)(end - p));
+        const char *e = sep != NULL ? sep : end;
+        if ((d->info.labels[i] = dup_n(p, (size_t)(e - p))) == NULL) {
+            return MG_ERROR;
+        }
+        d->info.nlabels++;
+        p = sep != NULL ? sep + 1 : end;
+    }
+    return MG_OK;
+}
+
+/* The declaration's shape as a hash: type, label names and bounds. */
+static uint32_t signature(const decl_t *d, const char *labels, size_t llen)
+{
+    uint32_t h = 2166136261u;
+    const unsigned char *parts[3] = {(const unsigned char *)&d->info.type,
+                                     (const unsigned char *)labels,
+                                     (const unsigned char *)d->info.bounds};
+    size_t lens[3] = {sizeof(d->info.type), llen, d->info.nbounds * sizeof(double)};
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < lens[k]; i++) {
+            h = (h ^ parts[k][i]) * 16777619u;
+        }
+        h = (h ^ 0xff) * 16777619u;
+    }
+    return h;
+}
+
+int mg_lua_metric_declare(void *state, const char *plugin, const char *name, int type,
+                          const char *help, size_t hlen, const char *labels, size_t llen,
+                          int nlabels, const double *bounds, int nbounds, int max_series)
+{
+    mg_lua_t *lua = state;
+    struct mg_lua_metrics_s *m = lua != NULL ? lua->metrics : NULL;
+    if (m == NULL) {
+        return -1; /* not counting: the Lua side checked the declaration and drops it */
+    }
+    if (m->ndecls == MAX_DECLS || nlabels < 0 || nbounds < 0 || nbounds > MG_METRICS_MAX_BUCKETS ||
+        type < MG_LUA_METRIC_COUNTER || type > MG_LUA_METRIC_HISTOGRAM) {
+        return -2;
+    }
+    if (m->ndecls == m->cdecls) {
+        size_t cap = m->cdecls ? m->cdecls * 2 : 8;
+        decl_t *nd = realloc(m->decls, cap * sizeof(*nd));
+        if (nd == NULL) {
+            return -2;
+        }
+        m->decls = nd;
+        m->cdecls = cap;
+    }
+    decl_t *d = &m->decls[m->ndecls];
+    memset(d, 0, sizeof(*d));
+    d->info.type = type;
+    d->info.nbounds = (uint32_t)nbounds;
+    d->info.ncells = type == MG_LUA_METRIC_HISTOGRAM ? MG_METRICS_HIST_CELLS((uint32_t)nbounds) : 1;
+    d->max_series = max_series > 0 ? (uint32_t)max_series : 1;
+    d->info.plugin = strdup(plugin);
+    d->info.name = strdup(name);
+    d->info.help = dup_n(help, hlen);
+    d->info.bounds = malloc((nbounds ? (size_t)nbounds : 1) * sizeof(double));
+    if (d->info.plugin == NULL || d->info.name == NULL || d->info.help == NULL ||
+        d->info.bounds == NULL || split_labels(d, labels, llen, nlabels) != MG_OK) {
+        decl_free(d);
+        return -2;
+    }
+    if (nbounds > 0) {
+        memcpy(d->info.bounds, bounds, (size_t)nbounds * sizeof(double));
+    }
+    char buf[512];
+    int n = snprintf(buf, sizeof(buf), "u%c%s%c%s%c%08x%c", MG_METRICS_SEP, plugin, MG_METRICS_SEP,
+                     name, MG_METRICS_SEP, signature(d, labels, llen), MG_METRICS_SEP);
+    if (n <= 0 || (size_t)n >= sizeof(buf) || (d->prefix = dup_n(buf, (size_t)n)) == NULL) {
+        decl_free(d);
+        return -2;
+    }
+    d->plen = (size_t)n;
+    d->info.prefix = mg_str(d->prefix, d->plen);
+    return (int)m->ndecls++;
+}
+
+mg_str_t mg_lua_metric_meta_key(const mg_lua_metric_info_t *info, char *buf, size_t cap)
+{
+    size_t n = MG_MIN(info->prefix.len - 1, cap);
+    memcpy(buf, info->prefix.p, n);
+    buf[0] = 'U';
+    return mg_str(buf, n);
+}
+
+/* The "_other" series of d: every label "_other". */
+static uint64_t *other_series(decl_t *d)
+{
+    char key[1024];
+    size_t n = d->plen;
+    memcpy(key, d->prefix, n);
+    for (size_t i = 0; i < d->info.nlabels && n + 8 < sizeof(key); i++) {
+        memcpy(key + n, i > 0 ? "\x1f_other" : "_other", i > 0 ? 7 : 6);
+        n += i > 0 ? 7 : 6;
+    }
+    unsigned flags = d->info.type == MG_LUA_METRIC_GAUGE ? MG_METRICS_GAUGE : 0;
+    return mg_metrics_series(mg_str(key, n), d->info.ncells, flags);
+}
+
+double *mg_lua_metric_cells(mg_lua_task_t *t, int metric, const char *vals, size_t vlen,
+                            int *folded)
+{
+    mg_lua_t *lua = t != NULL ? t->lua : NULL;
+    struct mg_lua_metrics_s *m = lua != NULL ? lua->metrics : NULL;
+    *folded = 0;
+    if (m == NULL || !m->bound || metric < 0 || (size_t)metric >= m->ndecls) {
+        return NULL;
+    }
+    decl_t *d = &m->decls[metric];
+    char key[2048];
+    if (d->meta == NULL) {
+        d->meta = mg_metrics_series(mg_lua_metric_meta_key(&d->info, key, sizeof(key)), 2, 0);
+    }
+    uint64_t *c = NULL;
+    if (vals != NULL && d->plen + vlen <= sizeof(key)) {
+        memcpy(key, d->prefix, d->plen);
+        memcpy(key + d->plen, vals, vlen);
+        mg_str_t k = mg_str(key, d->plen + vlen);
+        c = mg_metrics_lookup(k, d->info.ncells);
+        if (c == NULL && d->meta != NULL && d->meta[0] < d->max_series) {
+            size_t before = mg_metrics_count();
+            unsigned flags = d->info.type == MG_LUA_METRIC_GAUGE ? MG_METRICS_GAUGE : 0;
+            c = mg_metrics_series(k, d->info.ncells, flags);
+            if (c != NULL && mg_metrics_count() > before) {
+                mg_metrics_add(&d->meta[0], 1);
+            }
+        }
+    }
+    if (c != NULL) {
+        return (double *)c;
+    }
+    *folded = 1;
+    if (d->meta != NULL) {
+        mg_metrics_add(&d->meta[1], 1);
+    }
+    if (d->other == NULL) {
+        d->other = other_series(d);
+    }
+    return (double *)d->other;
+}
+
+size_t mg_lua_metric_count(const mg_lua_t *lua)
+{
+    return lua != NULL && lua->metrics != NULL ? lua->metrics->ndecls : 0;
+}
+
+const mg_lua_metric_info_t *mg_lua_metric_at(const mg_lua_t *lua, size_t i)
+{
+    return &lua->metrics->decls[i].info;
 }

@@ -597,8 +597,9 @@ struct mg_metrics_page_s {
     const mg_worker_t *w;
     mg_gen_t *g; /* one reference held */
     routes_t routes;
-    int stage;   /* 0: head, 1: routes, 2: the rest, 3: done */
+    int stage; /* 0: head, 1: routes, 2: the rest, 3: plugins' own, 4: the end, 5: done */
     size_t fam, next;
+    mg__metrics_ext_t *ext; /* stage 3 */
 };
 
 mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
@@ -621,6 +622,7 @@ mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
 void mg_metrics_page_free(mg_metrics_page_t *p)
 {
     if (p != NULL) {
+        mg__metrics_ext_free(p->ext);
         routes_free(&p->routes);
         mg_gen_release(p->g);
         free(p->o.p);
@@ -635,6 +637,10 @@ static void render_rest(out_t *o, const mg_worker_t *w, const mg_gen_t *g)
     render_tls(o, w);
     mg__metrics_render_plugins(o, g);
     mg__metrics_render_limits(o, g);
+}
+
+static void render_end(out_t *o)
+{
     family(o, "moongate_metrics_series", "gauge",
            "Series on this page, and the ceiling of series a worker may count.");
     sample(o, "moongate_metrics_series", "kind=\"exported\"", o->series + 2);
@@ -665,12 +671,24 @@ const char *mg_metrics_page_next(mg_metrics_page_t *p, size_t *len, bool *last)
         }
         break;
     }
-    default:
+    case 2:
         render_rest(o, p->w, p->g);
         p->stage = 3;
         break;
+    case 3:
+        if (p->ext == NULL && (p->ext = mg__metrics_ext_new(p->g)) == NULL) {
+            return NULL;
+        }
+        if (mg__metrics_ext_next(o, p->ext)) {
+            p->stage = 4;
+        }
+        break;
+    default:
+        render_end(o);
+        p->stage = 5;
+        break;
     }
-    *last = p->stage == 3;
+    *last = p->stage == 5;
     *len = o->len;
     return o->oom ? NULL : (o->p != NULL ? o->p : "");
 }

@@ -49,9 +49,16 @@ void mg__metrics_float(char *buf, size_t cap, double v);
  * master's), so that gauges are summed over the live workers. `arg` is the worker. */
 bool mg__metrics_dead_slot(int slot, void *arg);
 
-/* metrics_lua.c: the plugins' calls, errors, time, budget kills and the Lua memory
- * of each worker. */
+/* metrics_lua.c: the plugins' calls, errors, time, budget kills, folds and the Lua
+ * memory of each worker. */
 void mg__metrics_render_plugins(mg__metrics_out_t *o, const mg_gen_t *g);
+
+/* metrics_lua.c: the metrics plugins declared (mg.metrics), one family per call to
+ * next, which returns true once every family is written. */
+typedef struct mg__metrics_ext_s mg__metrics_ext_t;
+mg__metrics_ext_t *mg__metrics_ext_new(const mg_gen_t *g);
+bool mg__metrics_ext_next(mg__metrics_out_t *o, mg__metrics_ext_t *x);
+void mg__metrics_ext_free(mg__metrics_ext_t *x);
 
 /* metrics_ratelimit.c: rate-limit decisions by route and limit; the Redis client. */
 void mg__metrics_render_limits(mg__metrics_out_t *o, const mg_gen_t *g);

@@ -75,7 +75,9 @@ local function load_plugin(src, idx)
     if not chunk then
         return nil, err
     end
+    core.loading = src.name -- mg.metrics declarations belong to it
     local ok, p = pcall(chunk)
+    core.loading = nil
     if not ok then
         return nil, tostring(p)
     end
@@ -288,6 +290,7 @@ function M.init(spec, state)
     _G.mg = mg
     WATCH = C.mg_lua_watch_cell(nil)
     TASK_NOW = C.mg_lua_task_cell()
+    core.state = state
     require "moongate.metrics" -- declares the C functions counting plugin calls
     local pc = C.mg_lua_plugin_cells(state)
     PCELLS = pc ~= nil and pc or nil
