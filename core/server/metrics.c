@@ -738,11 +738,6 @@ void mg__metrics_sample(out_t *o, const char *name, const char *labels, uint64_t
     sample(o, name, labels, v);
 }
 
-void mg__metrics_sample_i(out_t *o, const char *name, const char *labels, int64_t v)
-{
-    sample_i(o, name, labels, v);
-}
-
 void mg__metrics_histogram(out_t *o, const char *name, const char *labels, const uint64_t *h,
                            const bounds_t *bt, uint32_t nb)
 {

@@ -33,7 +33,6 @@ void mg__metrics_printf(mg__metrics_out_t *o, const char *fmt, ...)
 void mg__metrics_family(mg__metrics_out_t *o, const char *name, const char *type, const char *help);
 /* One sample line; `labels` is the text between the braces ("" for none). */
 void mg__metrics_sample(mg__metrics_out_t *o, const char *name, const char *labels, uint64_t v);
-void mg__metrics_sample_i(mg__metrics_out_t *o, const char *name, const char *labels, int64_t v);
 /* A histogram of cells h (MG_METRICS_HIST_CELLS(nb): counts per bucket, the sum in ns). */
 void mg__metrics_histogram(mg__metrics_out_t *o, const char *name, const char *labels,
                            const uint64_t *h, const mg__metrics_bounds_t *bt, uint32_t nb);
