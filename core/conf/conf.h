@@ -442,6 +442,13 @@ struct mg_conf_s {
     mg_tracing_conf_t *tracing;   /* NULL without a `tracing` block (or `tracing: off`) */
 };
 
+/* True when `conf` counts for GET /metrics: metrics enabled and an admin listener to
+ * read them. Every layer that counts asks this, so that off costs nothing anywhere. */
+static inline bool mg_conf_metrics_on(const mg_conf_t *conf)
+{
+    return conf->metrics.enabled && conf->admin != NULL;
+}
+
 /* A configuration error. `file:line:column: key: message`. */
 typedef struct {
     char file[512];

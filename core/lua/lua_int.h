@@ -36,7 +36,9 @@ struct mg_lua_s {
     size_t nroutes;
     char **plugin_names;
     char **plugin_versions;
+    unsigned *plugin_phases; /* MG_PHASE_BIT of each plugin's phase functions */
     size_t nplugins;
+    struct mg_lua_metrics_s *metrics; /* lua_metrics.c; NULL when the config does not count */
     int next_id; /* ids of tasks, the Lua side's key */
     /* mg_lua_retire: the generation takes no new requests; its timers run out */
     bool retired;
@@ -168,6 +170,13 @@ int mg__lua_l_spawn(lua_State *L);
 void mg__lua_timer_open(lua_State *L);
 /* Cancels the pending timers of `lua` (it is being closed: none may hold it). */
 void mg__lua_timers_drop(mg_lua_t *lua);
+
+/* lua_metrics.c: made with the state (before its plugins load, which may declare
+ * metrics) when its configuration counts, and freed with it; a CPU-budget kill of the
+ * plugin at mg__lua_where. */
+int mg__lua_metrics_create(mg_lua_t *lua);
+void mg__lua_metrics_destroy(mg_lua_t *lua);
+void mg__lua_metrics_kill(mg_lua_t *lua, int32_t where);
 
 /* lua_http.c: drops the task's HTTP call, if any (no callback after this). */
 void mg__lua_http_cancel(mg_lua_task_t *t);

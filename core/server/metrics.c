@@ -3,6 +3,7 @@
  */
 #include "metrics.h"
 
+#include "metrics_int.h"
 #include "metrics_store.h"
 #include "clock.h"
 #include "conf.h"
@@ -12,6 +13,9 @@
 #include "log.h"
 #include "lua_runtime.h"
 #include "nodestate.h"
+#include "ratelimit.h"
+#include "ratelimit_cluster.h"
+#include "redis.h"
 #include "tls.h"
 #include "trace.h"
 #include "trace_export.h"
@@ -27,11 +31,13 @@
 struct mg_gen_metrics_s {
     uint64_t **route; /* per route, then "_other" last; NULL: no room */
     uint32_t ncells;
+    uint64_t *lua_memory; /* gauges this worker sets on its tick; NULL: no room */
+    uint64_t *redis_up;
 };
 
 bool mg_metrics_enabled(const mg_gen_t *g)
 {
-    return g->conf->metrics.enabled && g->conf->admin != NULL;
+    return mg_conf_metrics_on(g->conf);
 }
 
 static uint32_t hist_cells(const mg_conf_t *conf)
@@ -56,9 +62,31 @@ static const char *route_upstream(const mg_route_conf_t *rt)
     return rt->upstream != NULL ? rt->upstream->name : "";
 }
 
+/* The series of the layers below: rate limits, the plugins, the Redis client. */
+static int bind_layers(mg_gen_t *g, struct mg_gen_metrics_s *m)
+{
+    const mg_conf_t *conf = g->conf;
+    m->lua_memory = mg_metrics_series(MG_STR(MG__METRICS_LUA_MEMORY_KEY), 1, MG_METRICS_GAUGE);
+    m->redis_up = conf->redis != NULL
+                      ? mg_metrics_series(MG_STR(MG__METRICS_REDIS_UP_KEY), 1, MG_METRICS_GAUGE)
+                      : NULL;
+    mg_redis_metrics_bind(conf->redis != NULL, conf->metrics.buckets,
+                          (uint32_t)conf->metrics.nbuckets);
+    mg_rl_cluster_metrics_bind(conf->redis != NULL);
+    if (mg_rl_metrics_bind(g) != MG_OK || mg_lua_metrics_bind(g->lua) != MG_OK) {
+        return MG_ERROR;
+    }
+    return MG_OK;
+}
+
 int mg_metrics_gen_bind(mg_gen_t *g)
 {
-    if (!mg_metrics_enabled(g) || g->metrics != NULL) {
+    if (!mg_metrics_enabled(g)) {
+        mg_redis_metrics_bind(false, NULL, 0);
+        mg_rl_cluster_metrics_bind(false);
+        return MG_OK;
+    }
+    if (g->metrics != NULL) {
         return MG_OK;
     }
     const mg_conf_t *conf = g->conf;
@@ -85,11 +113,12 @@ int mg_metrics_gen_bind(mg_gen_t *g)
                     folded, mg_metrics_count());
     }
     g->metrics = m;
-    return MG_OK;
+    return bind_layers(g, m);
 }
 
 void mg_metrics_gen_free(mg_gen_t *g)
 {
+    mg_rl_metrics_free(g);
     if (g->metrics != NULL) {
         free(g->metrics->route);
         free(g->metrics);
@@ -195,6 +224,22 @@ uint64_t mg_metrics_log_dropped(const mg_worker_t *w)
     return v;
 }
 
+void mg_metrics_tick(mg_worker_t *w)
+{
+    const struct mg_gen_metrics_s *m = w->gen->metrics;
+    if (m == NULL) {
+        return;
+    }
+    if (m->lua_memory != NULL) {
+        mg_metrics_set(m->lua_memory, mg_lua_memory(w->gen->lua));
+    }
+    if (m->redis_up != NULL) {
+        mg_rl_cluster_stats_t st;
+        mg_rl_cluster_stats(w->gen->rl_cluster, &st);
+        mg_metrics_set(m->redis_up, st.connected ? 1 : 0);
+    }
+}
+
 void mg_metrics_cardinality(size_t *series, size_t *limit)
 {
     *series = mg_metrics_count();
@@ -203,14 +248,7 @@ void mg_metrics_cardinality(size_t *series, size_t *limit)
 
 /* ---- the page ---- */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool oom;
-    bool om;       /* OpenMetrics */
-    size_t series; /* sample lines written */
-    const mg_worker_t *w;
-} out_t;
+typedef mg__metrics_out_t out_t;
 
 static void reserve(out_t *o, size_t need)
 {
@@ -227,13 +265,11 @@ static void reserve(out_t *o, size_t need)
     o->cap = cap;
 }
 
-static void outf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void outf(out_t *o, const char *fmt, ...)
+static void voutf(out_t *o, const char *fmt, va_list args)
 {
     for (int tries = 0; tries < 2 && !o->oom; tries++) {
         va_list ap;
-        va_start(ap, fmt);
+        va_copy(ap, args);
         int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
         va_end(ap);
         if (n < 0) {
@@ -245,6 +281,16 @@ static void outf(out_t *o, const char *fmt, ...)
         }
         reserve(o, (size_t)n + 1);
     }
+}
+
+static void outf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void outf(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    voutf(o, fmt, ap);
+    va_end(ap);
 }
 
 /* A label value, escaped as the text format wants (backslash, quote, newline). */
@@ -266,6 +312,25 @@ static void escape(out_t *o, char *dst, size_t cap, const char *s)
     (void)o;
 }
 
+/* Help text as # HELP wants it: backslash and newline escaped (and the quote in
+ * OpenMetrics). Plugins write some of it. */
+static void help_text(const out_t *o, char *dst, size_t cap, const char *s)
+{
+    size_t j = 0;
+    for (; *s != '\0' && j + 2 < cap; s++) {
+        if (*s == '\\' || (*s == '"' && o->om)) {
+            dst[j++] = '\\';
+            dst[j++] = *s;
+        } else if (*s == '\n') {
+            dst[j++] = '\\';
+            dst[j++] = 'n';
+        } else {
+            dst[j++] = *s;
+        }
+    }
+    dst[j] = '\0';
+}
+
 /* # HELP and # TYPE. In OpenMetrics a counter family is named without _total. */
 static void family(out_t *o, const char *name, const char *type, const char *help)
 {
@@ -273,7 +338,9 @@ static void family(out_t *o, const char *name, const char *type, const char *hel
     bool strip = o->om && strcmp(type, "counter") == 0 && n > 6 &&
                  strcmp(name + n - 6, "_total") == 0;
     int fl = (int)(strip ? n - 6 : n);
-    outf(o, "# HELP %.*s %s\n# TYPE %.*s %s\n", fl, name, help, fl, name, type);
+    char h[2100];
+    help_text(o, h, sizeof(h), help);
+    outf(o, "# HELP %.*s %s\n# TYPE %.*s %s\n", fl, name, h, fl, name, type);
 }
 
 static void sample(out_t *o, const char *name, const char *labels, uint64_t v)
@@ -292,22 +359,20 @@ static void sample_i(out_t *o, const char *name, const char *labels, int64_t v)
 
 /* Bucket bounds as `le` values, once per page. OpenMetrics wants a float's canonical
  * text ("1.0", not "1"). */
-typedef struct {
-    char le[MG_METRICS_MAX_BUCKETS][32];
-} bounds_t;
+typedef mg__metrics_bounds_t bounds_t;
 
-static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
+static void bounds_of(const out_t *o, const double *b, size_t n, bounds_t *bt)
 {
-    for (size_t i = 0; i < conf->metrics.nbuckets; i++) {
+    for (size_t i = 0; i < n && i < MG_METRICS_MAX_BUCKETS; i++) {
         char *s = bt->le[i];
-        snprintf(s, sizeof(bt->le[i]), "%.17g", conf->metrics.buckets[i]);
+        snprintf(s, sizeof(bt->le[i]), "%.17g", b[i]);
         /* the shortest fixed-point text that reads back the same: "10", not the
          * "1e+01" that %g picks for one significant digit (bounds are durations, from
          * nanoseconds to a year, so 17 decimals always suffice) */
         for (int prec = 0; prec <= 17; prec++) {
             char t[32];
-            snprintf(t, sizeof(t), "%.*f", prec, conf->metrics.buckets[i]);
-            if (strtod(t, NULL) == conf->metrics.buckets[i]) {
+            snprintf(t, sizeof(t), "%.*f", prec, b[i]);
+            if (strtod(t, NULL) == b[i]) {
                 memcpy(s, t, sizeof(t));
                 break;
             }
@@ -316,6 +381,11 @@ static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
             strcat(s, ".0");
         }
     }
+}
+
+static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
+{
+    bounds_of(o, conf->metrics.buckets, conf->metrics.nbuckets, bt);
 }
 
 static void histogram(out_t *o, const char *name, const char *labels, const uint64_t *h,
@@ -594,8 +664,9 @@ struct mg_metrics_page_s {
     const mg_worker_t *w;
     mg_gen_t *g; /* one reference held */
     routes_t routes;
-    int stage;   /* 0: head, 1: routes, 2: the rest, 3: done */
+    int stage; /* 0: head, 1: routes, 2: the rest, 3: plugins' own, 4: the end, 5: done */
     size_t fam, next;
+    mg__metrics_ext_t *ext; /* stage 3 */
 };
 
 mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
@@ -605,6 +676,7 @@ mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
         return NULL;
     }
     p->o.om = openmetrics;
+    p->o.w = w;
     p->w = w;
     p->g = mg_gen_retain(w->gen);
     if (routes_snapshot(&p->o, p->g, &p->routes) != MG_OK) {
@@ -617,6 +689,7 @@ mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
 void mg_metrics_page_free(mg_metrics_page_t *p)
 {
     if (p != NULL) {
+        mg__metrics_ext_free(p->ext);
         routes_free(&p->routes);
         mg_gen_release(p->g);
         free(p->o.p);
@@ -642,6 +715,12 @@ static void render_rest(out_t *o, const mg_worker_t *w, const mg_gen_t *g)
     render_nodes(o, g);
     render_tls(o, w);
     render_tracing(o);
+    mg__metrics_render_plugins(o, g);
+    mg__metrics_render_limits(o, g);
+}
+
+static void render_end(out_t *o)
+{
     family(o, "moongate_metrics_series", "gauge",
            "Series on this page, and the ceiling of series a worker may count.");
     sample(o, "moongate_metrics_series", "kind=\"exported\"", o->series + 2);
@@ -672,12 +751,24 @@ const char *mg_metrics_page_next(mg_metrics_page_t *p, size_t *len, bool *last)
         }
         break;
     }
-    default:
+    case 2:
         render_rest(o, p->w, p->g);
         p->stage = 3;
         break;
+    case 3:
+        if (p->ext == NULL && (p->ext = mg__metrics_ext_new(p->g)) == NULL) {
+            return NULL;
+        }
+        if (mg__metrics_ext_next(o, p->ext)) {
+            p->stage = 4;
+        }
+        break;
+    default:
+        render_end(o);
+        p->stage = 5;
+        break;
     }
-    *last = p->stage == 3;
+    *last = p->stage == 5;
     *len = o->len;
     return o->oom ? NULL : (o->p != NULL ? o->p : "");
 }
@@ -705,4 +796,72 @@ char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len)
     mg_metrics_page_free(p);
     *len = n;
     return all;
+}
+
+/* ---- for the other files of the page (metrics_int.h) ---- */
+
+void mg__metrics_printf(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    voutf(o, fmt, ap);
+    va_end(ap);
+}
+
+void mg__metrics_family(out_t *o, const char *name, const char *type, const char *help)
+{
+    family(o, name, type, help);
+}
+
+void mg__metrics_sample(out_t *o, const char *name, const char *labels, uint64_t v)
+{
+    sample(o, name, labels, v);
+}
+
+void mg__metrics_histogram(out_t *o, const char *name, const char *labels, const uint64_t *h,
+                           const bounds_t *bt, uint32_t nb)
+{
+    histogram(o, name, labels, h, bt, nb);
+}
+
+void mg__metrics_escape(char *dst, size_t cap, const char *s)
+{
+    escape(NULL, dst, cap, s);
+}
+
+void mg__metrics_float(char *buf, size_t cap, double v)
+{
+    if (v != v) {
+        snprintf(buf, cap, "NaN");
+        return;
+    }
+    if (v == 1.0 / 0.0 || v == -1.0 / 0.0) {
+        snprintf(buf, cap, "%sInf", v > 0 ? "+" : "-");
+        return;
+    }
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) {
+        snprintf(buf, cap, "%.0f", v); /* a count: "10", not "1e+01" */
+        return;
+    }
+    snprintf(buf, cap, "%.17g", v);
+    for (int prec = 1; prec <= 17; prec++) {
+        char t[40];
+        snprintf(t, sizeof(t), "%.*g", prec, v);
+        if (strtod(t, NULL) == v) {
+            snprintf(buf, cap, "%s", t);
+            return;
+        }
+    }
+}
+
+void mg__metrics_bounds(const out_t *o, const double *b, size_t n, bounds_t *bt)
+{
+    bounds_of(o, b, n, bt);
+}
+
+bool mg__metrics_dead_slot(int slot, void *arg)
+{
+    const mg_worker_t *w = arg;
+    return slot < 0 || slot >= MG_MAX_WORKER_SLOTS ||
+           __atomic_load_n(&w->all_stats[slot].pid, __ATOMIC_ACQUIRE) == 0;
 }

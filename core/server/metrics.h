@@ -66,6 +66,10 @@ struct mg_tls_counters_s;
 void mg_metrics_tls_sum(const mg_worker_t *w, struct mg_tls_counters_s *out);
 uint64_t mg_metrics_log_dropped(const mg_worker_t *w);
 
+/* The worker's tick (1 s): the gauges it keeps for its current generation (its Lua
+ * memory, whether its Redis client is connected). */
+void mg_metrics_tick(mg_worker_t *w);
+
 /* Series counted by this worker's region and the ceiling, for /status. */
 void mg_metrics_cardinality(size_t *series, size_t *limit);
 

@@ -462,6 +462,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     mg_metrics_worker_tick();
     store_i64(&w->stats->connections, (int64_t)w->nconns);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
+    mg_metrics_tick(w);
     resolvers_reap(false);
     mg_ocsp_fetch_tick(w);
 }

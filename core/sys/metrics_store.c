@@ -160,6 +160,16 @@ uint64_t *mg_metrics_series(mg_str_t key, uint32_t ncells, unsigned flags)
     return cells_of(e);
 }
 
+uint64_t *mg_metrics_lookup(mg_str_t key, uint32_t ncells)
+{
+    if (mine == NULL || ncells == 0 || key.len > UINT16_MAX) {
+        return NULL;
+    }
+    bool found;
+    long i = probe(mine, key, ncells, hash_key(key, ncells), &found);
+    return found ? cells_of(entry_at(mine, mine->index[i])) : NULL;
+}
+
 static bool in_use(int slot)
 {
     return __atomic_load_n(&region(slot)->magic, __ATOMIC_ACQUIRE) == MAGIC;
@@ -187,6 +197,40 @@ size_t mg_metrics_sum(mg_str_t key, uint32_t ncells, bool (*skip)(int slot, void
         const uint64_t *c = cells_of(entry_at(rg, __atomic_load_n(&rg->index[i], __ATOMIC_ACQUIRE)));
         for (uint32_t j = 0; j < ncells; j++) {
             out[j] += __atomic_load_n(&c[j], __ATOMIC_RELAXED);
+        }
+        n++;
+    }
+    return n;
+}
+
+size_t mg_metrics_sum_f(mg_str_t key, uint32_t ncells, bool (*skip)(int slot, void *arg), void *arg,
+                        double *out)
+{
+    for (uint32_t j = 0; j < ncells; j++) {
+        out[j] = 0;
+    }
+    if (base == NULL) {
+        return 0;
+    }
+    uint32_t h = hash_key(key, ncells);
+    size_t n = 0;
+    for (int s = 0; s < nslots; s++) {
+        if (!in_use(s) || (skip != NULL && skip(s, arg))) {
+            continue;
+        }
+        region_t *rg = region(s);
+        bool found;
+        long i = probe(rg, key, ncells, h, &found);
+        if (!found) {
+            continue;
+        }
+        const uint64_t *c =
+            cells_of(entry_at(rg, __atomic_load_n(&rg->index[i], __ATOMIC_ACQUIRE)));
+        for (uint32_t j = 0; j < ncells; j++) {
+            uint64_t bits = __atomic_load_n(&c[j], __ATOMIC_RELAXED);
+            double d;
+            memcpy(&d, &bits, sizeof(d));
+            out[j] += d;
         }
         n++;
     }
