@@ -293,12 +293,13 @@ static void outf(out_t *o, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A label value, escaped as the text format wants (backslash, quote, newline). */
-static void escape(out_t *o, char *dst, size_t cap, const char *s)
+/* Text escaped as the format wants: backslash and newline, and the double quote when
+ * `quote` (label values always; help text in OpenMetrics). */
+static void escape_text(char *dst, size_t cap, const char *s, bool quote)
 {
     size_t j = 0;
     for (; *s != '\0' && j + 2 < cap; s++) {
-        if (*s == '\\' || *s == '"') {
+        if (*s == '\\' || (*s == '"' && quote)) {
             dst[j++] = '\\';
             dst[j++] = *s;
         } else if (*s == '\n') {
@@ -309,26 +310,19 @@ static void escape(out_t *o, char *dst, size_t cap, const char *s)
         }
     }
     dst[j] = '\0';
-    (void)o;
 }
 
-/* Help text as # HELP wants it: backslash and newline escaped (and the quote in
- * OpenMetrics). Plugins write some of it. */
+/* A label value. */
+static void escape(out_t *o, char *dst, size_t cap, const char *s)
+{
+    (void)o;
+    escape_text(dst, cap, s, true);
+}
+
+/* Help text (plugins write some of it). */
 static void help_text(const out_t *o, char *dst, size_t cap, const char *s)
 {
-    size_t j = 0;
-    for (; *s != '\0' && j + 2 < cap; s++) {
-        if (*s == '\\' || (*s == '"' && o->om)) {
-            dst[j++] = '\\';
-            dst[j++] = *s;
-        } else if (*s == '\n') {
-            dst[j++] = '\\';
-            dst[j++] = 'n';
-        } else {
-            dst[j++] = *s;
-        }
-    }
-    dst[j] = '\0';
+    escape_text(dst, cap, s, o->om);
 }
 
 /* # HELP and # TYPE. In OpenMetrics a counter family is named without _total. */
