@@ -49,6 +49,9 @@ $(BUILD)/core/%.o: core/%.c $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(WARN) -c -o $@ $<
 
+# the admin status page is built into this object by .incbin (status_page.c)
+$(BUILD)/core/server/status_page.o: core/server/status_page.html
+
 # third-party sources: their own warnings are not ours to fix. llhttp.c holds two
 # parsers; the strict one requires CRLF wherever a line ends (a bare CR followed by any
 # byte must never end a line). The objects depend on this file so a flag change here

@@ -23,6 +23,8 @@ struct mg_gen_s {
     mg_worker_t *worker;                /* borrowed */
     mg_lua_t *lua;                      /* owned; NULL when no plugin is configured */
     struct mg_rl_cluster_s *rl_cluster; /* owned; NULL without `redis` or before a worker */
+    struct mg_rl_metrics_s *rl_metrics; /* owned; the route limits' decision series
+                                         * (ratelimit.h), NULL when nothing counts */
     mg_http_chain_t *chains;            /* owned; one handler chain per route, same order */
     mg_http_chain_t *admin_chain;       /* owned; the admin listener's */
     mg_http_filters_t *filters;         /* owned; what every answer goes through */

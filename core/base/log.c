@@ -5,15 +5,19 @@
  * O_APPEND descriptor, so lines from several workers sharing one file never interleave.
  * Access-log lines are formatted straight into a per-process buffer and written in one
  * write(2) when the buffer fills, on the worker's 1 s timer (mg_log_flush) and at exit.
+ * An access log sent to syslog has no buffer: each line is formatted on the stack after
+ * its syslog header and sent as one datagram (log_syslog.c).
  *
  * A failed or short access-log write never retries or blocks: the lines in that write
  * are dropped and counted, one alert per 10 s at most goes to the error log, and the
- * next successful write reports how many lines were lost in between.
+ * next successful write reports how many lines were lost in between. A datagram the
+ * syslog socket refuses is dropped and counted the same way (an [error], since the
+ * receiver, not the gateway, is at fault).
  *
  * State is per process (workers are single-threaded); a worker inherits the master's
  * descriptors across fork and calls mg_log_set_slot() to tag its lines.
  */
-#include "log.h"
+#include "log_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,44 +39,29 @@ static struct {
     mg_log_level_t level;
     int slot; /* worker slot, -1 in the master */
 
-    int acc_fd;     /* -1 when the access log is off or failed to open */
-    char *acc_path; /* NULL when off */
+    int acc_fd;     /* -1 when the access log is off, goes to syslog, or failed to open */
+    char *acc_path; /* NULL when off or syslog */
     mg_access_format_t acc_format;
+    mg_log_fmt_t *acc_fmt;   /* a copy of the compiled format when MG_ACCESS_SHAPED */
+    mg__log_syslog_t syslog; /* used when syslog_on */
+    bool syslog_on;
     char *buf; /* pending access-log lines */
     size_t cap, used, lines;
     uint64_t dropped;    /* lines lost since start */
     uint64_t unreported; /* lines lost since the last successful write */
     time_t last_alert;
     bool partial; /* a short write left a line without its newline */
-
-    time_t now;       /* second the strings below were formatted for */
-    char t_err[32];   /* 2026/11/22 12:00:00 */
-    char t_local[40]; /* 22/Nov/2026:12:00:00 +0000 */
-    char t_iso[40];   /* 2026-11-22T12:00:00+00:00 */
-} L = {.err_fd = 2, .level = MG_LOG_INFO, .slot = -1, .acc_fd = -1, .now = -1};
-
-/* Time strings are formatted once per second, not once per line. */
-static void update_time(void)
-{
-    time_t now = time(NULL);
-    if (now == L.now) {
-        return;
-    }
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(L.t_err, sizeof(L.t_err), "%Y/%m/%d %H:%M:%S", &tm);
-    strftime(L.t_local, sizeof(L.t_local), "%d/%b/%Y:%H:%M:%S %z", &tm);
-    char tz[16];
-    strftime(tz, sizeof(tz), "%z", &tm); /* +hhmm; ISO 8601 wants +hh:mm */
-    char date[32];
-    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(L.t_iso, sizeof(L.t_iso), "%s%.3s:%.2s", date, tz, tz + 3);
-    L.now = now;
-}
+} L = {.err_fd = 2, .level = MG_LOG_INFO, .slot = -1, .acc_fd = -1, .syslog = {.fd = -1}};
 
 static bool is_std_name(const char *path)
 {
-    return path == NULL || strcmp(path, "stderr") == 0;
+    return path == NULL || strcmp(path, "stderr") == 0 || strcmp(path, "stdout") == 0;
+}
+
+/* The descriptor of a standard name: 1 for "stdout", else 2. */
+static int std_fd(const char *path)
+{
+    return path != NULL && strcmp(path, "stdout") == 0 ? 1 : 2;
 }
 
 static int open_file(const char *path)
@@ -109,14 +98,13 @@ void mg_log_verror(mg_log_level_t level, const char *fmt, va_list ap)
     }
     int saved_errno = errno; /* callers often log and then look at errno */
     char line[ERR_LINE_MAX];
-    update_time();
+    const char *now = mg__log_time()->err;
     int n;
     if (L.slot >= 0) {
-        n = snprintf(line, sizeof(line), "%s [%s] %d#%d: ", L.t_err, level_names[level],
-                     (int)getpid(), L.slot);
+        n = snprintf(line, sizeof(line), "%s [%s] %d#%d: ", now, level_names[level], (int)getpid(),
+                     L.slot);
     } else {
-        n = snprintf(line, sizeof(line), "%s [%s] %d#-: ", L.t_err, level_names[level],
-                     (int)getpid());
+        n = snprintf(line, sizeof(line), "%s [%s] %d#-: ", now, level_names[level], (int)getpid());
     }
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     if (m < 0) {
@@ -179,6 +167,43 @@ static size_t count_lines(const char *p, size_t n)
     return lines;
 }
 
+/* Counts `lost` lines the file or the syslog socket did not take; one line about it in
+ * the error log every 10 s at most. */
+static void count_lost(size_t lost, const char *why)
+{
+    L.dropped += lost;
+    L.unreported += lost;
+    time_t now = time(NULL);
+    if (L.last_alert != 0 && now - L.last_alert < ALERT_INTERVAL) {
+        return;
+    }
+    L.last_alert = now;
+    if (L.syslog_on) {
+        mg_log_err("send() to syslog \"%s\" failed (%s), %zu lines dropped, %llu since start",
+                   L.syslog.c.target, why, lost, (unsigned long long)L.dropped);
+    } else {
+        mg_log_alert("write() to access log \"%s\" failed (%s), %zu lines dropped, "
+                     "%llu since start",
+                     L.acc_path, why, lost, (unsigned long long)L.dropped);
+    }
+}
+
+/* A write or send went through: says how many lines were lost before it, if any. */
+static void count_sent(void)
+{
+    if (L.unreported == 0) {
+        return;
+    }
+    if (L.syslog_on) {
+        mg_log_warn("syslog \"%s\" takes lines again, %llu lines were lost", L.syslog.c.target,
+                    (unsigned long long)L.unreported);
+    } else {
+        mg_log_warn("access log \"%s\" writable again, %llu lines were lost", L.acc_path,
+                    (unsigned long long)L.unreported);
+    }
+    L.unreported = 0;
+}
+
 /* Writes n bytes holding `lines` lines once. On failure or a short write the lines not
  * fully written are dropped and counted; an alert goes out at most every 10 s. */
 static void write_out(const char *p, size_t n, size_t lines)
@@ -192,11 +217,7 @@ static void write_out(const char *p, size_t n, size_t lines)
         w = write(L.acc_fd, p, n);
     } while (w < 0 && errno == EINTR);
     if (w == (ssize_t)n) {
-        if (L.unreported > 0) {
-            mg_log_warn("access log \"%s\" writable again, %llu lines were lost", L.acc_path,
-                        (unsigned long long)L.unreported);
-            L.unreported = 0;
-        }
+        count_sent();
         return;
     }
     const char *why = w < 0 ? strerror(errno) : "short write";
@@ -204,15 +225,7 @@ static void write_out(const char *p, size_t n, size_t lines)
     if (w > 0 && p[w - 1] != '\n') {
         L.partial = true;
     }
-    L.dropped += lost;
-    L.unreported += lost;
-    time_t now = time(NULL);
-    if (L.last_alert == 0 || now - L.last_alert >= ALERT_INTERVAL) {
-        L.last_alert = now;
-        mg_log_alert("write() to access log \"%s\" failed (%s), %zu lines dropped, "
-                     "%llu since start",
-                     L.acc_path, why, lost, (unsigned long long)L.dropped);
-    }
+    count_lost(lost, why);
 }
 
 /* Writes the buffered access-log lines now. Called by the worker's 1 s timer, on reopen
@@ -226,10 +239,19 @@ void mg_log_flush(void)
     L.lines = 0;
 }
 
-/* Lines dropped because an access-log write failed, since start. */
+/* Lines dropped because an access-log write or send failed, since start. */
 uint64_t mg_log_dropped(void)
 {
     return L.dropped;
+}
+
+/* One line in the configured format; snprintf-like (see mg_log_format_access). */
+static size_t format_line(const mg_access_rec_t *rec, char *buf, size_t len)
+{
+    if (L.acc_fmt != NULL) {
+        return mg_log_fmt_format(L.acc_fmt, rec, buf, len);
+    }
+    return mg_log_format_access(L.acc_format, rec, buf, len);
 }
 
 /* Formats a line too long for the buffer (or any line when buffering is off) on its own
@@ -243,27 +265,51 @@ static void access_direct(const mg_access_rec_t *rec, size_t need)
         L.unreported++;
         return;
     }
-    size_t n = mg_log_format_access(L.acc_format, rec, p, need + 1);
+    size_t n = format_line(rec, p, need + 1);
     write_out(p, n, 1);
     if (p != stack) {
         free(p);
     }
 }
 
-/* Appends one line in the configured format to the buffer, writing the buffer first when
- * the line does not fit. `rec` is borrowed. */
-bool mg_log_access_enabled(void)
+/* One line as one syslog datagram: the header, then the line without its newline, cut
+ * to MG_LOG_SYSLOG_MAX bytes in all. Formatted on the stack, sent at once. */
+static void access_syslog(const mg_access_rec_t *rec)
 {
-    return L.acc_fd >= 0;
+    char msg[MG_LOG_SYSLOG_MAX + 1];
+    size_t h = mg__log_syslog_header(&L.syslog, msg);
+    size_t room = sizeof(msg) - h;
+    size_t n = MG_MIN(format_line(rec, msg + h, room), room - 1);
+    if (n > 0 && msg[h + n - 1] == '\n') {
+        n--;
+    }
+    int rc = mg__log_syslog_send(&L.syslog, msg, h + n);
+    if (rc == MG_OK) {
+        count_sent();
+    } else {
+        count_lost(1, strerror(-rc));
+    }
 }
 
+/* True when an access log is open (a file or syslog; not off). */
+bool mg_log_access_enabled(void)
+{
+    return L.acc_fd >= 0 || L.syslog_on;
+}
+
+/* Appends one line in the configured format to the buffer, writing the buffer first when
+ * the line does not fit; or sends it to syslog. `rec` is borrowed. */
 void mg_log_access(const mg_access_rec_t *rec)
 {
+    if (L.syslog_on) {
+        access_syslog(rec);
+        return;
+    }
     if (L.acc_fd < 0) {
         return;
     }
     size_t room = L.cap - L.used;
-    size_t n = mg_log_format_access(L.acc_format, rec, L.buf ? L.buf + L.used : NULL, room);
+    size_t n = format_line(rec, L.buf ? L.buf + L.used : NULL, room);
     if (n < room) {
         L.used += n;
         L.lines++;
@@ -271,7 +317,7 @@ void mg_log_access(const mg_access_rec_t *rec)
     }
     mg_log_flush();
     if (n < L.cap) {
-        L.used = mg_log_format_access(L.acc_format, rec, L.buf, L.cap);
+        L.used = format_line(rec, L.buf, L.cap);
         L.lines = 1;
         return;
     }
@@ -280,8 +326,8 @@ void mg_log_access(const mg_access_rec_t *rec)
 
 /* Opening, reopening, closing */
 
-/* Points the error log at `path` ("stderr" or NULL: standard error). MG_ERROR when the
- * file cannot be opened; standard error is used then. */
+/* Points the error log at `path` ("stderr", "stdout" or NULL: standard error). MG_ERROR
+ * when the file cannot be opened; standard error is used then. */
 static int open_error_log(const char *path)
 {
     close_fd(&L.err_fd);
@@ -289,6 +335,7 @@ static int open_error_log(const char *path)
     L.err_path = NULL;
     L.err_fd = 2;
     if (is_std_name(path)) {
+        L.err_fd = std_fd(path);
         return MG_OK;
     }
     int fd = open_file(path);
@@ -301,44 +348,76 @@ static int open_error_log(const char *path)
     return MG_OK;
 }
 
-/* Opens the access log at `path` (NULL: off) with a buffer of `cap` bytes (0: every
- * line is written at once). */
-static int open_access_log(const char *path, mg_access_format_t fmt, size_t cap)
+/* Keeps a copy of the compiled format (NULL: none), which outlives the configuration. */
+static int set_format(mg_access_format_t fmt, const mg_log_fmt_t *shaped)
+{
+    free(L.acc_fmt);
+    L.acc_fmt = NULL;
+    L.acc_format = fmt;
+    if (fmt != MG_ACCESS_SHAPED) {
+        return MG_OK;
+    }
+    if (shaped != NULL) {
+        L.acc_fmt = malloc(mg_log_fmt_size(shaped));
+    }
+    if (L.acc_fmt == NULL) {
+        L.acc_format = MG_ACCESS_COMBINED;
+        mg_log_err("no access-log format (%s), writing combined lines",
+                   shaped ? "out of memory" : "none compiled");
+        return MG_ERROR;
+    }
+    memcpy(L.acc_fmt, shaped, mg_log_fmt_size(shaped));
+    return MG_OK;
+}
+
+/* Opens the access log conf names: a file at access_log_path (NULL: off) with a buffer of
+ * access_log_buffer bytes (0: every line is written at once), or syslog. */
+static int open_access_log(const mg_log_conf_t *conf)
 {
     mg_log_flush();
     close_fd(&L.acc_fd);
+    mg__log_syslog_dispose(&L.syslog);
+    L.syslog_on = false;
     free(L.acc_path);
-    L.acc_path = dup_path(path);
-    L.acc_format = fmt;
+    const char *path = conf ? conf->access_log_path : NULL;
+    const mg_log_syslog_conf_t *sl = conf ? conf->access_log_syslog : NULL;
+    size_t cap = conf && sl == NULL ? conf->access_log_buffer : 0;
+    L.acc_path = sl ? NULL : dup_path(path);
     L.partial = false;
     if (cap != L.cap) {
         free(L.buf);
         L.buf = cap ? malloc(cap) : NULL;
         L.cap = L.buf ? cap : 0;
     }
-    if (path == NULL) {
-        return MG_OK;
+    int rc = set_format(conf ? conf->access_log_format : MG_ACCESS_COMBINED,
+                        conf ? conf->access_log_fmt : NULL);
+    if (sl != NULL) {
+        L.syslog_on = mg__log_syslog_init(&L.syslog, sl) == MG_OK;
+        return L.syslog_on ? rc : MG_ERROR;
     }
-    L.acc_fd = is_std_name(path) ? 2 : open_file(path);
+    if (path == NULL) {
+        return rc;
+    }
+    L.acc_fd = is_std_name(path) ? std_fd(path) : open_file(path);
     if (L.acc_fd < 0) {
         mg_log_err("could not open access log \"%s\": %s", path, strerror(errno));
         return MG_ERROR;
     }
-    return MG_OK;
+    return rc;
 }
 
-/* Opens the error and access logs named by conf (borrowed; paths are copied). NULL conf:
- * error log on standard error at level info, no access log. Pending access-log lines go
- * to the old file first. MG_OK, or MG_ERROR when a file could not be opened (the error
- * log then uses standard error; the access log is off until a reopen succeeds). */
+/* Opens the error and access logs named by conf (borrowed; paths, the format and the
+ * syslog target are copied). NULL conf: error log on standard error at level info, no
+ * access log. Pending access-log lines go to the old file first. MG_OK, or MG_ERROR
+ * when a file could not be opened (the error log then uses standard error; the access
+ * log is off until a reopen succeeds) or no syslog socket could be made. A syslog
+ * receiver that is not there yet is no error: lines are dropped until it is. */
 int mg_log_open(const mg_log_conf_t *conf)
 {
     mg_log_flush();
     L.level = conf ? conf->error_log_level : MG_LOG_INFO;
     int rc = open_error_log(conf ? conf->error_log_path : NULL);
-    if (open_access_log(conf ? conf->access_log_path : NULL,
-                        conf ? conf->access_log_format : MG_ACCESS_COMBINED,
-                        conf ? conf->access_log_buffer : 0) != MG_OK) {
+    if (open_access_log(conf) != MG_OK) {
         rc = MG_ERROR;
     }
     return rc;
@@ -359,10 +438,11 @@ static void reopen_one(int *fd, const char *path, const char *what)
     *fd = nfd;
 }
 
-/* Reopens both logs at their paths, e.g. after logrotate renamed them (SIGUSR1).
- * Pending access-log lines go to the old file first. A log that cannot be reopened
- * keeps its old descriptor. Call it from the event loop (a libev signal watcher), not
- * from a signal handler: it allocates nothing but it does log. */
+/* Reopens both logs at their paths, e.g. after logrotate renamed them (SIGUSR1), and
+ * connects the syslog socket again (a restarted syslog daemon). Pending access-log
+ * lines go to the old file first. A log that cannot be reopened keeps its old
+ * descriptor. Call it from the event loop (a libev signal watcher), not from a signal
+ * handler: it allocates nothing but it does log. */
 void mg_log_reopen(void)
 {
     mg_log_flush();
@@ -374,6 +454,10 @@ void mg_log_reopen(void)
         reopen_one(&L.acc_fd, L.acc_path, "access log");
         L.partial = false;
     }
+    if (L.syslog_on) {
+        L.syslog.connected = false;
+        L.syslog.last_connect = 0;
+    }
 }
 
 /* Writes pending access-log lines, closes both logs and goes back to standard error.
@@ -383,274 +467,15 @@ void mg_log_close(void)
     mg_log_flush();
     close_fd(&L.acc_fd);
     close_fd(&L.err_fd);
+    mg__log_syslog_dispose(&L.syslog);
+    L.syslog_on = false;
     L.err_fd = 2;
     free(L.err_path);
     free(L.acc_path);
     free(L.buf);
+    free(L.acc_fmt);
     L.err_path = L.acc_path = L.buf = NULL;
+    L.acc_fmt = NULL;
+    L.acc_format = MG_ACCESS_COMBINED;
     L.cap = 0;
-}
-
-/* Access-log formats */
-
-/* An output cursor that keeps counting past the end, for snprintf-like results. */
-typedef struct {
-    char *p;
-    size_t cap, n;
-} out_t;
-
-static void put(out_t *o, const char *s, size_t len)
-{
-    if (o->n < o->cap) {
-        memcpy(o->p + o->n, s, MG_MIN(len, o->cap - o->n));
-    }
-    o->n += len;
-}
-
-static void put_c(out_t *o, char c)
-{
-    put(o, &c, 1);
-}
-
-static void put_f(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_f(out_t *o, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    put(o, tmp, n > 0 ? MG_MIN((size_t)n, sizeof(tmp) - 1) : 0);
-}
-
-static void put_hex(out_t *o, const char *prefix, unsigned char c)
-{
-    static const char hex[] = "0123456789abcdef";
-    put(o, prefix, strlen(prefix));
-    put_c(o, hex[c >> 4]);
-    put_c(o, hex[c & 0xf]);
-}
-
-/* nginx's escaping for combined: '"', '\\', control bytes and bytes >= 0x7f as \xHH;
- * an empty value is "-". */
-static void put_combined(out_t *o, mg_str_t s)
-{
-    if (s.len == 0) {
-        put_c(o, '-');
-        return;
-    }
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-            put_hex(o, "\\x", c);
-        } else {
-            put_c(o, (char)c);
-        }
-    }
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not one
- * (bad lead, truncated, overlong, surrogate or above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    uint32_t cp, min;
-    size_t len;
-    if (s[0] < 0x80) {
-        return 1;
-    } else if ((s[0] & 0xe0) == 0xc0) {
-        len = 2, cp = s[0] & 0x1f, min = 0x80;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        len = 3, cp = s[0] & 0x0f, min = 0x800;
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        len = 4, cp = s[0] & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-    return len;
-}
-
-/* A JSON string: '"' and '\\' escaped, control bytes, DEL and bytes that are not part of
- * valid UTF-8 as \u00XX, valid UTF-8 kept as is. */
-static void put_json_str(out_t *o, mg_str_t s)
-{
-    const unsigned char *p = (const unsigned char *)s.p;
-    put_c(o, '"');
-    for (size_t i = 0; i < s.len;) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') {
-            put_c(o, '\\');
-            put_c(o, (char)c);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            put_hex(o, "\\u00", c);
-            i++;
-        } else {
-            size_t len = utf8_seq(p + i, s.len - i);
-            if (len == 0) {
-                put_hex(o, "\\u00", c);
-                i++;
-            } else {
-                put(o, (const char *)p + i, len);
-                i += len;
-            }
-        }
-    }
-    put_c(o, '"');
-}
-
-static void put_secs(out_t *o, double secs)
-{
-    if (secs < 0) {
-        put_c(o, '-');
-    } else {
-        put_f(o, "%.3f", secs);
-    }
-}
-
-static const char *const plugin_time_keys[MG_LOG_PLUGIN_PHASES] = {
-    "plugin_rewrite_time",       "plugin_access_time",      "plugin_balancer_time",
-    "plugin_header_filter_time", "plugin_body_filter_time", "plugin_log_time"};
-
-static void format_combined(out_t *o, const mg_access_rec_t *r)
-{
-    put_combined(o, r->remote_addr);
-    put(o, " - - [", 6);
-    put(o, L.t_local, strlen(L.t_local));
-    put(o, "] \"", 3);
-    put_combined(o, r->method);
-    put_c(o, ' ');
-    put_combined(o, r->uri);
-    put_f(o, " HTTP/%d.%d\" %d %llu \"", r->http_major, r->http_minor, r->status,
-          (unsigned long long)r->bytes_sent);
-    put_combined(o, r->referer);
-    put(o, "\" \"", 3);
-    put_combined(o, r->user_agent);
-    put(o, "\" \"", 3);
-    put_combined(o, r->route);
-    put(o, "\" \"", 3);
-    put_combined(o, r->upstream_addr);
-    put(o, "\" ", 2);
-    put_secs(o, r->upstream_time);
-    put_c(o, ' ');
-    put_secs(o, r->request_time);
-    put(o, " \"", 2);
-    put_combined(o, r->request_id);
-    put(o, "\" ", 2);
-    put_secs(o, r->upstream_connect_time);
-    put_c(o, ' ');
-    put_secs(o, r->upstream_header_time);
-    for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
-        put_c(o, ' ');
-        put_secs(o, r->plugin_time[i]);
-    }
-    put_c(o, '\n');
-}
-
-/* `,"key":` -- every key but the first ("time", written by hand). */
-static void put_key(out_t *o, const char *key)
-{
-    put(o, ",\"", 2);
-    put(o, key, strlen(key));
-    put(o, "\":", 2);
-}
-
-static void put_str_field(out_t *o, const char *key, mg_str_t s)
-{
-    put_key(o, key);
-    put_json_str(o, s);
-}
-
-/* Seconds with millisecond resolution, null when < 0 (not measured). */
-static void put_secs_field(out_t *o, const char *key, double secs)
-{
-    put_key(o, key);
-    if (secs >= 0) {
-        put_f(o, "%.3f", secs);
-    } else {
-        put(o, "null", 4);
-    }
-}
-
-static void format_json(out_t *o, const mg_access_rec_t *r)
-{
-    put(o, "{\"time\":\"", 9);
-    put(o, L.t_iso, strlen(L.t_iso));
-    put_c(o, '"');
-    put_str_field(o, "remote_addr", r->remote_addr);
-    put_str_field(o, "method", r->method);
-    put_str_field(o, "uri", r->uri);
-    put_key(o, "protocol");
-    put_f(o, "\"HTTP/%d.%d\"", r->http_major, r->http_minor);
-    put_key(o, "status");
-    put_f(o, "%d", r->status);
-    put_key(o, "bytes_sent");
-    put_f(o, "%llu", (unsigned long long)r->bytes_sent);
-    put_key(o, "request_length");
-    put_f(o, "%llu", (unsigned long long)r->request_length);
-    put_str_field(o, "referer", r->referer);
-    put_str_field(o, "user_agent", r->user_agent);
-    put_str_field(o, "host", r->host);
-    put_str_field(o, "route", r->route);
-    put_str_field(o, "upstream_addr", r->upstream_addr);
-    put_key(o, "upstream_status");
-    if (r->upstream_status > 0) {
-        put_f(o, "%d", r->upstream_status);
-    } else {
-        put(o, "null", 4);
-    }
-    put_secs_field(o, "upstream_time", r->upstream_time);
-    put_secs_field(o, "upstream_connect_time", r->upstream_connect_time);
-    put_secs_field(o, "upstream_header_time", r->upstream_header_time);
-    put_key(o, "request_time");
-    put_f(o, "%.3f", r->request_time < 0 ? 0 : r->request_time);
-    for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
-        put_secs_field(o, plugin_time_keys[i], r->plugin_time[i]);
-    }
-    put_str_field(o, "request_id", r->request_id);
-    put_str_field(o, "scheme", r->scheme);
-    if (r->tls_version.len > 0) {
-        put_str_field(o, "tls_version", r->tls_version);
-        put_str_field(o, "tls_cipher", r->tls_cipher);
-        put_str_field(o, "tls_sni", r->tls_sni);
-    }
-    if (r->consumer.len > 0) {
-        put_str_field(o, "consumer", r->consumer);
-    }
-    if (r->trace_id.len > 0) {
-        put_str_field(o, "trace_id", r->trace_id);
-    }
-    put(o, "}\n", 2);
-}
-
-/* Formats one record, newline included, into buf (may be NULL when len is 0) and
- * NUL-terminates it when there is room. Returns the line's length; a result >= len
- * means it did not fit, as with snprintf. Uses the current (per-second cached) time. */
-size_t mg_log_format_access(mg_access_format_t fmt, const mg_access_rec_t *rec, char *buf,
-                            size_t len)
-{
-    out_t o = {buf, len, 0};
-    update_time();
-    if (fmt == MG_ACCESS_JSON) {
-        format_json(&o, rec);
-    } else {
-        format_combined(&o, rec);
-    }
-    if (o.n < len) {
-        buf[o.n] = '\0';
-    } else if (len > 0) {
-        buf[len - 1] = '\0';
-    }
-    return o.n;
 }

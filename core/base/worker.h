@@ -31,9 +31,15 @@ typedef struct {
     int32_t lua_where; /* plugin index * 8 + phase, -1 outside plugin code */
     int32_t lua_pad;
     uint64_t lua_generation; /* generation of the state running */
+    /* Lua timers (lua/lua_timer.c), written by the loop thread */
+    uint64_t timers_pending; /* waiting for their time */
+    uint64_t timers_running; /* running, or due now in a retired generation */
+    uint64_t timers_refused; /* mg.timer.at/every refused: the per-worker cap */
+    uint64_t timers_failed;  /* runs whose function raised an error */
     uint64_t gens_alive;     /* generations still alive: current + held by requests */
     uint64_t tls[16];        /* TLS handshakes: sys/tls.h's mg_tls_counters_t */
     int64_t conn_states[8];  /* open client connections by state (http_conn_int.h's MG_C_*) */
+    uint64_t trace[4];       /* spans by outcome: http/trace.h's MG_TRACE_SPANS_* */
 } mg_worker_stats_t;
 
 typedef struct mg_listener_s {

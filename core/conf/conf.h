@@ -141,6 +141,24 @@ typedef struct {
     double timeout;     /* per query, default 5 s */
 } mg_resolver_conf_t;
 
+/* `tracing:` (http/trace.h, server/trace_export.h): OpenTelemetry spans, W3C trace
+ * context upstream, batches POSTed as OTLP/HTTP JSON from every worker. */
+typedef struct {
+    const char *endpoint;      /* the collector's URL, http:// or https://; default
+                                * "http://localhost:4318/v1/traces" */
+    double sample_ratio;       /* share of new traces sampled, 0 to 1, default 1; a parent's
+                                * decision always wins */
+    const char *service_name;  /* resource service.name, default "moongate" */
+    int batch_size;            /* spans per export, default 512 */
+    int queue_size;            /* spans waiting per worker, default 2048; more are dropped */
+    double flush_interval;     /* a partial batch goes after this long, default 1 s */
+    double timeout;            /* one export, connection included, default 5 s */
+    const char **header_names; /* `headers:` sent with every export (e.g. authorization) */
+    const char **header_values;
+    size_t nheaders;
+    bool tls_verify;           /* https endpoint: verify its certificate, default true */
+} mg_tracing_conf_t;
+
 typedef struct {
     mg_addr_t addr;
     int weight; /* >= 1, default 1 */
@@ -389,8 +407,10 @@ struct mg_conf_s {
     size_t nlisten;
     const char *error_log_path; /* absolute; "stderr" logs to standard error */
     mg_log_level_t error_log_level;
-    const char *access_log_path; /* absolute; NULL when `access_log: off` */
+    const char *access_log_path; /* absolute; NULL when `access_log: off` or syslog */
     mg_access_format_t access_log_format;
+    const mg_log_fmt_t *access_log_fmt;      /* a template or field list, compiled */
+    mg_log_syslog_conf_t *access_log_syslog; /* `access_log: { syslog: ... }`, or NULL */
     size_t access_log_buffer;  /* bytes buffered before a write, default 64 KiB */
     mg_listen_conf_t *admin;   /* admin listener, NULL when off */
     size_t shm_size;           /* size of the main shared zone, default 1 MiB */
@@ -419,7 +439,15 @@ struct mg_conf_s {
     bool watch_plugins;           /* a change in a plugins dir triggers a reload */
     mg_plugin_src_t *plugin_srcs; /* every plugin in use, after mg_conf_read_plugins() */
     size_t nplugin_srcs;
+    mg_tracing_conf_t *tracing;   /* NULL without a `tracing` block (or `tracing: off`) */
 };
+
+/* True when `conf` counts for GET /metrics: metrics enabled and an admin listener to
+ * read them. Every layer that counts asks this, so that off costs nothing anywhere. */
+static inline bool mg_conf_metrics_on(const mg_conf_t *conf)
+{
+    return conf->metrics.enabled && conf->admin != NULL;
+}
 
 /* A configuration error. `file:line:column: key: message`. */
 typedef struct {
@@ -427,7 +455,7 @@ typedef struct {
     int line;      /* 1-based; 0 when unknown */
     int column;    /* 1-based; 0 when unknown */
     char key[256]; /* key path, e.g. "upstreams[0].nodes[1].weight" */
-    char msg[512]; /* what was expected / what is wrong */
+    char msg[1024]; /* what was expected / what is wrong (long: lists of names) */
 } mg_conf_err_t;
 
 /* Reads and parses `path` (relative paths inside resolve against `prefix`; NULL prefix
@@ -491,7 +519,9 @@ static inline mg_log_conf_t mg_conf_log(const mg_conf_t *conf)
         .error_log_path = conf->error_log_path,
         .error_log_level = conf->error_log_level,
         .access_log_path = conf->access_log_path,
+        .access_log_syslog = conf->access_log_syslog,
         .access_log_format = conf->access_log_format,
+        .access_log_fmt = conf->access_log_fmt,
         .access_log_buffer = conf->access_log_buffer,
     };
 }

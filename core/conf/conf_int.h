@@ -115,12 +115,18 @@ int mg__conf_on_shared_dicts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_lua(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_watch_plugins(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
+/* conf_access_log.c: the `access_log:` key (its defaults are set with the others). */
+int mg__conf_on_access_log(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+
 /* conf_resolver.c: the `resolver:` block (its defaults are set with the others). */
 int mg__conf_on_resolver(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
 /* conf_metrics.c: the `metrics:` block and its defaults. */
 int mg__conf_on_metrics(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 void mg__conf_metrics_defaults(mg_conf_t *conf);
+
+/* conf_tracing.c: the `tracing:` block, with its defaults when present. */
+int mg__conf_on_tracing(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
 /* conf_ratelimit.c: a route's `rate_limit:` list, `rate_limit_zones:`, and once every
  * key is read, the "default" zone added when a local limit or a plugin may use it. */

@@ -87,7 +87,7 @@ static int on_pid_file(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return read_path(c, v, false, &c->conf->pid_file);
 }
 
-/* error_log, access_log */
+/* error_log (access_log: conf_access_log.c) */
 
 static int on_error_path(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
@@ -121,50 +121,6 @@ static int on_error_log(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
     uint64_t seen;
     return mg__conf_map(c, v, error_log_fields, MG_NELEMS(error_log_fields), NULL, &seen);
-}
-
-static int on_access_path(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
-{
-    return read_path(c, v, true, &c->conf->access_log_path);
-}
-
-static int on_access_format(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
-{
-    const char *s;
-    if (mg__conf_str(c, v, &s) != MG_OK) {
-        return MG_ERROR;
-    }
-    if (strcmp(s, "combined") == 0 || strcmp(s, "json") == 0) {
-        c->conf->access_log_format = s[0] == 'c' ? MG_ACCESS_COMBINED : MG_ACCESS_JSON;
-        return MG_OK;
-    }
-    return mg__conf_fail(c, v, "expected combined or json, got \"%s\"", s);
-}
-
-static int on_access_buffer(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
-{
-    return mg__conf_size(c, v, 0, 16u << 20, &c->conf->access_log_buffer);
-}
-
-static const mg__conf_field_t access_log_fields[] = {
-    {"path", on_access_path, NULL},
-    {"format", on_access_format, NULL},
-    {"buffer", on_access_buffer, NULL},
-};
-
-static int on_access_log(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
-{
-    if (v->type == YAML_SCALAR_NODE && strcmp((const char *)v->data.scalar.value, "off") == 0) {
-        c->conf->access_log_path = NULL;
-        return MG_OK;
-    }
-    if (v->type != YAML_MAPPING_NODE) {
-        char what[80];
-        return mg__conf_fail(c, v, "expected a mapping {path, format, buffer} or off, got %s",
-                             mg__conf_what(v, what, sizeof(what)));
-    }
-    uint64_t seen;
-    return mg__conf_map(c, v, access_log_fields, MG_NELEMS(access_log_fields), NULL, &seen);
 }
 
 /* admin, shm_size, plugins_dir, redis */
@@ -402,7 +358,7 @@ static const mg__conf_field_t top_fields[] = {
     {"listen", on_listen, NULL},
     {"pid_file", on_pid_file, NULL},
     {"error_log", on_error_log, NULL},
-    {"access_log", on_access_log, NULL},
+    {"access_log", mg__conf_on_access_log, NULL},
     {"admin", on_admin, NULL},
     {"shm_size", on_shm_size, NULL},
     {"plugins_dir", on_plugins_dir, NULL},
@@ -419,6 +375,7 @@ static const mg__conf_field_t top_fields[] = {
     {"tls", mg__conf_on_tls, NULL},
     {"resolver", mg__conf_on_resolver, NULL},
     {"metrics", mg__conf_on_metrics, NULL},
+    {"tracing", mg__conf_on_tracing, NULL},
 };
 
 static void set_defaults(mg__conf_ctx_t *c)

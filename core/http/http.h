@@ -53,16 +53,10 @@ typedef struct {
     size_t nextra;
 } mg_http_head_t;
 
-/* One upstream try as the proxy records it, for the access log and the trace. */
-typedef struct {
-    mg_str_t addr;       /* the node's address */
-    int status;          /* the status of its response head, 0 when none came */
-    double start;        /* ev_now() when the try began */
-    double connect_time; /* seconds to its connection (0 for a kept-alive one), < 0 none */
-    double header_time;  /* seconds to its response head, < 0 when none came */
-    double time;         /* seconds from its begin to its end (head, failure or abort) */
-    const char *error;   /* why it failed (static), NULL when it did not */
-} mg_http_try_t;
+/* One upstream try as the proxy records it, for the access log and the trace: addr,
+ * status, start, connect_time, header_time, time, error (log.h, where the access log
+ * reads it without a copy). */
+typedef mg_access_try_t mg_http_try_t;
 
 /* Tries recorded per request; later ones are counted in ntries but not kept. */
 #define MG_HTTP_MAX_TRIES 8
@@ -139,6 +133,7 @@ struct mg_request_s {
     int status;       /* status sent (or being sent) to the client */
     bool header_sent; /* some response bytes were written */
     uint64_t bytes_sent;
+    uint64_t body_bytes_sent; /* response body bytes given to the writer, framing aside */
     uint64_t request_length;
     mg_str_t upstream_addr;
     int upstream_status;
@@ -157,6 +152,11 @@ struct mg_request_s {
     mg_http_try_t *tries; /* the upstream tries, MG_HTTP_MAX_TRIES at most (request pool) */
     unsigned ntries;      /* tries made, kept or not */
     mg_str_t trace_id;    /* 32 hex digits when the request is traced, else empty */
+    struct mg_trace_req_s *trace; /* its trace context (trace.h), NULL until asked for or
+                                     without tracing */
+    /* wall-clock time the plugins of each phase first started and last stopped (set with
+     * plugin_time), for the phase's span */
+    double plugin_span[MG_LOG_PLUGIN_PHASES][2];
 };
 
 /* ---- the response path (http_respond.c) ---- */

@@ -229,6 +229,7 @@ static void conn_close(mg_conn_t *c)
     ev_io_stop(w->loop, &c->io);
     ev_timer_stop(w->loop, &c->timer);
     mg_transport_close(&c->tp);
+    mg__conn_state_count(c, -1);
     c->closed = true;
     if (c->prev != NULL) {
         c->prev->next = c->next;
@@ -239,7 +240,6 @@ static void conn_close(mg_conn_t *c)
         c->next->prev = c->prev;
     }
     w->nconns--;
-    mg__conn_state_count(c, -1);
     if (c->busy == 0 && !c->end_posted) {
         conn_free(c);
     }

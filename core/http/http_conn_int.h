@@ -34,10 +34,12 @@ enum {
     MG_C_TLS,      /* the TLS handshake, before the first request */
 };
 
-/* Counts a connection in or out of its state's gauge (worker.h's conn_states). */
+/* Counts a connection in or out of its state's gauge (worker.h's conn_states). A closed
+ * connection was counted out when it closed: the ending of its request, which runs
+ * later and moves it to LINGER, must not count it again. */
 #define mg__conn_state_count(c, delta)                                                   \
     do {                                                                                 \
-        if ((c)->w->stats != NULL) {                                                     \
+        if ((c)->w->stats != NULL && !(c)->closed) {                                     \
             int64_t *n_ = &(c)->w->stats->conn_states[(c)->state];                       \
             __atomic_store_n(n_, *n_ + (delta), __ATOMIC_RELAXED);                        \
         }                                                                                \

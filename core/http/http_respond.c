@@ -79,12 +79,14 @@ void mg_http_access_log(mg_request_t *r)
     const mg_route_conf_t *route = r->match.route;
     mg_access_rec_t rec = {
         .remote_addr = r->remote_addr,
+        .remote_port = r->remote_port,
         .method = r->method_name,
         .uri = r->target,
         .http_major = r->http_major,
         .http_minor = r->http_minor,
         .status = r->status,
         .bytes_sent = r->bytes_sent,
+        .body_bytes_sent = r->body_bytes_sent,
         .request_length = r->request_length,
         .referer = mg_http_header(r, MG_STR("Referer")),
         .user_agent = mg_http_header(r, MG_STR("User-Agent")),
@@ -173,6 +175,7 @@ static int http1_send_body(mg_request_t *r, const char *data, size_t len, bool l
     }
     bool body = r->out_frame != MG_HTTP1_FRAME_NONE && !r->is_head;
     if (body && len > 0) {
+        r->body_bytes_sent += len;
         if (r->out_frame == MG_HTTP1_FRAME_CHUNKED) {
             iov[n++] =
                 (struct iovec){size_line, (size_t)(mg_put_chunk_line(size_line, len) - size_line)};

@@ -13,6 +13,7 @@
 
 #include "http_phase.h"
 #include "tls.h"
+#include "trace.h"
 
 #include "conf.h"
 #include "gen.h"
@@ -41,6 +42,7 @@ enum {
     F_SCHEME,
     F_UPSTREAM_ADDR,
     F_UPSTREAM,
+    F_TRACE_ID,
 };
 
 /* mg_lua_req_num() */
@@ -120,6 +122,10 @@ int mg_lua_req_get(mg_lua_task_t *t, int what, mg_str_t *out)
         *out = route && route->upstream
                    ? mg_str(route->upstream->name, strlen(route->upstream->name))
                    : MG_NULL_STR;
+        break;
+    case F_TRACE_ID:
+        mg_trace_begin(r); /* nothing without `tracing:` */
+        *out = r->trace_id;
         break;
     default:
         return MG_ERROR;

@@ -186,6 +186,51 @@ int mg_lua_http_header_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *val
 void mg_lua_http_done(mg_lua_task_t *t);
 /* ffi:end */
 
+/* ---- core/lua/lua_timer.c: mg.timer (lua/moongate/timer.lua) ---- */
+
+/* ffi:begin lua/moongate/timer.lua */
+#ifdef MG_LUA_FFI_ONLY
+struct mg_lua_timer_marker {
+    int unused;
+};
+#endif
+/* Timers of this worker waiting for their time (running == 0) or running (1). */
+int mg_lua_timer_count(mg_lua_task_t *t, int running);
+/* A timer's function raised an error (the Lua side logged it): counted for /status. */
+void mg_lua_timer_failed(mg_lua_task_t *t);
+/* ffi:end */
+
+/* ---- core/lua/lua_metrics.c: plugin calls counted, and mg.metrics
+ * (lua/moongate/metrics.lua) ---- */
+
+/* ffi:begin lua/moongate/metrics.lua */
+#ifdef MG_LUA_FFI_ONLY
+struct mg_lua_metrics_marker {
+    int unused;
+};
+#endif
+/* The per-plugin series cells of state `state` (the light userdata runtime.init gets),
+ * indexed by plugin index * 8 + phase: NULL when the state does not count (then nothing
+ * below is called), NULL entries until the state is bound to its worker. */
+uint64_t **mg_lua_plugin_cells(void *state);
+/* Around one plugin function's call: enter returns a mark, leave counts the call (an
+ * error unless ok) and the code's running time since the mark into `cells`. */
+double mg_lua_plugin_enter(mg_lua_task_t *t);
+void mg_lua_plugin_leave(mg_lua_task_t *t, uint64_t *cells, int ok, double mark);
+/* Declares a metric of `plugin` (checked by the Lua side): labels are the names
+ * joined by 0x1f. Returns its number, -1 when the state does not count (the metric is
+ * then a no-op), -2 when out of room. */
+int mg_lua_metric_declare(void *state, const char *plugin, const char *name, int type,
+                          const char *help, size_t hlen, const char *labels, size_t llen,
+                          int nlabels, const double *bounds, int nbounds, int max_series);
+/* The cells of metric `metric`'s series for label values `vals` (joined by 0x1f; NULL
+ * for the "_other" series) in this worker: found or added within the metric's bound,
+ * else the "_other" series with *folded set (the fold is counted). NULL when there is
+ * nowhere to count (no worker yet, no room at all). */
+double *mg_lua_metric_cells(mg_lua_task_t *t, int metric, const char *vals, size_t vlen,
+                            int *folded);
+/* ffi:end */
+
 /* ---- core/lua/lua_api.c: mg.tls (lua/moongate/tls.lua) ---- */
 
 /* ffi:begin lua/moongate/tls.lua */

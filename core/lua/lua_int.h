@@ -36,8 +36,12 @@ struct mg_lua_s {
     size_t nroutes;
     char **plugin_names;
     char **plugin_versions;
+    unsigned *plugin_phases; /* MG_PHASE_BIT of each plugin's phase functions */
     size_t nplugins;
+    struct mg_lua_metrics_s *metrics; /* lua_metrics.c; NULL when the config does not count */
     int next_id; /* ids of tasks, the Lua side's key */
+    /* mg_lua_retire: the generation takes no new requests; its timers run out */
+    bool retired;
 
     /* coroutines whose last run returned cleanly, kept for the next request: a thread
      * that ended without error can be started again, which saves its allocation and
@@ -95,11 +99,16 @@ struct mg_lua_task_s {
     int peer;               /* node picked by mg.balancer.set_peer, -1 */
     struct mg_lua_rl_s *rl; /* a rate-limit wait in progress (lua_ratelimit.c), or NULL */
     int reroutes;
+    /* a background run ended: called instead of freeing the task (its owner's storage,
+     * a timer's); NULL for a job queued by the log phase, which frees itself */
+    void (*on_end)(mg_lua_task_t *t);
 
     /* seconds of plugin code per phase, for the access log and mg.var: each run (a
      * resume, a filter call) is timed from its entry, and the Lua side tells where one
      * phase ends and the next begins inside a run (mg_lua_phase_begin) */
     double phase_time[MG_PHASE_TIMER];
+    double phase_first[MG_PHASE_TIMER]; /* mg_mono_now() when each phase's plugins first ran */
+    double phase_last[MG_PHASE_TIMER];  /* ... and when they last stopped (a trace's span) */
     unsigned phases_run; /* MG_PHASE_BIT of each phase timed */
     int run_phase;       /* the phase being timed, -1 for none */
     double run_mark;     /* mg_mono_now() when the time of run_phase was last taken */
@@ -144,8 +153,30 @@ int mg__lua_sleep(mg_lua_task_t *t, double seconds);
 /* Starts a background job (runtime.run in phase TIMER) with the job value on top of
  * lua->L (popped). The job holds a reference to `gen`. */
 int mg__lua_spawn(mg_lua_t *lua, mg_gen_t *gen);
+/* Starts a background run on `t` (the caller's storage, zeroed or released): the job
+ * and its nargs - 1 arguments on top of L are moved to the run's coroutine, which
+ * starts from the loop (a 0 s timer) as runtime.run(task, id, TIMER, -1, job, ...).
+ * `gen` is borrowed: the caller keeps it alive until the run ends, when t->on_end(t)
+ * is called. MG_OK, or MG_ERROR (no loop, out of memory; the values are popped). */
+int mg__lua_task_start(mg_lua_task_t *t, mg_lua_t *lua, mg_gen_t *gen, lua_State *L, int nargs);
+/* Stops what the task waits on, drops its HTTP call and coroutine and forgets its Lua
+ * state; the storage stays the caller's. */
+void mg__lua_task_release(mg_lua_task_t *t);
 /* The Lua C function behind require "moongate.spawn". */
 int mg__lua_l_spawn(lua_State *L);
+
+/* lua_timer.c */
+/* Registers the Lua C function behind require "moongate.timer_start" in L. */
+void mg__lua_timer_open(lua_State *L);
+/* Cancels the pending timers of `lua` (it is being closed: none may hold it). */
+void mg__lua_timers_drop(mg_lua_t *lua);
+
+/* lua_metrics.c: made with the state (before its plugins load, which may declare
+ * metrics) when its configuration counts, and freed with it; a CPU-budget kill of the
+ * plugin at mg__lua_where. */
+int mg__lua_metrics_create(mg_lua_t *lua);
+void mg__lua_metrics_destroy(mg_lua_t *lua);
+void mg__lua_metrics_kill(mg_lua_t *lua, int32_t where);
 
 /* lua_http.c: drops the task's HTTP call, if any (no callback after this). */
 void mg__lua_http_cancel(mg_lua_task_t *t);

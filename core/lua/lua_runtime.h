@@ -97,6 +97,77 @@ double mg_lua_phase_time(const mg_request_t *r, int phase);
  * the proxy leaves them out of the upstream's time. */
 double mg_lua_filter_time(const mg_request_t *r);
 
+/* ---- timers (mg.timer) ---- */
+
+/* Most timers (pending and running) one worker keeps; mg.timer.at/every past it are
+ * refused and counted. */
+#define MG_LUA_TIMERS_MAX 1024
+
+/* The generation of `lua` takes no more new requests (a reload switched to a newer
+ * one, or the worker drains). Its timers run out: each pending one runs once now with
+ * premature = true, an `every` timer running now does so once more when its run ends,
+ * none is re-armed, and new timers with a delay are refused (a delay of 0 still runs,
+ * premature). Due and running timers hold a reference to the generation until they
+ * end. NULL is a no-op. */
+void mg_lua_retire(mg_lua_t *lua);
+
+/* Timers of this worker that hold a generation (running, or due after a retirement):
+ * a draining worker waits for them, within its drain timeout. */
+size_t mg_lua_timers_busy(void);
+
+/* The worker leaves: every timer is cancelled now, running ones too (their waits and
+ * HTTP calls dropped, logged), and the generation references they held are released. */
+void mg_lua_timers_shutdown(void);
+
+/* ---- metrics (lua_metrics.c) ---- */
+
+/* Cells of a plugin's series per phase: calls, errors (the plugin failed: the request
+ * got a 500), then a histogram of the seconds its code ran (waits not counted) with the
+ * bounds of conf->metrics. */
+enum { MG_LUA_PM_CALLS = 0, MG_LUA_PM_ERRORS, MG_LUA_PM_HIST };
+
+/* The key of plugin `plugin`'s series for `phase` (MG_PHASE_REWRITE .. MG_PHASE_LOG),
+ * or of its CPU-budget kills (one cell) for phase -1, into buf (cap bytes). */
+mg_str_t mg_lua_metrics_plugin_key(char *buf, size_t cap, const char *plugin, int phase);
+/* Cells of a per-phase series under conf. */
+uint32_t mg_lua_metrics_plugin_cells(const mg_conf_t *conf);
+
+/* Finds this worker's per-plugin series of a state whose configuration counts
+ * (mg_conf_metrics_on), once bound to its worker (after mg_metrics_attach). A no-op
+ * otherwise. MG_OK, or MG_ERROR when out of memory. */
+int mg_lua_metrics_bind(mg_lua_t *lua);
+
+/* Phases (MG_PHASE_BIT) in which loaded plugin i has a function. */
+unsigned mg_lua_plugin_phases(const mg_lua_t *lua, size_t i);
+
+/* The master killed a worker stuck in `plugin` (NULL: outside plugin code): counted as
+ * one of its CPU-budget kills, in the master's region, when `conf` counts. */
+void mg_lua_metrics_stall_kill(const mg_conf_t *conf, const char *plugin);
+
+/* Metrics plugins declared with mg.metrics (when the state counts). Every label value
+ * of a series is one of the plugin's, or "_other" for all of them once the metric had
+ * its bound of series in a worker. Cells are doubles: a counter's and a gauge's value
+ * in cell 0; a histogram's counts per bucket (non-cumulative, the last above every
+ * bound), then the sum of the values observed. */
+enum { MG_LUA_METRIC_COUNTER = 0, MG_LUA_METRIC_GAUGE, MG_LUA_METRIC_HISTOGRAM };
+typedef struct {
+    char *plugin, *name, *help; /* name as declared (a counter's ends with _total) */
+    int type;
+    char **labels; /* label names */
+    size_t nlabels;
+    double *bounds; /* histogram upper bounds, increasing */
+    uint32_t nbounds;
+    uint32_t ncells;
+    mg_str_t prefix; /* of the keys of its series: the label values follow, joined by
+                      * MG_METRICS_SEP (nothing follows for no labels) */
+} mg_lua_metric_info_t;
+
+size_t mg_lua_metric_count(const mg_lua_t *lua);
+const mg_lua_metric_info_t *mg_lua_metric_at(const mg_lua_t *lua, size_t i);
+/* The key of a metric's per-worker bookkeeping (two cells: series added, observations
+ * folded into "_other") into buf. */
+mg_str_t mg_lua_metric_meta_key(const mg_lua_metric_info_t *info, char *buf, size_t cap);
+
 /* ---- the CPU budget ---- */
 
 /* Called from a signal handler when the current phase ran past its budget: makes the

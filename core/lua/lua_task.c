@@ -110,10 +110,14 @@ void mg__lua_time_switch(mg_lua_task_t *t, int phase)
     double now = mg_mono_now();
     if (t->run_phase >= 0) {
         t->phase_time[t->run_phase] += now - t->run_mark;
+        t->phase_last[t->run_phase] = now;
     }
     t->run_mark = now;
     t->run_phase = phase >= 0 && phase < MG_PHASE_TIMER ? phase : -1;
     if (t->run_phase >= 0) {
+        if ((t->phases_run & MG_PHASE_BIT(t->run_phase)) == 0) {
+            t->phase_first[t->run_phase] = now;
+        }
         t->phases_run |= MG_PHASE_BIT(t->run_phase);
     }
 }
@@ -256,7 +260,7 @@ static void finished(mg_lua_task_t *t, lua_State *co)
     }
 }
 
-static void bg_free(mg_lua_task_t *t);
+static void bg_end(mg_lua_task_t *t);
 
 /* One resume of the task's coroutine, until it yields on a wait or returns. The
  * generation is held across it: answering may end the request, whose reference may be
@@ -290,7 +294,7 @@ static void step(mg_lua_task_t *t, int nargs)
         if (t->r != NULL) {
             answer_error(t);
         } else {
-            bg_free(t);
+            bg_end(t);
         }
     } else {
         /* the results are on co: keep it anchored until they are used */
@@ -301,7 +305,7 @@ static void step(mg_lua_task_t *t, int nargs)
         finished(t, co); /* an answer posts the request's end: t stays until it runs */
         coroutine_put(lua, co, ref);
         if (bg) {
-            bg_free(t);
+            bg_end(t);
         }
     }
     mg_gen_release(g);
@@ -680,17 +684,21 @@ void mg_lua_log_handler(mg_request_t *r)
         push_filter(t, MG_PHASE_LOG);
         call_filter(t, MG_PHASE_LOG, 0, 0);
     }
-    /* the plugins' time per phase, for the access log that runs next */
+    /* the plugins' time per phase, for the access log that runs next, and when each
+     * phase ran on the wall clock, for a trace */
+    double wall = ev_time() - mg_mono_now();
     for (int i = 0; i < MG_LOG_PLUGIN_PHASES; i++) {
         double v = mg_lua_phase_time(r, MG_PHASE_REWRITE + i);
         if (v >= 0) {
             r->plugin_time[i] = v;
             r->plugin_phases |= 1u << i;
+            r->plugin_span[i][0] = t->phase_first[MG_PHASE_REWRITE + i] + wall;
+            r->plugin_span[i][1] = t->phase_last[MG_PHASE_REWRITE + i] + wall;
         }
     }
 }
 
-/* ---- background jobs (mg.http from the log phase) ---- */
+/* ---- background jobs (mg.http from the log phase, timers) ---- */
 
 static void bg_free(mg_lua_task_t *t)
 {
@@ -698,6 +706,45 @@ static void bg_free(mg_lua_task_t *t)
     task_release(t);
     free(t);
     mg_gen_release(g);
+}
+
+/* A background run ended: its owner's hook (a timer), or the job's own task freed. */
+static void bg_end(mg_lua_task_t *t)
+{
+    if (t->on_end != NULL) {
+        t->on_end(t);
+    } else {
+        bg_free(t);
+    }
+}
+
+void mg__lua_task_release(mg_lua_task_t *t)
+{
+    task_release(t);
+}
+
+int mg__lua_task_start(mg_lua_task_t *t, mg_lua_t *lua, mg_gen_t *gen, lua_State *L, int nargs)
+{
+    if (lua->w == NULL || gen == NULL) {
+        lua_pop(L, nargs);
+        return MG_ERROR;
+    }
+    task_init(t, lua, NULL);
+    t->gen = gen;
+    t->phase = MG_PHASE_TIMER;
+    lua_State *co = coroutine_start(t, MG_PHASE_TIMER);
+    if (co == NULL) {
+        t->lua = NULL;
+        lua_pop(L, nargs);
+        return MG_ERROR;
+    }
+    lua_xmove(L, co, nargs); /* the job and its arguments */
+    /* started from the loop, not inside the phase that asked */
+    t->wait = MG_WAIT_SLEEP;
+    ev_timer_set(&t->timer, 0., 0.);
+    ev_timer_start(lua->w->loop, &t->timer);
+    t->spawn_nargs = 4 + nargs;
+    return MG_OK;
 }
 
 static int mg__lua_spawn_from(lua_State *L, mg_lua_t *lua, mg_gen_t *gen)
@@ -708,21 +755,11 @@ static int mg__lua_spawn_from(lua_State *L, mg_lua_t *lua, mg_gen_t *gen)
         lua_pop(L, 1);
         return MG_ERROR;
     }
-    task_init(t, lua, NULL);
-    t->gen = mg_gen_retain(gen);
-    t->phase = MG_PHASE_TIMER;
-    lua_State *co = coroutine_start(t, MG_PHASE_TIMER);
-    if (co == NULL) {
-        bg_free(t);
-        lua_pop(L, 1);
+    if (mg__lua_task_start(t, lua, mg_gen_retain(gen), L, 1) != MG_OK) {
+        mg_gen_release(gen);
+        free(t);
         return MG_ERROR;
     }
-    lua_xmove(L, co, 1); /* the job */
-    /* started from the loop, not inside the log phase that queued it */
-    t->wait = MG_WAIT_SLEEP;
-    ev_timer_set(&t->timer, 0., 0.);
-    ev_timer_start(lua->w->loop, &t->timer);
-    t->spawn_nargs = 5;
     return MG_OK;
 }
 

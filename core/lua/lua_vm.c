@@ -80,6 +80,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     lua_sethook(L, NULL, 0, 0);
     if (budget_armed) {
         budget_armed = 0;
+        mg__lua_metrics_kill(mg__lua_running, mg__lua_where);
         /* in a hook, level 0 is the Lua function that was running: name its line */
         lua_Debug at;
         if (lua_getstack(L, 0, &at) && lua_getinfo(L, "Sl", &at) && at.currentline > 0) {
@@ -277,7 +278,9 @@ static int take_results(mg_lua_t *lua, char *err, size_t errlen)
     size_t np = lua_objlen(L, top);
     lua->plugin_names = calloc(np ? np : 1, sizeof(char *));
     lua->plugin_versions = calloc(np ? np : 1, sizeof(char *));
-    if (lua->route_phases == NULL || lua->plugin_names == NULL || lua->plugin_versions == NULL) {
+    lua->plugin_phases = calloc(np ? np : 1, sizeof(unsigned));
+    if (lua->route_phases == NULL || lua->plugin_names == NULL || lua->plugin_versions == NULL ||
+        lua->plugin_phases == NULL) {
         snprintf(err, errlen, "out of memory");
         return MG_ERROR;
     }
@@ -290,10 +293,12 @@ static int take_results(mg_lua_t *lua, char *err, size_t errlen)
         lua_rawgeti(L, top, (int)i + 1);
         lua_getfield(L, -1, "name");
         lua_getfield(L, -2, "version");
-        lua->plugin_names[i] = strdup(lua_tostring(L, -2) ? lua_tostring(L, -2) : "?");
-        lua->plugin_versions[i] = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        lua_getfield(L, -3, "phases");
+        lua->plugin_names[i] = strdup(lua_tostring(L, -3) ? lua_tostring(L, -3) : "?");
+        lua->plugin_versions[i] = strdup(lua_tostring(L, -2) ? lua_tostring(L, -2) : "");
+        lua->plugin_phases[i] = (unsigned)lua_tointeger(L, -1);
         lua->nplugins = i + 1;
-        lua_pop(L, 3);
+        lua_pop(L, 4);
         if (lua->plugin_names[i] == NULL || lua->plugin_versions[i] == NULL) {
             snprintf(err, errlen, "out of memory");
             return MG_ERROR;
@@ -318,6 +323,7 @@ static int load(mg_lua_t *lua, char *err, size_t errlen)
     lua_pushcfunction(L, mg__lua_l_spawn);
     lua_setfield(L, -2, "moongate.spawn");
     lua_pop(L, 2);
+    mg__lua_timer_open(L);
 
     lua_getglobal(L, "require");
     lua_pushliteral(L, "moongate.runtime");
@@ -364,6 +370,11 @@ mg_lua_t *mg_lua_create(const mg_conf_t *conf, mg_worker_t *w, uint64_t gen_id, 
     /* plugin code runs while loading: within a time limit, like every phase. After
      * the libraries: opening the jit library turns the JIT on. */
     luaL_openlibs(lua->L);
+    if (mg__lua_metrics_create(lua) != MG_OK) {
+        snprintf(err, errlen, "out of memory");
+        mg_lua_destroy(lua);
+        return NULL;
+    }
     mg__lua_load_begin(lua->L, mg_lua_load_limit(conf));
     int rc = load(lua, err, errlen);
     const char *late = mg__lua_load_end(lua->L);
@@ -390,6 +401,7 @@ void mg_lua_destroy(mg_lua_t *lua)
         return;
     }
     if (lua->L != NULL) {
+        mg__lua_timers_drop(lua);
         lua->mem_limit = 0;
         lua_close(lua->L);
     }
@@ -399,7 +411,9 @@ void mg_lua_destroy(mg_lua_t *lua)
     }
     free(lua->plugin_names);
     free(lua->plugin_versions);
+    free(lua->plugin_phases);
     free(lua->route_phases);
+    mg__lua_metrics_destroy(lua);
     free(lua);
 }
 

@@ -409,6 +409,7 @@ static void check_stalls(void)
                      ws->lua_busy ? "in Lua" : "outside Lua", plugin ? ", plugin \"" : "",
                      plugin ? plugin : "", plugin ? "\" phase " : "",
                      plugin ? mg_lua_phase_name(where % 8) : "");
+        mg_lua_metrics_stall_kill(M.conf, plugin);
         p->stall_killed = true;
         kill(p->pid, SIGKILL);
     }

@@ -31,6 +31,7 @@
 #include "lua_runtime.h"
 #include "pool.h"
 #include "tls.h"
+#include "trace.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -326,6 +327,10 @@ static void try_start(proxy_t *p, bool fresh_same_node)
         mg_str(mg_upstream_node_addr(up, p->node), strlen(mg_upstream_node_addr(up, p->node)));
     mg__proxy_try_end(p, false, false); /* never two open tries */
     try_record(p);
+    if (p->trace_parent != NULL) {
+        /* each try is a CLIENT span of its own: the upstream sees it as its parent */
+        mg_trace_try_begin(p->r, p->r->ntries - 1, p->trace_parent);
+    }
     p->try_open = true;
     p->try_began = mg_mono_now();
     mg_upstream_try_begin(up, p->node);
@@ -591,6 +596,9 @@ void mg_proxy_start(mg_request_t *r)
     mg_str_t host = uc->host != NULL ? mg_str(uc->host, strlen(uc->host)) : MG_NULL_STR;
     mg_header_t more[MG_PROXY_MORE_HEADERS];
     size_t nmore = r->tls && r->gen->conf->tls.client_cert_headers ? cert_headers_of(r, more) : 0;
+    if (r->gen->conf->tracing != NULL) {
+        nmore += mg_trace_upstream_headers(r, more + nmore);
+    }
     char *head = mg_proxy_request_head(r, host, more, nmore, r->pool, &hlen);
     if (p == NULL || ref == NULL || head == NULL ||
         mg_pool_cleanup_add(r->pool, on_pool_cleanup, ref) != MG_OK) {
@@ -609,6 +617,7 @@ void mg_proxy_start(mg_request_t *r)
     p->loop = r->worker->loop;
     p->head = head;
     p->hlen = hlen;
+    p->trace_parent = r->trace != NULL ? mg_trace_find_parent(head, hlen) : NULL;
     p->first_start = ev_now(p->loop);
     p->bctx.hash_key = mg_balancer_key(uc, r);
     if (r->has_body && r->content_length >= 0) {

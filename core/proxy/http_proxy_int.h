@@ -90,6 +90,8 @@ struct proxy_s {
      * `down`: the body may be paused while the response already streams. */
     bool body_paused;
     const char *why; /* why a callback of ours refused the response (a filter failed) */
+    char *trace_parent; /* the traceparent value inside `head`, rewritten for each try
+                         * (trace.h); NULL without tracing */
 
     mg_http_client_t cl; /* the try's exchange (hdr last: not cleared per request) */
     char rbuf[PROXY_RBUF];

@@ -16,6 +16,7 @@
 #include "gen.h"
 #include "http_phase.h"
 #include "log.h"
+#include "metrics_store.h"
 #include "pool.h"
 #include "ratelimit_cluster.h"
 #include "ratelimit_zone.h"
@@ -24,6 +25,7 @@
 #include <ev.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define MG_RL_MAX 16 /* limits per route (conf_ratelimit.c) */
 
@@ -59,6 +61,7 @@ struct mg_rl_req_s {
     mg_str_t consumer;
     mg_str_t key; /* of the limit being checked */
     double delay; /* the longest leaky-bucket delay so far */
+    bool delayed; /* the limit being checked made the request wait (metrics) */
     mg_rl_done_fn done;
     void *arg;
     void *pending; /* cluster check handle */
@@ -293,6 +296,7 @@ static int apply(rl_req_t *st, const mg_rl_conf_t *c, mg_rl_zone_t *zone, const 
     }
     note_allowed(st, c, res);
     st->delay = MG_MAX(st->delay, res->delay);
+    st->delayed = res->delay > 0;
     return 0;
 }
 
@@ -329,12 +333,33 @@ static int cluster_failed(rl_req_t *st, const mg_rl_conf_t *c)
 
 static void walk_on(rl_req_t *st);
 
+struct mg_rl_metrics_s {
+    size_t *first;    /* per route: the entry of its first limit in cells */
+    uint64_t **cells; /* per limit of every route; "_other" where no room was left */
+};
+
+/* Limit c decided on the request (rc: 0 to go on, or the rejection status): counted
+ * when the request's generation counts. */
+static void decided(rl_req_t *st, const mg_rl_conf_t *c, int rc)
+{
+    const struct mg_rl_metrics_s *m = st->r->gen->rl_metrics;
+    if (m == NULL) {
+        return;
+    }
+    uint64_t *cells = m->cells[m->first[st->r->match.route->index] + (size_t)c->index];
+    int d = rc != 0 ? MG_RL_REJECTED : st->delayed ? MG_RL_DELAYED : MG_RL_ALLOWED;
+    if (cells != NULL) {
+        mg_metrics_add(&cells[d], 1);
+    }
+}
+
 static void on_cluster(void *arg, int status, const mg_rl_result_t *res)
 {
     rl_req_t *st = arg;
     const mg_rl_conf_t *c = &st->r->match.route->rate_limits[st->next];
     st->pending = NULL;
     int rc = status == MG_RL_CLUSTER_OK ? apply(st, c, NULL, res) : cluster_failed(st, c);
+    decided(st, c, rc);
     if (rc != 0) {
         st->done(st->r, rc, st->arg);
         return;
@@ -353,15 +378,17 @@ static int walk(rl_req_t *st)
         if (!in_stages(c, st->stages)) {
             continue;
         }
+        st->delayed = false;
         int k = build_key(st, c, &st->key);
-        if (k == MG_DECLINED) {
-            if (c->missing_reject) {
-                return reject(st, c, NULL, "rate limit key missing");
-            }
+        if (k == MG_DECLINED && !c->missing_reject) {
+            decided(st, c, 0);
             continue;
         }
         if (k != MG_OK) {
-            return reject(st, c, NULL, "out of memory");
+            int rc =
+                reject(st, c, NULL, k == MG_DECLINED ? "rate limit key missing" : "out of memory");
+            decided(st, c, rc);
+            return rc;
         }
         int rc;
         if (c->scope == MG_RL_LOCAL) {
@@ -377,6 +404,7 @@ static int walk(rl_req_t *st)
             st->pending = NULL;
             rc = cr == MG_OK ? apply(st, c, NULL, &res) : cluster_failed(st, c);
         }
+        decided(st, c, rc);
         if (rc != 0) {
             return rc;
         }
@@ -510,5 +538,61 @@ int mg_rl_header_filter(mg_request_t *r, mg_http_head_t *h)
     if (r->rl != NULL && h->nextra + 3 <= MG_HTTP_HEAD_EXTRA) {
         h->nextra += response_headers(r, h->extra + h->nextra);
     }
+    return MG_OK;
+}
+
+/* ---- metrics ---- */
+
+mg_str_t mg_rl_metrics_key(char *buf, size_t cap, const char *route, const char *limit)
+{
+    int n = snprintf(buf, cap, "l%c%s%c%s", MG_METRICS_SEP, route, MG_METRICS_SEP, limit);
+    return mg_str(buf, n < 0 ? 0 : MG_MIN((size_t)n, cap - 1));
+}
+
+void mg_rl_metrics_free(mg_gen_t *g)
+{
+    if (g->rl_metrics != NULL) {
+        free(g->rl_metrics->first);
+        free(g->rl_metrics->cells);
+        free(g->rl_metrics);
+        g->rl_metrics = NULL;
+    }
+}
+
+int mg_rl_metrics_bind(mg_gen_t *g)
+{
+    const mg_conf_t *conf = g->conf;
+    size_t total = 0;
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        total += conf->routes[i].nrate_limits;
+    }
+    if (total == 0 || g->rl_metrics != NULL) {
+        return MG_OK;
+    }
+    struct mg_rl_metrics_s *m = calloc(1, sizeof(*m));
+    if (m == NULL || (m->first = calloc(conf->nroutes, sizeof(*m->first))) == NULL ||
+        (m->cells = calloc(total, sizeof(*m->cells))) == NULL) {
+        if (m != NULL) {
+            free(m->first);
+        }
+        free(m);
+        return MG_ERROR;
+    }
+    char key[1024];
+    /* "_other" first: it must find room whatever comes after */
+    uint64_t *other = mg_metrics_series(mg_rl_metrics_key(key, sizeof(key), "_other", "_other"),
+                                        MG_RL_DECISIONS, 0);
+    size_t at = 0;
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        const mg_route_conf_t *rt = &conf->routes[i];
+        m->first[i] = at;
+        for (size_t j = 0; j < rt->nrate_limits; j++, at++) {
+            uint64_t *c = mg_metrics_series(
+                mg_rl_metrics_key(key, sizeof(key), rt->name, rt->rate_limits[j].name),
+                MG_RL_DECISIONS, 0);
+            m->cells[at] = c != NULL ? c : other;
+        }
+    }
+    g->rl_metrics = m;
     return MG_OK;
 }

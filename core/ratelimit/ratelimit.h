@@ -56,4 +56,26 @@ int mg_rl_header_filter(mg_request_t *r, mg_http_head_t *h);
 /* The value of key part `p` for r (borrowed from r), or an empty view when absent. */
 mg_str_t mg_rl_key_part_value(const mg_request_t *r, const mg_rl_key_part_t *p, mg_str_t consumer);
 
+/* ---- metrics: decisions by route and limit ----
+ *
+ * Every limit the walk reaches decides once per request: rejected (over the limit, a
+ * missing key with `missing_key: reject`, Redis down with `redis_failure: reject`),
+ * delayed (a leaky bucket's `delay: true` made it wait), or allowed (anything else that
+ * let it pass, a missing key included). Limits after a rejecting one are not reached.
+ * Limits a plugin makes with mg.ratelimit are not counted here. */
+enum { MG_RL_ALLOWED = 0, MG_RL_REJECTED, MG_RL_DELAYED, MG_RL_DECISIONS };
+
+/* The key of the decision series (MG_RL_DECISIONS cells) of limit `limit` of route
+ * `route` into buf (cap bytes); "_other" for both names is where a series that found no
+ * room counts. */
+mg_str_t mg_rl_metrics_key(char *buf, size_t cap, const char *route, const char *limit);
+
+/* Finds this worker's decision series of every route limit of generation g into
+ * g->rl_metrics. For a generation that counts, in a worker (after mg_metrics_attach).
+ * MG_OK, or MG_ERROR when out of memory. */
+int mg_rl_metrics_bind(mg_gen_t *g);
+
+/* Frees g->rl_metrics (not the shared cells). */
+void mg_rl_metrics_free(mg_gen_t *g);
+
 #endif

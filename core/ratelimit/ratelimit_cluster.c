@@ -6,6 +6,7 @@
  */
 #include "ratelimit_cluster.h"
 
+#include "metrics_store.h"
 #include "ratelimit_approx.h"
 #include "ratelimit_scripts.h"
 #include "redis.h"
@@ -23,6 +24,21 @@ struct mg_rl_cluster_s {
     uint64_t checks;
     uint64_t fallbacks;
 };
+
+static uint64_t *m_cells; /* this worker's checks and fallbacks; NULL: not counting */
+
+static void count(int cell)
+{
+    if (m_cells != NULL) {
+        mg_metrics_add(&m_cells[cell], 1);
+    }
+}
+
+void mg_rl_cluster_metrics_bind(bool on)
+{
+    m_cells =
+        on ? mg_metrics_series(MG_STR(MG_RL_CLUSTER_METRICS_KEY), MG_RL_CLUSTER_M_CELLS, 0) : NULL;
+}
 
 /* One cluster check waiting for Redis; the handle given to the caller. */
 typedef struct {
@@ -149,6 +165,7 @@ static void on_checked(void *arg, int status, const redisReply *rep)
     free(k);
     if (status != MG_REDIS_OK || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
         cl->fallbacks++;
+        count(MG_RL_CLUSTER_M_FALLBACKS);
         cb(cb_arg, MG_RL_CLUSTER_UNAVAILABLE, NULL);
         return;
     }
@@ -196,16 +213,19 @@ int mg_rl_cluster_check(mg_rl_cluster_t *cl, const mg_rl_conf_t *c, mg_str_t key
 {
     char buf[256], *heap;
     cl->checks++;
+    count(MG_RL_CLUSTER_M_CHECKS);
     if (handle != NULL) {
         *handle = NULL;
     }
     if (!mg_redis_available(cl->redis)) {
         cl->fallbacks++;
+        count(MG_RL_CLUSTER_M_FALLBACKS);
         return MG_DECLINED;
     }
     mg_str_t rkey = make_key(cl, c, key, buf, sizeof(buf), &heap);
     if (rkey.p == NULL) {
         cl->fallbacks++;
+        count(MG_RL_CLUSTER_M_FALLBACKS);
         return MG_DECLINED;
     }
     if (approx_capable(c)) {
@@ -237,6 +257,7 @@ int mg_rl_cluster_check(mg_rl_cluster_t *cl, const mg_rl_conf_t *c, mg_str_t key
     if (k == NULL) {
         free(heap);
         cl->fallbacks++;
+        count(MG_RL_CLUSTER_M_FALLBACKS);
         return MG_DECLINED;
     }
     k->cl = cl;
@@ -249,6 +270,7 @@ int mg_rl_cluster_check(mg_rl_cluster_t *cl, const mg_rl_conf_t *c, mg_str_t key
     if (rc != MG_OK) {
         free(k);
         cl->fallbacks++;
+        count(MG_RL_CLUSTER_M_FALLBACKS);
         return MG_DECLINED;
     }
     if (handle != NULL) {

@@ -84,4 +84,12 @@ typedef struct {
 } mg_rl_cluster_stats_t;
 void mg_rl_cluster_stats(const mg_rl_cluster_t *cl, mg_rl_cluster_stats_t *out);
 
+/* Metrics: every client of a worker also counts its checks and fallbacks (as above)
+ * into one series of the worker's metrics region, key MG_RL_CLUSTER_METRICS_KEY, once
+ * mg_rl_cluster_metrics_bind() turned counting on (in a worker, after
+ * mg_metrics_attach; off again with false). */
+enum { MG_RL_CLUSTER_M_CHECKS = 0, MG_RL_CLUSTER_M_FALLBACKS, MG_RL_CLUSTER_M_CELLS };
+#define MG_RL_CLUSTER_METRICS_KEY "c\037cluster"
+void mg_rl_cluster_metrics_bind(bool on);
+
 #endif

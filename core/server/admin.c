@@ -1,6 +1,7 @@
 /*
  * admin.c -- the admin API, served on its own listener (off unless `admin:` is set).
  *
+ *   GET  /         the live status page (status_page.html); it polls /status and /metrics
  *   GET  /status   JSON: generations, each worker's pid, generation and counters,
  *                  each upstream's nodes with their health and breaker state
  *   GET  /metrics  Prometheus text (OpenMetrics on request): server/metrics.h
@@ -22,12 +23,14 @@
 #include "resolver.h"
 #include "tls.h"
 #include "tls_ticket.h"
+#include "trace_export.h"
 #include "shdict.h"
 #include "llhttp.h"
 #include "metrics.h"
 #include "control.h"
 #include "pool.h"
 #include "shm.h"
+#include "status_page.h"
 #include "worker.h"
 
 #include <signal.h>
@@ -70,7 +73,7 @@ static int64_t load_i64(const int64_t *p)
 
 /* Lists the slots in use, remembering the newest generation and the distinct ones. */
 static void status_workers(jbuf_t *b, const mg_worker_t *w, uint64_t *newest, uint64_t *gens,
-                           size_t *ngens, uint64_t *dropped)
+                           size_t *ngens)
 {
     bool first = true;
     jprintf(b, "\"workers\":[");
@@ -91,7 +94,6 @@ static void status_workers(jbuf_t *b, const mg_worker_t *w, uint64_t *newest, ui
                 (unsigned long long)load_u64(&s->gens_alive),
                 load_i64(&s->draining) ? "true" : "false");
         first = false;
-        *dropped += load_u64(&s->log_dropped);
         *newest = MG_MAX(*newest, gen);
         size_t j = 0;
         while (j < *ngens && gens[j] != gen) {
@@ -169,6 +171,26 @@ static void status_redis(jbuf_t *b, const mg_worker_t *w)
             (unsigned long long)st.fallbacks);
 }
 
+/* Lua timers (mg.timer), summed over the workers. */
+static void status_timers(jbuf_t *b, const mg_worker_t *w)
+{
+    uint64_t sum[4] = {0, 0, 0, 0};
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *s = &w->all_stats[i];
+        if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != 0) {
+            sum[0] += load_u64(&s->timers_pending);
+            sum[1] += load_u64(&s->timers_running);
+            sum[2] += load_u64(&s->timers_refused);
+            sum[3] += load_u64(&s->timers_failed);
+        }
+    }
+    jprintf(b,
+            "\"lua_timers\":{\"pending\":%llu,\"running\":%llu,\"refused\":%llu,"
+            "\"failed\":%llu},",
+            (unsigned long long)sum[0], (unsigned long long)sum[1], (unsigned long long)sum[2],
+            (unsigned long long)sum[3]);
+}
+
 /* The resolver of the worker answering: cache size and lookups; absent without one. */
 static void status_resolver(jbuf_t *b, const mg_worker_t *w)
 {
@@ -210,19 +232,8 @@ static void status_tls(jbuf_t *b, const mg_worker_t *w)
     if (s == NULL) {
         return;
     }
-    mg_tls_counters_t sum = {0};
-    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
-        const mg_worker_stats_t *ws = &w->all_stats[i];
-        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) == 0) {
-            continue;
-        }
-        const mg_tls_counters_t *c = (const mg_tls_counters_t *)ws->tls;
-        sum.full += load_u64(&c->full);
-        sum.resumed += load_u64(&c->resumed);
-        for (int k = 0; k < MG_TLS_FAIL_N; k++) {
-            sum.failed[k] += load_u64(&c->failed[k]);
-        }
-    }
+    mg_tls_counters_t sum;
+    mg_metrics_tls_sum(w, &sum);
     jprintf(b, "\"tls\":{\"handshakes\":{\"full\":%llu,\"resumed\":%llu,\"failed\":{",
             (unsigned long long)sum.full, (unsigned long long)sum.resumed);
     for (int k = 0; k < MG_TLS_FAIL_N; k++) {
@@ -263,16 +274,17 @@ static void handle_status(mg_request_t *r)
         return;
     }
     jbuf_t b = {buf, STATUS_BUF, 0};
-    uint64_t newest = w->gen->id, gens[MG_MAX_WORKER_SLOTS], dropped = 0;
+    uint64_t newest = w->gen->id, gens[MG_MAX_WORKER_SLOTS];
     size_t ngens = 0;
     jprintf(&b, "{\"version\":\"%s\",\"pid\":%d,", MG_VERSION, (int)getppid());
-    status_workers(&b, w, &newest, gens, &ngens, &dropped);
+    status_workers(&b, w, &newest, gens, &ngens);
     jprintf(&b, "\"generation\":%llu,\"generations\":[", (unsigned long long)newest);
     for (size_t i = 0; i < ngens; i++) {
         jprintf(&b, "%s%llu", i ? "," : "", (unsigned long long)gens[i]);
     }
     jprintf(&b, "],");
     status_lua(&b, w);
+    status_timers(&b, w);
     status_rate_limits(&b);
     status_redis(&b, w);
     status_resolver(&b, w);
@@ -285,6 +297,10 @@ static void handle_status(mg_request_t *r)
     if (b.len < b.cap) {
         b.len += mg_health_status_json(w->gen, b.p + b.len, b.cap - b.len);
     }
+    if (b.len < b.cap) {
+        b.len += mg_trace_export_status_json(w, b.p + b.len, b.cap - b.len);
+    }
+    uint64_t dropped = mg_metrics_log_dropped(w);
     jprintf(&b, "\"log_dropped\":%llu,\"shm\":{\"size\":%zu,\"free\":%zu}}\n",
             (unsigned long long)dropped, w->gen->conf->shm_size,
             w->shm ? mg_shm_free_bytes(w->shm) : 0);
@@ -293,6 +309,18 @@ static void handle_status(mg_request_t *r)
         return;
     }
     mg_http_respond(r, 200, "application/json", b.p, b.len);
+}
+
+/* The page is static; no-store keeps a browser from showing an old build's page. */
+static void handle_page(mg_request_t *r)
+{
+    size_t len;
+    const char *page = mg_status_page(&len);
+    mg_header_t h[] = {
+        {MG_STR("Content-Type"), MG_STR("text/html; charset=utf-8")},
+        {MG_STR("Cache-Control"), MG_STR("no-store")},
+    };
+    mg_http_respond_headers(r, 200, h, MG_NELEMS(h), page, len);
 }
 
 static void respond_json(mg_request_t *r, int status, const char *body);
@@ -474,6 +502,14 @@ static void handle_reload(mg_request_t *r)
 void mg_admin_handle(mg_request_t *r)
 {
     bool get = r->method == HTTP_GET || r->method == HTTP_HEAD;
+    if (mg_str_eq(r->path, MG_STR("/"))) {
+        if (get) {
+            handle_page(r);
+        } else {
+            respond_405(r, "GET, HEAD");
+        }
+        return;
+    }
     if (mg_str_eq(r->path, MG_STR("/status"))) {
         if (get) {
             handle_status(r);

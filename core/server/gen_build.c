@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "trace_export.h"
 
 #include "conf.h"
 #include "log.h"
@@ -114,7 +115,11 @@ static int build_filters(mg_gen_t *g)
     if (rl_headers) {
         mg_http_add_header_filter(f, mg_rl_header_filter);
     }
-    if (g->conf->access_log_path != NULL) {
+    if (g->conf->tracing != NULL) {
+        /* after the plugins' log phase (its span), before the access line (the trace id) */
+        mg_http_add_log_handler(f, mg_trace_export_log);
+    }
+    if (g->conf->access_log_path != NULL || g->conf->access_log_syslog != NULL) {
         mg_http_add_log_handler(f, mg_http_access_log);
     }
     if (mg_metrics_enabled(g)) {
@@ -190,6 +195,9 @@ mg_gen_t *mg_gen_create(mg_worker_t *w, mg_conf_t *conf, uint64_t id, char *err,
             return NULL;
         }
     }
+    if (w != NULL && conf->tracing != NULL) {
+        mg_trace_export_configure(w, conf->tracing); /* the exporter follows the newest */
+    }
     return g;
 }
 
@@ -204,6 +212,9 @@ void mg_gen_bind(mg_gen_t *g, mg_worker_t *w)
     }
     if (mg_metrics_gen_bind(g) != MG_OK) {
         mg_log_crit("out of memory for the metrics of generation %llu", (unsigned long long)g->id);
+    }
+    if (g->conf->tracing != NULL) {
+        mg_trace_export_configure(w, g->conf->tracing);
     }
     for (size_t i = 0; i < g->conf->nupstreams; i++) {
         mg_upstream_bind(g->upstreams[i], w);

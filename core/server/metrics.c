@@ -3,15 +3,22 @@
  */
 #include "metrics.h"
 
+#include "metrics_int.h"
 #include "metrics_store.h"
 #include "clock.h"
 #include "conf.h"
 #include "gen.h"
 #include "health.h"
 #include "http.h"
+#include "log.h"
 #include "lua_runtime.h"
 #include "nodestate.h"
+#include "ratelimit.h"
+#include "ratelimit_cluster.h"
+#include "redis.h"
 #include "tls.h"
+#include "trace.h"
+#include "trace_export.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -24,11 +31,13 @@
 struct mg_gen_metrics_s {
     uint64_t **route; /* per route, then "_other" last; NULL: no room */
     uint32_t ncells;
+    uint64_t *lua_memory; /* gauges this worker sets on its tick; NULL: no room */
+    uint64_t *redis_up;
 };
 
 bool mg_metrics_enabled(const mg_gen_t *g)
 {
-    return g->conf->metrics.enabled && g->conf->admin != NULL;
+    return mg_conf_metrics_on(g->conf);
 }
 
 static uint32_t hist_cells(const mg_conf_t *conf)
@@ -53,9 +62,31 @@ static const char *route_upstream(const mg_route_conf_t *rt)
     return rt->upstream != NULL ? rt->upstream->name : "";
 }
 
+/* The series of the layers below: rate limits, the plugins, the Redis client. */
+static int bind_layers(mg_gen_t *g, struct mg_gen_metrics_s *m)
+{
+    const mg_conf_t *conf = g->conf;
+    m->lua_memory = mg_metrics_series(MG_STR(MG__METRICS_LUA_MEMORY_KEY), 1, MG_METRICS_GAUGE);
+    m->redis_up = conf->redis != NULL
+                      ? mg_metrics_series(MG_STR(MG__METRICS_REDIS_UP_KEY), 1, MG_METRICS_GAUGE)
+                      : NULL;
+    mg_redis_metrics_bind(conf->redis != NULL, conf->metrics.buckets,
+                          (uint32_t)conf->metrics.nbuckets);
+    mg_rl_cluster_metrics_bind(conf->redis != NULL);
+    if (mg_rl_metrics_bind(g) != MG_OK || mg_lua_metrics_bind(g->lua) != MG_OK) {
+        return MG_ERROR;
+    }
+    return MG_OK;
+}
+
 int mg_metrics_gen_bind(mg_gen_t *g)
 {
-    if (!mg_metrics_enabled(g) || g->metrics != NULL) {
+    if (!mg_metrics_enabled(g)) {
+        mg_redis_metrics_bind(false, NULL, 0);
+        mg_rl_cluster_metrics_bind(false);
+        return MG_OK;
+    }
+    if (g->metrics != NULL) {
         return MG_OK;
     }
     const mg_conf_t *conf = g->conf;
@@ -69,17 +100,25 @@ int mg_metrics_gen_bind(mg_gen_t *g)
     /* "_other" first: it must find room whatever comes after */
     m->route[conf->nroutes] =
         mg_metrics_series(route_key(key, sizeof(key), "_other", ""), m->ncells, 0);
+    size_t folded = 0;
     for (size_t i = 0; i < conf->nroutes; i++) {
         const mg_route_conf_t *rt = &conf->routes[i];
         m->route[i] = mg_metrics_series(route_key(key, sizeof(key), rt->name, route_upstream(rt)),
                                         m->ncells, 0);
+        folded += m->route[i] == NULL;
+    }
+    if (folded > 0) {
+        mg_log_warn("metrics: this worker's region is full: %zu route(s) count under "
+                    "route \"_other\" (%zu series counted)",
+                    folded, mg_metrics_count());
     }
     g->metrics = m;
-    return MG_OK;
+    return bind_layers(g, m);
 }
 
 void mg_metrics_gen_free(mg_gen_t *g)
 {
+    mg_rl_metrics_free(g);
     if (g->metrics != NULL) {
         free(g->metrics->route);
         free(g->metrics);
@@ -118,6 +157,89 @@ void mg_metrics_log(mg_request_t *r)
     mg_metrics_observe(c + MG_MR_HIST + 2 * hc, b, nb, own < 0 ? 0 : own);
 }
 
+/* ---- the worker's own counters, in its region so that a restart continues them ---- */
+
+#define TLS_CELLS (sizeof(mg_tls_counters_t) / sizeof(uint64_t))
+
+static uint64_t *log_cell; /* access-log lines dropped by the workers of this slot */
+static uint64_t log_base;  /* ... before this worker started */
+
+static mg_str_t worker_key(char *buf, size_t cap, const char *what)
+{
+    int n = snprintf(buf, cap, "w%c%s", MG_METRICS_SEP, what);
+    return mg_str(buf, n < 0 ? 0 : MG_MIN((size_t)n, cap - 1));
+}
+
+void mg_metrics_worker_init(mg_worker_t *w)
+{
+    char key[32];
+    _Static_assert(sizeof(mg_tls_counters_t) % sizeof(uint64_t) == 0, "whole cells");
+    uint64_t *tls = mg_metrics_series(worker_key(key, sizeof(key), "tls"), TLS_CELLS, 0);
+    _Static_assert(sizeof(mg_tls_counters_t) <= sizeof(w->stats->tls), "tls counters fit");
+    mg_tls_counters_use((mg_tls_counters_t *)(tls != NULL ? tls : w->stats->tls));
+    log_cell = mg_metrics_series(worker_key(key, sizeof(key), "log_dropped"), 1, 0);
+    log_base = log_cell != NULL ? __atomic_load_n(log_cell, __ATOMIC_RELAXED) : 0;
+}
+
+void mg_metrics_worker_tick(void)
+{
+    if (log_cell != NULL) {
+        mg_metrics_set(log_cell, log_base + mg_log_dropped());
+    }
+}
+
+void mg_metrics_tls_sum(const mg_worker_t *w, mg_tls_counters_t *out)
+{
+    char key[32];
+    memset(out, 0, sizeof(*out));
+    if (mg_metrics_sum(worker_key(key, sizeof(key), "tls"), TLS_CELLS, NULL, NULL,
+                       (uint64_t *)out) > 0) {
+        return;
+    }
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) { /* no regions: the live workers' */
+        const mg_worker_stats_t *ws = &w->all_stats[i];
+        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) == 0) {
+            continue;
+        }
+        const uint64_t *c = ws->tls;
+        for (size_t k = 0; k < TLS_CELLS; k++) {
+            ((uint64_t *)out)[k] += __atomic_load_n(&c[k], __ATOMIC_RELAXED);
+        }
+    }
+}
+
+uint64_t mg_metrics_log_dropped(const mg_worker_t *w)
+{
+    char key[32];
+    uint64_t v = 0;
+    if (mg_metrics_sum(worker_key(key, sizeof(key), "log_dropped"), 1, NULL, NULL, &v) > 0) {
+        return v;
+    }
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *ws = &w->all_stats[i];
+        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) != 0) {
+            v += __atomic_load_n(&ws->log_dropped, __ATOMIC_RELAXED);
+        }
+    }
+    return v;
+}
+
+void mg_metrics_tick(mg_worker_t *w)
+{
+    const struct mg_gen_metrics_s *m = w->gen->metrics;
+    if (m == NULL) {
+        return;
+    }
+    if (m->lua_memory != NULL) {
+        mg_metrics_set(m->lua_memory, mg_lua_memory(w->gen->lua));
+    }
+    if (m->redis_up != NULL) {
+        mg_rl_cluster_stats_t st;
+        mg_rl_cluster_stats(w->gen->rl_cluster, &st);
+        mg_metrics_set(m->redis_up, st.connected ? 1 : 0);
+    }
+}
+
 void mg_metrics_cardinality(size_t *series, size_t *limit)
 {
     *series = mg_metrics_count();
@@ -126,14 +248,7 @@ void mg_metrics_cardinality(size_t *series, size_t *limit)
 
 /* ---- the page ---- */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool oom;
-    bool om;       /* OpenMetrics */
-    size_t series; /* sample lines written */
-    const mg_worker_t *w;
-} out_t;
+typedef mg__metrics_out_t out_t;
 
 static void reserve(out_t *o, size_t need)
 {
@@ -150,13 +265,11 @@ static void reserve(out_t *o, size_t need)
     o->cap = cap;
 }
 
-static void outf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void outf(out_t *o, const char *fmt, ...)
+static void voutf(out_t *o, const char *fmt, va_list args)
 {
     for (int tries = 0; tries < 2 && !o->oom; tries++) {
         va_list ap;
-        va_start(ap, fmt);
+        va_copy(ap, args);
         int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
         va_end(ap);
         if (n < 0) {
@@ -170,12 +283,23 @@ static void outf(out_t *o, const char *fmt, ...)
     }
 }
 
-/* A label value, escaped as the text format wants (backslash, quote, newline). */
-static void escape(out_t *o, char *dst, size_t cap, const char *s)
+static void outf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void outf(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    voutf(o, fmt, ap);
+    va_end(ap);
+}
+
+/* Text escaped as the format wants: backslash and newline, and the double quote when
+ * `quote` (label values always; help text in OpenMetrics). */
+static void escape_text(char *dst, size_t cap, const char *s, bool quote)
 {
     size_t j = 0;
     for (; *s != '\0' && j + 2 < cap; s++) {
-        if (*s == '\\' || *s == '"') {
+        if (*s == '\\' || (*s == '"' && quote)) {
             dst[j++] = '\\';
             dst[j++] = *s;
         } else if (*s == '\n') {
@@ -186,7 +310,19 @@ static void escape(out_t *o, char *dst, size_t cap, const char *s)
         }
     }
     dst[j] = '\0';
+}
+
+/* A label value. */
+static void escape(out_t *o, char *dst, size_t cap, const char *s)
+{
     (void)o;
+    escape_text(dst, cap, s, true);
+}
+
+/* Help text (plugins write some of it). */
+static void help_text(const out_t *o, char *dst, size_t cap, const char *s)
+{
+    escape_text(dst, cap, s, o->om);
 }
 
 /* # HELP and # TYPE. In OpenMetrics a counter family is named without _total. */
@@ -196,7 +332,9 @@ static void family(out_t *o, const char *name, const char *type, const char *hel
     bool strip = o->om && strcmp(type, "counter") == 0 && n > 6 &&
                  strcmp(name + n - 6, "_total") == 0;
     int fl = (int)(strip ? n - 6 : n);
-    outf(o, "# HELP %.*s %s\n# TYPE %.*s %s\n", fl, name, help, fl, name, type);
+    char h[2100];
+    help_text(o, h, sizeof(h), help);
+    outf(o, "# HELP %.*s %s\n# TYPE %.*s %s\n", fl, name, h, fl, name, type);
 }
 
 static void sample(out_t *o, const char *name, const char *labels, uint64_t v)
@@ -215,20 +353,20 @@ static void sample_i(out_t *o, const char *name, const char *labels, int64_t v)
 
 /* Bucket bounds as `le` values, once per page. OpenMetrics wants a float's canonical
  * text ("1.0", not "1"). */
-typedef struct {
-    char le[MG_METRICS_MAX_BUCKETS][32];
-} bounds_t;
+typedef mg__metrics_bounds_t bounds_t;
 
-static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
+static void bounds_of(const out_t *o, const double *b, size_t n, bounds_t *bt)
 {
-    for (size_t i = 0; i < conf->metrics.nbuckets; i++) {
+    for (size_t i = 0; i < n && i < MG_METRICS_MAX_BUCKETS; i++) {
         char *s = bt->le[i];
-        snprintf(s, sizeof(bt->le[i]), "%.17g", conf->metrics.buckets[i]);
-        /* the shortest text that reads back the same */
-        for (int prec = 1; prec <= 17; prec++) {
+        snprintf(s, sizeof(bt->le[i]), "%.17g", b[i]);
+        /* the shortest fixed-point text that reads back the same: "10", not the
+         * "1e+01" that %g picks for one significant digit (bounds are durations, from
+         * nanoseconds to a year, so 17 decimals always suffice) */
+        for (int prec = 0; prec <= 17; prec++) {
             char t[32];
-            snprintf(t, sizeof(t), "%.*g", prec, conf->metrics.buckets[i]);
-            if (strtod(t, NULL) == conf->metrics.buckets[i]) {
+            snprintf(t, sizeof(t), "%.*f", prec, b[i]);
+            if (strtod(t, NULL) == b[i]) {
                 memcpy(s, t, sizeof(t));
                 break;
             }
@@ -237,6 +375,11 @@ static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
             strcat(s, ".0");
         }
     }
+}
+
+static void bounds_text(const out_t *o, const mg_conf_t *conf, bounds_t *bt)
+{
+    bounds_of(o, conf->metrics.buckets, conf->metrics.nbuckets, bt);
 }
 
 static void histogram(out_t *o, const char *name, const char *labels, const uint64_t *h,
@@ -292,14 +435,13 @@ static void render_process(out_t *o, const mg_worker_t *w)
            "Workers the master started again after they died.");
     sample(o, "moongate_worker_restarts_total", "", rs[0]);
 
-    uint64_t dropped = 0;
+    uint64_t dropped = mg_metrics_log_dropped(w);
     int64_t states[8] = {0};
     for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
         const mg_worker_stats_t *s = &w->all_stats[i];
         if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == 0) {
             continue;
         }
-        dropped += __atomic_load_n(&s->log_dropped, __ATOMIC_RELAXED);
         for (int k = 0; k < 8; k++) {
             states[k] += __atomic_load_n(&s->conn_states[k], __ATOMIC_RELAXED);
         }
@@ -488,25 +630,14 @@ static void render_nodes(out_t *o, const mg_gen_t *g)
 
 static void render_tls(out_t *o, const mg_worker_t *w)
 {
-    mg_tls_counters_t sum = {0};
-    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
-        const mg_worker_stats_t *ws = &w->all_stats[i];
-        if (__atomic_load_n(&ws->pid, __ATOMIC_ACQUIRE) == 0) {
-            continue;
-        }
-        const mg_tls_counters_t *c = (const mg_tls_counters_t *)ws->tls;
-        sum.full += __atomic_load_n(&c->full, __ATOMIC_RELAXED);
-        sum.resumed += __atomic_load_n(&c->resumed, __ATOMIC_RELAXED);
-        for (int k = 0; k < MG_TLS_FAIL_N; k++) {
-            sum.failed[k] += __atomic_load_n(&c->failed[k], __ATOMIC_RELAXED);
-        }
-    }
+    mg_tls_counters_t sum;
+    mg_metrics_tls_sum(w, &sum);
     uint64_t failed = 0;
     for (int k = 0; k < MG_TLS_FAIL_N; k++) {
         failed += sum.failed[k];
     }
     family(o, "moongate_tls_handshakes_total", "counter",
-           "TLS handshakes on the listeners of the live workers, by result.");
+           "TLS handshakes on the listeners, by result.");
     sample(o, "moongate_tls_handshakes_total", "result=\"full\"", sum.full);
     sample(o, "moongate_tls_handshakes_total", "result=\"resumed\"", sum.resumed);
     sample(o, "moongate_tls_handshakes_total", "result=\"failed\"", failed);
@@ -527,8 +658,9 @@ struct mg_metrics_page_s {
     const mg_worker_t *w;
     mg_gen_t *g; /* one reference held */
     routes_t routes;
-    int stage;   /* 0: head, 1: routes, 2: the rest, 3: done */
+    int stage; /* 0: head, 1: routes, 2: the rest, 3: plugins' own, 4: the end, 5: done */
     size_t fam, next;
+    mg__metrics_ext_t *ext; /* stage 3 */
 };
 
 mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
@@ -538,6 +670,7 @@ mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
         return NULL;
     }
     p->o.om = openmetrics;
+    p->o.w = w;
     p->w = w;
     p->g = mg_gen_retain(w->gen);
     if (routes_snapshot(&p->o, p->g, &p->routes) != MG_OK) {
@@ -550,6 +683,7 @@ mg_metrics_page_t *mg_metrics_page_new(const mg_worker_t *w, bool openmetrics)
 void mg_metrics_page_free(mg_metrics_page_t *p)
 {
     if (p != NULL) {
+        mg__metrics_ext_free(p->ext);
         routes_free(&p->routes);
         mg_gen_release(p->g);
         free(p->o.p);
@@ -557,11 +691,30 @@ void mg_metrics_page_free(mg_metrics_page_t *p)
     }
 }
 
+static void render_tracing(out_t *o)
+{
+    uint64_t c[MG_TRACE_SPANS_QUEUED];
+    mg_metrics_sum(MG_STR(MG_TRACE_METRICS_KEY), MG_TRACE_SPANS_QUEUED, NULL, NULL, c);
+    family(o, "moongate_tracing_spans_total", "counter",
+           "Spans by outcome: exported (the collector took them), dropped (the queue was "
+           "full), failed (their batch failed).");
+    sample(o, "moongate_tracing_spans_total", "result=\"exported\"", c[MG_TRACE_SPANS_EXPORTED]);
+    sample(o, "moongate_tracing_spans_total", "result=\"dropped\"", c[MG_TRACE_SPANS_DROPPED]);
+    sample(o, "moongate_tracing_spans_total", "result=\"failed\"", c[MG_TRACE_SPANS_FAILED]);
+}
+
 /* The families that are small whatever the configuration. */
 static void render_rest(out_t *o, const mg_worker_t *w, const mg_gen_t *g)
 {
     render_nodes(o, g);
     render_tls(o, w);
+    render_tracing(o);
+    mg__metrics_render_plugins(o, g);
+    mg__metrics_render_limits(o, g);
+}
+
+static void render_end(out_t *o)
+{
     family(o, "moongate_metrics_series", "gauge",
            "Series on this page, and the ceiling of series a worker may count.");
     sample(o, "moongate_metrics_series", "kind=\"exported\"", o->series + 2);
@@ -592,12 +745,24 @@ const char *mg_metrics_page_next(mg_metrics_page_t *p, size_t *len, bool *last)
         }
         break;
     }
-    default:
+    case 2:
         render_rest(o, p->w, p->g);
         p->stage = 3;
         break;
+    case 3:
+        if (p->ext == NULL && (p->ext = mg__metrics_ext_new(p->g)) == NULL) {
+            return NULL;
+        }
+        if (mg__metrics_ext_next(o, p->ext)) {
+            p->stage = 4;
+        }
+        break;
+    default:
+        render_end(o);
+        p->stage = 5;
+        break;
     }
-    *last = p->stage == 3;
+    *last = p->stage == 5;
     *len = o->len;
     return o->oom ? NULL : (o->p != NULL ? o->p : "");
 }
@@ -625,4 +790,72 @@ char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len)
     mg_metrics_page_free(p);
     *len = n;
     return all;
+}
+
+/* ---- for the other files of the page (metrics_int.h) ---- */
+
+void mg__metrics_printf(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    voutf(o, fmt, ap);
+    va_end(ap);
+}
+
+void mg__metrics_family(out_t *o, const char *name, const char *type, const char *help)
+{
+    family(o, name, type, help);
+}
+
+void mg__metrics_sample(out_t *o, const char *name, const char *labels, uint64_t v)
+{
+    sample(o, name, labels, v);
+}
+
+void mg__metrics_histogram(out_t *o, const char *name, const char *labels, const uint64_t *h,
+                           const bounds_t *bt, uint32_t nb)
+{
+    histogram(o, name, labels, h, bt, nb);
+}
+
+void mg__metrics_escape(char *dst, size_t cap, const char *s)
+{
+    escape(NULL, dst, cap, s);
+}
+
+void mg__metrics_float(char *buf, size_t cap, double v)
+{
+    if (v != v) {
+        snprintf(buf, cap, "NaN");
+        return;
+    }
+    if (v == 1.0 / 0.0 || v == -1.0 / 0.0) {
+        snprintf(buf, cap, "%sInf", v > 0 ? "+" : "-");
+        return;
+    }
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) {
+        snprintf(buf, cap, "%.0f", v); /* a count: "10", not "1e+01" */
+        return;
+    }
+    snprintf(buf, cap, "%.17g", v);
+    for (int prec = 1; prec <= 17; prec++) {
+        char t[40];
+        snprintf(t, sizeof(t), "%.*g", prec, v);
+        if (strtod(t, NULL) == v) {
+            snprintf(buf, cap, "%s", t);
+            return;
+        }
+    }
+}
+
+void mg__metrics_bounds(const out_t *o, const double *b, size_t n, bounds_t *bt)
+{
+    bounds_of(o, b, n, bt);
+}
+
+bool mg__metrics_dead_slot(int slot, void *arg)
+{
+    const mg_worker_t *w = arg;
+    return slot < 0 || slot >= MG_MAX_WORKER_SLOTS ||
+           __atomic_load_n(&w->all_stats[slot].pid, __ATOMIC_ACQUIRE) == 0;
 }

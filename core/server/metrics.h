@@ -54,6 +54,22 @@ void mg_metrics_page_free(mg_metrics_page_t *p);
 /* The whole page at once (tests, tools): a malloc'd buffer of *len bytes, or NULL. */
 char *mg_metrics_render(const mg_worker_t *w, bool openmetrics, size_t *len);
 
+/* The worker's own counters (TLS handshakes, access-log drops) go to its region, so
+ * that a restarted worker continues them: once, after mg_metrics_attach(). The tick
+ * copies the drops in. */
+void mg_metrics_worker_init(mg_worker_t *w);
+void mg_metrics_worker_tick(void);
+
+/* Sums since the master started, over every worker that ran (the live workers' only
+ * when there are no regions). */
+struct mg_tls_counters_s;
+void mg_metrics_tls_sum(const mg_worker_t *w, struct mg_tls_counters_s *out);
+uint64_t mg_metrics_log_dropped(const mg_worker_t *w);
+
+/* The worker's tick (1 s): the gauges it keeps for its current generation (its Lua
+ * memory, whether its Redis client is connected). */
+void mg_metrics_tick(mg_worker_t *w);
+
 /* Series counted by this worker's region and the ceiling, for /status. */
 void mg_metrics_cardinality(size_t *series, size_t *limit);
 

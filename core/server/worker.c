@@ -13,9 +13,12 @@
 #include "log.h"
 #include "gen_build.h"
 #include "http.h"
+#include "lua_runtime.h"
 #include "ocsp_fetch.h"
+#include "trace_export.h"
 #include "control.h"
 #include "tls.h"
+#include "metrics.h"
 #include "metrics_store.h"
 #include "resolver.h"
 
@@ -228,6 +231,8 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
     mg_gen_t *old = w->gen;
     w->gen = g;
     store_u64(&w->stats->generation, g->id);
+    /* its timers run out: pending ones once more, premature */
+    mg_lua_retire(old->lua);
     /* in-flight requests hold their own references to the old generation */
     mg_gen_release(old);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
@@ -409,7 +414,9 @@ static void on_ctl(struct ev_loop *loop, ev_io *io, int revents)
 static void on_drain_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
     mg_worker_t *w = &W.w;
-    if (w->nconns == 0) {
+    /* the retired timers' last runs (a plugin's final flush) count as work in flight, and
+     * the last spans go to the collector within a short bound of their own */
+    if (w->nconns == 0 && mg_lua_timers_busy() == 0 && mg_trace_export_flushed(w)) {
         ev_break(loop, EVBREAK_ALL);
         return;
     }
@@ -439,6 +446,7 @@ void mg_worker_drain(mg_worker_t *w)
     w->drain_idle_until =
         ev_now(w->loop) + MG_MIN(DRAIN_IDLE_GRACE, w->gen->conf->http.drain_timeout);
     mg_http_conns_drain(w);
+    mg_lua_retire(w->gen->lua);
     W.drain_deadline = ev_now(w->loop) + w->gen->conf->http.drain_timeout;
     mg_log_info("draining %zu connection(s)", w->nconns);
     ev_timer_start(w->loop, &W.drain_timer);
@@ -451,8 +459,10 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     mg_log_flush();
     w->stats->heartbeat = ev_now(loop);
     store_u64(&w->stats->log_dropped, mg_log_dropped());
+    mg_metrics_worker_tick();
     store_i64(&w->stats->connections, (int64_t)w->nconns);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
+    mg_metrics_tick(w);
     resolvers_reap(false);
     mg_ocsp_fetch_tick(w);
 }
@@ -561,8 +571,10 @@ static void worker_cleanup(mg_worker_t *w)
         ctl_close(w);
     }
     free(W.ctl_buf);
+    mg_lua_timers_shutdown();
     mg_gen_release(w->gen);
     w->gen = NULL;
+    mg_trace_export_free(w); /* before the resolvers: it may wait on one */
     /* after the connections: their requests cancelled what they waited on */
     resolvers_reap(true);
     free(W.retired);
@@ -592,9 +604,8 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
     w->shm = shm;
     w->all_stats = all_stats;
     w->stats = &all_stats[slot];
-    _Static_assert(sizeof(mg_tls_counters_t) <= sizeof(w->stats->tls), "tls counters fit");
-    mg_tls_counters_use((mg_tls_counters_t *)w->stats->tls);
     mg_metrics_attach(slot); /* before the generation finds its series */
+    mg_metrics_worker_init(w);
     w->gen = gen;
     mg_gen_bind(gen, w);
     id_prefix_init(w);

@@ -160,35 +160,68 @@ uint64_t *mg_metrics_series(mg_str_t key, uint32_t ncells, unsigned flags)
     return cells_of(e);
 }
 
+uint64_t *mg_metrics_lookup(mg_str_t key, uint32_t ncells)
+{
+    if (mine == NULL || ncells == 0 || key.len > UINT16_MAX) {
+        return NULL;
+    }
+    bool found;
+    long i = probe(mine, key, ncells, hash_key(key, ncells), &found);
+    return found ? cells_of(entry_at(mine, mine->index[i])) : NULL;
+}
+
 static bool in_use(int slot)
 {
     return __atomic_load_n(&region(slot)->magic, __ATOMIC_ACQUIRE) == MAGIC;
+}
+
+/* The cells of series key in slot s's region, or NULL: not in use, skipped, absent. */
+static const uint64_t *slot_cells(int s, mg_str_t key, uint32_t ncells, uint32_t h,
+                                  bool (*skip)(int slot, void *arg), void *arg)
+{
+    if (!in_use(s) || (skip != NULL && skip(s, arg))) {
+        return NULL;
+    }
+    region_t *rg = region(s);
+    bool found;
+    long i = probe(rg, key, ncells, h, &found);
+    return found ? cells_of(entry_at(rg, __atomic_load_n(&rg->index[i], __ATOMIC_ACQUIRE)))
+                 : NULL;
 }
 
 size_t mg_metrics_sum(mg_str_t key, uint32_t ncells, bool (*skip)(int slot, void *arg), void *arg,
                       uint64_t *out)
 {
     memset(out, 0, (size_t)ncells * sizeof(uint64_t));
-    if (base == NULL) {
-        return 0;
+    uint32_t h = hash_key(key, ncells);
+    size_t n = 0;
+    for (int s = 0; base != NULL && s < nslots; s++) {
+        const uint64_t *c = slot_cells(s, key, ncells, h, skip, arg);
+        for (uint32_t j = 0; c != NULL && j < ncells; j++) {
+            out[j] += __atomic_load_n(&c[j], __ATOMIC_RELAXED);
+        }
+        n += c != NULL;
+    }
+    return n;
+}
+
+size_t mg_metrics_sum_f(mg_str_t key, uint32_t ncells, bool (*skip)(int slot, void *arg), void *arg,
+                        double *out)
+{
+    for (uint32_t j = 0; j < ncells; j++) {
+        out[j] = 0;
     }
     uint32_t h = hash_key(key, ncells);
     size_t n = 0;
-    for (int s = 0; s < nslots; s++) {
-        if (!in_use(s) || (skip != NULL && skip(s, arg))) {
-            continue;
+    for (int s = 0; base != NULL && s < nslots; s++) {
+        const uint64_t *c = slot_cells(s, key, ncells, h, skip, arg);
+        for (uint32_t j = 0; c != NULL && j < ncells; j++) {
+            uint64_t bits = __atomic_load_n(&c[j], __ATOMIC_RELAXED);
+            double d;
+            memcpy(&d, &bits, sizeof(d));
+            out[j] += d;
         }
-        region_t *rg = region(s);
-        bool found;
-        long i = probe(rg, key, ncells, h, &found);
-        if (!found) {
-            continue;
-        }
-        const uint64_t *c = cells_of(entry_at(rg, __atomic_load_n(&rg->index[i], __ATOMIC_ACQUIRE)));
-        for (uint32_t j = 0; j < ncells; j++) {
-            out[j] += __atomic_load_n(&c[j], __ATOMIC_RELAXED);
-        }
-        n++;
+        n += c != NULL;
     }
     return n;
 }

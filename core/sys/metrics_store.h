@@ -50,6 +50,10 @@ void mg_metrics_attach(int slot);
  * region, the region is full, or the arguments are out of range. */
 uint64_t *mg_metrics_series(mg_str_t key, uint32_t ncells, unsigned flags);
 
+/* This worker's cells of series `key`, or NULL when it has none: a lookup that never
+ * adds (a bound on the series of a family needs to tell the two apart). */
+uint64_t *mg_metrics_lookup(mg_str_t key, uint32_t ncells);
+
 /* Adds `v` to one cell of this worker's series (single writer: a relaxed store). */
 static inline void mg_metrics_add(uint64_t *cell, uint64_t v)
 {
@@ -66,6 +70,11 @@ static inline void mg_metrics_set(uint64_t *cell, uint64_t v)
  * of a slot whose worker is gone. Returns the number of regions that had the series. */
 size_t mg_metrics_sum(mg_str_t key, uint32_t ncells, bool (*skip)(int slot, void *arg), void *arg,
                       uint64_t *out);
+
+/* mg_metrics_sum() for series whose cells hold doubles (the plugins' own, which count
+ * in any unit): the same regions, summed as doubles. */
+size_t mg_metrics_sum_f(mg_str_t key, uint32_t ncells, bool (*skip)(int slot, void *arg), void *arg,
+                        double *out);
 
 /* Calls fn for every distinct key starting with `prefix` in the regions in use (each
  * key once, with its cell count and flags). For series not known from the

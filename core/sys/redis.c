@@ -11,7 +11,9 @@
  */
 #include "redis.h"
 
+#include "clock.h"
 #include "log.h"
+#include "metrics_store.h"
 
 #include <adapters/libev.h>
 #include <async.h>
@@ -50,6 +52,7 @@ struct mg_redis_req_s {
     bool timed_out;
     bool retried;                /* NOSCRIPT: sent again as EVAL */
     bool trial;                  /* the breaker's trial command */
+    double sent;                 /* mg_mono_now() when sent, while metrics count */
     mg_redis_req_t *prev, *next; /* live list, for destroy */
     int argc;
     const char **argv;
@@ -89,6 +92,36 @@ struct mg_redis_s {
 
 static void conn_start(conn_t *c);
 static void conn_drop(conn_t *c, const char *why);
+
+/* ---- metrics: this worker's series, shared by all its clients ---- */
+
+static uint64_t *m_cells; /* NULL: not counting */
+static double m_bounds[MG_METRICS_MAX_BUCKETS];
+static uint32_t m_nbounds;
+
+static void count(int cell)
+{
+    if (m_cells != NULL) {
+        mg_metrics_add(&m_cells[cell], 1);
+    }
+}
+
+uint32_t mg_redis_metrics_cells(uint32_t nbounds)
+{
+    return MG_REDIS_M_HIST + MG_METRICS_HIST_CELLS(nbounds);
+}
+
+void mg_redis_metrics_bind(bool on, const double *bounds, uint32_t nbounds)
+{
+    m_cells = NULL;
+    if (!on || nbounds > MG_METRICS_MAX_BUCKETS) {
+        return;
+    }
+    memcpy(m_bounds, bounds, nbounds * sizeof(*bounds));
+    m_nbounds = nbounds;
+    m_cells = mg_metrics_series(mg_str(MG_REDIS_METRICS_KEY, strlen(MG_REDIS_METRICS_KEY)),
+                                mg_redis_metrics_cells(nbounds), 0);
+}
 
 void mg_redis_script_init(mg_redis_script_t *s, const char *src)
 {
@@ -207,8 +240,10 @@ static void req_complete(mg_redis_req_t *q, int status, const redisReply *reply)
     } else {
         if (status == MG_REDIS_TIMEOUT) {
             r->stats.timeouts++;
+            count(MG_REDIS_M_TIMEOUTS);
         } else {
             r->stats.failures++;
+            count(MG_REDIS_M_FAILURES);
         }
         char why[64];
         snprintf(why, sizeof(why),
@@ -296,12 +331,16 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (rep->type == REDIS_REPLY_ERROR) {
         /* Redis answers, so the link is fine: not a breaker failure */
         c->r->stats.failures++;
+        count(MG_REDIS_M_FAILURES);
         mg_redis_t *r = c->r;
         double now = ev_time();
         if (now - r->last_err_log >= MG_REDIS_LOG_EVERY || r->last_err_log == 0) {
             r->last_err_log = now;
             mg_log_err("redis %s script error: %s", r->conf->addr.text, rep->str);
         }
+    }
+    if (m_cells != NULL && q->sent > 0) {
+        mg_metrics_observe(&m_cells[MG_REDIS_M_HIST], m_bounds, m_nbounds, mg_mono_now() - q->sent);
     }
     mg_redis_cb cb = q->cb;
     ev_timer_stop(c->r->loop, &q->timer);
@@ -332,11 +371,13 @@ int mg_redis_eval(mg_redis_t *r, const mg_redis_script_t *script, int nkeys, int
 {
     if (!mg_redis_available(r)) {
         r->stats.declined++;
+        count(MG_REDIS_M_DECLINED);
         return MG_DECLINED;
     }
     conn_t *c = pick_conn(r);
     if (c == NULL) {
         r->stats.declined++;
+        count(MG_REDIS_M_DECLINED);
         return MG_DECLINED;
     }
     /* argv: EVALSHA sha nkeys args..., then the source for a NOSCRIPT retry */
@@ -349,6 +390,7 @@ int mg_redis_eval(mg_redis_t *r, const mg_redis_script_t *script, int nkeys, int
     mg_redis_req_t *q = calloc(1, bytes + data);
     if (q == NULL) {
         r->stats.declined++;
+        count(MG_REDIS_M_DECLINED);
         return MG_DECLINED;
     }
     q->argv = (const char **)(q + 1);
@@ -377,6 +419,7 @@ int mg_redis_eval(mg_redis_t *r, const mg_redis_script_t *script, int nkeys, int
     if (req_send(q) != MG_OK) {
         free(q);
         r->stats.declined++;
+        count(MG_REDIS_M_DECLINED);
         return MG_DECLINED;
     }
     if (r->tripped) {
@@ -391,7 +434,11 @@ int mg_redis_eval(mg_redis_t *r, const mg_redis_script_t *script, int nkeys, int
     ev_timer_init(&q->timer, on_req_timeout, r->conf->timeout, 0);
     q->timer.data = q;
     ev_timer_start(r->loop, &q->timer);
+    if (m_cells != NULL) {
+        q->sent = mg_mono_now();
+    }
     r->stats.commands++;
+    count(MG_REDIS_M_COMMANDS);
     if (out != NULL) {
         *out = q;
     }
@@ -583,6 +630,7 @@ static void conn_start(conn_t *c)
 
 static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
 {
+    count(MG_REDIS_M_RECONNECTS);
     conn_start(t->data);
 }
 

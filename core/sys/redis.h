@@ -92,4 +92,29 @@ void mg_redis_stats(const mg_redis_t *r, mg_redis_stats_t *out);
 /* "host:port" as configured (for messages). */
 const char *mg_redis_name(const mg_redis_t *r);
 
+/* ---- metrics ----
+ *
+ * Every client of a worker counts into one series of the worker's metrics region
+ * (sys/metrics_store.h), key MG_REDIS_METRICS_KEY, with the same meanings as
+ * mg_redis_stats_t (so /status and /metrics agree), plus the reconnection attempts and a
+ * histogram of the time from sending a command to its reply (error replies included,
+ * deadlines not). */
+enum {
+    MG_REDIS_M_COMMANDS = 0, /* sent */
+    MG_REDIS_M_FAILURES,     /* connection lost, error reply */
+    MG_REDIS_M_TIMEOUTS,     /* ended by their deadline */
+    MG_REDIS_M_DECLINED,     /* refused at once: Redis known unavailable */
+    MG_REDIS_M_RECONNECTS,   /* connection attempts after a loss or a failed attempt */
+    MG_REDIS_M_HIST,         /* MG_METRICS_HIST_CELLS(nbounds): reply time */
+};
+#define MG_REDIS_METRICS_KEY "R\037redis"
+
+/* Cells of the series for histogram bounds `nbounds`. */
+uint32_t mg_redis_metrics_cells(uint32_t nbounds);
+
+/* Turns counting on (in a worker, after mg_metrics_attach: the series is found or added)
+ * or off, for every client of the process. `bounds` (copied) are the latency
+ * histogram's upper bounds in seconds, increasing. */
+void mg_redis_metrics_bind(bool on, const double *bounds, uint32_t nbounds);
+
 #endif

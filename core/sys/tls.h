@@ -44,7 +44,7 @@ typedef enum {
 extern const char *const mg_tls_fail_names[MG_TLS_FAIL_N];
 
 /* Handshake counters of this process (a worker points them into its shared stats). */
-typedef struct {
+typedef struct mg_tls_counters_s {
     uint64_t full;
     uint64_t resumed;
     uint64_t failed[MG_TLS_FAIL_N];

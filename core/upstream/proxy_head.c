@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "gen.h"
 #include "pool.h"
+#include "trace.h"
 
 #include "llhttp.h"
 
@@ -69,6 +70,9 @@ static bool skip_header(const mg_header_t *h, const void *arg)
     if (r->gen != NULL && r->gen->conf->tls.client_cert_headers &&
         has_prefix_ci(h->name, MG_STR("X-Client-Cert-"))) {
         return true; /* ours to say, never the client's */
+    }
+    if (r->trace != NULL && mg_trace_header_owned(h->name)) {
+        return true; /* the trace context goes up with the gateway's span as the parent */
     }
     return mg_proxy_skip_request_header(h->name, r->connection);
 }

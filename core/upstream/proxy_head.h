@@ -25,8 +25,9 @@ bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection);
 char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
                             size_t nmore, mg_pool_t *pool, size_t *len);
 
-/* Most headers `more` may add (the client certificate's, tls.client_cert_headers). */
-#define MG_PROXY_MORE_HEADERS 4
+/* Most headers `more` may add (the client certificate's, tls.client_cert_headers; the
+ * trace context's traceparent and tracestate). */
+#define MG_PROXY_MORE_HEADERS 6
 
 /* True for methods that may be replayed: GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */
 bool mg_proxy_method_idempotent(int method);

@@ -14,6 +14,9 @@ end
 -- The run in progress: set by the runtime on every entry and after every yield.
 -- cur.task (cdata handle), cur.rs (the request's state table), cur.phase (number).
 M.cur = { task = nil, rs = nil, phase = -1 }
+-- Set by the runtime: M.state, the state's handle for the C side (a light userdata),
+-- and M.loading, the name of the plugin whose file is running its top level now.
+M.state, M.loading = nil, nil
 
 -- A set of phases from names, for the checks below: M.phases("rewrite", "access").
 function M.phases(...)

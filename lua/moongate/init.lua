@@ -19,7 +19,8 @@ local mg = {
 }
 -- loaded on first use: a state whose plugins never call them does not pay for them
 local LAZY = { http = "moongate.http", shared = "moongate.shared", json = "moongate.json",
-    ratelimit = "moongate.ratelimit", tls = "moongate.tls" }
+    ratelimit = "moongate.ratelimit", tls = "moongate.tls", timer = "moongate.timer",
+    metrics = "moongate.metrics" }
 
 mg.DEBUG, mg.INFO, mg.NOTICE, mg.WARN, mg.ERR, mg.CRIT, mg.ALERT = 0, 1, 2, 3, 4, 5, 6
 local LEVELS = { debug = 0, info = 1, notice = 2, warn = 3, error = 4, err = 4, crit = 5,
@@ -62,6 +63,7 @@ end
 -- mg.var: facts about the request (read-only but for `consumer`).
 local var_get = {
     request_id = function(t) return get1(C.mg_lua_req_get(t, F.request_id, s1)) end,
+    trace_id = function(t) return get1(C.mg_lua_req_get(t, F.trace_id, s1)) end,
     route = function(t) return get1(C.mg_lua_req_get(t, F.route, s1)) end,
     upstream = function(t) return get1(C.mg_lua_req_get(t, F.upstream, s1)) end,
     upstream_addr = function(t) return get1(C.mg_lua_req_get(t, F.upstream_addr, s1)) end,

@@ -32,6 +32,7 @@ local MERGED = {}    -- "route/consumer" -> { [phase] = entries }
 local MASK = {}      -- route index -> the phases (bits) its plugins run in
 local WATCH          -- int32_t* where the running plugin and phase are published
 local TASK_NOW       -- mg_lua_task_t** holding the task entered now
+local PCELLS         -- uint64_t** per plugin index * 8 + phase (metrics), nil: not counting
 
 -- The request's ctx table, made when a plugin or mg.ctx first asks for it.
 local function state_ctx(rs)
@@ -74,7 +75,9 @@ local function load_plugin(src, idx)
     if not chunk then
         return nil, err
     end
+    core.loading = src.name -- mg.metrics declarations belong to it
     local ok, p = pcall(chunk)
+    core.loading = nil
     if not ok then
         return nil, tostring(p)
     end
@@ -119,11 +122,13 @@ local function load_plugin(src, idx)
     -- phases whose function takes the ctx argument (the others are called without,
     -- so that a request whose plugins never use ctx does not make one)
     p._ctx = {}
+    p._phases = 0
     for ph = 0, 5 do
         local f = p[PHASES[ph + 1]]
         if f then
             local info = debug.getinfo(f, "u")
             p._ctx[ph] = info.nparams >= 2 or info.isvararg
+            p._phases = bit.bor(p._phases, bit.lshift(1, ph))
         end
     end
     p.version = p.version or ""
@@ -278,13 +283,17 @@ local function load_consumers(spec)
 end
 
 -- init(spec, state): returns (phase bits per route, plugins) or (nil, message).
-function M.init(spec)
+function M.init(spec, state)
     core.rl_zones, core.has_redis = spec.rate_limit_zones or {}, spec.redis
     mg = require "moongate"
     response = mg.response
     _G.mg = mg
     WATCH = C.mg_lua_watch_cell(nil)
     TASK_NOW = C.mg_lua_task_cell()
+    core.state = state
+    require "moongate.metrics" -- declares the C functions counting plugin calls
+    local pc = C.mg_lua_plugin_cells(state)
+    PCELLS = pc ~= nil and pc or nil
     for i, src in ipairs(spec.sources) do
         local p, err = load_plugin(src, i - 1)
         if not p then
@@ -322,7 +331,7 @@ function M.init(spec)
     local plugins = {}
     for i, src in ipairs(spec.sources) do
         local p = PLUGINS[src.name]
-        plugins[i] = { name = p.name, version = p.version }
+        plugins[i] = { name = p.name, version = p.version, phases = p._phases }
     end
     return masks, plugins
 end
@@ -409,12 +418,19 @@ local function run_chain(rs, phase, fixed)
     while i <= #list do
         local e = list[i]
         cur.task, cur.rs, cur.phase = rs.task, rs, phase
-        WATCH[0] = e.plugin._idx * 8 + phase
+        local where = e.plugin._idx * 8 + phase
+        WATCH[0] = where
         local f = e.plugin[NAMES[phase]]
+        local pc = PCELLS and PCELLS[where]
+        local mark = pc ~= nil and C.mg_lua_plugin_enter(rs.task)
         local ok, st, body, hdrs = xpcall(f, on_error, e.conf,
             e.plugin._ctx[phase] and (rs.ctx or state_ctx(rs)) or nil)
         cur.rs, cur.phase = rs, phase
-        if not ok and st ~= EXIT then
+        local failed = not ok and st ~= EXIT
+        if pc ~= nil then
+            C.mg_lua_plugin_leave(rs.task, pc, failed and 0 or 1, mark)
+        end
+        if failed then
             log_failure(rs, e, phase, st)
             return -1
         end
@@ -425,6 +441,9 @@ local function run_chain(rs, phase, fixed)
         if st ~= nil and phase <= BALANCER then
             local status, b = response.stage(rs.task, st, body, hdrs)
             if not status then
+                if pc ~= nil then
+                    pc[1] = pc[1] + 1 -- an answer it cannot give is the plugin's error
+                end
                 log_failure(rs, e, phase, b)
                 return -1
             end
@@ -547,16 +566,17 @@ end
 
 -- One phase of a request's plugins, on a coroutine (the C phase engine calls the
 -- phases in its order): rewrite (re-routing when asked), access or balancer; or a
--- background job. Returns 0 to go on, or status, body to answer, or -1 (a plugin
--- failed); the third value says whether the state was kept for a later phase.
-function M.run(lud, id, phase, route, job)
+-- background job (called with the values after it: a timer's `premature`). Returns 0
+-- to go on, or status, body to answer, or -1 (a plugin failed); the third value says
+-- whether the state was kept for a later phase.
+function M.run(lud, id, phase, route, job, ...)
     EXIT = EXIT or response.EXIT
     if phase == TIMER then
         local rs = new_state(lud, id, route)
         rs.job = true
         local cur = core.cur
         cur.task, cur.rs, cur.phase = rs.task, rs, TIMER
-        local ok, err = xpcall(job, on_error)
+        local ok, err = xpcall(job, on_error, ...)
         if not ok then
             mg.log(mg.ERR, "background job failed: ", err)
         end

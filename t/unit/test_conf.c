@@ -1,4 +1,4 @@
-/* deps: conf conf_plugin conf_top conf_value conf_route conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls conf_resolver conf_metrics */
+/* deps: conf conf_plugin conf_top conf_access_log log_template log_format conf_value conf_route conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls conf_resolver conf_metrics conf_tracing */
 #include <arpa/inet.h>
 #include <check.h>
 #include <limits.h>
@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -219,6 +220,58 @@ START_TEST(test_every_top_key)
 }
 END_TEST
 
+/* The access log's shaped formats and syslog targets: compiled at load, defaults kept. */
+START_TEST(test_access_log_shapes)
+{
+    mg_conf_t *c = parse_ok("access_log:\n"
+                            "  path: a.log\n"
+                            "  format: '$remote_addr \"${request}\" $$ $status'\n");
+    ck_assert_str_eq(c->access_log_path, "/srv/gw/a.log");
+    ck_assert_int_eq(c->access_log_format, MG_ACCESS_SHAPED);
+    ck_assert_ptr_nonnull(c->access_log_fmt);
+    ck_assert_ptr_null(c->access_log_syslog);
+    mg_access_rec_t r;
+    memset(&r, 0, sizeof(r));
+    r.remote_addr = MG_STR("10.1.2.3");
+    r.method = MG_STR("GET");
+    r.uri = MG_STR("/x");
+    r.http_major = r.http_minor = 1;
+    r.status = 204;
+    char line[256];
+    mg_log_fmt_format(c->access_log_fmt, &r, line, sizeof(line));
+    ck_assert_str_eq(line, "10.1.2.3 \"GET /x HTTP/1.1\" $ 204\n");
+    mg_conf_destroy(c);
+
+    c = parse_ok("access_log: { syslog: \"udp:127.0.0.1\", format: [status, route] }\n");
+    ck_assert_ptr_null(c->access_log_path);
+    ck_assert_ptr_nonnull(c->access_log_syslog);
+    const mg_log_syslog_conf_t *sl = c->access_log_syslog;
+    ck_assert_str_eq(sl->target, "udp:127.0.0.1");
+    ck_assert_int_eq(sl->addr.ss_family, AF_INET);
+    ck_assert_int_eq(ntohs(((const struct sockaddr_in *)&sl->addr)->sin_port), 514);
+    ck_assert_int_eq(sl->facility, 23); /* local7 */
+    ck_assert_int_eq(sl->severity, 6);  /* info */
+    ck_assert_str_eq(sl->tag, "moongate");
+    mg_log_fmt_format(c->access_log_fmt, &r, line, sizeof(line));
+    ck_assert_str_eq(line, "{\"status\":204,\"route\":null}\n");
+    mg_conf_destroy(c);
+
+    c = parse_ok("access_log:\n  syslog: unix:logs/sock\n  facility: daemon\n"
+                 "  severity: notice\n  tag: gw-1.a_b\n  format: json\n");
+    sl = c->access_log_syslog;
+    ck_assert_int_eq(sl->addr.ss_family, AF_UNIX);
+    ck_assert_str_eq(((const struct sockaddr_un *)&sl->addr)->sun_path, "/srv/gw/logs/sock");
+    ck_assert_int_eq(sl->facility, 3);
+    ck_assert_int_eq(sl->severity, 5);
+    ck_assert_str_eq(sl->tag, "gw-1.a_b");
+    ck_assert_int_eq(c->access_log_format, MG_ACCESS_JSON);
+    ck_assert_ptr_null(c->access_log_fmt);
+    mg_log_conf_t lc = mg_conf_log(c);
+    ck_assert_ptr_eq(lc.access_log_syslog, sl);
+    mg_conf_destroy(c);
+}
+END_TEST
+
 START_TEST(test_every_upstream_key)
 {
     mg_conf_t *c = parse_ok(full_yaml);
@@ -341,8 +394,40 @@ static const struct {
     {"listen: [\"300.1.1.1:80\"]\n", 1, 10, "listen[0]", "not a valid IPv4 address"},
     {"error_log: { level: loud }\n", 1, 21, "error_log.level",
      "expected one of debug, info, notice, warn, error, crit, alert, got \"loud\""},
-    {"access_log: { format: xml }\n", 1, 23, "access_log.format", "expected combined or json"},
+    {"access_log: { format: xml }\n", 1, 23, "access_log.format", "expected combined, json, a template"},
     {"access_log: yes\n", 1, 13, "access_log", "or off, got \"yes\""},
+    {"access_log: { format: '$remote_addr $nope' }\n", 1, 37, "access_log.format",
+     "unknown variable \"$nope\"; the variables are: time "},
+    {"access_log: { format: \"${upstream_addr}x${status\" }\n", 1, 41, "access_log.format",
+     "without its"},
+    {"access_log: { format: 'a $ b' }\n", 1, 26, "access_log.format",
+     "\"$\" must start a variable"},
+    {"access_log: { format: 'only text' }\n", 1, 23, "access_log.format",
+     "expected combined, json, a template"},
+    {"access_log: { format: \"$status\\n\" }\n", 1, 23, "access_log.format",
+     "control character 0x0a"},
+    {"access_log: { format: [status, nope] }\n", 1, 32, "access_log.format[1]",
+     "unknown field \"nope\"; the fields are: time "},
+    {"access_log: { format: [status, status] }\n", 1, 32, "access_log.format[1]",
+     "listed twice"},
+    {"access_log: { format: [] }\n", 1, 23, "access_log.format",
+     "at least one name"},
+    {"access_log: { path: a.log, syslog: \"udp:127.0.0.1:514\" }\n", 1, 28, "access_log",
+     "path and syslog are exclusive"},
+    {"access_log: { syslog: \"udp:127.0.0.1:514\", buffer: 4k }\n", 1, 44, "access_log",
+     "buffer applies to a file"},
+    {"access_log: { tag: gw }\n", 1, 15, "access_log",
+     "tag applies to syslog only"},
+    {"access_log: { syslog: \"tcp:127.0.0.1:514\" }\n", 1, 23, "access_log.syslog",
+     "expected \"unix:/path\" or \"udp:host:port\""},
+    {"access_log: { syslog: \"udp:127.0.0.1:99999\" }\n", 1, 23, "access_log.syslog",
+     "expected \"udp:HOST:PORT\""},
+    {"access_log: { syslog: \"unix:/dev/log\", facility: local9 }\n", 1, 50, "access_log.facility",
+     "expected one of kern, user"},
+    {"access_log: { syslog: \"unix:/dev/log\", severity: warning }\n", 1, 50, "access_log.severity",
+     "expected one of emerg"},
+    {"access_log: { syslog: \"unix:/dev/log\", tag: \"a b\" }\n", 1, 45, "access_log.tag",
+     "expected 1 to 32 letters"},
     {"shm_size: 10k\n", 1, 11, "shm_size", "expected a size from 64k to 16g"},
     {"shm_size: 1x\n", 1, 11, "shm_size", "got \"1x\""},
     {"http:\n  send_timeout: 10 s\n", 2, 17, "http.send_timeout",
@@ -674,6 +759,7 @@ int main(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_resolver);
     tcase_add_test(tc, test_every_top_key);
+    tcase_add_test(tc, test_access_log_shapes);
     tcase_add_test(tc, test_every_upstream_key);
     tcase_add_test(tc, test_every_route_key);
     tcase_add_test(tc, test_scalar_forms);

@@ -1,8 +1,8 @@
 /* deps: */
 /*
  * test_lua_modules.c -- unit tests of the pure-Lua modules of lua/moongate/ (schema
- * checker, JSON), run in a plain LuaJIT state: each t/unit/lua/test_*.lua script
- * raises an error on its first failed expectation.
+ * checker, JSON, the checks of mg.metrics declarations), run in a plain LuaJIT state:
+ * each t/unit/lua/test_*.lua script raises an error on its first failed expectation.
  */
 #include <check.h>
 #include <lauxlib.h>
@@ -36,12 +36,19 @@ START_TEST(test_json)
 }
 END_TEST
 
+START_TEST(test_metrics)
+{
+    run_script("t/unit/lua/test_metrics.lua");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("lua_modules");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_schema);
     tcase_add_test(tc, test_json);
+    tcase_add_test(tc, test_metrics);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,10 +1,13 @@
-/* deps: proxy_head http_client http_client_head upstream health health_probe transport tls tls_server tls_ocsp tls_ticket balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log pool http_parse str */
+/* deps: proxy_head http_client http_client_head upstream health health_probe transport tls tls_server tls_ocsp tls_ticket balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log log_format log_template log_syslog pool http_parse str trace trace_request http_values */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "conf.h"
+#include "gen.h"
 #include "pool.h"
 #include "proxy.h"
+#include "trace.h"
 
 #include "llhttp.h"
 
@@ -68,6 +71,51 @@ START_TEST(test_request_line_host_and_added_headers)
                         "X-Request-Id: abc-123\r\n"
                         "\r\n");
     free(h);
+}
+END_TEST
+
+/* With tracing, the client's traceparent and tracestate never go up as they came: the
+ * gateway's own replace them, and each try rewrites the parent id in place. */
+START_TEST(test_trace_context_replaced)
+{
+    mg_tracing_conf_t tc = {.sample_ratio = 1};
+    mg_conf_t conf = {.tracing = &tc};
+    mg_gen_t gen = {.conf = &conf};
+    mg_request_t r = make_request("GET", HTTP_GET, "/", "");
+    mg_pool_t *pool = mg_pool_create(4096);
+    r.pool = pool;
+    r.gen = &gen;
+    add_header(&r, "Host", "api.example.com");
+    add_header(&r, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    add_header(&r, "TraceState", "rojo=1");
+    add_header(&r, "Accept", "*/*");
+    mg_header_t more[MG_PROXY_MORE_HEADERS];
+    size_t nmore = mg_trace_upstream_headers(&r, more);
+    ck_assert_uint_eq(nmore, 2);
+    size_t n = 0;
+    char *head = mg_proxy_request_head(&r, MG_NULL_STR, more, nmore, pool, &n);
+    char *v = mg_trace_find_parent(head, n);
+    ck_assert_ptr_nonnull(v);
+    mg_trace_try_begin(&r, 0, v);
+    char *h = strndup(head, n);
+    char tp[80];
+    snprintf(tp, sizeof(tp), "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-%.16s-01\r\n",
+             v + 36);
+    ck_assert_ptr_nonnull(strstr(h, tp));
+    ck_assert_ptr_null(strstr(h, "00f067aa0ba902b7"));
+    ck_assert_ptr_null(strstr(h, "TraceState"));
+    ck_assert_ptr_nonnull(strstr(h, "tracestate: rojo=1\r\n"));
+    ck_assert_ptr_nonnull(strstr(h, "Accept: */*\r\n"));
+    free(h);
+    /* without tracing the client's headers pass untouched */
+    r.trace = NULL;
+    conf.tracing = NULL;
+    h = build(&r, NULL);
+    ck_assert_ptr_nonnull(
+        strstr(h, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"));
+    ck_assert_ptr_nonnull(strstr(h, "TraceState: rojo=1\r\n"));
+    free(h);
+    mg_pool_destroy(pool);
 }
 END_TEST
 
@@ -265,6 +313,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_request_line_host_and_added_headers);
     tcase_add_test(tc, test_upstream_host_overrides_client_host);
+    tcase_add_test(tc, test_trace_context_replaced);
     tcase_add_test(tc, test_hop_by_hop_and_connection_named_headers_stripped);
     tcase_add_test(tc, test_framing_is_ours);
     tcase_add_test(tc, test_idempotent_methods);

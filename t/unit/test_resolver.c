@@ -1,4 +1,4 @@
-/* deps: resolver resolver_cache log */
+/* deps: resolver resolver_cache log log_format log_template log_syslog pool */
 /*
  * The resolver's cache (TTLs, negative answers, the bound, LRU order, busy entries) on
  * its own clock, and the resolver on a loop against a name server of the test's own: a

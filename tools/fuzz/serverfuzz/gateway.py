@@ -60,6 +60,27 @@ SAN_ENV = {
 }
 
 
+# Every access-log variable (docs/access-log.md); the fuzzed requests run through each
+# of them, escaped in a template and as JSON fields.
+LOG_VARS = (
+    "time time_iso8601 time_local msec remote_addr remote_port method uri request protocol "
+    "status bytes_sent body_bytes_sent request_length referer user_agent host scheme route "
+    "consumer request_id trace_id upstream_addr upstream_status upstream_connect_time "
+    "upstream_header_time upstream_response_time upstream_time upstream_tries request_time "
+    "plugin_rewrite_time plugin_access_time plugin_balancer_time plugin_header_filter_time "
+    "plugin_body_filter_time plugin_log_time tls_version tls_cipher tls_sni").split()
+
+# The access-log formats reloads go through: a template of every variable first (the
+# start), then every field as JSON, then the two fixed formats.
+ACCESS_LOGS = [
+    "{ path: logs/access.log, format: '%s' }"
+    % " ".join("%s=${%s}" % (v, v) if i % 2 else "$" + v for i, v in enumerate(LOG_VARS)),
+    "{ path: logs/access.log, format: [%s] }" % ", ".join(LOG_VARS),
+    "{ path: logs/access.log, format: combined }",
+    "{ path: logs/access.log, format: json, buffer: 0 }",
+]
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     s = socket.socket()
@@ -82,7 +103,8 @@ class Gateway:
         self.ports = dict(port=self.port, admin_port=self.admin_port, up_port=up_port,
                           dead_port=dead_port, hole_port=hole_port)
         self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20, listen=
-                         '["127.0.0.1:%d"]' % self.port, tls_section="")
+                         '["127.0.0.1:%d"]' % self.port, tls_section="",
+                         access_log=ACCESS_LOGS[0], trace_ratio=1, trace_port=up_port)
         self.proc = None
         self.error_log = os.path.join(root, "logs", "error.log")
         self.stderr_log = os.path.join(root, "stderr.log")
@@ -131,12 +153,17 @@ class Gateway:
         os.rename(tmp, self.conf_file)  # a reload never reads half a file
 
     def vary(self, n):
-        """Writes the configuration of the n-th reload: a plugin's config and a rate limit
-        change every time (the workers switch generation in place); every fourth reload
+        """Writes the configuration of the n-th reload: a plugin's config, a rate limit and
+        the trace sample ratio change every time (the workers switch generation in
+        place), every fifth sends spans to a port that refuses them; every fourth reload
         asks for three workers instead of two, and the next one for two again, so that
-        a new set of workers starts and the old one drains."""
+        a new set of workers starts and the old one drains. The access-log format goes
+        round ACCESS_LOGS."""
         self.vars.update(sleep_ms=5 + n % 3, rate=20 + 5 * (n % 2),
-                         workers=3 if n % 4 == 3 else 2)
+                         workers=3 if n % 4 == 3 else 2,
+                         access_log=ACCESS_LOGS[n % len(ACCESS_LOGS)],
+                         trace_ratio=(1, 0.5, 0)[n % 3],
+                         trace_port=self.ports["dead_port" if n % 5 == 4 else "up_port"])
         if self.tls_port:
             self.vars.update(tls_section=self.tls_yaml(n))
         self.write_config()

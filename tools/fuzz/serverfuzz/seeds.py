@@ -300,6 +300,15 @@ def admin_seeds():
         ("admin-404", [req(b"GET", b"/nothing")]),
         ("admin-get-reload", [req(b"GET", b"/reload")]),
         ("admin-pipeline", [req(b"GET", b"/status") * 3]),
+        ("admin-metrics", [req(b"GET", b"/metrics")]),
+        ("admin-metrics-om", [req(b"GET", b"/metrics",
+                                  [b"Accept: application/openmetrics-text; version=1.0.0"])]),
+        ("admin-metrics-head", [req(b"HEAD", b"/metrics")]),
+        ("admin-metrics-http10", [b"GET /metrics HTTP/1.0\r\n\r\n"]),
+        ("admin-metrics-pipeline", [req(b"GET", b"/metrics") + req(b"GET", b"/status") +
+                                    req(b"GET", b"/metrics")]),
+        ("admin-metrics-cut", [req(b"GET", b"/metrics")[:20]]),
+        ("admin-page", [req(b"GET", b"/")]),
     ]
 
 
@@ -323,9 +332,51 @@ def burst_seeds():
     return out
 
 
+def trace_seeds():
+    """W3C trace context, valid and not (tracing is on): each must be continued, or
+    ignored for a new trace, and never break the request or the span's JSON."""
+    tid, pid = b"4bf92f3577b34da6a3ce929d0e0e4736", b"00f067aa0ba902b7"
+    ok = b"00-" + tid + b"-" + pid + b"-01"
+    parents = [
+        ("ok", ok), ("unsampled", ok[:-2] + b"00"), ("flags-ff", ok[:-2] + b"ff"),
+        ("upper", ok.upper()), ("zero-trace", b"00-" + b"0" * 32 + b"-" + pid + b"-01"),
+        ("zero-parent", b"00-" + tid + b"-" + b"0" * 16 + b"-01"), ("short", ok[:-1]),
+        ("long", ok + b"0"), ("version-ff", b"ff" + ok[2:]), ("version-cc", b"cc" + ok[2:]),
+        ("version-cc-more", b"cc" + ok[2:] + b"-what-comes-next"),
+        ("version-cc-bad", b"cc" + ok[2:] + b"x"), ("dashes", b"-" * 55), ("empty", b""),
+        ("spaces", b"  " + ok + b"  "), ("nonhex", ok[:10] + b"zz" + ok[12:]),
+        ("huge", b"00-" + b"a" * 8000), ("high-bytes", ok[:20] + b"\xff\xfe" + ok[22:]),
+    ]
+    states = [
+        ("state", b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+        ("state-bad", b"Rojo=1,=x,a==b"), ("state-empty-members", b",,, ,a=1,,"),
+        ("state-long", b",".join(b"k%d=%s" % (i, b"v" * 100) for i in range(60))),
+        ("state-tenant", b"t@v=1,1t@v2=2,t@=3"), ("state-ctl", b"a=\x01\x7f"),
+        ("state-high", b"a=\xc3\xa9,b=\xff"),
+    ]
+    out = []
+    for path in (b"/up/x", b"/self/x", b"/retry/x", b"/hello", b"/filter/x", b"/nope",
+                 b"/black/x", b"/up/chunked"):
+        for name, v in parents:
+            out.append(("trace-%s%s" % (name, path.decode()),
+                        [req(b"GET", path, [b"traceparent: " + v, b"tracestate: a=1"])]))
+        for name, v in states:
+            out.append(("trace-%s%s" % (name, path.decode()),
+                        [req(b"GET", path, [b"traceparent: " + ok, b"tracestate: " + v])]))
+        out.append(("trace-two-parents" + path.decode(), [req(b"GET", path, [
+            b"traceparent: " + ok, b"traceparent: " + ok[:-2] + b"00"])]))
+        out.append(("trace-many-states" + path.decode(), [req(b"GET", path, [
+            b"traceparent: " + ok] + [b"tracestate: k%d=%s" % (i, b"x" * 200) for i in range(20)])]))
+        out.append(("trace-odd-agent" + path.decode(), [req(b"GET", path, [
+            b"traceparent: " + ok, b'User-Agent: a"b\\c\x7f\xc3\xa9\xff\xe2\x82'])]))
+    out.append(("trace-post-chunked", [req(b"POST", b"/retry/x", [
+        b"traceparent: " + ok, b"Transfer-Encoding: chunked"], chunked(b"hello"))]))
+    return out
+
+
 def all_seeds():
     """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4..., found...)
     come three times, so that every run tries them and their neighbours often."""
-    main = valid_seeds() + pipeline_seeds() + catalogue_seeds()
+    main = valid_seeds() + pipeline_seeds() + catalogue_seeds() + trace_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
