@@ -11,6 +11,8 @@
  */
 #include "http_proxy_int.h"
 
+#include "clock.h"
+
 #include "http.h"
 #include "lua_runtime.h"
 
@@ -43,7 +45,7 @@ int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h)
     mg_http_try_t *t = mg__proxy_try_rec(p);
     if (t != NULL) {
         t->status = head->status;
-        t->header_time = ev_now(p->loop) - t->start;
+        t->header_time = mg_mono_now() - p->try_began; /* the clock of connect_time and time */
     }
     mg__proxy_try_end(p, false, true);
     mg__proxy_observe(p, head->status >= 500 ? MG_HEALTH_5XX : MG_HEALTH_OK);
