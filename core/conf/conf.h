@@ -219,7 +219,7 @@ struct mg_upstream_conf_s {
     int keepalive_requests;   /* requests per upstream connection, default 1000 */
     double connect_timeout;   /* default 3 s */
     double send_timeout;      /* default 10 s */
-    double read_timeout;      /* default 30 s */
+    double read_timeout;      /* default 60 s */
     int retries;              /* extra tries on another node, default 1 */
     double retry_timeout;     /* total time budget for all tries, 0 = none, default 0 */
     const char *host;         /* Host sent upstream; NULL passes the client's Host */

@@ -201,7 +201,7 @@ static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *
         .keepalive_requests = 1000,
         .connect_timeout = 3,
         .send_timeout = 10,
-        .read_timeout = 30,
+        .read_timeout = 60, /* as nginx: a long poll of up to a minute is not a 504 */
         .retries = 1,
         .retry_timeout = 0,
     };

@@ -300,7 +300,7 @@ START_TEST(test_every_upstream_key)
     ck_assert_int_eq(u->index, 1);
     ck_assert_int_eq(port_of(&u->nodes[0].addr), 80);
     ck_assert(u->keepalive == 64 && u->keepalive_timeout == 10 && u->keepalive_requests == 1000);
-    ck_assert(u->connect_timeout == 3 && u->send_timeout == 10 && u->read_timeout == 30);
+    ck_assert(u->connect_timeout == 3 && u->send_timeout == 10 && u->read_timeout == 60);
     ck_assert(u->retries == 1 && u->retry_timeout == 0 && u->host == NULL);
     ck_assert_int_eq(u->balancer, MG_LB_ROUNDROBIN);
     ck_assert_int_eq(u->hash_on.kind, MG_HASH_REMOTE_ADDR);
