@@ -114,10 +114,10 @@ void mg__proxy_try_end(proxy_t *p, bool failed, bool measured);
  * back its breaker trial slot. */
 void mg__proxy_observe(proxy_t *p, mg_health_outcome_t o);
 
-/* One error-log line about the current node, with the client and the request id. */
 /* The request's record of the current try, NULL when it is not kept. */
 mg_http_try_t *mg__proxy_try_rec(proxy_t *p);
 
+/* One error-log line about the current node, with the client and the request id. */
 void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const char *why);
 
 /* The upstream client's callbacks for the response (http_proxy_resp.c). */

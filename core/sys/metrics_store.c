@@ -229,17 +229,8 @@ size_t mg_metrics_sum_f(mg_str_t key, uint32_t ncells, bool (*skip)(int slot, vo
 long mg_metrics_each(mg_str_t prefix,
                      void (*fn)(mg_str_t key, uint32_t ncells, unsigned flags, void *arg), void *arg)
 {
-    if (base == NULL) {
-        return 0;
-    }
-    /* a private set of the keys seen: the same key is in several regions */
-    size_t cap = 64, n = 0;
-    const entry_t **seen = calloc(cap, sizeof(*seen));
-    if (seen == NULL) {
-        return -1;
-    }
     long count = 0;
-    for (int s = 0; s < nslots; s++) {
+    for (int s = 0; base != NULL && s < nslots; s++) {
         if (!in_use(s)) {
             continue;
         }
@@ -250,54 +241,21 @@ long mg_metrics_each(mg_str_t prefix,
                 continue;
             }
             const entry_t *e = entry_at(rg, off);
+            mg_str_t key = mg_str(e->key, e->klen);
             if (e->klen < prefix.len || memcmp(e->key, prefix.p, prefix.len) != 0) {
                 continue;
             }
-            size_t j = e->hash & (cap - 1);
-            bool dup = false;
-            while (seen[j] != NULL) {
-                const entry_t *o = seen[j];
-                if (o->hash == e->hash && o->ncells == e->ncells && o->klen == e->klen &&
-                    memcmp(o->key, e->key, e->klen) == 0) {
-                    dup = true;
-                    break;
-                }
-                j = (j + 1) & (cap - 1);
+            /* the same key in several regions is told once: by the first that has it */
+            bool seen = false;
+            for (int t = 0; t < s && !seen; t++) {
+                seen = slot_cells(t, key, e->ncells, e->hash, NULL, NULL) != NULL;
             }
-            if (dup) {
-                continue;
+            if (!seen) {
+                fn(key, e->ncells, e->flags, arg);
+                count++;
             }
-            if ((n + 1) * 2 > cap) {
-                size_t ncap = cap * 2;
-                const entry_t **ns = calloc(ncap, sizeof(*ns));
-                if (ns == NULL) {
-                    free(seen);
-                    return -1;
-                }
-                for (size_t k = 0; k < cap; k++) {
-                    if (seen[k] != NULL) {
-                        size_t m = seen[k]->hash & (ncap - 1);
-                        while (ns[m] != NULL) {
-                            m = (m + 1) & (ncap - 1);
-                        }
-                        ns[m] = seen[k];
-                    }
-                }
-                free(seen);
-                seen = ns;
-                cap = ncap;
-                j = e->hash & (cap - 1);
-                while (seen[j] != NULL) {
-                    j = (j + 1) & (cap - 1);
-                }
-            }
-            seen[j] = e;
-            n++;
-            fn(mg_str(e->key, e->klen), e->ncells, e->flags, arg);
-            count++;
         }
     }
-    free(seen);
     return count;
 }
 

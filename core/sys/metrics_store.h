@@ -78,8 +78,8 @@ size_t mg_metrics_sum_f(mg_str_t key, uint32_t ncells, bool (*skip)(int slot, vo
 
 /* Calls fn for every distinct key starting with `prefix` in the regions in use (each
  * key once, with its cell count and flags). For series not known from the
- * configuration: the plugins' own. Returns the number of keys seen, or -1 when out of
- * memory. */
+ * configuration: the plugins' own. Returns the number of keys seen (never -1: it
+ * allocates nothing). */
 long mg_metrics_each(mg_str_t prefix, void (*fn)(mg_str_t key, uint32_t ncells, unsigned flags,
                                                  void *arg),
                      void *arg);
