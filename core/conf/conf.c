@@ -471,7 +471,8 @@ const mg_upstream_conf_t *mg_conf_upstream(const mg_conf_t *conf, const char *na
 
 static bool listen_eq(const mg_listen_conf_t *a, const mg_listen_conf_t *b)
 {
-    return mg__conf_addr_eq(&a->addr, &b->addr) && a->backlog == b->backlog && a->tls == b->tls;
+    return mg__conf_addr_eq(&a->addr, &b->addr) && a->backlog == b->backlog && a->tls == b->tls &&
+           a->proxy_protocol == b->proxy_protocol;
 }
 
 bool mg_conf_needs_restart(const mg_conf_t *old, const mg_conf_t *new)

@@ -9,6 +9,7 @@
 #ifndef MG_CONF_H
 #define MG_CONF_H
 
+#include "cidr.h"
 #include "log.h"
 #include "mg_core.h"
 
@@ -66,6 +67,7 @@ typedef struct {
     mg_addr_t addr;
     int backlog; /* default 511 */
     bool tls;    /* `{ address: ..., tls: true }`: terminates TLS (the `tls:` block) */
+    bool proxy_protocol; /* every connection starts with a PROXY protocol v1/v2 header */
 } mg_listen_conf_t;
 
 /* ---- TLS (sys/tls.h) ---- */
@@ -440,6 +442,9 @@ struct mg_conf_s {
     mg_plugin_src_t *plugin_srcs; /* every plugin in use, after mg_conf_read_plugins() */
     size_t nplugin_srcs;
     mg_tracing_conf_t *tracing;   /* NULL without a `tracing` block (or `tracing: off`) */
+    /* `trusted_proxies:` (http/realip.h): peers whose X-Forwarded-For is believed; NULL
+     * when none (the default: the peer is the client) */
+    const mg_cidr_set_t *trusted_proxies;
 };
 
 /* True when `conf` counts for GET /metrics: metrics enabled and an admin listener to

@@ -121,6 +121,9 @@ int mg__conf_on_access_log(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 /* conf_resolver.c: the `resolver:` block (its defaults are set with the others). */
 int mg__conf_on_resolver(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
+/* conf_realip.c: the `trusted_proxies:` list. */
+int mg__conf_on_trusted_proxies(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+
 /* conf_metrics.c: the `metrics:` block and its defaults. */
 int mg__conf_on_metrics(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 void mg__conf_metrics_defaults(mg_conf_t *conf);
@@ -150,7 +153,7 @@ int mg__conf_on_max_pending(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_retry_budget(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_health_check(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
-/* conf_tls.c: a listen entry (a string or {address, tls, backlog}), the `tls:` block
+/* conf_tls.c: a listen entry (a string or {address, tls, backlog, proxy_protocol}), the `tls:` block
  * and its defaults, the check once every key is read, and an upstream's `tls:`. */
 int mg__conf_listen_item(mg__conf_ctx_t *c, yaml_node_t *v, mg_listen_conf_t *l);
 void mg__conf_tls_defaults(mg_tls_conf_t *t);

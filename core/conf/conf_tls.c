@@ -1,6 +1,6 @@
 /*
  * conf_tls.c -- the TLS keys: `tls:` (what TLS listeners serve), the `{address, tls}`
- * form of a listen entry, an upstream's `tls:` and the files they name.
+ * form of a listen entry (and its `proxy_protocol`), an upstream's `tls:` and the files they name.
  *
  * Files are only named here. The master reads them whole after the walk
  * (mg_conf_read_files) and sends their bytes to the workers with the config, so that a
@@ -62,11 +62,16 @@ static int on_listen_backlog(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_int(c, v, 1, 65535, &((mg_listen_conf_t *)obj)->backlog);
 }
 
+static int on_listen_proxy_protocol(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_bool(c, v, &((mg_listen_conf_t *)obj)->proxy_protocol);
+}
+
 static const mg__conf_field_t listen_fields[] = {
     {"address", on_listen_address, NULL},
     {"tls", on_listen_tls, NULL},
     {"backlog", on_listen_backlog, NULL},
-    {"proxy_protocol", NULL, "the PROXY protocol is not supported yet"},
+    {"proxy_protocol", on_listen_proxy_protocol, NULL},
 };
 
 int mg__conf_listen_item(mg__conf_ctx_t *c, yaml_node_t *v, mg_listen_conf_t *l)

@@ -376,6 +376,7 @@ static const mg__conf_field_t top_fields[] = {
     {"resolver", mg__conf_on_resolver, NULL},
     {"metrics", mg__conf_on_metrics, NULL},
     {"tracing", mg__conf_on_tracing, NULL},
+    {"trusted_proxies", mg__conf_on_trusted_proxies, NULL},
 };
 
 static void set_defaults(mg__conf_ctx_t *c)
