@@ -47,6 +47,7 @@ typedef struct mg_listener_s {
     int fd;
     bool admin;    /* serves the admin API instead of routes */
     bool tls;      /* terminates TLS with the generation's certificates */
+    bool proxy_protocol; /* connections start with a PROXY protocol header */
     char text[64]; /* "127.0.0.1:8080" */
     mg_worker_t *worker;
 } mg_listener_t;

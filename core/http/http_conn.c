@@ -65,6 +65,7 @@ static bool wants_read(const mg_conn_t *c)
         return c->olen - c->opos < MG_HTTP_OUT_HIGH && !c->want_close;
     case MG_C_HEAD:
     case MG_C_DISCARD:
+    case MG_C_PROXY:
         return true;
     case MG_C_ACTIVE:
         return body_wanted(c);
@@ -116,6 +117,8 @@ static double deadline(const mg_conn_t *c)
         return c->deadline;
     case MG_C_TLS:
         return c->last_read + c->w->gen->conf->tls.handshake_timeout;
+    case MG_C_PROXY:
+        return c->last_read + h->client_header_timeout; /* last_read: the accept */
     }
     return 0;
 }
@@ -350,9 +353,33 @@ static int tls_handshake(mg_conn_t *c)
     return MG_ERROR;
 }
 
+/* The PROXY protocol header: MG_OK once read (the handshake or the first request
+ * follows). A bad or missing one closes the connection without an answer, as HAProxy
+ * and nginx do: whatever sent it does not speak the protocol the listener expects. */
+static int proxy_header(mg_conn_t *c)
+{
+    const char *why = NULL;
+    int rc = mg__conn_proxy_read(c, &why);
+    if (rc == MG_OK) {
+        mg__conn_set_state(c, mg_transport_is_tls(&c->tp) ? MG_C_TLS : MG_C_IDLE);
+        c->readable = true;
+        c->last_read = mg__conn_now(c);
+    } else if (rc == MG_ERROR) {
+        log_limited(c, why);
+        conn_close(c);
+    }
+    return rc;
+}
+
 static void run(mg_conn_t *c)
 {
     while (!c->closed && !c->end_posted) {
+        if (c->state == MG_C_PROXY) {
+            if (proxy_header(c) != MG_OK) {
+                break;
+            }
+            continue;
+        }
         if (c->state == MG_C_TLS) {
             if (tls_handshake(c) != MG_OK) {
                 break;
@@ -638,6 +665,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     mg__conn_enter(c);
     if (now + 0.0005 < c->deadline) {
         update_watchers(c); /* fired early: the deadline moved later meanwhile */
+    } else if (c->state == MG_C_PROXY) {
+        log_limited(c, "PROXY protocol header timed out");
+        conn_close(c);
     } else if (c->state == MG_C_TLS) {
         mg_tls_fail(&c->tp, MG_TLS_FAIL_TIMEOUT, "handshake timed out");
         log_limited(c, "TLS handshake timed out");
@@ -654,8 +684,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
             h->on_abort(r);
         }
         c->want_close = true;
-        mg_log_info("client timed out sending the request body, client: %s, request_id: %.*s",
-                    c->addr, (int)r->request_id.len, r->request_id.p);
+        mg_log_info("client timed out sending the request body, client: %.*s, request_id: %.*s",
+                    (int)r->remote_addr.len, r->remote_addr.p, (int)r->request_id.len,
+                    r->request_id.p);
         mg_http_error(r, 408);
     } else if (c->state == MG_C_ACTIVE && c->r != NULL) {
         mg__conn_abort(c, 0, "client timed out sending the request body");
@@ -695,6 +726,9 @@ void mg_http_conn_accept(mg_worker_t *w, int fd, const mg_listener_t *l,
         return;
     } else {
         c->state = MG_C_TLS; /* counted below, with the connection */
+    }
+    if (l->proxy_protocol) {
+        c->state = MG_C_PROXY; /* before the handshake too: the header comes first */
     }
     c->admin = l->admin;
     mg__conn_state_count(c, 1);
@@ -909,8 +943,8 @@ void mg__conn_abort(mg_conn_t *c, int status, const char *why)
         if (h != NULL && h->on_abort != NULL) {
             h->on_abort(r);
         }
-        mg_log_info("%s, client: %s, request_id: %.*s", why, c->addr, (int)r->request_id.len,
-                    r->request_id.p);
+        mg_log_info("%s, client: %.*s, request_id: %.*s", why, (int)r->remote_addr.len,
+                    r->remote_addr.p, (int)r->request_id.len, r->request_id.p);
         if (!r->header_sent && status > 0) {
             r->status = status;
         }

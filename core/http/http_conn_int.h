@@ -32,6 +32,7 @@ enum {
     MG_C_DISCARD,  /* the response ended before the body did: reading it to drop it */
     MG_C_LINGER,   /* response sent, write side shut: drain what the client still sends */
     MG_C_TLS,      /* the TLS handshake, before the first request */
+    MG_C_PROXY,    /* the PROXY protocol header, before anything else */
 };
 
 /* Counts a connection in or out of its state's gauge (worker.h's conn_states). A closed
@@ -131,6 +132,12 @@ double mg__conn_now(const mg_conn_t *c);
 mg_pool_t *mg__conn_pool_take(void);
 /* mg_http_error() with the message of the JSON body chosen by the caller. */
 void mg__http_error_msg(mg_request_t *r, int status, const char *msg);
+
+/* http_conn_proxy.c: reads the PROXY protocol header of a proxy_protocol listener's
+ * connection; its source becomes c->addr and c->port. MG_OK once read whole (nothing
+ * after it consumed), MG_AGAIN (wait for the socket), MG_ERROR with the reason in *why
+ * (malformed, closed, reset: the caller closes without a word). */
+int mg__conn_proxy_read(mg_conn_t *c, const char **why);
 
 /* http_buf.c: read buffers and request pools from per-process free lists */
 int mg__buf_take(mg_conn_t *c);

@@ -449,13 +449,13 @@ static void render_process(out_t *o, const mg_worker_t *w)
     family(o, "moongate_access_log_dropped_total", "counter",
            "Access-log lines dropped because they could not be written.");
     sample(o, "moongate_access_log_dropped_total", "", dropped);
-    /* http_conn_int.h's order: idle, head, active, discard, linger, tls */
+    /* http_conn_int.h's order: idle, head, active, discard, linger, tls, proxy */
     family(o, "moongate_http_connections", "gauge", "Open client connections by state.");
     sample_i(o, "moongate_http_connections", "state=\"idle\"", states[0]);
     sample_i(o, "moongate_http_connections", "state=\"reading\"", states[1]);
     sample_i(o, "moongate_http_connections", "state=\"active\"", states[2] + states[3]);
     sample_i(o, "moongate_http_connections", "state=\"closing\"", states[4]);
-    sample_i(o, "moongate_http_connections", "state=\"handshake\"", states[5]);
+    sample_i(o, "moongate_http_connections", "state=\"handshake\"", states[5] + states[6]);
 }
 
 /* The labels of route i (or "_other" at nroutes). */

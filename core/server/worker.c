@@ -522,6 +522,7 @@ static int listeners_init(mg_worker_t *w, const int *fds, size_t n, int admin_fd
         l->fd = admin ? admin_fd : fds[i];
         l->admin = admin;
         l->tls = !admin && i < conf->nlisten && conf->listen[i].tls;
+        l->proxy_protocol = !admin && i < conf->nlisten && conf->listen[i].proxy_protocol;
         l->worker = w;
         const char *text =
             admin ? conf->admin->addr.text : (i < conf->nlisten ? conf->listen[i].addr.text : "?");
