@@ -120,8 +120,10 @@ typedef struct {
 /* One access-log record, filled by the HTTP layer when a request ends. All strings are
  * borrowed for the duration of the call. */
 typedef struct {
-    mg_str_t remote_addr;
-    int remote_port;
+    mg_str_t remote_addr; /* the client (X-Forwarded-For from a trusted proxy) */
+    int remote_port;      /* 0 when unknown (remote_addr came from a header) */
+    mg_str_t peer_addr;   /* the connection's peer, nginx's $realip_remote_addr */
+    int peer_port;
     mg_str_t method;
     mg_str_t uri; /* the request target as received */
     int http_major, http_minor;

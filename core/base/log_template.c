@@ -69,6 +69,8 @@ typedef enum {
     V_TLS_VERSION = V_PLUGIN_TIME + MG_LOG_PLUGIN_PHASES,
     V_TLS_CIPHER,
     V_TLS_SNI,
+    V_PEER_ADDR,
+    V_PEER_PORT,
     V_COUNT
 } var_t;
 
@@ -107,6 +109,8 @@ static const char *const var_names[V_COUNT] = {
     [V_TLS_VERSION] = "tls_version",
     [V_TLS_CIPHER] = "tls_cipher",
     [V_TLS_SNI] = "tls_sni",
+    [V_PEER_ADDR] = "peer_addr",
+    [V_PEER_PORT] = "peer_port",
 };
 
 /* One step of a line: `len` bytes of literal text at `off` in the text, then `var`. */
@@ -486,6 +490,8 @@ static mg_str_t str_var(int var, const mg_access_rec_t *r)
     switch (var) {
     case V_REMOTE_ADDR:
         return r->remote_addr;
+    case V_PEER_ADDR:
+        return r->peer_addr;
     case V_METHOD:
         return r->method;
     case V_URI:
@@ -532,6 +538,9 @@ static void put_var(mg__log_out_t *o, bool json, int var, const mg_access_rec_t 
         break;
     case V_REMOTE_PORT:
         put_status(o, json, r->remote_port); /* a number, "-" / null when unknown */
+        break;
+    case V_PEER_PORT:
+        put_status(o, json, r->peer_port);
         break;
     case V_REQUEST:
         put_request(o, json, r);

@@ -108,8 +108,14 @@ struct mg_request_s {
     bool is_head;
     mg_str_t connection;  /* Connection header value (for hop-by-hop tokens), or empty */
     mg_str_t request_id;  /* the client's valid X-Request-Id, or a generated one */
-    mg_str_t remote_addr; /* client IP as text */
-    uint16_t remote_port;
+    mg_str_t remote_addr; /* the client's IP as text: the peer's, or from X-Forwarded-For
+                             when the peer is in trusted_proxies (http/realip.h) */
+    uint16_t remote_port; /* the peer's port; 0 when remote_addr came from a header */
+    mg_str_t peer_addr;   /* the connection's peer (the PROXY protocol's source on a
+                             proxy_protocol listener) */
+    uint16_t peer_port;
+    bool peer_trusted;      /* peer_addr is in trusted_proxies */
+    mg_str_t forwarded_for; /* X-Forwarded-For sent upstream (realip.h) */
     bool tls; /* reserved for TLS listeners */
 
     /* routing and the phase engine (http_phase.h) */

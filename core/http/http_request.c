@@ -20,6 +20,7 @@
 #include "http_phase.h"
 #include "log.h"
 #include "pool.h"
+#include "realip.h"
 #include "router.h"
 #include "tls.h"
 #include "worker.h"
@@ -267,8 +268,8 @@ int mg__request_begin(mg_conn_t *c)
     r->upstream_time = r->upstream_connect_time = r->upstream_header_time = -1;
     r->start = r->start_wall = mg__conn_now(c);
     r->http_major = r->http_minor = 1;
-    r->remote_addr = mg_str(c->addr, strlen(c->addr));
-    r->remote_port = c->port;
+    r->remote_addr = r->peer_addr = mg_str(c->addr, strlen(c->addr));
+    r->remote_port = r->peer_port = c->port;
     r->request_id = mg_str(id, request_id(id, w->id_prefix, ++w->request_seq));
     c->r = r;
     mg__conn_set_state(c, MG_C_HEAD);
@@ -300,8 +301,9 @@ void mg__request_reject(mg_conn_t *c, int status, const char *why)
     }
     mg_worker_stats_t *s = c->w->stats;
     __atomic_store_n(&s->bad_requests, s->bad_requests + 1, __ATOMIC_RELAXED);
-    mg_log_info("rejected with %d: %s, client: %s, request_id: %.*s", status, why, c->addr,
-                (int)r->request_id.len, r->request_id.p);
+    mg_log_info("rejected with %d: %s, client: %.*s, request_id: %.*s", status, why,
+                (int)r->remote_addr.len, r->remote_addr.p, (int)r->request_id.len,
+                r->request_id.p);
     c->want_close = true;
     mg_http_error(r, status);
 }
@@ -607,6 +609,10 @@ void mg__request_dispatch(mg_conn_t *c)
     }
     if (st == 0) {
         st = check_framing(c, r, &seen, &why);
+    }
+    if (st == 0 && mg_realip_apply(r) != MG_OK) {
+        st = 500;
+        why = "out of memory";
     }
     if (st != 0) {
         mg__request_reject(c, st, why);

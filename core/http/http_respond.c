@@ -80,6 +80,8 @@ void mg_http_access_log(mg_request_t *r)
     mg_access_rec_t rec = {
         .remote_addr = r->remote_addr,
         .remote_port = r->remote_port,
+        .peer_addr = r->peer_addr,
+        .peer_port = r->peer_port,
         .method = r->method_name,
         .uri = r->target,
         .http_major = r->http_major,

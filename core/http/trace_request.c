@@ -258,8 +258,8 @@ static void server_span(const mg_request_t *r, const mg_trace_req_t *t, double e
     attr_str(out, s, "server.address", r->host);
     attr_num(out, s, "server.port", port > 0 ? port : r->tls ? 443 : 80);
     attr_str(out, s, "client.address", r->remote_addr);
-    attr_str(out, s, "network.peer.address", r->remote_addr);
-    attr_num(out, s, "network.peer.port", r->remote_port);
+    attr_str(out, s, "network.peer.address", r->peer_addr);
+    attr_num(out, s, "network.peer.port", r->peer_port);
     attr_str(out, s, "user_agent.original", mg_http_header(r, MG_STR("User-Agent")));
     attr_str(out, s, "network.protocol.version",
              r->http_minor == 0 ? MG_STR("1.0") : MG_STR("1.1"));

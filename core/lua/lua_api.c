@@ -43,6 +43,7 @@ enum {
     F_UPSTREAM_ADDR,
     F_UPSTREAM,
     F_TRACE_ID,
+    F_PEER_ADDR,
 };
 
 /* mg_lua_req_num() */
@@ -126,6 +127,9 @@ int mg_lua_req_get(mg_lua_task_t *t, int what, mg_str_t *out)
     case F_TRACE_ID:
         mg_trace_begin(r); /* nothing without `tracing:` */
         *out = r->trace_id;
+        break;
+    case F_PEER_ADDR:
+        *out = r->peer_addr;
         break;
     default:
         return MG_ERROR;

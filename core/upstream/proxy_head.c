@@ -79,6 +79,29 @@ static bool skip_header(const mg_header_t *h, const void *arg)
 
 #define PROXY_ADDED_HEADERS 5
 
+/* X-Forwarded-Proto as a trusted proxy sent it (what the client used to reach it), when
+ * it sent one valid value; else ours. */
+static mg_str_t forwarded_proto(const mg_request_t *r)
+{
+    mg_str_t ours = r->tls ? MG_STR("https") : MG_STR("http");
+    if (!r->peer_trusted) {
+        return ours;
+    }
+    mg_str_t v = mg_http_header(r, MG_STR("X-Forwarded-Proto"));
+    if (mg_str_caseeq(v, MG_STR("https"))) {
+        return MG_STR("https");
+    }
+    return mg_str_caseeq(v, MG_STR("http")) ? MG_STR("http") : ours;
+}
+
+/* X-Forwarded-Host as a trusted proxy sent it (the host the client asked it for), else
+ * the Host this request came with. */
+static mg_str_t forwarded_host(const mg_request_t *r)
+{
+    mg_str_t v = r->peer_trusted ? mg_http_header(r, MG_STR("X-Forwarded-Host")) : MG_NULL_STR;
+    return v.len > 0 ? v : r->host_header;
+}
+
 /* The upstream request of r as the head builder takes it; `added` holds the headers
  * the gateway sets (PROXY_ADDED_HEADERS). Field by field: this runs for every proxied
  * request. */
@@ -86,14 +109,16 @@ static void request_of(const mg_request_t *r, mg_str_t host, const mg_header_t *
                        size_t nmore, mg_http_client_req_t *q, mg_header_t *added)
 {
     size_t n = 0;
-    /* overwritten, not appended: what the client claims about itself is not trusted */
+    /* an untrusted peer's claims are overwritten; a trusted proxy's list is appended to,
+     * and its X-Forwarded-Proto/-Host kept (http/realip.h) */
+    mg_str_t fhost = forwarded_host(r);
     added[n].name = MG_STR("X-Forwarded-For");
-    added[n++].value = r->remote_addr;
+    added[n++].value = r->forwarded_for.len > 0 ? r->forwarded_for : r->remote_addr;
     added[n].name = MG_STR("X-Forwarded-Proto");
-    added[n++].value = r->tls ? MG_STR("https") : MG_STR("http");
-    if (r->host_header.len > 0) {
+    added[n++].value = forwarded_proto(r);
+    if (fhost.len > 0) {
         added[n].name = MG_STR("X-Forwarded-Host");
-        added[n++].value = r->host_header;
+        added[n++].value = fhost;
     }
     added[n].name = MG_STR("X-Real-IP");
     added[n++].value = r->remote_addr;

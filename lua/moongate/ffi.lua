@@ -63,7 +63,7 @@ M.OK, M.ERROR, M.AGAIN, M.DECLINED = 0, -1, -2, -3
 -- mg_lua_req_get / mg_lua_req_set fields (core/lua/lua_api.c)
 M.F = {
     method = 0, path = 1, query = 2, host = 3, remote_addr = 4, route = 5, request_id = 6,
-    uri = 7, scheme = 8, upstream_addr = 9, upstream = 10, trace_id = 11,
+    uri = 7, scheme = 8, upstream_addr = 9, upstream = 10, trace_id = 11, peer_addr = 12,
 }
 -- mg_lua_req_num fields
 M.N = {

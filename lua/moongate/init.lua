@@ -68,6 +68,7 @@ local var_get = {
     upstream = function(t) return get1(C.mg_lua_req_get(t, F.upstream, s1)) end,
     upstream_addr = function(t) return get1(C.mg_lua_req_get(t, F.upstream_addr, s1)) end,
     remote_addr = function(t) return get1(C.mg_lua_req_get(t, F.remote_addr, s1)) end,
+    peer_addr = function(t) return get1(C.mg_lua_req_get(t, F.peer_addr, s1)) end,
     method = function(t) return get1(C.mg_lua_req_get(t, F.method, s1)) end,
     uri = function(t) return get1(C.mg_lua_req_get(t, F.uri, s1)) end,
     host = function(t) return get1(C.mg_lua_req_get(t, F.host, s1)) end,

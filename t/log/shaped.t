@@ -14,7 +14,7 @@ our @VARS = qw(time time_iso8601 time_local msec remote_addr remote_port method 
     upstream_connect_time upstream_header_time upstream_response_time upstream_time
     upstream_tries request_time plugin_rewrite_time plugin_access_time plugin_balancer_time
     plugin_header_filter_time plugin_body_filter_time plugin_log_time tls_version
-    tls_cipher tls_sni);
+    tls_cipher tls_sni peer_addr peer_port);
 
 # 'name=$name|name=${name}|...': every variable once, alternately braced.
 sub every_var_template {
