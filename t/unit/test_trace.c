@@ -338,8 +338,10 @@ static void fake_init(fake_t *f, double ratio)
     f->r.query = MG_STR("x=1");
     f->r.host = MG_STR("api.example.com");
     f->r.host_header = MG_STR("api.example.com:8080");
-    f->r.remote_addr = MG_STR("10.0.0.9");
-    f->r.remote_port = 40000;
+    f->r.remote_addr = MG_STR("10.0.0.9"); /* the client, behind a trusted proxy */
+    f->r.remote_port = 0;
+    f->r.peer_addr = MG_STR("10.0.0.1");
+    f->r.peer_port = 40000;
     f->r.http_major = f->r.http_minor = 1;
     f->r.request_id = MG_STR("rid-1");
     f->r.start = 1700000000;
@@ -533,7 +535,7 @@ START_TEST(test_request_spans)
     assert_str_attr(srv, "server.address", "api.example.com");
     assert_num_attr(srv, "server.port", 8080);
     assert_str_attr(srv, "client.address", "10.0.0.9");
-    assert_str_attr(srv, "network.peer.address", "10.0.0.9");
+    assert_str_attr(srv, "network.peer.address", "10.0.0.1");
     assert_num_attr(srv, "network.peer.port", 40000);
     assert_str_attr(srv, "user_agent.original", "curl/8");
     assert_str_attr(srv, "network.protocol.version", "1.1");
