@@ -16,7 +16,7 @@ import string
 import subprocess
 import time
 
-from . import tlsfuzz
+from . import ppfuzz, tlsfuzz
 
 # Every route of moongate.yaml the fuzzer aims at, by the path prefix the seeds use. The
 # upstream decides on odd answers by words in the path (see upstream.py), so /up/slow/x
@@ -99,11 +99,12 @@ class Gateway:
         self.port = free_port()
         self.admin_port = free_port()
         self.tls_port = free_port() if tls else None
+        self.pp_port = free_port()  # proxy_protocol: true (ppfuzz.py)
         self.tls_files = None  # the certificates' paths, once made (write_root)
         self.ports = dict(port=self.port, admin_port=self.admin_port, up_port=up_port,
                           dead_port=dead_port, hole_port=hole_port)
-        self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20, listen=
-                         '["127.0.0.1:%d"]' % self.port, tls_section="",
+        self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20, listen=self.listen_yaml(),
+                         tls_section="", trusted=json.dumps(ppfuzz.TRUSTED),
                          access_log=ACCESS_LOGS[0], trace_ratio=1, trace_port=up_port)
         self.proc = None
         self.error_log = os.path.join(root, "logs", "error.log")
@@ -115,12 +116,20 @@ class Gateway:
             os.makedirs(os.path.join(self.root, d), exist_ok=True)
         if self.tls_port:
             self.tls_files = tlsfuzz.make_certs(self.root)
-            self.vars.update(listen='["127.0.0.1:%d", { address: "127.0.0.1:%d", tls: true }]'
-                             % (self.port, self.tls_port), tls_section=self.tls_yaml())
+            self.vars.update(listen=self.listen_yaml(), tls_section=self.tls_yaml())
         self.write_config()
         for name in os.listdir(PLUGINS):
             if name.endswith(".lua"):
                 shutil.copy(os.path.join(PLUGINS, name), os.path.join(self.root, "plugins"))
+
+    def listen_yaml(self):
+        """The plain listener, the PROXY protocol one, and the TLS one once its
+        certificates are made."""
+        out = ['"127.0.0.1:%d"' % self.port,
+               '{ address: "127.0.0.1:%d", proxy_protocol: true }' % self.pp_port]
+        if self.tls_files:
+            out.append('{ address: "127.0.0.1:%d", tls: true }' % self.tls_port)
+        return "[%s]" % ", ".join(out)
 
     def tls_yaml(self, n=0):
         """The tls: section: ECDSA and RSA for the same names, a wildcard set served

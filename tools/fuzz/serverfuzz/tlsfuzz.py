@@ -712,6 +712,8 @@ def open_conn(gw, rec, files, session=None):
         return client.Conn(gw.admin_port)
     if port == "tls":
         return TLSConn(gw.tls_port, rec["tls"], files, session=session)
+    if port == "pp":
+        return client.Conn(gw.pp_port)
     if port == "tlsraw":
         return RawConn(gw.tls_port, http=bool(rec.get("http")))
     if port == "main" and rec.get("kind") == "plain-hello":
