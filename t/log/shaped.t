@@ -97,6 +97,8 @@ sub {
     ok(abs(($f->{msec} // 0) - Time::HiRes::time()) < 30, "msec is about now ($f->{msec})");
     is($f->{remote_addr}, '127.0.0.1', 'remote_addr');
     like($f->{remote_port}, qr/^\d+$/, 'remote_port');
+    is($f->{peer_addr}, '127.0.0.1', 'peer_addr: the peer is the client without trusted_proxies');
+    is($f->{peer_port}, $f->{remote_port}, 'peer_port');
     ok(($f->{remote_port} // 0) > 0 && $f->{remote_port} < 65536, 'remote_port in range');
     is($f->{method}, 'GET', 'method');
     is($f->{uri}, '/hello?x=1', 'uri: the request target');
@@ -190,7 +192,8 @@ sub {
     ok(defined $tries->[1]{header_time} && $tries->[1]{header_time} <= $tries->[1]{time},
        'second try: header time <= time');
     like($line, qr/"plugin_rewrite_time":null,/, 'plugin times: null without plugins');
-    like($line, qr/"tls_version":null,"tls_cipher":null,"tls_sni":null\}$/, 'TLS: null');
+    like($line, qr/"tls_version":null,"tls_cipher":null,"tls_sni":null,/, 'TLS: null');
+    like($line, qr/"peer_addr":"127\.0\.0\.1","peer_port":\d+\}$/, 'the peer: an address and a port');
 }
 
 
