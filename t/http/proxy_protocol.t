@@ -14,31 +14,8 @@ $SIG{PIPE} = 'IGNORE';
 
 sub main::pp_port { $_[0]->fill('$MG_RAND_PORT_1') }
 
-# raw($port, $bytes, %opt) -> { data, eof, elapsed }: sends the bytes on a new connection
-# (in pieces of `split` bytes with a pause between, when given) and reads until the
-# server closes or `timeout` passes. A reset counts as the end too.
-sub main::raw {
-    my ($port, $bytes, %o) = @_;
-    my $timeout = $o{timeout} // 3;
-    my $s = Test::Moongate::Client::connect_to($port, 3) or die "connect: $!\n";
-    my $t0 = Time::HiRes::time();
-    if ($o{split}) {
-        for (my $i = 0; $i < length $bytes; $i += $o{split}) {
-            Test::Moongate::Client::write_all($s, substr($bytes, $i, $o{split}));
-            Time::HiRes::sleep($o{pause} // 0.005);
-        }
-    } elsif (length $bytes) {
-        Test::Moongate::Client::write_all($s, $bytes);
-    }
-    my $rd = Test::Moongate::Client::new_reader($s, $timeout);
-    my $end = $t0 + $timeout;
-    while (Time::HiRes::time() < $end) {
-        $rd->{timeout} = $end - Time::HiRes::time();
-        last unless Test::Moongate::Client::fill($rd);
-    }
-    close $s;
-    return { data => $rd->{buf}, eof => $rd->{eof}, elapsed => Time::HiRes::time() - $t0 };
-}
+# raw($port, $bytes, %opt): Test::Moongate::Client::exchange (split, pause, timeout).
+sub main::raw { Test::Moongate::Client::exchange(@_) }
 
 # A v2 header: command (0 LOCAL, 1 PROXY), family/transport byte, address block, TLVs.
 sub main::v2 {

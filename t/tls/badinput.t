@@ -23,17 +23,7 @@ sub main::tls_port { $_[0]->fill('$MG_RAND_PORT_1') }
 # new connection and reads until the server closes or $timeout passes.
 sub main::raw {
     my ($port, $bytes, $timeout) = @_;
-    my $s = Test::Moongate::Client::connect_to($port, 3) or die "connect: $!\n";
-    my $t0 = Time::HiRes::time();
-    Test::Moongate::Client::write_all($s, $bytes) if length($bytes // '');
-    my $rd = Test::Moongate::Client::new_reader($s, $timeout // 3);
-    my $end = $t0 + ($timeout // 3);
-    while (Time::HiRes::time() < $end) {
-        $rd->{timeout} = $end - Time::HiRes::time();
-        last unless Test::Moongate::Client::fill($rd);
-    }
-    close $s;
-    return { data => $rd->{buf}, eof => $rd->{eof}, elapsed => Time::HiRes::time() - $t0 };
+    return Test::Moongate::Client::exchange($port, $bytes, timeout => $timeout);
 }
 
 sub main::worker_pids { my $st = $_[0]->status; [sort map { $_->{pid} } @{ $st->{workers} }] }

@@ -51,6 +51,33 @@ sub write_all {
     return 1;
 }
 
+# exchange($port, $bytes, %opt) -> { data, eof, elapsed }: sends the bytes on a new
+# connection (in pieces of `split` bytes, `pause` seconds apart, when given) and reads
+# everything until the server closes (a reset too) or `timeout` seconds (3) pass. For
+# what is not a well-formed request: a TLS port's plain HTTP, a PROXY listener's input.
+sub exchange {
+    my ($port, $bytes, %o) = @_;
+    my $timeout = $o{timeout} // 3;
+    my $s = connect_to($port, 3) or die "connect to $port: $!\n";
+    my $t0 = Time::HiRes::time();
+    if ($o{split}) {
+        for (my $i = 0; $i < length $bytes; $i += $o{split}) {
+            write_all($s, substr($bytes, $i, $o{split}));
+            Time::HiRes::sleep($o{pause} // 0.005);
+        }
+    } elsif (length($bytes // '')) {
+        write_all($s, $bytes);
+    }
+    my $rd = new_reader($s, $timeout);
+    my $end = $t0 + $timeout;
+    while (Time::HiRes::time() < $end) {
+        $rd->{timeout} = $end - Time::HiRes::time();
+        last unless fill($rd);
+    }
+    close $s;
+    return { data => $rd->{buf}, eof => $rd->{eof}, elapsed => Time::HiRes::time() - $t0 };
+}
+
 # A reader keeps the bytes received but not yet parsed between responses.
 sub new_reader {
     my ($s, $timeout) = @_;
