@@ -245,3 +245,50 @@ trusted_proxies: ["10.0.0.0/8", "::/129", "lb.example.com"]
 --- must_die: 1
 --- error_log eval
 [qr{conf/moongate\.yaml:2:33: trusted_proxies\[1\]: the prefix length of an IPv6 range is at most 128, got "::/129"}]
+
+
+
+=== TEST 11: a reload switches trusted_proxies in place
+--- yaml_config
+access_log: { path: logs/access.log, format: 'ra=$remote_addr $uri' }
+routes:
+  - { paths: ["/*"], return: { status: 200, body: "ok\n" } }
+--- request eval
+["GET /before", "GET /after"]
+--- more_headers
+X-Forwarded-For: 203.0.113.7
+--- reload_after: 1
+--- reload_yaml_config
+trusted_proxies: ["127.0.0.0/8"]
+access_log: { path: logs/access.log, format: 'ra=$remote_addr $uri' }
+routes:
+  - { paths: ["/*"], return: { status: 200, body: "ok\n" } }
+--- error_code eval
+[200, 200]
+--- access_log eval
+[qr{^ra=127\.0\.0\.1 /before$}m, qr{^ra=203\.0\.113\.7 /after$}m]
+
+
+
+=== TEST 12: a reload with a bad range is refused, the old list keeps serving
+--- yaml_config
+trusted_proxies: ["127.0.0.1"]
+access_log: { path: logs/access.log, format: 'ra=$remote_addr $uri' }
+routes:
+  - { paths: ["/*"], return: { status: 200, body: "ok\n" } }
+--- request eval
+["GET /before", "GET /after"]
+--- more_headers
+X-Forwarded-For: 203.0.113.7
+--- reload_after: 1
+--- reload_fails
+--- reload_yaml_config
+trusted_proxies: ["127.0.0.1/8"]
+routes:
+  - { paths: ["/*"], return: { status: 200, body: "ok\n" } }
+--- error_code eval
+[200, 200]
+--- error_log eval
+[qr{trusted_proxies\[0\]: the address has bits set after the prefix length}]
+--- access_log eval
+[qr{^ra=203\.0\.113\.7 /before$}m, qr{^ra=203\.0\.113\.7 /after$}m]
