@@ -399,3 +399,14 @@ sub {
         ok(1, 'haproxy stopped');
     }
 }
+
+
+
+=== TEST 10: proxy_protocol must be a boolean, said at its line and column
+--- yaml_config
+listen:
+  - "127.0.0.1:$MG_PORT"
+  - { address: "127.0.0.1:$MG_RAND_PORT_1", proxy_protocol: maybe }
+--- must_die: 1
+--- error_log eval
+[qr{conf/moongate\.yaml:3:\d+: listen\[1\]\.proxy_protocol: expected true or false, got "maybe"}]
