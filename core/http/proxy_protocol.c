@@ -106,7 +106,8 @@ static int v1_line(const char *p, const char *e, mg_pp_header_t *out, const char
 
 static int parse_v1(const char *p, size_t len, mg_pp_header_t *out, const char **why)
 {
-    size_t n = MG_MIN(len, (size_t)MG_PP_V1_MAX);
+    /* the CR can be at most at index 105: CRLF ends byte 107 */
+    size_t n = MG_MIN(len, (size_t)MG_PP_V1_MAX - 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)p[i];
         if (ch == '\r') {
@@ -128,7 +129,7 @@ static int parse_v1(const char *p, size_t len, mg_pp_header_t *out, const char *
             return MG_ERROR;
         }
     }
-    if (len >= MG_PP_V1_MAX) {
+    if (len >= MG_PP_V1_MAX - 1) {
         *why = "PROXY v1: no CRLF in the first 107 bytes";
         return MG_ERROR;
     }
