@@ -45,10 +45,10 @@ typedef struct {
 typedef struct mg_listener_s {
     ev_io io; /* must stay first */
     int fd;
-    bool admin;    /* serves the admin API instead of routes */
-    bool tls;      /* terminates TLS with the generation's certificates */
+    bool admin;          /* serves the admin API instead of routes */
+    bool tls;            /* terminates TLS with the generation's certificates */
     bool proxy_protocol; /* connections start with a PROXY protocol header */
-    char text[64]; /* "127.0.0.1:8080" */
+    char text[64];       /* "127.0.0.1:8080" */
     mg_worker_t *worker;
 } mg_listener_t;
 

@@ -65,8 +65,8 @@ typedef struct {
 
 typedef struct {
     mg_addr_t addr;
-    int backlog; /* default 511 */
-    bool tls;    /* `{ address: ..., tls: true }`: terminates TLS (the `tls:` block) */
+    int backlog;         /* default 511 */
+    bool tls;            /* `{ address: ..., tls: true }`: terminates TLS (the `tls:` block) */
     bool proxy_protocol; /* every connection starts with a PROXY protocol v1/v2 header */
 } mg_listen_conf_t;
 

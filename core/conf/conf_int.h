@@ -153,8 +153,9 @@ int mg__conf_on_max_pending(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_retry_budget(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_health_check(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
-/* conf_tls.c: a listen entry (a string or {address, tls, backlog, proxy_protocol}), the `tls:` block
- * and its defaults, the check once every key is read, and an upstream's `tls:`. */
+/* conf_tls.c: a listen entry (a string or {address, tls, backlog, proxy_protocol}), the
+ * `tls:` block and its defaults, the check once every key is read, and an upstream's
+ * `tls:`. */
 int mg__conf_listen_item(mg__conf_ctx_t *c, yaml_node_t *v, mg_listen_conf_t *l);
 void mg__conf_tls_defaults(mg_tls_conf_t *t);
 int mg__conf_on_tls(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);

@@ -302,8 +302,7 @@ void mg__request_reject(mg_conn_t *c, int status, const char *why)
     mg_worker_stats_t *s = c->w->stats;
     __atomic_store_n(&s->bad_requests, s->bad_requests + 1, __ATOMIC_RELAXED);
     mg_log_info("rejected with %d: %s, client: %.*s, request_id: %.*s", status, why,
-                (int)r->remote_addr.len, r->remote_addr.p, (int)r->request_id.len,
-                r->request_id.p);
+                (int)r->remote_addr.len, r->remote_addr.p, (int)r->request_id.len, r->request_id.p);
     c->want_close = true;
     mg_http_error(r, status);
 }

@@ -221,14 +221,14 @@ START_TEST(test_v2_malformed)
         size_t plen;
         const char *why;
     } bad[] = {
-        {0x11, 0x11, 12, "version"},   /* version 1 */
-        {0x31, 0x11, 12, "version"},   /* version 3 */
-        {0x22, 0x11, 12, "command"},   /* command 2 */
-        {0x21, 0x41, 12, "family"},    /* family 4 */
-        {0x21, 0x13, 12, "family"},    /* transport 3 */
-        {0x21, 0x11, 11, "shorter"},   /* TCP4 block too short */
-        {0x21, 0x21, 35, "shorter"},   /* TCP6 block too short */
-        {0x21, 0x31, 100, "shorter"},  /* UNIX block too short */
+        {0x11, 0x11, 12, "version"},  /* version 1 */
+        {0x31, 0x11, 12, "version"},  /* version 3 */
+        {0x22, 0x11, 12, "command"},  /* command 2 */
+        {0x21, 0x41, 12, "family"},   /* family 4 */
+        {0x21, 0x13, 12, "family"},   /* transport 3 */
+        {0x21, 0x11, 11, "shorter"},  /* TCP4 block too short */
+        {0x21, 0x21, 35, "shorter"},  /* TCP6 block too short */
+        {0x21, 0x31, 100, "shorter"}, /* UNIX block too short */
         {0x21, 0x11, MG_PP_V2_MAX_PAYLOAD + 1, "longer"},
         {0x21, 0x11, 65535, "longer"},
     };

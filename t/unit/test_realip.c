@@ -117,8 +117,7 @@ START_TEST(test_unparsable_means_the_peer)
         "|",
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ck_assert_msg(strcmp(pick(cases[i]), "-") == 0, "\"%s\": got %s", cases[i],
-                      pick(cases[i]));
+        ck_assert_msg(strcmp(pick(cases[i]), "-") == 0, "\"%s\": got %s", cases[i], pick(cases[i]));
     }
 }
 END_TEST
@@ -136,8 +135,8 @@ START_TEST(test_a_long_chain_is_walked)
 END_TEST
 
 /* mg_realip_apply on a request: addresses, the flag and the X-Forwarded-For sent up. */
-static mg_request_t *request(mg_conf_t *conf, mg_gen_t *g, const char *peer,
-                             const mg_header_t *h, size_t n)
+static mg_request_t *request(mg_conf_t *conf, mg_gen_t *g, const char *peer, const mg_header_t *h,
+                             size_t n)
 {
     mg_request_t *r = mg_pool_calloc(pool, sizeof(*r));
     g->conf = conf;
