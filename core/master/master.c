@@ -134,6 +134,21 @@ static void lsocks_prune(void)
     M.nlsocks = j;
 }
 
+/* A stop closes the master's copies of the listening sockets. The workers close theirs
+ * at once too (they drain, or stop), so new connections are refused instead of waiting
+ * in a queue nobody accepts from any more, and the addresses are free for a new
+ * instance while the old workers finish their streams. */
+static void lsocks_close_all(void)
+{
+    for (size_t i = 0; i < M.nlsocks; i++) {
+        close(M.lsocks[i].fd);
+    }
+    if (M.nlsocks > 0) {
+        mg_log_notice("closed %zu listening socket(s)", M.nlsocks);
+    }
+    M.nlsocks = 0;
+}
+
 /* Workers */
 
 static size_t live_workers(bool old_sets_only)
@@ -442,9 +457,15 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
+/* A graceful stop (QUIT) lets the workers drain for up to http.drain_timeout, an hour
+ * by default; a second QUIT, like TERM, turns it into a fast stop. */
 static void stop(int how)
 {
     double now = ev_now(M.loop);
+    if (how == MG_MASTER_STOP_GRACEFUL && M.state == MG_MASTER_STOP_GRACEFUL) {
+        mg_log_notice("QUIT again during the graceful stop: closing what the workers hold");
+        how = MG_MASTER_STOP_FAST;
+    }
     if (how == MG_MASTER_STOP_FAST) {
         if (M.state == MG_MASTER_STOP_FAST) {
             return;
@@ -457,13 +478,16 @@ static void stop(int how)
         if (M.state != MG_MASTER_RUNNING) {
             return;
         }
-        mg_log_notice("graceful stop");
+        mg_log_notice("graceful stop: workers drain for at most %.0f s (QUIT again or TERM "
+                      "to stop at once)",
+                      M.conf->http.drain_timeout);
         M.state = MG_MASTER_STOP_GRACEFUL;
         M.stop_deadline = now + M.conf->http.drain_timeout + 5.0;
         mg__master_signal_all(SIGQUIT, false);
     }
     M.replacing = false;
     mg__master_reload_cancel();
+    lsocks_close_all();
     if (live_workers(false) == 0) {
         ev_break(M.loop, EVBREAK_ALL);
     }
