@@ -742,6 +742,43 @@ void mg_http_conns_drain(mg_worker_t *w)
     }
 }
 
+void mg_http_conns_census(const mg_worker_t *w, mg_http_census_t *out)
+{
+    *out = (mg_http_census_t){0, 0, 0};
+    for (const mg_conn_t *c = w->conns; c != NULL; c = c->next) {
+        out->conns++;
+        out->bytes += c->olen - c->opos;
+        /* a request ended but still flushing is no longer in flight */
+        const mg_request_t *r = c->end_posted ? NULL : c->r;
+        if (r == NULL) {
+            continue;
+        }
+        out->requests++;
+        if (r->body_length > r->body_bytes_sent) {
+            out->bytes += r->body_length - r->body_bytes_sent;
+        }
+    }
+}
+
+const char *mg_http_conn_state_name(int state)
+{
+    switch (state) {
+    case MG_C_IDLE:
+        return "idle";
+    case MG_C_HEAD:
+        return "reading";
+    case MG_C_ACTIVE:
+        return "active";
+    case MG_C_DISCARD:
+        return "discarding";
+    case MG_C_LINGER:
+        return "closing";
+    case MG_C_TLS:
+        return "handshake";
+    }
+    return NULL;
+}
+
 void mg_http_conns_close_all(mg_worker_t *w)
 {
     while (w->conns != NULL) {
