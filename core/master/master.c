@@ -39,6 +39,7 @@
 mg_master_t M;
 
 static void spawn(int slot);
+static void spawn_owed(void);
 
 /* Listening sockets */
 
@@ -300,6 +301,7 @@ static void spawn(int slot)
     ev_io_start(M.loop, &p->ctl_io);
     p->set = M.set;
     p->quit_sent = false;
+    p->cut = false;
     p->respawn = false;
     mg_log_notice("started worker %d (slot %d, generation %llu)", (int)pid, slot,
                   (unsigned long long)M.gen_id);
@@ -380,6 +382,9 @@ static void on_child(struct ev_loop *loop, ev_signal *s, int revents)
 /* A new set is up when each of its workers published its pid in the stats table. */
 static bool new_set_up(void)
 {
+    if (M.owed > 0) {
+        return false;
+    }
     for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
         mg_wproc_t *p = &M.wp[i];
         if (p->pid > 0 && p->set == M.set &&
@@ -441,6 +446,9 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
                 spawn(i);
             }
         }
+        if (M.owed > 0) {
+            spawn_owed();
+        }
     }
     if (M.replacing && (new_set_up() || now >= M.replace_deadline)) {
         M.replacing = false;
@@ -486,6 +494,7 @@ static void stop(int how)
         mg__master_signal_all(SIGQUIT, false);
     }
     M.replacing = false;
+    M.owed = 0;
     mg__master_reload_cancel();
     lsocks_close_all();
     if (live_workers(false) == 0) {
@@ -519,18 +528,60 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     }
 }
 
-/* Starts a new set of workers on the current generation (start and replacement). */
-void mg__master_spawn_set(void)
+/* Every slot is taken, mostly by old workers still draining (long streams across many
+ * worker-replacing reloads): the oldest of them, `n` at most, end their drains now, so
+ * that the current set gets its slots once they are gone. A worker of the set being
+ * replaced is not told to drain yet and is left alone. */
+static void make_room(int n)
 {
-    for (int n = 0; n < M.conf->worker_processes; n++) {
-        int slot = free_slot();
-        if (slot < 0) {
-            mg_log_alert("no free worker slot (at most %d)", MG_MAX_WORKER_SLOTS);
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        n -= M.wp[i].pid > 0 && M.wp[i].cut; /* already on their way out */
+    }
+    while (n-- > 0) {
+        mg_wproc_t *oldest = NULL;
+        for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+            mg_wproc_t *p = &M.wp[i];
+            if (p->pid > 0 && p->set != M.set && p->quit_sent && !p->cut &&
+                (oldest == NULL || p->set < oldest->set)) {
+                oldest = p;
+            }
+        }
+        if (oldest == NULL) {
             return;
         }
+        mg_log_warn("no free worker slot (at most %d): ending the drain of worker %d (slot %d) "
+                    "early",
+                    MG_MAX_WORKER_SLOTS, (int)oldest->pid, (int)(oldest - M.wp));
+        oldest->cut = true;
+        kill(oldest->pid, SIGTERM);
+    }
+}
+
+/* Forks the workers the current set is owed, in the slots free now; makes room for
+ * the others. */
+static void spawn_owed(void)
+{
+    int slot;
+    while (M.owed > 0 && (slot = free_slot()) >= 0) {
         M.wp[slot].ncrash = 0;
         memset(M.wp[slot].crashes, 0, sizeof(M.wp[slot].crashes));
         spawn(slot);
+        M.owed--;
+    }
+    if (M.owed > 0) {
+        make_room(M.owed);
+    }
+}
+
+/* Starts a new set of workers on the current generation (start and replacement). */
+void mg__master_spawn_set(void)
+{
+    M.owed = M.conf->worker_processes;
+    spawn_owed();
+    if (M.owed > 0) {
+        mg_log_warn("no free worker slot (at most %d) for %d worker(s): they start as old "
+                    "workers exit",
+                    MG_MAX_WORKER_SLOTS, M.owed);
     }
 }
 
