@@ -154,6 +154,27 @@ sub wait_until {
 
 sub events { my @e = $_[0] =~ /^data: (\d+)$/mg; return \@e }
 
+# signal_ends_drain($t, $sig): a QUIT starts a drain that a long stream keeps going;
+# then $sig to the master ends it at once, the stream cut.
+sub signal_ends_drain {
+    my ($t, $sig) = @_;
+    slow_upstream($t->{vars}{MG_RAND_PORT_1}, $t->servroot);
+    my $sse = start_stream($t->port, '/sse/30');
+    Time::HiRes::sleep(0.3);
+    kill 'QUIT', $t->pid;
+    Time::HiRes::sleep(1.2);
+    ok($t->alive, 'the QUIT drains: the master waits for the stream');
+    read_more($sse, 0.1) for 1 .. 5;
+    ok(!defined $sse->{eof_at}, 'which goes on');
+    my $t0 = Time::HiRes::time();
+    kill $sig, $t->pid;
+    my $st = $t->wait_exit(3);
+    ok(defined $st, sprintf('%s then stops it (%.2f s)', $sig, Time::HiRes::time() - $t0));
+    is(defined $st ? $st >> 8 : -1, 0, 'with status 0');
+    my $e = finish($sse, 2);
+    ok(defined $e->{eof_at} && !$e->{complete}, 'the stream is cut');
+}
+
 run_tests();
 
 __DATA__
@@ -325,24 +346,7 @@ routes:
   - { name: slow, paths: ["/*"], upstream: slow }
 --- timeout: 15
 --- test_code eval
-sub {
-    my $t = shift;
-    main::slow_upstream($t->{vars}{MG_RAND_PORT_1}, $t->servroot);
-    my $sse = main::start_stream($t->port, '/sse/30');
-    Time::HiRes::sleep(0.3);
-    kill 'QUIT', $t->pid;
-    Time::HiRes::sleep(1.2);
-    ok($t->alive, 'the first QUIT drains: the master waits for the stream');
-    main::read_more($sse, 0.1) for 1 .. 5;
-    ok(!defined $sse->{eof_at}, 'which goes on');
-    my $t0 = Time::HiRes::time();
-    kill 'QUIT', $t->pid;
-    my $st = $t->wait_exit(3);
-    ok(defined $st, sprintf('the second QUIT stops it (%.2f s)', Time::HiRes::time() - $t0));
-    is(defined $st ? $st >> 8 : -1, 0, 'with status 0');
-    my $e = main::finish($sse, 2);
-    ok(defined $e->{eof_at} && !$e->{complete}, 'the stream is cut');
-}
+sub { main::signal_ends_drain($_[0], 'QUIT') }
 --- error_log
 QUIT again during the graceful stop
 
@@ -357,22 +361,7 @@ routes:
   - { name: slow, paths: ["/*"], upstream: slow }
 --- timeout: 15
 --- test_code eval
-sub {
-    my $t = shift;
-    main::slow_upstream($t->{vars}{MG_RAND_PORT_1}, $t->servroot);
-    my $sse = main::start_stream($t->port, '/sse/30');
-    Time::HiRes::sleep(0.3);
-    kill 'QUIT', $t->pid;
-    Time::HiRes::sleep(1.2);
-    ok($t->alive, 'the QUIT drains');
-    my $t0 = Time::HiRes::time();
-    kill 'TERM', $t->pid;
-    my $st = $t->wait_exit(3);
-    ok(defined $st, sprintf('TERM stops it (%.2f s)', Time::HiRes::time() - $t0));
-    is(defined $st ? $st >> 8 : -1, 0, 'with status 0');
-    my $e = main::finish($sse, 2);
-    ok(defined $e->{eof_at} && !$e->{complete}, 'the stream is cut');
-}
+sub { main::signal_ends_drain($_[0], 'TERM') }
 --- error_log
 fast stop
 
