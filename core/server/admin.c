@@ -95,7 +95,7 @@ static void status_conn_states(jbuf_t *b, const mg_worker_stats_t *s)
  * closed (epoch seconds, and seconds from `now`), requests in flight, bytes to send. */
 static void status_drain(jbuf_t *b, const mg_worker_stats_t *s, double now)
 {
-    if (!load_i64(&s->draining)) {
+    if (!__atomic_load_n(&s->draining, __ATOMIC_ACQUIRE)) {
         return;
     }
     double since = s->drain_started, deadline = s->drain_deadline;

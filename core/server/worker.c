@@ -464,7 +464,8 @@ void mg_worker_drain(mg_worker_t *w)
     w->stats->drain_started = now;
     w->stats->drain_deadline = W.drain_deadline;
     w->draining = true;
-    store_i64(&w->stats->draining, 1);
+    /* release: whoever sees the flag sees the times above */
+    __atomic_store_n(&w->stats->draining, 1, __ATOMIC_RELEASE);
     /* our copies of the listening sockets only: the master keeps them open, so queued
      * connections are accepted by the other workers instead of being refused */
     listeners_start(w, false);

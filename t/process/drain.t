@@ -382,3 +382,37 @@ sub {
     my $took = Time::HiRes::time() - $t0;
     ok(defined $st && $took < 1, sprintf('the master exited (%.2f s)', $took));
 }
+
+
+
+=== TEST 7: TERM to an old worker ends its drain alone; the new workers go on
+--- yaml_config
+worker_processes: 1
+upstreams:
+  - name: slow
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: slow, paths: ["/*"], upstream: slow }
+--- timeout: 15
+--- test_code eval
+sub {
+    my $t = shift;
+    main::slow_upstream($t->{vars}{MG_RAND_PORT_1}, $t->servroot);
+    my ($old) = map { $_->{pid} } main::workers($t);
+    my $sse = main::start_stream($t->port, '/sse/30');
+    (my $yaml = $t->{yaml_src}) =~ s/worker_processes: 1/worker_processes: 2/;
+    is($t->reload($yaml), '', 'a reload that replaces the worker');
+    ok(main::wait_until(3, sub { grep { $_->{pid} == $old && $_->{draining} } main::workers($t) }),
+       'the old worker drains');
+    my $t0 = Time::HiRes::time();
+    kill 'TERM', $old;
+    ok(main::wait_until(2, sub { !kill(0, $old) }),
+       sprintf('TERM ends it (%.2f s)', Time::HiRes::time() - $t0));
+    my $e = main::finish($sse, 2);
+    ok(defined $e->{eof_at} && !$e->{complete}, 'its stream is cut');
+    my @w = main::workers($t);
+    ok(@w == 2 && !grep({ $_->{draining} } @w), 'the two new workers serve, nothing respawned');
+    ok($t->alive, 'the master runs');
+}
+--- error_log eval
+[qr/worker \d+ \(slot \d+\) exited with status 0/]
