@@ -29,6 +29,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -627,6 +628,13 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     mg__conn_leave(c);
 }
 
+/* Whether the client's bytes wait in the socket, unread. */
+static bool bytes_waiting(const mg_conn_t *c)
+{
+    char b;
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
     mg_conn_t *c = (mg_conn_t *)((char *)t - offsetof(mg_conn_t, timer));
@@ -659,6 +667,12 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         mg_http_error(r, 408);
     } else if (c->state == MG_C_ACTIVE && c->r != NULL) {
         mg__conn_abort(c, 0, "client timed out sending the request body");
+    } else if (c->state == MG_C_IDLE && c->w->draining && !c->readable && wants_read(c) &&
+               !c->eof && bytes_waiting(c)) {
+        /* a request arrived with the end of the drain's grace (libev runs this timer
+         * before the read event of the same round): answer it, with Connection: close,
+         * rather than reset it by closing over unread bytes */
+        c->readable = true;
     } else {
         conn_close(c); /* idle keep-alive, silent client, discard or linger */
     }

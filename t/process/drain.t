@@ -416,3 +416,39 @@ sub {
 }
 --- error_log eval
 [qr/worker \d+ \(slot \d+\) exited with status 0/]
+
+
+
+=== TEST 8: a request that meets the end of the idle grace is answered, not reset
+--- yaml_config
+worker_processes: 1
+routes:
+  - { name: r, paths: ["/*"], return: { status: 200, body: "old\n" } }
+--- timeout: 10
+--- test_code eval
+sub {
+    my $t = shift;
+    my ($old) = map { $_->{pid} } main::workers($t);
+    my $ka = Test::Moongate::Client::new_reader(Test::Moongate::Client::connect_to($t->port), 4);
+    Test::Moongate::Client::write_all($ka->{sock}, Test::Moongate::Client::build("GET /a", []));
+    my $r = Test::Moongate::Client::read_response($ka, 'GET');
+    is($r && $r->{status}, 200, 'a keep-alive connection to the old worker');
+    (my $yaml = $t->{yaml_src}) =~ s/worker_processes: 1/worker_processes: 2/;
+    $yaml =~ s/body: "old\\n"/body: "new\\n"/;
+    is($t->reload($yaml), '', 'a reload that replaces the worker');
+    ok(main::wait_until(3, sub { grep { $_->{pid} == $old && $_->{draining} } main::workers($t) }),
+       'the old worker drains');
+    # frozen across the end of its one-second grace, it finds, when it runs again, the
+    # grace over and the request waiting: both in the same round of its loop
+    Time::HiRes::sleep(0.4);
+    kill 'STOP', $old;
+    Time::HiRes::sleep(0.2);
+    Test::Moongate::Client::write_all($ka->{sock}, Test::Moongate::Client::build("GET /b", []));
+    Time::HiRes::sleep(0.6);
+    kill 'CONT', $old;
+    $r = Test::Moongate::Client::read_response($ka, 'GET');
+    is($r && $r->{status}, 200, 'the request is answered');
+    is($r && $r->{body}, "old\n", 'by the old worker');
+    like($r ? $r->{headers}{connection} // '' : '', qr/close/i, 'with Connection: close');
+    ok(main::wait_until(3, sub { !kill(0, $old) }), 'then the old worker exits');
+}
