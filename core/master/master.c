@@ -137,8 +137,7 @@ static void lsocks_prune(void)
 
 /* A stop closes the master's copies of the listening sockets. The workers close theirs
  * at once too (they drain, or stop), so new connections are refused instead of waiting
- * in a queue nobody accepts from any more, and the addresses are free for a new
- * instance while the old workers finish their streams. */
+ * in a queue nobody accepts from any more. */
 static void lsocks_close_all(void)
 {
     for (size_t i = 0; i < M.nlsocks; i++) {
