@@ -285,6 +285,10 @@ sub {
     ok($w && $w->{drain}{bytes_to_send} > 0 && $w->{drain}{bytes_to_send} <= 81920,
        "bytes still to send ($w->{drain}{bytes_to_send})");
     ok($w && $w->{states}{active} >= 2 && $w->{connections} >= 2, 'its active connections');
+    my $m = Test::Moongate::Client::request($t->admin_port, "GET /metrics", [], 3);
+    like($m && $m->{body}, qr/^moongate_workers_draining 1$/m, 'metrics: one worker draining');
+    my ($held) = ($m && $m->{body} // '') =~ /^moongate_draining_requests (\d+)$/m;
+    ok(($held // 0) >= 2, 'metrics: the requests it holds (' . ($held // 'none') . ')');
     my @new = grep { $_->{pid} != $old } main::workers($t);
     ok(@new == 2 && !grep({ $_->{draining} || $_->{drain} } @new),
        'the new workers serve and do not drain');
