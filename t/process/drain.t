@@ -152,6 +152,17 @@ sub wait_until {
     return $cond->() ? 1 : 0;
 }
 
+# replace_worker($t, $old, $edit): a reload from one worker to two (which replaces it),
+# the block's YAML changed further by $edit if given; checks that worker $old drains.
+sub replace_worker {
+    my ($t, $old, $edit) = @_;
+    (my $yaml = $t->{yaml_src}) =~ s/worker_processes: 1/worker_processes: 2/;
+    $edit->($yaml) if $edit;
+    is($t->reload($yaml), '', 'a reload that replaces the worker');
+    ok(wait_until(3, sub { grep { $_->{pid} == $old && $_->{draining} } workers($t) }),
+       'the old worker drains');
+}
+
 sub events { my @e = $_[0] =~ /^data: (\d+)$/mg; return \@e }
 
 # signal_ends_drain($t, $sig): a QUIT starts a drain that a long stream keeps going;
@@ -404,10 +415,7 @@ sub {
     main::slow_upstream($t->{vars}{MG_RAND_PORT_1}, $t->servroot);
     my ($old) = map { $_->{pid} } main::workers($t);
     my $sse = main::start_stream($t->port, '/sse/30');
-    (my $yaml = $t->{yaml_src}) =~ s/worker_processes: 1/worker_processes: 2/;
-    is($t->reload($yaml), '', 'a reload that replaces the worker');
-    ok(main::wait_until(3, sub { grep { $_->{pid} == $old && $_->{draining} } main::workers($t) }),
-       'the old worker drains');
+    main::replace_worker($t, $old);
     my $t0 = Time::HiRes::time();
     kill 'TERM', $old;
     ok(main::wait_until(2, sub { !kill(0, $old) }),
@@ -437,11 +445,7 @@ sub {
     Test::Moongate::Client::write_all($ka->{sock}, Test::Moongate::Client::build("GET /a", []));
     my $r = Test::Moongate::Client::read_response($ka, 'GET');
     is($r && $r->{status}, 200, 'a keep-alive connection to the old worker');
-    (my $yaml = $t->{yaml_src}) =~ s/worker_processes: 1/worker_processes: 2/;
-    $yaml =~ s/body: "old\\n"/body: "new\\n"/;
-    is($t->reload($yaml), '', 'a reload that replaces the worker');
-    ok(main::wait_until(3, sub { grep { $_->{pid} == $old && $_->{draining} } main::workers($t) }),
-       'the old worker drains');
+    main::replace_worker($t, $old, sub { $_[0] =~ s/body: "old\\n"/body: "new\\n"/ });
     # frozen across the end of its one-second grace, it finds, when it runs again, the
     # grace over and the request waiting: both in the same round of its loop
     Time::HiRes::sleep(0.4);
