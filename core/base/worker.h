@@ -40,6 +40,13 @@ typedef struct {
     uint64_t tls[16];        /* TLS handshakes: sys/tls.h's mg_tls_counters_t */
     int64_t conn_states[8];  /* open client connections by state (http_conn_int.h's MG_C_*) */
     uint64_t trace[4];       /* spans by outcome: http/trace.h's MG_TRACE_SPANS_* */
+    /* what a draining worker still holds (server/worker.c), all 0 until it drains;
+     * refreshed when the drain starts and every second after */
+    double drain_started;     /* epoch seconds the drain began */
+    double drain_deadline;    /* epoch seconds the connections left will be closed */
+    int64_t drain_requests;   /* requests in flight (tunnels included) */
+    uint64_t drain_bytes;     /* response bytes still to send: buffered, plus the rest of
+                               * bodies of known length */
 } mg_worker_stats_t;
 
 typedef struct mg_listener_s {

@@ -377,7 +377,7 @@ typedef struct {
     size_t max_header_line;       /* default 8 KiB -> 431 */
     size_t max_header_size;       /* all headers, default 32 KiB -> 431 */
     int max_headers;              /* default 100 -> 431 */
-    double drain_timeout;         /* graceful stop / old-generation drain, default 30 s */
+    double drain_timeout;         /* graceful stop / old-generation drain, default 1 h */
     bool response_request_id;     /* X-Request-Id on every answer, default true */
 } mg_http_conf_t;
 

@@ -411,7 +411,7 @@ static void set_defaults(mg__conf_ctx_t *c)
         .max_header_line = 8u << 10,
         .max_header_size = 32u << 10,
         .max_headers = 100,
-        .drain_timeout = 30,
+        .drain_timeout = 3600,
         .response_request_id = true,
     };
 }

@@ -140,6 +140,8 @@ struct mg_request_s {
     bool header_sent; /* some response bytes were written */
     uint64_t bytes_sent;
     uint64_t body_bytes_sent; /* response body bytes given to the writer, framing aside */
+    uint64_t body_length;     /* the response body's announced length (Content-Length),
+                               * 0 when unknown or none: what a drain still waits for */
     uint64_t request_length;
     mg_str_t upstream_addr;
     int upstream_status;
@@ -251,6 +253,21 @@ void mg_http_worker_init(mg_worker_t *w);
 /* Drain: closes idle keep-alive connections now, and makes active ones close after
  * their current response (Connection: close). */
 void mg_http_conns_drain(mg_worker_t *w);
+
+/* What a worker's client connections hold (a draining worker's /status figures). */
+typedef struct {
+    size_t conns;    /* open client connections */
+    size_t requests; /* with a request in flight (a tunnel's included) */
+    uint64_t bytes;  /* response bytes still to send: buffered output, plus the rest of
+                      * the bodies whose length was announced */
+} mg_http_census_t;
+
+/* Counts what w's client connections hold into *out; walks them all. */
+void mg_http_conns_census(const mg_worker_t *w, mg_http_census_t *out);
+
+/* The name of connection state `state` for /status ("idle", "reading", "active", ...),
+ * NULL for a number no state has. */
+const char *mg_http_conn_state_name(int state);
 
 /* Closes every client connection at once (fast stop). */
 void mg_http_conns_close_all(mg_worker_t *w);

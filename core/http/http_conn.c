@@ -29,6 +29,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -654,6 +655,13 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     mg__conn_leave(c);
 }
 
+/* Whether the client's bytes wait in the socket, unread. */
+static bool bytes_waiting(const mg_conn_t *c)
+{
+    char b;
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
     mg_conn_t *c = (mg_conn_t *)((char *)t - offsetof(mg_conn_t, timer));
@@ -690,6 +698,12 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         mg_http_error(r, 408);
     } else if (c->state == MG_C_ACTIVE && c->r != NULL) {
         mg__conn_abort(c, 0, "client timed out sending the request body");
+    } else if (c->state == MG_C_IDLE && c->w->draining && !c->readable && wants_read(c) &&
+               !c->eof && bytes_waiting(c)) {
+        /* a request arrived with the end of the drain's grace (libev runs this timer
+         * before the read event of the same round): answer it, with Connection: close,
+         * rather than reset it by closing over unread bytes */
+        c->readable = true;
     } else {
         conn_close(c); /* idle keep-alive, silent client, discard or linger */
     }
@@ -774,6 +788,43 @@ void mg_http_conns_drain(mg_worker_t *w)
             mg__conn_leave(c);
         }
     }
+}
+
+void mg_http_conns_census(const mg_worker_t *w, mg_http_census_t *out)
+{
+    *out = (mg_http_census_t){0, 0, 0};
+    for (const mg_conn_t *c = w->conns; c != NULL; c = c->next) {
+        out->conns++;
+        out->bytes += c->olen - c->opos;
+        /* a request ended but still flushing is no longer in flight */
+        const mg_request_t *r = c->end_posted ? NULL : c->r;
+        if (r == NULL) {
+            continue;
+        }
+        out->requests++;
+        if (r->body_length > r->body_bytes_sent) {
+            out->bytes += r->body_length - r->body_bytes_sent;
+        }
+    }
+}
+
+const char *mg_http_conn_state_name(int state)
+{
+    switch (state) {
+    case MG_C_IDLE:
+        return "idle";
+    case MG_C_HEAD:
+        return "reading";
+    case MG_C_ACTIVE:
+        return "active";
+    case MG_C_DISCARD:
+        return "discarding";
+    case MG_C_LINGER:
+        return "closing";
+    case MG_C_TLS:
+        return "handshake";
+    }
+    return NULL;
 }
 
 void mg_http_conns_close_all(mg_worker_t *w)

@@ -162,6 +162,8 @@ static int http1_send_head(mg_request_t *r, const mg_http_head_t *h)
     r->out_head = buf;
     r->out_head_len = mg_http1_build_head(h, &x, frame, buf);
     r->out_frame = (int)frame;
+    r->body_length =
+        frame == MG_HTTP1_FRAME_LENGTH && !r->is_head ? (uint64_t)h->content_length : 0;
     r->status = h->status;
     return MG_OK;
 }

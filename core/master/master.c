@@ -39,6 +39,7 @@
 mg_master_t M;
 
 static void spawn(int slot);
+static void spawn_owed(void);
 
 /* Listening sockets */
 
@@ -132,6 +133,20 @@ static void lsocks_prune(void)
         }
     }
     M.nlsocks = j;
+}
+
+/* A stop closes the master's copies of the listening sockets. The workers close theirs
+ * at once too (they drain, or stop), so new connections are refused instead of waiting
+ * in a queue nobody accepts from any more. */
+static void lsocks_close_all(void)
+{
+    for (size_t i = 0; i < M.nlsocks; i++) {
+        close(M.lsocks[i].fd);
+    }
+    if (M.nlsocks > 0) {
+        mg_log_notice("closed %zu listening socket(s)", M.nlsocks);
+    }
+    M.nlsocks = 0;
 }
 
 /* Workers */
@@ -285,6 +300,7 @@ static void spawn(int slot)
     ev_io_start(M.loop, &p->ctl_io);
     p->set = M.set;
     p->quit_sent = false;
+    p->cut = false;
     p->respawn = false;
     mg_log_notice("started worker %d (slot %d, generation %llu)", (int)pid, slot,
                   (unsigned long long)M.gen_id);
@@ -365,6 +381,9 @@ static void on_child(struct ev_loop *loop, ev_signal *s, int revents)
 /* A new set is up when each of its workers published its pid in the stats table. */
 static bool new_set_up(void)
 {
+    if (M.owed > 0) {
+        return false;
+    }
     for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
         mg_wproc_t *p = &M.wp[i];
         if (p->pid > 0 && p->set == M.set &&
@@ -426,6 +445,9 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
                 spawn(i);
             }
         }
+        if (M.owed > 0) {
+            spawn_owed();
+        }
     }
     if (M.replacing && (new_set_up() || now >= M.replace_deadline)) {
         M.replacing = false;
@@ -442,9 +464,15 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
+/* A graceful stop (QUIT) lets the workers drain for up to http.drain_timeout, an hour
+ * by default; a second QUIT, like TERM, turns it into a fast stop. */
 static void stop(int how)
 {
     double now = ev_now(M.loop);
+    if (how == MG_MASTER_STOP_GRACEFUL && M.state == MG_MASTER_STOP_GRACEFUL) {
+        mg_log_notice("QUIT again during the graceful stop: closing what the workers hold");
+        how = MG_MASTER_STOP_FAST;
+    }
     if (how == MG_MASTER_STOP_FAST) {
         if (M.state == MG_MASTER_STOP_FAST) {
             return;
@@ -457,13 +485,17 @@ static void stop(int how)
         if (M.state != MG_MASTER_RUNNING) {
             return;
         }
-        mg_log_notice("graceful stop");
+        mg_log_notice("graceful stop: workers drain for at most %.0f s (QUIT again or TERM "
+                      "to stop at once)",
+                      M.conf->http.drain_timeout);
         M.state = MG_MASTER_STOP_GRACEFUL;
         M.stop_deadline = now + M.conf->http.drain_timeout + 5.0;
         mg__master_signal_all(SIGQUIT, false);
     }
     M.replacing = false;
+    M.owed = 0;
     mg__master_reload_cancel();
+    lsocks_close_all();
     if (live_workers(false) == 0) {
         ev_break(M.loop, EVBREAK_ALL);
     }
@@ -495,18 +527,60 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     }
 }
 
-/* Starts a new set of workers on the current generation (start and replacement). */
-void mg__master_spawn_set(void)
+/* Every slot is taken, mostly by old workers still draining (long streams across many
+ * worker-replacing reloads): the oldest of them, `n` at most, end their drains now, so
+ * that the current set gets its slots once they are gone. A worker of the set being
+ * replaced is not told to drain yet and is left alone. */
+static void make_room(int n)
 {
-    for (int n = 0; n < M.conf->worker_processes; n++) {
-        int slot = free_slot();
-        if (slot < 0) {
-            mg_log_alert("no free worker slot (at most %d)", MG_MAX_WORKER_SLOTS);
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        n -= M.wp[i].pid > 0 && M.wp[i].cut; /* already on their way out */
+    }
+    while (n-- > 0) {
+        mg_wproc_t *oldest = NULL;
+        for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+            mg_wproc_t *p = &M.wp[i];
+            if (p->pid > 0 && p->set != M.set && p->quit_sent && !p->cut &&
+                (oldest == NULL || p->set < oldest->set)) {
+                oldest = p;
+            }
+        }
+        if (oldest == NULL) {
             return;
         }
+        mg_log_warn("no free worker slot (at most %d): ending the drain of worker %d (slot %d) "
+                    "early",
+                    MG_MAX_WORKER_SLOTS, (int)oldest->pid, (int)(oldest - M.wp));
+        oldest->cut = true;
+        kill(oldest->pid, SIGTERM);
+    }
+}
+
+/* Forks the workers the current set is owed, in the slots free now; makes room for
+ * the others. */
+static void spawn_owed(void)
+{
+    int slot;
+    while (M.owed > 0 && (slot = free_slot()) >= 0) {
         M.wp[slot].ncrash = 0;
         memset(M.wp[slot].crashes, 0, sizeof(M.wp[slot].crashes));
         spawn(slot);
+        M.owed--;
+    }
+    if (M.owed > 0) {
+        make_room(M.owed);
+    }
+}
+
+/* Starts a new set of workers on the current generation (start and replacement). */
+void mg__master_spawn_set(void)
+{
+    M.owed = M.conf->worker_processes;
+    spawn_owed();
+    if (M.owed > 0) {
+        mg_log_warn("no free worker slot (at most %d) for %d worker(s): they start as old "
+                    "workers exit",
+                    MG_MAX_WORKER_SLOTS, M.owed);
     }
 }
 

@@ -22,6 +22,7 @@ typedef struct {
     int ctl_fd;        /* master's end of the control channel, -1 when none */
     unsigned set;      /* worker set it was forked in */
     bool quit_sent;    /* told to drain: its exit is expected */
+    bool cut;          /* its drain was ended early to free its slot */
     bool stall_killed; /* killed by the stall watchdog */
     bool respawn;      /* a respawn is due at respawn_at */
     double respawn_at;
@@ -66,6 +67,7 @@ typedef struct {
     double stop_deadline;
     bool replacing; /* a new set is starting; the old one drains once it is up */
     double replace_deadline;
+    int owed; /* workers of the current set not forked yet: every slot was taken */
     bool pid_written;
 } mg_master_t;
 

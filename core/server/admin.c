@@ -71,6 +71,42 @@ static int64_t load_i64(const int64_t *p)
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/* A worker's open connections by state ("idle", "active", ...: http.h names them). */
+static void status_conn_states(jbuf_t *b, const mg_worker_stats_t *s)
+{
+    jprintf(b, ",\"states\":{");
+    bool first = true;
+    for (int k = 0; k < (int)MG_NELEMS(s->conn_states); k++) {
+        const char *name = mg_http_conn_state_name(k);
+        int64_t n = load_i64(&s->conn_states[k]);
+        if (name != NULL) {
+            jprintf(b, "%s\"%s\":%lld", first ? "" : ",", name, (long long)n);
+        } else if (n != 0) {
+            jprintf(b, "%s\"state%d\":%lld", first ? "" : ",", k, (long long)n);
+        } else {
+            continue;
+        }
+        first = false;
+    }
+    jprintf(b, "}");
+}
+
+/* What a draining worker still holds: since when it drains, when what is left will be
+ * closed (epoch seconds, and seconds from `now`), requests in flight, bytes to send. */
+static void status_drain(jbuf_t *b, const mg_worker_stats_t *s, double now)
+{
+    if (!__atomic_load_n(&s->draining, __ATOMIC_ACQUIRE)) {
+        return;
+    }
+    double since = s->drain_started, deadline = s->drain_deadline;
+    double left = MG_MAX(0.0, deadline - now);
+    jprintf(b,
+            ",\"drain\":{\"since\":%.3f,\"deadline\":%.3f,\"seconds_left\":%.1f,"
+            "\"requests\":%lld,\"bytes_to_send\":%llu}",
+            since, deadline, left, (long long)load_i64(&s->drain_requests),
+            (unsigned long long)load_u64(&s->drain_bytes));
+}
+
 /* Lists the slots in use, remembering the newest generation and the distinct ones. */
 static void status_workers(jbuf_t *b, const mg_worker_t *w, uint64_t *newest, uint64_t *gens,
                            size_t *ngens)
@@ -87,12 +123,15 @@ static void status_workers(jbuf_t *b, const mg_worker_t *w, uint64_t *newest, ui
         jprintf(b,
                 "%s{\"slot\":%d,\"pid\":%lld,\"generation\":%llu,\"connections\":%lld,"
                 "\"requests\":%llu,\"bad_requests\":%llu,\"generations_alive\":%llu,"
-                "\"draining\":%s}",
+                "\"draining\":%s",
                 first ? "" : ",", i, (long long)pid, (unsigned long long)gen,
                 (long long)load_i64(&s->connections), (unsigned long long)load_u64(&s->requests),
                 (unsigned long long)load_u64(&s->bad_requests),
                 (unsigned long long)load_u64(&s->gens_alive),
                 load_i64(&s->draining) ? "true" : "false");
+        status_conn_states(b, s);
+        status_drain(b, s, ev_now(w->loop));
+        jprintf(b, "}");
         first = false;
         *newest = MG_MAX(*newest, gen);
         size_t j = 0;

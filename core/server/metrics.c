@@ -411,12 +411,23 @@ static void render_process(out_t *o, const mg_worker_t *w)
     snprintf(labels, sizeof(labels), "version=\"%s\",luajit=\"%s\",openssl=\"%s\"", v, lj, ssl);
     sample(o, "moongate_build_info", labels, 1);
 
-    int64_t workers = 0;
+    int64_t workers = 0, draining = 0, drain_requests = 0;
     for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
-        workers += __atomic_load_n(&w->all_stats[i].pid, __ATOMIC_ACQUIRE) != 0;
+        const mg_worker_stats_t *s = &w->all_stats[i];
+        if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != 0) {
+            workers++;
+            draining += __atomic_load_n(&s->draining, __ATOMIC_RELAXED) != 0;
+            drain_requests += __atomic_load_n(&s->drain_requests, __ATOMIC_RELAXED);
+        }
     }
     family(o, "moongate_workers", "gauge", "Worker processes running.");
     sample_i(o, "moongate_workers", "", workers);
+    family(o, "moongate_workers_draining", "gauge",
+           "Worker processes draining: stopped accepting, finishing what they hold.");
+    sample_i(o, "moongate_workers_draining", "", draining);
+    family(o, "moongate_draining_requests", "gauge",
+           "Requests in flight on draining workers (refreshed every second).");
+    sample_i(o, "moongate_draining_requests", "", drain_requests);
     family(o, "moongate_config_generation", "gauge",
            "The configuration generation new requests start on.");
     sample(o, "moongate_config_generation", "", w->gen->id);

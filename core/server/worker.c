@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "metrics_store.h"
 #include "resolver.h"
+#include "upstream.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -411,19 +412,45 @@ static void on_ctl(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
+/* What a draining worker still holds, for /status: from the drain's start, then every
+ * second (the walk over the connections is paid only while draining). */
+static void drain_publish(mg_worker_t *w, mg_http_census_t *cs)
+{
+    mg_http_conns_census(w, cs);
+    store_i64(&w->stats->connections, (int64_t)cs->conns);
+    store_i64(&w->stats->drain_requests, (int64_t)cs->requests);
+    store_u64(&w->stats->drain_bytes, cs->bytes);
+}
+
 static void on_drain_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
     mg_worker_t *w = &W.w;
     /* the retired timers' last runs (a plugin's final flush) count as work in flight, and
      * the last spans go to the collector within a short bound of their own */
     if (w->nconns == 0 && mg_lua_timers_busy() == 0 && mg_trace_export_flushed(w)) {
+        mg_log_info("drained in %.1f s", ev_now(loop) - w->stats->drain_started);
         ev_break(loop, EVBREAK_ALL);
         return;
     }
     if (ev_now(loop) >= W.drain_deadline) {
-        mg_log_warn("drain timeout: closing %zu connection(s)", w->nconns);
+        mg_http_census_t cs;
+        mg_http_conns_census(w, &cs);
+        mg_log_warn("drain timeout (http.drain_timeout %.0f s): closing %zu connection(s), "
+                    "%zu with a request in flight",
+                    w->gen->conf->http.drain_timeout, cs.conns, cs.requests);
         mg_http_conns_close_all(w);
         ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+/* A draining worker takes no new request, so its pooled upstream connections would only
+ * hold descriptors (and the upstreams' connection slots) until they expire. Older
+ * generations' pools are emptied as their requests release connections. */
+static void upstreams_close_idle(mg_worker_t *w)
+{
+    for (size_t i = 0; i < w->gen->conf->nupstreams; i++) {
+        while (w->gen->upstreams[i] != NULL && mg_upstream_evict_idle(w->gen->upstreams[i])) {
+        }
     }
 }
 
@@ -432,8 +459,13 @@ void mg_worker_drain(mg_worker_t *w)
     if (w->draining) {
         return;
     }
+    double now = ev_now(w->loop);
+    W.drain_deadline = now + w->gen->conf->http.drain_timeout;
+    w->stats->drain_started = now;
+    w->stats->drain_deadline = W.drain_deadline;
     w->draining = true;
-    store_i64(&w->stats->draining, 1);
+    /* release: whoever sees the flag sees the times above */
+    __atomic_store_n(&w->stats->draining, 1, __ATOMIC_RELEASE);
     /* our copies of the listening sockets only: the master keeps them open, so queued
      * connections are accepted by the other workers instead of being refused */
     listeners_start(w, false);
@@ -443,12 +475,14 @@ void mg_worker_drain(mg_worker_t *w)
             w->listeners[i].fd = -1;
         }
     }
-    w->drain_idle_until =
-        ev_now(w->loop) + MG_MIN(DRAIN_IDLE_GRACE, w->gen->conf->http.drain_timeout);
+    w->drain_idle_until = now + MG_MIN(DRAIN_IDLE_GRACE, w->gen->conf->http.drain_timeout);
     mg_http_conns_drain(w);
+    upstreams_close_idle(w);
     mg_lua_retire(w->gen->lua);
-    W.drain_deadline = ev_now(w->loop) + w->gen->conf->http.drain_timeout;
-    mg_log_info("draining %zu connection(s)", w->nconns);
+    mg_http_census_t cs;
+    drain_publish(w, &cs);
+    mg_log_info("draining %zu connection(s), %zu with a request in flight, for at most %.0f s",
+                cs.conns, cs.requests, w->gen->conf->http.drain_timeout);
     ev_timer_start(w->loop, &W.drain_timer);
     on_drain_poll(w->loop, &W.drain_timer, 0);
 }
@@ -461,6 +495,10 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     store_u64(&w->stats->log_dropped, mg_log_dropped());
     mg_metrics_worker_tick();
     store_i64(&w->stats->connections, (int64_t)w->nconns);
+    if (w->draining) {
+        mg_http_census_t cs;
+        drain_publish(w, &cs);
+    }
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
     mg_metrics_tick(w);
     resolvers_reap(false);

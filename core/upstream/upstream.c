@@ -248,10 +248,7 @@ void mg_upstream_destroy(mg_upstream_t *u)
         return;
     }
     mg_health_stop(u);
-    while (u->lru_head != NULL) {
-        mg_upstream_conn_t *c = u->lru_head;
-        idle_unlink(c);
-        conn_close(c);
+    while (mg_upstream_evict_idle(u)) {
     }
     tls_dispose(u, u->conf->nnodes);
     mg_balancer_dispose(&u->balancer);
@@ -409,10 +406,16 @@ void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
         return;
     }
     const mg_upstream_conf_t *conf = u->conf;
+    /* a draining worker takes no new request: nothing would reuse it, and it holds an fd
+     * and the upstream's slot for as long as the drain lasts */
+    bool draining = u->worker != NULL && u->worker->draining;
 
-    if (!keep || conf->keepalive <= 0 || u->loop == NULL ||
+    if (!keep || draining || conf->keepalive <= 0 || u->loop == NULL ||
         (conf->keepalive_requests > 0 && c->requests >= (unsigned)conf->keepalive_requests)) {
         conn_close(c);
+        /* an older generation's pool, which the drain's start did not reach */
+        while (draining && mg_upstream_evict_idle(u)) {
+        }
         return;
     }
     if (u->nidle >= (size_t)conf->keepalive) {

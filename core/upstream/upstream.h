@@ -142,7 +142,8 @@ void mg_upstream_try_begin(mg_upstream_t *u, int node);
 void mg_upstream_try_end(mg_upstream_t *u, int node, bool failed, double seconds_to_head);
 
 /* Closes this worker's oldest idle connection to any node of `u`, to make room under
- * max_connections. True when there was one. */
+ * max_connections (or, called until false, all of them: a draining worker). True when
+ * there was one. */
 bool mg_upstream_evict_idle(mg_upstream_t *u);
 
 /* "ip:port" text of a node as configured (borrowed from the conf). */

@@ -104,7 +104,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c->nroutes, 0);
     const mg_http_conf_t *h = &c->http;
     ck_assert(h->client_header_timeout == 10 && h->client_body_timeout == 30);
-    ck_assert(h->send_timeout == 30 && h->keepalive_timeout == 15 && h->drain_timeout == 30);
+    ck_assert(h->send_timeout == 30 && h->keepalive_timeout == 15 && h->drain_timeout == 3600);
     ck_assert_int_eq(h->keepalive_requests, 10000);
     ck_assert_uint_eq(h->client_max_body_size, 1 << 20);
     ck_assert_uint_eq(h->max_request_line, 8192);
@@ -147,7 +147,7 @@ static const char full_yaml[] =
     "  max_header_line: 2k\n"
     "  max_header_size: 16k\n"
     "  max_headers: 50\n"
-    "  drain_timeout: 1h\n"
+    "  drain_timeout: 2m\n"
     "routes:\n"
     "  - name: users-api\n"
     "    methods: [GET, POST, M-SEARCH]\n"
@@ -209,7 +209,7 @@ START_TEST(test_every_top_key)
     const mg_http_conf_t *h = &c->http;
     ck_assert(h->client_header_timeout == 5 && h->client_body_timeout == 60);
     ck_assert(fabs(h->send_timeout - 0.25) < 1e-9);
-    ck_assert(h->keepalive_timeout == 0 && h->drain_timeout == 3600);
+    ck_assert(h->keepalive_timeout == 0 && h->drain_timeout == 120);
     ck_assert_int_eq(h->keepalive_requests, 7);
     ck_assert_uint_eq(h->client_max_body_size, 0);
     ck_assert_uint_eq(h->max_request_line, 4096);
