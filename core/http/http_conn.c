@@ -72,6 +72,8 @@ static bool wants_read(const mg_conn_t *c)
         return !out_pending(c);
     case MG_C_TLS:
         return false; /* the handshake says what it waits for (tp.want) */
+    case MG_C_TUNNEL:
+        return c->r != NULL && !c->paused;
     }
     return false;
 }
@@ -116,6 +118,8 @@ static double deadline(const mg_conn_t *c)
         return c->deadline;
     case MG_C_TLS:
         return c->last_read + c->w->gen->conf->tls.handshake_timeout;
+    case MG_C_TUNNEL:
+        return 0; /* the tunnel keeps its own idle timer */
     }
     return 0;
 }
@@ -350,6 +354,22 @@ static int tls_handshake(mg_conn_t *c)
     return MG_ERROR;
 }
 
+/* Tunnel mode: what the client sent goes to the producer raw, all of it at once (it
+ * copies what it cannot write); MG_AGAIN stops reads until mg_http_body_resume(). */
+static void tunnel_feed(mg_conn_t *c)
+{
+    mg_request_t *r = c->r;
+    const char *p = c->buf + c->pos;
+    uint32_t n = c->len - c->pos;
+    c->pos = c->len;
+    r->request_length += n;
+    const mg_http_handler_t *h = r->handler;
+    int rc = h != NULL && h->on_body != NULL ? h->on_body(r, p, n) : MG_OK;
+    if (rc == MG_AGAIN && c->r == r && !c->closed) {
+        c->paused = true;
+    }
+}
+
 static void run(mg_conn_t *c)
 {
     while (!c->closed && !c->end_posted) {
@@ -382,8 +402,12 @@ static void run(mg_conn_t *c)
                 break;
             }
         }
+        if (c->state == MG_C_TUNNEL && c->buf != NULL && c->pos < c->len && wants_read(c)) {
+            tunnel_feed(c);
+            continue;
+        }
         /* a zero-length run lets a paused parser reach the end of a bodiless message */
-        if (c->buf != NULL && c->state != MG_C_IDLE && c->state != MG_C_LINGER &&
+        if (c->buf != NULL && c->state != MG_C_IDLE && c->state != MG_C_TUNNEL && c->state != MG_C_LINGER &&
             (c->state != MG_C_ACTIVE || body_wanted(c)) &&
             (c->pos < c->len ||
              (!c->msg_done && !c->paused && llhttp_get_errno(&c->parser) == HPE_PAUSED))) {
@@ -536,7 +560,7 @@ static int read_some(mg_conn_t *c)
     }
     if (c->pos == c->len && c->state != MG_C_HEAD) {
         /* everything read was parsed: body bytes are gone, reuse the space after the
-         * head (the request's header pointers stay valid) */
+         * head (the request's header pointers stay valid; a tunnel's head was copied) */
         c->len = c->pos = c->state == MG_C_ACTIVE ? MG_MIN(c->body_base, c->len) : 0;
     }
     if (c->len == c->cap) {
@@ -562,13 +586,21 @@ static int read_some(mg_conn_t *c)
     if (n == -EAGAIN) {
         c->readable = false;
         c->read_wants_write = c->tp.want == EV_WRITE && mg_transport_is_tls(&c->tp);
-        if (c->state == MG_C_IDLE && c->len == 0) {
+        if ((c->state == MG_C_IDLE || c->state == MG_C_TUNNEL) && c->len == 0) {
             mg__buf_give(c); /* an idle connection holds no buffer while it waits */
         }
         return MG_AGAIN;
     }
     c->eof = true;
-    if (c->state == MG_C_ACTIVE && c->r != NULL) {
+    if (c->state == MG_C_TUNNEL && c->r != NULL && n == 0) {
+        /* the client shut its side: the tunnel decides how the other side ends */
+        const mg_http_handler_t *h = c->r->handler;
+        if (h != NULL && h->on_body_end != NULL) {
+            h->on_body_end(c->r);
+        }
+    } else if (c->state == MG_C_TUNNEL && c->r != NULL) {
+        mg__conn_abort(c, 0, "client connection reset in a tunnel");
+    } else if (c->state == MG_C_ACTIVE && c->r != NULL) {
         mg__conn_abort(c, 400,
                        n == 0 ? "client closed the connection while sending the body"
                               : "client connection reset");
@@ -799,6 +831,11 @@ static int flush_out(mg_conn_t *c)
         }
         mg__conn_abort(c, 0, "client connection reset while sending the response");
         return MG_ERROR;
+    }
+    if (c->state == MG_C_TUNNEL && !out_pending(c) && c->out != NULL) {
+        free(c->out); /* an idle tunnel holds no buffer */
+        c->out = NULL;
+        c->ocap = c->olen = c->opos = 0;
     }
     if (c->out_paused && c->olen - c->opos < MG_HTTP_OUT_LOW && c->r != NULL) {
         c->out_paused = false;

@@ -20,7 +20,8 @@ bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection);
  * line with r->path and r->query, Host (`host` when set, else the client's), the
  * client's headers in order minus the skipped ones, X-Forwarded-For/-Proto/-Host,
  * X-Real-IP, X-Request-Id, the framing of the client's body (Content-Length, or chunked
- * when the client sent chunks), and the empty line. Returns it with its length in *len,
+ * when the client sent chunks), Upgrade and Connection for a WebSocket handshake
+ * (r->websocket), and the empty line. Returns it with its length in *len,
  * or NULL when out of memory. Everything is borrowed. */
 char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
                             size_t nmore, mg_pool_t *pool, size_t *len);
