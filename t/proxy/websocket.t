@@ -4,6 +4,7 @@
 # of either side, a reload under an open tunnel, /status and the access log.
 use Test::Moongate;
 use Test::Moongate::Server;
+use Test::Moongate::Client;
 use FindBin;
 use IPC::Open2 ();
 use POSIX ();
@@ -288,3 +289,34 @@ sub {
 }
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: a frame the client sent in the same write as its handshake is relayed, not lost
+--- yaml_config
+upstreams:
+  - { name: chat, nodes: ["127.0.0.1:$MG_RAND_PORT_1"] }
+routes:
+  - { name: chat, paths: ["/ws/*"], upstream: chat, websocket: true }
+--- test_code eval
+sub {
+    my $t = shift;
+    my $srv = main::ws_server($t);
+    my $s = Test::Moongate::Client::connect_to($t->port, 3);
+    # a masked text frame "hi" (mask 0), right behind the head
+    Test::Moongate::Client::write_all($s, "GET /ws/echo HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+        . "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        . "Sec-WebSocket-Version: 13\r\n\r\n\x81\x82\0\0\0\0hi");
+    my $got = '';
+    my $end = Time::HiRes::time() + 3;
+    while (Time::HiRes::time() < $end && $got !~ /\r\n\r\n\x81\x02hi/) {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        next unless select($rin, undef, undef, 0.1) > 0;
+        last unless sysread($s, $got, 65536, length $got);
+    }
+    close $s;
+    like($got, qr{^HTTP/1.1 101 }, 'the tunnel opened');
+    like($got, qr{\r\n\r\n\x81\x02hi}, 'the early frame came back from the echo upstream');
+    main::ws_stop($srv);
+}
