@@ -23,13 +23,13 @@ BEGIN {
 # ws_server($t) -> pid of t/proxy/ws/server.py on $MG_RAND_PORT_1, once it listens. Its
 # connections' ends go to servroot/ws_events.
 sub ws_server {
-    my ($t) = @_;
+    my ($t, @tls) = @_;
     my $port = $t->fill('$MG_RAND_PORT_1');
     my $pid = fork();
     die "fork: $!" unless defined $pid;
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
-        { exec $PY, "$D/server.py", $port, $t->servroot . '/ws_events' }
+        { exec $PY, "$D/server.py", $port, $t->servroot . '/ws_events', @tls }
         POSIX::_exit(127);
     }
     for (1 .. 100) {
@@ -48,7 +48,7 @@ sub ws_stop {
 # ws_client($t, $scenario, $path, @more) -> the client's output lines (joined).
 sub ws_client {
     my ($t, $scenario, $path, @more) = @_;
-    my $uri = 'ws://127.0.0.1:' . $t->port . $path;
+    my $uri = $path =~ m{^wss://} ? $path : 'ws://127.0.0.1:' . $t->port . $path;
     my $cmd = join ' ', map { quotemeta } 'timeout', '20', $PY, "$D/client.py", $scenario, $uri,
                                           @more;
     my $out = `$cmd 2>&1`;
@@ -320,3 +320,41 @@ sub {
     like($got, qr{\r\n\r\n\x81\x02hi}, 'the early frame came back from the echo upstream');
     main::ws_stop($srv);
 }
+
+
+
+=== TEST 10: over a TLS listener and a TLS upstream: wss in front, wss behind
+--- tls_certs
+root ca
+srv  server issuer=root names=localhost
+--- yaml_config
+listen:
+  - "127.0.0.1:$MG_PORT"
+  - { address: "127.0.0.1:$MG_RAND_PORT_2", tls: true }
+tls:
+  certificates:
+    - { cert: certs/srv.pem, key: certs/srv.key }
+upstreams:
+  - name: chat
+    nodes: ["127.0.0.1:$MG_RAND_PORT_1"]
+    tls: { ca: certs/root.crt, sni: localhost }
+routes:
+  - { name: chat, paths: ["/ws/*"], upstream: chat, websocket: true }
+--- timeout: 30
+--- test_code eval
+sub {
+    my $t = shift;
+    my $c = $t->servroot . '/certs';
+    my $srv = main::ws_server($t, "$c/srv.pem", "$c/srv.key");
+    my $uri = 'wss://localhost:' . $t->fill('$MG_RAND_PORT_2') . '/ws/echo';
+    my $out = main::ws_client($t, 'echo', $uri, '--ca', "$c/root.crt");
+    like($out, qr/^text ok$/m, 'a text message over TLS both ways') or diag($out);
+    like($out, qr/^large ok$/m, 'a 1 MB message over TLS both ways');
+    like($out, qr/^many ok$/m, '1000 messages over TLS both ways');
+    like($out, qr/^pong ok$/m, 'a ping over TLS both ways');
+    is(main::ws_client($t, 'client-close', $uri, '--ca', "$c/root.crt"), "close 4002 cya\n",
+       'a close handshake over TLS both ways');
+    main::ws_stop($srv);
+}
+--- no_error_log
+[error]

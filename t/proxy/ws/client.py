@@ -1,6 +1,6 @@
 """A WebSocket client for t/proxy/websocket.t (Debian's python3-websockets).
 
-    client.py SCENARIO URI [ARG] [--header NAME:VALUE]...
+    client.py SCENARIO URI [ARG] [--header NAME:VALUE]... [--ca FILE]   (wss:// URIs)
 
 Prints one line per finding; the test reads them. Scenarios:
   echo           text, binary, a 1 MB binary message, 1000 messages in a row, a ping
@@ -15,18 +15,23 @@ Prints one line per finding; the test reads them. Scenarios:
 """
 import asyncio
 import os
+import ssl
 import sys
 import time
 
 import websockets
 
-args = [a for a in sys.argv[1:] if not a.startswith("--header")]
-headers = []
-for i, a in enumerate(sys.argv):
+args, headers, tls = [], [], None
+argv = sys.argv[1:]
+while argv:
+    a = argv.pop(0)
     if a == "--header":
-        name, _, value = sys.argv[i + 1].partition(":")
+        name, _, value = argv.pop(0).partition(":")
         headers.append((name, value))
-        args.remove(sys.argv[i + 1])
+    elif a == "--ca":
+        tls = ssl.create_default_context(cafile=argv.pop(0))
+    else:
+        args.append(a)
 scenario, uri = args[0], args[1]
 extra = args[2] if len(args) > 2 else None
 
@@ -34,7 +39,8 @@ extra = args[2] if len(args) > 2 else None
 def connect(u=None):
     # no compression: the bytes counted are the bytes sent
     return websockets.connect(u or uri, max_size=4 << 20, compression=None,
-                              extra_headers=headers, ping_interval=None, open_timeout=5)
+                              extra_headers=headers, ping_interval=None, open_timeout=5,
+                              **({"ssl": tls} if tls else {}))
 
 
 async def echo():

@@ -1,6 +1,6 @@
 """A WebSocket upstream for t/proxy/websocket.t (Debian's python3-websockets).
 
-    server.py PORT [EVENTS_FILE]
+    server.py PORT [EVENTS_FILE [CERT KEY]]    (with CERT and KEY: wss, TLS)
 
 Paths:
   /ws/echo           echoes every message, text or binary
@@ -11,12 +11,17 @@ Paths:
 Each connection's end is appended to EVENTS_FILE as "closed PATH CODE" (the close code
 the server saw: 1006 when the peer vanished without a close frame)."""
 import asyncio
+import ssl
 import sys
 
 import websockets
 
 PORT = int(sys.argv[1])
 EVENTS = sys.argv[2] if len(sys.argv) > 2 else None
+TLS = None
+if len(sys.argv) > 4:
+    TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    TLS.load_cert_chain(sys.argv[3], sys.argv[4])
 
 
 def note(line):
@@ -43,7 +48,7 @@ async def handler(ws, path):
 
 async def main():
     async with websockets.serve(handler, "127.0.0.1", PORT, max_size=4 << 20,
-                                ping_interval=None):
+                                ping_interval=None, ssl=TLS):
         print("ready", flush=True)
         await asyncio.Future()
 
