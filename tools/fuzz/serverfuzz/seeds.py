@@ -14,6 +14,7 @@ may join or split them further. Names start with the catalogue row they exercise
 import ssl
 
 from .gateway import ROUTES
+from .wsfuzz import ws_seeds
 
 P = b"POST / HTTP/1.1\r\nHost: a\r\n"
 
@@ -378,5 +379,6 @@ def all_seeds():
     """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4..., found...)
     come three times, so that every run tries them and their neighbours often."""
     main = valid_seeds() + pipeline_seeds() + catalogue_seeds() + trace_seeds()
+    main += ws_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
