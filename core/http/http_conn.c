@@ -365,8 +365,14 @@ static void tunnel_feed(mg_conn_t *c)
     r->request_length += n;
     const mg_http_handler_t *h = r->handler;
     int rc = h != NULL && h->on_body != NULL ? h->on_body(r, p, n) : MG_OK;
-    if (rc == MG_AGAIN && c->r == r && !c->closed) {
+    if (c->r != r || c->closed) {
+        return;
+    }
+    if (rc == MG_AGAIN) {
         c->paused = true;
+    }
+    if (c->pos == c->len) {
+        mg__buf_give(c); /* handed over whole: a quiet tunnel holds no read buffer */
     }
 }
 
