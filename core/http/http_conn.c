@@ -15,6 +15,7 @@
  */
 #include "http_conn_int.h"
 
+#include "bytes.h"
 #include "conf.h"
 #include "gen.h"
 #include "http_parse.h"
@@ -801,25 +802,7 @@ static int out_append(mg_conn_t *c, const char *p, size_t len)
     if (c->opos > 0 && c->opos == c->olen) {
         c->opos = c->olen = 0;
     }
-    if (c->olen + len > c->ocap) {
-        if (c->opos > 0) {
-            memmove(c->out, c->out + c->opos, c->olen - c->opos);
-            c->olen -= c->opos;
-            c->opos = 0;
-        }
-        if (c->olen + len > c->ocap) {
-            size_t cap = MG_MAX(c->ocap * 2, MG_MAX(c->olen + len, (size_t)16384));
-            char *n = realloc(c->out, cap);
-            if (n == NULL) {
-                return MG_ERROR;
-            }
-            c->out = n;
-            c->ocap = cap;
-        }
-    }
-    memcpy(c->out + c->olen, p, len);
-    c->olen += len;
-    return MG_OK;
+    return mg_bytes_append(&c->out, &c->ocap, &c->olen, &c->opos, p, len);
 }
 
 /* Writes pending output. MG_OK, or MG_ERROR when the client is gone (then aborted). */

@@ -22,6 +22,7 @@
  */
 #include "tunnel.h"
 
+#include "bytes.h"
 #include "conf.h"
 #include "gen.h"
 #include "log.h"
@@ -188,26 +189,6 @@ static int flush_up(tunnel_t *t)
     return t->done ? MG_ERROR : MG_OK;
 }
 
-static int out_append(tunnel_t *t, const char *data, size_t len)
-{
-    if (t->opos > 0) {
-        memmove(t->out, t->out + t->opos, t->olen - t->opos);
-        t->olen -= t->opos;
-        t->opos = 0;
-    }
-    if (t->olen + len > t->ocap) {
-        size_t cap = MG_MAX(t->olen + len, MG_MAX(t->ocap * 2, (size_t)16384));
-        char *n = realloc(t->out, cap);
-        if (n == NULL) {
-            return MG_ERROR;
-        }
-        t->out = n;
-        t->ocap = cap;
-    }
-    memcpy(t->out + t->olen, data, len);
-    t->olen += len;
-    return MG_OK;
-}
 
 static int on_client_data(mg_request_t *r, const char *data, size_t len)
 {
@@ -227,7 +208,8 @@ static int on_client_data(mg_request_t *r, const char *data, size_t len)
         done = n > 0 ? (size_t)n : 0;
         t->up_progress = t->last_active;
     }
-    if (done < len && out_append(t, data + done, len - done) != MG_OK) {
+    if (done < len && mg_bytes_append(&t->out, &t->ocap, &t->olen, &t->opos, data + done,
+                                      len - done) != MG_OK) {
         tunnel_end(t, "out of memory");
         return MG_OK;
     }
