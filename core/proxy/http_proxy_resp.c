@@ -178,6 +178,13 @@ void mg__proxy_on_upgrade(mg_http_client_t *cl, mg_upstream_conn_t *conn, const 
                           size_t len)
 {
     proxy_t *p = proxy_of(cl);
+    if (p->r != NULL && p->r->status != 101) {
+        /* a header filter turned the 101 into another answer: no tunnel behind it */
+        mg_upstream_release(conn, false);
+        mg__proxy_log_try(p, MG_LOG_ERROR, "a header_filter changed the 101", NULL);
+        mg__proxy_fail(p, 502);
+        return;
+    }
     mg_request_t *r = mg__proxy_detach(p);
     if (r == NULL) {
         mg_upstream_release(conn, false);

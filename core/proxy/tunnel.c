@@ -238,7 +238,8 @@ static void on_client_eof(mg_request_t *r)
 static void on_client_abort(mg_request_t *r)
 {
     tunnel_t *t = r->handler_data;
-    if (t != NULL) {
+    if (t != NULL && !t->done) {
+        r->upstream_time = MG_MAX(r->upstream_header_time, 0) + (now(t) - t->opened);
         t->r = NULL; /* no mg_http_* call on r after an abort */
         close_upstream(t);
     }

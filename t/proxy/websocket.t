@@ -358,3 +358,44 @@ sub {
 }
 --- no_error_log
 [error]
+
+
+
+=== TEST 11: the plugins' phases around a tunnel: header_filter on the 101, the log phase at the close with status 101
+--- yaml_config
+upstreams:
+  - { name: chat, nodes: ["127.0.0.1:$MG_RAND_PORT_1"] }
+routes:
+  - { name: chat, paths: ["/ws/*"], upstream: chat, websocket: true, plugins: { around: {} } }
+--- lua_plugins
+>>> around.lua
+local mg = require "moongate"
+return {
+    name = "around", version = "1.0", priority = 100,
+    schema = { type = "record", fields = {} },
+    rewrite = function(conf, ctx) ctx.seen = "rewrite" end,
+    header_filter = function(conf, ctx) mg.response.set_header("X-Around", ctx.seen) end,
+    log = function(conf, ctx)
+        mg.log(mg.WARN, "around-log status=", mg.var.status, " upstream_status=",
+            mg.var.upstream_status, " bytes_sent=", mg.var.bytes_sent)
+    end,
+}
+--- test_code eval
+sub {
+    my $t = shift;
+    my $srv = main::ws_server($t);
+    is(main::ws_client($t, 'header', '/ws/echo', 'X-Around'), "header rewrite\necho ok\n",
+       "the header_filter's header on the 101, the rewrite phase's context seen there");
+    my $log = '';
+    for (1 .. 60) {
+        $log = $t->error_log;
+        last if $log =~ /around-log/;
+        Time::HiRes::sleep(0.05);
+    }
+    like($log, qr/around-log status=101 upstream_status=101 bytes_sent=\d+/,
+         'the log phase ran at the close, with status 101');
+    my ($sent) = $log =~ /around-log .* bytes_sent=(\d+)/;
+    # the 101 head (about 200 bytes) and the echoed 3-byte frame
+    ok(($sent // 0) > 150 && $sent < 1000, "bytes_sent counts the head and the frame ($sent)");
+    main::ws_stop($srv);
+}

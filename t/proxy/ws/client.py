@@ -12,6 +12,7 @@ Prints one line per finding; the test reads them. Scenarios:
   abort          one echo, then drops the TCP connection without a close frame
   hold           one echo, prints "open", waits for a line on stdin, echoes again
   cap            holds one tunnel and opens a second: "second open" or "second status N"
+  header NAME    the 101's header NAME: "header VALUE", then one echo: "echo ok"
 """
 import asyncio
 import os
@@ -136,8 +137,16 @@ async def cap():
             print("second status", e.status_code)
 
 
+async def header():
+    async with connect() as ws:
+        print("header", ws.response_headers.get(extra))
+        await ws.send("x")
+        print("echo", "ok" if await ws.recv() == "x" else "bad")
+
+
 SCENARIOS = {"echo": echo, "close": close, "client-close": client_close, "status": status,
-             "idle": idle, "drop": drop, "abort": abort, "hold": hold, "cap": cap}
+             "idle": idle, "drop": drop, "abort": abort, "hold": hold, "cap": cap,
+             "header": header}
 
 try:
     asyncio.run(SCENARIOS[scenario]())
