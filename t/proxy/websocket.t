@@ -399,3 +399,39 @@ sub {
     ok(($sent // 0) > 150 && $sent < 1000, "bytes_sent counts the head and the frame ($sent)");
     main::ws_stop($srv);
 }
+
+
+
+=== TEST 12: the client's end of stream is passed on after its last bytes: the upstream gets them, then its end
+--- yaml_config
+upstreams:
+  - { name: chat, nodes: ["127.0.0.1:$MG_RAND_PORT_1"] }
+routes:
+  - { name: chat, paths: ["/ws/*"], upstream: chat, websocket: true }
+--- test_code eval
+sub {
+    my $t = shift;
+    my $srv = main::ws_server($t);
+    my $s = Test::Moongate::Client::connect_to($t->port, 3);
+    Test::Moongate::Client::write_all($s, "GET /ws/record HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+        . "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        . "Sec-WebSocket-Version: 13\r\n\r\n\x81\x82\0\0\0\0hi");
+    shutdown($s, 1); # our FIN right behind the frame
+    my $got = '';
+    my $start = Time::HiRes::time();
+    my $eof = 0;
+    while (Time::HiRes::time() < $start + 5) {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        next unless select($rin, undef, undef, 0.1) > 0;
+        my $n = sysread($s, $got, 65536, length $got);
+        if (!$n) { $eof = 1; last }
+    }
+    close $s;
+    like($got, qr{^HTTP/1.1 101 }, 'the tunnel opened');
+    ok($eof && Time::HiRes::time() - $start < 4, 'the gateway closed once the upstream had');
+    my $e = main::events($t, qr/closed \/ws\/record/);
+    like($e, qr/got \/ws\/record hi\n(.*\n)*closed \/ws\/record/,
+         'the upstream got the last frame, then the end of the stream');
+    main::ws_stop($srv);
+}

@@ -6,6 +6,7 @@ Paths:
   /ws/echo           echoes every message, text or binary
   /ws/close/CODE     closes at once with CODE and the reason "bye"
   /ws/drop           after the first message, drops the TCP connection (no close frame)
+  /ws/record         notes each message in EVENTS_FILE as "got PATH MESSAGE", echoes it
   anything else      echoes too
 
 Each connection's end is appended to EVENTS_FILE as "closed PATH CODE" (the close code
@@ -39,6 +40,8 @@ async def handler(ws, path):
             ws.transport.abort()
         else:
             async for msg in ws:
+                if path == "/ws/record":
+                    note("got %s %s" % (path, msg))
                 await ws.send(msg)
     except websockets.ConnectionClosed:
         pass
