@@ -435,3 +435,33 @@ sub {
          'the upstream got the last frame, then the end of the stream');
     main::ws_stop($srv);
 }
+
+
+
+=== TEST 13: backpressure: a client that does not read stops the upstream; nothing is lost once it reads
+--- yaml_config
+upstreams:
+  - { name: chat, nodes: ["127.0.0.1:$MG_RAND_PORT_1"] }
+routes:
+  - { name: chat, paths: ["/ws/*"], upstream: chat, websocket: true }
+--- timeout: 30
+--- test_code eval
+sub {
+    my $t = shift;
+    my $srv = main::ws_server($t);
+    my $uri = 'ws://127.0.0.1:' . $t->port . '/ws/flood';
+    my $pid = IPC::Open2::open2(my $out, my $in, 'timeout', '30', $main::PY,
+                                "$main::D/client.py", 'slowread', $uri);
+    is(scalar <$out>, "open\n", 'the tunnel is open');
+    Time::HiRes::sleep(2);
+    my ($sent) = (Test::Moongate::Server::slurp($t->servroot . '/ws_events') =~ /.*flood (\d+)/s);
+    $sent //= 0;
+    # 4000 x 16 KiB = 64 MiB: what the sockets' buffers hold is a few MiB, the gateway's
+    # own 64 KiB marks on top: the upstream must have stopped far before the end
+    ok($sent < 2000, "the upstream is held back while the client reads nothing ($sent of 4000 sent)");
+    print $in "go\n";
+    close $in;
+    is(scalar <$out>, "got 4000 bytes 65536000\n", 'then every message arrives, whole');
+    waitpid($pid, 0);
+    main::ws_stop($srv);
+}

@@ -13,6 +13,8 @@ Prints one line per finding; the test reads them. Scenarios:
   hold           one echo, prints "open", waits for a line on stdin, echoes again
   cap            holds one tunnel and opens a second: "second open" or "second status N"
   header NAME    the 101's header NAME: "header VALUE", then one echo: "echo ok"
+  slowread       prints "open", reads nothing until a line comes on stdin, then reads the
+                 4000 messages of /ws/flood: "got N bytes B"
 """
 import asyncio
 import os
@@ -144,9 +146,20 @@ async def header():
         print("echo", "ok" if await ws.recv() == "x" else "bad")
 
 
+async def slowread():
+    async with connect() as ws:
+        print("open", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        n = size = 0
+        while n < 4000:
+            m = await asyncio.wait_for(ws.recv(), 10)
+            n, size = n + 1, size + len(m)
+        print("got", n, "bytes", size)
+
+
 SCENARIOS = {"echo": echo, "close": close, "client-close": client_close, "status": status,
              "idle": idle, "drop": drop, "abort": abort, "hold": hold, "cap": cap,
-             "header": header}
+             "header": header, "slowread": slowread}
 
 try:
     asyncio.run(SCENARIOS[scenario]())

@@ -7,6 +7,8 @@ Paths:
   /ws/close/CODE     closes at once with CODE and the reason "bye"
   /ws/drop           after the first message, drops the TCP connection (no close frame)
   /ws/record         notes each message in EVENTS_FILE as "got PATH MESSAGE", echoes it
+  /ws/flood          sends 4000 binary messages of 16 KiB as fast as the peer takes them,
+                     noting "flood N" every 100 (N sent so far)
   anything else      echoes too
 
 Each connection's end is appended to EVENTS_FILE as "closed PATH CODE" (the close code
@@ -35,6 +37,13 @@ async def handler(ws, path):
     try:
         if path.startswith("/ws/close/"):
             await ws.close(int(path.rsplit("/", 1)[1]), "bye")
+        elif path == "/ws/flood":
+            chunk = b"f" * 16384
+            for i in range(4000):
+                await ws.send(chunk)
+                if i % 100 == 99:
+                    note("flood %d" % (i + 1))
+            await ws.wait_closed()
         elif path == "/ws/drop":
             await ws.recv()
             ws.transport.abort()
