@@ -13,8 +13,8 @@
 
 /* Appends n bytes at p to the queue (*buf, *cap, *len, *pos). MG_OK, or MG_ERROR when
  * out of memory (the queue is unchanged). */
-static inline int mg_bytes_append(char **buf, size_t *cap, size_t *len, size_t *pos,
-                                  const char *p, size_t n)
+static inline int mg_bytes_append(char **buf, size_t *cap, size_t *len, size_t *pos, const char *p,
+                                  size_t n)
 {
     if (*pos > 0 && *len + n > *cap) {
         memmove(*buf, *buf + *pos, *len - *pos);

@@ -113,8 +113,8 @@ struct mg_request_s {
      * the producer opens a tunnel on a 101 (mg_http_tunnel_open). On any other route
      * the Upgrade is ignored and the request goes up as a plain one. */
     bool websocket;
-    bool tunnel; /* the connection carries a tunnel now: raw bytes, no more HTTP */
-    mg_str_t ws_key; /* the client's Sec-WebSocket-Key (websocket only) */
+    bool tunnel;          /* the connection carries a tunnel now: raw bytes, no more HTTP */
+    mg_str_t ws_key;      /* the client's Sec-WebSocket-Key (websocket only) */
     mg_str_t connection;  /* Connection header value (for hop-by-hop tokens), or empty */
     mg_str_t request_id;  /* the client's valid X-Request-Id, or a generated one */
     mg_str_t remote_addr; /* client IP as text */

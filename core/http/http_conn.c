@@ -414,8 +414,8 @@ static void run(mg_conn_t *c)
             continue;
         }
         /* a zero-length run lets a paused parser reach the end of a bodiless message */
-        if (c->buf != NULL && c->state != MG_C_IDLE && c->state != MG_C_TUNNEL && c->state != MG_C_LINGER &&
-            (c->state != MG_C_ACTIVE || body_wanted(c)) &&
+        if (c->buf != NULL && c->state != MG_C_IDLE && c->state != MG_C_TUNNEL &&
+            c->state != MG_C_LINGER && (c->state != MG_C_ACTIVE || body_wanted(c)) &&
             (c->pos < c->len ||
              (!c->msg_done && !c->paused && llhttp_get_errno(&c->parser) == HPE_PAUSED))) {
             parse(c);

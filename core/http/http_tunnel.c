@@ -87,8 +87,8 @@ static int head_to_pool(mg_conn_t *c, mg_request_t *r)
         return MG_ERROR;
     }
     memcpy(copy, lo, len);
-    mg_str_t *views[] = {&r->target, &r->query, &r->host_header, &r->connection,
-                         &r->request_id, &r->ws_key, &r->path, &r->match.wildcard};
+    mg_str_t *views[] = {&r->target,     &r->query,  &r->host_header, &r->connection,
+                         &r->request_id, &r->ws_key, &r->path,        &r->match.wildcard};
     for (size_t i = 0; i < MG_NELEMS(views); i++) {
         rebase(views[i], lo, len, copy);
     }

@@ -14,7 +14,7 @@
 
 /* What a client's handshake said (views borrowed from its head). */
 typedef struct {
-    int method;          /* llhttp_method_t */
+    int method; /* llhttp_method_t */
     int http_major, http_minor;
     mg_str_t upgrade;    /* Upgrade value */
     mg_str_t connection; /* Connection value */

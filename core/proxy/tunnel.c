@@ -42,14 +42,14 @@ typedef struct {
     mg_request_t *r;        /* NULL once the request is gone */
     mg_upstream_conn_t *uc; /* owned; NULL once closed */
     struct ev_loop *loop;
-    ev_timer timer;        /* lazily re-armed towards deadline() */
-    double idle_timeout;   /* the route's timeouts.tunnel */
-    double send_timeout;   /* the upstream's timeouts.send */
-    double opened;         /* when the 101 went down */
-    double last_active;    /* the last byte moved, either way */
-    double up_progress;    /* the last write to the upstream (or when `out` filled) */
-    double client_eof_at;  /* when the client shut its side (0: not yet) */
-    char *out;             /* client bytes the upstream has not taken: [opos, olen) */
+    ev_timer timer;       /* lazily re-armed towards deadline() */
+    double idle_timeout;  /* the route's timeouts.tunnel */
+    double send_timeout;  /* the upstream's timeouts.send */
+    double opened;        /* when the 101 went down */
+    double last_active;   /* the last byte moved, either way */
+    double up_progress;   /* the last write to the upstream (or when `out` filled) */
+    double client_eof_at; /* when the client shut its side (0: not yet) */
+    char *out;            /* client bytes the upstream has not taken: [opos, olen) */
     size_t ocap, olen, opos;
     unsigned io_events, rd_want, wr_want;
     bool up_paused;     /* the client's output is full: no upstream reads */
@@ -189,7 +189,6 @@ static int flush_up(tunnel_t *t)
     return t->done ? MG_ERROR : MG_OK;
 }
 
-
 static int on_client_data(mg_request_t *r, const char *data, size_t len)
 {
     tunnel_t *t = r->handler_data;
@@ -208,8 +207,8 @@ static int on_client_data(mg_request_t *r, const char *data, size_t len)
         done = n > 0 ? (size_t)n : 0;
         t->up_progress = t->last_active;
     }
-    if (done < len && mg_bytes_append(&t->out, &t->ocap, &t->olen, &t->opos, data + done,
-                                      len - done) != MG_OK) {
+    if (done < len &&
+        mg_bytes_append(&t->out, &t->ocap, &t->olen, &t->opos, data + done, len - done) != MG_OK) {
         tunnel_end(t, "out of memory");
         return MG_OK;
     }

@@ -268,6 +268,9 @@ sub {
     my $first = <$out>;
     is($first, "open\n", 'the tunnel is open');
     is($t->status->{tunnels}{open}, 1, '/status counts it');
+    my $m = Test::Moongate::Client::request($t->admin_port, "GET /metrics", [], 2);
+    like($m->{body} // '', qr/^moongate_http_connections\{state="tunnel"\} 1$/m,
+         'the metrics count it in state tunnel');
     my $yaml = $t->{yaml_src};
     $yaml =~ s/name: chat, paths/name: chat2, paths/;
     is($t->reload($yaml), '', 'reloaded in place');

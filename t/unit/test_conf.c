@@ -315,11 +315,12 @@ START_TEST(test_websocket_keys)
 {
     static const char up[] = "upstreams: [{ name: chat, nodes: [\"127.0.0.1:9001\"] }]\n";
     char yaml[512];
-    snprintf(yaml, sizeof(yaml), "%s%s", up,
-             "routes:\n"
-             "  - { paths: [\"/ws/*\"], upstream: chat, websocket: true, timeouts: { tunnel: 1h } }\n"
-             "  - { paths: [\"/*\"], upstream: chat }\n"
-             "http: { max_tunnels: 50 }\n");
+    snprintf(
+        yaml, sizeof(yaml), "%s%s", up,
+        "routes:\n"
+        "  - { paths: [\"/ws/*\"], upstream: chat, websocket: true, timeouts: { tunnel: 1h } }\n"
+        "  - { paths: [\"/*\"], upstream: chat }\n"
+        "http: { max_tunnels: 50 }\n");
     mg_conf_t *c = parse_ok(yaml);
     ck_assert(c->routes[0].websocket);
     ck_assert(c->routes[0].tunnel_timeout == 3600);

@@ -251,7 +251,6 @@ static Suite *suite(void)
     return s;
 }
 
-
 int main(void)
 {
     SRunner *sr = srunner_create(suite());

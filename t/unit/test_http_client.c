@@ -364,7 +364,8 @@ static void t_on_upgrade(mg_http_client_t *cl, mg_upstream_conn_t *conn, const c
     ck_assert_int_eq(write(pe->cfd, "more", 4), 4);
     char buf[8];
     ssize_t n;
-    for (int i = 0; i < 100 && (n = mg_transport_read(&conn->tp, buf, sizeof(buf))) == -EAGAIN; i++) {
+    for (int i = 0; i < 100 && (n = mg_transport_read(&conn->tp, buf, sizeof(buf))) == -EAGAIN;
+         i++) {
         usleep(10000);
     }
     ck_assert_int_eq(n, 4);
@@ -520,8 +521,8 @@ START_TEST(test_exchange_upgrade)
 
     /* a request that asked to switch may still get a plain answer */
     upgrade_next = true;
-    exchange(&pe, "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno", false, GET, NULL,
-             false, 2);
+    exchange(&pe, "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno", false, GET, NULL, false,
+             2);
     ck_assert_int_eq(pe.ended, 1);
     ck_assert_int_eq(pe.status, 403);
     ck_assert_uint_eq(pe.blen, 2);

@@ -30,11 +30,11 @@ START_TEST(test_key)
     ck_assert(mg_ws_key_ok(MG_STR("AAAAAAAAAAAAAAAAAAAAAA==")));
     ck_assert(mg_ws_key_ok(MG_STR("+/+/+/+/+/+/+/+/+/+/+A==")));
     ck_assert(!mg_ws_key_ok(MG_STR("")));
-    ck_assert(!mg_ws_key_ok(MG_STR("c2hvcnQ=")));                   /* 5 bytes */
-    ck_assert(!mg_ws_key_ok(MG_STR("dGhlIHNhbXBsZSBub25jZQ")));     /* no padding */
-    ck_assert(!mg_ws_key_ok(MG_STR("dGhlIHNhbXBsZSBub25jZQ=")));    /* one '=' */
-    ck_assert(!mg_ws_key_ok(MG_STR("dGhlIHNhbXBsZSBub25jZQ===")));  /* 25 characters */
-    ck_assert(!mg_ws_key_ok(MG_STR("dGhlIHNhbXBsZSBub25j*Q==")));   /* not base64 */
+    ck_assert(!mg_ws_key_ok(MG_STR("c2hvcnQ=")));                  /* 5 bytes */
+    ck_assert(!mg_ws_key_ok(MG_STR("dGhlIHNhbXBsZSBub25jZQ")));    /* no padding */
+    ck_assert(!mg_ws_key_ok(MG_STR("dGhlIHNhbXBsZSBub25jZQ=")));   /* one '=' */
+    ck_assert(!mg_ws_key_ok(MG_STR("dGhlIHNhbXBsZSBub25jZQ==="))); /* 25 characters */
+    ck_assert(!mg_ws_key_ok(MG_STR("dGhlIHNhbXBsZSBub25j*Q==")));  /* not base64 */
     ck_assert(!mg_ws_key_ok(MG_STR("dGhlIHNhbXBsZSBub25jZQ=A")));
 }
 END_TEST
