@@ -468,3 +468,32 @@ sub {
     waitpid($pid, 0);
     main::ws_stop($srv);
 }
+
+
+
+=== TEST 14: a concurrency limit counts a tunnel for its whole life
+--- yaml_config
+upstreams:
+  - { name: chat, nodes: ["127.0.0.1:$MG_RAND_PORT_1"] }
+routes:
+  - name: chat
+    paths: ["/ws/*"]
+    upstream: chat
+    websocket: true
+    rate_limit:
+      - { algorithm: concurrency, limit: 1, key: remote_addr }
+--- test_code eval
+sub {
+    my $t = shift;
+    my $srv = main::ws_server($t);
+    is(main::ws_client($t, 'cap', '/ws/echo'), "second status 429\n",
+       'a second tunnel from the same address is over the limit while the first is open');
+    my $out = '';
+    for (1 .. 20) {
+        $out = main::ws_client($t, 'status', '/ws/echo');
+        last if $out eq "open\n";
+        Time::HiRes::sleep(0.1);
+    }
+    is($out, "open\n", 'the slot came back when the first tunnel closed');
+    main::ws_stop($srv);
+}
