@@ -364,6 +364,9 @@ struct mg_route_conf_s {
     size_t nplugins;
     mg_rl_conf_t *rate_limits; /* `rate_limit:`; all must pass */
     size_t nrate_limits;
+    bool websocket;        /* `websocket: true`: a WebSocket handshake opens a tunnel */
+    double tunnel_timeout; /* `timeouts.tunnel`: an open tunnel idle this long closes,
+                            * default 300 s */
 };
 
 typedef struct {
@@ -379,6 +382,8 @@ typedef struct {
     int max_headers;              /* default 100 -> 431 */
     double drain_timeout;         /* graceful stop / old-generation drain, default 1 h */
     bool response_request_id;     /* X-Request-Id on every answer, default true */
+    int max_tunnels;              /* open WebSocket tunnels, all workers; past it a handshake
+                                   * gets 503; default 10000, 0 = unlimited */
 } mg_http_conf_t;
 
 /* Redis for cluster-wide state (rate limits); validated now, used by later releases. */

@@ -496,6 +496,28 @@ static int on_rt_rate_limit(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_rate_limits(c, v, obj);
 }
 
+/* WebSocket tunnels: `websocket: true` and the idle timeout of an open tunnel */
+
+static int on_rt_websocket(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_bool(c, v, &((mg_route_conf_t *)obj)->websocket);
+}
+
+static int on_rt_to_tunnel(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_duration(c, v, false, &((mg_route_conf_t *)obj)->tunnel_timeout);
+}
+
+static const mg__conf_field_t route_timeout_fields[] = {
+    {"tunnel", on_rt_to_tunnel, NULL},
+};
+
+static int on_rt_timeouts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    uint64_t seen;
+    return mg__conf_map(c, v, route_timeout_fields, MG_NELEMS(route_timeout_fields), obj, &seen);
+}
+
 enum { RT_NAME, RT_METHODS, RT_HOSTS, RT_PATHS, RT_UPSTREAM, RT_RETURN, RT_PLUGINS };
 
 static const mg__conf_field_t route_fields[] = {
@@ -508,11 +530,14 @@ static const mg__conf_field_t route_fields[] = {
     [RT_PLUGINS] = {"plugins", on_rt_plugins, NULL},
     {"priority", on_rt_priority, NULL},
     {"rate_limit", on_rt_rate_limit, NULL},
+    {"websocket", on_rt_websocket, NULL},
+    {"timeouts", on_rt_timeouts, NULL},
 };
 
 static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf_t *r)
 {
     uint64_t seen;
+    r->tunnel_timeout = 300; /* Envoy's stream idle timeout: a quiet chat outlives a minute */
     if (mg__conf_map(c, v, route_fields, MG_NELEMS(route_fields), r, &seen) != MG_OK ||
         mg__conf_require(c, v, seen, route_fields, RT_PATHS) != MG_OK) {
         return MG_ERROR;
@@ -532,6 +557,11 @@ static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf
         return mg__conf_fail(c, later,
                              "a route has either \"upstream\" or \"return\", "
                              "not both");
+    }
+    if (r->websocket && r->upstream == NULL) {
+        mg__conf_push_key(c, "websocket");
+        return mg__conf_fail(c, mg__conf_find_key(c, v, "websocket", true),
+                             "a WebSocket route needs an \"upstream\" to tunnel to");
     }
     if (r->name == NULL) {
         char def[32];

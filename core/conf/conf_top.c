@@ -300,6 +300,7 @@ HTTP_DURATION(keepalive_timeout, true)
 HTTP_DURATION(drain_timeout, true)
 HTTP_INT(keepalive_requests, 1, 100000000)
 HTTP_INT(max_headers, 1, 10000)
+HTTP_INT(max_tunnels, 0, 100000000)
 HTTP_SIZE(client_max_body_size, 0, (size_t)1 << 40)
 HTTP_SIZE(max_request_line, 256, 1u << 20)
 HTTP_SIZE(max_header_line, 256, 1u << 20)
@@ -323,6 +324,7 @@ static const mg__conf_field_t http_fields[] = {
     {"max_headers", on_http_max_headers, NULL},
     {"drain_timeout", on_http_drain_timeout, NULL},
     {"response_request_id", on_http_response_request_id, NULL},
+    {"max_tunnels", on_http_max_tunnels, NULL},
 };
 
 static int on_http(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
@@ -413,6 +415,7 @@ static void set_defaults(mg__conf_ctx_t *c)
         .max_headers = 100,
         .drain_timeout = 3600,
         .response_request_id = true,
+        .max_tunnels = 10000,
     };
 }
 

@@ -61,13 +61,16 @@ typedef mg_access_try_t mg_http_try_t;
 /* Tries recorded per request; later ones are counted in ntries but not kept. */
 #define MG_HTTP_MAX_TRIES 8
 
-/* Callbacks a producer installs on r->handler. Any of them may be NULL. */
+/* Callbacks a producer installs on r->handler. Any of them may be NULL. In tunnel mode
+ * (mg_http_tunnel_open) on_body gets the client's raw bytes and on_body_end its end of
+ * stream (it shut its write side). */
 typedef struct {
     /* Body bytes (already de-chunked). The producer must consume (copy or write) all
      * `len` bytes; it returns MG_OK to keep receiving, or MG_AGAIN to pause delivery
      * until it calls mg_http_body_resume(). */
     int (*on_body)(mg_request_t *r, const char *data, size_t len);
-    /* The whole request body has been delivered (called once, only when r->has_body). */
+    /* The whole request body has been delivered (called once, only when r->has_body;
+     * in tunnel mode: the client closed its side). */
     void (*on_body_end)(mg_request_t *r);
     /* The client's output buffer drained after mg_http_write() returned MG_AGAIN. */
     void (*on_writable)(mg_request_t *r);
@@ -106,6 +109,12 @@ struct mg_request_s {
     bool continue_sent;     /* "100 Continue" went out */
     bool keepalive_wanted;  /* keepalive as the client asked (before 100-continue rules) */
     bool is_head;
+    /* a WebSocket handshake on a `websocket: true` route, validated (RFC 6455 §4.2.1):
+     * the producer opens a tunnel on a 101 (mg_http_tunnel_open). On any other route
+     * the Upgrade is ignored and the request goes up as a plain one. */
+    bool websocket;
+    bool tunnel;          /* the connection carries a tunnel now: raw bytes, no more HTTP */
+    mg_str_t ws_key;      /* the client's Sec-WebSocket-Key (websocket only) */
     mg_str_t connection;  /* Connection header value (for hop-by-hop tokens), or empty */
     mg_str_t request_id;  /* the client's valid X-Request-Id, or a generated one */
     mg_str_t remote_addr; /* the client's IP as text: the peer's, or from X-Forwarded-For
@@ -325,6 +334,28 @@ void mg_http_body_resume(mg_request_t *r);
  * producer (a rate-limit delay): the client's bytes stay unread. The producer resumes
  * delivery (mg_proxy_start does when r->body_held); an answer discards the body. */
 void mg_http_body_hold(mg_request_t *r);
+
+/* ---- tunnel mode (http_tunnel.c): the session after a 101 ---- */
+
+/* Switches r's connection to a tunnel once the producer sent a 101 head with
+ * mg_http_send_head(): the head goes out, HTTP parsing stops for good, and from then on
+ * the client's bytes (those it sent after its handshake first) go raw to handler `h`
+ * (borrowed, with `data` as r->handler_data): on_body, on_body_end at its end of stream,
+ * on_writable, on_abort. The request lives until the producer calls mg_http_finish()
+ * (the log phase then runs with status 101); the connection closes after it.
+ * MG_OK, or MG_ERROR when the client is gone (the request was aborted: on_abort ran). */
+int mg_http_tunnel_open(mg_request_t *r, const mg_http_handler_t *h, void *data);
+
+/* Bytes for the client of a tunnel, as they are: as mg_http_write() (MG_OK, MG_AGAIN:
+ * wait for on_writable, MG_ERROR: the client is gone and on_abort ran). */
+int mg_http_tunnel_write(mg_request_t *r, const char *data, size_t len);
+
+/* Open tunnels counted by every worker of this instance (the connections gauge), plus
+ * the handshakes this worker has on their way: what `http.max_tunnels` caps. */
+int64_t mg_http_tunnels_open(const mg_worker_t *w);
+
+/* A handshake of this worker starts (+1) or ends (-1: it opened, or failed). */
+void mg_http_tunnel_pending(int delta);
 
 /* Reason phrase for a status ("Not Found"), "Unknown" for unknown codes. */
 const char *mg_http_reason(int status);

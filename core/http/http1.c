@@ -117,6 +117,18 @@ static bool dropped(const mg_http_head_t *h, mg_str_t name, bool conn_named, boo
     return conn_named && mg_http_connection_has(h->connection, name);
 }
 
+/* The protocol a 101 head switches to: its source's Upgrade value, else websocket (the
+ * only switch a producer makes). */
+static mg_str_t upgrade_of(const mg_http_head_t *h)
+{
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (mg_str_caseeq(h->headers[i].name, MG_STR("Upgrade"))) {
+            return h->headers[i].value;
+        }
+    }
+    return MG_STR("websocket");
+}
+
 size_t mg_http1_build_head(const mg_http_head_t *h, const mg_http1_ctx_t *x, mg_http1_frame_t frame,
                            char *buf)
 {
@@ -154,7 +166,12 @@ size_t mg_http1_build_head(const mg_http_head_t *h, const mg_http1_ctx_t *x, mg_
         p = mg_put_header(p, MG_STR("X-Request-Id"), x->request_id);
     }
     p = put_framing(h, frame, p);
-    if (!x->keepalive || frame == MG_HTTP1_FRAME_CLOSE) {
+    if (h->status == 101) {
+        /* a switch of protocols names the new one: the only hop-by-hop headers that
+         * cross, as the tunnel's own */
+        p = mg_put_header(p, MG_STR("Upgrade"), upgrade_of(h));
+        p = MG_PUT_LIT(p, "Connection: upgrade\r\n");
+    } else if (!x->keepalive || frame == MG_HTTP1_FRAME_CLOSE) {
         p = MG_PUT_LIT(p, "Connection: close\r\n");
     } else if (x->http10) {
         p = MG_PUT_LIT(p, "Connection: keep-alive\r\n");

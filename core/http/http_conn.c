@@ -15,6 +15,7 @@
  */
 #include "http_conn_int.h"
 
+#include "bytes.h"
 #include "conf.h"
 #include "gen.h"
 #include "http_parse.h"
@@ -74,6 +75,8 @@ static bool wants_read(const mg_conn_t *c)
         return !out_pending(c);
     case MG_C_TLS:
         return false; /* the handshake says what it waits for (tp.want) */
+    case MG_C_TUNNEL:
+        return c->r != NULL && !c->paused;
     }
     return false;
 }
@@ -120,6 +123,8 @@ static double deadline(const mg_conn_t *c)
         return c->last_read + c->w->gen->conf->tls.handshake_timeout;
     case MG_C_PROXY:
         return c->last_read + h->client_header_timeout; /* last_read: the accept */
+    case MG_C_TUNNEL:
+        return 0; /* the tunnel keeps its own idle timer */
     }
     return 0;
 }
@@ -372,6 +377,28 @@ static int proxy_header(mg_conn_t *c)
     return rc;
 }
 
+/* Tunnel mode: what the client sent goes to the producer raw, all of it at once (it
+ * copies what it cannot write); MG_AGAIN stops reads until mg_http_body_resume(). */
+static void tunnel_feed(mg_conn_t *c)
+{
+    mg_request_t *r = c->r;
+    const char *p = c->buf + c->pos;
+    uint32_t n = c->len - c->pos;
+    c->pos = c->len;
+    r->request_length += n;
+    const mg_http_handler_t *h = r->handler;
+    int rc = h != NULL && h->on_body != NULL ? h->on_body(r, p, n) : MG_OK;
+    if (c->r != r || c->closed) {
+        return;
+    }
+    if (rc == MG_AGAIN) {
+        c->paused = true;
+    }
+    if (c->pos == c->len) {
+        mg__buf_give(c); /* handed over whole: a quiet tunnel holds no read buffer */
+    }
+}
+
 static void run(mg_conn_t *c)
 {
     while (!c->closed && !c->end_posted) {
@@ -410,9 +437,13 @@ static void run(mg_conn_t *c)
                 break;
             }
         }
+        if (c->state == MG_C_TUNNEL && c->buf != NULL && c->pos < c->len && wants_read(c)) {
+            tunnel_feed(c);
+            continue;
+        }
         /* a zero-length run lets a paused parser reach the end of a bodiless message */
-        if (c->buf != NULL && c->state != MG_C_IDLE && c->state != MG_C_LINGER &&
-            (c->state != MG_C_ACTIVE || body_wanted(c)) &&
+        if (c->buf != NULL && c->state != MG_C_IDLE && c->state != MG_C_TUNNEL &&
+            c->state != MG_C_LINGER && (c->state != MG_C_ACTIVE || body_wanted(c)) &&
             (c->pos < c->len ||
              (!c->msg_done && !c->paused && llhttp_get_errno(&c->parser) == HPE_PAUSED))) {
             parse(c);
@@ -564,7 +595,7 @@ static int read_some(mg_conn_t *c)
     }
     if (c->pos == c->len && c->state != MG_C_HEAD) {
         /* everything read was parsed: body bytes are gone, reuse the space after the
-         * head (the request's header pointers stay valid) */
+         * head (the request's header pointers stay valid; a tunnel's head was copied) */
         c->len = c->pos = c->state == MG_C_ACTIVE ? MG_MIN(c->body_base, c->len) : 0;
     }
     if (c->len == c->cap) {
@@ -590,13 +621,21 @@ static int read_some(mg_conn_t *c)
     if (n == -EAGAIN) {
         c->readable = false;
         c->read_wants_write = c->tp.want == EV_WRITE && mg_transport_is_tls(&c->tp);
-        if (c->state == MG_C_IDLE && c->len == 0) {
+        if ((c->state == MG_C_IDLE || c->state == MG_C_TUNNEL) && c->len == 0) {
             mg__buf_give(c); /* an idle connection holds no buffer while it waits */
         }
         return MG_AGAIN;
     }
     c->eof = true;
-    if (c->state == MG_C_ACTIVE && c->r != NULL) {
+    if (c->state == MG_C_TUNNEL && c->r != NULL && n == 0) {
+        /* the client shut its side: the tunnel decides how the other side ends */
+        const mg_http_handler_t *h = c->r->handler;
+        if (h != NULL && h->on_body_end != NULL) {
+            h->on_body_end(c->r);
+        }
+    } else if (c->state == MG_C_TUNNEL && c->r != NULL) {
+        mg__conn_abort(c, 0, "client connection reset in a tunnel");
+    } else if (c->state == MG_C_ACTIVE && c->r != NULL) {
         mg__conn_abort(c, 400,
                        n == 0 ? "client closed the connection while sending the body"
                               : "client connection reset");
@@ -823,6 +862,10 @@ const char *mg_http_conn_state_name(int state)
         return "closing";
     case MG_C_TLS:
         return "handshake";
+    case MG_C_PROXY:
+        return "proxy_header";
+    case MG_C_TUNNEL:
+        return "tunnel";
     }
     return NULL;
 }
@@ -848,25 +891,7 @@ static int out_append(mg_conn_t *c, const char *p, size_t len)
     if (c->opos > 0 && c->opos == c->olen) {
         c->opos = c->olen = 0;
     }
-    if (c->olen + len > c->ocap) {
-        if (c->opos > 0) {
-            memmove(c->out, c->out + c->opos, c->olen - c->opos);
-            c->olen -= c->opos;
-            c->opos = 0;
-        }
-        if (c->olen + len > c->ocap) {
-            size_t cap = MG_MAX(c->ocap * 2, MG_MAX(c->olen + len, (size_t)16384));
-            char *n = realloc(c->out, cap);
-            if (n == NULL) {
-                return MG_ERROR;
-            }
-            c->out = n;
-            c->ocap = cap;
-        }
-    }
-    memcpy(c->out + c->olen, p, len);
-    c->olen += len;
-    return MG_OK;
+    return mg_bytes_append(&c->out, &c->ocap, &c->olen, &c->opos, p, len);
 }
 
 /* Writes pending output. MG_OK, or MG_ERROR when the client is gone (then aborted). */
@@ -884,6 +909,11 @@ static int flush_out(mg_conn_t *c)
         }
         mg__conn_abort(c, 0, "client connection reset while sending the response");
         return MG_ERROR;
+    }
+    if (c->state == MG_C_TUNNEL && !out_pending(c) && c->out != NULL) {
+        free(c->out); /* an idle tunnel holds no buffer */
+        c->out = NULL;
+        c->ocap = c->olen = c->opos = 0;
     }
     if (c->out_paused && c->olen - c->opos < MG_HTTP_OUT_LOW && c->r != NULL) {
         c->out_paused = false;

@@ -33,6 +33,7 @@ enum {
     MG_C_LINGER,   /* response sent, write side shut: drain what the client still sends */
     MG_C_TLS,      /* the TLS handshake, before the first request */
     MG_C_PROXY,    /* the PROXY protocol header, before anything else */
+    MG_C_TUNNEL,   /* a 101 went out: raw bytes both ways until the tunnel closes */
 };
 
 /* Counts a connection in or out of its state's gauge (worker.h's conn_states). A closed
@@ -146,6 +147,11 @@ void mg__buf_give(mg_conn_t *c);
  * to what the limits allow). MG_ERROR when the head is over them. */
 int mg__buf_grow(mg_conn_t *c);
 void mg__conn_pool_give(mg_pool_t *p);
+
+/* http_tunnel.c */
+/* Refuses a WebSocket handshake with `status` (400, or 426 naming version 13), logging
+ * why; the connection closes after the answer. */
+void mg__http_ws_refuse(mg_request_t *r, int status, const char *why);
 
 /* http_respond.c */
 /* Runs the log handlers of a request that ends. */

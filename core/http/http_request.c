@@ -23,6 +23,7 @@
 #include "realip.h"
 #include "router.h"
 #include "tls.h"
+#include "websocket.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -311,7 +312,7 @@ void mg__request_reject(mg_conn_t *c, int status, const char *why)
 
 typedef struct {
     int nhost, ncl, nte;
-    mg_str_t host, cl, te, expect, upgrade, ws_key;
+    mg_str_t host, cl, te, expect, upgrade, ws_key, ws_version;
     mg_str_t authority; /* of an absolute-form target: it overrides Host */
 } head_seen_t;
 
@@ -388,6 +389,8 @@ static const char *collect_headers(mg_conn_t *c, mg_request_t *r, head_seen_t *s
             s->upgrade = val;
         } else if (mg_str_caseeq(name, MG_STR("Sec-WebSocket-Key"))) {
             s->ws_key = val;
+        } else if (mg_str_caseeq(name, MG_STR("Sec-WebSocket-Version"))) {
+            s->ws_version = val;
         } else if (mg_str_caseeq(name, MG_STR("X-Request-Id")) && mg_http_valid_request_id(val)) {
             r->request_id = val;
         }
@@ -412,22 +415,6 @@ static int check_te(mg_request_t *r, const head_seen_t *s)
     }
     r->chunked = true;
     return 0;
-}
-
-/* A valid Sec-WebSocket-Key is 16 bytes in base64: 22 characters and "==". */
-static bool ws_key_ok(mg_str_t k)
-{
-    if (k.len != 24 || k.p[22] != '=' || k.p[23] != '=') {
-        return false;
-    }
-    for (size_t i = 0; i < 22; i++) {
-        unsigned char ch = (unsigned char)k.p[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '+' || ch == '/')) {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* Sets r->host (lower-cased, without port, for routing) and r->host_header (as sent,
@@ -494,12 +481,45 @@ static int check_framing(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, co
         }
         r->expect_continue = r->http_minor >= 1 && r->has_body;
     }
-    if (s->upgrade.len > 0 && mg_http_connection_has(s->upgrade, MG_STR("websocket"))) {
-        *why = ws_key_ok(s->ws_key) ? "WebSocket is not supported" : "invalid WebSocket upgrade";
-        return ws_key_ok(s->ws_key) ? 501 : 400;
+    if (mg_ws_wanted(s->upgrade)) {
+        /* a WebSocket handshake without a valid key is refused on any route; the rest of
+         * the handshake is checked once the route is known (check_websocket) */
+        *why = "invalid WebSocket upgrade";
+        if (!mg_ws_key_ok(s->ws_key)) {
+            return 400;
+        }
+        r->websocket = true;
+        r->ws_key = s->ws_key;
     }
-    c->parser.upgrade = 0; /* other upgrades (h2c) are ignored: served as HTTP/1.1 */
+    /* llhttp never switches protocols for us: other upgrades (h2c) are ignored and served
+     * as HTTP/1.1; a WebSocket tunnel begins only once the upstream answered 101 */
+    c->parser.upgrade = 0;
     return 0;
+}
+
+/* A WebSocket handshake on a route: checked whole on a `websocket: true` one (returns 0,
+ * 400 or 426 with *why); elsewhere the Upgrade is ignored, as RFC 9110 §7.8 allows and
+ * h2c is: the request goes up as a plain one, Upgrade and Connection being hop-by-hop. */
+static int check_websocket(mg_request_t *r, const head_seen_t *s, const char **why)
+{
+    if (!r->websocket) {
+        return 0;
+    }
+    if (r->match.route == NULL || !r->match.route->websocket) {
+        r->websocket = false;
+        return 0;
+    }
+    mg_ws_handshake_t h = {
+        .method = r->method,
+        .http_major = r->http_major,
+        .http_minor = r->http_minor,
+        .upgrade = s->upgrade,
+        .connection = r->connection,
+        .key = s->ws_key,
+        .version = s->ws_version,
+        .has_body = r->has_body,
+    };
+    return mg_ws_handshake_check(&h, why);
 }
 
 /* The target's path and query: `t` is "" or starts with '/' or '?' (origin-form, or the
@@ -649,6 +669,10 @@ void mg__request_dispatch(mg_conn_t *c)
         return;
     } else {
         r->chain = &r->gen->chains[r->match.route->index];
+    }
+    if ((st = check_websocket(r, &seen, &why)) != 0) {
+        mg__http_ws_refuse(r, st, why);
+        return;
     }
     r->phase = 0;
     mg_http_run_phases(r);

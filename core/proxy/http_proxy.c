@@ -32,6 +32,7 @@
 #include "pool.h"
 #include "tls.h"
 #include "trace.h"
+#include "tunnel.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -99,8 +100,6 @@ static void proxy_free(proxy_t *p)
     nfree++;
 }
 
-/* Unhooks the proxy from its request: no try, no watcher, nothing held. Returns the
- * request (NULL when it was gone already). */
 static mg_request_t *detach(proxy_t *p)
 {
     mg_request_t *r = p->r;
@@ -112,6 +111,10 @@ static mg_request_t *detach(proxy_t *p)
     }
     if (p->trial) {
         mg__proxy_observe(p, MG_HEALTH_NONE);
+    }
+    if (p->ws_pending) {
+        p->ws_pending = false;
+        mg_http_tunnel_pending(-1);
     }
     if (r != NULL) {
         r->handler = &detached_handler;
@@ -128,10 +131,24 @@ static mg_request_t *detach(proxy_t *p)
 static void on_pool_cleanup(void *data)
 {
     proxy_t *p = ((proxy_ref_t *)data)->p;
+    if (p == NULL) {
+        return; /* given back early: the request went on as a tunnel */
+    }
     if (p->down != PROXY_DOWN_DONE) {
         p->r = NULL; /* the request is going away: never touch it again */
         detach(p);
     }
+    proxy_free(p);
+}
+
+mg_request_t *mg__proxy_detach(proxy_t *p)
+{
+    return detach(p);
+}
+
+void mg__proxy_release(proxy_t *p)
+{
+    p->ref->p = NULL;
     proxy_free(p);
 }
 
@@ -175,6 +192,10 @@ void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const
 
 int mg_proxy_handler(mg_request_t *r, const void *data)
 {
+    int st = r->websocket ? mg_tunnel_admit(r) : 0;
+    if (st != 0) {
+        return st;
+    }
     if (mg_http_continue(r) == MG_OK) {
         mg_proxy_start(r);
     }
@@ -210,6 +231,7 @@ static const mg_http_client_ops_t client_ops = {
     .on_body = mg__proxy_on_body,
     .on_done = mg__proxy_on_done,
     .on_error = mg__proxy_on_error,
+    .on_upgrade = mg__proxy_on_upgrade,
 };
 
 /* ---- tries ---- */
@@ -637,6 +659,12 @@ void mg_proxy_start(mg_request_t *r)
     p->cl.send_timeout = uc->send_timeout;
     p->cl.read_timeout = uc->read_timeout;
     p->cl.head_request = r->is_head;
+    p->cl.upgrade = r->websocket;
+    p->refuse_status = 500;
+    if (r->websocket) {
+        p->ws_pending = true; /* counted against http.max_tunnels until it ends */
+        mg_http_tunnel_pending(1);
+    }
 
     r->handler = &proxy_handler;
     r->handler_data = p;

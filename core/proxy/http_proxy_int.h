@@ -77,6 +77,7 @@ struct proxy_s {
                          * node's inflight count is released exactly once */
     bool trial;         /* the try holds a half-open breaker slot (health.h) */
     bool stale_retried; /* the one free retry after a stale pooled connection was used */
+    bool ws_pending;    /* a WebSocket handshake counted in mg_http_tunnel_pending() */
 
     /* request going up */
     char *head;
@@ -90,12 +91,20 @@ struct proxy_s {
      * `down`: the body may be paused while the response already streams. */
     bool body_paused;
     const char *why; /* why a callback of ours refused the response (a filter failed) */
+    int refuse_status; /* what such a refusal answers: 500 (ours), 502 (a bad 101) */
     char *trace_parent; /* the traceparent value inside `head`, rewritten for each try
                          * (trace.h); NULL without tracing */
 
     mg_http_client_t cl; /* the try's exchange (hdr last: not cleared per request) */
     char rbuf[PROXY_RBUF];
 };
+
+/* Unhooks the proxy from its request (no try, no watcher, nothing held) and returns the
+ * request, NULL when it was gone already. */
+mg_request_t *mg__proxy_detach(proxy_t *p);
+
+/* Gives the proxy back before its request ends (its request went on as a tunnel). */
+void mg__proxy_release(proxy_t *p);
 
 /* Ends the request: detaches the proxy and calls mg_http_finish(r, ok). */
 void mg__proxy_finish(proxy_t *p, bool ok);
@@ -125,5 +134,7 @@ int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h);
 int mg__proxy_on_body(mg_http_client_t *cl, const char *data, size_t len);
 void mg__proxy_on_done(mg_http_client_t *cl);
 void mg__proxy_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const char *why);
+void mg__proxy_on_upgrade(mg_http_client_t *cl, mg_upstream_conn_t *conn, const char *rest,
+                          size_t len);
 
 #endif

@@ -14,7 +14,10 @@
 #include "clock.h"
 
 #include "http.h"
+#include "http_parse.h"
 #include "lua_runtime.h"
+#include "tunnel.h"
+#include "websocket.h"
 
 static proxy_t *proxy_of(mg_http_client_t *cl)
 {
@@ -36,11 +39,57 @@ static int down_result(proxy_t *p, int rc)
     return rc;
 }
 
+/* Why a 101 does not complete the client's WebSocket handshake (RFC 6455 §4.1), or
+ * NULL when it does. */
+static const char *bad_switch(const mg_request_t *r, const mg_http_head_t *head)
+{
+    mg_str_t upgrade = MG_NULL_STR, accept = MG_NULL_STR;
+    bool has_accept = false;
+    for (size_t i = 0; i < head->nheaders; i++) {
+        const mg_header_t *hd = &head->headers[i];
+        if (mg_str_caseeq(hd->name, MG_STR("Upgrade"))) {
+            upgrade = hd->value;
+        } else if (mg_str_caseeq(hd->name, MG_STR("Sec-WebSocket-Accept"))) {
+            if (has_accept) {
+                return "two Sec-WebSocket-Accept headers";
+            }
+            has_accept = true;
+            accept = hd->value;
+        }
+    }
+    if (!mg_str_caseeq(upgrade, MG_STR("websocket"))) {
+        return "101 without \"Upgrade: websocket\"";
+    }
+    if (!mg_http_connection_has(head->connection, MG_STR("upgrade"))) {
+        return "101 without \"Connection: upgrade\"";
+    }
+    if (!mg_ws_accept_ok(r->ws_key, accept)) {
+        return "101 with a wrong Sec-WebSocket-Accept";
+    }
+    return NULL;
+}
+
 int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h)
 {
     proxy_t *p = proxy_of(cl);
     mg_request_t *r = p->r;
     mg_http_head_t *head = &h->head;
+    const char *bad = head->status == 101 ? bad_switch(r, head) : NULL;
+    if (bad != NULL) {
+        /* the upstream broke the handshake: a 502, and never a half-open tunnel */
+        mg_http_try_t *t = mg__proxy_try_rec(p);
+        if (t != NULL) {
+            t->status = 101;
+            t->error = "invalid 101";
+        }
+        mg__proxy_try_end(p, true, false);
+        mg__proxy_observe(p, MG_HEALTH_FAILURE);
+        mg__proxy_log_try(p, MG_LOG_ERROR, "invalid WebSocket handshake answer", bad);
+        r->upstream_status = 101;
+        p->why = bad;
+        p->refuse_status = 502;
+        return MG_ERROR;
+    }
     r->upstream_header_time = ev_now(p->loop) - p->first_start; /* before any header_filter */
     mg_http_try_t *t = mg__proxy_try_rec(p);
     if (t != NULL) {
@@ -101,7 +150,8 @@ void mg__proxy_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const ch
     bool head_in = p->down == PROXY_DOWN_SENDING || p->down == PROXY_DOWN_PAUSED;
     if (err == MG_HTTP_CLIENT_ERR_REFUSED) {
         if (!r->header_sent) {
-            mg__proxy_fail(p, 500); /* our plugin, not the upstream: no retry, no 502 */
+            /* our plugin, not the upstream (no retry, no 502), or a broken 101 */
+            mg__proxy_fail(p, p->refuse_status);
             return;
         }
         why = p->why;
@@ -120,4 +170,26 @@ void mg__proxy_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const ch
         err = MG_HTTP_CLIENT_ERR_BAD_RESPONSE; /* part of an answer: the request got there */
     }
     mg__proxy_try_failed(p, err, why);
+}
+
+/* The upstream switched to WebSocket: the request goes on as a tunnel over the same
+ * connection, and the proxy is given back now rather than held for the tunnel's life. */
+void mg__proxy_on_upgrade(mg_http_client_t *cl, mg_upstream_conn_t *conn, const char *rest,
+                          size_t len)
+{
+    proxy_t *p = proxy_of(cl);
+    if (p->r != NULL && p->r->status != 101) {
+        /* a header filter turned the 101 into another answer: no tunnel behind it */
+        mg_upstream_release(conn, false);
+        mg__proxy_log_try(p, MG_LOG_ERROR, "a header_filter changed the 101", NULL);
+        mg__proxy_fail(p, 502);
+        return;
+    }
+    mg_request_t *r = mg__proxy_detach(p);
+    if (r == NULL) {
+        mg_upstream_release(conn, false);
+    } else {
+        mg_tunnel_start(r, conn, rest, len); /* rest lives in p's buffer: p goes after */
+    }
+    mg__proxy_release(p);
 }

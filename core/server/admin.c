@@ -230,6 +230,21 @@ static void status_timers(jbuf_t *b, const mg_worker_t *w)
             (unsigned long long)sum[3]);
 }
 
+/* WebSocket tunnels open now, summed over the workers (the connections in state tunnel,
+ * http_conn_int.h's MG_C_TUNNEL = 7), and the cap. */
+static void status_tunnels(jbuf_t *b, const mg_worker_t *w)
+{
+    int64_t open = 0;
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *s = &w->all_stats[i];
+        if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != 0) {
+            open += load_i64(&s->conn_states[7]);
+        }
+    }
+    jprintf(b, "\"tunnels\":{\"open\":%lld,\"max\":%d},", (long long)open,
+            w->gen->conf->http.max_tunnels);
+}
+
 /* The resolver of the worker answering: cache size and lookups; absent without one. */
 static void status_resolver(jbuf_t *b, const mg_worker_t *w)
 {
@@ -324,6 +339,7 @@ static void handle_status(mg_request_t *r)
     jprintf(&b, "],");
     status_lua(&b, w);
     status_timers(&b, w);
+    status_tunnels(&b, w);
     status_rate_limits(&b);
     status_redis(&b, w);
     status_resolver(&b, w);

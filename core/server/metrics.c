@@ -145,6 +145,9 @@ void mg_metrics_log(mg_request_t *r)
     }
     mg_metrics_add(&c[MG_MR_BYTES_IN], r->request_length);
     mg_metrics_add(&c[MG_MR_BYTES_OUT], r->bytes_sent);
+    if (r->tunnel) {
+        return; /* a tunnel's life (minutes, hours) is no request latency */
+    }
     const double *b = conf->metrics.buckets;
     uint32_t nb = (uint32_t)conf->metrics.nbuckets, hc = hist_cells(conf);
     double total = ev_time() - r->start; /* the loop's cached time would say 0 for most */
@@ -460,13 +463,14 @@ static void render_process(out_t *o, const mg_worker_t *w)
     family(o, "moongate_access_log_dropped_total", "counter",
            "Access-log lines dropped because they could not be written.");
     sample(o, "moongate_access_log_dropped_total", "", dropped);
-    /* http_conn_int.h's order: idle, head, active, discard, linger, tls, proxy */
+    /* http_conn_int.h's order: idle, head, active, discard, linger, tls, proxy, tunnel */
     family(o, "moongate_http_connections", "gauge", "Open client connections by state.");
     sample_i(o, "moongate_http_connections", "state=\"idle\"", states[0]);
     sample_i(o, "moongate_http_connections", "state=\"reading\"", states[1]);
     sample_i(o, "moongate_http_connections", "state=\"active\"", states[2] + states[3]);
     sample_i(o, "moongate_http_connections", "state=\"closing\"", states[4]);
     sample_i(o, "moongate_http_connections", "state=\"handshake\"", states[5] + states[6]);
+    sample_i(o, "moongate_http_connections", "state=\"tunnel\"", states[7]);
 }
 
 /* The labels of route i (or "_other" at nroutes). */

@@ -241,10 +241,10 @@ static int on_headers_complete(llhttp_t *h)
 {
     mg_http_client_t *cl = client_of(h);
     int status = h->status_code;
-    if (status == 101) {
-        return stop(cl, "101 Switching Protocols is not supported"); /* no tunnels here */
+    if (status == 101 && !cl->upgrade) {
+        return stop(cl, "101 Switching Protocols to a request that asked for none");
     }
-    if (status < 200) {
+    if (status < 200 && status != 101) {
         return 1; /* interim: the real answer follows */
     }
     /* field by field: the extra headers are the user's to add, never cleared */
@@ -285,6 +285,10 @@ static int on_headers_complete(llhttp_t *h)
         cl->stop_err = MG_HTTP_CLIENT_ERR_REFUSED;
         cl->why = NULL;
         return -1;
+    }
+    if (status == 101) {
+        cl->state = MG_HTTP_CLIENT_UPGRADED;
+        return HPE_PAUSED; /* what follows the head is the new protocol's: parse() */
     }
     return hd.frame == MG_HTTP_BODY_NONE ? 1 : 0;
 }
@@ -332,6 +336,18 @@ static const llhttp_settings_t settings = {
     .on_message_complete = on_message_complete,
 };
 
+/* A 101 the user accepted: the exchange ends here and its connection goes to the user.
+ * `rest` is what followed the head in this read. Nothing touches cl after the call. */
+static void upgraded(mg_http_client_t *cl, const char *rest, size_t len)
+{
+    mg_upstream_conn_t *conn = cl->conn;
+    io_stop(cl);
+    timer_set(cl, 0);
+    cl->conn = NULL;
+    cl->seq++;
+    cl->ops->on_upgrade(cl, conn, rest, len);
+}
+
 /* Feeds n new bytes at data to the parser. False when the exchange is over (or no
  * longer the one this frame started with). */
 static bool parse(mg_http_client_t *cl, const char *data, size_t n)
@@ -339,6 +355,11 @@ static bool parse(mg_http_client_t *cl, const char *data, size_t n)
     unsigned seq = cl->seq;
     llhttp_errno_t e = llhttp_execute(&cl->parser, data, n);
     if (cl->seq != seq) {
+        return false;
+    }
+    if (e == HPE_PAUSED && cl->state == MG_HTTP_CLIENT_UPGRADED) {
+        const char *at = llhttp_get_error_pos(&cl->parser);
+        upgraded(cl, at, (size_t)(data + n - at));
         return false;
     }
     if (e == HPE_PAUSED && cl->state == MG_HTTP_CLIENT_DONE) {

@@ -12,8 +12,10 @@
  *   start ─ connect, then the transport's handshake: TLS (connect timeout)
  *   │     ─ head + body out (send timeout; the body may
  *   │       keep coming from the user, with on_sent when the bytes due are out)
- *   ├─ on_head: the final head (1xx skipped; 101 refused), header spans in the read
- *   │           buffer
+ *   ├─ on_head: the final head (1xx skipped; 101 refused unless `upgrade`), header
+ *   │           spans in the read buffer
+ *   ├─ on_upgrade: after a 101 the user asked for, the connection becomes the user's,
+ *   │           with what the peer sent after the head
  *   ├─ on_body: body bytes, de-chunked (read timeout between reads); MG_AGAIN stops
  *   │           reading until mg_http_client_resume()
  *   └─ on_done (connection pooled when both messages were whole) or on_error
@@ -138,6 +140,7 @@ typedef enum {
     MG_HTTP_CLIENT_BODY,       /* the head went to on_head; the body is read */
     MG_HTTP_CLIENT_DONE,       /* the response is complete (on_done ran or runs) */
     MG_HTTP_CLIENT_FAILED,     /* it failed (on_error ran or runs) */
+    MG_HTTP_CLIENT_UPGRADED,   /* a 101 switched protocols (on_upgrade ran or runs) */
 } mg_http_client_state_t;
 
 /* The final response head, as on_head gets it: in the http layer's own form, so a
@@ -177,6 +180,14 @@ typedef struct {
     /* The exchange failed; `why` is static text (for logs) or NULL. The connection is
      * closed. */
     void (*on_error)(mg_http_client_t *cl, mg_http_client_err_t err, const char *why);
+    /* With `upgrade`: on_head accepted a 101 and the exchange is over. `conn` is taken
+     * by the user, its watchers stopped (io's callback and data are the user's to set);
+     * it closes it with mg_upstream_release(conn, false): a switched connection never
+     * goes back to a pool. `rest` (borrowed for the call, from the read buffer) holds
+     * what the peer sent after its head. Like on_done, the last thing the client does
+     * for the exchange: the user may free the client in it. Required with `upgrade`. */
+    void (*on_upgrade)(mg_http_client_t *cl, mg_upstream_conn_t *conn, const char *rest,
+                       size_t len);
 } mg_http_client_ops_t;
 
 struct mg_http_client_s {
@@ -191,6 +202,8 @@ struct mg_http_client_s {
     const mg_upstream_tls_t *tls;
     bool weak;         /* watchers never keep the loop alive (ev_unref) */
     bool head_request; /* the request is a HEAD: its response has no body */
+    bool upgrade;      /* the request asks to switch protocols: a 101 goes to on_head,
+                        * then on_upgrade (else a 101 is a bad response) */
     bool wrote;        /* request bytes went out in this exchange (for retry rules) */
     bool reused;       /* this exchange runs on a pooled connection */
 

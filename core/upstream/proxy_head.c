@@ -139,7 +139,9 @@ static void request_of(const mg_request_t *r, mg_str_t host, const mg_header_t *
     q->skip_arg = r;
     q->extra = added;
     q->nextra = n;
-    q->raw = MG_NULL_STR;
+    /* a WebSocket handshake asks the upstream to switch too: the only hop-by-hop headers
+     * that cross (the Sec-WebSocket-* ones are end-to-end and cross as they are) */
+    q->raw = r->websocket ? MG_STR("Upgrade: websocket\r\nConnection: upgrade\r\n") : MG_NULL_STR;
     q->content_length = r->content_length;
     q->chunked = r->chunked;
     q->close = false;

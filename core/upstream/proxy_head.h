@@ -21,7 +21,8 @@ bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection);
  * client's headers in order minus the skipped ones, X-Forwarded-For (r->forwarded_for)
  * and -Proto/-Host (ours, or a trusted proxy's), X-Real-IP (the client), X-Request-Id,
  * the framing of the client's body (Content-Length, or chunked when the client sent
- * chunks), and the empty line. Returns it with its length in *len,
+ * chunks), Upgrade and Connection for a WebSocket handshake (r->websocket), and the
+ * empty line. Returns it with its length in *len,
  * or NULL when out of memory. Everything is borrowed. */
 char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
                             size_t nmore, mg_pool_t *pool, size_t *len);

@@ -311,6 +311,42 @@ START_TEST(test_every_upstream_key)
 }
 END_TEST
 
+START_TEST(test_websocket_keys)
+{
+    static const char up[] = "upstreams: [{ name: chat, nodes: [\"127.0.0.1:9001\"] }]\n";
+    char yaml[512];
+    snprintf(
+        yaml, sizeof(yaml), "%s%s", up,
+        "routes:\n"
+        "  - { paths: [\"/ws/*\"], upstream: chat, websocket: true, timeouts: { tunnel: 1h } }\n"
+        "  - { paths: [\"/*\"], upstream: chat }\n"
+        "http: { max_tunnels: 50 }\n");
+    mg_conf_t *c = parse_ok(yaml);
+    ck_assert(c->routes[0].websocket);
+    ck_assert(c->routes[0].tunnel_timeout == 3600);
+    ck_assert(!c->routes[1].websocket);
+    ck_assert(c->routes[1].tunnel_timeout == 300); /* the default */
+    ck_assert_int_eq(c->http.max_tunnels, 50);
+    mg_conf_destroy(c);
+    c = parse_ok(up);
+    ck_assert_int_eq(c->http.max_tunnels, 10000);
+    mg_conf_destroy(c);
+
+    snprintf(yaml, sizeof(yaml), "%s%s", up,
+             "routes:\n  - { paths: [\"/ws\"], upstream: chat, websocket: yes please }\n");
+    parse_err(yaml, 3, 50, "routes[0].websocket", "expected true or false");
+    snprintf(yaml, sizeof(yaml), "%s%s", up,
+             "routes:\n  - { paths: [\"/ws\"], upstream: chat, timeouts: { tunnel: 0 } }\n");
+    parse_err(yaml, 3, 59, "routes[0].timeouts.tunnel", "expected a duration above 0");
+    snprintf(yaml, sizeof(yaml), "%s%s", up,
+             "routes:\n  - { paths: [\"/ws\"], upstream: chat, timeouts: { read: 1s } }\n");
+    parse_err(yaml, 3, 51, "routes[0].timeouts.read", "unknown key \"read\" (known keys: tunnel)");
+    parse_err("routes:\n  - { paths: [\"/ws\"], return: { status: 200 }, websocket: true }\n", 2,
+              59, "routes[0].websocket", "needs an \"upstream\"");
+    parse_err("http: { max_tunnels: -1 }\n", 1, 22, "http.max_tunnels", "");
+}
+END_TEST
+
 START_TEST(test_every_route_key)
 {
     mg_conf_t *c = parse_ok(full_yaml);
@@ -762,6 +798,7 @@ int main(void)
     tcase_add_test(tc, test_access_log_shapes);
     tcase_add_test(tc, test_every_upstream_key);
     tcase_add_test(tc, test_every_route_key);
+    tcase_add_test(tc, test_websocket_keys);
     tcase_add_test(tc, test_scalar_forms);
     tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof(errors) / sizeof(errors[0])));
     tcase_add_test(tc, test_error_format_and_file_errors);

@@ -203,6 +203,36 @@ START_TEST(test_skip_header)
 }
 END_TEST
 
+/* A 101 names the protocol it switches to (the only hop-by-hop headers that cross) and
+ * has no body framing, whatever the connection does next. */
+START_TEST(test_switching_protocols_head)
+{
+    mg_header_t uh[] = {
+        {MG_STR("Upgrade"), MG_STR("websocket")},
+        {MG_STR("Connection"), MG_STR("Upgrade")},
+        {MG_STR("Sec-WebSocket-Accept"), MG_STR("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")},
+        {MG_STR("Content-Length"), MG_STR("5")},
+    };
+    mg_http_head_t h = {
+        .status = 101,
+        .headers = uh,
+        .nheaders = MG_NELEMS(uh),
+        .connection = MG_STR("Upgrade"),
+        .content_length = -1,
+    };
+    mg_http1_ctx_t x = {.keepalive = false, .request_id = MG_STR("r1")};
+    ck_assert_int_eq(mg_http1_frame(&h, &x), MG_HTTP1_FRAME_NONE);
+    char *s = build(&h, &x);
+    ck_assert_str_eq(s, "HTTP/1.1 101 Switching Protocols\r\n"
+                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                        "X-Request-Id: r1\r\n"
+                        "Upgrade: websocket\r\n"
+                        "Connection: upgrade\r\n"
+                        "\r\n");
+    free(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("http1");
@@ -216,6 +246,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_request_id_not_doubled);
     tcase_add_test(tc, test_chunk_size_line);
     tcase_add_test(tc, test_skip_header);
+    tcase_add_test(tc, test_switching_protocols_head);
     suite_add_tcase(s, tc);
     return s;
 }

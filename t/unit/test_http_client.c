@@ -9,6 +9,7 @@
 #include "http_client.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <unistd.h>
@@ -254,7 +255,12 @@ typedef struct {
     int64_t declared;
     mg_http_body_kind_t frame;
     char hdr_names[256];
+    char rest[64]; /* on_upgrade: what followed the 101 head */
+    size_t rest_len;
 } peer_t;
+
+/* the next exchange() asks to switch protocols (cl.upgrade) */
+static bool upgrade_next;
 
 static bool request_complete(peer_t *pe)
 {
@@ -344,11 +350,36 @@ static void t_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const cha
     ev_break(pe->loop, EVBREAK_ALL);
 }
 
+static void t_on_upgrade(mg_http_client_t *cl, mg_upstream_conn_t *conn, const char *rest,
+                         size_t len)
+{
+    peer_t *pe = cl->data;
+    pe->ended = 3;
+    ck_assert_ptr_nonnull(conn);
+    ck_assert_int_eq(cl->state, MG_HTTP_CLIENT_UPGRADED);
+    ck_assert_uint_le(len, sizeof(pe->rest));
+    memcpy(pe->rest, rest, len);
+    pe->rest_len = len;
+    /* the connection is ours now: it still carries the peer's later bytes */
+    ck_assert_int_eq(write(pe->cfd, "more", 4), 4);
+    char buf[8];
+    ssize_t n;
+    for (int i = 0; i < 100 && (n = mg_transport_read(&conn->tp, buf, sizeof(buf))) == -EAGAIN;
+         i++) {
+        usleep(10000);
+    }
+    ck_assert_int_eq(n, 4);
+    ck_assert(memcmp(buf, "more", 4) == 0);
+    mg_upstream_release(conn, false);
+    ev_break(pe->loop, EVBREAK_ALL);
+}
+
 static const mg_http_client_ops_t t_ops = {
     .on_head = t_on_head,
     .on_body = t_on_body,
     .on_done = t_on_done,
     .on_error = t_on_error,
+    .on_upgrade = t_on_upgrade,
 };
 
 /* One exchange of `head` (+ body) with a peer answering `reply`. */
@@ -375,6 +406,8 @@ static void exchange(peer_t *pe, const char *reply, bool close_after, const char
     mg_http_client_init(&cl, pe->loop, &t_ops, pe, rbuf, sizeof(rbuf));
     cl.total_timeout = timeout;
     cl.head_request = head_request;
+    cl.upgrade = upgrade_next;
+    upgrade_next = false;
     mg_http_client_start_addr(&cl, (struct sockaddr *)&sa, sl, head, strlen(head), body);
     ev_run(pe->loop, 0);
     mg_http_client_abort(&cl);
@@ -451,7 +484,7 @@ START_TEST(test_exchange_failures)
     exchange(&pe, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", false, GET, NULL, false,
              2);
     ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_BAD_RESPONSE);
-    ck_assert_str_eq(pe.why, "101 Switching Protocols is not supported");
+    ck_assert_str_eq(pe.why, "101 Switching Protocols to a request that asked for none");
 
     exchange(&pe, "HTTP/1.1 2", true, GET, NULL, false, 2); /* part of an answer */
     ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_BAD_RESPONSE);
@@ -461,6 +494,38 @@ START_TEST(test_exchange_failures)
 
     exchange(&pe, NULL, false, GET, NULL, false, 0.05); /* silent */
     ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_TIMEOUT);
+}
+END_TEST
+
+START_TEST(test_exchange_upgrade)
+{
+    peer_t pe;
+    upgrade_next = true;
+    exchange(&pe,
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "\r\n\x81\x02hi",
+             false, GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 3); /* on_upgrade, neither done nor error */
+    ck_assert_int_eq(pe.status, 101);
+    ck_assert_int_eq(pe.frame, MG_HTTP_BODY_NONE);
+    ck_assert_str_eq(pe.hdr_names, "Upgrade;Connection;");
+    ck_assert_uint_eq(pe.rest_len, 4);
+    ck_assert(memcmp(pe.rest, "\x81\x02hi", 4) == 0);
+
+    /* an interim answer before it is skipped as usual */
+    upgrade_next = true;
+    exchange(&pe, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n\r\n", false,
+             GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 3);
+    ck_assert_uint_eq(pe.rest_len, 0);
+
+    /* a request that asked to switch may still get a plain answer */
+    upgrade_next = true;
+    exchange(&pe, "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno", false, GET, NULL, false,
+             2);
+    ck_assert_int_eq(pe.ended, 1);
+    ck_assert_int_eq(pe.status, 403);
+    ck_assert_uint_eq(pe.blen, 2);
 }
 END_TEST
 
@@ -483,6 +548,7 @@ int main(void)
     tcase_add_test(ex, test_exchange_head_and_to_close);
     tcase_add_test(ex, test_exchange_body_goes_up);
     tcase_add_test(ex, test_exchange_failures);
+    tcase_add_test(ex, test_exchange_upgrade);
     suite_add_tcase(s, ex);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -74,6 +74,41 @@ START_TEST(test_request_line_host_and_added_headers)
 }
 END_TEST
 
+/* A WebSocket handshake goes up with Upgrade and Connection of our own (the client's are
+ * hop-by-hop) and its Sec-WebSocket-* headers as they came. */
+START_TEST(test_websocket_handshake_head)
+{
+    mg_request_t r = make_request("GET", HTTP_GET, "/ws/chat", "");
+    add_header(&r, "Host", "api.example.com");
+    add_header(&r, "Upgrade", "WebSocket");
+    add_header(&r, "Connection", "keep-alive, Upgrade");
+    add_header(&r, "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+    add_header(&r, "Sec-WebSocket-Version", "13");
+    r.connection = MG_STR("keep-alive, Upgrade");
+    r.websocket = true;
+    char *h = build(&r, NULL);
+    ck_assert_str_eq(h, "GET /ws/chat HTTP/1.1\r\n"
+                        "Host: api.example.com\r\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        "Sec-WebSocket-Version: 13\r\n"
+                        "X-Forwarded-For: 10.1.2.3\r\n"
+                        "X-Forwarded-Proto: http\r\n"
+                        "X-Forwarded-Host: api.example.com\r\n"
+                        "X-Real-IP: 10.1.2.3\r\n"
+                        "X-Request-Id: abc-123\r\n"
+                        "Upgrade: websocket\r\n"
+                        "Connection: upgrade\r\n"
+                        "\r\n");
+    free(h);
+    /* the same request on a route without websocket: true goes up plain */
+    r.websocket = false;
+    h = build(&r, NULL);
+    ck_assert_ptr_null(strstr(h, "Upgrade"));
+    ck_assert_ptr_null(strstr(h, "Connection"));
+    free(h);
+}
+END_TEST
+
 /* With tracing, the client's traceparent and tracestate never go up as they came: the
  * gateway's own replace them, and each try rewrites the parent id in place. */
 START_TEST(test_trace_context_replaced)
@@ -312,6 +347,7 @@ int main(void)
     Suite *s = suite_create("proxy");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_request_line_host_and_added_headers);
+    tcase_add_test(tc, test_websocket_handshake_head);
     tcase_add_test(tc, test_upstream_host_overrides_client_host);
     tcase_add_test(tc, test_trace_context_replaced);
     tcase_add_test(tc, test_hop_by_hop_and_connection_named_headers_stripped);

@@ -64,6 +64,13 @@ class Responses:
                 self.not_http(raw[:200])
                 return False
             status = int(parts[1])
+            if status == 101:
+                # a WebSocket tunnel opened: what follows is its bytes, not HTTP
+                self.statuses.append(status)
+                if self.methods:
+                    self.methods.popleft()
+                self.state = "tunnel"
+                return True
             if 100 <= status < 200:
                 self.interim += 1
                 return True
@@ -129,7 +136,7 @@ class Responses:
             if i == 0:
                 self.state = "head"
             return True
-        self.buf.clear()  # "close": the body runs to the end of the connection
+        self.buf.clear()  # "close" or "tunnel": bytes up to the end of the connection
         return False
 
 

@@ -38,6 +38,7 @@ ROUTES = {
     "auth": "/private/",
     "call": "/call/",
     "filter": "/filter/",
+    "websocket": "/ws/",
     "reroute": "/reroute/",
     "pool": "/pool/",
     "hash": "/hash/",

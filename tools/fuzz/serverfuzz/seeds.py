@@ -15,6 +15,7 @@ import ssl
 
 from . import ppfuzz
 from .gateway import ROUTES
+from .wsfuzz import ws_seeds
 
 P = b"POST / HTTP/1.1\r\nHost: a\r\n"
 
@@ -380,5 +381,6 @@ def all_seeds():
     come three times, so that every run tries them and their neighbours often."""
     main = valid_seeds() + pipeline_seeds() + catalogue_seeds() + trace_seeds()
     main += ppfuzz.xff_seeds(req)
+    main += ws_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()

@@ -11,6 +11,7 @@ the path, so that mutated requests still reach the odd answers:
   trickle   body in pieces, 30 ms apart    cont      a 100 Continue before the answer
   hints     a 103 before the answer        headbody  a body even to HEAD
   early     answers before reading the request body, then closes or resets
+  /ws/...   a WebSocket handshake: 101 and an echo of the tunnel's bytes (wsfuzz.py)
   s204 s304 s500 s503 s404 s401 s302       that status
   anything else: 200 with a small JSON body; now and then the connection closes after
   the answer, or while idle, so the gateway's pool meets stale connections.
@@ -23,6 +24,8 @@ import socket
 import struct
 import threading
 import time
+
+from .wsfuzz import serve_ws
 
 MAX_THREADS = 64
 MAX_BODY = 2 * 1024 * 1024
@@ -191,6 +194,9 @@ def serve_conn(sock, rng):
             del buf[:i + 4]
             parts = head.split(b"\r\n", 1)[0].split(b" ")
             method, path = parts[0], parts[1] if len(parts) > 1 else b"/"
+            if path.startswith((b"/ws/", b"/wsauth/")) and b"upgrade: websocket" in head.lower():
+                serve_ws(sock, rng, head, path, buf)  # a tunnel: the connection ends with it
+                return
             if b"early" in path:
                 # answers before reading the body (a 413 say), then leaves
                 sock.sendall(rng.choice([b"HTTP/1.1 413 X\r\nContent-Length: 0\r\n\r\n",
