@@ -609,6 +609,20 @@ static void linger(mg_conn_t *c)
 /* ---- events ---- */
 
 
+/* A read event came while a request is served and no input is wanted: true when the
+ * client reset the connection. It is gone for good, so its request stops now (an
+ * upstream wait or a queued place is given back at once). A FIN alone is a half-close:
+ * the answer is still due (as are pipelined bytes, read later). */
+static bool reset_while_served(mg_conn_t *c)
+{
+    if (c->state != MG_C_ACTIVE || c->r == NULL || c->end_posted || c->closed) {
+        return false;
+    }
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     mg_conn_t *c = (mg_conn_t *)io;
@@ -623,6 +637,9 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     if (revents & EV_READ) {
         c->readable = true;
         c->read_spurious = !wants_read(c);
+        if (c->read_spurious && reset_while_served(c)) {
+            mg__conn_abort(c, 0, "client connection reset while its request was served");
+        }
     }
     mg__conn_leave(c);
 }
