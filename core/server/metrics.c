@@ -628,6 +628,36 @@ static void render_nodes(out_t *o, const mg_gen_t *g)
     }
 }
 
+/* The upstreams' connection queues (upstream_queue.h): how many wait now, and how
+ * waits ended. Figures of all workers, from the shared upstream state. */
+static void render_queues(out_t *o, const mg_gen_t *g)
+{
+    family(o, "moongate_upstream_queue_length", "gauge",
+           "Requests waiting for a connection to the upstream now (max_connections, "
+           "connect pacing).");
+    for (size_t i = 0; i < g->conf->nupstreams; i++) {
+        const mg_upstream_t *u = g->upstreams[i];
+        char un[512], labels[600];
+        escape(o, un, sizeof(un), u->conf->name);
+        snprintf(labels, sizeof(labels), "upstream=\"%s\"", un);
+        sample_i(o, "moongate_upstream_queue_length", labels, atomic_load(&u->state->queued));
+    }
+    family(o, "moongate_upstream_queue_total", "counter",
+           "Waits for a connection to the upstream that ended, by outcome: served, timeout "
+           "(queue.timeout), full (queue.size), gone (the client left).");
+    for (size_t i = 0; i < g->conf->nupstreams; i++) {
+        const mg_upstream_t *u = g->upstreams[i];
+        char un[512], labels[700];
+        escape(o, un, sizeof(un), u->conf->name);
+        for (int k = 0; k < MG_QUEUE_OUTCOMES; k++) {
+            snprintf(labels, sizeof(labels), "upstream=\"%s\",outcome=\"%s\"", un,
+                     mg_queue_outcome_names[k]);
+            sample_i(o, "moongate_upstream_queue_total", labels,
+                     (int64_t)atomic_load(&u->state->queue_outcomes[k]));
+        }
+    }
+}
+
 static void render_tls(out_t *o, const mg_worker_t *w)
 {
     mg_tls_counters_t sum;
@@ -707,6 +737,7 @@ static void render_tracing(out_t *o)
 static void render_rest(out_t *o, const mg_worker_t *w, const mg_gen_t *g)
 {
     render_nodes(o, g);
+    render_queues(o, g);
     render_tls(o, w);
     render_tracing(o);
     mg__metrics_render_plugins(o, g);
