@@ -435,12 +435,11 @@ int mg_upstream_connect_result(mg_upstream_conn_t *c)
 }
 
 /* At max_connections, requests of other workers (or of another generation) wait for a
- * slot that an idle connection here would hold for nothing. */
+ * slot that an idle connection here would hold for nothing: nobody here waits. */
 static bool others_wait(const mg_upstream_t *u)
 {
-    return u->conf->health.max_connections > 0 &&
-           atomic_load_explicit(&u->state->pending, memory_order_relaxed) >
-               (int64_t)u->queue.counted;
+    return u->conf->health.max_connections > 0 && u->queue.len == 0 &&
+           atomic_load_explicit(&u->state->pending, memory_order_relaxed) > 0;
 }
 
 void mg_upstream_release(mg_upstream_conn_t *c, bool keep)

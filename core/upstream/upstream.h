@@ -136,8 +136,8 @@ int mg_upstream_connect_result(mg_upstream_conn_t *c);
  * upstream allows it (keepalive > 0, fewer than keepalive_requests requests served),
  * evicting the oldest idle connection when the pool is full (while requests of this
  * worker wait, the pool holds one more per waiter: they are about to take them);
- * otherwise, or with keep=false, it is closed. At max_connections with requests of
- * other workers waiting, it is closed too, so that its slot goes to them. Either way
+ * otherwise, or with keep=false, it is closed. With max_connections, when none of
+ * this worker's requests waits but others' do, it is closed too: its slot goes to them. Either way
  * the upstream's queue gets a turn. The caller must have stopped its own watchers on c->io.
  * `c` is taken either way. */
 void mg_upstream_release(mg_upstream_conn_t *c, bool keep);
