@@ -45,6 +45,7 @@ ROUTES = {
     "tls": "/tls/",
     "tls_proxy": "/tlsup/",
     "tls_auth": "/tlsauth/",
+    "queue": "/queue/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
