@@ -122,14 +122,17 @@ static double deadline(const mg_conn_t *c)
 
 /* EV_READ stays registered while a request is served even though nothing is read
  * then: most clients send nothing meanwhile, and dropping and re-adding the interest
- * costs two epoll_ctl calls per request. Only a read event that arrives while no input
- * is wanted (level-triggered: it would repeat) takes it off. */
+ * costs two epoll_ctl calls per request. It is registered then even when the request
+ * came with the connection (read before any watcher): a client that resets while its
+ * request waits must be seen. Only a read event that arrives while no input is wanted
+ * (level-triggered: it would repeat) takes it off. */
 static void update_watchers(mg_conn_t *c)
 {
     int want = wants_read(c) && !c->eof ? EV_READ : 0;
     if (want) {
         c->read_spurious = false;
-    } else if ((c->io_events & EV_READ) && !c->read_spurious && !c->eof) {
+    } else if (((c->io_events & EV_READ) || c->state == MG_C_ACTIVE) && !c->read_spurious &&
+               !c->eof) {
         want = EV_READ;
     }
     if (c->state == MG_C_TLS) {

@@ -632,28 +632,32 @@ static void render_nodes(out_t *o, const mg_gen_t *g)
  * waits ended. Figures of all workers, from the shared upstream state. */
 static void render_queues(out_t *o, const mg_gen_t *g)
 {
-    family(o, "moongate_upstream_queue_length", "gauge",
-           "Requests waiting for a connection to the upstream now (max_connections, "
-           "connect pacing).");
-    for (size_t i = 0; i < g->conf->nupstreams; i++) {
-        const mg_upstream_t *u = g->upstreams[i];
-        char un[512], labels[600];
-        escape(o, un, sizeof(un), u->conf->name);
-        snprintf(labels, sizeof(labels), "upstream=\"%s\"", un);
-        sample_i(o, "moongate_upstream_queue_length", labels, atomic_load(&u->state->queued));
-    }
-    family(o, "moongate_upstream_queue_total", "counter",
-           "Waits for a connection to the upstream that ended, by outcome: served, timeout "
-           "(queue.timeout), full (queue.size), gone (the client left).");
-    for (size_t i = 0; i < g->conf->nupstreams; i++) {
-        const mg_upstream_t *u = g->upstreams[i];
-        char un[512], labels[700];
-        escape(o, un, sizeof(un), u->conf->name);
-        for (int k = 0; k < MG_QUEUE_OUTCOMES; k++) {
-            snprintf(labels, sizeof(labels), "upstream=\"%s\",outcome=\"%s\"", un,
-                     mg_queue_outcome_names[k]);
-            sample_i(o, "moongate_upstream_queue_total", labels,
-                     (int64_t)atomic_load(&u->state->queue_outcomes[k]));
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"moongate_upstream_queue_length", "gauge",
+         "Requests waiting for a connection to the upstream now (max_connections, connect "
+         "pacing)."},
+        {"moongate_upstream_queue_total", "counter",
+         "Waits for a connection to the upstream that ended, by outcome: served, timeout "
+         "(queue.timeout), full (queue.size), gone (the client left)."},
+    };
+    for (size_t f = 0; f < MG_NELEMS(fams); f++) {
+        family(o, fams[f].name, fams[f].type, fams[f].help);
+        for (size_t i = 0; i < g->conf->nupstreams; i++) {
+            const mg_upstream_state_t *st = g->upstreams[i]->state;
+            char un[512], labels[700];
+            escape(o, un, sizeof(un), g->upstreams[i]->conf->name);
+            if (f == 0) {
+                snprintf(labels, sizeof(labels), "upstream=\"%s\"", un);
+                sample_i(o, fams[f].name, labels, atomic_load(&st->queued));
+                continue;
+            }
+            for (int k = 0; k < MG_QUEUE_OUTCOMES; k++) {
+                snprintf(labels, sizeof(labels), "upstream=\"%s\",outcome=\"%s\"", un,
+                         mg_queue_outcome_names[k]);
+                sample_i(o, fams[f].name, labels, (int64_t)atomic_load(&st->queue_outcomes[k]));
+            }
         }
     }
 }

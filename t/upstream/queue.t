@@ -5,6 +5,7 @@
 # the only node is tried there again. One worker everywhere: the order asserted is the
 # order of one worker's queue.
 use Test::Moongate;
+use Test::Moongate::Blackhole;
 use POSIX ();
 use Socket ();
 use Time::HiRes ();
@@ -77,22 +78,7 @@ sub metric {
     return $r && $r->{body} =~ /^\Q$name\E$l (\d+)$/m ? $1 : undef;
 }
 
-# blackhole($port) -> [the listener and its fillers], or undef when connects to it still
-# complete: a listener that never accepts, with its queue full, leaves further SYNs
-# unanswered on kernels that drop them.
-sub blackhole {
-    my ($port) = @_;
-    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
-                                  Listen => 1, ReuseAddr => 1) or die "listen: $!";
-    $l->listen(0);
-    my @fill;
-    for (1 .. 64) {
-        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                      Timeout => 0.3) or return [$l, @fill];
-        push @fill, $c;
-    }
-    return undef;
-}
+sub blackhole { Test::Moongate::Blackhole::make($_[0]) }
 
 run_tests();
 
