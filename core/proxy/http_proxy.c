@@ -256,9 +256,9 @@ static void queue_reject(proxy_t *p, const char *why)
 {
     mg_request_t *r = p->r;
     const mg_upstream_conf_t *uc = p->up->conf;
-    char ra[16];
-    snprintf(ra, sizeof(ra), "%d", MG_UPSTREAM_QUEUE_RETRY_AFTER);
-    mg_header_t h = {MG_STR("Retry-After"), mg_str(ra, strlen(ra))};
+    static char ra[16]; /* lives as long as the response path may look at it */
+    int n = snprintf(ra, sizeof(ra), "%d", MG_UPSTREAM_QUEUE_RETRY_AFTER);
+    mg_header_t h = {MG_STR("Retry-After"), mg_str(ra, (size_t)n)};
     mg_log_warn("upstream \"%s\": no connection for the request: %s (max_connections %d, "
                 "queue.size %d, queue.timeout %gs): 503, client: %.*s, request_id: %.*s",
                 uc->name, why, uc->health.max_connections, uc->health.max_pending,
