@@ -114,7 +114,40 @@ no connection for the request
 
 
 
-=== TEST 2: the queue is full: 503 at once, with Retry-After; the others are served
+=== TEST 2: two workers share max_connections 1: every request is served
+--- yaml_config
+worker_processes: 2
+upstreams:
+  - name: slow
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+    max_connections: 1
+    queue: { size: 20, timeout: 5s }
+routes:
+  - { name: all, paths: ["/*"], upstream: slow }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $log = $t->servroot . '/seen';
+    my $pid = main::slow_upstream($t->fill('$MG_RAND_PORT_1'), 0.1, $log);
+    my @paths = map { "/w$_" } 1 .. 8;
+    my $t0 = Time::HiRes::time();
+    my @s = main::send_at_once($t, @paths);
+    my @res = map { main::read_from($_, 8) } @s;
+    my $took = Time::HiRes::time() - $t0;
+    main::stop_upstream($pid);
+    is_deeply([map { $_ && $_->{status} } @res], [(200) x 8], 'every request answered 200');
+    is_deeply([sort @{ main::lines($log) }], [sort @paths], 'each reached the upstream once');
+    ok($took < 4, "a slot freed by one worker reaches the other's waiters (${took}s)");
+    my $st = $t->status;
+    cmp_ok($st->{upstreams}[0]{connections}, '<=', 1, 'never more than one connection');
+    is($st->{upstreams}[0]{queued}, 0, 'nobody left waiting');
+}
+--- no_error_log
+no connection for the request
+
+
+
+=== TEST 3: the queue is full: 503 at once, with Retry-After; the others are served
 --- yaml_config
 upstreams:
   - name: slow
@@ -146,7 +179,7 @@ sub {
 
 
 
-=== TEST 3: a wait past queue.timeout: 503 with Retry-After after about the timeout
+=== TEST 4: a wait past queue.timeout: 503 with Retry-After after about the timeout
 --- yaml_config
 upstreams:
   - name: slow
@@ -178,7 +211,7 @@ waited queue.timeout
 
 
 
-=== TEST 4: a client that leaves while queued is removed; the next waiter is served
+=== TEST 5: a client that leaves while queued is removed; the next waiter is served
 --- yaml_config
 upstreams:
   - name: slow
@@ -216,7 +249,7 @@ client connection reset while its request was served
 
 
 
-=== TEST 5: a client that half-closes while queued still gets its answer
+=== TEST 6: a client that half-closes while queued still gets its answer
 --- yaml_config
 upstreams:
   - name: slow
@@ -241,7 +274,7 @@ sub {
 
 
 
-=== TEST 6: max_pending is still read as the queue's size
+=== TEST 7: max_pending is still read as the queue's size
 --- yaml_config
 upstreams:
   - name: slow
@@ -265,7 +298,7 @@ sub {
 
 
 
-=== TEST 7: max_pending and queue.size together: the file is refused
+=== TEST 8: max_pending and queue.size together: the file is refused
 --- yaml_config
 upstreams:
   - name: slow
@@ -280,7 +313,7 @@ routes:
 
 
 
-=== TEST 8: a bad queue timeout: the file is refused, naming the key
+=== TEST 9: a bad queue timeout: the file is refused, naming the key
 --- yaml_config
 upstreams:
   - name: slow
@@ -294,7 +327,7 @@ routes:
 
 
 
-=== TEST 9: a bad queue size is refused
+=== TEST 10: a bad queue size is refused
 --- yaml_config
 upstreams:
   - name: slow
@@ -308,7 +341,7 @@ routes:
 
 
 
-=== TEST 10: max_connecting must be a number
+=== TEST 11: max_connecting must be a number
 --- yaml_config
 upstreams:
   - name: slow
@@ -322,7 +355,7 @@ routes:
 
 
 
-=== TEST 11: max_connecting 1: a second connect to a blackholed node waits for the first
+=== TEST 12: max_connecting 1: a second connect to a blackholed node waits for the first
 --- yaml_config
 upstreams:
   - name: hole
@@ -353,7 +386,7 @@ sub {
 
 
 
-=== TEST 12: a connect timeout on the only node is tried there again (GET)
+=== TEST 13: a connect timeout on the only node is tried there again (GET)
 --- yaml_config
 upstreams:
   - name: hole
@@ -400,7 +433,7 @@ sub {
 
 
 
-=== TEST 13: an unknown key in queue: names it
+=== TEST 14: an unknown key in queue: names it
 --- yaml_config
 upstreams:
   - name: slow
