@@ -100,6 +100,7 @@ bench: deps all
 	tools/bench-instr
 	tools/bench-obs
 	tools/bench-ws
+	tools/bench-burst
 
 install: all
 	install -D -m 0755 $(BUILD)/moongate $(DESTDIR)$(PREFIX)/bin/moongate

@@ -19,6 +19,11 @@
  * per-node arrays by it). */
 #define MG_UPSTREAM_MAX_NODES 256
 
+/* Default `max_connecting`: connects in progress per node per worker. A burst beyond it
+ * waits in the upstream's queue for a pooled connection or a connect slot, so that it
+ * does not overflow the node's listen backlog (511 by default on Linux servers). */
+#define MG_CONF_MAX_CONNECTING 32
+
 /* Balancing algorithms (docs/balancing.md); each one is core/upstream/balancer_<name>.c. */
 typedef enum {
     MG_LB_ROUNDROBIN = 0,
@@ -200,7 +205,13 @@ typedef struct {
 
 typedef struct {
     int max_connections; /* open connections to the upstream, all workers; 0 = unlimited */
-    int max_pending;     /* requests waiting for one at max_connections, default 100 */
+    int max_pending;     /* queue.size (older spelling max_pending): requests waiting for
+                          * one at max_connections, all workers, default 100 */
+    double queue_timeout; /* queue.timeout: longest wait for a connection, 0 = the
+                           * connect timeout (the default) */
+    int max_connecting;   /* connects in progress per node per worker, 0 = unbounded,
+                           * default 32 */
+    const char *size_key; /* which of max_pending / queue.size set max_pending, if any */
     bool retry_budget;   /* `retry_budget` present */
     double retry_ratio;  /* retries <= ratio x requests (10 s window), default 0.2 */
     int retry_min;       /* retries always allowed per window, default 3 */

@@ -1,6 +1,7 @@
 /*
  * conf_health.c -- the health and failure-handling keys of an upstream:
- * `max_connections`, `max_pending`, `retry_budget` and `health_check` (`active`,
+ * `max_connections`, `queue` (`size`, or `max_pending` as before, and `timeout`),
+ * `max_connecting`, `retry_budget` and `health_check` (`active`,
  * `passive`, `breaker`). conf_route.c lists them in its upstream field table; the
  * values land in mg_upstream_conf_t.health (conf.h), which health.c runs.
  *
@@ -22,6 +23,7 @@ void mg__conf_health_defaults(mg_health_conf_t *h)
     *h = (mg_health_conf_t){
         .max_connections = 0,
         .max_pending = 100,
+        .max_connecting = MG_CONF_MAX_CONNECTING,
         .retry_ratio = 0.2,
         .retry_min = 3,
         .active =
@@ -77,9 +79,52 @@ int mg__conf_on_max_connections(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_int(c, v, 0, 10000000, &((mg_upstream_conf_t *)obj)->health.max_connections);
 }
 
+/* `max_pending` and `queue.size` are one setting under two names (the first is the
+ * older): writing both is an error, whichever comes first. */
+static int read_queue_size(mg__conf_ctx_t *c, yaml_node_t *v, mg_health_conf_t *h,
+                           const char *key, const char *other)
+{
+    if (h->size_key != NULL) {
+        return mg__conf_fail(c, v, "%s and %s are the same setting: write only one of them",
+                             other, key);
+    }
+    h->size_key = key;
+    return mg__conf_int(c, v, 0, 10000000, &h->max_pending);
+}
+
 int mg__conf_on_max_pending(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
-    return mg__conf_int(c, v, 0, 10000000, &((mg_upstream_conf_t *)obj)->health.max_pending);
+    return read_queue_size(c, v, &((mg_upstream_conf_t *)obj)->health, "max_pending",
+                           "queue.size");
+}
+
+int mg__conf_on_max_connecting(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 0, 1000000, &((mg_upstream_conf_t *)obj)->health.max_connecting);
+}
+
+/* ---- queue ---- */
+
+static int on_queue_size(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return read_queue_size(c, v, obj, "queue.size", "max_pending");
+}
+
+static int on_queue_timeout(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_duration(c, v, false, &((mg_health_conf_t *)obj)->queue_timeout);
+}
+
+static const mg__conf_field_t queue_fields[] = {
+    {"size", on_queue_size, NULL},
+    {"timeout", on_queue_timeout, NULL},
+};
+
+int mg__conf_on_queue(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    uint64_t seen;
+    return mg__conf_map(c, v, queue_fields, MG_NELEMS(queue_fields),
+                        &((mg_upstream_conf_t *)obj)->health, &seen);
 }
 
 static int on_rb_ratio(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)

@@ -150,6 +150,8 @@ int mg__conf_check_balancer(mg__conf_ctx_t *c, yaml_node_t *v, const mg_upstream
 void mg__conf_health_defaults(mg_health_conf_t *h);
 int mg__conf_on_max_connections(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_max_pending(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_max_connecting(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_on_queue(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_retry_budget(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_on_health_check(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 

@@ -191,6 +191,8 @@ static const mg__conf_field_t upstream_fields[] = {
     {"max_pending", mg__conf_on_max_pending, NULL},
     {"retry_budget", mg__conf_on_retry_budget, NULL},
     {"tls", mg__conf_on_up_tls, NULL},
+    {"queue", mg__conf_on_queue, NULL},
+    {"max_connecting", mg__conf_on_max_connecting, NULL},
 };
 
 static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *u)

@@ -309,6 +309,9 @@ int mg_http_continue(mg_request_t *r);
  * instead (mg_http_finish(r, false)). */
 void mg_http_error(mg_request_t *r, int status);
 
+/* mg_http_error with more headers (borrowed; e.g. Retry-After on a 503). */
+void mg_http_error_headers(mg_request_t *r, int status, const mg_header_t *hdrs, size_t nhdrs);
+
 /* Writes raw response bytes (the producer's own head and framing). Copies what the
  * socket does not take at once. Returns MG_OK, MG_AGAIN when the pending output is
  * over the high-water mark (stop producing until handler->on_writable), or MG_ERROR when

@@ -131,14 +131,17 @@ static double deadline(const mg_conn_t *c)
 
 /* EV_READ stays registered while a request is served even though nothing is read
  * then: most clients send nothing meanwhile, and dropping and re-adding the interest
- * costs two epoll_ctl calls per request. Only a read event that arrives while no input
- * is wanted (level-triggered: it would repeat) takes it off. */
+ * costs two epoll_ctl calls per request. It is registered then even when the request
+ * came with the connection (read before any watcher): a client that resets while its
+ * request waits must be seen. Only a read event that arrives while no input is wanted
+ * (level-triggered: it would repeat) takes it off. */
 static void update_watchers(mg_conn_t *c)
 {
     int want = wants_read(c) && !c->eof ? EV_READ : 0;
     if (want) {
         c->read_spurious = false;
-    } else if ((c->io_events & EV_READ) && !c->read_spurious && !c->eof) {
+    } else if (((c->io_events & EV_READ) || c->state == MG_C_ACTIVE) && !c->read_spurious &&
+               !c->eof) {
         want = EV_READ;
     }
     if (c->state == MG_C_TLS) {
@@ -676,6 +679,20 @@ static void linger(mg_conn_t *c)
 /* ---- events ---- */
 
 
+/* A read event came while a request is served and no input is wanted: true when the
+ * client reset the connection. It is gone for good, so its request stops now (an
+ * upstream wait or a queued place is given back at once). A FIN alone is a half-close:
+ * the answer is still due (as are pipelined bytes, read later). */
+static bool reset_while_served(mg_conn_t *c)
+{
+    if (c->state != MG_C_ACTIVE || c->r == NULL || c->end_posted || c->closed) {
+        return false;
+    }
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     mg_conn_t *c = (mg_conn_t *)io;
@@ -690,6 +707,9 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     if (revents & EV_READ) {
         c->readable = true;
         c->read_spurious = !wants_read(c);
+        if (c->read_spurious && reset_while_served(c)) {
+            mg__conn_abort(c, 0, "client connection reset while its request was served");
+        }
     }
     mg__conn_leave(c);
 }

@@ -300,7 +300,9 @@ void mg_http_respond(mg_request_t *r, int status, const char *content_type, cons
     mg_http_respond_headers(r, status, &ct, content_type != NULL ? 1 : 0, body, len);
 }
 
-void mg__http_error_msg(mg_request_t *r, int status, const char *msg)
+/* The JSON error answer, with up to 4 headers of the caller's after its Content-Type. */
+static void error_answer(mg_request_t *r, int status, const char *msg, const mg_header_t *more,
+                         size_t nmore)
 {
     if (r->header_sent) {
         mg_http_finish(r, false);
@@ -311,19 +313,40 @@ void mg__http_error_msg(mg_request_t *r, int status, const char *msg)
     int n =
         snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}\n",
                  msg, status, (int)MG_MIN(r->request_id.len, 128), r->request_id.p);
-    mg_http_respond(r, status, "application/json", body, (size_t)n);
+    mg_header_t h[5] = {{MG_STR("Content-Type"), MG_STR("application/json")}};
+    size_t nh = 1;
+    for (size_t i = 0; i < nmore && nh < MG_NELEMS(h); i++) {
+        h[nh++] = more[i];
+    }
+    mg_http_respond_headers(r, status, h, nh, body, (size_t)n);
+}
+
+void mg__http_error_msg(mg_request_t *r, int status, const char *msg)
+{
+    error_answer(r, status, msg, NULL, 0);
+}
+
+/* The reason phrase in lower case, as the error body's "error". */
+static const char *error_text(int status, char *msg, size_t cap)
+{
+    const char *reason = mg_http_reason(status);
+    size_t i = 0;
+    for (; reason[i] != '\0' && i + 1 < cap; i++) {
+        msg[i] = (char)(reason[i] >= 'A' && reason[i] <= 'Z' ? reason[i] + 32 : reason[i]);
+    }
+    msg[i] = '\0';
+    return msg;
+}
+
+void mg_http_error_headers(mg_request_t *r, int status, const mg_header_t *hdrs, size_t nhdrs)
+{
+    char msg[64];
+    error_answer(r, status, error_text(status, msg, sizeof(msg)), hdrs, nhdrs);
 }
 
 void mg_http_error(mg_request_t *r, int status)
 {
-    char msg[64];
-    const char *reason = mg_http_reason(status);
-    size_t i = 0;
-    for (; reason[i] != '\0' && i + 1 < sizeof(msg); i++) {
-        msg[i] = (char)(reason[i] >= 'A' && reason[i] <= 'Z' ? reason[i] + 32 : reason[i]);
-    }
-    msg[i] = '\0';
-    mg__http_error_msg(r, status, msg);
+    mg_http_error_headers(r, status, NULL, 0);
 }
 
 /* ---- content handlers of the http layer itself ---- */

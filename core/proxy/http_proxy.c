@@ -36,6 +36,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static proxy_t *free_list;
@@ -71,7 +72,7 @@ mg_http_try_t *mg__proxy_try_rec(proxy_t *p)
     return &r->tries[r->ntries - 1];
 }
 
-static void try_start(proxy_t *p, bool fresh_same_node);
+static void try_start(proxy_t *p, bool same_node);
 static void start_after_body(proxy_t *p);
 
 /* ---- lifetime ---- */
@@ -105,10 +106,7 @@ static mg_request_t *detach(proxy_t *p)
     mg_request_t *r = p->r;
     mg__proxy_try_end(p, false, false); /* the request ends mid-try: e.g. client gone */
     mg_http_client_abort(&p->cl);
-    if (p->up_state == PROXY_UP_QUEUED) {
-        ev_timer_stop(p->loop, &p->wait_timer);
-        mg_health_pending_leave(p->up);
-    }
+    mg_upstream_queue_leave(&p->up->queue, &p->waiter, MG_QUEUE_GONE);
     if (p->trial) {
         mg__proxy_observe(p, MG_HEALTH_NONE);
     }
@@ -267,73 +265,91 @@ static int pick_node(proxy_t *p)
     return -1;
 }
 
-static void try_connect(proxy_t *p);
+/* ---- waiting for a connection (upstream_queue.h) ---- */
 
-static void on_wait_timer(struct ev_loop *loop, ev_timer *w, int revents)
+static proxy_t *proxy_of_waiter(mg_upstream_waiter_t *w)
 {
-    try_connect(w->data);
+    return (proxy_t *)((char *)w - offsetof(proxy_t, waiter));
 }
 
-/* At max_connections: waits (polling, since the connection that frees a slot may be
- * another worker's) while fewer than max_pending requests wait, for at most the connect
- * timeout; else 503 at once. */
-static void conn_wait(proxy_t *p)
+/* The queue turned the request away: 503 with Retry-After, and one warn line naming
+ * the upstream and why. */
+static void queue_reject(proxy_t *p, const char *why)
 {
-    mg_upstream_t *up = p->up;
-    const mg_health_conf_t *h = &up->conf->health;
-    double limit = up->conf->connect_timeout > 0 ? up->conf->connect_timeout : 3.;
-    const char *why = NULL;
-    if (p->up_state != PROXY_UP_QUEUED) {
-        if (mg_health_pending_enter(up)) {
-            p->up_state = PROXY_UP_QUEUED;
-            p->wait_start = ev_now(p->loop);
-        } else {
-            why = "max_pending requests already wait";
-        }
-    } else if (ev_now(p->loop) - p->wait_start >= limit) {
-        why = "no connection freed within the connect timeout";
-    }
-    if (why != NULL) {
-        mg_request_t *r = p->r;
-        mg_log_warn("upstream \"%s\": at max_connections (%d) and %s: 503, client: %.*s, "
-                    "request_id: %.*s",
-                    up->conf->name, h->max_connections, why, (int)r->remote_addr.len,
-                    r->remote_addr.p, (int)r->request_id.len, r->request_id.p);
-        mg__proxy_fail(p, 503);
-        return;
-    }
-    p->wait_timer.repeat = 0.01;
-    ev_timer_again(p->loop, &p->wait_timer);
+    mg_request_t *r = p->r;
+    const mg_upstream_conf_t *uc = p->up->conf;
+    static char ra[16]; /* lives as long as the response path may look at it */
+    int n = snprintf(ra, sizeof(ra), "%d", MG_UPSTREAM_QUEUE_RETRY_AFTER);
+    mg_header_t h = {MG_STR("Retry-After"), mg_str(ra, (size_t)n)};
+    mg_log_warn("upstream \"%s\": no connection for the request: %s (max_connections %d, "
+                "queue.size %d, queue.timeout %gs): 503, client: %.*s, request_id: %.*s",
+                uc->name, why, uc->health.max_connections, uc->health.max_pending,
+                p->up->queue.timeout, (int)r->remote_addr.len, r->remote_addr.p,
+                (int)r->request_id.len, r->request_id.p);
+    r->upstream_time = ev_now(p->loop) - p->first_start - mg_lua_filter_time(r);
+    detach(p);
+    mg_http_error_headers(r, 503, &h, 1);
 }
 
-/* Hands the try to the upstream client: a pooled connection unless the stale-connection
- * retry asked for a fresh one, else a new one, or a wait for a free slot. */
-static void try_start_exchange(proxy_t *p, bool fresh)
+/* The try could not start (`why`: -EBUSY, -EALREADY, or 0 behind other waiters): it
+ * waits in the upstream's queue, or is turned away when the queue is full. */
+static void queue_wait(proxy_t *p, int why)
 {
-    bool queued = p->up_state == PROXY_UP_QUEUED;
+    p->up_state = PROXY_UP_QUEUED;
+    p->waiter.node = p->node;
+    if (mg_upstream_queue_wait(&p->up->queue, &p->waiter, why) != MG_OK) {
+        queue_reject(p, "the queue is full");
+    }
+}
+
+/* Hands the try to the upstream client: a pooled connection unless p->fresh (the
+ * stale-connection retry), else a new one. Returns what the upstream said: MG_OK (the
+ * exchange started and the request left the queue, if it was in it), or -EBUSY /
+ * -EALREADY (it waits in the queue, or was turned away). */
+static int exchange(proxy_t *p)
+{
     p->up_state = PROXY_UP_TRY; /* before: the start may call back (a pooled connection) */
-    int rc = mg_http_client_start_node(&p->cl, p->up, p->node, fresh, p->head, p->hlen, &p->body);
-    if (rc == -EBUSY) {
-        p->up_state = queued ? PROXY_UP_QUEUED : PROXY_UP_IDLE;
-        conn_wait(p);
+    int rc = mg_http_client_start_node(&p->cl, p->up, p->node, p->fresh, p->head, p->hlen,
+                                       &p->body);
+    if (rc == -EBUSY || rc == -EALREADY) {
+        queue_wait(p, rc);
+        return rc;
+    }
+    mg_upstream_queue_leave(&p->up->queue, &p->waiter, MG_QUEUE_SERVED);
+    return MG_OK;
+}
+
+/* Its turn in the queue. */
+static int on_queue_turn(mg_upstream_waiter_t *w)
+{
+    return exchange(proxy_of_waiter(w));
+}
+
+static void on_queue_timeout(mg_upstream_waiter_t *w)
+{
+    proxy_t *p = proxy_of_waiter(w);
+    p->up_state = PROXY_UP_IDLE;
+    queue_reject(p, "waited queue.timeout");
+}
+
+/* Starts the try, unless others wait for a connection to this upstream: a newcomer
+ * never overtakes them, it joins the tail of the queue. */
+static void try_start_exchange(proxy_t *p)
+{
+    if (p->up->queue.head != NULL && !p->waiter.queued) {
+        /* at max_connections it takes a place in queue.size, or is turned away */
+        queue_wait(p, mg_health_conn_at_max(p->up) ? -EBUSY : 0);
         return;
     }
-    if (queued) {
-        mg_health_pending_leave(p->up);
-        ev_timer_stop(p->loop, &p->wait_timer);
-    }
+    (void)exchange(p);
 }
 
-/* A queued try asks again. */
-static void try_connect(proxy_t *p)
-{
-    try_start_exchange(p, false);
-}
-
-static void try_start(proxy_t *p, bool fresh_same_node)
+/* The next try: on the node the balancer picks, or with same_node on the last one
+ * again; on a new connection when p->fresh says so. */
+static void try_start(proxy_t *p, bool same_node)
 {
     mg_upstream_t *up = p->up;
-    if (!fresh_same_node) {
+    if (!same_node) {
         if (p->tries == 0) {
             mg_health_request(up);
         }
@@ -357,7 +373,7 @@ static void try_start(proxy_t *p, bool fresh_same_node)
     p->try_began = mg_mono_now();
     mg_upstream_try_begin(up, p->node);
     p->body.sent = 0; /* the buffered request is replayed */
-    try_start_exchange(p, fresh_same_node);
+    try_start_exchange(p);
 }
 
 void mg__proxy_try_end(proxy_t *p, bool failed, bool measured)
@@ -411,11 +427,20 @@ void mg__proxy_try_failed(proxy_t *p, mg_http_client_err_t err, const char *why)
             mg__proxy_log_try(p, MG_LOG_WARN, "not retried", "the retry budget is spent");
         }
     }
-    if (rc == MG_PROXY_RETRY) {
+    if (rc == MG_PROXY_RETRY && err == MG_HTTP_CLIENT_ERR_CONNECT_TIMEOUT &&
+        p->up->conf->nnodes == 1) {
+        /* the only node: a connect lost in a full backlog gets another chance there */
         mg_health_retry_spend(p->up);
+        p->tries++;
+        p->fresh = false;
+        try_start(p, true);
+    } else if (rc == MG_PROXY_RETRY) {
+        mg_health_retry_spend(p->up);
+        p->fresh = false;
         try_start(p, false);
     } else if (rc == MG_PROXY_RETRY_FRESH) {
         p->stale_retried = true;
+        p->fresh = true;
         try_start(p, true);
     } else {
         mg__proxy_fail(p, rc);
@@ -652,8 +677,8 @@ void mg_proxy_start(mg_request_t *r)
     }
     p->body.end = !r->has_body;
     p->down = r->has_body ? PROXY_DOWN_RECEIVING : PROXY_DOWN_WAITING;
-    ev_init(&p->wait_timer, on_wait_timer);
-    p->wait_timer.data = p;
+    p->waiter.on_turn = on_queue_turn;
+    p->waiter.on_timeout = on_queue_timeout;
     mg_http_client_init(&p->cl, p->loop, &client_ops, p, p->rbuf, PROXY_RBUF);
     p->cl.connect_timeout = uc->connect_timeout > 0 ? uc->connect_timeout : 3.;
     p->cl.send_timeout = uc->send_timeout;

@@ -31,7 +31,8 @@ typedef struct {
 /* The upstream side: where the relay is with the upstream. */
 typedef enum {
     PROXY_UP_IDLE = 0, /* no try yet: the start of the request body is being buffered */
-    PROXY_UP_QUEUED,   /* at max_connections: waiting for a connection to be freed */
+    PROXY_UP_QUEUED,   /* waiting in the upstream's queue for a connection (at
+                        * max_connections, connects paced, or behind other waiters) */
     PROXY_UP_TRY,      /* a try runs in p->cl, whose state says where: connecting,
                         * sending, waiting for the head, reading the body, done, failed */
     PROXY_UP_DONE,     /* no more tries: the response is complete or the request failed */
@@ -57,7 +58,7 @@ struct proxy_s {
     mg_request_t *r; /* NULL once detached from the request */
     mg_upstream_t *up;
     struct ev_loop *loop;
-    ev_timer wait_timer; /* polls for a free connection while PROXY_UP_QUEUED */
+    mg_upstream_waiter_t waiter; /* its place in the upstream's queue (PROXY_UP_QUEUED) */
     proxy_ref_t *ref;
     proxy_t *next_free;
     proxy_up_t up_state;
@@ -69,7 +70,6 @@ struct proxy_s {
     int tries;
     mg_http_client_err_t last_err;
     double first_start;
-    double wait_start; /* when it started waiting in PROXY_UP_QUEUED */
     double try_began;  /* mg_mono_now() at the begin of the try */
     /* The flags below are bookkeeping, not progress: each says what must be given back
      * or was already used, whichever way a try or the request ends. */
@@ -78,6 +78,7 @@ struct proxy_s {
     bool trial;         /* the try holds a half-open breaker slot (health.h) */
     bool stale_retried; /* the one free retry after a stale pooled connection was used */
     bool ws_pending;    /* a WebSocket handshake counted in mg_http_tunnel_pending() */
+    bool fresh;         /* the try wants a new connection, not a pooled one */
 
     /* request going up */
     char *head;

@@ -643,6 +643,40 @@ static void render_nodes(out_t *o, const mg_gen_t *g)
     }
 }
 
+/* The upstreams' connection queues (upstream_queue.h): how many wait now, and how
+ * waits ended. Figures of all workers, from the shared upstream state. */
+static void render_queues(out_t *o, const mg_gen_t *g)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"moongate_upstream_queue_length", "gauge",
+         "Requests waiting for a connection to the upstream now (max_connections, connect "
+         "pacing)."},
+        {"moongate_upstream_queue_total", "counter",
+         "Waits for a connection to the upstream that ended, by outcome: served, timeout "
+         "(queue.timeout), full (queue.size), gone (the client left)."},
+    };
+    for (size_t f = 0; f < MG_NELEMS(fams); f++) {
+        family(o, fams[f].name, fams[f].type, fams[f].help);
+        for (size_t i = 0; i < g->conf->nupstreams; i++) {
+            const mg_upstream_state_t *st = g->upstreams[i]->state;
+            char un[512], labels[700];
+            escape(o, un, sizeof(un), g->upstreams[i]->conf->name);
+            if (f == 0) {
+                snprintf(labels, sizeof(labels), "upstream=\"%s\"", un);
+                sample_i(o, fams[f].name, labels, atomic_load(&st->queued));
+                continue;
+            }
+            for (int k = 0; k < MG_QUEUE_OUTCOMES; k++) {
+                snprintf(labels, sizeof(labels), "upstream=\"%s\",outcome=\"%s\"", un,
+                         mg_queue_outcome_names[k]);
+                sample_i(o, fams[f].name, labels, (int64_t)atomic_load(&st->queue_outcomes[k]));
+            }
+        }
+    }
+}
+
 static void render_tls(out_t *o, const mg_worker_t *w)
 {
     mg_tls_counters_t sum;
@@ -722,6 +756,7 @@ static void render_tracing(out_t *o)
 static void render_rest(out_t *o, const mg_worker_t *w, const mg_gen_t *g)
 {
     render_nodes(o, g);
+    render_queues(o, g);
     render_tls(o, w);
     render_tracing(o);
     mg__metrics_render_plugins(o, g);

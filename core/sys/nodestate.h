@@ -48,9 +48,12 @@ typedef struct {
     _Atomic uint64_t ejected_total; /* ejections since the master started (metrics) */
 } mg_node_state_t;
 
+/* How many ways a wait in an upstream's connection queue may end. */
+#define MG_NODESTATE_QUEUE_OUTCOMES 4
+
 /* One upstream as all workers see it. */
 typedef struct {
-    _Atomic int64_t pending;      /* requests waiting for a connection (max_pending) */
+    _Atomic int64_t pending;      /* requests waiting at max_connections (queue.size) */
     _Atomic uint64_t requests;    /* requests started, for the retry budget */
     _Atomic uint64_t retries;     /* retries made, for the retry budget */
     _Atomic double budget_since;  /* start of the retry budget's current window */
@@ -58,6 +61,10 @@ typedef struct {
     _Atomic double prober_until;  /* its lease: another process takes over after this */
     _Atomic uint64_t ejected;     /* nodes currently ejected (passive) */
     _Atomic int64_t connections;  /* open connections to all its nodes (max_connections) */
+    /* the connection queue (upstream_queue.h): requests waiting now, and how waits
+     * ended, by outcome (served, timeout, full, gone) */
+    _Atomic int64_t queued;
+    _Atomic uint64_t queue_outcomes[MG_NODESTATE_QUEUE_OUTCOMES];
 } mg_upstream_state_t;
 
 /* Creates the zone. Master, once, before the first fork. MG_OK or MG_ERROR (errno). */

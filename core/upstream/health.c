@@ -452,26 +452,16 @@ bool mg_health_conn_open(mg_upstream_t *u, int node)
     return true;
 }
 
+bool mg_health_conn_at_max(const mg_upstream_t *u)
+{
+    int max = u->conf->health.max_connections;
+    return max > 0 && atomic_load(&u->state->connections) >= max;
+}
+
 void mg_health_conn_closed(mg_upstream_t *u, int node)
 {
     atomic_fetch_sub(&u->state->connections, 1);
     atomic_fetch_sub(&u->nodes[node].state->connections, 1);
-}
-
-bool mg_health_pending_enter(mg_upstream_t *u)
-{
-    int max = u->conf->health.max_pending;
-    int64_t n = atomic_fetch_add(&u->state->pending, 1);
-    if (n >= max) {
-        atomic_fetch_sub(&u->state->pending, 1);
-        return false;
-    }
-    return true;
-}
-
-void mg_health_pending_leave(mg_upstream_t *u)
-{
-    atomic_fetch_sub(&u->state->pending, 1);
 }
 
 /* ---- /status ---- */
@@ -523,10 +513,11 @@ size_t mg_health_status_json(const mg_gen_t *g, char *buf, size_t cap)
         const mg_upstream_t *u = g->upstreams[i];
         mg_upstream_state_t *us = u->state;
         put(buf, cap, &len,
-            "%s{\"name\":\"%s\",\"connections\":%lld,\"pending\":%lld,\"requests\":%llu,"
-            "\"retries\":%llu,\"prober_pid\":%lld,\"nodes\":[",
+            "%s{\"name\":\"%s\",\"connections\":%lld,\"pending\":%lld,\"queued\":%lld,"
+            "\"requests\":%llu,\"retries\":%llu,\"prober_pid\":%lld,\"nodes\":[",
             i ? "," : "", u->conf->name, (long long)atomic_load(&us->connections),
-            (long long)atomic_load(&us->pending), (unsigned long long)atomic_load(&us->requests),
+            (long long)atomic_load(&us->pending), (long long)atomic_load(&us->queued),
+            (unsigned long long)atomic_load(&us->requests),
             (unsigned long long)atomic_load(&us->retries),
             u->conf->health.active.on ? (long long)atomic_load(&us->prober_pid) : 0LL);
         for (size_t j = 0; j < u->conf->nnodes; j++) {

@@ -16,9 +16,9 @@
  *   mg_health_begin(u, node, &trial)        after the pick (MG_DECLINED: pick again)
  *   mg_health_observe(u, node, outcome, trial)   when the try's outcome is known
  *   mg_health_retry_allowed(u) / mg_health_retry_spend(u)   around a retry
- *   mg_health_pending_enter(u) / mg_health_pending_leave(u) waiting at max_connections
  *
- * and upstream.c counts connections with mg_health_conn_open()/mg_health_conn_closed().
+ * and upstream.c counts connections with mg_health_conn_open()/mg_health_conn_closed()
+ * (requests waiting at max_connections are the upstream's queue: upstream_queue.h).
  */
 #ifndef MG_HEALTH_H
 #define MG_HEALTH_H
@@ -143,15 +143,11 @@ void mg_health_retry_spend(mg_upstream_t *u);
  * max_connections (the connection is then counted), false at the limit. */
 bool mg_health_conn_open(mg_upstream_t *u, int node);
 
+/* True when the upstream is at max_connections now (all workers). */
+bool mg_health_conn_at_max(const mg_upstream_t *u);
+
 /* A counted connection to `node` was closed. */
 void mg_health_conn_closed(mg_upstream_t *u, int node);
-
-/* A request starts waiting for a connection at max_connections: true when fewer than
- * max_pending wait (it is then counted), false when it must be refused. */
-bool mg_health_pending_enter(mg_upstream_t *u);
-
-/* A counted waiting request stopped waiting. */
-void mg_health_pending_leave(mg_upstream_t *u);
 
 /* Writes the "upstreams":[...] member of /status for the generation's upstreams into
  * buf. Returns the length written, or cap when it did not fit. */

@@ -592,6 +592,7 @@ static void on_connect_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     mg_http_client_t *cl = w->data;
     int rc = mg_upstream_connect_result(cl->conn);
+    mg_upstream_connected(cl->conn); /* its node may start another connect */
     if (rc != 0) {
         io_stop(cl);
         if (cl->total_timeout <= 0) {
@@ -706,7 +707,7 @@ int mg_http_client_start_node(mg_http_client_t *cl, mg_upstream_t *u, int node, 
     if (rc == -EBUSY && mg_upstream_evict_idle(u)) {
         rc = mg_upstream_connect(u, node, &c); /* an idle one made room */
     }
-    if (rc == -EBUSY) {
+    if (rc == -EBUSY || rc == -EALREADY) {
         timer_set(cl, 0);
         cl->state = MG_HTTP_CLIENT_IDLE;
         return -EBUSY;

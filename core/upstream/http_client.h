@@ -246,8 +246,9 @@ void mg_http_client_init(mg_http_client_t *cl, struct ev_loop *loop,
 /* Starts an exchange on node `node` of `u`: on a pooled connection unless `fresh`, else
  * on a new one (counted against max_connections). `head` (hlen bytes) and `body` (may
  * be NULL) are borrowed until the exchange ends. MG_OK: started, the callbacks follow;
- * -EBUSY: the upstream is at max_connections, nothing started. Other failures to get a
- * connection come through on_error from the loop. */
+ * -EBUSY: the upstream is at max_connections, or -EALREADY: max_connecting connects to
+ * the node are in progress (upstream.h); nothing started either way. Other failures to
+ * get a connection come through on_error from the loop. */
 int mg_http_client_start_node(mg_http_client_t *cl, mg_upstream_t *u, int node, bool fresh,
                               const char *head, size_t hlen, mg_http_client_body_t *body);
 

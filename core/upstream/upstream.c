@@ -168,8 +168,15 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
         goto fail;
     }
     u->conf = c;
+    const mg_health_conf_t *h = &c->health;
+    double qt = h->queue_timeout > 0 ? h->queue_timeout : c->connect_timeout > 0 ? c->connect_timeout : 3.;
+    if (mg_upstream_queue_init(&u->queue, c->nnodes, u->state, h->max_pending, qt) != MG_OK) {
+        mg_balancer_dispose(&u->balancer);
+        goto fail;
+    }
     if (c->tls.on && tls_setup(u, c) != MG_OK) {
         tls_dispose(u, c->nnodes);
+        mg_upstream_queue_dispose(&u->queue);
         mg_balancer_dispose(&u->balancer);
         goto fail;
     }
@@ -191,7 +198,17 @@ void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w)
 {
     u->worker = w;
     u->loop = w->loop;
+    mg_upstream_queue_bind(&u->queue, w->loop);
     mg_health_start(u);
+}
+
+/* c's connect is over: its node may start another one. */
+static void uncount_connecting(mg_upstream_conn_t *c)
+{
+    if (c->connecting) {
+        c->connecting = false;
+        c->up->nodes[c->node].connecting--;
+    }
 }
 
 static void conn_close(mg_upstream_conn_t *c)
@@ -203,7 +220,9 @@ static void conn_close(mg_upstream_conn_t *c)
     }
     mg_transport_close(&c->tp);
     if (c->up != NULL) {
+        uncount_connecting(c);
         mg_health_conn_closed(c->up, c->node);
+        mg_upstream_queue_kick(&c->up->queue); /* a slot under max_connections is free */
     }
     free(c);
 }
@@ -248,6 +267,7 @@ void mg_upstream_destroy(mg_upstream_t *u)
         return;
     }
     mg_health_stop(u);
+    mg_upstream_queue_dispose(&u->queue); /* before the closes below, which kick it */
     while (mg_upstream_evict_idle(u)) {
     }
     tls_dispose(u, u->conf->nnodes);
@@ -361,8 +381,12 @@ int mg_upstream_open(const struct sockaddr *sa, socklen_t salen, mg_upstream_con
 int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
 {
     const mg_addr_t *a = &u->conf->nodes[node].addr;
+    int pace = u->conf->health.max_connecting;
     *out = NULL;
 
+    if (pace > 0 && u->nodes[node].connecting >= pace) {
+        return -EALREADY;
+    }
     if (!mg_health_conn_open(u, node)) {
         return -EBUSY;
     }
@@ -373,6 +397,10 @@ int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
     }
     (*out)->node = node;
     (*out)->up = u;
+    if (rc == MG_AGAIN) {
+        (*out)->connecting = true;
+        u->nodes[node].connecting++;
+    }
     if (u->tls != NULL) {
         mg_upstream_tls_t tls;
         mg_upstream_node_tls(u, node, &tls);
@@ -385,6 +413,14 @@ int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
     return rc;
 }
 
+void mg_upstream_connected(mg_upstream_conn_t *c)
+{
+    if (c->up != NULL && c->connecting) {
+        uncount_connecting(c);
+        mg_upstream_queue_kick(&c->up->queue);
+    }
+}
+
 int mg_upstream_connect_result(mg_upstream_conn_t *c)
 {
     int err = 0;
@@ -393,6 +429,14 @@ int mg_upstream_connect_result(mg_upstream_conn_t *c)
         return -errno;
     }
     return -err;
+}
+
+/* At max_connections, requests of other workers (or of another generation) wait for a
+ * slot that an idle connection here would hold for nothing: nobody here waits. */
+static bool others_wait(const mg_upstream_t *u)
+{
+    return u->conf->health.max_connections > 0 && u->queue.len == 0 &&
+           atomic_load_explicit(&u->state->pending, memory_order_relaxed) > 0;
 }
 
 void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
@@ -411,14 +455,15 @@ void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
     bool draining = u->worker != NULL && u->worker->draining;
 
     if (!keep || draining || conf->keepalive <= 0 || u->loop == NULL ||
-        (conf->keepalive_requests > 0 && c->requests >= (unsigned)conf->keepalive_requests)) {
+        (conf->keepalive_requests > 0 && c->requests >= (unsigned)conf->keepalive_requests) ||
+        others_wait(u)) {
         conn_close(c);
         /* an older generation's pool, which the drain's start did not reach */
         while (draining && mg_upstream_evict_idle(u)) {
         }
         return;
     }
-    if (u->nidle >= (size_t)conf->keepalive) {
+    if (u->nidle >= (size_t)conf->keepalive + u->queue.len) {
         mg_upstream_conn_t *old = u->lru_tail;
         idle_unlink(old);
         conn_close(old);
@@ -450,6 +495,7 @@ void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
     /* idle connections must not keep a draining worker's loop alive */
     ev_unref(u->loop);
     ev_unref(u->loop);
+    mg_upstream_queue_kick(&u->queue); /* the head of the queue may take it */
 }
 
 void mg_upstream_try_begin(mg_upstream_t *u, int node)

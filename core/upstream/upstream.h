@@ -11,6 +11,7 @@
 #include "transport.h"
 #include "nodestate.h"
 #include "tls.h"
+#include "upstream_queue.h"
 
 #include <ev.h>
 #include <sys/socket.h>
@@ -40,6 +41,7 @@ struct mg_upstream_conn_s {
     int node;            /* index in conf->nodes; -1 outside any upstream */
     unsigned requests;   /* requests started on this connection */
     bool reused;         /* came out of the pool (may have gone stale meanwhile) */
+    bool connecting;     /* counted in its node's `connecting` until the connect's result */
     double idle_since;   /* loop time it was pooled */
     mg_upstream_t *up;   /* borrowed; NULL outside any upstream (mg_upstream_open) */
     /* per-node idle list (newest first) and the upstream-wide LRU (oldest last) */
@@ -50,6 +52,7 @@ struct mg_upstream_conn_s {
 typedef struct {
     mg_upstream_conn_t *idle; /* newest first */
     mg_node_state_t *state;   /* shared by all workers (nodestate.h) */
+    int connecting;           /* connects in progress from this worker (max_connecting) */
     /* with `tls:`: the names its handshakes use (owned), and its last session, which
      * every connection to it points at: cleared only once none is left */
     char *tls_sni;
@@ -69,6 +72,7 @@ struct mg_upstream_s {
     size_t nidle;                 /* idle connections in this worker, <= conf->keepalive */
     mg_health_t *health;          /* the active prober, NULL without active checks */
     mg_tls_client_t *tls;         /* with `tls:` (owned), else NULL */
+    mg_upstream_queue_t queue;    /* requests of this worker waiting for a connection */
 };
 
 /* Creates the runtime for upstream `c` in worker `w` (the conf outlives it), with its
@@ -97,10 +101,17 @@ mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node);
  * connect: t->ops->handshake). On MG_OK or MG_AGAIN (connect in progress: wait for
  * writability, then mg_upstream_connect_result) *out is a connection owned by the
  * caller. Otherwise returns a negative errno (-EMFILE/-ENFILE
- * when out of descriptors, -EBUSY when the upstream is at max_connections,
+ * when out of descriptors, -EBUSY when the upstream is at max_connections, -EALREADY
+ * when `max_connecting` connects to the node are in progress in this worker,
  * -ECONNREFUSED ...) and *out is NULL. Every open connection counts towards
- * max_connections until it is closed. */
+ * max_connections until it is closed; one in progress (MG_AGAIN) counts towards
+ * max_connecting until mg_upstream_connected() or its close. */
 int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out);
+
+/* The connect of c (in progress after mg_upstream_connect) has its result, whatever
+ * it is: c no longer counts towards its node's max_connecting, and the queue gets a
+ * turn. A no-op for a connection that was not counted. */
+void mg_upstream_connected(mg_upstream_conn_t *c);
 
 /* Opens a new non-blocking TCP connection (TCP_NODELAY) to any address, outside every
  * pool and limit (node -1, up NULL): mg_upstream_release() closes it. Returns as
@@ -123,8 +134,11 @@ int mg_upstream_connect_result(mg_upstream_conn_t *c);
 
 /* Gives a connection back. keep=true returns it to its node's idle pool when the
  * upstream allows it (keepalive > 0, fewer than keepalive_requests requests served),
- * evicting the oldest idle connection when the pool is full; otherwise, or with
- * keep=false, it is closed. The caller must have stopped its own watchers on c->io.
+ * evicting the oldest idle connection when the pool is full (while requests of this
+ * worker wait, the pool holds one more per waiter: they are about to take them);
+ * otherwise, or with keep=false, it is closed. With max_connections, when none of
+ * this worker's requests waits but others' do, it is closed too: its slot goes to them. Either way
+ * the upstream's queue gets a turn. The caller must have stopped its own watchers on c->io.
  * `c` is taken either way. */
 void mg_upstream_release(mg_upstream_conn_t *c, bool keep);
 

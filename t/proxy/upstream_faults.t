@@ -3,6 +3,7 @@
 # that broken connections are never pooled. Faults the scripted upstream cannot play
 # are played by fake_upstream() below, started and stopped by each block.
 use Test::Moongate;
+use Test::Moongate::Blackhole;
 use POSIX ();
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes ();
@@ -89,22 +90,7 @@ sub fake_serve {
     }
 }
 
-# blackhole($port) -> [the listener and its fillers], or undef when connects to it still
-# complete: a listener that never accepts, with its queue full, leaves further SYNs
-# unanswered on kernels that drop them (the only blackhole 127.0.0.1 offers).
-sub blackhole {
-    my ($port) = @_;
-    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
-                                  Listen => 1, ReuseAddr => 1) or die "listen: $!";
-    $l->listen(0);
-    my @fill;
-    for (1 .. 64) {
-        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                      Timeout => 0.3) or return [$l, @fill];
-        push @fill, $c;
-    }
-    return undef;
-}
+sub blackhole { Test::Moongate::Blackhole::make($_[0]) }
 
 sub count_lines {
     my ($file, $what) = @_;

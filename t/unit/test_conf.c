@@ -615,6 +615,44 @@ START_TEST(test_aliases)
 }
 END_TEST
 
+#define UP_HEAD "upstreams:\n  - name: u\n    nodes: [\"127.0.0.1:1\"]\n"
+
+/* queue.size and its older name max_pending, queue.timeout, max_connecting. */
+START_TEST(test_upstream_queue_keys)
+{
+    mg_conf_t *c = parse_ok(UP_HEAD);
+    const mg_health_conf_t *h = &c->upstreams[0].health;
+    ck_assert_int_eq(h->max_pending, 100);
+    ck_assert(h->queue_timeout == 0); /* the connect timeout */
+    ck_assert_int_eq(h->max_connecting, MG_CONF_MAX_CONNECTING);
+    mg_conf_destroy(c);
+
+    c = parse_ok(UP_HEAD "    queue: { size: 7, timeout: 250ms }\n    max_connecting: 0\n");
+    h = &c->upstreams[0].health;
+    ck_assert_int_eq(h->max_pending, 7);
+    ck_assert(fabs(h->queue_timeout - 0.25) < 1e-9);
+    ck_assert_int_eq(h->max_connecting, 0);
+    mg_conf_destroy(c);
+
+    c = parse_ok(UP_HEAD "    max_pending: 3\n    queue: { timeout: 1s }\n");
+    ck_assert_int_eq(c->upstreams[0].health.max_pending, 3);
+    mg_conf_destroy(c);
+
+    parse_err(UP_HEAD "    max_pending: 3\n    queue: { size: 4 }\n", 5, 20, "upstreams[0].queue.size",
+              "max_pending and queue.size are the same setting");
+    parse_err(UP_HEAD "    queue: { size: 4 }\n    max_pending: 3\n", 5, 18, "upstreams[0].max_pending",
+              "queue.size and max_pending are the same setting");
+    parse_err(UP_HEAD "    queue: { timeout: 0 }\n", 4, 23, "upstreams[0].queue.timeout",
+              "a duration above 0");
+    parse_err(UP_HEAD "    queue: { size: -1 }\n", 4, 20, "upstreams[0].queue.size",
+              "expected an integer from 0");
+    parse_err(UP_HEAD "    queue: { sise: 1 }\n", 4, 14, "upstreams[0].queue.sise", "unknown key");
+    parse_err(UP_HEAD "    queue: 5\n", 4, 12, "upstreams[0].queue", "expected a mapping");
+    parse_err(UP_HEAD "    max_connecting: -1\n", 4, 21, "upstreams[0].max_connecting",
+              "expected an integer from 0");
+}
+END_TEST
+
 START_TEST(test_parse_duration)
 {
     double d;
@@ -803,6 +841,7 @@ int main(void)
     tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof(errors) / sizeof(errors[0])));
     tcase_add_test(tc, test_error_format_and_file_errors);
     tcase_add_test(tc, test_aliases);
+    tcase_add_test(tc, test_upstream_queue_keys);
     tcase_add_test(tc, test_parse_duration);
     tcase_add_test(tc, test_parse_size);
     tcase_add_test(tc, test_parse_addr);

@@ -1,4 +1,4 @@
-/* deps: health health_probe http_client http_client_head upstream transport tls tls_server tls_ocsp tls_ticket balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log log_format log_template log_syslog pool str */
+/* deps: health health_probe http_client http_client_head upstream upstream_queue transport tls tls_server tls_ocsp tls_ticket balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log log_format log_template log_syslog pool str */
 #include <check.h>
 #include <stdlib.h>
 
@@ -393,16 +393,12 @@ START_TEST(test_filter_and_limits)
     memset(&ctx, 0, sizeof(ctx));
     ck_assert_uint_eq(mg_health_filter(u, &ctx), 0);
 
-    /* max_connections counts across nodes; max_pending bounds the waiters */
+    /* max_connections counts across nodes (the waiters: test_upstream_queue.c) */
     c.health.max_connections = 2;
-    c.health.max_pending = 1;
     ck_assert(mg_health_conn_open(u, 0));
     ck_assert(mg_health_conn_open(u, 1));
     ck_assert(!mg_health_conn_open(u, 2));
     ck_assert_int_eq(u->state->connections, 2);
-    ck_assert(mg_health_pending_enter(u));
-    ck_assert(!mg_health_pending_enter(u));
-    mg_health_pending_leave(u);
     mg_health_conn_closed(u, 0);
     ck_assert(mg_health_conn_open(u, 2));
     ck_assert_int_eq(u->nodes[2].state->connections, 1);

@@ -46,6 +46,7 @@ ROUTES = {
     "tls": "/tls/",
     "tls_proxy": "/tlsup/",
     "tls_auth": "/tlsauth/",
+    "queue": "/queue/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))

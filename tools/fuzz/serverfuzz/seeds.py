@@ -334,6 +334,24 @@ def burst_seeds():
     return out
 
 
+def queue_seeds():
+    """The upstream with one connection and a queue of four: slow answers hold the
+    connection while the rest waits, overflows or times out; bodies wait in the queue
+    too; a reset or an answer cut short frees the connection for the next waiter."""
+    out = []
+    for word in (b"x", b"slow", b"trickle", b"rst", b"close", b"chunked", b"s503", b"hang"):
+        path = b"/queue/" + word
+        out.append(("queue-get-" + word.decode(), [req(b"GET", path)]))
+    out.append(("queue-post", [req(b"POST", b"/queue/slow", [b"Content-Length: 5"], b"hello")]))
+    out.append(("queue-post-expect", [
+        req(b"POST", b"/queue/slow", [b"Expect: 100-continue", b"Content-Length: 4"]), b"abcd"]))
+    out.append(("queue-chunked", [req(b"POST", b"/queue/x", [b"Transfer-Encoding: chunked"]),
+                                  b"4\r\nabcd\r\n", b"0\r\n\r\n"]))
+    out.append(("queue-pipelined", [req(b"GET", b"/queue/slow") + req(b"GET", b"/queue/x")
+                                    + req(b"HEAD", b"/queue/x")]))
+    return out
+
+
 def trace_seeds():
     """W3C trace context, valid and not (tracing is on): each must be continued, or
     ignored for a new trace, and never break the request or the span's JSON."""
@@ -382,5 +400,6 @@ def all_seeds():
     main = valid_seeds() + pipeline_seeds() + catalogue_seeds() + trace_seeds()
     main += ppfuzz.xff_seeds(req)
     main += ws_seeds()
+    main += queue_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
