@@ -232,8 +232,9 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     for (size_t i = 0; i < u->conf->nnodes; i++) {
-        /* a probe still in flight (timeout > interval) is not doubled */
-        if (h->probes[i].rbuf == NULL) {
+        /* a probe still in flight (timeout > interval) is not doubled; nodes DNS took
+         * away are not probed */
+        if (h->probes[i].rbuf == NULL && !mg_upstream_node_gone(u, (int)i)) {
             probe_start(h, &h->probes[i]);
         }
     }
@@ -246,7 +247,7 @@ static char *build_request(const mg_upstream_t *u, int i, size_t *len)
     const mg_hc_active_conf_t *a = &u->conf->health.active;
     const char *host = a->host != NULL         ? a->host
                        : u->conf->host != NULL ? u->conf->host
-                                               : mg_upstream_node_addr(u, i);
+                                               : mg_upstream_node_host(u, i);
     static const mg_header_t ua = {MG_STR("User-Agent"), MG_STR("moongate-health-check")};
     mg_http_client_req_t q = {
         .method = MG_STR("GET"),

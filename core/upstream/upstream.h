@@ -50,6 +50,8 @@ struct mg_upstream_conn_s {
 typedef struct {
     mg_upstream_conn_t *idle; /* newest first */
     mg_node_state_t *state;   /* shared by all workers (nodestate.h) */
+    char *host;    /* a node from DNS: the "name:port" it came from (owned); else NULL */
+    unsigned refs; /* this worker's tries and open connections on it */
     /* with `tls:`: the names its handshakes use (owned), and its last session, which
      * every connection to it points at: cleared only once none is left */
     char *tls_sni;
@@ -69,7 +71,16 @@ struct mg_upstream_s {
     size_t nidle;                 /* idle connections in this worker, <= conf->keepalive */
     mg_health_t *health;          /* the active prober, NULL without active checks */
     mg_tls_client_t *tls;         /* with `tls:` (owned), else NULL */
+    /* nodes given by host name (upstream_dns.c): conf then points at the runtime's own
+     * copy of the upstream's conf, whose node list follows the DNS answers */
+    struct mg_upstream_dns_s *dns;
+    uint64_t gone[MG_BALANCER_MAX_NODES / 64]; /* nodes DNS took away: never picked */
 };
+
+static inline bool mg_upstream_node_gone(const mg_upstream_t *u, int node)
+{
+    return (u->gone[node >> 6] & ((uint64_t)1 << (node & 63))) != 0;
+}
 
 /* Creates the runtime for upstream `c` in worker `w` (the conf outlives it), with its
  * TLS client context when c->tls.on. NULL when out of memory or when the context cannot
@@ -145,7 +156,22 @@ void mg_upstream_try_end(mg_upstream_t *u, int node, bool failed, double seconds
  * max_connections. True when there was one. */
 bool mg_upstream_evict_idle(mg_upstream_t *u);
 
-/* "ip:port" text of a node as configured (borrowed from the conf). */
+/* "ip:port" text of a node: as configured, or the address a name resolved to
+ * (borrowed from the runtime). */
 const char *mg_upstream_node_addr(const mg_upstream_t *u, int node);
+
+/* The "host:port" a node is known by: for a node from DNS the name it was resolved
+ * from (as written, or an SRV target and port), else its address. For Host headers of
+ * health probes and TLS names, never an address where a name was given. */
+const char *mg_upstream_node_host(const mg_upstream_t *u, int node);
+
+/* One line per name of the upstream (JSON objects, comma separated) for /status: the
+ * name, its addresses now, the last success and the last error. Writes into buf (cap
+ * bytes); returns the length, or cap when it did not fit. 0 without names. */
+size_t mg_upstream_dns_status_json(const mg_upstream_t *u, char *buf, size_t cap);
+
+/* Why no node of u can be picked, when it is DNS's doing (no name has resolved yet):
+ * a static text, else NULL. */
+const char *mg_upstream_dns_empty_reason(const mg_upstream_t *u);
 
 #endif

@@ -1,0 +1,433 @@
+# DNS service discovery of upstream nodes: names resolved by the workers' resolvers and
+# followed as their answers change, against a dnsmasq of our own on 127.0.0.1 (hosts
+# from a file it re-reads on SIGHUP, SRV records from its conf file). The upstream
+# servers listen on 127.0.0.2, 127.0.0.3, ... (Linux routes all of 127/8 to lo), so
+# every A record is a node of its own. Nothing here asks any other name server.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Test::Moongate ();
+use Test::Moongate::Client;
+use Test::Moongate::Server;
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes ();
+
+my $main_pid = $$;
+my (@kids, %dns);
+
+sub find_dnsmasq {
+    for my $d (split(/:/, $ENV{PATH} // ''), '/usr/sbin', '/sbin') {
+        return "$d/dnsmasq" if -x "$d/dnsmasq";
+    }
+    return undef;
+}
+
+my $DNSMASQ = find_dnsmasq();
+plan(skip_all => 'dnsmasq is not installed (Debian package dnsmasq-base; '
+                 . 'tools/install-deps installs it)') unless $DNSMASQ;
+
+my $root = Test::Moongate::mg_root() . "/t/servroot_dns_$$";
+File::Path::make_path($root);
+
+sub spew {
+    my ($path, $text) = @_;
+    open my $fh, '>', "$path.tmp" or die "$path: $!\n";
+    print $fh $text;
+    close $fh;
+    rename "$path.tmp", $path or die "$path: $!\n";
+}
+
+# An upstream server on $addr:$port: every request gets "$addr:$port" as its body, or
+# a 500 when $fail; keep-alive as HTTP/1.1 says.
+sub backend {
+    my ($addr, $port, $fail) = @_;
+    my $srv = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 128,
+                                    ReuseAddr => 1, Proto => 'tcp')
+        or die "backend: cannot listen on $addr:$port: $!\n";
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid) {
+        close $srv;
+        push @kids, $pid;
+        return $pid;
+    }
+    POSIX::setpgid(0, 0);
+    $SIG{CHLD} = 'IGNORE';
+    $SIG{TERM} = sub { POSIX::_exit(0) };
+    while (1) {
+        my $c = $srv->accept or next;
+        my $kid = fork();
+        if (defined $kid && $kid == 0) {
+            close $srv;
+            my $buf = '';
+            while (1) {
+                while ($buf !~ /\r\n\r\n/) {
+                    my $n = sysread($c, $buf, 65536, length $buf);
+                    POSIX::_exit(0) unless $n;
+                }
+                $buf =~ s/^(.*?)\r\n\r\n//s;
+                my $head = $1;
+                my ($host) = $head =~ /^Host:\s*(\S+)/mi;
+                my $body = "$addr:$port " . ($host // '-');
+                my $st = $fail ? '500 Failing' : '200 OK';
+                syswrite($c, "HTTP/1.1 $st\r\nContent-Length: " . length($body)
+                         . "\r\nContent-Type: text/plain\r\n\r\n$body");
+            }
+        }
+        close $c;
+    }
+}
+
+sub dns_answers {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(Proto => 'udp', PeerAddr => '127.0.0.1', PeerPort => $port)
+        or return 0;
+    $s->send(pack('nnnnnn', 0x4d47, 0x0100, 1, 0, 0, 0) . "\4ping\4test\0" . pack('nn', 1, 1));
+    my $rin = '';
+    vec($rin, fileno($s), 1) = 1;
+    my $ok = select($rin, undef, undef, 0.2) > 0 && defined $s->recv(my $buf, 512);
+    close $s;
+    return $ok;
+}
+
+# dnsmasq on a free port of 127.0.0.1 answering from $hosts (a file) and the SRV lines
+# of its conf file; every name under .test it does not know is NXDOMAIN.
+sub dns_start {
+    my (%o) = @_;
+    my $port = $o{port} // Test::Moongate::Server::free_port();
+    my $hosts = "$root/hosts";
+    spew($hosts, $o{hosts} // '') if defined $o{hosts};
+    spew("$root/dnsmasq.conf", join('', map { "srv-host=$_\n" } @{ $o{srv} // [] }));
+    my @args = ('--keep-in-foreground', "--port=$port", '--listen-address=127.0.0.1',
+                '--bind-interfaces', '--no-resolv', '--no-hosts', "--addn-hosts=$hosts",
+                '--local=/test/', '--local-ttl=' . ($o{ttl} // 1), '--pid-file=',
+                "--conf-file=$root/dnsmasq.conf", '--log-facility=/dev/null');
+    push @args, '--user=root', '--group=root' if $> == 0;
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        exec($DNSMASQ, @args) or POSIX::_exit(127);
+    }
+    %dns = (pid => $pid, port => $port);
+    for (1 .. 50) {
+        return $port if dns_answers($port);
+        die "dnsmasq exited at start\n" if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        Time::HiRes::sleep(0.1);
+    }
+    die "dnsmasq did not answer on 127.0.0.1:$port within 5 s\n";
+}
+
+sub dns_hosts {
+    spew("$root/hosts", $_[0]);
+    kill 'HUP', $dns{pid};
+}
+
+sub dns_stop {
+    return unless $dns{pid};
+    kill 'TERM', $dns{pid};
+    waitpid($dns{pid}, 0);
+    %dns = ();
+}
+
+sub stop_kids {
+    for my $p (@kids) {
+        kill 'TERM', -$p;
+        kill 'TERM', $p;
+        waitpid($p, 0);
+    }
+    @kids = ();
+}
+
+END {
+    if ($$ == $main_pid) {
+        local $?;
+        dns_stop();
+        stop_kids();
+        File::Path::remove_tree($root) if Test::More->builder->is_passing
+            && !$ENV{MG_TEST_NO_CLEAN};
+    }
+}
+
+# A moongate with $yaml; the caller stops it.
+sub gateway {
+    my ($yaml) = @_;
+    my $port = Test::Moongate::Server::free_port();
+    my $t = Test::Moongate::Server->new(bin => Test::Moongate::mg_bin(), port => $port,
+                                        servroot => "$root/mg_$port", vars => {},
+                                        name => 'dns');
+    $t->prepare_root;
+    $t->write_file('conf/moongate.yaml', $t->config($yaml));
+    $t->start;
+    my $why = $t->wait_ready(10);
+    die "moongate did not start: $why\n" . $t->error_log . $t->stderr_log if $why;
+    return $t;
+}
+
+# $n requests: a hash of body -> count (status != 200 counts under "status NNN").
+sub spread {
+    my ($t, $n, $path) = @_;
+    my %seen;
+    for (1 .. $n) {
+        my $res = $t->request("GET " . ($path // '/'), [], 3);
+        my $st = $res ? $res->{status} // 0 : 0;
+        my $key = $st == 200 ? (split / /, $res->{body})[0] : "status $st";
+        $seen{$key}++;
+    }
+    return \%seen;
+}
+
+# Polls until `spread` of 10 requests hits exactly the addresses in @want (sorted).
+sub wait_for {
+    my ($t, $secs, @want) = @_;
+    my $end = Time::HiRes::time() + $secs;
+    my $got;
+    while (Time::HiRes::time() < $end) {
+        $got = spread($t, 10);
+        return 1 if join(',', sort keys %$got) eq join(',', sort @want);
+        Time::HiRes::sleep(0.2);
+    }
+    diag("after ${secs}s still " . JSON::PP->new->canonical->encode($got));
+    return 0;
+}
+
+sub resolver_yaml { "resolver: { servers: [\"127.0.0.1:$dns{port}\"], timeout: 500ms"
+                    . ($_[0] // '') . " }\n" }
+
+sub status_upstream {
+    my ($t, $name) = @_;
+    my $st = $t->status or return undef;
+    my ($u) = grep { $_->{name} eq $name } @{ $st->{upstreams} // [] };
+    return $u;
+}
+
+my $P = Test::Moongate::Server::free_port();
+backend("127.0.0.$_", $P) for 2 .. 4;
+backend('127.0.0.5', $P, 1);
+
+subtest 'two A records: both nodes get traffic, Host stays the client\'s' => sub {
+    dns_start(hosts => "127.0.0.2 api.test\n127.0.0.3 api.test\n");
+    my $t = gateway(resolver_yaml() . <<"YAML");
+upstreams:
+  - name: api
+    nodes: [ { address: "api.test:$P" } ]
+routes:
+  - { name: all, paths: ["/*"], upstream: api }
+YAML
+    ok(wait_for($t, 5, "127.0.0.2:$P", "127.0.0.3:$P"), 'both addresses answer');
+    my $got = spread($t, 20);
+    is($got->{"127.0.0.2:$P"}, 10, 'roundrobin: half to 127.0.0.2');
+    is($got->{"127.0.0.3:$P"}, 10, 'roundrobin: half to 127.0.0.3');
+    my $res = $t->request("GET /x", ['Host: front.example'], 3);
+    like($res->{body}, qr/ front\.example$/, 'the client\'s Host is passed');
+    my $u = status_upstream($t, 'api');
+    is(join(',', sort map { $_->{address} } @{ $u->{nodes} }), "127.0.0.2:$P,127.0.0.3:$P",
+       '/status lists the resolved addresses');
+    is($u->{nodes}[0]{resolved_from}, "api.test:$P", '... and the name they come from');
+    is($u->{dns}[0]{error}, undef, '... and no resolver error');
+    like($t->error_log, qr/api\.test:$P resolves to 127\.0\.0\.[23]:$P, 127\.0\.0\.[23]:$P/,
+         'the answer is logged');
+    $t->stop;
+    dns_stop();
+};
+
+subtest 'hosts change: traffic follows within about the TTL, without a reload' => sub {
+    dns_start(hosts => "127.0.0.2 api.test\n127.0.0.3 api.test\n");
+    my $t = gateway(resolver_yaml() . <<"YAML");
+upstreams:
+  - name: api
+    nodes: [ { address: "api.test:$P" } ]
+routes:
+  - { name: all, paths: ["/*"], upstream: api }
+YAML
+    ok(wait_for($t, 5, "127.0.0.2:$P", "127.0.0.3:$P"), 'two addresses first');
+    my $gen = $t->generation;
+    dns_hosts("127.0.0.3 api.test\n127.0.0.4 api.test\n");
+    ok(wait_for($t, 4, "127.0.0.3:$P", "127.0.0.4:$P"), '127.0.0.2 left, 127.0.0.4 came');
+    dns_hosts("127.0.0.4 api.test\n");
+    ok(wait_for($t, 4, "127.0.0.4:$P"), 'down to one address');
+    is($t->generation, $gen, 'no reload happened');
+    my $u = status_upstream($t, 'api');
+    is(join(',', map { $_->{address} } @{ $u->{nodes} }), "127.0.0.4:$P",
+       '/status lists only the address of now');
+    $t->stop;
+    dns_stop();
+};
+
+subtest 'an ejected node stays ejected after a re-resolution that keeps it' => sub {
+    dns_start(hosts => "127.0.0.2 api.test\n127.0.0.5 api.test\n");
+    my $t = gateway(resolver_yaml() . <<"YAML");
+upstreams:
+  - name: api
+    retries: 0
+    nodes: [ { address: "api.test:$P" } ]
+    health_check:
+      passive: { consecutive_5xx: 2, base_ejection_time: 60s, max_ejection_percent: 50 }
+routes:
+  - { name: all, paths: ["/*"], upstream: api }
+YAML
+    ok(wait_for($t, 5, "127.0.0.2:$P", "status 500"), 'both addresses first, one failing');
+    ok(wait_for($t, 3, "127.0.0.2:$P"), 'the failing address gets ejected');
+    my $log = length $t->error_log;
+    dns_hosts("127.0.0.2 api.test\n127.0.0.5 api.test\n127.0.0.3 api.test\n");
+    my $end = Time::HiRes::time() + 4;
+    Time::HiRes::sleep(0.1) until substr($t->error_log, $log) =~ /1 new, 0 gone/
+        || Time::HiRes::time() > $end;
+    like(substr($t->error_log, $log), qr/api\.test:$P resolves to .*\(1 new, 0 gone\)/,
+         'the new answer was merged');
+    my $got = spread($t, 20);
+    is(join(',', sort keys %$got), "127.0.0.2:$P,127.0.0.3:$P",
+       'the ejected address still gets nothing, the new one gets traffic');
+    my $u = status_upstream($t, 'api');
+    my ($n5) = grep { $_->{address} eq "127.0.0.5:$P" } @{ $u->{nodes} };
+    is($n5->{health}, 'ejected', '/status: still ejected');
+    $t->stop;
+    dns_stop();
+};
+
+subtest 'name server gone: the last good answer serves, one error line' => sub {
+    dns_start(hosts => "127.0.0.2 api.test\n127.0.0.3 api.test\n");
+    my $t = gateway(resolver_yaml() . <<"YAML");
+upstreams:
+  - name: api
+    nodes: [ { address: "api.test:$P" } ]
+routes:
+  - { name: all, paths: ["/*"], upstream: api }
+YAML
+    ok(wait_for($t, 5, "127.0.0.2:$P", "127.0.0.3:$P"), 'two addresses first');
+    my $log = length $t->error_log;
+    dns_stop();
+    Time::HiRes::sleep(7.5); # the TTL (1 s), a failed round, the retry 5 s later
+    my $got = spread($t, 20);
+    is_deeply($got, { "127.0.0.2:$P" => 10, "127.0.0.3:$P" => 10 }, 'both still serve');
+    my $new = substr($t->error_log, $log);
+    my @lines = $new =~ /(cannot resolve api\.test:$P[^\n]*)/g;
+    is(scalar @lines, 1, 'one error line for the outage') or diag($new);
+    like($lines[0] // '', qr/its last addresses keep serving/, '... saying what happens');
+    my $u = status_upstream($t, 'api');
+    ok($u->{dns}[0]{error}, '/status shows the resolver error: ' . ($u->{dns}[0]{error} // ''));
+    $t->stop;
+};
+
+subtest 'SRV: the lowest priority group, its ports and weights' => sub {
+    my ($pa, $pb, $pc) = map { Test::Moongate::Server::free_port() } 1 .. 3;
+    backend('127.0.0.2', $pa);
+    backend('127.0.0.3', $pb);
+    backend('127.0.0.4', $pc);
+    dns_start(hosts => "127.0.0.2 a.test\n127.0.0.3 b.test\n127.0.0.4 c.test\n",
+              srv => ["_http._tcp.svc.test,a.test,$pa,10,1", "_http._tcp.svc.test,b.test,$pb,10,3",
+                      "_http._tcp.svc.test,c.test,$pc,20,100"]);
+    my $t = gateway(resolver_yaml() . <<"YAML");
+upstreams:
+  - name: svc
+    nodes: [ { address: "_http._tcp.svc.test", srv: true } ]
+routes:
+  - { name: all, paths: ["/*"], upstream: svc }
+YAML
+    ok(wait_for($t, 5, "127.0.0.2:$pa", "127.0.0.3:$pb"), 'the two records of priority 10');
+    my $got = spread($t, 40);
+    is($got->{"127.0.0.2:$pa"}, 10, 'weight 1: a quarter');
+    is($got->{"127.0.0.3:$pb"}, 30, 'weight 3: three quarters');
+    ok(!$got->{"127.0.0.4:$pc"}, 'priority 20 is a backup group: nothing');
+    my $u = status_upstream($t, 'svc');
+    my ($b) = grep { $_->{address} eq "127.0.0.3:$pb" } @{ $u->{nodes} };
+    is($b->{resolved_from}, "b.test:$pb", 'an SRV node is known by its target and port');
+    $t->stop;
+    dns_stop();
+};
+
+subtest 'weights are inherited by every address of a name' => sub {
+    dns_start(hosts => "127.0.0.2 api.test\n127.0.0.3 api.test\n");
+    my $t = gateway(resolver_yaml() . <<"YAML");
+upstreams:
+  - name: api
+    nodes:
+      - { address: "api.test:$P", weight: 3 }
+      - { address: "127.0.0.4:$P", weight: 1 }
+routes:
+  - { name: all, paths: ["/*"], upstream: api }
+YAML
+    ok(wait_for($t, 5, "127.0.0.2:$P", "127.0.0.3:$P", "127.0.0.4:$P"), 'three nodes');
+    my $got = spread($t, 70);
+    is_deeply($got, { "127.0.0.2:$P" => 30, "127.0.0.3:$P" => 30, "127.0.0.4:$P" => 10 },
+              'each address of the name has weight 3');
+    $t->stop;
+    dns_stop();
+};
+
+subtest 'resolver.valid overrides the TTL' => sub {
+    dns_start(hosts => "127.0.0.2 api.test\n", ttl => 3600);
+    my $t = gateway(resolver_yaml(', valid: 1s') . <<"YAML");
+upstreams:
+  - name: api
+    nodes: [ "api.test:$P" ]
+routes:
+  - { name: all, paths: ["/*"], upstream: api }
+YAML
+    ok(wait_for($t, 5, "127.0.0.2:$P"), 'one address');
+    dns_hosts("127.0.0.3 api.test\n");
+    ok(wait_for($t, 4, "127.0.0.3:$P"), 'a TTL of an hour, yet the change shows within 4 s');
+    $t->stop;
+    dns_stop();
+};
+
+subtest 'a name that does not resolve at start: 503 and a clear line until it does' => sub {
+    dns_start(hosts => "127.0.0.2 other.test\n");
+    my $t = gateway(resolver_yaml() . <<"YAML");
+upstreams:
+  - name: api
+    nodes: [ "late.test:$P" ]
+routes:
+  - { name: all, paths: ["/*"], upstream: api }
+YAML
+    Time::HiRes::sleep(0.5);
+    my $res = $t->request("GET /", [], 3);
+    is($res->{status}, 503, '503 while the name has no address');
+    my $log = $t->error_log;
+    like($log, qr/cannot resolve late\.test:$P: host not found; it has no node until it resolves/,
+         'the resolver error is logged');
+    like($log, qr/upstream "api": no resolved upstream node, DNS: host not found/,
+         'the 503 says why');
+    dns_hosts("127.0.0.2 other.test\n127.0.0.3 late.test\n");
+    ok(wait_for($t, 12, "127.0.0.3:$P"), 'served once the name resolves');
+    like($t->error_log, qr/late\.test:$P resolves again/, 'the recovery is logged');
+    $t->stop;
+    dns_stop();
+};
+
+subtest 'configuration errors' => sub {
+    my $t = Test::Moongate::Server->new(bin => Test::Moongate::mg_bin(), port => 1,
+                                        servroot => "$root/conf", vars => {}, name => 'conf');
+    $t->prepare_root;
+    my @cases = (
+        ["upstreams:\n  - name: a\n    nodes: [ { address: \"127.0.0.1:80\", srv: true } ]\n",
+         qr/:3:\d+: upstreams\[0\]\.nodes\[0\]\.address: srv: true expects a DNS name .*got the IP address "127\.0\.0\.1:80"/],
+        ["upstreams:\n  - name: a\n    nodes: [ { address: \"svc.test:80\", srv: true } ]\n",
+         qr/upstreams\[0\]\.nodes\[0\]\.address: srv: true expects a DNS name .*got the address with a port "svc\.test:80"/],
+        ["upstreams:\n  - name: a\n    nodes: [ { address: \"x.test:80\", srv: maybe } ]\n",
+         qr/upstreams\[0\]\.nodes\[0\]\.srv: expected/],
+        ["upstreams:\n  - name: a\n    nodes: [ \"x.test:80\", \"X.test:80\" ]\n",
+         qr/upstreams\[0\]\.nodes\[1\]: address "X\.test:80" is already a node \(nodes\[0\]\)/],
+        ["upstreams:\n  - name: a\n    nodes: [ \"bad!name:80\" ]\n",
+         qr/upstreams\[0\]\.nodes\[0\]: expected .*not a valid IP address or host name/],
+        ["resolver: { valid: soon }\n", qr/:1:\d+: resolver\.valid: expected/],
+    );
+    for my $c (@cases) {
+        my $yaml = $c->[0] . "routes:\n  - { paths: [\"/*\"], return: { status: 200 } }\n";
+        $t->write_file('conf/moongate.yaml', $yaml);
+        my ($code, $out) = $t->run('-t', '-p', $t->servroot, '-c', $t->conf_file);
+        isnt($code, 0, 'refused: ' . (split /\n/, $c->[0])[-1]);
+        like($out, $c->[1], '... with the key and what was expected') or diag($out);
+    }
+    $t->write_file('conf/moongate.yaml', "upstreams:\n  - name: a\n    nodes: [ \"nowhere.invalid:80\" ]\n"
+                   . "routes:\n  - { paths: [\"/*\"], upstream: a }\n");
+    my ($code, $out) = $t->run('-t', '-p', $t->servroot, '-c', $t->conf_file);
+    is($code, 0, 'a name that does not resolve is no load error (it may resolve later)')
+        or diag($out);
+};
+
+done_testing();
