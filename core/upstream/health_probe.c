@@ -187,18 +187,6 @@ static void probe_start(mg_health_t *h, probe_t *p)
 
 /* ---- the tick ---- */
 
-/* True while `u` belongs to its worker's current generation and the worker serves. */
-static bool still_current(const mg_upstream_t *u)
-{
-    const mg_worker_t *w = u->worker;
-    if (w == NULL || w->draining || w->gen == NULL) {
-        return false;
-    }
-    const mg_gen_t *g = w->gen;
-    size_t i = (size_t)u->conf->index;
-    return i < g->conf->nupstreams && g->upstreams != NULL && g->upstreams[i] == u;
-}
-
 static void prober_halt(mg_health_t *h)
 {
     timer_stop(h->u->loop, &h->tick);
@@ -217,7 +205,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     mg_health_t *h = w->data;
     mg_upstream_t *u = h->u;
     const mg_hc_active_conf_t *a = &u->conf->health.active;
-    if (!still_current(u)) {
+    if (!mg_upstream_current(u)) {
         prober_halt(h);
         return;
     }

@@ -20,6 +20,7 @@
 #include "upstream_int.h"
 
 #include "conf.h"
+#include "gen.h"
 #include "log.h"
 #include "worker.h"
 
@@ -216,6 +217,17 @@ fail:
     free(u->nodes);
     free(u);
     return NULL;
+}
+
+bool mg_upstream_current(const mg_upstream_t *u)
+{
+    const mg_worker_t *w = u->worker;
+    if (w == NULL || w->draining || w->gen == NULL) {
+        return false;
+    }
+    const mg_gen_t *g = w->gen;
+    size_t i = (size_t)u->conf->index;
+    return i < g->conf->nupstreams && g->upstreams != NULL && g->upstreams[i] == u;
 }
 
 void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w)

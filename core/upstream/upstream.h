@@ -92,6 +92,10 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c);
  * given a worker. */
 void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w);
 
+/* True while `u` belongs to its worker's current generation and the worker serves
+ * (what runs in the background, probes and DNS, stops otherwise). */
+bool mg_upstream_current(const mg_upstream_t *u);
+
 /* Closes pooled idle connections, stops the prober and frees the runtime. Called when the
  * generation that owns it is released, so no request uses it any more. */
 void mg_upstream_destroy(mg_upstream_t *u);

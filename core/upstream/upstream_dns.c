@@ -39,6 +39,9 @@
 #define RETRY 5.0       /* a failed round is tried again after this long (s) */
 #define DEFAULT_TTL 30. /* an answer without a TTL ("localhost") is asked again after */
 #define TEXT_LEN (INET6_ADDRSTRLEN + 8)
+#define HOST_LEN (MG_RESOLVER_NAME_MAX + 8) /* "target:port" */
+
+typedef char host_t[HOST_LEN];
 
 typedef struct watch_s watch_t;
 
@@ -53,6 +56,7 @@ typedef struct mg_upstream_dns_s {
     mg_nodeset_event_t events[MG_UPSTREAM_MAX_NODES];
     watch_t *watches;
     size_t nwatches;
+    bool was_current; /* its generation was the worker's current one at some round */
 } dns_t;
 
 struct watch_s {
@@ -68,8 +72,8 @@ struct watch_s {
     size_t ngroup, next;
     unsigned maxw;
     mg_nodeset_addr_t *found; /* this round's addresses (malloc'd) */
+    host_t *found_host;       /* SRV: the "target:port" each came from (malloc'd) */
     size_t nfound;
-    uint8_t found_rec[MG_NODESET_PER_NAME * 2]; /* SRV: the record each came from */
     double ttl; /* this round's smallest TTL */
     const char *err;          /* why the last round failed; NULL after a success */
     double last_ok, last_err; /* wall-clock times, 0 = never */
@@ -82,6 +86,7 @@ typedef struct seed_s {
     struct seed_s *next;
     char *key; /* "upstream\nname as written" */
     size_t n;
+    host_t *hosts; /* SRV: each address' "target:port" (malloc'd); NULL for a name */
     mg_nodeset_addr_t addrs[];
 } seed_t;
 
@@ -100,15 +105,19 @@ static seed_t **seed_find(const char *up, const char *text)
     return pp;
 }
 
-static void seed_store(const char *up, const char *text, const mg_nodeset_addr_t *a, size_t n)
+static void seed_store(const char *up, const char *text, const mg_nodeset_addr_t *a,
+                       const host_t *hosts, size_t n)
 {
     seed_t **pp = seed_find(up, text);
-    seed_t *s = realloc(*pp, sizeof(seed_t) + n * sizeof(*a));
+    host_t *h = hosts != NULL ? malloc(n * sizeof(*h) + 1) : NULL;
+    seed_t *s = hosts == NULL || h != NULL ? realloc(*pp, sizeof(seed_t) + n * sizeof(*a)) : NULL;
     if (s == NULL) {
+        free(h);
         return; /* only a reload's head start is lost */
     }
     if (*pp == NULL) {
         s->next = NULL;
+        s->hosts = NULL;
         size_t len = strlen(up) + strlen(text) + 2;
         if ((s->key = malloc(len)) == NULL) {
             free(s);
@@ -119,6 +128,11 @@ static void seed_store(const char *up, const char *text, const mg_nodeset_addr_t
     *pp = s;
     s->n = n;
     memcpy(s->addrs, a, n * sizeof(*a));
+    free(s->hosts);
+    s->hosts = h;
+    if (h != NULL) {
+        memcpy(h, hosts, n * sizeof(*h));
+    }
 }
 
 /* ---- applying an answer ---- */
@@ -140,22 +154,22 @@ static void addr_text(const struct sockaddr_storage *sa, char *out, size_t len)
     }
 }
 
-/* The name a node from `w` is known by: the configured "name:port", or for SRV the
- * target and the record's port. */
-static void host_text(const watch_t *w, const struct sockaddr_storage *sa, const char *target,
-                      char *out, size_t len)
+/* The name the node in `slot` is known by: the configured "name:port", or for SRV the
+ * "target:port" its address came with (hosts[] runs along addrs[]). */
+static const char *host_of_slot(const watch_t *w, size_t slot, const mg_nodeset_addr_t *addrs,
+                                const host_t *hosts, size_t n)
 {
-    if (!w->node->srv) {
-        snprintf(out, len, "%s", w->node->addr.text);
-        return;
+    const mg_nodeset_slot_t *sl = &w->d->slots[slot];
+    for (size_t i = 0; hosts != NULL && i < n; i++) {
+        if (mg_nodeset_addr_eq(&addrs[i].sa, addrs[i].salen, &sl->sa, sl->salen)) {
+            return hosts[i];
+        }
     }
-    unsigned port = sa->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)sa)->sin6_port)
-                                              : ntohs(((const struct sockaddr_in *)sa)->sin_port);
-    snprintf(out, len, "%s:%u", target, port);
+    return w->node->addr.text;
 }
 
 /* Slot i took an address: the conf entry, then the runtime node. */
-static int take(dns_t *d, watch_t *w, size_t i, const char *target)
+static int take(dns_t *d, size_t i, const char *host)
 {
     mg_nodeset_slot_t *sl = &d->slots[i];
     mg_node_conf_t *nc = &d->nodes[i];
@@ -164,21 +178,7 @@ static int take(dns_t *d, watch_t *w, size_t i, const char *target)
     nc->addr.text = d->texts[i];
     nc->addr.sa = sl->sa;
     nc->addr.salen = sl->salen;
-    char host[MG_RESOLVER_NAME_MAX + 16];
-    host_text(w, &sl->sa, target, host, sizeof(host));
     return mg__upstream_node_take(d->u, (int)i, host);
-}
-
-/* The SRV target an address of this round came from (for its node's name). */
-static const char *target_of(const watch_t *w, size_t slot)
-{
-    const mg_nodeset_slot_t *sl = &w->d->slots[slot];
-    for (size_t i = 0; i < w->nfound; i++) {
-        if (mg_nodeset_addr_eq(&w->found[i].sa, w->found[i].salen, &sl->sa, sl->salen)) {
-            return w->group != NULL ? w->group[w->found_rec[i]].target : NULL;
-        }
-    }
-    return NULL;
 }
 
 static void log_change(dns_t *d, watch_t *w, size_t added, size_t gone)
@@ -197,8 +197,9 @@ static void log_change(dns_t *d, watch_t *w, size_t added, size_t gone)
                 gone);
 }
 
-/* Merges addrs into the nodes and applies what moved. */
-static void merge(dns_t *d, watch_t *w, mg_nodeset_addr_t *addrs, size_t n)
+/* Merges addrs (with their SRV hosts, or NULL) into the nodes and applies what moved. */
+static void merge(dns_t *d, watch_t *w, const mg_nodeset_addr_t *addrs, const host_t *hosts,
+                  size_t n)
 {
     mg_upstream_t *u = d->u;
     for (size_t i = 0; i < d->set.n; i++) {
@@ -221,7 +222,7 @@ static void merge(dns_t *d, watch_t *w, mg_nodeset_addr_t *addrs, size_t n)
         switch (d->events[i]) {
         case MG_NODESET_NEW:
             added++;
-            if (take(d, w, i, target_of(w, i)) != MG_OK) {
+            if (take(d, i, host_of_slot(w, i, addrs, hosts, n)) != MG_OK) {
                 mg_log_err("upstream \"%s\": out of memory for node %s", d->orig->name,
                            d->texts[i]);
                 d->slots[i].gone = true;
@@ -287,8 +288,10 @@ static void round_clear(watch_t *w)
 {
     free(w->group);
     free(w->found);
+    free(w->found_host);
     w->group = NULL;
     w->found = NULL;
+    w->found_host = NULL;
     w->ngroup = w->next = w->nfound = 0;
 }
 
@@ -315,21 +318,23 @@ static void round_done(watch_t *w)
     }
     w->err = NULL;
     w->last_ok = ev_now(d->u->loop);
-    merge(d, w, w->found, w->nfound);
-    seed_store(d->orig->name, w->node->addr.text, w->found, w->nfound);
+    merge(d, w, w->found, w->found_host, w->nfound);
+    seed_store(d->orig->name, w->node->addr.text, w->found, w->found_host, w->nfound);
     w->resolved = true;
     double ttl = w->ttl > 0 ? w->ttl : DEFAULT_TTL;
     round_clear(w);
     schedule(w, ttl);
 }
 
-/* Adds an answer's addresses with `port` and `weight` to the round (`rec`: the SRV
- * record they came from). */
+/* Adds an answer's addresses with `port` and `weight` to the round (`target`: the SRV
+ * target they came from, else NULL). */
 static void round_add(watch_t *w, const mg_resolver_answer_t *a, uint16_t port, int weight,
-                      size_t rec)
+                      const char *target)
 {
     for (size_t i = 0; i < a->naddrs && w->nfound < MG_NODESET_PER_NAME * 2; i++) {
-        w->found_rec[w->nfound] = (uint8_t)rec;
+        if (target != NULL) {
+            snprintf(w->found_host[w->nfound], HOST_LEN, "%s:%u", target, port);
+        }
         mg_nodeset_addr_t *f = &w->found[w->nfound++];
         memset(f, 0, sizeof(*f));
         f->sa = a->addrs[i];
@@ -358,12 +363,12 @@ static void on_addrs(void *arg, const mg_resolver_answer_t *a)
         return;
     }
     if (w->group == NULL) {
-        round_add(w, a, w->node->port, w->node->weight, 0);
+        round_add(w, a, w->node->port, w->node->weight, NULL);
         round_done(w);
         return;
     }
     const mg_resolver_srv_t *rec = &w->group[w->next];
-    round_add(w, a, rec->port, mg_nodeset_srv_weight(rec->weight, w->maxw), w->next);
+    round_add(w, a, rec->port, mg_nodeset_srv_weight(rec->weight, w->maxw), rec->target);
     w->next++;
     srv_next(w);
 }
@@ -404,7 +409,8 @@ static void on_srv(void *arg, const mg_resolver_srv_answer_t *a)
     size_t idx[MG_RESOLVER_MAX_SRV];
     size_t k = mg_nodeset_srv_group(a->recs, a->n, idx);
     w->group = malloc(k * sizeof(*w->group));
-    if (w->group == NULL) {
+    w->found_host = malloc(MG_NODESET_PER_NAME * 2 * sizeof(*w->found_host));
+    if (w->group == NULL || w->found_host == NULL) {
         round_failed(w, "out of memory");
         return;
     }
@@ -423,9 +429,15 @@ static void round_start(watch_t *w)
 {
     mg_upstream_t *u = w->d->u;
     w->r = u->worker != NULL ? u->worker->resolver : NULL;
-    if (u->worker == NULL || u->worker->draining) {
-        return; /* a draining worker's requests finish on what it has */
+    if (!mg_upstream_current(u)) {
+        /* a generation replaced by a reload, or a draining worker: its last requests
+         * finish on the nodes it has. One built but not installed yet asks again. */
+        if (!w->d->was_current && u->worker != NULL && !u->worker->draining) {
+            schedule(w, 1.0);
+        }
+        return;
     }
+    w->d->was_current = true;
     if (w->r == NULL) {
         round_failed(w, "the worker has no resolver");
         return;
@@ -456,8 +468,7 @@ static void seed_all(dns_t *d)
         seed_t *s = *seed_find(d->orig->name, w->node->addr.text);
         if (s != NULL && s->n > 0) {
             w->resolved = true;
-            /* SRV seeds have lost their targets: the names wait for the first round */
-            merge(d, w, s->addrs, s->n);
+            merge(d, w, s->addrs, s->hosts, s->n);
         }
     }
 }

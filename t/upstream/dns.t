@@ -254,6 +254,9 @@ YAML
     my $u = status_upstream($t, 'api');
     is(join(',', map { $_->{address} } @{ $u->{nodes} }), "127.0.0.4:$P",
        '/status lists only the address of now');
+    # one worker, one request at a time: one pooled connection per address in use; those
+    # to the addresses that left were closed, not kept for reuse
+    is($u->{connections}, 1, 'no pooled connection left to the addresses that went');
     $t->stop;
     dns_stop();
 };
@@ -336,6 +339,33 @@ YAML
     my $u = status_upstream($t, 'svc');
     my ($b) = grep { $_->{address} eq "127.0.0.3:$pb" } @{ $u->{nodes} };
     is($b->{resolved_from}, "b.test:$pb", 'an SRV node is known by its target and port');
+    $t->stop;
+    dns_stop();
+};
+
+subtest 'a reload starts with the addresses the previous generation had' => sub {
+    my ($pa, $pb) = map { Test::Moongate::Server::free_port() } 1 .. 2;
+    backend('127.0.0.2', $pa);
+    backend('127.0.0.3', $pb);
+    dns_start(hosts => "127.0.0.2 a.test\n127.0.0.3 b.test\n",
+              srv => ["_http._tcp.svc.test,a.test,$pa,10,1", "_http._tcp.svc.test,b.test,$pb,10,1"]);
+    my $yaml = resolver_yaml() . <<"YAML";
+upstreams:
+  - name: svc
+    nodes: [ { address: "_http._tcp.svc.test", srv: true } ]
+routes:
+  - { name: all, paths: ["/*"], upstream: svc }
+YAML
+    my $t = gateway($yaml);
+    ok(wait_for($t, 5, "127.0.0.2:$pa", "127.0.0.3:$pb"), 'both SRV targets');
+    is($t->reload($yaml . "  - { name: other, paths: [\"/other\"], upstream: svc }\n"), '',
+       'reloaded');
+    my $got = spread($t, 10);
+    is_deeply($got, { "127.0.0.2:$pa" => 5, "127.0.0.3:$pb" => 5 },
+              'the first requests of the new generation are served, none waits for DNS');
+    my $u = status_upstream($t, 'svc');
+    is(join(',', sort map { $_->{resolved_from} } @{ $u->{nodes} }), "a.test:$pa,b.test:$pb",
+       'the seeded nodes keep their SRV target names');
     $t->stop;
     dns_stop();
 };
