@@ -316,6 +316,76 @@ YAML
     $t->stop;
 };
 
+# A name server that answers every query with its question and then garbage: counts
+# that lie, records cut short, random bytes.
+sub garbage_dns {
+    my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0)
+        or die "udp socket: $!\n";
+    my $port = $s->sockport;
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid) {
+        close $s;
+        push @kids, $pid;
+        return $port;
+    }
+    $SIG{TERM} = sub { POSIX::_exit(0) };
+    my $n = 0;
+    while (1) {
+        my $peer = $s->recv(my $q, 512) // next;
+        next if length($q) < 12;
+        my ($id) = unpack('n', $q);
+        my $question = substr($q, 12);
+        my $junk = join '', map { chr(int(rand(256))) } 1 .. int(rand(40));
+        my @shapes = (
+            pack('nnnnnn', $id, 0x8180, 1, 3, 0, 0) . $question . $junk,
+            pack('nnnnnn', $id, 0x8180, 1, 1, 0, 0) . $question . "\xc0\x0c\x00",
+            pack('nnnnnn', $id, 0x8180, 1, 1, 0, 0) . $question
+                . "\xc0\x0c\x00\x21\x00\x01\x00\x00\x00\x05\x00\x40\x00",
+            pack('nnnnnn', $id, 0x8180, 9, 0, 0, 0) . $junk,
+        );
+        $s->send($shapes[$n++ % @shapes], 0, $peer);
+    }
+}
+
+subtest 'a name server answering garbage: the last good answers keep serving' => sub {
+    my ($pa) = Test::Moongate::Server::free_port();
+    backend('127.0.0.4', $pa);
+    dns_start(hosts => "127.0.0.2 api.test\n127.0.0.3 api.test\n127.0.0.4 s.test\n",
+              srv => ["_http._tcp.svc.test,s.test,$pa,1,1"]);
+    my $tail = <<"YAML";
+upstreams:
+  - name: api
+    nodes: [ "api.test:$P" ]
+  - name: svc
+    nodes: [ { address: "_http._tcp.svc.test", srv: true } ]
+routes:
+  - { name: all, paths: ["/*"], upstream: api }
+  - { name: svc, paths: ["/svc"], upstream: svc }
+YAML
+    my $t = gateway(resolver_yaml() . $tail);
+    ok(wait_for($t, 5, "127.0.0.2:$P", "127.0.0.3:$P"), 'two addresses from the good server');
+    my $res = $t->request("GET /svc", [], 3);
+    like($res->{body} // '', qr/^127\.0\.0\.4:$pa /, 'the SRV node answers');
+    my $bad = garbage_dns();
+    my $log = length $t->error_log;
+    is($t->reload("resolver: { servers: [\"127.0.0.1:$bad\"], timeout: 500ms }\n" . $tail), '',
+       'reloaded onto the garbage server');
+    Time::HiRes::sleep(3);
+    my $got = spread($t, 20);
+    is_deeply($got, { "127.0.0.2:$P" => 10, "127.0.0.3:$P" => 10 }, 'the names still serve');
+    $res = $t->request("GET /svc", [], 3);
+    like($res->{body} // '', qr/^127\.0\.0\.4:$pa /, 'so does the SRV name');
+    my $new = substr($t->error_log, $log);
+    my @api = $new =~ /(cannot resolve api\.test:$P[^\n]*)/g;
+    my @svc = $new =~ /(cannot resolve _http\._tcp\.svc\.test \(SRV\)[^\n]*)/g;
+    is(scalar @api, 1, 'one error line for the name') or diag($new);
+    is(scalar @svc, 1, 'one for the SRV name') or diag($new);
+    unlike($new, qr/\[(crit|alert)\]|AddressSanitizer|runtime error/, 'no worker trouble');
+    $t->stop;
+    dns_stop();
+};
+
 subtest 'SRV: the lowest priority group, its ports and weights' => sub {
     my ($pa, $pb, $pc) = map { Test::Moongate::Server::free_port() } 1 .. 3;
     backend('127.0.0.2', $pa);
