@@ -198,6 +198,18 @@ sub wait_for {
 sub resolver_yaml { "resolver: { servers: [\"127.0.0.1:$dns{port}\"], timeout: 500ms"
                     . ($_[0] // '') . " }\n" }
 
+# Polls /status until upstream $name lists $n nodes.
+sub wait_nodes {
+    my ($t, $name, $n, $secs) = @_;
+    my $end = Time::HiRes::time() + $secs;
+    while (Time::HiRes::time() < $end) {
+        my $u = status_upstream($t, $name);
+        return 1 if $u && @{ $u->{nodes} // [] } == $n;
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
 sub status_upstream {
     my ($t, $name) = @_;
     my $st = $t->status or return undef;
@@ -273,7 +285,9 @@ upstreams:
 routes:
   - { name: all, paths: ["/*"], upstream: api }
 YAML
-    ok(wait_for($t, 5, "127.0.0.2:$P", "status 500"), 'both addresses first, one failing');
+    ok(wait_nodes($t, 'api', 2, 5), 'both addresses resolved');
+    my $first = spread($t, 10);
+    ok($first->{"127.0.0.2:$P"} && $first->{'status 500'}, 'both get traffic, one fails');
     ok(wait_for($t, 3, "127.0.0.2:$P"), 'the failing address gets ejected');
     my $log = length $t->error_log;
     dns_hosts("127.0.0.2 api.test\n127.0.0.5 api.test\n127.0.0.3 api.test\n");
