@@ -10,6 +10,7 @@ use Test::More;
 use Test::Moongate ();
 use Test::Moongate::Client;
 use Test::Moongate::Server;
+use Test::Moongate::Dnsmasq;
 use IO::Socket::INET;
 use JSON::PP ();
 use POSIX ();
@@ -18,16 +19,7 @@ use Time::HiRes ();
 my $main_pid = $$;
 my (@kids, %dns);
 
-sub find_dnsmasq {
-    for my $d (split(/:/, $ENV{PATH} // ''), '/usr/sbin', '/sbin') {
-        return "$d/dnsmasq" if -x "$d/dnsmasq";
-    }
-    return undef;
-}
-
-my $DNSMASQ = find_dnsmasq();
-plan(skip_all => 'dnsmasq is not installed (Debian package dnsmasq-base; '
-                 . 'tools/install-deps installs it)') unless $DNSMASQ;
+plan(skip_all => Test::Moongate::Dnsmasq::skip_reason()) unless Test::Moongate::Dnsmasq::bin();
 
 my $root = Test::Moongate::mg_root() . "/t/servroot_dns_$$";
 File::Path::make_path($root);
@@ -81,45 +73,18 @@ sub backend {
     }
 }
 
-sub dns_answers {
-    my ($port) = @_;
-    my $s = IO::Socket::INET->new(Proto => 'udp', PeerAddr => '127.0.0.1', PeerPort => $port)
-        or return 0;
-    $s->send(pack('nnnnnn', 0x4d47, 0x0100, 1, 0, 0, 0) . "\4ping\4test\0" . pack('nn', 1, 1));
-    my $rin = '';
-    vec($rin, fileno($s), 1) = 1;
-    my $ok = select($rin, undef, undef, 0.2) > 0 && defined $s->recv(my $buf, 512);
-    close $s;
-    return $ok;
-}
-
-# dnsmasq on a free port of 127.0.0.1 answering from $hosts (a file) and the SRV lines
-# of its conf file; every name under .test it does not know is NXDOMAIN.
+# dnsmasq answering from $hosts (a file it re-reads on SIGHUP) and the SRV lines of its
+# conf file; every name under .test it does not know is NXDOMAIN.
 sub dns_start {
     my (%o) = @_;
-    my $port = $o{port} // Test::Moongate::Server::free_port();
     my $hosts = "$root/hosts";
-    spew($hosts, $o{hosts} // '') if defined $o{hosts};
+    spew($hosts, $o{hosts} // '');
     spew("$root/dnsmasq.conf", join('', map { "srv-host=$_\n" } @{ $o{srv} // [] }));
-    my @args = ('--keep-in-foreground', "--port=$port", '--listen-address=127.0.0.1',
-                '--bind-interfaces', '--no-resolv', '--no-hosts', "--addn-hosts=$hosts",
-                '--local=/test/', '--local-ttl=' . ($o{ttl} // 1), '--pid-file=',
-                "--conf-file=$root/dnsmasq.conf", '--log-facility=/dev/null');
-    push @args, '--user=root', '--group=root' if $> == 0;
-    my $pid = fork();
-    die "fork: $!\n" unless defined $pid;
-    if ($pid == 0) {
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', '/dev/null';
-        exec($DNSMASQ, @args) or POSIX::_exit(127);
-    }
+    my ($pid, $port) = Test::Moongate::Dnsmasq::start(
+        "--addn-hosts=$hosts", '--local=/test/', '--local-ttl=' . ($o{ttl} // 1),
+        "--conf-file=$root/dnsmasq.conf", '--log-facility=/dev/null');
     %dns = (pid => $pid, port => $port);
-    for (1 .. 50) {
-        return $port if dns_answers($port);
-        die "dnsmasq exited at start\n" if waitpid($pid, POSIX::WNOHANG()) == $pid;
-        Time::HiRes::sleep(0.1);
-    }
-    die "dnsmasq did not answer on 127.0.0.1:$port within 5 s\n";
+    return $port;
 }
 
 sub dns_hosts {
@@ -128,9 +93,7 @@ sub dns_hosts {
 }
 
 sub dns_stop {
-    return unless $dns{pid};
-    kill 'TERM', $dns{pid};
-    waitpid($dns{pid}, 0);
+    Test::Moongate::Dnsmasq::stop($dns{pid});
     %dns = ();
 }
 
@@ -218,10 +181,10 @@ sub status_upstream {
 }
 
 my $P = Test::Moongate::Server::free_port();
-backend("127.0.0.$_", $P) for 2 .. 4;
-backend('127.0.0.5', $P, 1);
 
-subtest 'two A records: both nodes get traffic, Host stays the client\'s' => sub {
+# dnsmasq with api.test -> 127.0.0.2, 127.0.0.3 and a gateway whose upstream "api" is
+# api.test:$P, once both addresses answer.
+sub api_gateway {
     dns_start(hosts => "127.0.0.2 api.test\n127.0.0.3 api.test\n");
     my $t = gateway(resolver_yaml() . <<"YAML");
 upstreams:
@@ -231,6 +194,13 @@ routes:
   - { name: all, paths: ["/*"], upstream: api }
 YAML
     ok(wait_for($t, 5, "127.0.0.2:$P", "127.0.0.3:$P"), 'both addresses answer');
+    return $t;
+}
+backend("127.0.0.$_", $P) for 2 .. 4;
+backend('127.0.0.5', $P, 1);
+
+subtest 'two A records: both nodes get traffic, Host stays the client\'s' => sub {
+    my $t = api_gateway();
     my $got = spread($t, 20);
     is($got->{"127.0.0.2:$P"}, 10, 'roundrobin: half to 127.0.0.2');
     is($got->{"127.0.0.3:$P"}, 10, 'roundrobin: half to 127.0.0.3');
@@ -248,15 +218,7 @@ YAML
 };
 
 subtest 'hosts change: traffic follows within about the TTL, without a reload' => sub {
-    dns_start(hosts => "127.0.0.2 api.test\n127.0.0.3 api.test\n");
-    my $t = gateway(resolver_yaml() . <<"YAML");
-upstreams:
-  - name: api
-    nodes: [ { address: "api.test:$P" } ]
-routes:
-  - { name: all, paths: ["/*"], upstream: api }
-YAML
-    ok(wait_for($t, 5, "127.0.0.2:$P", "127.0.0.3:$P"), 'two addresses first');
+    my $t = api_gateway();
     my $gen = $t->generation;
     dns_hosts("127.0.0.3 api.test\n127.0.0.4 api.test\n");
     ok(wait_for($t, 4, "127.0.0.3:$P", "127.0.0.4:$P"), '127.0.0.2 left, 127.0.0.4 came');
@@ -307,15 +269,7 @@ YAML
 };
 
 subtest 'name server gone: the last good answer serves, one error line' => sub {
-    dns_start(hosts => "127.0.0.2 api.test\n127.0.0.3 api.test\n");
-    my $t = gateway(resolver_yaml() . <<"YAML");
-upstreams:
-  - name: api
-    nodes: [ { address: "api.test:$P" } ]
-routes:
-  - { name: all, paths: ["/*"], upstream: api }
-YAML
-    ok(wait_for($t, 5, "127.0.0.2:$P", "127.0.0.3:$P"), 'two addresses first');
+    my $t = api_gateway();
     my $log = length $t->error_log;
     dns_stop();
     Time::HiRes::sleep(7.5); # the TTL (1 s), a failed round, the retry 5 s later
