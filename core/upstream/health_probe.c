@@ -57,6 +57,7 @@ struct mg_health_s {
     bool holder;     /* this process held the lease at the last tick */
     bool stopped;    /* the tick is off for good (drain, newer generation) */
     probe_t *probes; /* one per node */
+    size_t nprobes;  /* the nodes when it started (DNS may change them: it restarts) */
 };
 
 /* ---- watchers that do not keep the loop alive ---- */
@@ -190,7 +191,7 @@ static void probe_start(mg_health_t *h, probe_t *p)
 static void prober_halt(mg_health_t *h)
 {
     timer_stop(h->u->loop, &h->tick);
-    for (size_t i = 0; i < h->u->conf->nnodes; i++) {
+    for (size_t i = 0; i < h->nprobes; i++) {
         probe_close(&h->probes[i]);
     }
     if (h->holder) {
@@ -219,7 +220,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     if (!holder) {
         return;
     }
-    for (size_t i = 0; i < u->conf->nnodes; i++) {
+    for (size_t i = 0; i < h->nprobes; i++) {
         /* a probe still in flight (timeout > interval) is not doubled; nodes DNS took
          * away are not probed */
         if (h->probes[i].rbuf == NULL && !mg_upstream_node_gone(u, (int)i)) {
@@ -255,7 +256,7 @@ static char *build_request(const mg_upstream_t *u, int i, size_t *len)
 
 static void prober_free(mg_health_t *h)
 {
-    for (size_t i = 0; i < h->u->conf->nnodes; i++) {
+    for (size_t i = 0; i < h->nprobes; i++) {
         free(h->probes[i].req);
     }
     free(h->probes);
@@ -268,13 +269,15 @@ void mg_health_start(mg_upstream_t *u)
         return;
     }
     mg_health_t *h = calloc(1, sizeof(*h));
-    if (h == NULL || (h->probes = calloc(u->conf->nnodes, sizeof(*h->probes))) == NULL) {
+    if (h == NULL || (h->probes = calloc(u->conf->nnodes ? u->conf->nnodes : 1,
+                                         sizeof(*h->probes))) == NULL) {
         free(h);
         mg_log_err("upstream \"%s\": out of memory for the health prober", u->conf->name);
         return;
     }
     h->u = u;
-    for (size_t i = 0; i < u->conf->nnodes; i++) {
+    h->nprobes = u->conf->nnodes;
+    for (size_t i = 0; i < h->nprobes; i++) {
         probe_t *p = &h->probes[i];
         p->h = h;
         p->node = (int)i;

@@ -217,6 +217,10 @@ static void merge(dns_t *d, watch_t *w, const mg_nodeset_addr_t *addrs, const ho
         return;
     }
     size_t added = 0, gone = 0;
+    bool probing = u->health != NULL; /* the prober's list of nodes follows */
+    if (probing) {
+        mg_health_stop(u);
+    }
     d->eff.nnodes = d->set.n;
     for (size_t i = 0; i < d->set.n; i++) {
         switch (d->events[i]) {
@@ -251,8 +255,7 @@ static void merge(dns_t *d, watch_t *w, const mg_nodeset_addr_t *addrs, const ho
             }
         }
     }
-    if (u->health != NULL) { /* the prober's list of nodes follows */
-        mg_health_stop(u);
+    if (probing) {
         mg_health_start(u);
     }
     log_change(d, w, added, gone);

@@ -268,6 +268,34 @@ YAML
     dns_stop();
 };
 
+subtest 'active checks follow the new addresses; a down one stays down' => sub {
+    dns_start(hosts => "127.0.0.2 api.test\n127.0.0.5 api.test\n");
+    my $t = gateway(resolver_yaml() . <<"YAML");
+upstreams:
+  - name: api
+    nodes: [ { address: "api.test:$P" } ]
+    health_check:
+      active: { path: /health, interval: 200ms, timeout: 500ms, unhealthy_threshold: 2,
+                healthy_threshold: 2 }
+routes:
+  - { name: all, paths: ["/*"], upstream: api }
+YAML
+    ok(wait_for($t, 5, "127.0.0.2:$P"), 'the failing address is found down by the probes');
+    my $log = length $t->error_log;
+    dns_hosts("127.0.0.2 api.test\n127.0.0.5 api.test\n127.0.0.3 api.test\n");
+    ok(wait_for($t, 5, "127.0.0.2:$P", "127.0.0.3:$P"), 'the new address gets traffic');
+    my $got = spread($t, 20);
+    ok(!$got->{'status 500'}, 'the down address still gets none');
+    my $u = status_upstream($t, 'api');
+    my %health = map { $_->{address} => $_->{health} } @{ $u->{nodes} };
+    is($health{"127.0.0.5:$P"}, 'unhealthy', '/status: still unhealthy');
+    is($health{"127.0.0.3:$P"}, 'healthy', '/status: the new one healthy');
+    unlike(substr($t->error_log, $log), qr/127\.0\.0\.5:$P.*(is healthy|came back)/i,
+           'the down address was not brought back by the restart of the prober');
+    $t->stop;
+    dns_stop();
+};
+
 subtest 'name server gone: the last good answer serves, one error line' => sub {
     my $t = api_gateway();
     my $log = length $t->error_log;
