@@ -197,9 +197,10 @@ static void log_change(dns_t *d, watch_t *w, size_t added, size_t gone)
                 gone);
 }
 
-/* Merges addrs (with their SRV hosts, or NULL) into the nodes and applies what moved. */
+/* Merges addrs (with their SRV hosts, or NULL) into the nodes and applies what moved;
+ * logs the change unless `quiet` (a reload's seed: nothing changed for the operator). */
 static void merge(dns_t *d, watch_t *w, const mg_nodeset_addr_t *addrs, const host_t *hosts,
-                  size_t n)
+                  size_t n, bool quiet)
 {
     mg_upstream_t *u = d->u;
     for (size_t i = 0; i < d->set.n; i++) {
@@ -258,7 +259,9 @@ static void merge(dns_t *d, watch_t *w, const mg_nodeset_addr_t *addrs, const ho
     if (probing) {
         mg_health_start(u);
     }
-    log_change(d, w, added, gone);
+    if (!quiet) {
+        log_change(d, w, added, gone);
+    }
 }
 
 /* ---- rounds ---- */
@@ -321,7 +324,7 @@ static void round_done(watch_t *w)
     }
     w->err = NULL;
     w->last_ok = ev_now(d->u->loop);
-    merge(d, w, w->found, w->found_host, w->nfound);
+    merge(d, w, w->found, w->found_host, w->nfound, false);
     seed_store(d->orig->name, w->node->addr.text, w->found, w->found_host, w->nfound);
     w->resolved = true;
     double ttl = w->ttl > 0 ? w->ttl : DEFAULT_TTL;
@@ -471,7 +474,10 @@ static void seed_all(dns_t *d)
         seed_t *s = *seed_find(d->orig->name, w->node->addr.text);
         if (s != NULL && s->n > 0) {
             w->resolved = true;
-            merge(d, w, s->addrs, s->hosts, s->n);
+            for (size_t j = 0; !w->node->srv && j < s->n; j++) {
+                s->addrs[j].weight = w->node->weight; /* the reload may have changed it */
+            }
+            merge(d, w, s->addrs, s->hosts, s->n, true);
         }
     }
 }
