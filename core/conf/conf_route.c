@@ -73,8 +73,8 @@ static int node_address(mg__conf_ctx_t *c, yaml_node_t *v, mg_node_conf_t *node)
     }
     char host[256];
     const char *why;
-    int rc = mg__conf_parse_addr_lazy(node->addr.text, &node->addr, host, sizeof(host),
-                                      &node->port, &why);
+    int rc = mg__conf_parse_addr_lazy(node->addr.text, &node->addr, host, sizeof(host), &node->port,
+                                      &why);
     if (rc == MG_DECLINED) {
         node->host = mg_pool_strdup(c->pool, host);
         return node->host != NULL ? MG_OK : mg__conf_fail(c, v, "out of memory");
@@ -107,8 +107,7 @@ static int read_node(mg__conf_ctx_t *c, yaml_node_t *v, mg_node_conf_t *node)
 {
     node->weight = 1;
     if (v->type == YAML_SCALAR_NODE && !mg__conf_is_null(v)) {
-        return mg__conf_str(c, v, &node->addr.text) != MG_OK ? MG_ERROR
-                                                              : node_address(c, v, node);
+        return mg__conf_str(c, v, &node->addr.text) != MG_OK ? MG_ERROR : node_address(c, v, node);
     }
     if (v->type != YAML_MAPPING_NODE) {
         char what[80];
@@ -134,9 +133,9 @@ static bool node_same(const mg_node_conf_t *a, const mg_node_conf_t *b)
     if ((a->host == NULL) != (b->host == NULL)) {
         return false;
     }
-    return a->host == NULL ? mg__conf_addr_eq(&a->addr, &b->addr)
-                           : a->port == b->port && a->srv == b->srv &&
-                                 strcasecmp(a->host, b->host) == 0;
+    return a->host == NULL
+               ? mg__conf_addr_eq(&a->addr, &b->addr)
+               : a->port == b->port && a->srv == b->srv && strcasecmp(a->host, b->host) == 0;
 }
 
 static int on_nodes(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)

@@ -269,8 +269,8 @@ int mg__conf_parse_addr(const char *s, mg_addr_t *out, const char **why)
     return rc == MG_DECLINED ? resolve(host, port, out, why) : rc;
 }
 
-int mg__conf_parse_addr_lazy(const char *s, mg_addr_t *out, char *host, size_t hlen,
-                             uint16_t *port, const char **why)
+int mg__conf_parse_addr_lazy(const char *s, mg_addr_t *out, char *host, size_t hlen, uint16_t *port,
+                             const char **why)
 {
     in_port_t p = 0;
     int rc = parse_addr(s, out, host, hlen, &p, why);

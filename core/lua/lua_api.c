@@ -692,7 +692,8 @@ int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out)
 /* Picks node `i` (0-based) of the route's upstream for the first try. */
 int mg_lua_set_peer(mg_lua_task_t *t, int i)
 {
-    if (i < 0 || i >= mg_lua_upstream_node_count(t) || mg_upstream_node_gone(route_upstream(t), i)) {
+    if (i < 0 || i >= mg_lua_upstream_node_count(t) ||
+        mg_upstream_node_gone(route_upstream(t), i)) {
         return MG_DECLINED;
     }
     t->peer = i;

@@ -56,7 +56,7 @@ struct mg_resolver_s {
     mg_rcache_t cache;
     char *servers; /* as given to c-ares, "ip:port,[ip6]:port"; "" for resolv.conf */
     double valid, timeout;
-    size_t pending; /* waiters, SRV queries included */
+    size_t pending;            /* waiters, SRV queries included */
     mg_resolver_srvq_t *srvqs; /* SRV queries running */
     bool freeing;
     mg_resolver_stats_t stats;
@@ -160,8 +160,7 @@ static void answer_addr(struct sockaddr_storage *ss, int family, const void *a)
     }
 }
 
-static void answer_of(const mg_resolver_t *r, const mg_rcache_entry_t *e,
-                      mg_resolver_answer_t *out)
+static void answer_of(const mg_resolver_t *r, const mg_rcache_entry_t *e, mg_resolver_answer_t *out)
 {
     out->naddrs = e->naddrs;
     out->err = e->err;

@@ -269,8 +269,8 @@ void mg_health_start(mg_upstream_t *u)
         return;
     }
     mg_health_t *h = calloc(1, sizeof(*h));
-    if (h == NULL || (h->probes = calloc(u->conf->nnodes ? u->conf->nnodes : 1,
-                                         sizeof(*h->probes))) == NULL) {
+    if (h == NULL ||
+        (h->probes = calloc(u->conf->nnodes ? u->conf->nnodes : 1, sizeof(*h->probes))) == NULL) {
         free(h);
         mg_log_err("upstream \"%s\": out of memory for the health prober", u->conf->name);
         return;

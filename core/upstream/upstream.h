@@ -50,8 +50,8 @@ struct mg_upstream_conn_s {
 typedef struct {
     mg_upstream_conn_t *idle; /* newest first */
     mg_node_state_t *state;   /* shared by all workers (nodestate.h) */
-    char *host;    /* a node from DNS: the "name:port" it came from (owned); else NULL */
-    unsigned refs; /* this worker's tries and open connections on it */
+    char *host;               /* a node from DNS: the "name:port" it came from (owned); else NULL */
+    unsigned refs;            /* this worker's tries and open connections on it */
     /* with `tls:`: the names its handshakes use (owned), and its last session, which
      * every connection to it points at: cleared only once none is left */
     char *tls_sni;

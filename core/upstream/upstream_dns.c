@@ -74,7 +74,7 @@ struct watch_s {
     mg_nodeset_addr_t *found; /* this round's addresses (malloc'd) */
     host_t *found_host;       /* SRV: the "target:port" each came from (malloc'd) */
     size_t nfound;
-    double ttl; /* this round's smallest TTL */
+    double ttl;               /* this round's smallest TTL */
     const char *err;          /* why the last round failed; NULL after a success */
     double last_ok, last_err; /* wall-clock times, 0 = never */
     bool resolved;            /* an answer was ever merged (or seeded) */
@@ -509,8 +509,8 @@ int mg__upstream_dns_create(mg_upstream_t *u, const mg_upstream_conf_t *c)
             continue;
         }
         mg_nodeset_slot_t *sl = &d->slots[d->set.n];
-        *sl = (mg_nodeset_slot_t){.origin = (int)i, .sa = nc->addr.sa, .salen = nc->addr.salen,
-                                  .weight = nc->weight};
+        *sl = (mg_nodeset_slot_t){
+            .origin = (int)i, .sa = nc->addr.sa, .salen = nc->addr.salen, .weight = nc->weight};
         d->nodes[d->set.n++] = *nc;
     }
     d->eff.nnodes = d->set.n;
@@ -570,14 +570,14 @@ size_t mg_upstream_dns_status_json(const mg_upstream_t *u, char *buf, size_t cap
     size_t len = 0;
     for (size_t i = 0; d != NULL && i < d->nwatches && len < cap; i++) {
         const watch_t *w = &d->watches[i];
-        len += (size_t)snprintf(buf + len, cap - len,
-                                "%s{\"name\":\"%s\",\"srv\":%s,\"addresses\":[", i ? "," : "",
-                                w->node->addr.text, w->node->srv ? "true" : "false");
+        len +=
+            (size_t)snprintf(buf + len, cap - len, "%s{\"name\":\"%s\",\"srv\":%s,\"addresses\":[",
+                             i ? "," : "", w->node->addr.text, w->node->srv ? "true" : "false");
         size_t k = 0;
         for (size_t j = 0; j < d->set.n && len < cap; j++) {
             if (!d->slots[j].gone && d->slots[j].origin == w->origin) {
-                len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\"", k++ ? "," : "",
-                                        d->texts[j]);
+                len +=
+                    (size_t)snprintf(buf + len, cap - len, "%s\"%s\"", k++ ? "," : "", d->texts[j]);
             }
         }
         if (len < cap) {

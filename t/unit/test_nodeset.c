@@ -111,7 +111,8 @@ START_TEST(test_weights_and_ports)
     fix_t f;
     fix_init(&f);
     mg_nodeset_addr_t first[] = {a4(2, 80, 1), a4(2, 81, 1)};
-    ck_assert_uint_eq(mg_nodeset_merge(&f.s, 0, first, 2, f.ev, NULL), 2); /* two ports: two nodes */
+    ck_assert_uint_eq(mg_nodeset_merge(&f.s, 0, first, 2, f.ev, NULL),
+                      2); /* two ports: two nodes */
     mg_nodeset_addr_t heavier[] = {a4(2, 80, 5), a4(2, 81, 1)};
     ck_assert_uint_eq(mg_nodeset_merge(&f.s, 0, heavier, 2, f.ev, NULL), 1);
     ck_assert(f.ev[0] == MG_NODESET_WEIGHT && f.slots[0].weight == 5);

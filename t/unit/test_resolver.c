@@ -330,12 +330,15 @@ START_TEST(test_msg_ttl)
 {
     /* header: id, flags, 1 question, 2 answers; question _x._tcp.a IN SRV; two SRV
      * records whose names point back at the question (compression), TTLs 300 and 60 */
+    /* one line per part of the message */
+    /* clang-format off */
     static const unsigned char msg[] = {
         0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
         2, '_', 'x', 4, '_', 't', 'c', 'p', 1, 'a', 0, 0, 33, 0, 1,
         0xc0, 12, 0, 33, 0, 1, 0, 0, 0x01, 0x2c, 0, 9, 0, 1, 0, 2, 0, 80, 1, 'b', 0,
         0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60, 0, 9, 0, 1, 0, 2, 0, 81, 1, 'c', 0,
     };
+    /* clang-format on */
     ck_assert_int_eq(mg_resolver_msg_ttl(msg, sizeof(msg)), 60);
     /* cut anywhere inside the records: malformed, never read past the end */
     for (size_t n = 0; n < sizeof(msg); n++) {
