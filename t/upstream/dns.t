@@ -436,6 +436,27 @@ YAML
     dns_stop();
 };
 
+subtest 'TLS to a resolved node: SNI and the certificate check use the name' => sub {
+    require Test::Moongate::TlsUpstream;
+    my $up = Test::Moongate::TlsUpstream::start();
+    plan(skip_all => 'nginx is not installed (Debian package nginx)') unless $up;
+    dns_start(hosts => "127.0.0.1 upstream.test\n");
+    my $t = gateway(resolver_yaml() . <<"YAML");
+upstreams:
+  - name: secure
+    nodes: [ "upstream.test:$up->{port}{good}" ]
+    tls: { ca: "$up->{dir}/ca.crt" }
+routes:
+  - { name: all, paths: ["/*"], upstream: secure }
+YAML
+    ok(wait_nodes($t, 'secure', 1, 5), 'resolved');
+    my $res = $t->request("GET /", [], 3);
+    is($res->{status}, 200, 'the certificate for upstream.test is accepted');
+    like($res->{body} // '', qr/^sni=upstream\.test /, 'SNI is the name, not the address');
+    $t->stop;
+    dns_stop();
+};
+
 subtest 'weights are inherited by every address of a name' => sub {
     dns_start(hosts => "127.0.0.2 api.test\n127.0.0.3 api.test\n");
     my $t = gateway(resolver_yaml() . <<"YAML");
