@@ -144,7 +144,8 @@ typedef struct {
 typedef struct {
     mg_addr_t *servers; /* empty: /etc/resolv.conf */
     size_t nservers;
-    double valid;       /* cache answers this long; 0: the answers' TTLs */
+    double valid;       /* cache answers (and re-resolve upstream names) this long;
+                         * 0: the answers' TTLs */
     double timeout;     /* per query, default 5 s */
 } mg_resolver_conf_t;
 
@@ -166,9 +167,15 @@ typedef struct {
     bool tls_verify;           /* https endpoint: verify its certificate, default true */
 } mg_tracing_conf_t;
 
+/* One `nodes[]` entry. An address given by IP is resolved at load (addr.sa set); one
+ * given by host name is not: `host` names it and the workers resolve it without
+ * blocking and follow its DNS answers (upstream/upstream_dns.c, docs/dns.md). */
 typedef struct {
-    mg_addr_t addr;
-    int weight; /* >= 1, default 1 */
+    mg_addr_t addr;   /* addr.text as written; addr.sa only when host == NULL */
+    int weight;       /* >= 1, default 1; inherited by every address the name gives */
+    const char *host; /* the DNS name to follow, NULL for an IP address */
+    uint16_t port;    /* with host: the port of every address (0 with srv: the records') */
+    bool srv;         /* `srv: true`: host is an SRV name, e.g. "_http._tcp.svc.internal" */
 } mg_node_conf_t;
 
 /* ---- health and failure handling (health.h) ---- */
@@ -227,6 +234,7 @@ struct mg_upstream_conf_s {
     mg_sticky_conf_t sticky; /* with balancer: sticky */
     mg_node_conf_t *nodes;
     size_t nnodes;
+    bool dynamic;             /* some node is a host name: its addresses come from DNS */
     int keepalive;            /* idle connections per worker per upstream, default 64 */
     double keepalive_timeout; /* idle pooled connection lifetime, default 10 s */
     int keepalive_requests;   /* requests per upstream connection, default 1000 */

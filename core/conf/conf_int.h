@@ -102,6 +102,15 @@ const char *mg__conf_abspath(mg__conf_ctx_t *c, const char *p);
 /* mg_conf_parse_addr() with the reason of a failure in *why (a static string). */
 int mg__conf_parse_addr(const char *s, mg_addr_t *out, const char **why);
 
+/* mg__conf_parse_addr() without resolving: for "NAME:PORT" copies the name into host
+ * (hlen bytes), the port into *port (host order) and returns MG_DECLINED; IP
+ * addresses give MG_OK as there. MG_ERROR with *why for anything else. */
+int mg__conf_parse_addr_lazy(const char *s, mg_addr_t *out, char *host, size_t hlen, uint16_t *port,
+                             const char **why);
+
+/* True for a DNS name (letters, digits, '-', '_', '.'), not an IPv4 address. */
+bool mg__conf_is_hostname(const char *h);
+
 /* Same address (family, address and port)? */
 bool mg__conf_addr_eq(const mg_addr_t *a, const mg_addr_t *b);
 

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include "conf_int.h"
 #include "route_pattern.h"
@@ -20,7 +21,7 @@
 
 static int on_node_address(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
-    return mg__conf_addr(c, v, &((mg_node_conf_t *)obj)->addr);
+    return mg__conf_str(c, v, &((mg_node_conf_t *)obj)->addr.text);
 }
 
 static int on_node_weight(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
@@ -28,17 +29,85 @@ static int on_node_weight(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_int(c, v, 1, 1000, &((mg_node_conf_t *)obj)->weight);
 }
 
+static int on_node_srv(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_bool(c, v, &((mg_node_conf_t *)obj)->srv);
+}
+
 static const mg__conf_field_t node_fields[] = {
     {"address", on_node_address, NULL},
     {"weight", on_node_weight, NULL},
+    {"srv", on_node_srv, NULL},
 };
 
-/* One node: {address, weight} or a bare "host:port". */
+/* An SRV node's address: a DNS name alone, its records give the ports. */
+static int node_srv_name(mg__conf_ctx_t *c, yaml_node_t *v, mg_node_conf_t *node)
+{
+    const char *t = node->addr.text;
+    mg_addr_t ip;
+    char host[256];
+    uint16_t port;
+    const char *why;
+    if (strchr(t, ':') != NULL || t[strspn(t, "0123456789.")] == '\0') {
+        bool is_ip = mg__conf_parse_addr_lazy(t, &ip, host, sizeof(host), &port, &why) == MG_OK ||
+                     t[strspn(t, "0123456789.")] == '\0' || strchr(t, ':') != strrchr(t, ':');
+        return mg__conf_fail(c, v,
+                             "srv: true expects a DNS name whose SRV records give targets and "
+                             "ports (e.g. \"_http._tcp.svc.internal\"), got %s \"%s\"",
+                             is_ip ? "the IP address" : "the address with a port", t);
+    }
+    if (strlen(t) > 253 || !mg__conf_is_hostname(t)) {
+        return mg__conf_fail(c, v, "srv: true expects a DNS name, got \"%s\"", t);
+    }
+    node->host = t;
+    return MG_OK;
+}
+
+/* The address of a node: an IP address is parsed now; a host name is kept for the
+ * workers' resolvers, never resolved here (the load must not block on DNS, and the
+ * answer changes). */
+static int node_address(mg__conf_ctx_t *c, yaml_node_t *v, mg_node_conf_t *node)
+{
+    if (node->srv) {
+        return node_srv_name(c, v, node);
+    }
+    char host[256];
+    const char *why;
+    int rc = mg__conf_parse_addr_lazy(node->addr.text, &node->addr, host, sizeof(host), &node->port,
+                                      &why);
+    if (rc == MG_DECLINED) {
+        node->host = mg_pool_strdup(c->pool, host);
+        return node->host != NULL ? MG_OK : mg__conf_fail(c, v, "out of memory");
+    }
+    if (rc != MG_OK) {
+        char what[80];
+        return mg__conf_fail(c, v,
+                             "expected \"ADDR:PORT\", \"[IPv6]:PORT\", \"NAME:PORT\" or \"PORT\", "
+                             "got %s: %s",
+                             mg__conf_what(v, what, sizeof(what)), why);
+    }
+    return MG_OK;
+}
+
+/* The value of `key` in mapping v, or NULL. */
+static yaml_node_t *map_value(mg__conf_ctx_t *c, yaml_node_t *v, const char *key)
+{
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        if (k != NULL && k->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)k->data.scalar.value, key) == 0) {
+            return yaml_document_get_node(&c->doc, p->value);
+        }
+    }
+    return NULL;
+}
+
+/* One node: {address, weight, srv} or a bare "host:port". */
 static int read_node(mg__conf_ctx_t *c, yaml_node_t *v, mg_node_conf_t *node)
 {
     node->weight = 1;
     if (v->type == YAML_SCALAR_NODE && !mg__conf_is_null(v)) {
-        return mg__conf_addr(c, v, &node->addr);
+        return mg__conf_str(c, v, &node->addr.text) != MG_OK ? MG_ERROR : node_address(c, v, node);
     }
     if (v->type != YAML_MAPPING_NODE) {
         char what[80];
@@ -46,10 +115,27 @@ static int read_node(mg__conf_ctx_t *c, yaml_node_t *v, mg_node_conf_t *node)
                              mg__conf_what(v, what, sizeof(what)));
     }
     uint64_t seen;
-    if (mg__conf_map(c, v, node_fields, MG_NELEMS(node_fields), node, &seen) != MG_OK) {
+    if (mg__conf_map(c, v, node_fields, MG_NELEMS(node_fields), node, &seen) != MG_OK ||
+        mg__conf_require(c, v, seen, node_fields, 0) != MG_OK) {
         return MG_ERROR;
     }
-    return mg__conf_require(c, v, seen, node_fields, 0);
+    size_t saved = mg__conf_push_key(c, "address");
+    yaml_node_t *addr = map_value(c, v, "address");
+    int rc = node_address(c, addr != NULL ? addr : v, node);
+    mg__conf_pop(c, saved);
+    return rc;
+}
+
+/* Two nodes are the same when they name the same IP address and port, or the same
+ * host name (any case) and port. */
+static bool node_same(const mg_node_conf_t *a, const mg_node_conf_t *b)
+{
+    if ((a->host == NULL) != (b->host == NULL)) {
+        return false;
+    }
+    return a->host == NULL
+               ? mg__conf_addr_eq(&a->addr, &b->addr)
+               : a->port == b->port && a->srv == b->srv && strcasecmp(a->host, b->host) == 0;
 }
 
 static int on_nodes(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
@@ -74,7 +160,7 @@ static int on_nodes(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
             return MG_ERROR;
         }
         for (size_t j = 0; j < i; j++) {
-            if (mg__conf_addr_eq(&u->nodes[j].addr, &u->nodes[i].addr)) {
+            if (node_same(&u->nodes[j], &u->nodes[i])) {
                 return mg__conf_fail(c, items[i], "address \"%s\" is already a node (nodes[%zu])",
                                      u->nodes[i].addr.text, j);
             }
@@ -82,6 +168,9 @@ static int on_nodes(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
         mg__conf_pop(c, saved);
     }
     u->nnodes = n;
+    for (size_t i = 0; i < n; i++) {
+        u->dynamic |= u->nodes[i].host != NULL;
+    }
     return MG_OK;
 }
 

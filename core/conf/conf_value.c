@@ -219,12 +219,13 @@ static int split_addr(const char *s, char *hbuf, size_t hlen, const char **port,
     return MG_OK;
 }
 
-int mg__conf_parse_addr(const char *s, mg_addr_t *out, const char **why)
+/* mg__conf_parse_addr() up to the point where a host name would be resolved: then the
+ * name (in host, hlen bytes) and the port in network order, and MG_DECLINED. */
+static int parse_addr(const char *s, mg_addr_t *out, char *host, size_t hlen, in_port_t *port,
+                      const char **why)
 {
-    char host[256];
     const char *port_s;
     bool v6;
-    in_port_t port;
     memset(&out->sa, 0, sizeof(out->sa));
     out->text = s;
     *why = "the port must be a number from 1 to 65535";
@@ -233,31 +234,53 @@ int mg__conf_parse_addr(const char *s, mg_addr_t *out, const char **why)
         return MG_ERROR;
     }
     if (s[strspn(s, "0123456789")] == '\0') {
-        return parse_port(s, &port) == MG_OK ? set_v4("0.0.0.0", port, out) : MG_ERROR;
+        return parse_port(s, port) == MG_OK ? set_v4("0.0.0.0", *port, out) : MG_ERROR;
     }
-    if (split_addr(s, host, sizeof(host), &port_s, &v6, why) != MG_OK) {
+    if (split_addr(s, host, hlen, &port_s, &v6, why) != MG_OK) {
         return MG_ERROR;
     }
-    if (parse_port(port_s, &port) != MG_OK) {
+    if (parse_port(port_s, port) != MG_OK) {
         *why = "the port must be a number from 1 to 65535";
         return MG_ERROR;
     }
     if (v6) {
         *why = "not a valid IPv6 address";
-        return set_v6(host, port, out);
+        return set_v6(host, *port, out);
     }
     if (strcmp(host, "*") == 0) {
-        return set_v4("0.0.0.0", port, out);
+        return set_v4("0.0.0.0", *port, out);
     }
     if (all_digits_and_dots(host)) {
         *why = "not a valid IPv4 address";
-        return set_v4(host, port, out);
+        return set_v4(host, *port, out);
     }
     if (!is_hostname(host, strlen(host))) {
         *why = "not a valid IP address or host name";
         return MG_ERROR;
     }
-    return resolve(host, port, out, why);
+    return MG_DECLINED;
+}
+
+int mg__conf_parse_addr(const char *s, mg_addr_t *out, const char **why)
+{
+    char host[256];
+    in_port_t port;
+    int rc = parse_addr(s, out, host, sizeof(host), &port, why);
+    return rc == MG_DECLINED ? resolve(host, port, out, why) : rc;
+}
+
+int mg__conf_parse_addr_lazy(const char *s, mg_addr_t *out, char *host, size_t hlen, uint16_t *port,
+                             const char **why)
+{
+    in_port_t p = 0;
+    int rc = parse_addr(s, out, host, hlen, &p, why);
+    *port = ntohs(p);
+    return rc;
+}
+
+bool mg__conf_is_hostname(const char *h)
+{
+    return is_hostname(h, strlen(h)) && !all_digits_and_dots(h);
 }
 
 int mg_conf_parse_addr(const char *s, mg_addr_t *out)

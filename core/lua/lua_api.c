@@ -647,10 +647,20 @@ int mg_lua_sleep(mg_lua_task_t *t, double seconds)
 
 /* ---- the balancer ---- */
 
-int mg_lua_upstream_node_count(mg_lua_task_t *t)
+/* The route's upstream as this worker runs it: its node list follows DNS for names. */
+static const mg_upstream_t *route_upstream(mg_lua_task_t *t)
 {
     const mg_route_conf_t *rc = t->r != NULL ? t->r->match.route : NULL;
-    return rc != NULL && rc->upstream != NULL ? (int)rc->upstream->nnodes : 0;
+    if (rc == NULL || rc->upstream == NULL || t->r->gen == NULL) {
+        return NULL;
+    }
+    return t->r->gen->upstreams[rc->upstream->index];
+}
+
+int mg_lua_upstream_node_count(mg_lua_task_t *t)
+{
+    const mg_upstream_t *u = route_upstream(t);
+    return u != NULL ? (int)u->conf->nnodes : 0;
 }
 
 int mg_lua_upstream_node(mg_lua_task_t *t, int i, mg_str_t *addr, int *weight)
@@ -658,9 +668,11 @@ int mg_lua_upstream_node(mg_lua_task_t *t, int i, mg_str_t *addr, int *weight)
     if (i < 0 || i >= mg_lua_upstream_node_count(t)) {
         return MG_DECLINED;
     }
-    const mg_node_conf_t *n = &t->r->match.route->upstream->nodes[i];
+    const mg_upstream_t *u = route_upstream(t);
+    const mg_node_conf_t *n = &u->conf->nodes[i];
     *addr = mg_str(n->addr.text, strlen(n->addr.text));
-    *weight = n->weight;
+    /* a node DNS took away keeps its index (requests may hold it) with weight 0 */
+    *weight = mg_upstream_node_gone(u, i) ? 0 : n->weight;
     return MG_OK;
 }
 
@@ -669,10 +681,10 @@ int mg_lua_upstream_node(mg_lua_task_t *t, int i, mg_str_t *addr, int *weight)
  * seconds (0 = not measured). MG_DECLINED for no such node. */
 int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out)
 {
-    if (i < 0 || i >= mg_lua_upstream_node_count(t) || t->r->gen == NULL) {
+    if (i < 0 || i >= mg_lua_upstream_node_count(t)) {
         return MG_DECLINED;
     }
-    const mg_upstream_t *u = t->r->gen->upstreams[t->r->match.route->upstream->index];
+    const mg_upstream_t *u = route_upstream(t);
     const mg_node_state_t *st = u->nodes[i].state;
     out[0] = (double)atomic_load_explicit(&st->inflight, memory_order_relaxed);
     out[1] = (double)atomic_load_explicit(&st->requests, memory_order_relaxed);
@@ -684,7 +696,8 @@ int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out)
 /* Picks node `i` (0-based) of the route's upstream for the first try. */
 int mg_lua_set_peer(mg_lua_task_t *t, int i)
 {
-    if (i < 0 || i >= mg_lua_upstream_node_count(t)) {
+    if (i < 0 || i >= mg_lua_upstream_node_count(t) ||
+        mg_upstream_node_gone(route_upstream(t), i)) {
         return MG_DECLINED;
     }
     t->peer = i;

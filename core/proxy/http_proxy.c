@@ -255,9 +255,11 @@ static int pick_node(proxy_t *p)
     }
     if (p->tries == 0) {
         mg_request_t *r = p->r;
-        mg_log_err("upstream \"%s\": no healthy upstream node, client: %.*s, request_id: %.*s",
-                   up->conf->name, (int)r->remote_addr.len, r->remote_addr.p,
-                   (int)r->request_id.len, r->request_id.p);
+        const char *dns = mg_upstream_dns_empty_reason(up);
+        mg_log_err("upstream \"%s\": no %s upstream node%s%s, client: %.*s, request_id: %.*s",
+                   up->conf->name, dns != NULL ? "resolved" : "healthy",
+                   dns != NULL ? ", DNS: " : "", dns != NULL ? dns : "", (int)r->remote_addr.len,
+                   r->remote_addr.p, (int)r->request_id.len, r->request_id.p);
         mg__proxy_fail(p, 503);
     } else {
         mg__proxy_fail(p, mg_proxy_err_status(p->last_err));

@@ -612,6 +612,9 @@ static void render_nodes(out_t *o, const mg_gen_t *g)
             char un[512];
             escape(o, un, sizeof(un), u->conf->name);
             for (size_t j = 0; j < u->conf->nnodes; j++) {
+                if (mg_upstream_node_gone(u, (int)j)) {
+                    continue; /* DNS took it away: its series end */
+                }
                 mg_node_state_t *s = u->nodes[j].state;
                 char nn[300], labels[900];
                 escape(o, nn, sizeof(nn), mg_upstream_node_addr(u, (int)j));

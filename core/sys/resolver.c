@@ -56,7 +56,8 @@ struct mg_resolver_s {
     mg_rcache_t cache;
     char *servers; /* as given to c-ares, "ip:port,[ip6]:port"; "" for resolv.conf */
     double valid, timeout;
-    size_t pending; /* waiters */
+    size_t pending;            /* waiters, SRV queries included */
+    mg_resolver_srvq_t *srvqs; /* SRV queries running */
     bool freeing;
     mg_resolver_stats_t stats;
 };
@@ -159,10 +160,11 @@ static void answer_addr(struct sockaddr_storage *ss, int family, const void *a)
     }
 }
 
-static void answer_of(const mg_rcache_entry_t *e, mg_resolver_answer_t *out)
+static void answer_of(const mg_resolver_t *r, const mg_rcache_entry_t *e, mg_resolver_answer_t *out)
 {
     out->naddrs = e->naddrs;
     out->err = e->err;
+    out->ttl = e->err == NULL ? MG_MAX(e->expires - ev_now(r->loop), 0.) : 0.;
     for (size_t i = 0; i < e->naddrs; i++) {
         answer_addr(&out->addrs[i], e->addrs[i].family, e->addrs[i].a);
     }
@@ -369,7 +371,7 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
     store(lk->r, e, status, ai);
     ares_freeaddrinfo(ai);
     mg_resolver_answer_t a;
-    answer_of(e, &a); /* a copy: callbacks may evict e */
+    answer_of(lk->r, e, &a); /* a copy: callbacks may evict e */
     deliver(lk, &a);
     free(lk);
 }
@@ -418,6 +420,7 @@ mg_resolver_query_t *mg_resolver_resolve(mg_resolver_t *r, const char *host, int
 {
     now->naddrs = 0;
     now->err = NULL;
+    now->ttl = 0;
     if (answer_literal(host, family, now)) {
         return NULL;
     }
@@ -428,7 +431,7 @@ mg_resolver_query_t *mg_resolver_resolve(mg_resolver_t *r, const char *host, int
     mg_rcache_entry_t *e = mg_rcache_find(&r->cache, host, family);
     if (e != NULL && mg_rcache_fresh(e, ev_now(r->loop))) {
         r->stats.hits++;
-        answer_of(e, now);
+        answer_of(r, e, now);
         return NULL;
     }
     if (e == NULL && (e = mg_rcache_add(&r->cache, host, family)) == NULL) {
@@ -441,7 +444,7 @@ mg_resolver_query_t *mg_resolver_resolve(mg_resolver_t *r, const char *host, int
         now->err = "out of memory";
         return NULL;
     } else if (e->busy == NULL) {
-        answer_of(e, now);
+        answer_of(r, e, now);
         return NULL;
     }
     mg_resolver_query_t *q = waiter_add(r, e->busy, timeout, cb, arg);
@@ -449,6 +452,172 @@ mg_resolver_query_t *mg_resolver_resolve(mg_resolver_t *r, const char *host, int
         now->err = "out of memory"; /* the lookup goes on and fills the cache */
     }
     return q;
+}
+
+/* ---- SRV records ---- */
+
+struct mg_resolver_srvq_s {
+    mg_resolver_t *r;
+    mg_resolver_srvq_t *prev, *next; /* r->srvqs, while its owner waits */
+    mg_resolver_srv_cb cb;           /* NULL once cancelled */
+    void *arg;
+    bool starting, early; /* inside ares_query(); c-ares called back already */
+};
+
+/* Skips a possibly compressed name at msg[*off]; false when it runs out of bounds. */
+static bool skip_name(const unsigned char *msg, size_t len, size_t *off)
+{
+    while (*off < len) {
+        unsigned char l = msg[*off];
+        if (l == 0) {
+            (*off)++;
+            return true;
+        }
+        if ((l & 0xc0) == 0xc0) {
+            *off += 2;
+            return *off <= len;
+        }
+        if ((l & 0xc0) != 0) {
+            return false;
+        }
+        *off += (size_t)l + 1;
+    }
+    return false;
+}
+
+int mg_resolver_msg_ttl(const unsigned char *msg, size_t len)
+{
+    if (len < 12) {
+        return -1;
+    }
+    unsigned qd = (unsigned)msg[4] << 8 | msg[5], an = (unsigned)msg[6] << 8 | msg[7];
+    size_t off = 12;
+    for (unsigned i = 0; i < qd; i++) {
+        if (!skip_name(msg, len, &off) || (off += 4) > len) {
+            return -1;
+        }
+    }
+    long min = -1;
+    for (unsigned i = 0; i < an; i++) {
+        if (!skip_name(msg, len, &off) || off + 10 > len) {
+            return -1;
+        }
+        long ttl = (long)((uint32_t)msg[off + 4] << 24 | (uint32_t)msg[off + 5] << 16 |
+                          (uint32_t)msg[off + 6] << 8 | msg[off + 7]);
+        ttl = ttl > INT_MAX ? INT_MAX : ttl; /* RFC 2181: a TTL is at most 2^31 - 1 */
+        size_t rdlen = (size_t)msg[off + 8] << 8 | msg[off + 9];
+        off += 10 + rdlen;
+        if (off > len) {
+            return -1;
+        }
+        min = min < 0 || ttl < min ? ttl : min;
+    }
+    return (int)min;
+}
+
+static void srv_unlink(mg_resolver_srvq_t *q)
+{
+    *(q->prev ? &q->prev->next : &q->r->srvqs) = q->next;
+    if (q->next) {
+        q->next->prev = q->prev;
+    }
+    q->prev = q->next = NULL;
+    q->r->pending--;
+}
+
+static void srv_fill(mg_resolver_t *r, int status, const unsigned char *buf, int len,
+                     mg_resolver_srv_answer_t *a)
+{
+    struct ares_srv_reply *rep = NULL;
+    if (status == ARES_SUCCESS) {
+        status = ares_parse_srv_reply(buf, len, &rep);
+    }
+    for (struct ares_srv_reply *p = rep; p != NULL && a->n < MG_RESOLVER_MAX_SRV; p = p->next) {
+        mg_resolver_srv_t *s = &a->recs[a->n];
+        size_t tl = strlen(p->host);
+        tl -= tl > 0 && p->host[tl - 1] == '.';
+        if (tl == 0 || tl > MG_RESOLVER_NAME_MAX) {
+            continue; /* "." means "no service here" (RFC 2782) */
+        }
+        memcpy(s->target, p->host, tl);
+        s->target[tl] = '\0';
+        s->priority = p->priority;
+        s->weight = p->weight;
+        s->port = p->port;
+        a->n++;
+    }
+    if (rep != NULL) {
+        ares_free_data(rep);
+    }
+    if (a->n > 0) {
+        int ttl = mg_resolver_msg_ttl(buf, (size_t)len);
+        a->ttl = r->valid > 0 ? r->valid : MG_MAX((double)ttl, MG_RESOLVER_MIN_TTL);
+        return;
+    }
+    a->err = status_text(status == ARES_SUCCESS ? ARES_ENODATA : status);
+    r->stats.failures++;
+}
+
+static void on_srv(void *arg, int status, int timeouts, unsigned char *buf, int len)
+{
+    mg_resolver_srvq_t *q = arg;
+    if (q->starting) { /* mg_resolver_srv() fails it: no callback before it returns */
+        q->early = true;
+        return;
+    }
+    if (q->cb == NULL) { /* cancelled, or the resolver is being freed */
+        free(q);
+        return;
+    }
+    mg_resolver_t *r = q->r;
+    srv_unlink(q);
+    mg_resolver_srv_answer_t *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        mg_resolver_srv_answer_t oom = {.err = "out of memory"};
+        q->cb(q->arg, &oom);
+    } else {
+        srv_fill(r, status, buf, len, a);
+        q->cb(q->arg, a);
+        free(a);
+    }
+    free(q);
+}
+
+mg_resolver_srvq_t *mg_resolver_srv(mg_resolver_t *r, const char *name, mg_resolver_srv_cb cb,
+                                    void *arg)
+{
+    if (!name_ok(name) || is_invalid_tld(name)) {
+        return NULL;
+    }
+    mg_resolver_srvq_t *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        return NULL;
+    }
+    *q = (mg_resolver_srvq_t){.r = r, .next = r->srvqs, .cb = cb, .arg = arg};
+    if (r->srvqs) {
+        r->srvqs->prev = q;
+    }
+    r->srvqs = q;
+    r->pending++;
+    r->stats.queries++;
+    q->starting = true;
+    ares_query(r->channel, name, 1 /* ns_c_in */, 33 /* ns_t_srv */, on_srv, q);
+    q->starting = false;
+    if (q->early) { /* c-ares refused it at once (out of memory, a bad name) */
+        srv_unlink(q);
+        free(q);
+        return NULL;
+    }
+    arm_timer(r);
+    return q;
+}
+
+void mg_resolver_srv_cancel(mg_resolver_srvq_t *q)
+{
+    if (q != NULL && q->cb != NULL) {
+        srv_unlink(q);
+        q->cb = NULL; /* c-ares still calls back once: on_srv frees it then */
+    }
 }
 
 /* ---- the resolver ---- */
@@ -567,6 +736,9 @@ void mg_resolver_free(mg_resolver_t *r)
             lk->e = NULL; /* its c-ares callback, from ares_destroy, frees it */
             e->busy = NULL;
         }
+    }
+    while (r->srvqs != NULL) {
+        mg_resolver_srv_cancel(r->srvqs); /* ares_destroy below frees them */
     }
     if (r->channel != NULL) {
         ares_destroy(r->channel);

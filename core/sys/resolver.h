@@ -42,6 +42,8 @@ typedef struct {
     size_t naddrs;
     struct sockaddr_storage addrs[MG_RESOLVER_MAX_ADDRS];
     const char *err;
+    double ttl; /* seconds the answer stays fresh from now: the TTL, or conf->valid when
+                 * set; 0 for IP literals, "localhost" and errors */
 } mg_resolver_answer_t;
 
 /* A waiter's answer, borrowed for the call. Called from the loop, exactly once unless
@@ -76,6 +78,43 @@ bool mg_resolver_conf_same(const mg_resolver_t *r, const mg_resolver_conf_t *con
 
 /* Waiters not answered yet (a retired resolver is freed once it has none). */
 size_t mg_resolver_pending(const mg_resolver_t *r);
+
+/* ---- SRV records (RFC 2782) ---- */
+
+#define MG_RESOLVER_MAX_SRV 64 /* records kept per SRV answer */
+
+typedef struct mg_resolver_srvq_s mg_resolver_srvq_t;
+
+typedef struct {
+    char target[MG_RESOLVER_NAME_MAX + 1]; /* without a final dot */
+    uint16_t priority, weight, port;
+} mg_resolver_srv_t;
+
+/* An SRV answer: n > 0 records (as the server sent them), or n == 0 and err. */
+typedef struct {
+    size_t n;
+    mg_resolver_srv_t recs[MG_RESOLVER_MAX_SRV];
+    const char *err;
+    double ttl; /* the answer's smallest TTL, or conf->valid when set; 0 with err */
+} mg_resolver_srv_answer_t;
+
+/* An SRV answer, borrowed for the call. Called from the loop exactly once unless the
+ * query was cancelled first (or the resolver freed); the handle is freed after it. */
+typedef void (*mg_resolver_srv_cb)(void *arg, const mg_resolver_srv_answer_t *a);
+
+/* Asks for the SRV records of `name` (borrowed for the call). Not cached: the caller
+ * asks again when the answer's TTL runs out. Returns the query handle, or NULL (with
+ * no callback) when the name is bad or memory is short. Never calls cb before
+ * returning; c-ares' retries and the resolver's timeout bound the wait. */
+mg_resolver_srvq_t *mg_resolver_srv(mg_resolver_t *r, const char *name, mg_resolver_srv_cb cb,
+                                    void *arg);
+
+/* The query's owner is gone: its callback will not be called. NULL is a no-op. */
+void mg_resolver_srv_cancel(mg_resolver_srvq_t *q);
+
+/* The smallest TTL of the answer records of a DNS message (len bytes), or -1 when the
+ * message is malformed or has no answer record. */
+int mg_resolver_msg_ttl(const unsigned char *msg, size_t len);
 
 /* Figures since creation. */
 typedef struct {

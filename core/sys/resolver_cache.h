@@ -16,7 +16,7 @@
 
 #include <sys/socket.h>
 
-#define MG_RESOLVER_MAX_ADDRS 8  /* addresses kept per name */
+#define MG_RESOLVER_MAX_ADDRS 64 /* addresses kept per name (an upstream name's nodes) */
 #define MG_RESOLVER_NAME_MAX 253 /* longest host name, without a final dot */
 
 /* One address, without the sockaddr around it. */

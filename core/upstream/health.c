@@ -319,6 +319,9 @@ void mg_health_request(mg_upstream_t *u)
 size_t mg_health_filter(mg_upstream_t *u, mg_balancer_ctx_t *ctx)
 {
     const mg_health_conf_t *h = &u->conf->health;
+    for (size_t w = 0; u->dns != NULL && w < MG_NELEMS(ctx->skip); w++) {
+        ctx->skip[w] |= u->gone[w]; /* DNS took them away */
+    }
     if (!h->active.on && !h->passive.on && !h->breaker.on) {
         size_t skipped = 0; /* the common case costs a popcount, not a walk */
         for (size_t w = 0; w < MG_NELEMS(ctx->skip); w++) {
@@ -374,14 +377,17 @@ static void eject(mg_upstream_t *u, int node, double now)
 {
     const mg_hc_passive_conf_t *p = &u->conf->health.passive;
     mg_node_state_t *s = u->nodes[node].state;
-    size_t ejected = 0;
+    size_t ejected = 0, nodes = 0;
     for (size_t i = 0; i < u->conf->nnodes; i++) {
-        ejected += mg_health_is_ejected(u->nodes[i].state, now);
+        if (!mg_upstream_node_gone(u, (int)i)) { /* nodes DNS took away do not count */
+            nodes++;
+            ejected += mg_health_is_ejected(u->nodes[i].state, now);
+        }
     }
     if (mg_health_is_ejected(s, now)) {
         return;
     }
-    if (!mg_health_may_eject(p, u->conf->nnodes, ejected)) {
+    if (!mg_health_may_eject(p, nodes, ejected)) {
         mg_log_debug("upstream \"%s\" node %s: not ejected, %zu of %zu node(s) already are "
                      "(max_ejection_percent %d)",
                      u->conf->name, mg_upstream_node_addr(u, node), ejected, u->conf->nnodes,
@@ -520,18 +526,33 @@ size_t mg_health_status_json(const mg_gen_t *g, char *buf, size_t cap)
             (unsigned long long)atomic_load(&us->requests),
             (unsigned long long)atomic_load(&us->retries),
             u->conf->health.active.on ? (long long)atomic_load(&us->prober_pid) : 0LL);
+        bool first = true;
         for (size_t j = 0; j < u->conf->nnodes; j++) {
+            if (mg_upstream_node_gone(u, (int)j)) {
+                continue;
+            }
             mg_node_state_t *s = u->nodes[j].state;
             put(buf, cap, &len,
                 "%s{\"address\":\"%s\",\"health\":\"%s\",\"breaker\":\"%s\",\"inflight\":%lld,"
-                "\"connections\":%lld,\"requests\":%llu,\"failures\":%llu,\"ejections\":%d}",
-                j ? "," : "", mg_upstream_node_addr(u, (int)j), health_name(u, s, now),
+                "\"connections\":%lld,\"requests\":%llu,\"failures\":%llu,\"ejections\":%d",
+                first ? "" : ",", mg_upstream_node_addr(u, (int)j), health_name(u, s, now),
                 u->conf->health.breaker.on ? mg_breaker_name(atomic_load(&s->breaker)) : "off",
                 (long long)atomic_load(&s->inflight), (long long)atomic_load(&s->connections),
                 (unsigned long long)atomic_load(&s->requests),
                 (unsigned long long)atomic_load(&s->failures), atomic_load(&s->ejections));
+            if (u->nodes[j].host != NULL) {
+                put(buf, cap, &len, ",\"resolved_from\":\"%s\"", u->nodes[j].host);
+            }
+            put(buf, cap, &len, "}");
+            first = false;
         }
-        put(buf, cap, &len, "]}");
+        put(buf, cap, &len, "]");
+        if (u->dns != NULL) {
+            put(buf, cap, &len, ",\"dns\":[");
+            len += mg_upstream_dns_status_json(u, buf + MG_MIN(len, cap), cap - MG_MIN(len, cap));
+            put(buf, cap, &len, "]");
+        }
+        put(buf, cap, &len, "}");
     }
     put(buf, cap, &len, "],");
     return len;

@@ -57,6 +57,7 @@ struct mg_health_s {
     bool holder;     /* this process held the lease at the last tick */
     bool stopped;    /* the tick is off for good (drain, newer generation) */
     probe_t *probes; /* one per node */
+    size_t nprobes;  /* the nodes when it started (DNS may change them: it restarts) */
 };
 
 /* ---- watchers that do not keep the loop alive ---- */
@@ -187,22 +188,10 @@ static void probe_start(mg_health_t *h, probe_t *p)
 
 /* ---- the tick ---- */
 
-/* True while `u` belongs to its worker's current generation and the worker serves. */
-static bool still_current(const mg_upstream_t *u)
-{
-    const mg_worker_t *w = u->worker;
-    if (w == NULL || w->draining || w->gen == NULL) {
-        return false;
-    }
-    const mg_gen_t *g = w->gen;
-    size_t i = (size_t)u->conf->index;
-    return i < g->conf->nupstreams && g->upstreams != NULL && g->upstreams[i] == u;
-}
-
 static void prober_halt(mg_health_t *h)
 {
     timer_stop(h->u->loop, &h->tick);
-    for (size_t i = 0; i < h->u->conf->nnodes; i++) {
+    for (size_t i = 0; i < h->nprobes; i++) {
         probe_close(&h->probes[i]);
     }
     if (h->holder) {
@@ -217,7 +206,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     mg_health_t *h = w->data;
     mg_upstream_t *u = h->u;
     const mg_hc_active_conf_t *a = &u->conf->health.active;
-    if (!still_current(u)) {
+    if (!mg_upstream_current(u)) {
         prober_halt(h);
         return;
     }
@@ -231,9 +220,10 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     if (!holder) {
         return;
     }
-    for (size_t i = 0; i < u->conf->nnodes; i++) {
-        /* a probe still in flight (timeout > interval) is not doubled */
-        if (h->probes[i].rbuf == NULL) {
+    for (size_t i = 0; i < h->nprobes; i++) {
+        /* a probe still in flight (timeout > interval) is not doubled; nodes DNS took
+         * away are not probed */
+        if (h->probes[i].rbuf == NULL && !mg_upstream_node_gone(u, (int)i)) {
             probe_start(h, &h->probes[i]);
         }
     }
@@ -246,7 +236,7 @@ static char *build_request(const mg_upstream_t *u, int i, size_t *len)
     const mg_hc_active_conf_t *a = &u->conf->health.active;
     const char *host = a->host != NULL         ? a->host
                        : u->conf->host != NULL ? u->conf->host
-                                               : mg_upstream_node_addr(u, i);
+                                               : mg_upstream_node_host(u, i);
     static const mg_header_t ua = {MG_STR("User-Agent"), MG_STR("moongate-health-check")};
     mg_http_client_req_t q = {
         .method = MG_STR("GET"),
@@ -266,7 +256,7 @@ static char *build_request(const mg_upstream_t *u, int i, size_t *len)
 
 static void prober_free(mg_health_t *h)
 {
-    for (size_t i = 0; i < h->u->conf->nnodes; i++) {
+    for (size_t i = 0; i < h->nprobes; i++) {
         free(h->probes[i].req);
     }
     free(h->probes);
@@ -279,13 +269,15 @@ void mg_health_start(mg_upstream_t *u)
         return;
     }
     mg_health_t *h = calloc(1, sizeof(*h));
-    if (h == NULL || (h->probes = calloc(u->conf->nnodes, sizeof(*h->probes))) == NULL) {
+    if (h == NULL ||
+        (h->probes = calloc(u->conf->nnodes ? u->conf->nnodes : 1, sizeof(*h->probes))) == NULL) {
         free(h);
         mg_log_err("upstream \"%s\": out of memory for the health prober", u->conf->name);
         return;
     }
     h->u = u;
-    for (size_t i = 0; i < u->conf->nnodes; i++) {
+    h->nprobes = u->conf->nnodes;
+    for (size_t i = 0; i < h->nprobes; i++) {
         probe_t *p = &h->probes[i];
         p->h = h;
         p->node = (int)i;

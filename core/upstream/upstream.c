@@ -17,7 +17,10 @@
  */
 #include "upstream.h"
 
+#include "upstream_int.h"
+
 #include "conf.h"
+#include "gen.h"
 #include "log.h"
 #include "worker.h"
 
@@ -59,9 +62,9 @@ static bool is_ip(const char *s)
 /* SNI: `tls.sni`, else the host of `host:`, else the node's host name as written (never
  * an address, RFC 6066). The certificate must name the same, or the node's address
  * when there is no name (its IP SANs are checked). */
-static int node_names(mg_upstream_node_t *n, const mg_upstream_conf_t *c, const mg_addr_t *a)
+static int node_names(mg_upstream_node_t *n, const mg_upstream_conf_t *c, const char *text)
 {
-    char *node_host = host_of(a->text);
+    char *node_host = host_of(text);
     if (node_host == NULL) {
         return MG_ERROR;
     }
@@ -92,8 +95,8 @@ static int tls_setup(mg_upstream_t *u, const mg_upstream_conf_t *c)
         mg_log_err("upstream \"%s\": tls: %s", c->name, err.msg);
         return MG_ERROR;
     }
-    for (size_t i = 0; i < c->nnodes; i++) {
-        if (node_names(&u->nodes[i], c, &c->nodes[i].addr) != MG_OK) {
+    for (size_t i = 0; i < u->conf->nnodes; i++) {
+        if (node_names(&u->nodes[i], c, mg_upstream_node_host(u, (int)i)) != MG_OK) {
             mg_log_err("upstream \"%s\": out of memory", c->name);
             return MG_ERROR;
         }
@@ -103,14 +106,18 @@ static int tls_setup(mg_upstream_t *u, const mg_upstream_conf_t *c)
 
 /* Frees what tls_setup() made. Every connection to the nodes is closed by now: the
  * sessions' slots go with them. */
+static void node_tls_dispose(mg_upstream_node_t *n)
+{
+    mg_tls_session_slot_clear(&n->tls_session);
+    free(n->tls_sni);
+    free(n->tls_verify_name);
+    n->tls_sni = n->tls_verify_name = NULL;
+}
+
 static void tls_dispose(mg_upstream_t *u, size_t nnodes)
 {
     for (size_t i = 0; i < nnodes; i++) {
-        mg_upstream_node_t *n = &u->nodes[i];
-        mg_tls_session_slot_clear(&n->tls_session);
-        free(n->tls_sni);
-        free(n->tls_verify_name);
-        n->tls_sni = n->tls_verify_name = NULL;
+        node_tls_dispose(&u->nodes[i]);
     }
     mg_tls_client_free(u->tls);
     u->tls = NULL;
@@ -140,42 +147,66 @@ int mg_upstream_conn_tls(mg_upstream_conn_t *c, const mg_upstream_tls_t *tls)
 
 /* ---- the runtime ---- */
 
+/* The shared slots of u's nodes and the balancer over them. */
+static int nodes_init(mg_upstream_t *u)
+{
+    const mg_upstream_conf_t *c = u->conf;
+    for (size_t i = 0; i < c->nnodes; i++) {
+        u->nodes[i].state = mg_nodestate_node(c->name, c->nodes[i].addr.text);
+    }
+    return mg__upstream_rebalance(u);
+}
+
+int mg__upstream_rebalance(mg_upstream_t *u)
+{
+    const mg_upstream_conf_t *c = u->conf;
+    mg_node_state_t **states = calloc(c->nnodes ? c->nnodes : 1, sizeof(*states));
+    if (states == NULL) {
+        return MG_ERROR;
+    }
+    for (size_t i = 0; i < c->nnodes; i++) {
+        states[i] = u->nodes[i].state;
+    }
+    mg_balancer_t b;
+    int rc = mg_balancer_init(&b, c, states);
+    free(states); /* the balancer keeps the slots, not the array */
+    if (rc == MG_OK) {
+        mg_balancer_dispose(&u->balancer);
+        u->balancer = b;
+    }
+    return rc;
+}
+
+static void nodes_dispose(mg_upstream_t *u)
+{
+    for (size_t i = 0; i < u->conf->nnodes; i++) {
+        mg_nodestate_release(u->nodes[i].state);
+        free(u->nodes[i].host);
+    }
+}
+
 mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
 {
     mg_upstream_t *u = calloc(1, sizeof(*u));
     if (u == NULL) {
         return NULL;
     }
-    u->nodes = calloc(c->nnodes ? c->nnodes : 1, sizeof(*u->nodes));
-    if (u->nodes == NULL) {
-        free(u);
-        return NULL;
-    }
-    mg_node_state_t **states = calloc(c->nnodes ? c->nnodes : 1, sizeof(*states));
-    if (states == NULL) {
-        free(u->nodes);
-        free(u);
-        return NULL;
-    }
+    size_t cap = c->dynamic ? MG_UPSTREAM_MAX_NODES : c->nnodes;
+    u->nodes = calloc(cap ? cap : 1, sizeof(*u->nodes));
+    u->conf = c;
     u->state = mg_nodestate_upstream(c->name);
-    for (size_t i = 0; i < c->nnodes; i++) {
-        u->nodes[i].state = mg_nodestate_node(c->name, c->nodes[i].addr.text);
-        states[i] = u->nodes[i].state;
-    }
-    int rc = mg_balancer_init(&u->balancer, c, states);
-    free(states); /* the balancer keeps the slots, not the array */
-    if (rc != MG_OK) {
+    if (u->nodes == NULL || (c->dynamic && mg__upstream_dns_create(u, c) != MG_OK) ||
+        nodes_init(u) != MG_OK) {
         goto fail;
     }
-    u->conf = c;
     const mg_health_conf_t *h = &c->health;
     double qt = h->queue_timeout > 0 ? h->queue_timeout : c->connect_timeout > 0 ? c->connect_timeout : 3.;
-    if (mg_upstream_queue_init(&u->queue, c->nnodes, u->state, h->max_pending, qt) != MG_OK) {
+    if (mg_upstream_queue_init(&u->queue, cap, u->state, h->max_pending, qt) != MG_OK) {
         mg_balancer_dispose(&u->balancer);
         goto fail;
     }
     if (c->tls.on && tls_setup(u, c) != MG_OK) {
-        tls_dispose(u, c->nnodes);
+        tls_dispose(u, u->conf->nnodes);
         mg_upstream_queue_dispose(&u->queue);
         mg_balancer_dispose(&u->balancer);
         goto fail;
@@ -185,13 +216,25 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c)
     }
     return u;
 fail:
-    for (size_t i = 0; i < c->nnodes; i++) {
-        mg_nodestate_release(u->nodes[i].state);
+    if (u->nodes != NULL) {
+        nodes_dispose(u);
     }
+    mg__upstream_dns_destroy(u);
     mg_nodestate_release(u->state);
     free(u->nodes);
     free(u);
     return NULL;
+}
+
+bool mg_upstream_current(const mg_upstream_t *u)
+{
+    const mg_worker_t *w = u->worker;
+    if (w == NULL || w->draining || w->gen == NULL) {
+        return false;
+    }
+    const mg_gen_t *g = w->gen;
+    size_t i = (size_t)u->conf->index;
+    return i < g->conf->nupstreams && g->upstreams != NULL && g->upstreams[i] == u;
 }
 
 void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w)
@@ -200,6 +243,7 @@ void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w)
     u->loop = w->loop;
     mg_upstream_queue_bind(&u->queue, w->loop);
     mg_health_start(u);
+    mg__upstream_dns_start(u);
 }
 
 /* c's connect is over: its node may start another one. */
@@ -223,6 +267,7 @@ static void conn_close(mg_upstream_conn_t *c)
         uncount_connecting(c);
         mg_health_conn_closed(c->up, c->node);
         mg_upstream_queue_kick(&c->up->queue); /* a slot under max_connections is free */
+        c->up->nodes[c->node].refs--;
     }
     free(c);
 }
@@ -272,9 +317,8 @@ void mg_upstream_destroy(mg_upstream_t *u)
     }
     tls_dispose(u, u->conf->nnodes);
     mg_balancer_dispose(&u->balancer);
-    for (size_t i = 0; i < u->conf->nnodes; i++) {
-        mg_nodestate_release(u->nodes[i].state);
-    }
+    nodes_dispose(u);
+    mg__upstream_dns_destroy(u);
     mg_nodestate_release(u->state);
     free(u->nodes);
     free(u);
@@ -401,6 +445,7 @@ int mg_upstream_connect(mg_upstream_t *u, int node, mg_upstream_conn_t **out)
         (*out)->connecting = true;
         u->nodes[node].connecting++;
     }
+    u->nodes[node].refs++;
     if (u->tls != NULL) {
         mg_upstream_tls_t tls;
         mg_upstream_node_tls(u, node, &tls);
@@ -455,6 +500,7 @@ void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
     bool draining = u->worker != NULL && u->worker->draining;
 
     if (!keep || draining || conf->keepalive <= 0 || u->loop == NULL ||
+        mg_upstream_node_gone(u, c->node) ||
         (conf->keepalive_requests > 0 && c->requests >= (unsigned)conf->keepalive_requests) ||
         others_wait(u)) {
         conn_close(c);
@@ -501,6 +547,7 @@ void mg_upstream_release(mg_upstream_conn_t *c, bool keep)
 void mg_upstream_try_begin(mg_upstream_t *u, int node)
 {
     mg_node_state_t *st = u->nodes[node].state;
+    u->nodes[node].refs++;
     atomic_fetch_add_explicit(&st->inflight, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->requests, 1, memory_order_relaxed);
 }
@@ -508,6 +555,7 @@ void mg_upstream_try_begin(mg_upstream_t *u, int node)
 void mg_upstream_try_end(mg_upstream_t *u, int node, bool failed, double seconds_to_head)
 {
     mg_node_state_t *st = u->nodes[node].state;
+    u->nodes[node].refs--;
     atomic_fetch_sub_explicit(&st->inflight, 1, memory_order_relaxed);
     if (failed) {
         atomic_fetch_add_explicit(&st->failures, 1, memory_order_relaxed);
@@ -531,4 +579,43 @@ bool mg_upstream_evict_idle(mg_upstream_t *u)
 const char *mg_upstream_node_addr(const mg_upstream_t *u, int node)
 {
     return u->conf->nodes[node].addr.text;
+}
+
+const char *mg_upstream_node_host(const mg_upstream_t *u, int node)
+{
+    const char *h = u->nodes[node].host;
+    return h != NULL ? h : u->conf->nodes[node].addr.text;
+}
+
+/* ---- nodes from DNS (upstream_dns.c decides, these apply) ---- */
+
+int mg__upstream_node_take(mg_upstream_t *u, int i, const char *host)
+{
+    mg_upstream_node_t *n = &u->nodes[i];
+    char *h = strdup(host);
+    if (h == NULL) {
+        return MG_ERROR;
+    }
+    free(n->host);
+    n->host = h;
+    mg_nodestate_release(n->state);
+    n->state = mg_nodestate_node(u->conf->name, u->conf->nodes[i].addr.text);
+    if (u->tls != NULL) {
+        node_tls_dispose(n); /* nothing uses it: refs was 0, or it is the same address */
+        if (node_names(n, u->conf, host) != MG_OK) {
+            return MG_ERROR;
+        }
+    }
+    u->gone[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    return MG_OK;
+}
+
+void mg__upstream_node_gone(mg_upstream_t *u, int i)
+{
+    u->gone[i >> 6] |= (uint64_t)1 << (i & 63);
+    while (u->nodes[i].idle != NULL) {
+        mg_upstream_conn_t *c = u->nodes[i].idle;
+        idle_unlink(c);
+        conn_close(c);
+    }
 }

@@ -53,6 +53,8 @@ typedef struct {
     mg_upstream_conn_t *idle; /* newest first */
     mg_node_state_t *state;   /* shared by all workers (nodestate.h) */
     int connecting;           /* connects in progress from this worker (max_connecting) */
+    char *host;               /* a node from DNS: the "name:port" it came from (owned); else NULL */
+    unsigned refs;            /* this worker's tries and open connections on it */
     /* with `tls:`: the names its handshakes use (owned), and its last session, which
      * every connection to it points at: cleared only once none is left */
     char *tls_sni;
@@ -73,7 +75,16 @@ struct mg_upstream_s {
     mg_health_t *health;          /* the active prober, NULL without active checks */
     mg_tls_client_t *tls;         /* with `tls:` (owned), else NULL */
     mg_upstream_queue_t queue;    /* requests of this worker waiting for a connection */
+    /* nodes given by host name (upstream_dns.c): conf then points at the runtime's own
+     * copy of the upstream's conf, whose node list follows the DNS answers */
+    struct mg_upstream_dns_s *dns;
+    uint64_t gone[MG_BALANCER_MAX_NODES / 64]; /* nodes DNS took away: never picked */
 };
+
+static inline bool mg_upstream_node_gone(const mg_upstream_t *u, int node)
+{
+    return (u->gone[node >> 6] & ((uint64_t)1 << (node & 63))) != 0;
+}
 
 /* Creates the runtime for upstream `c` in worker `w` (the conf outlives it), with its
  * TLS client context when c->tls.on. NULL when out of memory or when the context cannot
@@ -84,6 +95,10 @@ mg_upstream_t *mg_upstream_create(mg_worker_t *w, const mg_upstream_conf_t *c);
  * what runs on its loop (the active prober). mg_upstream_create does this itself when
  * given a worker. */
 void mg_upstream_bind(mg_upstream_t *u, mg_worker_t *w);
+
+/* True while `u` belongs to its worker's current generation and the worker serves
+ * (what runs in the background, probes and DNS, stops otherwise). */
+bool mg_upstream_current(const mg_upstream_t *u);
 
 /* Closes pooled idle connections, stops the prober and frees the runtime. Called when the
  * generation that owns it is released, so no request uses it any more. */
@@ -160,7 +175,22 @@ void mg_upstream_try_end(mg_upstream_t *u, int node, bool failed, double seconds
  * there was one. */
 bool mg_upstream_evict_idle(mg_upstream_t *u);
 
-/* "ip:port" text of a node as configured (borrowed from the conf). */
+/* "ip:port" text of a node: as configured, or the address a name resolved to
+ * (borrowed from the runtime). */
 const char *mg_upstream_node_addr(const mg_upstream_t *u, int node);
+
+/* The "host:port" a node is known by: for a node from DNS the name it was resolved
+ * from (as written, or an SRV target and port), else its address. For Host headers of
+ * health probes and TLS names, never an address where a name was given. */
+const char *mg_upstream_node_host(const mg_upstream_t *u, int node);
+
+/* One line per name of the upstream (JSON objects, comma separated) for /status: the
+ * name, its addresses now, the last success and the last error. Writes into buf (cap
+ * bytes); returns the length, or cap when it did not fit. 0 without names. */
+size_t mg_upstream_dns_status_json(const mg_upstream_t *u, char *buf, size_t cap);
+
+/* Why no node of u can be picked, when it is DNS's doing (no name has resolved yet):
+ * a static text, else NULL. */
+const char *mg_upstream_dns_empty_reason(const mg_upstream_t *u);
 
 #endif

@@ -4,6 +4,7 @@
 use Test::Moongate;
 use Test::Moongate::Client;
 use Test::Moongate::Server;
+use Test::Moongate::Dnsmasq;
 use IO::Socket::INET;
 use JSON::PP ();
 use POSIX ();
@@ -12,63 +13,22 @@ use Time::HiRes ();
 our ($DNS_PORT, $DNS_PID, $SILENT, $SILENT_PORT, $CLOSED_PORT);
 my $main_pid = $$;
 
-sub find_dnsmasq {
-    for my $d (split(/:/, $ENV{PATH} // ''), '/usr/sbin', '/sbin') {
-        return "$d/dnsmasq" if -x "$d/dnsmasq";
-    }
-    return undef;
-}
-
-# A query for api.test (A); true when an answer comes back within 0.2 s.
-sub dns_answers {
-    my $s = IO::Socket::INET->new(Proto => 'udp', PeerAddr => '127.0.0.1',
-                                  PeerPort => $DNS_PORT) or return 0;
-    $s->send(pack('nnnnnn', 0x4d47, 0x0100, 1, 0, 0, 0) . "\3api\4test\0" . pack('nn', 1, 1));
-    my $rin = '';
-    vec($rin, fileno($s), 1) = 1;
-    my $ok = select($rin, undef, undef, 0.2) > 0 && defined $s->recv(my $buf, 512);
-    close $s;
-    return $ok;
-}
-
 sub start_dnsmasq {
-    my $bin = shift;
-    $DNS_PORT = Test::Moongate::Server::free_port();
-    my @args = ('--no-daemon', "--port=$DNS_PORT", '--listen-address=127.0.0.1',
-                '--bind-interfaces', '--no-resolv', '--no-hosts', '--conf-file=/dev/null',
-                '--pid-file=', '--local=/test/', '--host-record=api.test,127.0.0.1',
-                '--local-ttl=60');
-    push @args, '--user=root', '--group=root' if $> == 0; # no dnsmasq user with dnsmasq-base
-    $DNS_PID = fork();
-    die "fork: $!\n" unless defined $DNS_PID;
-    if ($DNS_PID == 0) {
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', '/dev/null';
-        exec($bin, @args) or POSIX::_exit(127);
-    }
-    for (1 .. 50) {
-        return if dns_answers();
-        die "dnsmasq exited at start\n" if waitpid($DNS_PID, POSIX::WNOHANG()) == $DNS_PID;
-        Time::HiRes::sleep(0.1);
-    }
-    die "dnsmasq did not answer on 127.0.0.1:$DNS_PORT within 5 s\n";
+    ($DNS_PID, $DNS_PORT) = Test::Moongate::Dnsmasq::start(
+        '--local=/test/', '--host-record=api.test,127.0.0.1', '--local-ttl=60');
 }
 
 END {
     if ($$ == $main_pid && $DNS_PID) {
         local $?;
-        kill 'CONT', $DNS_PID;
-        kill 'TERM', $DNS_PID;
-        waitpid($DNS_PID, 0);
+        Test::Moongate::Dnsmasq::stop($DNS_PID);
     }
 }
 
-my $dnsmasq = find_dnsmasq();
-if (!$dnsmasq) {
-    Test::More::plan(skip_all => 'dnsmasq is not installed (Debian package dnsmasq-base; '
-                                 . 'tools/install-deps installs it)');
+if (!Test::Moongate::Dnsmasq::bin()) {
+    Test::More::plan(skip_all => Test::Moongate::Dnsmasq::skip_reason());
 }
-start_dnsmasq($dnsmasq);
+start_dnsmasq();
 # a name server that never answers: a UDP socket nobody reads
 $SILENT = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0)
     or die "udp socket: $!\n";

@@ -272,6 +272,33 @@ START_TEST(test_access_log_shapes)
 }
 END_TEST
 
+/* Nodes by name are kept for the resolvers: the name, the port, srv; never resolved. */
+START_TEST(test_dns_nodes)
+{
+    mg_conf_t *c = parse_ok("upstreams:\n"
+                            "  - name: a\n"
+                            "    nodes:\n"
+                            "      - { address: \"api.internal:8080\", weight: 3 }\n"
+                            "      - { address: \"_http._tcp.svc.internal\", srv: true }\n"
+                            "      - \"10.0.0.1:81\"\n"
+                            "      - \"nowhere.invalid:82\"\n"
+                            "routes:\n  - { paths: [\"/\"], upstream: a }\n");
+    const mg_upstream_conf_t *u = &c->upstreams[0];
+    ck_assert(u->dynamic);
+    ck_assert_str_eq(u->nodes[0].host, "api.internal");
+    ck_assert_int_eq(u->nodes[0].port, 8080);
+    ck_assert_int_eq(u->nodes[0].weight, 3);
+    ck_assert(!u->nodes[0].srv);
+    ck_assert_str_eq(u->nodes[0].addr.text, "api.internal:8080");
+    ck_assert_str_eq(u->nodes[1].host, "_http._tcp.svc.internal");
+    ck_assert(u->nodes[1].srv && u->nodes[1].port == 0);
+    ck_assert_ptr_null(u->nodes[2].host);
+    ck_assert_int_eq(port_of(&u->nodes[2].addr), 81);
+    ck_assert_str_eq(u->nodes[3].host, "nowhere.invalid");
+    mg_conf_destroy(c);
+}
+END_TEST
+
 START_TEST(test_every_upstream_key)
 {
     mg_conf_t *c = parse_ok(full_yaml);
@@ -298,7 +325,11 @@ START_TEST(test_every_upstream_key)
     u = &c->upstreams[1];
     ck_assert_str_eq(u->name, "b.2-x_y");
     ck_assert_int_eq(u->index, 1);
-    ck_assert_int_eq(port_of(&u->nodes[0].addr), 80);
+    /* a host name is left to the workers' resolvers: never resolved at load */
+    ck_assert_str_eq(u->nodes[0].host, "localhost");
+    ck_assert_int_eq(u->nodes[0].port, 80);
+    ck_assert_int_eq(u->nodes[0].addr.sa.ss_family, AF_UNSPEC);
+    ck_assert(u->dynamic && !c->upstreams[0].dynamic);
     ck_assert(u->keepalive == 64 && u->keepalive_timeout == 10 && u->keepalive_requests == 1000);
     ck_assert(u->connect_timeout == 3 && u->send_timeout == 10 && u->read_timeout == 60);
     ck_assert(u->retries == 1 && u->retry_timeout == 0 && u->host == NULL);
@@ -407,6 +438,21 @@ static const struct {
 } errors[] = {
     {"listen: [\"1.2.3.4:80\"]\nworkers: 2\n", 2, 1, "workers", "unknown key \"workers\""},
     {"resolver: { server: [] }\n", 1, 13, "resolver.server", "did you mean \"servers\"?"},
+    {"resolver: { valid: soon }\n", 1, 20, "resolver.valid", "expected"},
+    {"upstreams:\n  - name: a\n    nodes: [ { address: \"10.0.0.1:80\", srv: true } ]\n", 3, 25,
+     "upstreams[0].nodes[0].address", "srv: true expects a DNS name whose SRV records"},
+    {"upstreams:\n  - name: a\n    nodes: [ { srv: true, address: \"[::1]:80\" } ]\n", 3, 36,
+     "upstreams[0].nodes[0].address", "got the IP address \"[::1]:80\""},
+    {"upstreams:\n  - name: a\n    nodes: [ { address: \"svc.test:80\", srv: true } ]\n", 3, 25,
+     "upstreams[0].nodes[0].address", "got the address with a port \"svc.test:80\""},
+    {"upstreams:\n  - name: a\n    nodes: [ { address: \"a b\", srv: true } ]\n", 3, 25,
+     "upstreams[0].nodes[0].address", "srv: true expects a DNS name, got \"a b\""},
+    {"upstreams:\n  - name: a\n    nodes: [ { address: \"x.test:80\", srv: 1 } ]\n", 3, 43,
+     "upstreams[0].nodes[0].srv", "expected"},
+    {"upstreams:\n  - name: a\n    nodes: [ \"x.test:80\", \"X.TEST:80\" ]\n", 3, 27,
+     "upstreams[0].nodes[1]", "address \"X.TEST:80\" is already a node (nodes[0])"},
+    {"upstreams:\n  - name: a\n    nodes: [ \"x!y:80\" ]\n", 3, 14, "upstreams[0].nodes[0]",
+     "not a valid IP address or host name"},
     {"resolver: { servers: [\"dns.local:53\"] }\n", 1, 23, "resolver.servers[0]",
      "expected a name server's IP address"},
     {"resolver: { servers: [\"1.2.3.4:0\"] }\n", 1, 23, "resolver.servers[0]",
@@ -832,6 +878,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_resolver);
+    tcase_add_test(tc, test_dns_nodes);
     tcase_add_test(tc, test_every_top_key);
     tcase_add_test(tc, test_access_log_shapes);
     tcase_add_test(tc, test_every_upstream_key);

@@ -1,4 +1,4 @@
-/* deps: health health_probe http_client http_client_head upstream upstream_queue transport tls tls_server tls_ocsp tls_ticket balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log log_format log_template log_syslog pool str */
+/* deps: health health_probe http_client http_client_head upstream upstream_queue upstream_dns nodeset resolver resolver_cache transport tls tls_server tls_ocsp tls_ticket balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log log_format log_template log_syslog pool str */
 #include <check.h>
 #include <stdlib.h>
 

@@ -1,4 +1,4 @@
-/* deps: http_client http_client_head upstream upstream_queue health health_probe transport tls tls_server tls_ocsp tls_ticket balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log log_format log_template log_syslog pool str */
+/* deps: http_client http_client_head upstream upstream_queue upstream_dns nodeset resolver resolver_cache health health_probe transport tls tls_server tls_ocsp tls_ticket balancer balancer_roundrobin balancer_least_conn balancer_ip_hash balancer_chash balancer_ewma balancer_random balancer_sticky nodestate shm log log_format log_template log_syslog pool str */
 /*
  * The outbound HTTP client: its pure parts (URLs, the request head, the chunk line, how a
  * response's body is framed), then whole exchanges with a scripted peer on loopback.

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "resolver.h"
@@ -323,6 +324,40 @@ START_TEST(test_timeouts_cancel_and_free)
 }
 END_TEST
 
+/* ---- the TTL of a raw answer (SRV answers come raw from c-ares) ---- */
+
+START_TEST(test_msg_ttl)
+{
+    /* header: id, flags, 1 question, 2 answers; question _x._tcp.a IN SRV; two SRV
+     * records whose names point back at the question (compression), TTLs 300 and 60 */
+    /* one line per part of the message */
+    /* clang-format off */
+    static const unsigned char msg[] = {
+        0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+        2, '_', 'x', 4, '_', 't', 'c', 'p', 1, 'a', 0, 0, 33, 0, 1,
+        0xc0, 12, 0, 33, 0, 1, 0, 0, 0x01, 0x2c, 0, 9, 0, 1, 0, 2, 0, 80, 1, 'b', 0,
+        0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60, 0, 9, 0, 1, 0, 2, 0, 81, 1, 'c', 0,
+    };
+    /* clang-format on */
+    ck_assert_int_eq(mg_resolver_msg_ttl(msg, sizeof(msg)), 60);
+    /* cut anywhere inside the records: malformed, never read past the end */
+    for (size_t n = 0; n < sizeof(msg); n++) {
+        int ttl = mg_resolver_msg_ttl(msg, n);
+        ck_assert_msg(ttl == -1 || (n >= 51 && ttl == 300), "cut at %zu gave %d", n, ttl);
+    }
+    /* no answer record */
+    unsigned char none[sizeof(msg)];
+    memcpy(none, msg, sizeof(msg));
+    none[7] = 0;
+    ck_assert_int_eq(mg_resolver_msg_ttl(none, sizeof(none)), -1);
+    /* a label type that does not exist (0x40) */
+    unsigned char bad[sizeof(msg)];
+    memcpy(bad, msg, sizeof(msg));
+    bad[12] = 0x42;
+    ck_assert_int_eq(mg_resolver_msg_ttl(bad, sizeof(bad)), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("resolver");
@@ -334,6 +369,7 @@ int main(void)
     tcase_add_test(tc, test_lookup_cache_and_ttl);
     tcase_add_test(tc, test_valid_overrides_ttl);
     tcase_add_test(tc, test_timeouts_cancel_and_free);
+    tcase_add_test(tc, test_msg_ttl);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -47,6 +47,8 @@ ROUTES = {
     "tls_proxy": "/tlsup/",
     "tls_auth": "/tlsauth/",
     "queue": "/queue/",
+    "dns": "/dns/",
+    "dns_srv": "/dnssrv/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -95,7 +97,7 @@ def free_port():
 class Gateway:
     """One moongate master started from `binary` on a fresh root; ports set at init."""
 
-    def __init__(self, binary, root, up_port, dead_port, hole_port, tls=True):
+    def __init__(self, binary, root, up_port, dead_port, hole_port, tls=True, dns_port=None):
         self.binary = binary
         self.root = root
         self.port = free_port()
@@ -104,7 +106,8 @@ class Gateway:
         self.pp_port = free_port()  # proxy_protocol: true (ppfuzz.py)
         self.tls_files = None  # the certificates' paths, once made (write_root)
         self.ports = dict(port=self.port, admin_port=self.admin_port, up_port=up_port,
-                          dead_port=dead_port, hole_port=hole_port)
+                          dead_port=dead_port, hole_port=hole_port,
+                          dns_port=dns_port if dns_port is not None else dead_port)
         self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20, listen=self.listen_yaml(),
                          tls_section="", trusted=json.dumps(ppfuzz.TRUSTED),
                          access_log=ACCESS_LOGS[0], trace_ratio=1, trace_port=up_port)

@@ -5,7 +5,9 @@ import os
 import signal
 import time
 
-from . import client, gateway, upstream
+from . import client, dnsfuzz, gateway, upstream
+
+_dns_pids = []  # the name servers started, ended with the upstream
 
 
 def start_all(binary, root, seed, lifetime, tls=True):
@@ -13,7 +15,9 @@ def start_all(binary, root, seed, lifetime, tls=True):
     unless `tls` is false), started. Returns (gateway, upstream pid, the blackhole
     socket to close at the end)."""
     up_pid, up_port, dead_port, hole_port, hole = upstream.start(seed, lifetime)
-    gw = gateway.Gateway(binary, root, up_port, dead_port, hole_port, tls=tls)
+    dns_pid, dns_port = dnsfuzz.start(seed, up_port, lifetime)
+    _dns_pids.append(dns_pid)
+    gw = gateway.Gateway(binary, root, up_port, dead_port, hole_port, tls=tls, dns_port=dns_port)
     gw.write_root()
     try:
         gw.start()
@@ -25,11 +29,13 @@ def start_all(binary, root, seed, lifetime, tls=True):
 
 def stop_upstream(pid, hole):
     hole.close()
-    try:
-        os.kill(pid, signal.SIGTERM)
-        os.waitpid(pid, 0)
-    except OSError:
-        pass
+    for p in [pid] + _dns_pids:
+        try:
+            os.kill(p, signal.SIGTERM)
+            os.waitpid(p, 0)
+        except OSError:
+            pass
+    del _dns_pids[:]
 
 
 def probe(port, timeout):
