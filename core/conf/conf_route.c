@@ -508,11 +508,13 @@ static const mg__conf_field_t route_fields[] = {
     [RT_PLUGINS] = {"plugins", on_rt_plugins, NULL},
     {"priority", on_rt_priority, NULL},
     {"rate_limit", on_rt_rate_limit, NULL},
+    {"buffering", mg__conf_on_rt_buffering, NULL},
 };
 
 static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf_t *r)
 {
     uint64_t seen;
+    mg__conf_buffering_defaults(&r->buffering);
     if (mg__conf_map(c, v, route_fields, MG_NELEMS(route_fields), r, &seen) != MG_OK ||
         mg__conf_require(c, v, seen, route_fields, RT_PATHS) != MG_OK) {
         return MG_ERROR;

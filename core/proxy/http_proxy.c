@@ -632,7 +632,7 @@ void mg_proxy_start(mg_request_t *r)
     p->down = r->has_body ? PROXY_DOWN_RECEIVING : PROXY_DOWN_WAITING;
     ev_init(&p->wait_timer, on_wait_timer);
     p->wait_timer.data = p;
-    mg_http_client_init(&p->cl, p->loop, &client_ops, p, p->rbuf, PROXY_RBUF);
+    mg_http_client_init(&p->cl, p->loop, &client_ops, p, NULL, 0);
     p->cl.connect_timeout = uc->connect_timeout > 0 ? uc->connect_timeout : 3.;
     p->cl.send_timeout = uc->send_timeout;
     p->cl.read_timeout = uc->read_timeout;

@@ -16,7 +16,6 @@
 
 #include <ev.h>
 
-#define PROXY_RBUF 16384           /* response read buffer; also caps the response head */
 #define PROXY_BODY_MAX (64 * 1024) /* request body buffered: replay window, pause mark */
 #define PROXY_BODY_MIN 4096
 #define PROXY_FREE_MAX 256 /* proxy_t kept for reuse per process */
@@ -93,8 +92,8 @@ struct proxy_s {
     char *trace_parent; /* the traceparent value inside `head`, rewritten for each try
                          * (trace.h); NULL without tracing */
 
-    mg_http_client_t cl; /* the try's exchange (hdr last: not cleared per request) */
-    char rbuf[PROXY_RBUF];
+    mg_http_client_t cl; /* the try's exchange (hdr last: not cleared per request); its
+                          * read buffer is taken only while it reads (http_client.h) */
 };
 
 /* Ends the request: detaches the proxy and calls mg_http_finish(r, ok). */
