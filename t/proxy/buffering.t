@@ -599,3 +599,36 @@ sub {
     close $s;
     main::stop_pid($pid);
 }
+
+
+
+=== TEST 13: a temp file that cannot be made: logged, and the answer streams whole
+--- yaml_config
+http: { temp_path: afile/temp }
+upstreams:
+  - name: big
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: all, paths: ["/*"], upstream: big, buffering: { memory: 16k } }
+--- user_files
+>>> afile
+not a directory
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $log = $t->servroot . '/fake.log';
+    my $pid = main::fake_upstream($t->fill('$MG_RAND_PORT_1'), 'big', $log);
+    my $n = 3_000_000;
+    my $s = main::send_get($t, "/big/$n");
+    Time::HiRes::sleep(1);
+    my ($st, $body) = main::read_all($s, 10);
+    is(length($body // ''), $n, 'the answer arrives whole');
+    is(Digest::SHA::sha256_hex($body // ''), Digest::SHA::sha256_hex(main::big_body($n)),
+       'byte for byte');
+    like($t->error_log, qr{buffering: creating a temp file in \S+/afile/temp: Not a directory; the response streams at the client's pace},
+         'the failure is logged once, with the path and the reason');
+    close $s;
+    main::stop_pid($pid);
+}
+--- no_error_log
+[alert]
