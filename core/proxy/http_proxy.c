@@ -577,7 +577,10 @@ static void on_req_body_end(mg_request_t *r)
         p->down = PROXY_DOWN_WAITING;
     }
     if (p->held) {
-        mg__proxy_release(p); /* the body kept the rules: the early answer goes down */
+        mg_http_client_send(&p->cl); /* the body's end, to an upstream still reading it */
+        if (p->down != PROXY_DOWN_DONE) {
+            mg__proxy_release(p); /* the body kept the rules: the early answer goes down */
+        }
         return;
     }
     if (p->up_state == PROXY_UP_IDLE) {
