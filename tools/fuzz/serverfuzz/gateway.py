@@ -45,6 +45,9 @@ ROUTES = {
     "tls": "/tls/",
     "tls_proxy": "/tlsup/",
     "tls_auth": "/tlsauth/",
+    "buf_request": "/bufreq/",
+    "buf_spill": "/bufspill/",
+    "buf_off": "/bufoff/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
