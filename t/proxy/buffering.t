@@ -219,6 +219,14 @@ sub read_all {
     return $r ? ($r->{status}, $r->{body}) : (undef, undef);
 }
 
+# Opens a connection and sends the head of a chunked POST /up; the body is the caller's.
+sub post_chunked {
+    my ($t) = @_;
+    my $s = Test::Moongate::Client::connect_to($t->port, 5) or die "connect: $!";
+    syswrite $s, "POST /up HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
+    return $s;
+}
+
 sub wait_for {
     my ($secs, $cond) = @_;
     my $t0 = Time::HiRes::time();
@@ -467,8 +475,7 @@ sub {
     my ($t) = @_;
     my $log = $t->servroot . '/fake.log';
     my $pid = main::fake_upstream($t->fill('$MG_RAND_PORT_1'), 'record', $log);
-    my $s = Test::Moongate::Client::connect_to($t->port, 5);
-    syswrite $s, "POST /up HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
+    my $s = main::post_chunked($t);
     for (1 .. 10) {
         syswrite $s, sprintf("%x\r\n%s\r\n", 20000, 'u' x 20000);
         Time::HiRes::sleep(0.1);
@@ -555,8 +562,7 @@ routes:
 sub {
     my ($t) = @_;
     my $pid = main::fake_upstream($t->fill('$MG_RAND_PORT_1'), 'early', $t->servroot . '/f.log');
-    my $s = Test::Moongate::Client::connect_to($t->port, 5);
-    syswrite $s, "POST /up HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
+    my $s = main::post_chunked($t);
     local $SIG{PIPE} = 'IGNORE';
     for (1 .. 64) {
         syswrite($s, sprintf("%x\r\n%s\r\n", 16384, 'z' x 16384)) or last;
@@ -583,8 +589,7 @@ routes:
 sub {
     my ($t) = @_;
     my $pid = main::fake_upstream($t->fill('$MG_RAND_PORT_1'), 'early', $t->servroot . '/f.log');
-    my $s = Test::Moongate::Client::connect_to($t->port, 5);
-    syswrite $s, "POST /up HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
+    my $s = main::post_chunked($t);
     for (1 .. 6) {
         syswrite $s, sprintf("%x\r\n%s\r\n", 15000, 'z' x 15000);
         Time::HiRes::sleep(0.05);
