@@ -368,6 +368,14 @@ typedef struct {
     size_t size;
 } mg_rl_zone_conf_t;
 
+/* A route's `buffering:` (docs/buffering.md). */
+typedef struct {
+    bool response; /* read the upstream's answer ahead of a slow client, default true */
+    bool request;  /* read the whole request body before choosing a node, default false */
+    size_t memory; /* bytes of either kept in memory per request, default 64 KiB */
+    size_t max_temp_file_size; /* bytes past it in a temp file, default 1 GiB; 0: none */
+} mg_buffering_conf_t;
+
 struct mg_route_conf_s {
     const char *name;   /* default "route#N" (1-based) */
     uint64_t methods;   /* bit (1 << llhttp_method_t); 0 = any method */
@@ -386,6 +394,7 @@ struct mg_route_conf_s {
     bool websocket;        /* `websocket: true`: a WebSocket handshake opens a tunnel */
     double tunnel_timeout; /* `timeouts.tunnel`: an open tunnel idle this long closes,
                             * default 300 s */
+    mg_buffering_conf_t buffering; /* `buffering:` */
 };
 
 typedef struct {
@@ -403,6 +412,8 @@ typedef struct {
     bool response_request_id;     /* X-Request-Id on every answer, default true */
     int max_tunnels;              /* open WebSocket tunnels, all workers; past it a handshake
                                    * gets 503; default 10000, 0 = unlimited */
+    const char *temp_path;        /* buffering's temp files, absolute, default <prefix>/temp */
+    size_t buffer_memory_max;     /* buffering's memory per worker, default 64 MiB */
 } mg_http_conf_t;
 
 /* Redis for cluster-wide state (rate limits); validated now, used by later releases. */

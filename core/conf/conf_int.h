@@ -132,6 +132,9 @@ int mg__conf_on_resolver(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
 /* conf_realip.c: the `trusted_proxies:` list. */
 int mg__conf_on_trusted_proxies(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+/* conf_buffering.c: a route's `buffering:` block (obj: the route) and its defaults. */
+int mg__conf_on_rt_buffering(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+void mg__conf_buffering_defaults(mg_buffering_conf_t *b);
 
 /* conf_metrics.c: the `metrics:` block and its defaults. */
 int mg__conf_on_metrics(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);

@@ -623,12 +623,14 @@ static const mg__conf_field_t route_fields[] = {
     {"rate_limit", on_rt_rate_limit, NULL},
     {"websocket", on_rt_websocket, NULL},
     {"timeouts", on_rt_timeouts, NULL},
+    {"buffering", mg__conf_on_rt_buffering, NULL},
 };
 
 static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf_t *r)
 {
     uint64_t seen;
     r->tunnel_timeout = 300; /* Envoy's stream idle timeout: a quiet chat outlives a minute */
+    mg__conf_buffering_defaults(&r->buffering);
     if (mg__conf_map(c, v, route_fields, MG_NELEMS(route_fields), r, &seen) != MG_OK ||
         mg__conf_require(c, v, seen, route_fields, RT_PATHS) != MG_OK) {
         return MG_ERROR;

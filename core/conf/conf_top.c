@@ -311,6 +311,13 @@ static int on_http_response_request_id(mg__conf_ctx_t *c, yaml_node_t *v, void *
     return mg__conf_bool(c, v, &c->conf->http.response_request_id);
 }
 
+HTTP_SIZE(buffer_memory_max, 64u << 10, (size_t)1 << 40)
+
+static int on_http_temp_path(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return read_path(c, v, false, &c->conf->http.temp_path);
+}
+
 static const mg__conf_field_t http_fields[] = {
     {"client_header_timeout", on_http_client_header_timeout, NULL},
     {"client_body_timeout", on_http_client_body_timeout, NULL},
@@ -325,6 +332,8 @@ static const mg__conf_field_t http_fields[] = {
     {"drain_timeout", on_http_drain_timeout, NULL},
     {"response_request_id", on_http_response_request_id, NULL},
     {"max_tunnels", on_http_max_tunnels, NULL},
+    {"temp_path", on_http_temp_path, NULL},
+    {"buffer_memory_max", on_http_buffer_memory_max, NULL},
 };
 
 static int on_http(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
@@ -416,6 +425,8 @@ static void set_defaults(mg__conf_ctx_t *c)
         .drain_timeout = 3600,
         .response_request_id = true,
         .max_tunnels = 10000,
+        .temp_path = mg__conf_abspath(c, "temp"),
+        .buffer_memory_max = (size_t)64 << 20,
     };
 }
 
@@ -435,7 +446,8 @@ static int default_listen(mg__conf_ctx_t *c)
 int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root)
 {
     set_defaults(c);
-    if (c->conf->pid_file == NULL || c->conf->plugins_dirs == NULL) {
+    if (c->conf->pid_file == NULL || c->conf->plugins_dirs == NULL ||
+        c->conf->http.temp_path == NULL) {
         return mg__conf_fail(c, NULL, "out of memory");
     }
     uint64_t seen = 0;

@@ -74,6 +74,7 @@ mg_http_try_t *mg__proxy_try_rec(proxy_t *p)
 
 static void try_start(proxy_t *p, bool same_node);
 static void start_after_body(proxy_t *p);
+static int build_head(proxy_t *p, int64_t length);
 
 /* ---- lifetime ---- */
 
@@ -114,6 +115,7 @@ static mg_request_t *detach(proxy_t *p)
         p->ws_pending = false;
         mg_http_tunnel_pending(-1);
     }
+    mg__proxy_buf_dispose(p); /* memory and temp files go back with the request */
     if (r != NULL) {
         r->handler = &detached_handler;
         r->handler_data = NULL;
@@ -144,7 +146,7 @@ mg_request_t *mg__proxy_detach(proxy_t *p)
     return detach(p);
 }
 
-void mg__proxy_release(proxy_t *p)
+void mg__proxy_give_back(proxy_t *p)
 {
     p->ref->p = NULL;
     proxy_free(p);
@@ -216,6 +218,13 @@ static void on_connect(mg_http_client_t *cl)
 static void on_sent(mg_http_client_t *cl)
 {
     proxy_t *p = cl->data;
+    if (p->in_on) {
+        if (!p->body.end && mg__proxy_in_feed(p, false) != MG_OK) {
+            mg__proxy_fail(p, 500); /* the temp file failed (logged); the client abort
+                                      * inside does not call us back */
+        }
+        return; /* the client writes the next span when its watcher says so */
+    }
     if (p->body_paused && p->r != NULL) {
         p->body_paused = false;
         mg_http_body_resume(p->r); /* may append through on_req_body */
@@ -346,6 +355,14 @@ static void try_start_exchange(proxy_t *p)
     (void)exchange(p);
 }
 
+/* What an earlier try's answer left (a held head, kept bytes) is not this try's. */
+static void answer_forget(proxy_t *p)
+{
+    mg_spool_dispose(&p->out);
+    p->held = p->up_done = p->up_paused = false;
+    p->held_head = NULL;
+}
+
 /* The next try: on the node the balancer picks, or with same_node on the last one
  * again; on a new connection when p->fresh says so. */
 static void try_start(proxy_t *p, bool same_node)
@@ -375,6 +392,12 @@ static void try_start(proxy_t *p, bool same_node)
     p->try_began = mg_mono_now();
     mg_upstream_try_begin(up, p->node);
     p->body.sent = 0; /* the buffered request is replayed */
+    if (p->in_on && mg__proxy_in_feed(p, true) != MG_OK) {
+        mg__proxy_try_end(p, false, false);
+        mg__proxy_fail(p, 500);
+        return;
+    }
+    answer_forget(p);
     try_start_exchange(p);
 }
 
@@ -495,11 +518,45 @@ static void body_append(proxy_t *p, const char *data, size_t len)
     }
 }
 
+void mg__proxy_body_discard(proxy_t *p)
+{
+    p->body_discard = true;
+    p->body_dropped = true; /* never whole upstream: no replay either */
+    p->body.len = p->body.sent;
+}
+
+/* Request buffering: the body goes to the spool; the first try waits for its end. */
+static int on_req_body_spooled(proxy_t *p, const char *data, size_t len)
+{
+    int rc = mg__proxy_in_put(p, data, len);
+    if (rc != MG_OK) {
+        mg__proxy_fail(p, rc);
+    }
+    return MG_OK;
+}
+
+/* True while the try's exchange runs and its connection still takes request bytes. */
+static bool up_takes_body(const proxy_t *p)
+{
+    const mg_http_client_t *cl = &p->cl;
+    return p->up_state == PROXY_UP_TRY && cl->state >= MG_HTTP_CLIENT_CONNECTING &&
+           cl->state <= MG_HTTP_CLIENT_BODY && !cl->out_broken;
+}
+
 static int on_req_body(mg_request_t *r, const char *data, size_t len)
 {
     proxy_t *p = r->handler_data;
     if (p == NULL || len == 0) {
         return MG_OK;
+    }
+    if (p->in_on) {
+        return on_req_body_spooled(p, data, len);
+    }
+    if (p->held && !p->body_discard && !up_takes_body(p)) {
+        mg__proxy_body_discard(p); /* the upstream that answered is gone */
+    }
+    if (p->body_discard) {
+        return MG_OK; /* read to check it (limits, framing), never forwarded */
     }
     if (body_reserve(p, len + (r->chunked ? MG_HTTP_CHUNK_LINE_MAX + 2 : 0)) != MG_OK) {
         mg__proxy_log_try(p, MG_LOG_ERROR, "out of memory buffering the request body", NULL);
@@ -514,6 +571,12 @@ static int on_req_body(mg_request_t *r, const char *data, size_t len)
      * left to the upstream watcher */
     mg_http_client_send(&p->cl);
     if (p->down != PROXY_DOWN_DONE && p->body.len - p->body.sent >= PROXY_BODY_MAX) {
+        if (p->held) {
+            /* an answer waits for the body's end: the client is never paused for an
+             * upstream that may have stopped reading */
+            mg__proxy_body_discard(p);
+            return MG_OK;
+        }
         p->body_paused = true;
         return MG_AGAIN;
     }
@@ -530,19 +593,44 @@ static void start_after_body(proxy_t *p)
     try_start(p, false);
 }
 
+/* Request buffering: the body is whole; it goes up with its length. */
+static void on_req_body_end_spooled(proxy_t *p)
+{
+    p->down = PROXY_DOWN_WAITING;
+    if (build_head(p, (int64_t)mg_spool_len(&p->in)) != MG_OK) {
+        mg__proxy_log_try(p, MG_LOG_ERROR, "out of memory building the request head", NULL);
+        mg__proxy_fail(p, 500);
+        return;
+    }
+    start_after_body(p);
+}
+
 static void on_req_body_end(mg_request_t *r)
 {
     proxy_t *p = r->handler_data;
     if (p == NULL) {
         return;
     }
-    if (r->chunked && body_reserve(p, 5) == MG_OK) {
+    if (p->in_on) {
+        on_req_body_end_spooled(p);
+        return;
+    }
+    if (p->body_discard) {
+        /* nothing more goes up; the body was whole and within the rules */
+    } else if (r->chunked && body_reserve(p, 5) == MG_OK) {
         memcpy(p->body.data + p->body.len, "0\r\n\r\n", 5);
         p->body.len += 5;
     }
-    p->body.end = true;
+    p->body.end = !p->body_discard;
     if (p->down == PROXY_DOWN_RECEIVING) {
         p->down = PROXY_DOWN_WAITING;
+    }
+    if (p->held) {
+        mg_http_client_send(&p->cl); /* the body's end, to an upstream still reading it */
+        if (p->down != PROXY_DOWN_DONE) {
+            mg__proxy_release(p); /* the body kept the rules: the early answer goes down */
+        }
+        return;
     }
     if (p->up_state == PROXY_UP_IDLE) {
         start_after_body(p);
@@ -557,7 +645,7 @@ static void on_client_writable(mg_request_t *r)
         return;
     }
     p->down = PROXY_DOWN_SENDING;
-    mg_http_client_resume(&p->cl);
+    mg__proxy_drain(p); /* what was kept, then upstream reads again */
 }
 
 static void on_client_abort(mg_request_t *r)
@@ -636,21 +724,36 @@ static size_t cert_headers_of(mg_request_t *r, mg_header_t *added)
     return n;
 }
 
-void mg_proxy_start(mg_request_t *r)
+/* Builds the upstream request head into p->head, framed as the client framed the body,
+ * or with Content-Length `length` when it is >= 0 (a body read whole). MG_OK, or
+ * MG_ERROR when out of memory. */
+static int build_head(proxy_t *p, int64_t length)
 {
+    mg_request_t *r = p->r;
     const mg_upstream_conf_t *uc = r->match.route->upstream;
-    proxy_t *p = proxy_new();
-    proxy_ref_t *ref = mg_pool_alloc(r->pool, sizeof(*ref));
-    size_t hlen = 0;
     mg_str_t host = uc->host != NULL ? mg_str(uc->host, strlen(uc->host)) : MG_NULL_STR;
     mg_header_t more[MG_PROXY_MORE_HEADERS];
     size_t nmore = r->tls && r->gen->conf->tls.client_cert_headers ? cert_headers_of(r, more) : 0;
     if (r->gen->conf->tracing != NULL) {
         nmore += mg_trace_upstream_headers(r, more + nmore);
     }
-    char *head = mg_proxy_request_head(r, host, more, nmore, r->pool, &hlen);
-    if (p == NULL || ref == NULL || head == NULL ||
-        mg_pool_cleanup_add(r->pool, on_pool_cleanup, ref) != MG_OK) {
+    size_t hlen = 0;
+    char *head = mg_proxy_request_head_framed(r, host, more, nmore, length, r->pool, &hlen);
+    if (head == NULL) {
+        return MG_ERROR;
+    }
+    p->head = head;
+    p->hlen = hlen;
+    p->trace_parent = r->trace != NULL ? mg_trace_find_parent(head, hlen) : NULL;
+    return MG_OK;
+}
+
+void mg_proxy_start(mg_request_t *r)
+{
+    const mg_upstream_conf_t *uc = r->match.route->upstream;
+    proxy_t *p = proxy_new();
+    proxy_ref_t *ref = mg_pool_alloc(r->pool, sizeof(*ref));
+    if (p == NULL || ref == NULL || mg_pool_cleanup_add(r->pool, on_pool_cleanup, ref) != MG_OK) {
         if (p != NULL) {
             proxy_free(p);
         }
@@ -664,14 +767,12 @@ void mg_proxy_start(mg_request_t *r)
     p->r = r;
     p->up = r->gen->upstreams[uc->index];
     p->loop = r->worker->loop;
-    p->head = head;
-    p->hlen = hlen;
-    p->trace_parent = r->trace != NULL ? mg_trace_find_parent(head, hlen) : NULL;
     p->first_start = ev_now(p->loop);
     p->bctx.hash_key = mg_balancer_key(uc, r);
-    if (r->has_body && r->content_length >= 0) {
+    mg__proxy_buf_init(p);
+    if (r->has_body && !p->in_on && r->content_length >= 0) {
         p->bcap = (size_t)MG_MIN(r->content_length, (int64_t)PROXY_BODY_MAX);
-    } else if (r->has_body) {
+    } else if (r->has_body && !p->in_on) {
         p->bcap = PROXY_BODY_MIN;
     }
     if (p->bcap > 0 && (p->body.data = mg_pool_alloc(r->pool, p->bcap)) == NULL) {
@@ -681,7 +782,7 @@ void mg_proxy_start(mg_request_t *r)
     p->down = r->has_body ? PROXY_DOWN_RECEIVING : PROXY_DOWN_WAITING;
     p->waiter.on_turn = on_queue_turn;
     p->waiter.on_timeout = on_queue_timeout;
-    mg_http_client_init(&p->cl, p->loop, &client_ops, p, p->rbuf, PROXY_RBUF);
+    mg_http_client_init(&p->cl, p->loop, &client_ops, p, NULL, 0);
     p->cl.connect_timeout = uc->connect_timeout > 0 ? uc->connect_timeout : 3.;
     p->cl.send_timeout = uc->send_timeout;
     p->cl.read_timeout = uc->read_timeout;
@@ -691,6 +792,13 @@ void mg_proxy_start(mg_request_t *r)
     if (r->websocket) {
         p->ws_pending = true; /* counted against http.max_tunnels until it ends */
         mg_http_tunnel_pending(1);
+    }
+    /* a body read whole goes up with its length: the head waits for its end */
+    if (!p->in_on && build_head(p, -1) != MG_OK) {
+        mg_log_err("out of memory proxying, request_id: %.*s", (int)r->request_id.len,
+                   r->request_id.p);
+        mg__proxy_fail(p, 500);
+        return;
     }
 
     r->handler = &proxy_handler;

@@ -12,11 +12,11 @@
 #include "conf.h"
 #include "http_client.h"
 #include "log.h"
+#include "spool.h"
 #include "upstream.h"
 
 #include <ev.h>
 
-#define PROXY_RBUF 16384           /* response read buffer; also caps the response head */
 #define PROXY_BODY_MAX (64 * 1024) /* request body buffered: replay window, pause mark */
 #define PROXY_BODY_MIN 4096
 #define PROXY_FREE_MAX 256 /* proxy_t kept for reuse per process */
@@ -95,9 +95,29 @@ struct proxy_s {
     int refuse_status; /* what such a refusal answers: 500 (ours), 502 (a bad 101) */
     char *trace_parent; /* the traceparent value inside `head`, rewritten for each try
                          * (trace.h); NULL without tracing */
+    /* Once an upstream answered before the request body's end (the answer is held),
+     * the body is still read to check it but no longer forwarded when the upstream
+     * stopped taking it: the rest is dropped. */
+    bool body_discard;
 
-    mg_http_client_t cl; /* the try's exchange (hdr last: not cleared per request) */
-    char rbuf[PROXY_RBUF];
+    /* buffering (http_proxy_buf.c, docs/buffering.md) */
+    const mg_buffering_conf_t *bconf; /* the route's */
+    mg_spool_t in;       /* request buffering: the whole body, before the first try */
+    bool in_on;          /* ... is on for this request */
+    uint64_t in_off;     /* the offset in `in` after the bytes `body` points at */
+    mg_spool_t out;      /* response bytes the client did not take yet, in order */
+    bool out_on;         /* the response is buffered: the upstream is read ahead of the
+                          * client (else reads pause with the client, and only a held
+                          * answer is kept) */
+    bool up_paused;      /* upstream reads stopped because `out` is full */
+    bool up_done;        /* the upstream's answer is complete: its connection went back */
+    bool held;           /* the answer came before the request body's end: its head is
+                          * in held_head, its body in `out`, until the body ends */
+    mg_http_head_t *held_head;
+    bool spool_logged;   /* a temp file failure was logged for this request */
+
+    mg_http_client_t cl; /* the try's exchange (hdr last: not cleared per request); its
+                          * read buffer is taken only while it reads (http_client.h) */
 };
 
 /* Unhooks the proxy from its request (no try, no watcher, nothing held) and returns the
@@ -105,7 +125,7 @@ struct proxy_s {
 mg_request_t *mg__proxy_detach(proxy_t *p);
 
 /* Gives the proxy back before its request ends (its request went on as a tunnel). */
-void mg__proxy_release(proxy_t *p);
+void mg__proxy_give_back(proxy_t *p);
 
 /* Ends the request: detaches the proxy and calls mg_http_finish(r, ok). */
 void mg__proxy_finish(proxy_t *p, bool ok);
@@ -130,6 +150,36 @@ mg_http_try_t *mg__proxy_try_rec(proxy_t *p);
 /* One error-log line about the current node, with the client and the request id. */
 void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const char *why);
 
+/* ---- buffering (http_proxy_buf.c) ---- */
+
+/* Sets up both spools from the route's `buffering:`; request buffering is on when the
+ * route asks and the request has a body. */
+void mg__proxy_buf_init(proxy_t *p);
+
+/* Gives back what both spools hold (memory, temp files). */
+void mg__proxy_buf_dispose(proxy_t *p);
+
+/* Request buffering: keeps body bytes. MG_OK, or a status to answer (413 when the body
+ * does not fit the buffers, 500 when they failed), logged. */
+int mg__proxy_in_put(proxy_t *p, const char *data, size_t len);
+
+/* Request buffering: points p->body at the spool's bytes from the start (a try
+ * begins: the body is replayed) or after what it pointed at (everything went out).
+ * MG_OK, or MG_ERROR when the temp file could not be read (logged). */
+int mg__proxy_in_feed(proxy_t *p, bool from_start);
+
+/* Whether this response is read ahead of the client: the route's buffering.response,
+ * unless the upstream asked otherwise (X-Accel-Buffering) or streams events. */
+bool mg__proxy_out_wanted(proxy_t *p, const mg_http_head_t *h);
+
+/* Keeps response body bytes for later. MG_OK, MG_AGAIN when the spool is full (stop
+ * reading the upstream) or MG_ERROR (out of memory, logged). */
+int mg__proxy_out_put(proxy_t *p, const char *data, size_t len);
+
+/* Copies the head of an answer that came before the request body's end into the
+ * request pool (its spans point into the client's read buffer). MG_OK or MG_ERROR. */
+int mg__proxy_hold_head(proxy_t *p, const mg_http_head_t *h);
+
 /* The upstream client's callbacks for the response (http_proxy_resp.c). */
 int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h);
 int mg__proxy_on_body(mg_http_client_t *cl, const char *data, size_t len);
@@ -137,5 +187,16 @@ void mg__proxy_on_done(mg_http_client_t *cl);
 void mg__proxy_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const char *why);
 void mg__proxy_on_upgrade(mg_http_client_t *cl, mg_upstream_conn_t *conn, const char *rest,
                           size_t len);
+
+/* Stops forwarding the request body (the upstream stopped taking it while its answer
+ * is held): what is due is dropped, the rest of the body is read and dropped. */
+void mg__proxy_body_discard(proxy_t *p);
+
+/* The client can take more: what `out` holds goes down, then upstream reads resume,
+ * or the request ends when the answer was complete. */
+void mg__proxy_drain(proxy_t *p);
+
+/* The request body ended: a held answer goes down (its head through the filters). */
+void mg__proxy_release(proxy_t *p);
 
 #endif

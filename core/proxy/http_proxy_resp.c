@@ -105,6 +105,17 @@ int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h)
     }
     r->upstream_status = head->status;
     r->upstream_time = r->upstream_header_time; /* until the end of the body is known */
+    p->out_on = mg__proxy_out_wanted(p, head);
+    if (p->down == PROXY_DOWN_RECEIVING) {
+        /* an early answer: whether the body breaks a rule (413, 400) is not known yet,
+         * so nothing goes down before its end (mg__proxy_release) */
+        p->held = true;
+        if (mg__proxy_hold_head(p, head) != MG_OK) {
+            p->why = "out of memory holding the response head";
+            return MG_ERROR;
+        }
+        return MG_OK;
+    }
     p->down = PROXY_DOWN_SENDING;
     if (mg_http_send_head(r, head) != MG_OK) {
         p->why = "header_filter failed";
@@ -113,14 +124,102 @@ int mg__proxy_on_head(mg_http_client_t *cl, mg_http_client_head_t *h)
     return MG_OK;
 }
 
+/* Body bytes are kept rather than sent while an answer is held, while kept ones wait
+ * (order), and, for a buffered answer, while the client is full. */
+static bool keeping(const proxy_t *p)
+{
+    return p->held || mg_spool_len(&p->out) > 0 || (p->out_on && p->down == PROXY_DOWN_PAUSED);
+}
+
 int mg__proxy_on_body(mg_http_client_t *cl, const char *data, size_t len)
 {
     proxy_t *p = proxy_of(cl);
+    if (keeping(p)) {
+        int rc = mg__proxy_out_put(p, data, len);
+        p->up_paused = rc == MG_AGAIN;
+        return rc;
+    }
     if (len == 0 && p->r->out_head_len == 0) {
         return MG_OK; /* a read ended with nothing held back */
     }
     /* with len 0: the head alone, when no body bytes came with it */
-    return down_result(p, mg_http_send_body(p->r, data, len, false));
+    int rc = down_result(p, mg_http_send_body(p->r, data, len, false));
+    return rc == MG_AGAIN && p->out_on ? MG_OK : rc; /* buffered: read on, into `out` */
+}
+
+/* The answer is complete and everything kept went down: the end of the body. */
+static void send_end(proxy_t *p)
+{
+    int rc = mg_http_send_body(p->r, NULL, 0, true);
+    if (p->down == PROXY_DOWN_DONE) {
+        return; /* the client went away meanwhile */
+    }
+    if (rc == MG_ERROR) {
+        mg__proxy_log_try(p, MG_LOG_ERROR, "response truncated", "body_filter failed");
+        mg__proxy_finish(p, false);
+        return;
+    }
+    mg__proxy_finish(p, true);
+}
+
+void mg__proxy_drain(proxy_t *p)
+{
+    while (p->down == PROXY_DOWN_SENDING && mg_spool_len(&p->out) > 0) {
+        const char *d;
+        size_t n;
+        if (mg_spool_peek(&p->out, 0, &d, &n) != MG_OK) {
+            char buf[600];
+            mg__proxy_log_try(p, MG_LOG_ERROR, "response truncated",
+                              mg_spool_error(&p->out, buf, sizeof(buf)));
+            mg__proxy_finish(p, false);
+            return;
+        }
+        int rc = mg_http_send_body(p->r, d, n, false);
+        if (p->down == PROXY_DOWN_DONE) {
+            return; /* aborted inside: the spools are gone */
+        }
+        if (rc == MG_ERROR) {
+            mg__proxy_log_try(p, MG_LOG_ERROR, "response truncated", "body_filter failed");
+            mg__proxy_finish(p, false);
+            return;
+        }
+        mg_spool_consume(&p->out, n);
+        if (rc == MG_AGAIN) {
+            p->down = PROXY_DOWN_PAUSED;
+        }
+    }
+    if (p->down != PROXY_DOWN_SENDING) {
+        return;
+    }
+    if (p->up_done) {
+        send_end(p);
+    } else if (!mg_spool_full(&p->out)) {
+        p->up_paused = false;
+        mg_http_client_resume(&p->cl); /* no read inside: from the loop */
+    }
+}
+
+void mg__proxy_release(proxy_t *p)
+{
+    mg_request_t *r = p->r;
+    p->held = false;
+    p->down = PROXY_DOWN_SENDING;
+    if (mg_http_send_head(r, p->held_head) != MG_OK) {
+        p->why = "header_filter failed";
+        mg__proxy_fail(p, 500);
+        return;
+    }
+    if (mg_spool_len(&p->out) == 0 && !p->up_done) {
+        /* the head alone for now, as an unheld answer's first read would */
+        if (down_result(p, mg_http_send_body(r, NULL, 0, false)) == MG_ERROR ||
+            p->down == PROXY_DOWN_DONE) {
+            if (p->down != PROXY_DOWN_DONE) {
+                mg__proxy_finish(p, false);
+            }
+            return;
+        }
+    }
+    mg__proxy_drain(p);
 }
 
 void mg__proxy_on_done(mg_http_client_t *cl)
@@ -128,6 +227,16 @@ void mg__proxy_on_done(mg_http_client_t *cl)
     proxy_t *p = proxy_of(cl);
     mg_request_t *r = p->r;
     r->upstream_time = ev_now(p->loop) - p->first_start - mg_lua_filter_time(r);
+    if (p->held || mg_spool_len(&p->out) > 0) {
+        /* the connection went back already; the rest goes down as the client reads */
+        p->up_done = true;
+        if (p->held && p->body_paused) {
+            p->body_paused = false; /* no upstream takes the body any more: drop it */
+            mg__proxy_body_discard(p);
+            mg_http_body_resume(r);
+        }
+        return;
+    }
     int rc = mg_http_send_body(r, NULL, 0, true);
     if (p->down == PROXY_DOWN_DONE) {
         return; /* the client went away meanwhile */
@@ -147,7 +256,7 @@ void mg__proxy_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const ch
 {
     proxy_t *p = proxy_of(cl);
     mg_request_t *r = p->r;
-    bool head_in = p->down == PROXY_DOWN_SENDING || p->down == PROXY_DOWN_PAUSED;
+    bool head_in = p->down == PROXY_DOWN_SENDING || p->down == PROXY_DOWN_PAUSED || p->held;
     if (err == MG_HTTP_CLIENT_ERR_REFUSED) {
         if (!r->header_sent) {
             /* our plugin, not the upstream (no retry, no 502), or a broken 101 */
@@ -155,7 +264,7 @@ void mg__proxy_on_error(mg_http_client_t *cl, mg_http_client_err_t err, const ch
             return;
         }
         why = p->why;
-    } else if (head_in && err == MG_HTTP_CLIENT_ERR_TIMEOUT) {
+    } else if (head_in && !p->held && err == MG_HTTP_CLIENT_ERR_TIMEOUT) {
         mg__proxy_log_try(p, MG_LOG_ERROR, "timed out reading the response body", NULL);
         mg__proxy_finish(p, false);
         return;
@@ -191,5 +300,5 @@ void mg__proxy_on_upgrade(mg_http_client_t *cl, mg_upstream_conn_t *conn, const 
     } else {
         mg_tunnel_start(r, conn, rest, len); /* rest lives in p's buffer: p goes after */
     }
-    mg__proxy_release(p);
+    mg__proxy_give_back(p);
 }

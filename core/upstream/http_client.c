@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- watchers (weak ones never keep the loop alive) ---- */
@@ -121,9 +122,54 @@ static void touch_timer(mg_http_client_t *cl)
     timer_set(cl, t);
 }
 
+/* ---- the lazy read buffer (rbuf NULL at init) ---- */
+
+#define RBUF_FREE_MAX 64 /* buffers kept for reuse per process: 1 MiB at most */
+
+typedef union rbuf_free_u {
+    union rbuf_free_u *next;
+    char bytes[MG_HTTP_CLIENT_RBUF];
+} rbuf_free_t;
+
+static rbuf_free_t *rbuf_free;
+static int rbuf_nfree;
+
+static int rbuf_take(mg_http_client_t *cl)
+{
+    rbuf_free_t *b = rbuf_free;
+    if (b != NULL) {
+        rbuf_free = b->next;
+        rbuf_nfree--;
+    } else if ((b = malloc(sizeof(*b))) == NULL) {
+        return MG_ERROR;
+    }
+    cl->rbuf = b->bytes;
+    cl->rcap = sizeof(*b);
+    return MG_OK;
+}
+
+/* Gives a lazy buffer back unless it holds the start of a head. */
+static void rbuf_give(mg_http_client_t *cl, bool always)
+{
+    if (!cl->rbuf_lazy || cl->rbuf == NULL || (!always && cl->rlen > 0 &&
+                                                 cl->state != MG_HTTP_CLIENT_BODY)) {
+        return;
+    }
+    rbuf_free_t *b = (rbuf_free_t *)(void *)cl->rbuf;
+    cl->rbuf = NULL;
+    if (rbuf_nfree >= RBUF_FREE_MAX) {
+        free(b);
+        return;
+    }
+    b->next = rbuf_free;
+    rbuf_free = b;
+    rbuf_nfree++;
+}
+
 /* Stops the exchange's watchers and gives its connection back (keep: poolable). */
 static void end_exchange(mg_http_client_t *cl, bool keep)
 {
+    rbuf_give(cl, true);
     if (cl->conn != NULL) {
         io_stop(cl);
         mg_upstream_release(cl->conn, keep);
@@ -409,6 +455,10 @@ static void do_read(mg_http_client_t *cl)
 {
     unsigned seq = cl->seq;
     while (!cl->paused) {
+        if (cl->rbuf == NULL && rbuf_take(cl) != MG_OK) {
+            fail(cl, MG_HTTP_CLIENT_ERR_NO_SOCKET, "out of memory for a read buffer");
+            return;
+        }
         bool in_head = cl->state != MG_HTTP_CLIENT_BODY;
         char *dst = in_head ? cl->rbuf + cl->rlen : cl->rbuf;
         size_t room = in_head ? cl->rcap - cl->rlen : cl->rcap;
@@ -443,6 +493,7 @@ static void do_read(mg_http_client_t *cl)
             break; /* drained: wait for the next readiness instead of an EAGAIN */
         }
     }
+    rbuf_give(cl, false); /* what was read went to the callbacks */
     update_io(cl);
 }
 
@@ -632,6 +683,7 @@ void mg_http_client_init(mg_http_client_t *cl, struct ev_loop *loop,
     cl->loop = loop;
     cl->rbuf = rbuf;
     cl->rcap = rcap;
+    cl->rbuf_lazy = rbuf == NULL;
     ev_init(&cl->timer, on_timer);
     cl->timer.data = cl;
     /* the parser is set up by each exchange's start */

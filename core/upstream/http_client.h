@@ -230,8 +230,9 @@ struct mg_http_client_s {
     bool extra;                  /* bytes after the response: never pooled */
     bool in_value;
     llhttp_t parser;
-    char *rbuf; /* the user's read buffer; holds a whole response head */
+    char *rbuf; /* the read buffer; holds a whole response head */
     size_t rcap, rlen;
+    bool rbuf_lazy; /* rbuf is the client's, taken only while bytes are read (init) */
     mg_str_t reason;
     const char *why; /* ... and the text for it */
     size_t nhdr;
@@ -239,7 +240,12 @@ struct mg_http_client_s {
 };
 
 /* Sets up cl (the caller's storage) on `loop` with the user's ops and data, and a read
- * buffer (borrowed; it caps the response head) of rcap bytes. Timeouts are 0 (none). */
+ * buffer (borrowed; it caps the response head) of rcap bytes. Timeouts are 0 (none).
+ * With rbuf NULL the client takes a buffer of MG_HTTP_CLIENT_RBUF bytes from a
+ * per-process free list only while it reads, keeps it while a head is incomplete, and
+ * gives it back as soon as what was read went to the callbacks: an exchange waiting
+ * for its answer holds none. */
+#define MG_HTTP_CLIENT_RBUF 16384
 void mg_http_client_init(mg_http_client_t *cl, struct ev_loop *loop,
                          const mg_http_client_ops_t *ops, void *data, char *rbuf, size_t rcap);
 

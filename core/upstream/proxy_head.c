@@ -150,9 +150,19 @@ static void request_of(const mg_request_t *r, mg_str_t host, const mg_header_t *
 char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
                             size_t nmore, mg_pool_t *pool, size_t *len)
 {
+    return mg_proxy_request_head_framed(r, host, more, nmore, -1, pool, len);
+}
+
+char *mg_proxy_request_head_framed(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
+                                   size_t nmore, int64_t length, mg_pool_t *pool, size_t *len)
+{
     mg_http_client_req_t q;
     mg_header_t added[PROXY_ADDED_HEADERS + MG_PROXY_MORE_HEADERS];
     request_of(r, host, more, nmore, &q, added);
+    if (length >= 0) {
+        q.content_length = length;
+        q.chunked = false;
+    }
     char *buf = mg_pool_alloc(pool, mg_http_client_head_size(&q));
     if (buf != NULL) {
         *len = mg_http_client_head_build(&q, buf);

@@ -27,6 +27,11 @@ bool mg_proxy_skip_request_header(mg_str_t name, mg_str_t connection);
 char *mg_proxy_request_head(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
                             size_t nmore, mg_pool_t *pool, size_t *len);
 
+/* The same head, framed with `length` when it is >= 0 (Content-Length: length, never
+ * chunked: a body read whole goes up de-chunked); -1 keeps the client's framing. */
+char *mg_proxy_request_head_framed(const mg_request_t *r, mg_str_t host, const mg_header_t *more,
+                                   size_t nmore, int64_t length, mg_pool_t *pool, size_t *len);
+
 /* Most headers `more` may add (the client certificate's, tls.client_cert_headers; the
  * trace context's traceparent and tracestate). */
 #define MG_PROXY_MORE_HEADERS 6

@@ -49,6 +49,9 @@ ROUTES = {
     "queue": "/queue/",
     "dns": "/dns/",
     "dns_srv": "/dnssrv/",
+    "buf_request": "/bufreq/",
+    "buf_spill": "/bufspill/",
+    "buf_off": "/bufoff/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -394,6 +394,31 @@ def trace_seeds():
     return out
 
 
+def buffering_seeds():
+    """Bodies and answers through the buffering routes: request bodies spooled (over the
+    file bound, over client_max_body_size, replayed on the retry route), answers spilled
+    and filling the spool, early answers held while a long body still arrives."""
+    out = []
+    for n in (0, 100, 5000, 40 * 1024, 70 * 1024):
+        body = b"q" * n
+        out.append(("buf-req-cl-%d" % n, [req(b"POST", b"/bufreq/x",
+            [b"Content-Length: %d" % n], body)]))
+        pieces = [body[i:i + 3000] for i in range(0, n, 3000)]
+        out.append(("buf-req-chunked-%d" % n, [req(b"PUT", b"/bufreq/x",
+            [b"Transfer-Encoding: chunked"], chunked(*pieces))]))
+    for word in (b"big", b"chunked", b"trickle", b"rst", b"short", b"close", b"s204", b"hang"):
+        out.append(("buf-spill-" + word.decode(), [req(b"GET", b"/bufspill/" + word)]))
+        out.append(("buf-off-" + word.decode(), [req(b"GET", b"/bufoff/" + word)]))
+    out.append(("buf-head-big", [req(b"HEAD", b"/bufspill/big")]))
+    long_body = [b"e" * 8000] * 10
+    for path in (b"/up/early", b"/bufspill/early", b"/bufreq/early"):
+        out.append(("buf-early-chunked" + path.decode(), [req(b"POST", path,
+            [b"Transfer-Encoding: chunked"], chunked(*long_body))]))
+    out.append(("buf-pipelined", [req(b"GET", b"/bufspill/big") + req(b"POST", b"/bufreq/x",
+        [b"Content-Length: 9000"], b"z" * 9000) + req(b"GET", b"/bufoff/chunked")]))
+    return out
+
+
 def all_seeds():
     """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4..., found...)
     come three times, so that every run tries them and their neighbours often."""
@@ -401,5 +426,6 @@ def all_seeds():
     main += ppfuzz.xff_seeds(req)
     main += ws_seeds()
     main += queue_seeds()
+    main += buffering_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
