@@ -207,6 +207,14 @@ typedef struct {
     mg_hc_breaker_conf_t breaker;
 } mg_health_conf_t;
 
+/* `response_headers:` of an upstream: what its response heads may hold. Over a limit
+ * the answer is a 502 and an error-log line naming the limit. */
+#define MG_RESP_HEAD_MAX_SIZE (16 * 1024) /* the proxy's read buffer holds the head */
+typedef struct {
+    int max_fields;  /* header fields, default 1000 */
+    size_t max_size; /* bytes from the status line to the last header, default 16 KiB */
+} mg_resp_headers_conf_t;
+
 struct mg_upstream_conf_s {
     const char *name;
     mg_lb_kind_t balancer;
@@ -226,6 +234,7 @@ struct mg_upstream_conf_s {
     int index;                /* position in conf->upstreams */
     mg_health_conf_t health;  /* health checks, breaker, limits, retry budget */
     mg_upstream_tls_conf_t tls; /* `tls:`; tls.on false for plain HTTP */
+    mg_resp_headers_conf_t response_headers;
 };
 
 /* A fixed response a route can answer with instead of proxying. */

@@ -71,6 +71,7 @@ mg_http_try_t *mg__proxy_try_rec(proxy_t *p)
 }
 
 static void try_start(proxy_t *p, bool fresh_same_node);
+static int head_build(proxy_t *p, mg_str_t host);
 static void start_after_body(proxy_t *p);
 
 /* ---- lifetime ---- */
@@ -83,6 +84,9 @@ static proxy_t *proxy_new(void)
         nfree--;
     } else if ((p = malloc(sizeof(*p))) == NULL) {
         return NULL;
+    } else {
+        /* a client proxy_free() can dispose of, whether or not a try ever ran */
+        mg_http_client_init(&p->cl, NULL, NULL, p, p->rbuf, PROXY_RBUF);
     }
     memset(p, 0, offsetof(proxy_t, cl));
     return p;
@@ -90,6 +94,7 @@ static proxy_t *proxy_new(void)
 
 static void proxy_free(proxy_t *p)
 {
+    mg_http_client_dispose(&p->cl); /* a large response head's array goes now */
     if (nfree >= PROXY_FREE_MAX) {
         free(p);
         return;
@@ -325,6 +330,15 @@ static void try_start(proxy_t *p, bool fresh_same_node)
     }
     p->r->upstream_addr =
         mg_str(mg_upstream_node_addr(up, p->node), strlen(mg_upstream_node_addr(up, p->node)));
+    if (p->node_host && (p->head == NULL || p->head_node != p->node)) {
+        if (head_build(p, p->r->upstream_addr) != MG_OK) {
+            mg_log_err("out of memory proxying, request_id: %.*s", (int)p->r->request_id.len,
+                       p->r->request_id.p);
+            mg__proxy_fail(p, 500);
+            return;
+        }
+        p->head_node = p->node;
+    }
     mg__proxy_try_end(p, false, false); /* never two open tries */
     try_record(p);
     if (p->trace_parent != NULL) {
@@ -587,20 +601,59 @@ static size_t cert_headers_of(mg_request_t *r, mg_header_t *added)
     return n;
 }
 
-void mg_proxy_start(mg_request_t *r)
+/* The request head for the upstream with `host` as its Host (p->more added), in the
+ * request pool; the traceparent in it found again. */
+static int head_build(proxy_t *p, mg_str_t host)
 {
-    const mg_upstream_conf_t *uc = r->match.route->upstream;
-    proxy_t *p = proxy_new();
-    proxy_ref_t *ref = mg_pool_alloc(r->pool, sizeof(*ref));
-    size_t hlen = 0;
-    mg_str_t host = uc->host != NULL ? mg_str(uc->host, strlen(uc->host)) : MG_NULL_STR;
+    mg_request_t *r = p->r;
+    p->head = mg_proxy_request_head(r, host, p->more, p->nmore, r->pool, &p->hlen);
+    if (p->head == NULL) {
+        return MG_ERROR;
+    }
+    p->trace_parent = r->trace != NULL ? mg_trace_find_parent(p->head, p->hlen) : NULL;
+    return MG_OK;
+}
+
+/* The head, now when its Host is known: the upstream's `host:`, else the client's. An
+ * HTTP/1.0 client may send none: the head then names each try's node (try_start), and
+ * keeps the added headers for it. */
+static int head_prepare(proxy_t *p, const mg_upstream_conf_t *uc)
+{
+    mg_request_t *r = p->r;
     mg_header_t more[MG_PROXY_MORE_HEADERS];
     size_t nmore = r->tls && r->gen->conf->tls.client_cert_headers ? cert_headers_of(r, more) : 0;
     if (r->gen->conf->tracing != NULL) {
         nmore += mg_trace_upstream_headers(r, more + nmore);
     }
-    char *head = mg_proxy_request_head(r, host, more, nmore, r->pool, &hlen);
-    if (p == NULL || ref == NULL || head == NULL ||
+    p->node_host = uc->host == NULL && r->host_header.len == 0;
+    if (nmore > 0 && p->node_host) {
+        if ((p->more = mg_pool_alloc(r->pool, nmore * sizeof(*more))) == NULL) {
+            return MG_ERROR;
+        }
+        memcpy(p->more, more, nmore * sizeof(*more));
+    } else {
+        p->more = more; /* used right below only */
+    }
+    p->nmore = nmore;
+    if (p->node_host) {
+        p->head_node = -1;
+        return MG_OK;
+    }
+    int rc = head_build(p, uc->host != NULL ? mg_str(uc->host, strlen(uc->host)) : MG_NULL_STR);
+    p->more = NULL;
+    p->nmore = 0;
+    return rc;
+}
+
+void mg_proxy_start(mg_request_t *r)
+{
+    const mg_upstream_conf_t *uc = r->match.route->upstream;
+    proxy_t *p = proxy_new();
+    proxy_ref_t *ref = mg_pool_alloc(r->pool, sizeof(*ref));
+    if (p != NULL) {
+        p->r = r;
+    }
+    if (p == NULL || ref == NULL || head_prepare(p, uc) != MG_OK ||
         mg_pool_cleanup_add(r->pool, on_pool_cleanup, ref) != MG_OK) {
         if (p != NULL) {
             proxy_free(p);
@@ -615,9 +668,6 @@ void mg_proxy_start(mg_request_t *r)
     p->r = r;
     p->up = r->gen->upstreams[uc->index];
     p->loop = r->worker->loop;
-    p->head = head;
-    p->hlen = hlen;
-    p->trace_parent = r->trace != NULL ? mg_trace_find_parent(head, hlen) : NULL;
     p->first_start = ev_now(p->loop);
     p->bctx.hash_key = mg_balancer_key(uc, r);
     if (r->has_body && r->content_length >= 0) {
@@ -637,6 +687,8 @@ void mg_proxy_start(mg_request_t *r)
     p->cl.send_timeout = uc->send_timeout;
     p->cl.read_timeout = uc->read_timeout;
     p->cl.head_request = r->is_head;
+    p->cl.max_fields = (size_t)uc->response_headers.max_fields;
+    p->cl.max_head_size = uc->response_headers.max_size;
 
     r->handler = &proxy_handler;
     r->handler_data = p;

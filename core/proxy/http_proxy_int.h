@@ -92,6 +92,13 @@ struct proxy_s {
     const char *why; /* why a callback of ours refused the response (a filter failed) */
     char *trace_parent; /* the traceparent value inside `head`, rewritten for each try
                          * (trace.h); NULL without tracing */
+    /* An HTTP/1.0 request without Host, to an upstream without `host:`: the head names
+     * the node it goes to, so it is built per try (for head_node), with these headers
+     * the gateway adds (in the request pool). */
+    bool node_host;
+    int head_node;
+    mg_header_t *more;
+    size_t nmore;
 
     mg_http_client_t cl; /* the try's exchange (hdr last: not cleared per request) */
     char rbuf[PROXY_RBUF];
