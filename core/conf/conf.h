@@ -371,9 +371,12 @@ struct mg_route_conf_s {
     size_t nplugins;
     mg_rl_conf_t *rate_limits; /* `rate_limit:`; all must pass */
     size_t nrate_limits;
+    /* `http:`: the top-level block with this route's client_max_body_size,
+     * client_body_timeout and send_timeout over it; NULL when the route has none */
+    const mg_http_conf_t *http;
 };
 
-typedef struct {
+struct mg_http_conf_s {
     double client_header_timeout; /* whole request head, default 10 s  -> 408 */
     double client_body_timeout;   /* between body reads, default 30 s  -> 408 */
     double send_timeout;          /* between writes to the client, default 30 s */
@@ -386,7 +389,7 @@ typedef struct {
     int max_headers;              /* default 100 -> 431 */
     double drain_timeout;         /* graceful stop / old-generation drain, default 30 s */
     bool response_request_id;     /* X-Request-Id on every answer, default true */
-} mg_http_conf_t;
+};
 
 /* Redis for cluster-wide state (rate limits); validated now, used by later releases. */
 typedef struct {

@@ -522,6 +522,11 @@ static int on_rt_rate_limit(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_rate_limits(c, v, obj);
 }
 
+static int on_rt_http(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_route_http(c, v, &((mg_route_conf_t *)obj)->http);
+}
+
 enum { RT_NAME, RT_METHODS, RT_HOSTS, RT_PATHS, RT_UPSTREAM, RT_RETURN, RT_PLUGINS };
 
 static const mg__conf_field_t route_fields[] = {
@@ -534,6 +539,7 @@ static const mg__conf_field_t route_fields[] = {
     [RT_PLUGINS] = {"plugins", on_rt_plugins, NULL},
     {"priority", on_rt_priority, NULL},
     {"rate_limit", on_rt_rate_limit, NULL},
+    {"http", on_rt_http, NULL},
 };
 
 static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf_t *r)

@@ -81,6 +81,9 @@ struct mg_request_s {
     mg_conn_t *conn;     /* the client connection (borrowed) */
     mg_worker_t *worker; /* borrowed */
     mg_gen_t *gen;       /* one reference held from start to end */
+    /* The body limit, body and send timeouts that apply: gen's `http:` block, then the
+     * route's `http:` once it is matched (both live as long as gen) */
+    const mg_http_conf_t *limits;
     const mg_http_handler_t *handler;
     void *handler_data; /* the producer's state */
 

@@ -45,6 +45,8 @@ ROUTES = {
     "tls": "/tls/",
     "tls_proxy": "/tlsup/",
     "tls_auth": "/tlsauth/",
+    "route_http_small": "/hdrs/",
+    "route_http_big": "/bigbody/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))

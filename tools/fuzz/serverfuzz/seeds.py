@@ -374,9 +374,38 @@ def trace_seeds():
     return out
 
 
+def interop_seeds():
+    """HTTP/1.0 without Host (the head names the node, per try), upstream heads with
+    many fields, and routes with their own `http:` body limit and timeouts."""
+    out = []
+    for path in (b"/up/x", b"/retry/x", b"/self/x", b"/pool/x", b"/hdrs/x", b"/nope"):
+        out.append(("nohost10" + path.decode(),
+                    [req(b"GET", path, host=None, version=b"HTTP/1.0")]))
+        out.append(("nohost10-post" + path.decode(),
+                    [req(b"POST", path, [b"Content-Length: 5"], b"hello", host=None,
+                         version=b"HTTP/1.0")]))
+    for path in (b"/up/cookies", b"/up/manyhdr", b"/up/hugehdr", b"/hdrs/cookies",
+                 b"/hdrs/manyhdr", b"/hdrs/hugehdr", b"/hdrs/x", b"/call/cookies",
+                 b"/pool/cookies"):
+        out.append(("heads" + path.decode(), [req(b"GET", path)]))
+        out.append(("heads-head" + path.decode(), [req(b"HEAD", path)]))
+    for path, n in ((b"/hdrs/x", 64), (b"/hdrs/x", 65), (b"/hdrs/x", 5000),
+                    (b"/bigbody/x", 5000), (b"/bigbody/x", 2 * 1024 * 1024)):
+        out.append(("routehttp-len%d%s" % (n, path.decode()),
+                    [req(b"POST", path, [b"Content-Length: %d" % n], b"b" * n)]))
+        out.append(("routehttp-chunked%d%s" % (n, path.decode()),
+                    [req(b"POST", path, [b"Transfer-Encoding: chunked"],
+                         chunked(*[b"c" * 32] * (n // 32 + 1)))]))
+    out.append(("routehttp-stall", [req(b"POST", b"/hdrs/x", [b"Content-Length: 60"], b"abc")]))
+    out.append(("routehttp-pipeline", [req(b"POST", b"/hdrs/x", [b"Content-Length: 100"],
+                                           b"x" * 100) + req(b"GET", b"/hdrs/cookies")]))
+    return out
+
+
 def all_seeds():
     """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4..., found...)
     come three times, so that every run tries them and their neighbours often."""
     main = valid_seeds() + pipeline_seeds() + catalogue_seeds() + trace_seeds()
+    main += interop_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
