@@ -252,6 +252,16 @@ void mg_http_conns_drain(mg_worker_t *w);
 /* Closes every client connection at once (fast stop). */
 void mg_http_conns_close_all(mg_worker_t *w);
 
+/* Once a second (the worker's tick): true when a burst is over (client connections
+ * fell to half their peak since the last trim, or fewer) and enough is resident or free
+ * since that trim to be worth giving back. The caller then cuts its own free lists and
+ * calls mg_http_mem_trim(). */
+bool mg_http_mem_tick(mg_worker_t *w);
+
+/* Cuts the client side's free lists (read buffers, request pools) to a few entries and
+ * returns the heap's free pages to the system (malloc_trim). */
+void mg_http_mem_trim(mg_worker_t *w);
+
 /* True when the response should keep the connection open (client asked for it, the
  * request was read entirely, the worker is not draining, limits not reached). The
  * producer uses it to write "Connection: close" when false. */

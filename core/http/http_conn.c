@@ -522,6 +522,10 @@ static void parse(mg_conn_t *c)
         return;
     }
     if (c->state == MG_C_HEAD && c->head_done) {
+        if (mg__buf_body_room(c) != MG_OK) {
+            mg__request_reject(c, 500, "out of memory for the request body");
+            return;
+        }
         mg__conn_set_state(c, MG_C_ACTIVE);
         c->body_base = c->pos;
         mg__request_dispatch(c);

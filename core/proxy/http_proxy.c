@@ -104,6 +104,16 @@ static void proxy_free(proxy_t *p)
     nfree++;
 }
 
+void mg_proxy_free_list_cut(size_t keep)
+{
+    while (nfree > 0 && (size_t)nfree > keep) {
+        proxy_t *p = free_list;
+        free_list = p->next_free;
+        nfree--;
+        free(p);
+    }
+}
+
 /* Unhooks the proxy from its request: no try, no watcher, nothing held. Returns the
  * request (NULL when it was gone already). */
 static mg_request_t *detach(proxy_t *p)
