@@ -99,6 +99,7 @@ bench: deps all
 	tools/bench-ewma
 	tools/bench-instr
 	tools/bench-obs
+	tools/bench-mem
 
 install: all
 	install -D -m 0755 $(BUILD)/moongate $(DESTDIR)$(PREFIX)/bin/moongate
