@@ -101,6 +101,7 @@ bench: deps all
 	tools/bench-obs
 	tools/bench-ws
 	tools/bench-burst
+	tools/bench-mem
 
 install: all
 	install -D -m 0755 $(BUILD)/moongate $(DESTDIR)$(PREFIX)/bin/moongate

@@ -71,6 +71,7 @@ typedef struct mg_pool_s mg_pool_t;                   /* pool.h */
 typedef struct mg_conf_s mg_conf_t;                   /* conf.h */
 typedef struct mg_route_conf_s mg_route_conf_t;       /* conf.h */
 typedef struct mg_upstream_conf_s mg_upstream_conf_t; /* conf.h */
+typedef struct mg_http_conf_s mg_http_conf_t;         /* conf.h */
 typedef struct mg_router_s mg_router_t;               /* router.h */
 typedef struct mg_gen_s mg_gen_t;                     /* gen.h */
 typedef struct mg_worker_s mg_worker_t;               /* worker.h */

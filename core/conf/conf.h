@@ -227,6 +227,14 @@ typedef struct {
     mg_hc_breaker_conf_t breaker;
 } mg_health_conf_t;
 
+/* `response_headers:` of an upstream: what its response heads may hold. Over a limit
+ * the answer is a 502 and an error-log line naming the limit. */
+#define MG_RESP_HEAD_MAX_SIZE (16 * 1024) /* the proxy's read buffer holds the head */
+typedef struct {
+    int max_fields;  /* header fields, default 1000 */
+    size_t max_size; /* bytes from the status line to the last header, default 16 KiB */
+} mg_resp_headers_conf_t;
+
 struct mg_upstream_conf_s {
     const char *name;
     mg_lb_kind_t balancer;
@@ -247,6 +255,7 @@ struct mg_upstream_conf_s {
     int index;                /* position in conf->upstreams */
     mg_health_conf_t health;  /* health checks, breaker, limits, retry budget */
     mg_upstream_tls_conf_t tls; /* `tls:`; tls.on false for plain HTTP */
+    mg_resp_headers_conf_t response_headers;
 };
 
 /* A fixed response a route can answer with instead of proxying. */
@@ -395,9 +404,12 @@ struct mg_route_conf_s {
     double tunnel_timeout; /* `timeouts.tunnel`: an open tunnel idle this long closes,
                             * default 300 s */
     mg_buffering_conf_t buffering; /* `buffering:` */
+    /* `http:`: the top-level block with this route's client_max_body_size,
+     * client_body_timeout and send_timeout over it; NULL when the route has none */
+    const mg_http_conf_t *http;
 };
 
-typedef struct {
+struct mg_http_conf_s {
     double client_header_timeout; /* whole request head, default 10 s  -> 408 */
     double client_body_timeout;   /* between body reads, default 30 s  -> 408 */
     double send_timeout;          /* between writes to the client, default 30 s */
@@ -414,7 +426,7 @@ typedef struct {
                                    * gets 503; default 10000, 0 = unlimited */
     const char *temp_path;        /* buffering's temp files, absolute, default <prefix>/temp */
     size_t buffer_memory_max;     /* buffering's memory per worker, default 64 MiB */
-} mg_http_conf_t;
+};
 
 /* Redis for cluster-wide state (rate limits); validated now, used by later releases. */
 typedef struct {

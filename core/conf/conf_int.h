@@ -176,6 +176,10 @@ int mg__conf_on_tls(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 int mg__conf_tls_finish(mg__conf_ctx_t *c, yaml_node_t *root);
 int mg__conf_on_up_tls(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
 
+/* A route's `http:` (conf_top.c): a copy of the top-level block, in the pool, with the
+ * keys a route may override read over it into *out. Other keys are errors. */
+int mg__conf_route_http(mg__conf_ctx_t *c, yaml_node_t *v, const mg_http_conf_t **out);
+
 /* The top-level mapping (conf_top.c), then upstreams and routes (conf_route.c). */
 int mg__conf_read_top(mg__conf_ctx_t *c, yaml_node_t *root);
 int mg__conf_read_upstreams(mg__conf_ctx_t *c, yaml_node_t *node);

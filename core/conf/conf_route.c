@@ -262,6 +262,28 @@ static int on_up_host(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return MG_OK;
 }
 
+static int on_rh_max_fields(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 1, 100000, &((mg_resp_headers_conf_t *)obj)->max_fields);
+}
+
+static int on_rh_max_size(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_size(c, v, 512, MG_RESP_HEAD_MAX_SIZE, &((mg_resp_headers_conf_t *)obj)->max_size);
+}
+
+static const mg__conf_field_t resp_headers_fields[] = {
+    {"max_fields", on_rh_max_fields, NULL},
+    {"max_size", on_rh_max_size, NULL},
+};
+
+static int on_up_response_headers(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    uint64_t seen;
+    return mg__conf_map(c, v, resp_headers_fields, MG_NELEMS(resp_headers_fields),
+                        &((mg_upstream_conf_t *)obj)->response_headers, &seen);
+}
+
 static const mg__conf_field_t upstream_fields[] = {
     {"name", on_up_name, NULL},
     {"nodes", on_nodes, NULL},
@@ -282,6 +304,7 @@ static const mg__conf_field_t upstream_fields[] = {
     {"tls", mg__conf_on_up_tls, NULL},
     {"queue", mg__conf_on_queue, NULL},
     {"max_connecting", mg__conf_on_max_connecting, NULL},
+    {"response_headers", on_up_response_headers, NULL},
 };
 
 static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *u)
@@ -295,6 +318,9 @@ static int read_upstream(mg__conf_ctx_t *c, yaml_node_t *v, mg_upstream_conf_t *
         .read_timeout = 60, /* as nginx: a long poll of up to a minute is not a 504 */
         .retries = 1,
         .retry_timeout = 0,
+        /* nginx's 4k/8k proxy_buffer_size passes ~150 Set-Cookie lines: so do we, and
+         * more; the field count only bounds the array a head grows */
+        .response_headers = {.max_fields = 1000, .max_size = MG_RESP_HEAD_MAX_SIZE},
     };
     mg__conf_balancer_defaults(u);
     u->tls = (mg_upstream_tls_conf_t){.verify = true, .verify_depth = 4};
@@ -609,6 +635,11 @@ static int on_rt_timeouts(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_map(c, v, route_timeout_fields, MG_NELEMS(route_timeout_fields), obj, &seen);
 }
 
+static int on_rt_http(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_route_http(c, v, &((mg_route_conf_t *)obj)->http);
+}
+
 enum { RT_NAME, RT_METHODS, RT_HOSTS, RT_PATHS, RT_UPSTREAM, RT_RETURN, RT_PLUGINS };
 
 static const mg__conf_field_t route_fields[] = {
@@ -624,6 +655,7 @@ static const mg__conf_field_t route_fields[] = {
     {"websocket", on_rt_websocket, NULL},
     {"timeouts", on_rt_timeouts, NULL},
     {"buffering", mg__conf_on_rt_buffering, NULL},
+    {"http", on_rt_http, NULL},
 };
 
 static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf_t *r)

@@ -280,17 +280,17 @@ static int on_redis(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 #define HTTP_DURATION(field, zero)                                                                 \
     static int on_http_##field(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)                       \
     {                                                                                              \
-        return mg__conf_duration(c, v, zero, &c->conf->http.field);                                \
+        return mg__conf_duration(c, v, zero, &((mg_http_conf_t *)obj)->field);                                \
     }
 #define HTTP_SIZE(field, lo, hi)                                                                   \
     static int on_http_##field(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)                       \
     {                                                                                              \
-        return mg__conf_size(c, v, lo, hi, &c->conf->http.field);                                  \
+        return mg__conf_size(c, v, lo, hi, &((mg_http_conf_t *)obj)->field);                                  \
     }
 #define HTTP_INT(field, lo, hi)                                                                    \
     static int on_http_##field(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)                       \
     {                                                                                              \
-        return mg__conf_int(c, v, lo, hi, &c->conf->http.field);                                   \
+        return mg__conf_int(c, v, lo, hi, &((mg_http_conf_t *)obj)->field);                                   \
     }
 
 HTTP_DURATION(client_header_timeout, false)
@@ -308,7 +308,7 @@ HTTP_SIZE(max_header_size, 1024, 16u << 20)
 
 static int on_http_response_request_id(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
-    return mg__conf_bool(c, v, &c->conf->http.response_request_id);
+    return mg__conf_bool(c, v, &((mg_http_conf_t *)obj)->response_request_id);
 }
 
 HTTP_SIZE(buffer_memory_max, 64u << 10, (size_t)1 << 40)
@@ -339,14 +339,37 @@ static const mg__conf_field_t http_fields[] = {
 static int on_http(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
     uint64_t seen;
-    if (mg__conf_map(c, v, http_fields, MG_NELEMS(http_fields), NULL, &seen) != MG_OK) {
+    mg_http_conf_t *h = &c->conf->http;
+    if (mg__conf_map(c, v, http_fields, MG_NELEMS(http_fields), h, &seen) != MG_OK) {
         return MG_ERROR;
     }
-    mg_http_conf_t *h = &c->conf->http;
     if (h->max_header_line > h->max_header_size) {
         return mg__conf_fail(c, v, "max_header_line (%zu) is larger than max_header_size (%zu)",
                              h->max_header_line, h->max_header_size);
     }
+    return MG_OK;
+}
+
+/* What a route's `http:` may set over the top-level block: the limits and timeouts of
+ * a request's body and answer, which apply once the route is known. */
+static const mg__conf_field_t route_http_fields[] = {
+    {"client_max_body_size", on_http_client_max_body_size, NULL},
+    {"client_body_timeout", on_http_client_body_timeout, NULL},
+    {"send_timeout", on_http_send_timeout, NULL},
+};
+
+int mg__conf_route_http(mg__conf_ctx_t *c, yaml_node_t *v, const mg_http_conf_t **out)
+{
+    mg_http_conf_t *h = mg_pool_alloc(c->pool, sizeof(*h));
+    if (h == NULL) {
+        return mg__conf_fail(c, v, "out of memory");
+    }
+    *h = c->conf->http; /* read before the routes, wherever it sits in the file */
+    uint64_t seen;
+    if (mg__conf_map(c, v, route_http_fields, MG_NELEMS(route_http_fields), h, &seen) != MG_OK) {
+        return MG_ERROR;
+    }
+    *out = h;
     return MG_OK;
 }
 

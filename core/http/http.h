@@ -84,6 +84,9 @@ struct mg_request_s {
     mg_conn_t *conn;     /* the client connection (borrowed) */
     mg_worker_t *worker; /* borrowed */
     mg_gen_t *gen;       /* one reference held from start to end */
+    /* The body limit, body and send timeouts that apply: gen's `http:` block, then the
+     * route's `http:` once it is matched (both live as long as gen) */
+    const mg_http_conf_t *limits;
     const mg_http_handler_t *handler;
     void *handler_data; /* the producer's state */
 
@@ -280,6 +283,16 @@ const char *mg_http_conn_state_name(int state);
 
 /* Closes every client connection at once (fast stop). */
 void mg_http_conns_close_all(mg_worker_t *w);
+
+/* Once a second (the worker's tick): true when a burst is over (client connections
+ * fell to half their peak since the last trim, or fewer) and enough is resident or free
+ * since that trim to be worth giving back. The caller then cuts its own free lists and
+ * calls mg_http_mem_trim(). */
+bool mg_http_mem_tick(mg_worker_t *w);
+
+/* Cuts the client side's free lists (read buffers, request pools) to a few entries and
+ * returns the heap's free pages to the system (malloc_trim). */
+void mg_http_mem_trim(mg_worker_t *w);
 
 /* True when the response should keep the connection open (client asked for it, the
  * request was read entirely, the worker is not draining, limits not reached). The

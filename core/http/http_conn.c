@@ -96,8 +96,10 @@ static double body_deadline(const mg_conn_t *c, const mg_http_conf_t *h)
 static double deadline(const mg_conn_t *c)
 {
     const mg_http_conf_t *h = hconf(c);
+    /* a request's body and answer go by its route's `http:` when it has one */
+    const mg_http_conf_t *rl = c->r != NULL ? c->r->limits : h;
     if (out_pending(c)) {
-        return c->last_write + h->send_timeout;
+        return c->last_write + rl->send_timeout;
     }
     switch (c->state) {
     case MG_C_IDLE:
@@ -114,9 +116,9 @@ static double deadline(const mg_conn_t *c)
     case MG_C_HEAD:
         return c->r != NULL ? c->r->start + h->client_header_timeout : 0;
     case MG_C_ACTIVE:
-        return body_wanted(c) ? body_deadline(c, h) : 0;
+        return body_wanted(c) ? body_deadline(c, rl) : 0;
     case MG_C_DISCARD:
-        return body_deadline(c, h);
+        return body_deadline(c, rl);
     case MG_C_LINGER:
         return c->deadline;
     case MG_C_TLS:
@@ -582,6 +584,10 @@ static void parse(mg_conn_t *c)
         return;
     }
     if (c->state == MG_C_HEAD && c->head_done) {
+        if (mg__buf_body_room(c) != MG_OK) {
+            mg__request_reject(c, 500, "out of memory for the request body");
+            return;
+        }
         mg__conn_set_state(c, MG_C_ACTIVE);
         c->body_base = c->pos;
         mg__request_dispatch(c);

@@ -18,11 +18,16 @@
 
 #include <ev.h>
 
-#define MG_HTTP_BUF_SIZE 16384       /* read buffer; grown only for a large head */
+/* The read buffer, sized by need: most request heads fit in 2 KiB (nginx starts with
+ * 1 KiB) and it stays that small while a request without a body waits for its answer;
+ * a larger head grows it, and a request with a body gets room for up to
+ * MG_HTTP_BUF_BODY_ROOM body bytes per read after its head. */
+#define MG_HTTP_BUF_SIZE 2048
+#define MG_HTTP_BUF_BODY_ROOM 16384
 #define MG_HTTP_OUT_HIGH (64 * 1024) /* pending output over this: producer pauses */
 #define MG_HTTP_OUT_LOW (16 * 1024)  /* ... and resumes under this */
 #define MG_HTTP_CHUNK_EXT_MAX 1024   /* chunk-extension bytes per chunk */
-#define MG_HTTP_POOL_SIZE 8192
+#define MG_HTTP_POOL_SIZE 4096 /* a request pool's chunk: a proxied GET uses ~2.5 KiB */
 
 /* Where a connection is in its request cycle. */
 enum {
@@ -146,6 +151,17 @@ void mg__buf_give(mg_conn_t *c);
 /* Makes room while a large head arrives (drops earlier requests' bytes, then grows up
  * to what the limits allow). MG_ERROR when the head is over them. */
 int mg__buf_grow(mg_conn_t *c);
+/* Once the head is parsed, before any pointer into the buffer is made: a body follows
+ * (a Content-Length, chunked): grows the buffer for reads of up to
+ * MG_HTTP_BUF_BODY_ROOM bytes after the head (fewer for a shorter declared body).
+ * MG_ERROR when out of memory. */
+int mg__buf_body_room(mg_conn_t *c);
+/* Whether giving memory back is due (pure; mg_http_mem_tick() gives the figures): the
+ * client connections fell to half their peak since the last trim or fewer, and either
+ * `since` (ticks since that trim) reached the settling point, or the resident bytes
+ * grew by 4 MiB, or the heap's free bytes by 512 KiB since it. */
+bool mg__mem_trim_due(size_t peak, size_t nconns, unsigned since, size_t rss, size_t rss_after,
+                      size_t freed, size_t free_after);
 void mg__conn_pool_give(mg_pool_t *p);
 
 /* http_tunnel.c */

@@ -39,8 +39,7 @@ static mg_conn_t *conn_of(llhttp_t *p)
  * than through c->r. */
 static const mg_http_conf_t *hconf(const mg_conn_t *c)
 {
-    const mg_gen_t *g = c->r != NULL ? c->r->gen : c->w->gen;
-    return &g->conf->http;
+    return c->r != NULL ? c->r->limits : &c->w->gen->conf->http;
 }
 
 /* Makes llhttp stop with our status; parse() answers it. */
@@ -264,6 +263,7 @@ int mg__request_begin(mg_conn_t *c)
     r->conn = c;
     r->worker = w;
     r->gen = mg_gen_retain(w->gen);
+    r->limits = &r->gen->conf->http;
     r->content_length = -1;
     r->tls = mg_transport_is_tls(&c->tp);
     r->upstream_time = r->upstream_connect_time = r->upstream_header_time = -1;
@@ -468,11 +468,6 @@ static int check_framing(mg_conn_t *c, mg_request_t *r, const head_seen_t *s, co
         (s->ncl == 1 && mg_http_parse_content_length(s->cl, &r->content_length) != MG_OK)) {
         return 400;
     }
-    size_t max = r->gen->conf->http.client_max_body_size;
-    *why = "request body too large";
-    if (max > 0 && r->content_length > (int64_t)max) {
-        return 413;
-    }
     r->has_body = r->chunked || r->content_length > 0;
     *why = "unsupported Expect";
     if (s->expect.len > 0) {
@@ -669,6 +664,15 @@ void mg__request_dispatch(mg_conn_t *c)
         return;
     } else {
         r->chain = &r->gen->chains[r->match.route->index];
+        if (r->match.route->http != NULL) {
+            r->limits = r->match.route->http;
+        }
+    }
+    /* the route's limit: a declared length over it is refused before a byte goes up */
+    size_t max = r->limits->client_max_body_size;
+    if (max > 0 && r->content_length > (int64_t)max) {
+        mg__request_reject(c, 413, "request body too large");
+        return;
     }
     if ((st = check_websocket(r, &seen, &why)) != 0) {
         mg__http_ws_refuse(r, st, why);

@@ -41,7 +41,7 @@ struct mg_lua_http_s {
     int status;
     char *hbuf; /* header names and values, packed */
     size_t hlen;
-    lhdr_t hdrs[MG_HTTP_CLIENT_MAX_HEADERS];
+    lhdr_t *hdrs; /* nhdrs of them */
     size_t nhdrs;
     char *body;
     size_t blen, bcap, max_body;
@@ -94,7 +94,8 @@ static int on_head(mg_http_client_t *cl, mg_http_client_head_t *ch)
     for (size_t i = 0; i < hd->nheaders; i++) {
         need += hd->headers[i].name.len + hd->headers[i].value.len;
     }
-    if ((h->hbuf = malloc(need > 0 ? need : 1)) == NULL) {
+    h->hdrs = malloc((hd->nheaders > 0 ? hd->nheaders : 1) * sizeof(*h->hdrs));
+    if (h->hdrs == NULL || (h->hbuf = malloc(need > 0 ? need : 1)) == NULL) {
         h->err = "out of memory";
         return MG_ERROR;
     }
@@ -196,9 +197,10 @@ static const mg_http_client_ops_t lhttp_ops = {
 static void lhttp_free(lhttp_t *h)
 {
     mg_resolver_cancel(h->rq);
-    mg_http_client_abort(&h->cl);
+    mg_http_client_dispose(&h->cl);
     free(h->out);
     free(h->hbuf);
+    free(h->hdrs);
     free(h->body);
     free(h);
 }

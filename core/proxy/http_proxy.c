@@ -73,8 +73,9 @@ mg_http_try_t *mg__proxy_try_rec(proxy_t *p)
 }
 
 static void try_start(proxy_t *p, bool same_node);
+static int head_build(proxy_t *p, mg_str_t host);
+static int head_now(proxy_t *p);
 static void start_after_body(proxy_t *p);
-static int build_head(proxy_t *p, int64_t length);
 
 /* ---- lifetime ---- */
 
@@ -86,6 +87,9 @@ static proxy_t *proxy_new(void)
         nfree--;
     } else if ((p = malloc(sizeof(*p))) == NULL) {
         return NULL;
+    } else {
+        /* a client proxy_free() can dispose of, whether or not a try ever ran */
+        mg_http_client_init(&p->cl, NULL, NULL, p, NULL, 0);
     }
     memset(p, 0, offsetof(proxy_t, cl));
     return p;
@@ -93,6 +97,7 @@ static proxy_t *proxy_new(void)
 
 static void proxy_free(proxy_t *p)
 {
+    mg_http_client_dispose(&p->cl); /* a large response head's array goes now */
     if (nfree >= PROXY_FREE_MAX) {
         free(p);
         return;
@@ -102,6 +107,18 @@ static void proxy_free(proxy_t *p)
     nfree++;
 }
 
+void mg_proxy_free_list_cut(size_t keep)
+{
+    while (nfree > 0 && (size_t)nfree > keep) {
+        proxy_t *p = free_list;
+        free_list = p->next_free;
+        nfree--;
+        free(p);
+    }
+}
+
+/* Unhooks the proxy from its request: no try, no watcher, nothing held. Returns the
+ * request (NULL when it was gone already). */
 static mg_request_t *detach(proxy_t *p)
 {
     mg_request_t *r = p->r;
@@ -382,6 +399,17 @@ static void try_start(proxy_t *p, bool same_node)
     }
     p->r->upstream_addr =
         mg_str(mg_upstream_node_addr(up, p->node), strlen(mg_upstream_node_addr(up, p->node)));
+    if (p->node_host && (p->head == NULL || p->head_node != p->node)) {
+        /* a node from DNS is named as it was written, never by its address */
+        const char *nh = mg_upstream_node_host(up, p->node);
+        if (head_build(p, mg_str(nh, strlen(nh))) != MG_OK) {
+            mg_log_err("out of memory proxying, request_id: %.*s", (int)p->r->request_id.len,
+                       p->r->request_id.p);
+            mg__proxy_fail(p, 500);
+            return;
+        }
+        p->head_node = p->node;
+    }
     mg__proxy_try_end(p, false, false); /* never two open tries */
     try_record(p);
     if (p->trace_parent != NULL) {
@@ -597,7 +625,8 @@ static void start_after_body(proxy_t *p)
 static void on_req_body_end_spooled(proxy_t *p)
 {
     p->down = PROXY_DOWN_WAITING;
-    if (build_head(p, (int64_t)mg_spool_len(&p->in)) != MG_OK) {
+    p->head_length = (int64_t)mg_spool_len(&p->in);
+    if (head_now(p) != MG_OK) {
         mg__proxy_log_try(p, MG_LOG_ERROR, "out of memory building the request head", NULL);
         mg__proxy_fail(p, 500);
         return;
@@ -724,28 +753,64 @@ static size_t cert_headers_of(mg_request_t *r, mg_header_t *added)
     return n;
 }
 
-/* Builds the upstream request head into p->head, framed as the client framed the body,
- * or with Content-Length `length` when it is >= 0 (a body read whole). MG_OK, or
- * MG_ERROR when out of memory. */
-static int build_head(proxy_t *p, int64_t length)
+/* The request head for the upstream with `host` as its Host (p->more added), framed as
+ * the client framed the body, or with Content-Length p->head_length when it is >= 0 (a
+ * body read whole), in the request pool; the traceparent in it found again. */
+static int head_build(proxy_t *p, mg_str_t host)
 {
     mg_request_t *r = p->r;
-    const mg_upstream_conf_t *uc = r->match.route->upstream;
-    mg_str_t host = uc->host != NULL ? mg_str(uc->host, strlen(uc->host)) : MG_NULL_STR;
+    p->head = mg_proxy_request_head_framed(r, host, p->more, p->nmore, p->head_length, r->pool,
+                                           &p->hlen);
+    if (p->head == NULL) {
+        return MG_ERROR;
+    }
+    p->trace_parent = r->trace != NULL ? mg_trace_find_parent(p->head, p->hlen) : NULL;
+    return MG_OK;
+}
+
+/* The head with the upstream's `host:`, else the client's Host. An HTTP/1.0 client may
+ * send none: the head then names each try's node (try_start). */
+static int head_now(proxy_t *p)
+{
+    const mg_upstream_conf_t *uc = p->r->match.route->upstream;
+    if (p->node_host) {
+        p->head_node = -1;
+        return MG_OK;
+    }
+    return head_build(p, uc->host != NULL ? mg_str(uc->host, strlen(uc->host)) : MG_NULL_STR);
+}
+
+/* What the head needs, kept for when it is built: at once, or once a body read whole has
+ * its length (request buffering), or per try when it names the node. */
+static int head_prepare(proxy_t *p, const mg_upstream_conf_t *uc)
+{
+    mg_request_t *r = p->r;
     mg_header_t more[MG_PROXY_MORE_HEADERS];
     size_t nmore = r->tls && r->gen->conf->tls.client_cert_headers ? cert_headers_of(r, more) : 0;
     if (r->gen->conf->tracing != NULL) {
         nmore += mg_trace_upstream_headers(r, more + nmore);
     }
-    size_t hlen = 0;
-    char *head = mg_proxy_request_head_framed(r, host, more, nmore, length, r->pool, &hlen);
-    if (head == NULL) {
-        return MG_ERROR;
+    p->node_host = uc->host == NULL && r->host_header.len == 0;
+    p->head_length = -1;
+    bool later = p->node_host || p->in_on;
+    if (nmore > 0 && later) {
+        if ((p->more = mg_pool_alloc(r->pool, nmore * sizeof(*more))) == NULL) {
+            return MG_ERROR;
+        }
+        memcpy(p->more, more, nmore * sizeof(*more));
+    } else {
+        p->more = more; /* used right below only */
     }
-    p->head = head;
-    p->hlen = hlen;
-    p->trace_parent = r->trace != NULL ? mg_trace_find_parent(head, hlen) : NULL;
-    return MG_OK;
+    p->nmore = nmore;
+    if (p->in_on) {
+        return MG_OK; /* on_req_body_end_spooled() */
+    }
+    int rc = head_now(p);
+    if (!later) {
+        p->more = NULL;
+        p->nmore = 0;
+    }
+    return rc;
 }
 
 void mg_proxy_start(mg_request_t *r)
@@ -788,13 +853,14 @@ void mg_proxy_start(mg_request_t *r)
     p->cl.read_timeout = uc->read_timeout;
     p->cl.head_request = r->is_head;
     p->cl.upgrade = r->websocket;
+    p->cl.max_fields = (size_t)uc->response_headers.max_fields;
+    p->cl.max_head_size = uc->response_headers.max_size;
     p->refuse_status = 500;
     if (r->websocket) {
         p->ws_pending = true; /* counted against http.max_tunnels until it ends */
         mg_http_tunnel_pending(1);
     }
-    /* a body read whole goes up with its length: the head waits for its end */
-    if (!p->in_on && build_head(p, -1) != MG_OK) {
+    if (head_prepare(p, uc) != MG_OK) {
         mg_log_err("out of memory proxying, request_id: %.*s", (int)r->request_id.len,
                    r->request_id.p);
         mg__proxy_fail(p, 500);

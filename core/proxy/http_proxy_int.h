@@ -99,6 +99,14 @@ struct proxy_s {
      * the body is still read to check it but no longer forwarded when the upstream
      * stopped taking it: the rest is dropped. */
     bool body_discard;
+    /* An HTTP/1.0 request without Host, to an upstream without `host:`: the head names
+     * the node it goes to, so it is built per try (for head_node), with these headers
+     * the gateway adds (in the request pool). */
+    bool node_host;
+    int head_node;
+    mg_header_t *more;
+    size_t nmore;
+    int64_t head_length; /* the Content-Length the head gives a body read whole, else -1 */
 
     /* buffering (http_proxy_buf.c, docs/buffering.md) */
     const mg_buffering_conf_t *bconf; /* the route's */

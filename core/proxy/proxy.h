@@ -24,4 +24,7 @@ void mg_proxy_start(mg_request_t *r);
  * the client waits for it, then mg_proxy_start(). Always MG_DONE. */
 int mg_proxy_handler(mg_request_t *r, const void *data);
 
+/* Frees the proxies kept for reuse beyond `keep` (after a burst, before a heap trim). */
+void mg_proxy_free_list_cut(size_t keep);
+
 #endif

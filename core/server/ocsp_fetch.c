@@ -62,7 +62,7 @@ static void job_reset(job_t *j)
 {
     mg_resolver_cancel(j->rq);
     j->rq = NULL;
-    mg_http_client_abort(&j->cl);
+    mg_http_client_dispose(&j->cl);
     free(j->req);
     free(j->body);
     j->req = NULL;
@@ -289,6 +289,7 @@ static void job_start(job_t *j)
         bad = "out of memory";
     }
     if (bad == NULL) {
+        mg_http_client_dispose(&j->cl);
         mg_http_client_init(&j->cl, j->w->loop, &fetch_ops, j, j->rbuf, sizeof(j->rbuf));
         j->cl.weak = true;
         j->cl.total_timeout = FETCH_TIMEOUT;

@@ -424,6 +424,7 @@ static void export_start(exporter_t *e)
     e->status = 0;
     e->why[0] = '\0';
     stats_store(e);
+    mg_http_client_dispose(&e->cl); /* the last export's head may have grown its array */
     mg_http_client_init(&e->cl, e->w->loop, &export_ops, e, e->rbuf, sizeof(e->rbuf));
     e->cl.weak = true;
     e->cl.total_timeout = e->timeout;
@@ -569,7 +570,7 @@ void mg_trace_export_free(mg_worker_t *w)
     }
     E = NULL;
     mg_resolver_cancel(e->rq);
-    mg_http_client_abort(&e->cl);
+    mg_http_client_dispose(&e->cl);
     ev_timer_stop(w->loop, &e->flush_timer);
     ev_timer_stop(w->loop, &e->kick_timer);
     e->busy = false;

@@ -22,6 +22,7 @@
 #include "metrics_store.h"
 #include "resolver.h"
 #include "upstream.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -39,6 +40,7 @@
 #define DRAIN_IDLE_GRACE 1.0
 
 #define MAX_ASKS 16
+#define MEM_FREE_KEEP 16 /* proxies kept for reuse once a burst is over */
 
 /* A reload this worker asked the master for (POST /reload), waiting for the verdict. */
 typedef struct {
@@ -503,6 +505,10 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     mg_metrics_tick(w);
     resolvers_reap(false);
     mg_ocsp_fetch_tick(w);
+    if (mg_http_mem_tick(w)) {
+        mg_proxy_free_list_cut(MEM_FREE_KEEP); /* a burst is over: memory goes back */
+        mg_http_mem_trim(w);
+    }
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)

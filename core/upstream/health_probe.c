@@ -38,7 +38,7 @@
 #define FIRST_TICK 0.05   /* the first probes go out soon after a start */
 #define STATUS_LINE_MAX 128
 
-#define PROBE_RBUF 8192 /* the read buffer of a probe in flight: holds its answer's head */
+#define PROBE_RBUF 16384 /* the read buffer of a probe in flight: holds its answer's head */
 
 typedef struct {
     mg_http_client_t cl; /* the exchange; hdr last, so it goes first */
@@ -80,7 +80,7 @@ static void timer_stop(struct ev_loop *loop, ev_timer *w)
 
 static void probe_close(probe_t *p)
 {
-    mg_http_client_abort(&p->cl);
+    mg_http_client_dispose(&p->cl);
     free(p->rbuf);
     p->rbuf = NULL;
 }
@@ -179,6 +179,8 @@ static void probe_start(mg_health_t *h, probe_t *p)
     mg_http_client_init(&p->cl, u->loop, &probe_ops, p, p->rbuf, PROBE_RBUF);
     p->cl.weak = true;
     p->cl.total_timeout = u->conf->health.active.timeout;
+    p->cl.max_fields = (size_t)u->conf->response_headers.max_fields;
+    p->cl.max_head_size = u->conf->response_headers.max_size;
     mg_upstream_node_tls(u, p->node, &p->tls);
     p->cl.tls = &p->tls; /* with `tls:`, a probe checks the certificate too */
     p->status = 0;

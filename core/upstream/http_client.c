@@ -18,6 +18,8 @@
  */
 #include "http_client.h"
 
+#include <stdlib.h>
+
 #include "tls.h"
 
 #include <errno.h>
@@ -207,6 +209,17 @@ void mg_http_client_abort(mg_http_client_t *cl)
     cl->state = MG_HTTP_CLIENT_IDLE;
 }
 
+void mg_http_client_dispose(mg_http_client_t *cl)
+{
+    mg_http_client_abort(cl);
+    if (cl->hdr != cl->hdr_inline) {
+        free(cl->hdr);
+    }
+    cl->hdr = cl->hdr_inline;
+    cl->hcap = MG_HTTP_CLIENT_INLINE_FIELDS;
+    cl->nhdr = 0;
+}
+
 /* ---- the response (llhttp, response mode, strict) ---- */
 
 static mg_http_client_t *client_of(llhttp_t *h)
@@ -249,15 +262,52 @@ static int on_status(llhttp_t *h, const char *at, size_t len)
     return 0;
 }
 
+/* Room for one more field: the array doubles, up to max_fields. */
+static int hdr_room(mg_http_client_t *cl)
+{
+    if (cl->nhdr >= cl->max_fields) {
+        return stop(cl, "more response header fields than response_headers.max_fields");
+    }
+    if (cl->nhdr < cl->hcap) {
+        return 0;
+    }
+    size_t cap = MG_MIN(cl->hcap * 2, cl->max_fields);
+    mg_header_t *a = cl->hdr != cl->hdr_inline ? realloc(cl->hdr, cap * sizeof(*a))
+                                               : malloc(cap * sizeof(*a));
+    if (a == NULL) {
+        cl->stop_err = MG_HTTP_CLIENT_ERR_NO_SOCKET;
+        cl->why = "out of memory for the response headers";
+        return -1;
+    }
+    if (cl->hdr == cl->hdr_inline) {
+        memcpy(a, cl->hdr_inline, cl->nhdr * sizeof(*a));
+    }
+    cl->hdr = a;
+    cl->hcap = cap;
+    return 0;
+}
+
+/* Head bytes so far: every span of the head lies in the read buffer from its start. */
+static int head_size_ok(mg_http_client_t *cl, const char *at, size_t len)
+{
+    if ((size_t)(at + len - cl->rbuf) > cl->max_head_size) {
+        return stop(cl, "response head larger than response_headers.max_size");
+    }
+    return 0;
+}
+
 static int on_header_field(llhttp_t *h, const char *at, size_t len)
 {
     mg_http_client_t *cl = client_of(h);
     if (cl->state == MG_HTTP_CLIENT_BODY) {
         return 0; /* trailers: never merged into the headers, never passed on */
     }
+    if (head_size_ok(cl, at, len) != 0) {
+        return -1;
+    }
     if (cl->nhdr == 0 || cl->in_value) {
-        if (cl->nhdr == MG_HTTP_CLIENT_MAX_HEADERS) {
-            return stop(cl, "too many response headers");
+        if (hdr_room(cl) != 0) {
+            return -1;
         }
         cl->hdr[cl->nhdr++] = (mg_header_t){MG_NULL_STR, MG_NULL_STR};
         cl->in_value = false;
@@ -274,6 +324,9 @@ static int on_header_value(llhttp_t *h, const char *at, size_t len)
     }
     if (memchr(at, '\0', len) != NULL) {
         return stop(cl, "NUL in a response header");
+    }
+    if (head_size_ok(cl, at, len) != 0) {
+        return -1;
     }
     if (!cl->in_value) {
         cl->in_value = true;
@@ -463,7 +516,7 @@ static void do_read(mg_http_client_t *cl)
         char *dst = in_head ? cl->rbuf + cl->rlen : cl->rbuf;
         size_t room = in_head ? cl->rcap - cl->rlen : cl->rcap;
         if (room == 0) {
-            fail(cl, MG_HTTP_CLIENT_ERR_BAD_RESPONSE, "response head too big");
+            fail(cl, MG_HTTP_CLIENT_ERR_BAD_RESPONSE, "response head larger than the read buffer");
             return;
         }
         ssize_t n = mg_transport_read(&cl->conn->tp, dst, room);
@@ -677,7 +730,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 void mg_http_client_init(mg_http_client_t *cl, struct ev_loop *loop,
                          const mg_http_client_ops_t *ops, void *data, char *rbuf, size_t rcap)
 {
-    memset(cl, 0, offsetof(mg_http_client_t, hdr)); /* hdr is filled as it is used */
+    memset(cl, 0, offsetof(mg_http_client_t, hdr_inline)); /* filled as it is used */
+    cl->hdr = cl->hdr_inline;
+    cl->hcap = MG_HTTP_CLIENT_INLINE_FIELDS;
+    cl->max_fields = MG_HTTP_CLIENT_MAX_FIELDS;
+    cl->max_head_size = MG_HTTP_CLIENT_MAX_HEAD_SIZE;
     cl->ops = ops;
     cl->data = data;
     cl->loop = loop;

@@ -39,7 +39,13 @@
 
 #include <ev.h>
 
-#define MG_HTTP_CLIENT_MAX_HEADERS 100
+/* The response head's limits, unless the user sets others before a start: fields, and
+ * bytes from the status line to the last header (nginx's proxy_buffer_size, 4k or 8k,
+ * bounds the same head; these pass what it passes, 150 Set-Cookie lines and more). */
+#define MG_HTTP_CLIENT_MAX_FIELDS 1000
+#define MG_HTTP_CLIENT_MAX_HEAD_SIZE (16 * 1024)
+/* Fields held in the client itself; a head with more grows an array on the heap. */
+#define MG_HTTP_CLIENT_INLINE_FIELDS 16
 
 /* ---- URLs ---- */
 
@@ -200,6 +206,11 @@ struct mg_http_client_s {
     /* mg_http_client_start_addr(): speak TLS as this says (borrowed until the exchange
      * ends); NULL: plain. Nodes' connections take their upstream's own TLS. */
     const mg_upstream_tls_t *tls;
+    /* the response head's limits: over either, the exchange fails with
+     * MG_HTTP_CLIENT_ERR_BAD_RESPONSE and a `why` naming the limit. Defaults
+     * MG_HTTP_CLIENT_MAX_FIELDS and MG_HTTP_CLIENT_MAX_HEAD_SIZE; the read buffer caps
+     * the size too. */
+    size_t max_fields, max_head_size;
     bool weak;         /* watchers never keep the loop alive (ev_unref) */
     bool head_request; /* the request is a HEAD: its response has no body */
     bool upgrade;      /* the request asks to switch protocols: a 101 goes to on_head,
@@ -235,8 +246,9 @@ struct mg_http_client_s {
     bool rbuf_lazy; /* rbuf is the client's, taken only while bytes are read (init) */
     mg_str_t reason;
     const char *why; /* ... and the text for it */
-    size_t nhdr;
-    mg_header_t hdr[MG_HTTP_CLIENT_MAX_HEADERS];
+    size_t nhdr, hcap;
+    mg_header_t *hdr; /* hdr_inline, or a heap array grown by need up to max_fields */
+    mg_header_t hdr_inline[MG_HTTP_CLIENT_INLINE_FIELDS];
 };
 
 /* Sets up cl (the caller's storage) on `loop` with the user's ops and data, and a read
@@ -248,6 +260,11 @@ struct mg_http_client_s {
 #define MG_HTTP_CLIENT_RBUF 16384
 void mg_http_client_init(mg_http_client_t *cl, struct ev_loop *loop,
                          const mg_http_client_ops_t *ops, void *data, char *rbuf, size_t rcap);
+
+/* Ends what cl holds: the exchange in progress (as mg_http_client_abort()) and the
+ * header array a large head grew. Every user calls it before freeing or reusing cl's
+ * storage; cl may then be initialised again. */
+void mg_http_client_dispose(mg_http_client_t *cl);
 
 /* Starts an exchange on node `node` of `u`: on a pooled connection unless `fresh`, else
  * on a new one (counted against max_connections). `head` (hlen bytes) and `body` (may

@@ -4,6 +4,7 @@
  * response's body is framed), then whole exchanges with a scripted peer on loopback.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "http_client.h"
@@ -257,10 +258,14 @@ typedef struct {
     char hdr_names[256];
     char rest[64]; /* on_upgrade: what followed the 101 head */
     size_t rest_len;
+    char last_value[64]; /* the last header's value */
 } peer_t;
 
 /* the next exchange() asks to switch protocols (cl.upgrade) */
 static bool upgrade_next;
+
+/* Head limits for the next exchange (0: the client's defaults). */
+static size_t t_max_fields, t_max_size;
 
 static bool request_complete(peer_t *pe)
 {
@@ -315,10 +320,17 @@ static int t_on_head(mg_http_client_t *cl, mg_http_client_head_t *h)
     pe->declared = h->head.content_length;
     pe->frame = h->frame;
     for (size_t i = 0; i < h->head.nheaders; i++) {
+        if (strlen(pe->hdr_names) + 3 >= sizeof(pe->hdr_names)) {
+            break; /* enough to compare */
+        }
         strncat(
             pe->hdr_names, h->head.headers[i].name.p,
             MG_MIN(h->head.headers[i].name.len, sizeof(pe->hdr_names) - 2 - strlen(pe->hdr_names)));
         strcat(pe->hdr_names, ";");
+    }
+    if (h->head.nheaders > 0) {
+        mg_str_t v = h->head.headers[h->head.nheaders - 1].value;
+        snprintf(pe->last_value, sizeof(pe->last_value), "%.*s", (int)v.len, v.p);
     }
     return MG_OK;
 }
@@ -386,7 +398,7 @@ static const mg_http_client_ops_t t_ops = {
 static void exchange(peer_t *pe, const char *reply, bool close_after, const char *head,
                      mg_http_client_body_t *body, bool head_request, double timeout)
 {
-    static char rbuf[1024];
+    static char rbuf[8192];
     memset(pe, 0, sizeof(*pe));
     pe->loop = ev_loop_new(EVFLAG_AUTO);
     pe->reply = reply;
@@ -408,9 +420,15 @@ static void exchange(peer_t *pe, const char *reply, bool close_after, const char
     cl.head_request = head_request;
     cl.upgrade = upgrade_next;
     upgrade_next = false;
+    if (t_max_fields > 0) {
+        cl.max_fields = t_max_fields;
+    }
+    if (t_max_size > 0) {
+        cl.max_head_size = t_max_size;
+    }
     mg_http_client_start_addr(&cl, (struct sockaddr *)&sa, sl, head, strlen(head), body);
     ev_run(pe->loop, 0);
-    mg_http_client_abort(&cl);
+    mg_http_client_dispose(&cl);
     if (pe->cfd >= 0) {
         close(pe->cfd);
     }
@@ -529,6 +547,51 @@ START_TEST(test_exchange_upgrade)
 }
 END_TEST
 
+/* A reply with n "Set-Cookie: cI=I" lines (static storage). */
+static const char *many_cookies(int n)
+{
+    static char buf[8192];
+    size_t off = (size_t)snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\n");
+    for (int i = 1; i <= n; i++) {
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "Set-Cookie: c%d=%d\r\n", i, i);
+    }
+    snprintf(buf + off, sizeof(buf) - off, "Content-Length: 0\r\n\r\n");
+    return buf;
+}
+
+START_TEST(test_exchange_header_limits)
+{
+    peer_t pe;
+    /* the array grows past its inline fields: every one is there, in order */
+    exchange(&pe, many_cookies(150), false, GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 1);
+    ck_assert_int_eq(pe.nheaders, 151);
+    ck_assert_str_eq(pe.last_value, "0");
+    ck_assert(strncmp(pe.hdr_names, "Set-Cookie;Set-Cookie;", 22) == 0);
+
+    t_max_fields = 151; /* exactly enough */
+    exchange(&pe, many_cookies(150), false, GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 1);
+    ck_assert_int_eq(pe.nheaders, 151);
+
+    t_max_fields = 150;
+    exchange(&pe, many_cookies(150), false, GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 2);
+    ck_assert_int_eq(pe.err, MG_HTTP_CLIENT_ERR_BAD_RESPONSE);
+    ck_assert_str_eq(pe.why, "more response header fields than response_headers.max_fields");
+    t_max_fields = 0;
+
+    t_max_size = 1024; /* 150 lines take ~2.6 KB */
+    exchange(&pe, many_cookies(150), false, GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 2);
+    ck_assert_str_eq(pe.why, "response head larger than response_headers.max_size");
+    exchange(&pe, many_cookies(10), false, GET, NULL, false, 2);
+    ck_assert_int_eq(pe.ended, 1);
+    ck_assert_int_eq(pe.nheaders, 11);
+    t_max_size = 0;
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http_client");
@@ -549,6 +612,7 @@ int main(void)
     tcase_add_test(ex, test_exchange_body_goes_up);
     tcase_add_test(ex, test_exchange_failures);
     tcase_add_test(ex, test_exchange_upgrade);
+    tcase_add_test(ex, test_exchange_header_limits);
     suite_add_tcase(s, ex);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

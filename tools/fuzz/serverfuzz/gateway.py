@@ -52,6 +52,8 @@ ROUTES = {
     "buf_request": "/bufreq/",
     "buf_spill": "/bufspill/",
     "buf_off": "/bufoff/",
+    "route_http_small": "/hdrs/",
+    "route_http_big": "/bigbody/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))

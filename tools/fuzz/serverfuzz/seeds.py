@@ -416,6 +416,31 @@ def buffering_seeds():
             [b"Transfer-Encoding: chunked"], chunked(*long_body))]))
     out.append(("buf-pipelined", [req(b"GET", b"/bufspill/big") + req(b"POST", b"/bufreq/x",
         [b"Content-Length: 9000"], b"z" * 9000) + req(b"GET", b"/bufoff/chunked")]))
+def interop_seeds():
+    """HTTP/1.0 without Host (the head names the node, per try), upstream heads with
+    many fields, and routes with their own `http:` body limit and timeouts."""
+    out = []
+    for path in (b"/up/x", b"/retry/x", b"/self/x", b"/pool/x", b"/hdrs/x", b"/nope"):
+        out.append(("nohost10" + path.decode(),
+                    [req(b"GET", path, host=None, version=b"HTTP/1.0")]))
+        out.append(("nohost10-post" + path.decode(),
+                    [req(b"POST", path, [b"Content-Length: 5"], b"hello", host=None,
+                         version=b"HTTP/1.0")]))
+    for path in (b"/up/cookies", b"/up/manyhdr", b"/up/hugehdr", b"/hdrs/cookies",
+                 b"/hdrs/manyhdr", b"/hdrs/hugehdr", b"/hdrs/x", b"/call/cookies",
+                 b"/pool/cookies"):
+        out.append(("heads" + path.decode(), [req(b"GET", path)]))
+        out.append(("heads-head" + path.decode(), [req(b"HEAD", path)]))
+    for path, n in ((b"/hdrs/x", 64), (b"/hdrs/x", 65), (b"/hdrs/x", 5000),
+                    (b"/bigbody/x", 5000), (b"/bigbody/x", 2 * 1024 * 1024)):
+        out.append(("routehttp-len%d%s" % (n, path.decode()),
+                    [req(b"POST", path, [b"Content-Length: %d" % n], b"b" * n)]))
+        out.append(("routehttp-chunked%d%s" % (n, path.decode()),
+                    [req(b"POST", path, [b"Transfer-Encoding: chunked"],
+                         chunked(*[b"c" * 32] * (n // 32 + 1)))]))
+    out.append(("routehttp-stall", [req(b"POST", b"/hdrs/x", [b"Content-Length: 60"], b"abc")]))
+    out.append(("routehttp-pipeline", [req(b"POST", b"/hdrs/x", [b"Content-Length: 100"],
+                                           b"x" * 100) + req(b"GET", b"/hdrs/cookies")]))
     return out
 
 
@@ -427,5 +452,6 @@ def all_seeds():
     main += ws_seeds()
     main += queue_seeds()
     main += buffering_seeds()
+    main += interop_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()

@@ -121,6 +121,20 @@ def read_body(sock, buf, head):
     return 0
 
 
+def many_headers(path):
+    """Heads with many fields or many bytes (None when the path asks for neither): 150
+    Set-Cookie lines pass the defaults, 1200 fields and 20 KB go over them."""
+    if b"cookies" in path:
+        lines = b"".join(b"Set-Cookie: c%d=v%d; Path=/\r\n" % (i, i) for i in range(150))
+    elif b"manyhdr" in path:
+        lines = b"".join(b"X-%d: 1\r\n" % i for i in range(1200))
+    elif b"hugehdr" in path:
+        lines = b"X-Big: " + b"h" * 20000 + b"\r\n"
+    else:
+        return None
+    return b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: 3\r\n\r\nok\n"
+
+
 def answer(sock, rng, method, path, body_len):
     """Writes the answer the path asks for. Returns False when the connection must end."""
     head_only = method == b"HEAD"
@@ -135,6 +149,10 @@ def answer(sock, rng, method, path, body_len):
         sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
     if b"hints" in path:
         sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+    heavy = many_headers(path)
+    if heavy is not None:
+        sock.sendall(heavy[:-3] if head_only else heavy)
+        return True
     if b"headbody" in path:
         # a broken upstream that sends a body to HEAD as well
         sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
