@@ -298,7 +298,7 @@ void mg__proxy_on_upgrade(mg_http_client_t *cl, mg_upstream_conn_t *conn, const 
     if (r == NULL) {
         mg_upstream_release(conn, false);
     } else {
-        mg_tunnel_start(r, conn, rest, len); /* rest lives in p's buffer: p goes after */
+        mg_tunnel_start(r, conn, rest, len); /* rest lives in p's client's read buffer: p goes after */
     }
     mg__proxy_give_back(p);
 }

@@ -206,6 +206,7 @@ void mg_http_client_abort(mg_http_client_t *cl)
     if (running(cl) || cl->conn != NULL) {
         end_exchange(cl, false);
     }
+    rbuf_give(cl, true); /* after a 101 too: the upgraded exchange never ended */
     cl->state = MG_HTTP_CLIENT_IDLE;
 }
 
