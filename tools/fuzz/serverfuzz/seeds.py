@@ -416,6 +416,9 @@ def buffering_seeds():
             [b"Transfer-Encoding: chunked"], chunked(*long_body))]))
     out.append(("buf-pipelined", [req(b"GET", b"/bufspill/big") + req(b"POST", b"/bufreq/x",
         [b"Content-Length: 9000"], b"z" * 9000) + req(b"GET", b"/bufoff/chunked")]))
+    return out
+
+
 def interop_seeds():
     """HTTP/1.0 without Host (the head names the node, per try), upstream heads with
     many fields, and routes with their own `http:` body limit and timeouts."""
