@@ -77,6 +77,11 @@ static int buf_resize(mg_conn_t *c, size_t cap)
     return MG_OK;
 }
 
+int mg__buf_reserve(mg_conn_t *c, size_t cap)
+{
+    return c->cap >= cap ? MG_OK : buf_resize(c, cap);
+}
+
 int mg__buf_body_room(mg_conn_t *c)
 {
     size_t want = 0;

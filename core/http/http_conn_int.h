@@ -151,6 +151,9 @@ void mg__buf_give(mg_conn_t *c);
 /* Makes room while a large head arrives (drops earlier requests' bytes, then grows up
  * to what the limits allow). MG_ERROR when the head is over them. */
 int mg__buf_grow(mg_conn_t *c);
+
+/* Makes the read buffer at least cap bytes (what is in it kept). MG_OK or MG_ERROR. */
+int mg__buf_reserve(mg_conn_t *c, size_t cap);
 /* Once the head is parsed, before any pointer into the buffer is made: a body follows
  * (a Content-Length, chunked): grows the buffer for reads of up to
  * MG_HTTP_BUF_BODY_ROOM bytes after the head (fewer for a shorter declared body).

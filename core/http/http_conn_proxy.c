@@ -45,7 +45,8 @@ static void take_source(mg_conn_t *c, const mg_pp_header_t *h)
 
 int mg__conn_proxy_read(mg_conn_t *c, const char **why)
 {
-    if (c->buf == NULL && mg__buf_take(c) != MG_OK) {
+    /* a v2 header may be longer than a fresh read buffer */
+    if ((c->buf == NULL && mg__buf_take(c) != MG_OK) || mg__buf_reserve(c, MG_PP_MAX) != MG_OK) {
         *why = "out of memory reading the PROXY protocol header";
         return MG_ERROR;
     }

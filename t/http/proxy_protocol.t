@@ -182,10 +182,16 @@ sub {
     is(main::status_of($r), 200, 'LOCAL answered');
     $r = main::raw($p, main::v2(1, 0x31, "\0" x 216) . main::req('/v2-unix'));
     is(main::status_of($r), 200, 'UNIX answered');
+    # the longest header taken (2,048 bytes after the 16 fixed ones): more than a fresh
+    # read buffer holds
+    my $pad = "\x04" . pack('n', 2033) . ("\0" x 2033);
+    $r = main::raw($p, main::v2_tcp4('198.51.100.3', '10.0.0.1', 4446, 80, $pad) . main::req('/v2-max'));
+    is(main::status_of($r), 200, 'the longest v2 header answered');
 }
 --- access_log eval
 [qr{^ra=198\.51\.100\.2 rp=4444 /v2-4$}m, qr{^ra=2001:db8::77 rp=4445 /v2-6$}m,
- qr{^ra=127\.0\.0\.1 rp=\d+ /v2-local$}m, qr{^ra=127\.0\.0\.1 rp=\d+ /v2-unix$}m]
+ qr{^ra=127\.0\.0\.1 rp=\d+ /v2-local$}m, qr{^ra=127\.0\.0\.1 rp=\d+ /v2-unix$}m,
+ qr{^ra=198\.51\.100\.3 rp=4446 /v2-max$}m]
 
 
 
