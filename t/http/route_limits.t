@@ -92,7 +92,34 @@ routes:
 
 
 
-=== TEST 6: an unknown key under a route's http is an error naming it
+=== TEST 6: the route's send_timeout: a client that stops reading is cut after it, not the global 30 s
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 33554432\r\n\r\n" . ('x' x 33554432)
+--- yaml_config
+upstreams:
+  - name: big
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - { name: stuck, paths: ["/*"], upstream: big, http: { send_timeout: 1s } }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port) or die $!;
+    print $s "GET /big HTTP/1.1\r\nHost: a\r\n\r\n";
+    sleep 3; # never read meanwhile: the route's send timeout (1 s) must fire
+    my ($got, $n) = (0, 0);
+    local $SIG{ALRM} = sub { die "the connection stayed open: the global 30 s applied\n" };
+    alarm 6;
+    while (($n = sysread($s, my $buf, 1 << 16))) { $got += $n }
+    alarm 0;
+    ok($got < 33554432, "closed before the whole response ($got bytes)");
+    like($t->error_log, qr/client timed out reading the response/, 'send timeout logged');
+}
+
+
+
+=== TEST 7: an unknown key under a route's http is an error naming it
 --- yaml_config
 listen: ["127.0.0.1:$MG_PORT"]
 routes:
@@ -106,7 +133,7 @@ routes:
 
 
 
-=== TEST 7: a bad value under a route's http names the key and what was expected
+=== TEST 8: a bad value under a route's http names the key and what was expected
 --- yaml_config
 listen: ["127.0.0.1:$MG_PORT"]
 routes:
