@@ -685,6 +685,13 @@ static void linger(mg_conn_t *c)
 /* ---- events ---- */
 
 
+/* One byte peeked at without taking it: 1, 0 at EOF, or -1 with errno. */
+static ssize_t peek_byte(const mg_conn_t *c)
+{
+    char b;
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+}
+
 /* A read event came while a request is served and no input is wanted: true when the
  * client reset the connection. It is gone for good, so its request stops now (an
  * upstream wait or a queued place is given back at once). A FIN alone is a half-close:
@@ -694,8 +701,7 @@ static bool reset_while_served(mg_conn_t *c)
     if (c->state != MG_C_ACTIVE || c->r == NULL || c->end_posted || c->closed) {
         return false;
     }
-    char b;
-    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = peek_byte(c);
     return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
@@ -723,8 +729,7 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 /* Whether the client's bytes wait in the socket, unread. */
 static bool bytes_waiting(const mg_conn_t *c)
 {
-    char b;
-    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+    return peek_byte(c) > 0;
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
