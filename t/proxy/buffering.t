@@ -393,11 +393,11 @@ sub {
     my ($t) = @_;
     my $log = $t->servroot . '/fake.log';
     my $pid = main::fake_upstream($t->fill('$MG_RAND_PORT_1'), 'big', $log);
-    my $s = main::send_get($t, "/big/8000000");
+    my $s = main::send_get($t, "/big/32000000");
     Time::HiRes::sleep(1.5);
     is(scalar main::lines_of($log, qr/^wrote/), 0, 'no read-ahead');
     my ($st, $body) = main::read_all($s, 10);
-    is(length($body // ''), 8000000, 'the answer arrives whole');
+    is(length($body // ''), 32000000, 'the answer arrives whole');
     close $s;
     main::stop_pid($pid);
 }
