@@ -295,7 +295,7 @@ size_t mg_lua_rl_sizes(size_t *result_size);
 
 /* ffi:begin lua/moongate/re.lua */
 typedef struct mg_regex_s mg_regex_t;
-/* The worker's compiled pattern for (pat, flags: base/regex.h's MG_RE_* bits),
+/* The worker's compiled pattern for (pat, flags: base/regexp.h's MG_RE_* bits),
  * compiled and cached on first use; borrowed until the next call that compiles. info[0]
  * is its number of capturing groups, info[1] of named ones. NULL when it does not
  * compile: PCRE2's message in *err (valid until the next failure) and the offset in
