@@ -54,6 +54,11 @@ ROUTES = {
     "buf_off": "/bufoff/",
     "route_http_small": "/hdrs/",
     "route_http_big": "/bigbody/",
+    "regex_proxy": "/rx/",
+    "regex_ext": "/rxf/",
+    "regex_slow": "/rxslow/",
+    "regex_lua": "/relua/",
+    "validation": "/rv/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
