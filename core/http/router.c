@@ -476,6 +476,8 @@ mg_router_t *mg_router_create_from(const mg_route_conf_t *routes, size_t nroutes
 
 mg_router_t *mg_router_create(const mg_conf_t *conf, char *err, size_t errlen)
 {
+    /* the process's PCRE2 limit, for path_regex here and for mg.re alike */
+    mg_regex_set_limits((uint32_t)conf->lua.regex_match_limit, 0);
     return mg_router_create_from(conf->routes, conf->nroutes, err, errlen);
 }
 

@@ -28,6 +28,10 @@
  *  - Equal patterns in one bucket: routes whose `methods` exclude the request's method
  *    are skipped; of the rest, the higher `priority` wins, then the lower `index`.
  *    Several routes with the same pattern are not an error.
+ *  - path_regex routes (a PCRE2 pattern over the whole path) are tried when the tree
+ *    found no route or only a "/\*" one: by priority, then file order, each with its
+ *    hosts and methods; the first whose pattern matches wins over a "/\*" route, and
+ *    its named groups are the params. A match that hits the match limit is no match.
  *  - Nothing matches: MG_DECLINED (the caller answers 404).
  */
 #ifndef MG_ROUTER_H
@@ -50,7 +54,8 @@ typedef struct {
 
 /* Builds a router for conf->routes. The conf must outlive the router. On a bad pattern
  * (e.g. "{" without "}", "*" not at the end, duplicate param names) returns NULL and
- * writes a message naming the route and path into err. */
+ * writes a message naming the route and path into err. Sets the process's PCRE2
+ * match limit to conf->lua.regex_match_limit (regexp.h's mg_regex_set_limits). */
 mg_router_t *mg_router_create(const mg_conf_t *conf, char *err, size_t errlen);
 
 void mg_router_destroy(mg_router_t *router);

@@ -21,8 +21,8 @@ static char compile_err[200];
 
 void mg__lua_re_conf(const mg_conf_t *conf)
 {
-    mg_regex_cache_default_size(conf->lua.regex_cache_size);
-    mg_regex_set_limits(conf->lua.regex_match_limit, 0);
+    /* the match limit is the router's to set (mg_router_create): one per process */
+    mg_regex_cache_default_size((size_t)conf->lua.regex_cache_size);
 }
 
 mg_regex_t *mg_lua_re_get(const char *pat, size_t plen, unsigned flags, int *info,

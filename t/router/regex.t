@@ -162,7 +162,7 @@ routes:
 
 
 
-=== TEST 15: a contradiction ($ before more text) is refused
+=== TEST 11: a contradiction ($ before more text) is refused
 --- yaml_config
 listen: ["127.0.0.1:$MG_PORT"]
 routes:
@@ -173,7 +173,7 @@ routes:
 
 
 
-=== TEST 11: every match longer than any path
+=== TEST 12: every match longer than any path
 --- yaml_config
 listen: ["127.0.0.1:$MG_PORT"]
 routes:
@@ -184,7 +184,7 @@ routes:
 
 
 
-=== TEST 12: a route needs paths or path_regex
+=== TEST 13: a route needs paths or path_regex
 --- yaml_config
 listen: ["127.0.0.1:$MG_PORT"]
 routes:
@@ -195,7 +195,7 @@ routes:
 
 
 
-=== TEST 13: too many named groups
+=== TEST 14: too many named groups
 --- yaml_config
 listen: ["127.0.0.1:$MG_PORT"]
 routes:
@@ -208,13 +208,24 @@ routes:
 
 
 
-=== TEST 14: a path on which the regex hits the match limit does not match it; the worker goes on
+=== TEST 15: a path on which the regex hits the match limit does not match it; the worker goes on
 --- yaml_config
 lua: { regex_match_limit: 1000 }
 routes:
-  - { name: slow, path_regex: "^/(a|aa)+$", return: { status: 200, body: "slow\n" } }
+  - { name: slow, path_regex: "^/(?:(a|aa)+$|a+b$)", return: { status: 200, body: "slow\n" } }
   - { name: fast, paths: ["/ok"], return: { status: 200, body: "ok\n" } }
 --- request eval
-["GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "GET /aaaa", "GET /ok"]
+["GET /aaaaaaaaaaaaaaaaaaaaaab", "GET /aaaa", "GET /ok", "GET /ab"]
 --- error_code eval
-[404, 200, 200]
+[404, 200, 200, 200]
+
+
+
+=== TEST 16: under the default limit the same path matches, after the backtracking
+--- yaml_config
+routes:
+  - { name: slow, path_regex: "^/(?:(a|aa)+$|a+b$)", return: { status: 200, body: "slow\n" } }
+--- request
+GET /aaaaaaaaaaaaaaaaaaaaaab
+--- response_body
+slow
