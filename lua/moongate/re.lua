@@ -165,6 +165,18 @@ local function exec(re, subject, start)
     return rc
 end
 
+-- the next match from `pos`: its [a, b) offsets, false for none, or nil, err
+local function next_match(re, subject, pos)
+    local rc, err = exec(re, subject, pos)
+    if rc == nil then
+        return nil, err
+    end
+    if rc == 0 then
+        return false
+    end
+    return ov[0], ov[1]
+end
+
 local function captures(subject, re, pattern, bits, ncap, nn)
     local caps = {}
     for k = 0, ncap do
@@ -399,14 +411,12 @@ local function subst(fname, subject, pattern, replace, flags, global)
     local utf = bit.band(bits, 16) ~= 0
     local out, n, pos, count, len = {}, 0, 0, 0, #subject
     while pos <= len do
-        local rc, err = exec(re, subject, pos)
-        if rc == nil then
-            return nil, err
-        end
-        if rc == 0 then
+        local a, b = next_match(re, subject, pos)
+        if a == nil then
+            return nil, b
+        elseif not a then
             break
         end
-        local a, b = ov[0], ov[1]
         if a > pos then
             n = n + 1
             out[n] = sub(subject, pos + 1, a)
@@ -470,14 +480,12 @@ function M.split(subject, pattern, flags, max)
     local utf = bit.band(bits, 16) ~= 0
     local res, n, pos, piece, len = {}, 0, 0, 0, #subject
     while pos <= len and (max == nil or max == 0 or n + 1 < max) do
-        local rc, err = exec(re, subject, pos)
-        if rc == nil then
-            return nil, err
-        end
-        if rc == 0 then
+        local a, b = next_match(re, subject, pos)
+        if a == nil then
+            return nil, b
+        elseif not a then
             break
         end
-        local a, b = ov[0], ov[1]
         -- an empty match cuts between characters, never before the first or after
         -- the last one
         if a < b or (a > piece and a < len) then
