@@ -5,9 +5,12 @@
  * the results into strings; nothing here needs a request, so both work in every phase,
  * in timers and while plugins load.
  */
+#include "lua_int.h"
+
 #include "crypto.h"
 #include "encode.h"
 #include "lua_ffi.h"
+#include "worker.h"
 
 size_t mg_lua_base64_encode(const char *s, size_t n, char *out, int url)
 {
@@ -106,14 +109,33 @@ int mg_lua_crypto_aes_gcm(int enc, const char *key, size_t klen, const char *iv,
                                      err);
 }
 
+/* The stats the watchdog samples for the plugin running now; NULL at load. */
+static mg_worker_stats_t *running_stats(void)
+{
+    mg_lua_t *lua = mg__lua_running;
+    return lua != NULL && lua->w != NULL ? lua->w->stats : NULL;
+}
+
+/* bcrypt is slow by design (its cost is the operator's choice, capped at
+ * MG_BCRYPT_MAX_COST) and is the one call here that can outlast the CPU budget:
+ * its time is kept out of the budget as a wait's is. The worker's stall timeout still
+ * bounds it. */
 int mg_lua_crypto_bcrypt_verify(const char *pw, size_t pwlen, const char *hash, size_t hlen,
                                 const char **err)
 {
-    return mg_crypto_bcrypt_verify(pw, pwlen, hash, hlen, err);
+    mg_worker_stats_t *ws = running_stats();
+    mg_worker_lua_leave(ws);
+    int rc = mg_crypto_bcrypt_verify(pw, pwlen, hash, hlen, err);
+    mg_worker_lua_enter(ws);
+    return rc;
 }
 
 int mg_lua_crypto_bcrypt_hash(const char *pw, size_t pwlen, int cost, char *out, size_t cap,
                               const char **err)
 {
-    return mg_crypto_bcrypt_hash(pw, pwlen, cost, out, cap, err);
+    mg_worker_stats_t *ws = running_stats();
+    mg_worker_lua_leave(ws);
+    int rc = mg_crypto_bcrypt_hash(pw, pwlen, cost, out, cap, err);
+    mg_worker_lua_enter(ws);
+    return rc;
 }

@@ -117,10 +117,13 @@ int mg_crypto_sign(int alg, mg_crypto_key_t *k, const void *msg, size_t mlen, un
  * key: a credential seen again costs one HMAC. The password itself is never stored. */
 #define MG_BCRYPT_CACHE_SIZE 256
 #define MG_BCRYPT_CACHE_TTL 300.0
+/* Costs above this are refused: each step doubles the time, and cost 14 already blocks
+ * the worker for about a second. */
+#define MG_BCRYPT_MAX_COST 14
 int mg_crypto_bcrypt_verify(const char *pw, size_t pwlen, const char *hash, size_t hlen,
                             const char **err);
 
-/* A new bcrypt ($2b$) hash of password at cost 4..31 into out (64 bytes of room), NUL
+/* A new bcrypt ($2b$) hash of password at cost 4..MG_BCRYPT_MAX_COST into out (64 bytes of room), NUL
  * terminated: its length, or MG_ERROR with *err. */
 int mg_crypto_bcrypt_hash(const char *pw, size_t pwlen, int cost, char *out, size_t cap,
                           const char **err);

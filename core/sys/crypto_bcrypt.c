@@ -108,6 +108,10 @@ int mg_crypto_bcrypt_verify(const char *pw, size_t pwlen, const char *hash, size
         *err = "not a bcrypt hash ($2a$, $2b$ or $2y$)";
         return MG_ERROR;
     }
+    if ((hash[4] - '0') * 10 + (hash[5] - '0') > MG_BCRYPT_MAX_COST) {
+        *err = "bcrypt cost over 14 (it would block the worker for seconds)";
+        return MG_ERROR;
+    }
     char zpw[1024], zhash[61];
     if (!pw_ok(pw, pwlen, zpw, sizeof(zpw))) {
         return MG_DECLINED; /* no such password can have been hashed */
@@ -146,8 +150,8 @@ int mg_crypto_bcrypt_verify(const char *pw, size_t pwlen, const char *hash, size
 int mg_crypto_bcrypt_hash(const char *pw, size_t pwlen, int cost, char *out, size_t cap,
                           const char **err)
 {
-    if (cost < 4 || cost > 31) {
-        *err = "the cost must be 4 to 31";
+    if (cost < 4 || cost > MG_BCRYPT_MAX_COST) {
+        *err = "the cost must be 4 to 14";
         return MG_ERROR;
     }
     char zpw[1024], salt[64];

@@ -87,8 +87,10 @@ local function buf(n)
     return scratch
 end
 
-local function argerr(fname, what, v)
-    error(fname .. ": expected " .. what .. ", got " .. type(v), 3)
+-- Raises "fname: expected what, got <type>" at the caller of the API function (level:
+-- how far up that is from argerr's caller; 3 when the API function calls argerr).
+local function argerr(fname, what, v, level)
+    error(fname .. ": expected " .. what .. ", got " .. type(v), level or 3)
 end
 
 local M = {}
@@ -273,8 +275,9 @@ local function cached(s)
     return k, err
 end
 
--- The key object that `key` (a key, a PEM or JWK string, a JWK table) stands for.
-local function to_key(fname, key)
+-- The key object that `key` (a key, a PEM or JWK string, a JWK table; the callers
+-- checked the type) stands for.
+local function to_key(key)
     local tk = type(key)
     if tk == "string" then
         return cached(key)
@@ -294,7 +297,6 @@ local function to_key(fname, key)
         end
         return k
     end
-    argerr(fname, "a key (a key object, PEM or JWK)", key)
 end
 
 function M.key(pem_or_jwk)
@@ -305,13 +307,13 @@ function M.key(pem_or_jwk)
     if t == "string" then
         return parse(pem_or_jwk)
     end
-    return to_key("mg.crypto.key", pem_or_jwk)
+    return to_key(pem_or_jwk)
 end
 
 -- ---- signatures ----
 
 -- The secret of an HS* algorithm: a string (never PEM text), or an "oct" key.
-local function hs_secret(fname, alg, key)
+local function hs_secret(alg, key)
     local k = key
     if type(key) == "string" then
         local at = find(key, "%S")
@@ -324,7 +326,7 @@ local function hs_secret(fname, alg, key)
         return key
     end
     local err
-    k, err = to_key(fname, key)
+    k, err = to_key(key)
     if k == nil then
         return nil, err
     end
@@ -338,8 +340,8 @@ local function hs_secret(fname, alg, key)
 end
 
 -- The key object for an asymmetric alg, checked against it: nil, err otherwise.
-local function sig_key(fname, alg, key)
-    local k, err = to_key(fname, key)
+local function sig_key(alg, key)
+    local k, err = to_key(key)
     if k == nil then
         return nil, err
     end
@@ -361,9 +363,13 @@ local function sig_key(fname, alg, key)
     return k
 end
 
-local function check_alg(fname, alg)
+local function check_alg(fname, alg, key)
     if type(alg) ~= "string" then
-        argerr(fname, "an algorithm name", alg)
+        argerr(fname, "an algorithm name", alg, 4)
+    end
+    local tk = type(key)
+    if tk ~= "string" and tk ~= "table" then
+        argerr(fname, "a key (a key object, PEM or JWK)", key, 4)
     end
     if ALG[alg] == nil and HS[alg] == nil then
         return nil, "unknown algorithm " .. alg
@@ -372,7 +378,7 @@ local function check_alg(fname, alg)
 end
 
 function M.verify(alg, key, msg, sig)
-    local ok, err = check_alg("mg.crypto.verify", alg)
+    local ok, err = check_alg("mg.crypto.verify", alg, key)
     if type(msg) ~= "string" then
         argerr("mg.crypto.verify", "a string message", msg)
     end
@@ -385,7 +391,7 @@ function M.verify(alg, key, msg, sig)
     local md = HS[alg]
     if md then
         local secret
-        secret, err = hs_secret("mg.crypto.verify", alg, key)
+        secret, err = hs_secret(alg, key)
         if secret == nil then
             return nil, err
         end
@@ -396,7 +402,7 @@ function M.verify(alg, key, msg, sig)
         return false, "signature mismatch"
     end
     local k
-    k, err = sig_key("mg.crypto.verify", alg, key)
+    k, err = sig_key(alg, key)
     if k == nil then
         return nil, err
     end
@@ -411,7 +417,7 @@ function M.verify(alg, key, msg, sig)
 end
 
 function M.sign(alg, key, msg)
-    local ok, err = check_alg("mg.crypto.sign", alg)
+    local ok, err = check_alg("mg.crypto.sign", alg, key)
     if type(msg) ~= "string" then
         argerr("mg.crypto.sign", "a string message", msg)
     end
@@ -421,14 +427,14 @@ function M.sign(alg, key, msg)
     local md = HS[alg]
     if md then
         local secret
-        secret, err = hs_secret("mg.crypto.sign", alg, key)
+        secret, err = hs_secret(alg, key)
         if secret == nil then
             return nil, err
         end
         return ffi_string(out, C.mg_lua_crypto_hmac(md, secret, #secret, msg, #msg, out))
     end
     local k
-    k, err = sig_key("mg.crypto.sign", alg, key)
+    k, err = sig_key(alg, key)
     if k == nil then
         return nil, err
     end
@@ -449,16 +455,16 @@ local tag = ffi.new("unsigned char[16]")
 
 local function gcm_args(fname, key, iv, data, aad)
     if type(key) ~= "string" then
-        argerr(fname, "a string key", key)
+        argerr(fname, "a string key", key, 4)
     end
     if type(iv) ~= "string" then
-        argerr(fname, "a string iv", iv)
+        argerr(fname, "a string iv", iv, 4)
     end
     if type(data) ~= "string" then
-        argerr(fname, "a string", data)
+        argerr(fname, "a string", data, 4)
     end
     if aad ~= nil and type(aad) ~= "string" then
-        argerr(fname, "a string aad (or nil)", aad)
+        argerr(fname, "a string aad (or nil)", aad, 4)
     end
 end
 
@@ -519,8 +525,8 @@ function M.bcrypt_hash(password, cost)
         argerr("mg.crypto.bcrypt_hash", "a string password", password)
     end
     cost = cost or 10
-    if type(cost) ~= "number" or cost ~= floor(cost) or cost < 4 or cost > 31 then
-        error("mg.crypto.bcrypt_hash: expected a cost (an integer 4..31), got "
+    if type(cost) ~= "number" or cost ~= floor(cost) or cost < 4 or cost > 14 then
+        error("mg.crypto.bcrypt_hash: expected a cost (an integer 4..14), got "
             .. tostring(cost), 2)
     end
     local n = C.mg_lua_crypto_bcrypt_hash(password, #password, cost, hashbuf, 128, errp)
