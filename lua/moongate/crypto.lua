@@ -70,6 +70,7 @@ local KTY_NUM = { RSA = 1, EC = 2, OKP = 3 }
 local CRV_OF_BITS = { [256] = "P-256", [384] = "P-384", [255] = "Ed25519" }
 
 local out = ffi.new("unsigned char[64]")
+local out_p = ffi.cast("const char *", out) -- the same bytes, as verify compares them
 local errp = ffi.new("const char *[1]")
 local info = ffi.new("int[4]")
 local KEEP = 65536
@@ -396,7 +397,7 @@ function M.verify(alg, key, msg, sig)
             return nil, err
         end
         local n = C.mg_lua_crypto_hmac(md, secret, #secret, msg, #msg, out)
-        if C.mg_lua_crypto_equals(ffi.cast("const char *", out), n, sig, #sig) == 1 then
+        if C.mg_lua_crypto_equals(out_p, n, sig, #sig) == 1 then
             return true
         end
         return false, "signature mismatch"
