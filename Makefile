@@ -3,7 +3,8 @@
 #   make run     install missing packages, build, start on conf/moongate.yaml
 #   make test    install missing packages, build, Check unit tests, prove -r t/
 #   make check   layer check + unit tests   make asan   ASan+UBSan build + whole suite
-#   make bench   wrk: moongate vs nginx make install / make clean
+#   make bench   wrk: moongate vs nginx, and the mg API micro-benchmarks (bench-lua)
+#   make install / make clean
 
 PREFIX    ?= /usr/local
 CC        ?= cc

@@ -364,7 +364,10 @@ local function sig_key(alg, key)
     return k
 end
 
-local function check_alg(fname, alg, key)
+-- Checks what verify and sign share (types raise, at their caller) and finds the key:
+-- for HS*, the digest number and the secret; otherwise false and the key object; nil,
+-- err for an unknown algorithm or a key that is bad or does not fit it.
+local function sig_args(fname, alg, key, msg)
     if type(alg) ~= "string" then
         argerr(fname, "an algorithm name", alg, 4)
     end
@@ -372,40 +375,41 @@ local function check_alg(fname, alg, key)
     if tk ~= "string" and tk ~= "table" then
         argerr(fname, "a key (a key object, PEM or JWK)", key, 4)
     end
-    if ALG[alg] == nil and HS[alg] == nil then
-        return nil, "unknown algorithm " .. alg
-    end
-    return true
-end
-
-function M.verify(alg, key, msg, sig)
-    local ok, err = check_alg("mg.crypto.verify", alg, key)
     if type(msg) ~= "string" then
-        argerr("mg.crypto.verify", "a string message", msg)
-    end
-    if type(sig) ~= "string" then
-        argerr("mg.crypto.verify", "a string signature", sig)
-    end
-    if not ok then
-        return nil, err
+        argerr(fname, "a string message", msg, 4)
     end
     local md = HS[alg]
     if md then
-        local secret
-        secret, err = hs_secret(alg, key)
+        local secret, err = hs_secret(alg, key)
         if secret == nil then
             return nil, err
         end
-        local n = C.mg_lua_crypto_hmac(md, secret, #secret, msg, #msg, out)
+        return md, secret
+    end
+    if ALG[alg] == nil then
+        return nil, "unknown algorithm " .. alg
+    end
+    local k, err = sig_key(alg, key)
+    if k == nil then
+        return nil, err
+    end
+    return false, k
+end
+
+function M.verify(alg, key, msg, sig)
+    if type(sig) ~= "string" then
+        argerr("mg.crypto.verify", "a string signature", sig)
+    end
+    local md, k = sig_args("mg.crypto.verify", alg, key, msg)
+    if md == nil then
+        return nil, k
+    end
+    if md then
+        local n = C.mg_lua_crypto_hmac(md, k, #k, msg, #msg, out)
         if C.mg_lua_crypto_equals(out_p, n, sig, #sig) == 1 then
             return true
         end
         return false, "signature mismatch"
-    end
-    local k
-    k, err = sig_key(alg, key)
-    if k == nil then
-        return nil, err
     end
     local rc = C.mg_lua_crypto_verify(ALG[alg], k._k, msg, #msg, sig, #sig, errp)
     if rc == OK then
@@ -418,26 +422,12 @@ function M.verify(alg, key, msg, sig)
 end
 
 function M.sign(alg, key, msg)
-    local ok, err = check_alg("mg.crypto.sign", alg, key)
-    if type(msg) ~= "string" then
-        argerr("mg.crypto.sign", "a string message", msg)
+    local md, k = sig_args("mg.crypto.sign", alg, key, msg)
+    if md == nil then
+        return nil, k
     end
-    if not ok then
-        return nil, err
-    end
-    local md = HS[alg]
     if md then
-        local secret
-        secret, err = hs_secret(alg, key)
-        if secret == nil then
-            return nil, err
-        end
-        return ffi_string(out, C.mg_lua_crypto_hmac(md, secret, #secret, msg, #msg, out))
-    end
-    local k
-    k, err = sig_key(alg, key)
-    if k == nil then
-        return nil, err
+        return ffi_string(out, C.mg_lua_crypto_hmac(md, k, #k, msg, #msg, out))
     end
     if not k.private then
         return nil, "a public key cannot sign"

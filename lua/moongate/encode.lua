@@ -52,19 +52,18 @@ end
 
 local M = {}
 
-function M.base64(s)
-    need_string("mg.encode.base64", s)
-    local n = #s
-    local out = buf(floor((n + 2) / 3) * 4)
-    return ffi_string(out, C.mg_lua_base64_encode(s, n, out, 0))
+-- base64 (url 0) and base64url (url 1, no padding).
+local function b64encoder(fname, url)
+    return function(s)
+        need_string(fname, s)
+        local n = #s
+        local out = buf(floor((n + 2) / 3) * 4)
+        return ffi_string(out, C.mg_lua_base64_encode(s, n, out, url))
+    end
 end
 
-function M.base64url(s)
-    need_string("mg.encode.base64url", s)
-    local n = #s
-    local out = buf(floor((n + 2) / 3) * 4)
-    return ffi_string(out, C.mg_lua_base64_encode(s, n, out, 1))
-end
+M.base64 = b64encoder("mg.encode.base64", 0)
+M.base64url = b64encoder("mg.encode.base64url", 1)
 
 function M.hex(s)
     need_string("mg.encode.hex", s)
@@ -73,34 +72,27 @@ function M.hex(s)
     return ffi_string(out, C.mg_lua_hex_encode(s, n, out))
 end
 
-function M.base64_decode(s)
-    need_string("mg.encode.base64_decode", s)
-    local out = buf(#s)
-    local n = C.mg_lua_base64_decode(s, #s, out, 0)
-    if n < 0 then
-        return nil, "invalid base64"
+-- The decoders (kind 0 base64, 1 base64url, 2 hex): each writes at most #s bytes. The C
+-- functions are called through C.name, which LuaJIT compiles best.
+local function decoder(fname, kind, err)
+    return function(s)
+        need_string(fname, s)
+        local out = buf(#s)
+        local n
+        if kind == 2 then
+            n = C.mg_lua_hex_decode(s, #s, out)
+        else
+            n = C.mg_lua_base64_decode(s, #s, out, kind)
+        end
+        if n < 0 then
+            return nil, err
+        end
+        return ffi_string(out, n)
     end
-    return ffi_string(out, n)
 end
 
-function M.base64url_decode(s)
-    need_string("mg.encode.base64url_decode", s)
-    local out = buf(#s)
-    local n = C.mg_lua_base64_decode(s, #s, out, 1)
-    if n < 0 then
-        return nil, "invalid base64url"
-    end
-    return ffi_string(out, n)
-end
-
-function M.hex_decode(s)
-    need_string("mg.encode.hex_decode", s)
-    local out = buf(#s)
-    local n = C.mg_lua_hex_decode(s, #s, out)
-    if n < 0 then
-        return nil, "invalid hex"
-    end
-    return ffi_string(out, n)
-end
+M.base64_decode = decoder("mg.encode.base64_decode", 0, "invalid base64")
+M.base64url_decode = decoder("mg.encode.base64url_decode", 1, "invalid base64url")
+M.hex_decode = decoder("mg.encode.hex_decode", 2, "invalid hex")
 
 return M

@@ -272,7 +272,7 @@ END_TEST
     "1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QO" \
     "YEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw"
 
-/* A JWK made of base64url members (NULL: absent); the decoded bytes are leaked. */
+/* A JWK made of base64url members (NULL: absent); the key copies what it keeps. */
 static mg_crypto_key_t *jwk(int kty, const char *crv, const char *n, const char *e,
                             const char *d, const char *x, const char *y, const char **err)
 {
@@ -280,13 +280,18 @@ static mg_crypto_key_t *jwk(int kty, const char *crv, const char *n, const char 
     size_t len;
     const char *src[] = {n, e, d, x, y};
     mg_str_t *dst[] = {&j.n, &j.e, &j.d, &j.x, &j.y};
+    unsigned char *bufs[5] = {0};
     for (size_t i = 0; i < 5; i++) {
         if (src[i] != NULL) {
-            unsigned char *b = unb64url(src[i], &len);
-            *dst[i] = mg_str((const char *)b, len);
+            bufs[i] = unb64url(src[i], &len);
+            *dst[i] = mg_str((const char *)bufs[i], len);
         }
     }
-    return mg_crypto_key_jwk(&j, err);
+    mg_crypto_key_t *k = mg_crypto_key_jwk(&j, err);
+    for (size_t i = 0; i < 5; i++) {
+        free(bufs[i]);
+    }
+    return k;
 }
 
 static int verify_b64(int alg, mg_crypto_key_t *k, const char *msg, const char *sig64)
