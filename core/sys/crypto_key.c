@@ -11,8 +11,8 @@
  * turned into and out of DER here.
  *
  * The algorithm a key may serve follows from its type: an EC key is never used for
- * RS256, an RSA key under 2048 bits never at all (RFC 7518 section 3.3), a P-384 key
- * never for ES256. This is what refuses the algorithm-confusion attacks.
+ * RS256, an RSA key under 2048 bits never at all (RFC 7518 section 3.3; one over 8192
+ * bits is not even loaded), a P-384 key never for ES256. This is what refuses the algorithm-confusion attacks.
  */
 #include "crypto.h"
 #include "crypto_int.h"
@@ -39,6 +39,7 @@ static const int ALG_MD[MG_ALG_COUNT] = {MG_MD_SHA256, MG_MD_SHA384, MG_MD_SHA51
                                          MG_MD_SHA256, MG_MD_SHA384, -1};
 
 #define RSA_MIN_BITS 2048
+#define RSA_MAX_BITS 8192
 
 static EVP_MD_CTX *verify_md_ctx; /* EdDSA's one-shot verify and sign */
 
@@ -49,6 +50,12 @@ static mg_crypto_key_t *key_wrap(EVP_PKEY *pkey, int priv, const char **err)
     if (EVP_PKEY_is_a(pkey, "RSA")) {
         info.kty = MG_KTY_RSA;
         info.bits = EVP_PKEY_get_bits(pkey);
+        if (info.bits > RSA_MAX_BITS) {
+            /* each check would cost milliseconds of the worker's loop */
+            *err = "RSA key over 8192 bits";
+            EVP_PKEY_free(pkey);
+            return NULL;
+        }
     } else if (EVP_PKEY_is_a(pkey, "EC")) {
         char group[32];
         size_t glen = 0;

@@ -356,6 +356,7 @@ for _, bad in ipairs({
     '{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",'
         .. '"y":"y_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}',
     '{"kty":"DSA"}', '{"kty":"oct","k":""}', '[1,2]',
+    '{"kty":"RSA","e":"AQAB","n":"' .. string.rep("_", 1400) .. '"}',
 }) do
     say(c.key(bad))
 end
@@ -389,6 +390,7 @@ nil invalid EC JWK (a point not on the curve, or x/y not d's)
 nil unsupported JWK "kty" DSA (RSA, EC, OKP, oct are)
 nil an oct JWK needs "k" (base64url, not empty)
 nil not a PEM or JWK key
+nil RSA key over 8192 bits
 false mg.crypto.key: expected a PEM or JWK string or a JWK table, got number
 --- no_error_log
 [error]
