@@ -59,6 +59,7 @@ ROUTES = {
     "regex_slow": "/rxslow/",
     "regex_lua": "/relua/",
     "validation": "/rv/",
+    "crypto": "/crypto/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
