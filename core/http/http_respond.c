@@ -94,6 +94,9 @@ void mg_http_access_log(mg_request_t *r)
         .user_agent = mg_http_header(r, MG_STR("User-Agent")),
         .host = r->host_header,
         .route = route != NULL ? mg_str(route->name, strlen(route->name)) : MG_NULL_STR,
+        .upstream = mg_request_upstream(r) != NULL
+                        ? mg_str(mg_request_upstream(r)->name, strlen(mg_request_upstream(r)->name))
+                        : MG_NULL_STR,
         .upstream_addr = r->upstream_addr,
         .upstream_status = r->upstream_status,
         .upstream_time = r->upstream_time,

@@ -12,9 +12,20 @@ local READ = core.phases("rewrite", "access", "balancer")
 
 local M = {}
 
--- The route's upstream nodes with what every worker sees of them now:
+local HEALTH = { [0] = "healthy", "unhealthy", "ejected", "gone" }
+local BREAKER = { [0] = "closed", "open", "half_open" }
+local brk, avail = ffi.new("int[1]"), ffi.new("int[1]")
+
+-- The nodes of the request's upstream (mg.upstream.set's, else the route's) with what
+-- every worker sees of them now:
 -- { { address = "127.0.0.1:9001", weight = 2, inflight = 0, requests = 10,
---     failures = 0, ewma = 0.0012 }, ... } (ewma in seconds, 0 = not measured yet).
+--     failures = 0, ewma = 0.0012, health = "healthy", healthy = true,
+--     breaker = "closed" }, ... } (ewma in seconds, 0 = not measured yet).
+-- health: "healthy", "unhealthy" (active checks hold it down), "ejected" (passive
+-- checks took it out for a while) or "gone" (DNS no longer names it); breaker:
+-- "closed", "open" or "half_open", nil when the upstream has no circuit breaker.
+-- healthy: the balancer may pick the node now (health "healthy" and a breaker that
+-- lets a request through); set_peer takes only such nodes unless forced.
 function M.nodes()
     local t = check("mg.balancer.nodes", READ)
     local out, w = {}, cffi.i1
@@ -25,6 +36,12 @@ function M.nodes()
             n.inflight, n.requests, n.failures, n.ewma =
                 tonumber(load4[0]), tonumber(load4[1]), tonumber(load4[2]), tonumber(load4[3])
         end
+        local h = C.mg_lua_upstream_node_health(t, i, brk, avail)
+        if h >= 0 then
+            n.health = HEALTH[h]
+            n.breaker = BREAKER[brk[0]]
+            n.healthy = avail[0] ~= 0 and h == 0
+        end
         out[i + 1] = n
     end
     return out
@@ -32,9 +49,19 @@ end
 
 -- Sends the first try to `peer`: a node's address as written in the upstream
 -- ("127.0.0.1:9001") or its 1-based index. Retries use the upstream's own balancer.
--- Returns true, or nil, err when the upstream has no such node.
-function M.set_peer(peer)
+-- Returns true, or nil, err when the upstream has no such node, or when the node may
+-- not take requests now (down, ejected, breaker open: "node ADDR is unhealthy"); the
+-- request is then balanced as usual. opts.force = true sends it there all the same
+-- (a node DNS took away is never taken).
+function M.set_peer(peer, opts)
     local t = check("mg.balancer.set_peer", PICK)
+    local force = 0
+    if opts ~= nil then
+        if type(opts) ~= "table" then
+            error("mg.balancer.set_peer: expected an options table, got " .. type(opts), 2)
+        end
+        force = opts.force and 1 or 0
+    end
     local idx
     if type(peer) == "number" then
         idx = peer - 1
@@ -50,7 +77,11 @@ function M.set_peer(peer)
     else
         error("mg.balancer.set_peer: expected an address or a node index, got " .. type(peer), 2)
     end
-    if idx == nil or C.mg_lua_set_peer(t, idx) ~= 0 then
+    local rc = idx ~= nil and C.mg_lua_set_peer(t, idx, force) or cffi.DECLINED
+    if rc == cffi.AGAIN then
+        C.mg_lua_upstream_node(t, idx, s1, cffi.i1)
+        return nil, "node " .. str(s1[0]) .. " is unhealthy"
+    elseif rc ~= cffi.OK then
         return nil, "no node " .. tostring(peer) .. " in the route's upstream"
     end
     return true
