@@ -54,6 +54,9 @@ ROUTES = {
     "buf_off": "/bufoff/",
     "route_http_small": "/hdrs/",
     "route_http_big": "/bigbody/",
+    "upstream_set": "/upset/",
+    "upstream_free": "/upfree/",
+    "traffic_split": "/split/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
