@@ -1,6 +1,7 @@
 # mg.upstream: a plugin sends the request to another configured upstream, whose nodes,
 # host and balancing then apply; the access log and mg.var name the upstream used.
 use Test::Moongate;
+use Test::Moongate::Client;
 
 run_tests();
 
@@ -169,3 +170,41 @@ return {
 ["X-Err: mg.upstream.set: not allowed in the header_filter phase", ""]
 --- error_log
 mg.upstream.set: expected an upstream name, got number
+
+
+
+=== TEST 6: metrics count a request under the upstream it went to, across workers
+--- yaml_config
+worker_processes: 2
+upstreams:
+  - { name: stable, nodes: ["127.0.0.1:$MG_ECHO_PORT"] }
+  - { name: canary, nodes: ["127.0.0.1:$MG_ECHO_PORT2"] }
+routes:
+  - { name: api, paths: ["/*"], upstream: stable, plugins: { pick: {} } }
+--- lua_plugins
+>>> pick.lua
+return {
+  name = "pick", priority = 100, schema = { type = "record", fields = {} },
+  access = function(conf, ctx)
+    local want = mg.request.get_query_arg("pick")
+    if want then assert(mg.upstream.set(want)) end
+  end,
+}
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my %st;
+    for my $q (('') x 3, ('?pick=canary') x 5, ('?pick=stable') x 2) {
+        my $r = $t->request("GET /x$q", ['Connection: close'], 3) // {};
+        $st{ $r->{status} // 0 }++;
+    }
+    is_deeply(\%st, { 200 => 10 }, 'all answered');
+    my $r = Test::Moongate::Client::request($t->admin_port, "GET /metrics", [], 3) // {};
+    my $body = $r->{body} // '';
+    like($body, qr/^moongate_http_requests_total\{route="api",upstream="stable",class="2xx"\} 5$/m,
+         'the route and its own upstream: 3 + 2 set to it');
+    like($body, qr/^moongate_http_requests_total\{route="api",upstream="canary",class="2xx"\} 5$/m,
+         'the route and the upstream a plugin chose');
+    like($body, qr/^moongate_http_request_duration_seconds_count\{route="api",upstream="canary"\} 5$/m,
+         'its histograms too');
+}
