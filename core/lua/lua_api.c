@@ -699,31 +699,36 @@ int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out)
 /* A node's health as balancer.lua names it (lua_ffi.h). */
 enum { MG_LUA_NODE_HEALTHY = 0, MG_LUA_NODE_UNHEALTHY, MG_LUA_NODE_EJECTED, MG_LUA_NODE_GONE };
 
-/* Node `i`'s health: MG_LUA_NODE_HEALTHY, _UNHEALTHY (active checks hold it down),
- * _EJECTED (passive), _GONE (DNS took it away), or -1 for no such node. *breaker: its
- * circuit breaker's state (MG_BREAKER_*), -1 when the upstream has no breaker.
- * *available: the balancer may pick it now (health.h's mg_health_filter). */
-int mg_lua_upstream_node_health(mg_lua_task_t *t, int i, int *breaker, int *available)
+/* The health of the first `n` nodes (at most the node count), in one pass: health[i]
+ * MG_LUA_NODE_HEALTHY, _UNHEALTHY (active checks hold it down), _EJECTED (passive) or
+ * _GONE (DNS took it away); breaker[i] its circuit breaker's state (MG_BREAKER_*), -1
+ * when the upstream has no breaker; available[i] 1 when the balancer may pick it now
+ * (health.h's mg_health_filter). Returns how many nodes were filled. */
+int mg_lua_upstream_node_health(mg_lua_task_t *t, int n, int *health, int *breaker,
+                                int *available)
 {
-    if (i < 0 || i >= mg_lua_upstream_node_count(t)) {
-        return -1;
-    }
     mg_upstream_t *u = route_upstream(t);
+    if (u == NULL || n <= 0) {
+        return 0;
+    }
+    n = MG_MIN(n, (int)u->conf->nnodes);
     const mg_health_conf_t *h = &u->conf->health;
     double now = mg_mono_now();
     mg_balancer_ctx_t ctx;
     memset(&ctx, 0, sizeof(ctx));
     mg_health_filter(u, &ctx);
-    *available = !mg_balancer_skipped(&ctx, (size_t)i);
-    *breaker = h->breaker.on ? (int)mg_breaker_state(u->nodes[i].state, &h->breaker, now, NULL)
-                             : -1;
-    if (mg_upstream_node_gone(u, i)) {
-        return MG_LUA_NODE_GONE;
+    for (int i = 0; i < n; i++) {
+        available[i] = !mg_balancer_skipped(&ctx, (size_t)i);
+        breaker[i] = h->breaker.on
+                         ? (int)mg_breaker_state(u->nodes[i].state, &h->breaker, now, NULL)
+                         : -1;
+        const char *st = mg_health_node_state(u, i, now);
+        health[i] = mg_upstream_node_gone(u, i)        ? MG_LUA_NODE_GONE
+                    : strcmp(st, "unhealthy") == 0 ? MG_LUA_NODE_UNHEALTHY
+                    : strcmp(st, "ejected") == 0   ? MG_LUA_NODE_EJECTED
+                                                   : MG_LUA_NODE_HEALTHY;
     }
-    const char *st = mg_health_node_state(u, i, now);
-    return strcmp(st, "unhealthy") == 0 ? MG_LUA_NODE_UNHEALTHY
-           : strcmp(st, "ejected") == 0 ? MG_LUA_NODE_EJECTED
-                                        : MG_LUA_NODE_HEALTHY;
+    return n;
 }
 
 /* Picks node `i` (0-based) of the request's upstream for the first try: MG_OK, or
@@ -736,8 +741,10 @@ int mg_lua_set_peer(mg_lua_task_t *t, int i, int force)
         mg_upstream_node_gone(route_upstream(t), i)) {
         return MG_DECLINED;
     }
-    int breaker, available;
-    if (!force && (mg_lua_upstream_node_health(t, i, &breaker, &available) < 0 || !available)) {
+    mg_balancer_ctx_t ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    if (!force && (mg_health_filter(route_upstream(t), &ctx) == 0 ||
+                   mg_balancer_skipped(&ctx, (size_t)i))) {
         t->peer = -1;
         t->peer_forced = false;
         return MG_AGAIN;

@@ -114,14 +114,16 @@ int mg_lua_sleep(mg_lua_task_t *t, double seconds);
 /* The request's upstream nodes (mg.upstream.set's upstream, else the route's), 0-based.
  * node_load: out[0] in flight, out[1] tries sent, out[2] tries failed, out[3] ewma
  * latency in seconds (0 = not measured). Each returns MG_DECLINED for no such node.
- * node_health: 0 healthy, 1 unhealthy (active checks), 2 ejected (passive), 3 gone (DNS
- * took it away), -1 no such node; *breaker MG_BREAKER_* or -1 without a breaker;
- * *available 1 when the balancer may pick it now. set_peer picks the node of the first
- * try: MG_OK, MG_DECLINED (no such node), MG_AGAIN (unavailable, force 0). */
+ * node_health fills, for the first n nodes at once: health[i] 0 healthy, 1 unhealthy
+ * (active checks), 2 ejected (passive), 3 gone (DNS took it away); breaker[i]
+ * MG_BREAKER_* or -1 without a breaker; available[i] 1 when the balancer may pick it now;
+ * it returns how many it filled. set_peer picks the node of the first try: MG_OK,
+ * MG_DECLINED (no such node), MG_AGAIN (unavailable, force 0). */
 int mg_lua_upstream_node_count(mg_lua_task_t *t);
 int mg_lua_upstream_node(mg_lua_task_t *t, int i, mg_str_t *addr, int *weight);
 int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out);
-int mg_lua_upstream_node_health(mg_lua_task_t *t, int i, int *breaker, int *available);
+int mg_lua_upstream_node_health(mg_lua_task_t *t, int n, int *health, int *breaker,
+                                int *available);
 int mg_lua_set_peer(mg_lua_task_t *t, int i, int force);
 
 /* The watchdog's cells, read and written by runtime.lua around each plugin call:

@@ -14,7 +14,7 @@ local M = {}
 
 local HEALTH = { [0] = "healthy", "unhealthy", "ejected", "gone" }
 local BREAKER = { [0] = "closed", "open", "half_open" }
-local brk, avail = ffi.new("int[1]"), ffi.new("int[1]")
+local hcap, hbuf, bbuf, abuf = 0
 
 -- The nodes of the request's upstream (mg.upstream.set's, else the route's) with what
 -- every worker sees of them now:
@@ -29,18 +29,25 @@ local brk, avail = ffi.new("int[1]"), ffi.new("int[1]")
 function M.nodes()
     local t = check("mg.balancer.nodes", READ)
     local out, w = {}, cffi.i1
-    for i = 0, C.mg_lua_upstream_node_count(t) - 1 do
+    local count = C.mg_lua_upstream_node_count(t)
+    if count > hcap then
+        hcap = count
+        hbuf, bbuf, abuf = ffi.new("int[?]", count), ffi.new("int[?]", count),
+            ffi.new("int[?]", count)
+    end
+    local nh = count > 0 and C.mg_lua_upstream_node_health(t, count, hbuf, bbuf, abuf) or 0
+    for i = 0, count - 1 do
         C.mg_lua_upstream_node(t, i, s1, w)
         local n = { address = str(s1[0]), weight = w[0] }
         if C.mg_lua_upstream_node_load(t, i, load4) == 0 then
             n.inflight, n.requests, n.failures, n.ewma =
                 tonumber(load4[0]), tonumber(load4[1]), tonumber(load4[2]), tonumber(load4[3])
         end
-        local h = C.mg_lua_upstream_node_health(t, i, brk, avail)
-        if h >= 0 then
+        if i < nh then
+            local h = hbuf[i]
             n.health = HEALTH[h]
-            n.breaker = BREAKER[brk[0]]
-            n.healthy = avail[0] ~= 0 and h == 0
+            n.breaker = BREAKER[bbuf[i]]
+            n.healthy = abuf[i] ~= 0 and h == 0
         end
         out[i + 1] = n
     end
