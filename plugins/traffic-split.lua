@@ -160,15 +160,11 @@ local function mul32(a, b)
     return ((hi * b) % 65536 * 65536 + lo * b) % 4294967296
 end
 
--- FNV-1a then murmur3's finaliser: keys that differ in one character ("user41",
--- "user42") land far apart, so a hash modulo the total weight splits as the weights say.
+-- FNV-1a (mg.balancer.hash) then murmur3's finaliser: keys that differ in one
+-- character ("user41", "user42") land far apart, so a hash modulo the total weight
+-- splits as the weights say.
 local function hash(s)
-    local h = 2166136261
-    for i = 1, #s do
-        h = bit.bxor(h, s:byte(i))
-        h = bit.tobit(bit.lshift(h, 24) + h * 403)
-    end
-    h = h % 4294967296
+    local h = mg.balancer.hash(s)
     h = bit.bxor(h, bit.rshift(h, 16)) % 4294967296
     h = mul32(h, 0x85ebca6b)
     h = bit.bxor(h, bit.rshift(h, 13)) % 4294967296

@@ -2,6 +2,7 @@
 local core = require "moongate.core"
 local cffi = require "moongate.ffi"
 
+local bit = require "bit"
 local ffi = require "ffi"
 
 local C, s1, str = cffi.C, cffi.s1, cffi.str
@@ -11,6 +12,19 @@ local PICK = core.phases("balancer")
 local READ = core.phases("rewrite", "access", "balancer")
 
 local M = {}
+
+-- FNV-1a, 32 bits, of a string, as a number in [0, 2^32): cheap and well spread for
+-- short keys; the same on every worker and across restarts. What hash-based policies
+-- (header-hash-balancer, traffic-split's sticky keys) start from.
+function M.hash(s)
+    local h = 2166136261
+    for i = 1, #s do
+        h = bit.bxor(h, s:byte(i))
+        -- h * 16777619 mod 2^32, with 16777619 = 2^24 + 403 so doubles stay exact
+        h = bit.tobit(bit.lshift(h, 24) + h * 403)
+    end
+    return h % 4294967296
+end
 
 local HEALTH = { [0] = "healthy", "unhealthy", "ejected", "gone" }
 local BREAKER = { [0] = "closed", "open", "half_open" }

@@ -219,3 +219,25 @@ sub {
     is($r->{headers}{'x-set-peer'}, "node $dead is unhealthy", 'refused while open');
     is($r->{headers}{'x-echo-port'}, $t->fill('$MG_ECHO_PORT'), 'balanced to the other');
 }
+
+
+
+=== TEST 4: mg.balancer.hash is the 32-bit FNV-1a
+--- yaml_config
+routes:
+  - { paths: ["/*"], plugins: { h: {} } }
+--- lua_plugins
+>>> h.lua
+return {
+    name = "h", priority = 10,
+    schema = { type = "record", fields = {} },
+    access = function(conf, ctx)
+        return 200, table.concat({ mg.balancer.hash(""), mg.balancer.hash("a"),
+            mg.balancer.hash("user-42"), mg.balancer.hash(string.rep("\255", 100)) }, " ") .. "\n"
+    end,
+}
+--- request
+GET /x
+--- response_body eval
+sub fnv { my $h = 2166136261; for (unpack 'C*', shift) { $h ^= $_; $h = ($h * 16777619) % 4294967296; } $h }
+CORE::join(' ', fnv(''), fnv('a'), 39875499, fnv("\xff" x 100)) . "\n"
