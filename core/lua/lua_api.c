@@ -121,11 +121,11 @@ int mg_lua_req_get(mg_lua_task_t *t, int what, mg_str_t *out)
     case F_UPSTREAM_ADDR:
         *out = r->upstream_addr;
         break;
-    case F_UPSTREAM:
-        *out = mg_request_upstream(r) != NULL ? mg_str(mg_request_upstream(r)->name,
-                                                       strlen(mg_request_upstream(r)->name))
-                                              : MG_NULL_STR;
+    case F_UPSTREAM: {
+        const mg_upstream_conf_t *up = mg_request_upstream(r);
+        *out = up != NULL ? mg_str(up->name, strlen(up->name)) : MG_NULL_STR;
         break;
+    }
     case F_TRACE_ID:
         mg_trace_begin(r); /* nothing without `tracing:` */
         *out = r->trace_id;
