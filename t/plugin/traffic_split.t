@@ -264,3 +264,40 @@ routes:
 --- must_die
 --- error_log eval
 [qr{conf/moongate\.yaml:5:\d+: routes\[0\]\.plugins\.traffic-split: missing required key "rules"}]
+
+
+
+=== TEST 12: a reload that removes an upstream a rule still names is refused; the split keeps serving
+--- yaml_config
+upstreams:
+  - { name: stable, nodes: ["127.0.0.1:$MG_ECHO_PORT"] }
+  - { name: canary, nodes: ["127.0.0.1:$MG_ECHO_PORT2"] }
+routes:
+  - paths: ["/*"]
+    upstream: stable
+    plugins:
+      traffic-split:
+        rules:
+          - match: [{ query: c, values: ["1"] }]
+            weighted_upstreams: [{ upstream: canary }]
+--- request eval
+["GET /x?c=1", "GET /x?c=1"]
+--- reload_after: 1
+--- reload_fails
+--- reload_yaml_config
+upstreams:
+  - { name: stable, nodes: ["127.0.0.1:$MG_ECHO_PORT"] }
+routes:
+  - paths: ["/*"]
+    upstream: stable
+    plugins:
+      traffic-split:
+        rules:
+          - match: [{ query: c, values: ["1"] }]
+            weighted_upstreams: [{ upstream: canary }]
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["X-Echo-Port: $MG_ECHO_PORT2", "X-Echo-Port: $MG_ECHO_PORT2"]
+--- error_log eval
+[qr/reload failed, generation 1 keeps serving: .*conf\/moongate\.yaml:10:46: routes\[0\]\.plugins\.traffic-split\.rules\[0\]\.weighted_upstreams\[0\]\.upstream: no upstream "canary" in the configuration/]
