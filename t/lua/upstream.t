@@ -139,14 +139,26 @@ return {
 
 
 
-=== TEST 5: not in the header_filter phase, and a name that is not a string is an error
+=== TEST 5: not in the header_filter phase, not on a return: route, and a name that is not a string is an error
 --- yaml_config
 upstreams:
   - { name: stable, nodes: ["127.0.0.1:$MG_ECHO_PORT"] }
 routes:
   - { paths: ["/late"], upstream: stable, plugins: { late: {} } }
   - { paths: ["/bad"], upstream: stable, plugins: { bad: {} } }
+  - { paths: ["/fixed"], return: { status: 200, body: "fixed\n" }, plugins: { fixed: {} } }
 --- lua_plugins
+>>> fixed.lua
+return {
+  name = "fixed", priority = 100, schema = { type = "record", fields = {} },
+  access = function(conf, ctx)
+    local ok, err = mg.upstream.set("stable")
+    ctx.err = err
+  end,
+  header_filter = function(conf, ctx)
+    mg.response.set_header("X-Err", ctx.err)
+  end,
+}
 >>> late.lua
 return {
   name = "late", priority = 100, schema = { type = "record", fields = {} },
@@ -163,11 +175,12 @@ return {
   end,
 }
 --- request eval
-["GET /late", "GET /bad"]
+["GET /late", "GET /bad", "GET /fixed"]
 --- error_code eval
-[200, 500]
+[200, 500, 200]
 --- response_headers eval
-["X-Err: mg.upstream.set: not allowed in the header_filter phase", ""]
+["X-Err: mg.upstream.set: not allowed in the header_filter phase", "",
+ "X-Err: the route answers by itself (return:)"]
 --- error_log
 mg.upstream.set: expected an upstream name, got number
 
