@@ -1,6 +1,7 @@
 # mg.shared: get_keys, ttl and expire through requests, and keys written by one worker
 # listed by another.
 use Test::Moongate;
+use Test::Moongate::Client;
 
 run_tests();
 
@@ -117,4 +118,70 @@ sub {
     is($ok, 40, 'all 40 written');
     my $r = $t->request("GET /keys", [], 3) // {};
     is($r->{body}, "40 keys from 2 workers\n", 'every key listed, written by both workers');
+}
+
+
+
+=== TEST 3: get_keys while other requests and the other worker write, delete and expire keys
+--- yaml_config
+worker_processes: 2
+shared_dicts: { cache: 256k }
+routes:
+  - { paths: ["/churn"], plugins: { churn: {} } }
+  - { paths: ["/list"], plugins: { list: {} } }
+--- lua_plugins
+>>> churn.lua
+return {
+  name = "churn", priority = 10,
+  schema = { type = "record", fields = {} },
+  access = function(conf, ctx)
+    local d = mg.shared.cache
+    for round = 1, 20 do
+      for i = 1, 200 do
+        local k = "k" .. math.random(1, 3000)
+        local r = math.random(1, 4)
+        if r == 1 then d:delete(k)
+        elseif r == 2 then d:set(k, string.rep("v", math.random(0, 300)), 0.002)
+        else d:set(k, i) end
+      end
+      mg.sleep(1) -- let the other requests in between
+    end
+    return 200, "ok\n"
+  end,
+}
+>>> list.lua
+return {
+  name = "list", priority = 10,
+  schema = { type = "record", fields = {} },
+  access = function(conf, ctx)
+    local d = mg.shared.cache
+    for round = 1, 40 do
+      local all, some = d:get_keys(0), d:get_keys(50)
+      if #some > 50 then return 500, "max broken\n" end
+      for _, k in ipairs(all) do
+        if not k:match("^k%d+$") then return 500, "bad key " .. k .. "\n" end
+      end
+      mg.sleep(1)
+    end
+    return 200, "ok\n"
+  end,
+}
+--- timeout: 20
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my @socks = map {
+        my $s = Test::Moongate::Client::connect_to($t->port, 10);
+        Test::Moongate::Client::write_all($s,
+            Test::Moongate::Client::build($_ % 2 ? "GET /churn" : "GET /list", []));
+        $s
+    } 1 .. 12;
+    my %got;
+    for my $s (@socks) {
+        my $r = Test::Moongate::Client::read_response(Test::Moongate::Client::new_reader($s, 15), 'GET');
+        $got{ ($r ? $r->{status} : 'none') . ' ' . ($r ? $r->{body} : '') }++;
+        close $s;
+    }
+    is_deeply(\%got, { "200 ok\n" => 12 }, 'listing never saw a torn key, never broke max, nothing failed')
+        or diag(explain(\%got));
 }
