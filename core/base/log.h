@@ -135,6 +135,8 @@ typedef struct {
     mg_str_t user_agent;
     mg_str_t host;
     mg_str_t route;               /* route name, empty when none matched */
+    mg_str_t upstream;            /* the upstream the request went to (a plugin's choice,
+                                     else the route's), empty when none */
     mg_str_t upstream_addr;       /* "ip:port" of the last node tried, empty when none */
     int upstream_status;          /* 0 when none */
     double upstream_time;         /* seconds from the first try to the response's end, < 0

@@ -254,6 +254,7 @@ static void format_json(mg__log_out_t *o, const mg_access_rec_t *r)
     put_str_field(o, "user_agent", r->user_agent);
     put_str_field(o, "host", r->host);
     put_str_field(o, "route", r->route);
+    put_str_field(o, "upstream", r->upstream);
     put_str_field(o, "upstream_addr", r->upstream_addr);
     put_key(o, "upstream_status");
     if (r->upstream_status > 0) {

@@ -71,6 +71,7 @@ typedef enum {
     V_TLS_SNI,
     V_PEER_ADDR,
     V_PEER_PORT,
+    V_UPSTREAM,
     V_COUNT
 } var_t;
 
@@ -111,6 +112,7 @@ static const char *const var_names[V_COUNT] = {
     [V_TLS_SNI] = "tls_sni",
     [V_PEER_ADDR] = "peer_addr",
     [V_PEER_PORT] = "peer_port",
+    [V_UPSTREAM] = "upstream",
 };
 
 /* One step of a line: `len` bytes of literal text at `off` in the text, then `var`. */
@@ -506,6 +508,8 @@ static mg_str_t str_var(int var, const mg_access_rec_t *r)
         return r->scheme;
     case V_ROUTE:
         return r->route;
+    case V_UPSTREAM:
+        return r->upstream;
     case V_CONSUMER:
         return r->consumer;
     case V_REQUEST_ID:

@@ -135,6 +135,9 @@ struct mg_request_s {
     const mg_http_chain_t *chain; /* the route's handler chain (or the admin one) */
     int phase;                    /* the phase running or next to run */
     mg_str_t consumer;            /* the consumer an access plugin named, or empty */
+    /* the upstream a plugin sent the request to (mg.upstream.set), NULL for the route's
+     * own: read it through mg_request_upstream() */
+    const mg_upstream_conf_t *upstream;
     mg_lua_task_t *lua;           /* the route's plugins at work, or NULL (no Lua) */
     struct mg_rl_req_s *rl;       /* rate-limit state (ratelimit.c), or NULL */
     bool body_held;               /* mg_http_body_hold(): the producer resumes the body */
@@ -178,6 +181,16 @@ struct mg_request_s {
      * plugin_time), for the phase's span */
     double plugin_span[MG_LOG_PLUGIN_PHASES][2];
 };
+
+/* The upstream the request goes to: the one a plugin chose, else the route's (NULL
+ * when neither: no route matched, or a route without `upstream:` and no choice). */
+static inline const mg_upstream_conf_t *mg_request_upstream(const mg_request_t *r)
+{
+    if (r->upstream != NULL) {
+        return r->upstream;
+    }
+    return r->match.route != NULL ? r->match.route->upstream : NULL;
+}
 
 /* ---- the response path (http_respond.c) ---- */
 

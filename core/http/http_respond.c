@@ -77,6 +77,7 @@ void mg_http_access_log(mg_request_t *r)
         return; /* access_log: off -- no header scans for a record nobody writes */
     }
     const mg_route_conf_t *route = r->match.route;
+    const mg_upstream_conf_t *up = mg_request_upstream(r);
     mg_access_rec_t rec = {
         .remote_addr = r->remote_addr,
         .remote_port = r->remote_port,
@@ -94,6 +95,7 @@ void mg_http_access_log(mg_request_t *r)
         .user_agent = mg_http_header(r, MG_STR("User-Agent")),
         .host = r->host_header,
         .route = route != NULL ? mg_str(route->name, strlen(route->name)) : MG_NULL_STR,
+        .upstream = up != NULL ? mg_str(up->name, strlen(up->name)) : MG_NULL_STR,
         .upstream_addr = r->upstream_addr,
         .upstream_status = r->upstream_status,
         .upstream_time = r->upstream_time,

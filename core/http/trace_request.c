@@ -303,7 +303,6 @@ static double try_end(const mg_request_t *r, unsigned i, double end)
 static void client_spans(const mg_request_t *r, const mg_trace_req_t *t, double end,
                          mg_trace_spans_t *out)
 {
-    const mg_route_conf_t *route = r->match.route;
     unsigned n = r->tries != NULL ? MG_MIN(r->ntries, (unsigned)MG_HTTP_MAX_TRIES) : 0;
     for (unsigned i = 0; i < n; i++) {
         const mg_http_try_t *y = &r->tries[i];
@@ -329,9 +328,9 @@ static void client_spans(const mg_request_t *r, const mg_trace_req_t *t, double 
         if (i > 0) {
             attr_num(out, s, "http.request.resend_count", i);
         }
-        if (route != NULL && route->upstream != NULL) {
-            attr_str(out, s, "moongate.upstream",
-                     mg_str(route->upstream->name, strlen(route->upstream->name)));
+        const mg_upstream_conf_t *uc = mg_request_upstream(r);
+        if (uc != NULL) {
+            attr_str(out, s, "moongate.upstream", mg_str(uc->name, strlen(uc->name)));
         }
         if (y->error != NULL) {
             attr_str(out, s, "error.type", mg_str(y->error, strlen(y->error)));

@@ -17,10 +17,12 @@
 
 #include "conf.h"
 #include "gen.h"
+#include "clock.h"
 #include "log.h"
 #include "lua_ffi.h"
 #include "pool.h"
 #include "router.h"
+#include "health.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -119,11 +121,11 @@ int mg_lua_req_get(mg_lua_task_t *t, int what, mg_str_t *out)
     case F_UPSTREAM_ADDR:
         *out = r->upstream_addr;
         break;
-    case F_UPSTREAM:
-        *out = route && route->upstream
-                   ? mg_str(route->upstream->name, strlen(route->upstream->name))
-                   : MG_NULL_STR;
+    case F_UPSTREAM: {
+        const mg_upstream_conf_t *up = mg_request_upstream(r);
+        *out = up != NULL ? mg_str(up->name, strlen(up->name)) : MG_NULL_STR;
         break;
+    }
     case F_TRACE_ID:
         mg_trace_begin(r); /* nothing without `tracing:` */
         *out = r->trace_id;
@@ -647,14 +649,15 @@ int mg_lua_sleep(mg_lua_task_t *t, double seconds)
 
 /* ---- the balancer ---- */
 
-/* The route's upstream as this worker runs it: its node list follows DNS for names. */
-static const mg_upstream_t *route_upstream(mg_lua_task_t *t)
+/* The request's upstream as this worker runs it (mg.upstream.set's, else the route's):
+ * its node list follows DNS for names. */
+static mg_upstream_t *route_upstream(mg_lua_task_t *t)
 {
-    const mg_route_conf_t *rc = t->r != NULL ? t->r->match.route : NULL;
-    if (rc == NULL || rc->upstream == NULL || t->r->gen == NULL) {
+    const mg_upstream_conf_t *uc = t->r != NULL ? mg_request_upstream(t->r) : NULL;
+    if (uc == NULL || t->r->gen == NULL) {
         return NULL;
     }
-    return t->r->gen->upstreams[rc->upstream->index];
+    return t->r->gen->upstreams[uc->index];
 }
 
 int mg_lua_upstream_node_count(mg_lua_task_t *t)
@@ -693,15 +696,91 @@ int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out)
     return MG_OK;
 }
 
-/* Picks node `i` (0-based) of the route's upstream for the first try. */
-int mg_lua_set_peer(mg_lua_task_t *t, int i)
+/* A node's health as balancer.lua names it (lua_ffi.h). */
+enum { MG_LUA_NODE_HEALTHY = 0, MG_LUA_NODE_UNHEALTHY, MG_LUA_NODE_EJECTED, MG_LUA_NODE_GONE };
+
+/* The health of the first `n` nodes (at most the node count), in one pass: health[i]
+ * MG_LUA_NODE_HEALTHY, _UNHEALTHY (active checks hold it down), _EJECTED (passive) or
+ * _GONE (DNS took it away); breaker[i] its circuit breaker's state (MG_BREAKER_*), -1
+ * when the upstream has no breaker; available[i] 1 when the balancer may pick it now
+ * (health.h's mg_health_filter). Returns how many nodes were filled. */
+int mg_lua_upstream_node_health(mg_lua_task_t *t, int n, int *health, int *breaker,
+                                int *available)
+{
+    mg_upstream_t *u = route_upstream(t);
+    if (u == NULL || n <= 0) {
+        return 0;
+    }
+    n = MG_MIN(n, (int)u->conf->nnodes);
+    const mg_health_conf_t *h = &u->conf->health;
+    double now = mg_mono_now();
+    mg_balancer_ctx_t ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    mg_health_filter(u, &ctx);
+    for (int i = 0; i < n; i++) {
+        available[i] = !mg_balancer_skipped(&ctx, (size_t)i);
+        breaker[i] = h->breaker.on
+                         ? (int)mg_breaker_state(u->nodes[i].state, &h->breaker, now, NULL)
+                         : -1;
+        const char *st = mg_health_node_state(u, i, now);
+        health[i] = mg_upstream_node_gone(u, i)        ? MG_LUA_NODE_GONE
+                    : strcmp(st, "unhealthy") == 0 ? MG_LUA_NODE_UNHEALTHY
+                    : strcmp(st, "ejected") == 0   ? MG_LUA_NODE_EJECTED
+                                                   : MG_LUA_NODE_HEALTHY;
+    }
+    return n;
+}
+
+/* Picks node `i` (0-based) of the request's upstream for the first try: MG_OK, or
+ * MG_DECLINED for no such node or one DNS took away, or MG_AGAIN (without force) when it
+ * is unavailable now (down, ejected, breaker open): the request is then balanced as
+ * usual. The proxy checks an unforced choice again when it picks (http_proxy.c). */
+int mg_lua_set_peer(mg_lua_task_t *t, int i, int force)
 {
     if (i < 0 || i >= mg_lua_upstream_node_count(t) ||
         mg_upstream_node_gone(route_upstream(t), i)) {
         return MG_DECLINED;
     }
+    mg_balancer_ctx_t ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    if (!force && (mg_health_filter(route_upstream(t), &ctx) == 0 ||
+                   mg_balancer_skipped(&ctx, (size_t)i))) {
+        t->peer = -1;
+        t->peer_forced = false;
+        return MG_AGAIN;
+    }
     t->peer = i;
+    t->peer_forced = force != 0;
     return MG_OK;
+}
+
+/* ---- the request's upstream (mg.upstream) ---- */
+
+/* Sends the request to upstream `name` instead of the route's: MG_OK, MG_DECLINED when
+ * no upstream has that name, MG_ERROR when the route answers by itself (`return:`). A
+ * node picked with set_peer for the previous upstream is forgotten. */
+int mg_lua_upstream_set(mg_lua_task_t *t, const char *name, size_t len)
+{
+    mg_request_t *r = t->r;
+    if (r == NULL || r->gen == NULL || r->match.route == NULL) {
+        return MG_DECLINED;
+    }
+    if (r->match.route->ret != NULL) {
+        return MG_ERROR;
+    }
+    const mg_conf_t *conf = r->gen->conf;
+    for (size_t i = 0; i < conf->nupstreams; i++) {
+        const mg_upstream_conf_t *uc = &conf->upstreams[i];
+        if (strlen(uc->name) == len && memcmp(uc->name, name, len) == 0) {
+            if (uc != mg_request_upstream(r)) {
+                t->peer = -1;
+                t->peer_forced = false;
+            }
+            r->upstream = uc;
+            return MG_OK;
+        }
+    }
+    return MG_DECLINED;
 }
 
 /* ---- the watchdog ---- */

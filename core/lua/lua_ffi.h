@@ -112,13 +112,20 @@ void mg_lua_phase_begin(mg_lua_task_t *t, int phase);
 /* MG_AGAIN: yield, resumed after `seconds`; MG_ERROR where nothing can wait. */
 int mg_lua_sleep(mg_lua_task_t *t, double seconds);
 
-/* The route's upstream nodes, 0-based. node_load: out[0] in flight, out[1] tries
- * sent, out[2] tries failed, out[3] ewma latency in seconds (0 = not measured). Each
- * returns MG_DECLINED for no such node; set_peer picks the node of the first try. */
+/* The request's upstream nodes (mg.upstream.set's upstream, else the route's), 0-based.
+ * node_load: out[0] in flight, out[1] tries sent, out[2] tries failed, out[3] ewma
+ * latency in seconds (0 = not measured). Each returns MG_DECLINED for no such node.
+ * node_health fills, for the first n nodes at once: health[i] 0 healthy, 1 unhealthy
+ * (active checks), 2 ejected (passive), 3 gone (DNS took it away); breaker[i]
+ * MG_BREAKER_* or -1 without a breaker; available[i] 1 when the balancer may pick it now;
+ * it returns how many it filled. set_peer picks the node of the first try: MG_OK,
+ * MG_DECLINED (no such node), MG_AGAIN (unavailable, force 0). */
 int mg_lua_upstream_node_count(mg_lua_task_t *t);
 int mg_lua_upstream_node(mg_lua_task_t *t, int i, mg_str_t *addr, int *weight);
 int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out);
-int mg_lua_set_peer(mg_lua_task_t *t, int i);
+int mg_lua_upstream_node_health(mg_lua_task_t *t, int n, int *health, int *breaker,
+                                int *available);
+int mg_lua_set_peer(mg_lua_task_t *t, int i, int force);
 
 /* The watchdog's cells, read and written by runtime.lua around each plugin call:
  * plugin index * 8 + phase (-1 outside), and the task whose code runs now. */
@@ -130,6 +137,19 @@ size_t mg_lua_memory_used(mg_lua_task_t *t);
 /* The consumer an access plugin named (NULL: none), kept on the request for the
  * consumer-limits phase. */
 void mg_lua_req_set_consumer(mg_lua_task_t *t, const char *name, size_t len);
+/* ffi:end */
+
+/* ---- core/lua/lua_api.c: the request's upstream (lua/moongate/upstream.lua) ---- */
+
+/* ffi:begin lua/moongate/upstream.lua */
+#ifdef MG_LUA_FFI_ONLY
+struct mg_lua_upstream_marker {
+    int unused;
+};
+#endif
+/* Sends the request to upstream `name`: MG_OK, MG_DECLINED (no such upstream) or
+ * MG_ERROR (the route answers by itself with `return:`). */
+int mg_lua_upstream_set(mg_lua_task_t *t, const char *name, size_t len);
 /* ffi:end */
 
 /* ---- core/sys/shdict.c: mg.shared.<name> (lua/moongate/shared.lua); contracts in
@@ -155,6 +175,7 @@ int mg_shdict_incr(mg_shdict_t *d, const char *key, size_t klen, double delta, i
 int mg_shdict_delete(mg_shdict_t *d, const char *key, size_t klen);
 int mg_shdict_ttl(mg_shdict_t *d, const char *key, size_t klen, double *out);
 int mg_shdict_expire(mg_shdict_t *d, const char *key, size_t klen, double ttl);
+long mg_shdict_get_keys(mg_shdict_t *d, size_t max, char *buf, size_t cap, size_t *need);
 void mg_shdict_flush_all(mg_shdict_t *d);
 size_t mg_shdict_count(mg_shdict_t *d);
 size_t mg_shdict_capacity(mg_shdict_t *d);

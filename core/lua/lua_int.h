@@ -97,6 +97,7 @@ struct mg_lua_task_s {
     bool req_hdrs_owned;
     int spawn_nargs;        /* a background job's first resume carries its arguments */
     int peer;               /* node picked by mg.balancer.set_peer, -1 */
+    bool peer_forced;       /* set_peer(node, {force = true}): even an unavailable one */
     struct mg_lua_rl_s *rl; /* a rate-limit wait in progress (lua_ratelimit.c), or NULL */
     int reroutes;
     /* a background run ended: called instead of freeing the task (its owner's storage,

@@ -86,8 +86,10 @@ void mg_lua_log_handler(mg_request_t *r);
  * data and len (borrowed from the request pool) and *done when the body is complete. */
 bool mg_lua_take_body(mg_request_t *r, const char **data, size_t *len, bool *done);
 
-/* The node a balancer plugin chose for the first try (index in the upstream), or -1. */
-int mg_lua_peer(const mg_request_t *r);
+/* The node a balancer plugin chose for the first try (index in the request's upstream,
+ * mg_request_upstream()), or -1. *forced: the plugin wants it even when it is down,
+ * ejected or its breaker is open; otherwise the proxy checks it again at the pick. */
+int mg_lua_peer(const mg_request_t *r, bool *forced);
 
 /* Seconds the request's plugins of `phase` (rewrite ... log) ran so far, waits (sleeps,
  * HTTP calls, body reads) not counted; -1 when none of that phase ran. */

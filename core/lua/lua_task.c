@@ -83,6 +83,7 @@ static void task_init(mg_lua_task_t *t, mg_lua_t *lua, mg_request_t *r)
     t->id = ++lua->next_id;
     t->co_ref = LUA_NOREF;
     t->peer = -1;
+    t->peer_forced = false;
     t->run_phase = -1;
     ev_init(&t->timer, on_timer);
     t->timer.data = t;
@@ -516,8 +517,9 @@ bool mg_lua_take_body(mg_request_t *r, const char **data, size_t *len, bool *don
     return true;
 }
 
-int mg_lua_peer(const mg_request_t *r)
+int mg_lua_peer(const mg_request_t *r, bool *forced)
 {
+    *forced = r->lua != NULL && r->lua->peer_forced;
     return r->lua != NULL ? r->lua->peer : -1;
 }
 

@@ -248,6 +248,12 @@ static void push_spec(lua_State *L, const mg_conf_t *conf)
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "shared_dicts");
+    lua_createtable(L, (int)conf->nupstreams, 0); /* names, for schema.upstream_name */
+    for (size_t i = 0; i < conf->nupstreams; i++) {
+        lua_pushstring(L, conf->upstreams[i].name);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_setfield(L, -2, "upstreams");
     lua_createtable(L, 0, (int)conf->nrl_zones);
     for (size_t i = 0; i < conf->nrl_zones; i++) {
         lua_pushboolean(L, 1);

@@ -209,6 +209,10 @@ void mg__proxy_log_try(proxy_t *p, mg_log_level_t level, const char *what, const
 
 int mg_proxy_handler(mg_request_t *r, const void *data)
 {
+    if (mg_request_upstream(r) == NULL) {
+        /* a route without `upstream:` whose plugins chose none (mg.upstream.set) */
+        return mg_http_no_producer_handler(r, data);
+    }
     int st = r->websocket ? mg_tunnel_admit(r) : 0;
     if (st != 0) {
         return st;
@@ -260,18 +264,26 @@ static const mg_http_client_ops_t client_ops = {
 
 /* ---- tries ---- */
 
-/* The node of the next try: a Lua balancer's choice on the first try, else the
- * balancer's among the nodes neither tried nor unavailable (health.h). Returns -1 after
- * answering the request when none is left: 503 at once when no node was available to
- * begin with, else the status of the last failure. */
+/* The node of the next try: a Lua balancer's choice on the first try (when it is still
+ * available then, or the plugin forced it), else the balancer's among the nodes neither
+ * tried nor unavailable (health.h). Returns -1 after answering the request when none is
+ * left: 503 at once when no node was available to begin with, else the status of the
+ * last failure. */
 static int pick_node(proxy_t *p)
 {
     mg_upstream_t *up = p->up;
-    int node = p->tries == 0 && p->r->lua != NULL ? mg_lua_peer(p->r) : -1;
-    if (node >= 0) {
+    bool forced = false;
+    int node = p->tries == 0 && p->r->lua != NULL ? mg_lua_peer(p->r, &forced) : -1;
+    if (node >= 0 && forced) {
         return node; /* the plugin owns its choice */
     }
     if (mg_health_filter(up, &p->bctx) > 0) {
+        /* the plugin's node went down, was ejected or lost its breaker slot since
+         * set_peer: balanced as usual */
+        if (node >= 0 && !mg_balancer_skipped(&p->bctx, (size_t)node) &&
+            mg_health_begin(up, node, &p->trial) == MG_OK) {
+            return node;
+        }
         while ((node = mg_balancer_pick(&up->balancer, &p->bctx)) >= 0) {
             if (mg_health_begin(up, node, &p->trial) == MG_OK) {
                 return node;
@@ -772,7 +784,7 @@ static int head_build(proxy_t *p, mg_str_t host)
  * send none: the head then names each try's node (try_start). */
 static int head_now(proxy_t *p)
 {
-    const mg_upstream_conf_t *uc = p->r->match.route->upstream;
+    const mg_upstream_conf_t *uc = mg_request_upstream(p->r);
     if (p->node_host) {
         p->head_node = -1;
         return MG_OK;
@@ -815,7 +827,7 @@ static int head_prepare(proxy_t *p, const mg_upstream_conf_t *uc)
 
 void mg_proxy_start(mg_request_t *r)
 {
-    const mg_upstream_conf_t *uc = r->match.route->upstream;
+    const mg_upstream_conf_t *uc = mg_request_upstream(r);
     proxy_t *p = proxy_new();
     proxy_ref_t *ref = mg_pool_alloc(r->pool, sizeof(*ref));
     if (p == NULL || ref == NULL || mg_pool_cleanup_add(r->pool, on_pool_cleanup, ref) != MG_OK) {

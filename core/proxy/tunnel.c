@@ -358,7 +358,7 @@ void mg_tunnel_start(mg_request_t *r, mg_upstream_conn_t *uc, const char *rest, 
     t->uc = uc;
     t->loop = r->worker->loop;
     t->idle_timeout = r->match.route->tunnel_timeout;
-    t->send_timeout = r->match.route->upstream->send_timeout;
+    t->send_timeout = mg_request_upstream(r)->send_timeout;
     t->opened = t->last_active = t->up_progress = now(t);
     ev_set_cb(&uc->io, on_up_io);
     uc->io.data = t;

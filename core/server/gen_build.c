@@ -82,7 +82,9 @@ static void build_chain(const mg_gen_t *g, size_t i, mg_http_chain_t *ch)
     }
     if (route->ret != NULL) {
         mg_http_chain_set(ch, MG_HTTP_PHASE_CONTENT, mg_http_return_handler, route->ret);
-    } else if (route->upstream != NULL) {
+    } else if (route->upstream != NULL || lua != 0) {
+        /* without `upstream:`, a plugin may still choose one (mg.upstream.set); the
+         * proxy answers as mg_http_no_producer_handler when none did */
         mg_http_chain_set(ch, MG_HTTP_PHASE_CONTENT, mg_proxy_handler, NULL);
     } else {
         mg_http_chain_set(ch, MG_HTTP_PHASE_CONTENT, mg_http_no_producer_handler, NULL);

@@ -30,6 +30,9 @@
 
 struct mg_gen_metrics_s {
     uint64_t **route; /* per route, then "_other" last; NULL: no room */
+    /* per route, made on first use: per upstream, the series of the route's requests a
+     * plugin sent to that upstream (mg.upstream.set); NULL until then */
+    uint64_t ***sent;
     uint32_t ncells;
     uint64_t *lua_memory; /* gauges this worker sets on its tick; NULL: no room */
     uint64_t *redis_up;
@@ -120,22 +123,52 @@ void mg_metrics_gen_free(mg_gen_t *g)
 {
     mg_rl_metrics_free(g);
     if (g->metrics != NULL) {
+        for (size_t i = 0; g->metrics->sent != NULL && i < g->conf->nroutes; i++) {
+            free(g->metrics->sent[i]);
+        }
+        free(g->metrics->sent);
         free(g->metrics->route);
         free(g->metrics);
         g->metrics = NULL;
     }
 }
 
+/* The series of route i's requests a plugin sent to upstream `u` rather than the
+ * route's own, made on first use; NULL when out of memory or the region is full (the
+ * request then counts under the route's own). */
+static uint64_t *sent_series(struct mg_gen_metrics_s *m, const mg_conf_t *conf, size_t i,
+                             const mg_upstream_conf_t *u)
+{
+    if (m->sent == NULL && (m->sent = calloc(conf->nroutes, sizeof(*m->sent))) == NULL) {
+        return NULL;
+    }
+    if (m->sent[i] == NULL &&
+        (m->sent[i] = calloc(conf->nupstreams, sizeof(*m->sent[i]))) == NULL) {
+        return NULL;
+    }
+    if (m->sent[i][u->index] == NULL) {
+        char key[1024];
+        m->sent[i][u->index] =
+            mg_metrics_series(route_key(key, sizeof(key), conf->routes[i].name, u->name),
+                              m->ncells, 0);
+    }
+    return m->sent[i][u->index];
+}
+
 void mg_metrics_log(mg_request_t *r)
 {
     const mg_gen_t *g = r->gen;
-    const struct mg_gen_metrics_s *m = g->metrics;
+    struct mg_gen_metrics_s *m = g->metrics;
     if (m == NULL || r->chain == g->admin_chain) {
         return;
     }
     const mg_conf_t *conf = g->conf;
     size_t i = r->match.route != NULL ? (size_t)(r->match.route - conf->routes) : conf->nroutes;
     uint64_t *c = m->route[i] != NULL ? m->route[i] : m->route[conf->nroutes];
+    if (i < conf->nroutes && r->upstream != NULL && r->upstream != conf->routes[i].upstream) {
+        uint64_t *s = sent_series(m, conf, i, r->upstream);
+        c = s != NULL ? s : c;
+    }
     if (c == NULL) {
         return;
     }
@@ -524,28 +557,114 @@ static void routes_free(routes_t *rs)
     memset(rs, 0, sizeof(*rs));
 }
 
+/* The (route, upstream) series of requests plugins sent to an upstream other than their
+ * route's (mg.upstream.set), found among every worker's series: keys and names. */
+typedef struct {
+    const mg_conf_t *conf;
+    uint32_t nc;
+    size_t n, cap;
+    struct {
+        char key[1024];
+        size_t route; /* index in conf->routes */
+        const char *upstream;
+    } *v;
+    bool oom;
+} sent_t;
+
+static void on_sent_key(mg_str_t key, uint32_t ncells, unsigned flags, void *arg)
+{
+    sent_t *x = arg;
+    const mg_conf_t *conf = x->conf;
+    (void)flags;
+    if (ncells != x->nc || x->oom || key.len >= sizeof(x->v[0].key)) {
+        return;
+    }
+    const char *sep = memchr(key.p + 2, MG_METRICS_SEP, key.len - 2); /* "r<SEP>route<SEP>up" */
+    if (sep == NULL) {
+        return;
+    }
+    mg_str_t route = mg_str(key.p + 2, (size_t)(sep - key.p - 2));
+    mg_str_t up = mg_str(sep + 1, key.len - (size_t)(sep + 1 - key.p));
+    const mg_upstream_conf_t *u = NULL;
+    for (size_t j = 0; j < conf->nupstreams && u == NULL; j++) {
+        if (strlen(conf->upstreams[j].name) == up.len &&
+            memcmp(conf->upstreams[j].name, up.p, up.len) == 0) {
+            u = &conf->upstreams[j];
+        }
+    }
+    if (u == NULL) {
+        return; /* an upstream this configuration no longer has */
+    }
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        const mg_route_conf_t *rt = &conf->routes[i];
+        if (strlen(rt->name) != route.len || memcmp(rt->name, route.p, route.len) != 0) {
+            continue;
+        }
+        if (rt->upstream == u) {
+            return; /* the route's own series, listed already */
+        }
+        if (x->n == x->cap) {
+            size_t cap = x->cap ? x->cap * 2 : 8;
+            void *v = realloc(x->v, cap * sizeof(*x->v));
+            if (v == NULL) {
+                x->oom = true;
+                return;
+            }
+            x->v = v;
+            x->cap = cap;
+        }
+        memcpy(x->v[x->n].key, key.p, key.len);
+        x->v[x->n].key[key.len] = '\0';
+        x->v[x->n].route = i;
+        x->v[x->n].upstream = u->name;
+        x->n++;
+        return;
+    }
+}
+
 static int routes_snapshot(out_t *o, const mg_gen_t *g, routes_t *rs)
 {
     const mg_conf_t *conf = g->conf;
     rs->nc = route_cells(conf);
     rs->hc = hist_cells(conf);
     rs->nb = (uint32_t)conf->metrics.nbuckets;
-    rs->nr = conf->nroutes + 1;
+    /* routes whose plugins sent requests elsewhere are listed once per upstream used */
+    sent_t sent = {.conf = conf, .nc = rs->nc};
+    char prefix[2] = {'r', MG_METRICS_SEP};
+    if (g->lua != NULL) {
+        mg_metrics_each(mg_str(prefix, 2), on_sent_key, &sent);
+    }
+    if (sent.oom) {
+        free(sent.v);
+        return MG_ERROR;
+    }
+    rs->nr = conf->nroutes + 1 + sent.n;
     rs->sums = malloc(rs->nr * rs->nc * sizeof(uint64_t));
     rs->labels = malloc(rs->nr * sizeof(*rs->labels));
     if (rs->sums == NULL || rs->labels == NULL) {
+        free(sent.v);
         routes_free(rs);
         return MG_ERROR;
     }
     bounds_text(o, conf, &rs->bt);
     char key[1024];
-    for (size_t i = 0; i < rs->nr; i++) {
+    for (size_t i = 0; i <= conf->nroutes; i++) {
         const char *name = i < conf->nroutes ? conf->routes[i].name : "_other";
         const char *up = i < conf->nroutes ? route_upstream(&conf->routes[i]) : "";
         mg_metrics_sum(route_key(key, sizeof(key), name, up), rs->nc, NULL, NULL,
                        &rs->sums[i * rs->nc]);
         route_labels(o, conf, i, rs->labels[i], sizeof(rs->labels[i]));
     }
+    for (size_t k = 0; k < sent.n; k++) {
+        size_t i = conf->nroutes + 1 + k;
+        mg_metrics_sum(mg_str(sent.v[k].key, strlen(sent.v[k].key)), rs->nc, NULL, NULL,
+                       &rs->sums[i * rs->nc]);
+        char rn[512], un[512];
+        escape(o, rn, sizeof(rn), conf->routes[sent.v[k].route].name);
+        escape(o, un, sizeof(un), sent.v[k].upstream);
+        snprintf(rs->labels[i], sizeof(rs->labels[i]), "route=\"%s\",upstream=\"%s\"", rn, un);
+    }
+    free(sent.v);
     return MG_OK;
 }
 

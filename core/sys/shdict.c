@@ -345,6 +345,33 @@ int mg_shdict_expire(mg_shdict_t *d, const char *key, size_t klen, double ttl)
     return e != NULL ? MG_OK : MG_DECLINED;
 }
 
+long mg_shdict_get_keys(mg_shdict_t *d, size_t max, char *buf, size_t cap, size_t *need)
+{
+    int64_t now = now_ms();
+    size_t used = 0;
+    long n = 0;
+    lock(d);
+    ent_t *e = d->h->head;
+    while (e != NULL && (max == 0 || (size_t)n < max)) {
+        ent_t *next = e->next;
+        if (expired(e, now)) {
+            remove_ent(d, e); /* never listed, and never walked over again */
+        } else {
+            if (used + 2 + e->klen <= cap) {
+                buf[used] = (char)(e->klen >> 8);
+                buf[used + 1] = (char)(e->klen & 0xff);
+                memcpy(buf + used + 2, e->data, e->klen);
+            }
+            used += 2 + e->klen;
+            n++;
+        }
+        e = next;
+    }
+    unlock(d);
+    *need = used;
+    return used <= cap ? n : -1;
+}
+
 void mg_shdict_flush_all(mg_shdict_t *d)
 {
     lock(d);

@@ -74,6 +74,16 @@ int mg_shdict_ttl(mg_shdict_t *d, const char *key, size_t klen, double *out);
 /* Sets a new TTL (0 = never): MG_OK or MG_DECLINED. */
 int mg_shdict_expire(mg_shdict_t *d, const char *key, size_t klen, double ttl);
 
+/* The keys of up to `max` live entries (0 = all), most recently used first, packed
+ * into buf as a 2-byte big-endian length then the key's bytes. Expired entries met on
+ * the way are dropped, not listed. Walks the LRU list from its head under the lock and
+ * stops at the max-th live key, so the cost is max + the expired entries met (each met
+ * once: it is dropped), whatever the dict holds; max 0 walks every entry. Returns how
+ * many keys were written, or -1 when buf (cap bytes) was too small: *need is then the
+ * size this call would have needed, so a retry with that much (plus room for writes in
+ * between) gets them. */
+long mg_shdict_get_keys(mg_shdict_t *d, size_t max, char *buf, size_t cap, size_t *need);
+
 void mg_shdict_flush_all(mg_shdict_t *d);
 size_t mg_shdict_count(mg_shdict_t *d);
 size_t mg_shdict_capacity(mg_shdict_t *d);

@@ -45,7 +45,9 @@ int mg_lua_sleep(mg_lua_task_t *t, double seconds);
 int mg_lua_upstream_node_count(mg_lua_task_t *t);
 int mg_lua_upstream_node(mg_lua_task_t *t, int i, mg_str_t *addr, int *weight);
 int mg_lua_upstream_node_load(mg_lua_task_t *t, int i, double *out);
-int mg_lua_set_peer(mg_lua_task_t *t, int i);
+int mg_lua_upstream_node_health(mg_lua_task_t *t, int n, int *health, int *breaker,
+                                int *available);
+int mg_lua_set_peer(mg_lua_task_t *t, int i, int force);
 
 int32_t *mg_lua_watch_cell(mg_lua_task_t *t);
 mg_lua_task_t **mg_lua_task_cell(void);

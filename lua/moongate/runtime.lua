@@ -284,6 +284,7 @@ end
 
 -- init(spec, state): returns (phase bits per route, plugins) or (nil, message).
 function M.init(spec, state)
+    schema.set_upstreams(spec.upstreams)
     core.rl_zones, core.has_redis = spec.rate_limit_zones or {}, spec.redis
     mg = require "moongate"
     response = mg.response

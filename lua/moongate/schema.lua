@@ -552,6 +552,32 @@ M.header_value = {
     end,
 }
 
+-- The configuration's upstream names (a list), for upstream_name; runtime.init sets
+-- them before any plugin config is checked.
+local UPSTREAMS
+function M.set_upstreams(names)
+    UPSTREAMS = nil
+    if names ~= nil then
+        UPSTREAMS = { list = names, set = {} }
+        for _, n in ipairs(names) do
+            UPSTREAMS.set[n] = true
+        end
+    end
+end
+
+-- The name of an upstream of the configuration (for plugins that send requests to
+-- one with mg.upstream.set): an unknown name is refused at load, with the closest one.
+M.upstream_name = {
+    type = "string",
+    check = function(name)
+        if UPSTREAMS ~= nil and not UPSTREAMS.set[name] then
+            return nil, "no upstream \"" .. name .. "\" in the configuration"
+                .. suggest(name, UPSTREAMS.list)
+        end
+        return true
+    end,
+}
+
 M._format = format
 -- " (did you mean "x"?)" for the closest of `names` (a list) to `word`, or "".
 M.suggest = suggest

@@ -1,7 +1,7 @@
 -- moongate.shared: mg.shared.<name>, the shared dictionaries declared in YAML
 -- (`shared_dicts:`), over core/sys/shdict.c. Methods follow ngx.shared.DICT:
 -- get, get_stale, set, safe_set, add, safe_add, replace, incr, delete, ttl, expire,
--- flush_all, count, capacity, free_space. Errors come back as nil, "message".
+-- get_keys, flush_all, count, capacity, free_space. Errors come back as nil, "message".
 local ffi = require "ffi"
 
 if not pcall(ffi.typeof, "mg_shdict_val_t") then
@@ -20,6 +20,7 @@ int mg_shdict_incr(mg_shdict_t *d, const char *key, size_t klen, double delta, i
 int mg_shdict_delete(mg_shdict_t *d, const char *key, size_t klen);
 int mg_shdict_ttl(mg_shdict_t *d, const char *key, size_t klen, double *out);
 int mg_shdict_expire(mg_shdict_t *d, const char *key, size_t klen, double ttl);
+long mg_shdict_get_keys(mg_shdict_t *d, size_t max, char *buf, size_t cap, size_t *need);
 void mg_shdict_flush_all(mg_shdict_t *d);
 size_t mg_shdict_count(mg_shdict_t *d);
 size_t mg_shdict_capacity(mg_shdict_t *d);
@@ -170,10 +171,45 @@ function Dict:expire(key, ttl)
     if not key then
         return nil, "bad key"
     end
+    if ttl ~= nil and (type(ttl) ~= "number" or ttl < 0) then
+        return nil, "bad ttl"
+    end
     if C.mg_shdict_expire(self.d, key, #key, ttl or 0) ~= OK then
         return nil, "not found"
     end
     return true
+end
+
+-- get_keys(max?) → { key, ... }: up to max (default 1024; 0 = all) live keys, most
+-- recently used first. The C side walks the LRU list under the dict's lock and stops at
+-- the max-th key, so a big dict costs max, not its size (0 walks everything).
+local keys_size = 16384
+local keys_buf = ffi.new("char[?]", keys_size)
+local need = ffi.new("size_t[1]")
+
+function Dict:get_keys(max)
+    if max == nil then
+        max = 1024
+    elseif type(max) ~= "number" or max < 0 or max ~= math.floor(max) then
+        return nil, "bad max"
+    end
+    local n
+    while true do
+        n = tonumber(C.mg_shdict_get_keys(self.d, max, keys_buf, keys_size, need))
+        if n >= 0 then
+            break
+        end
+        -- too small: grow past what it needed (other workers may add keys meanwhile)
+        keys_size = tonumber(need[0]) * 2
+        keys_buf = ffi.new("char[?]", keys_size)
+    end
+    local out, pos = {}, 0
+    for i = 1, n do
+        local len = keys_buf[pos] % 256 * 256 + keys_buf[pos + 1] % 256
+        out[i] = ffi.string(keys_buf + pos + 2, len)
+        pos = pos + 2 + len
+    end
+    return out
 end
 
 function Dict:flush_all() C.mg_shdict_flush_all(self.d) end

@@ -88,6 +88,7 @@ static mg_access_rec_t sample_rec(void)
     r.user_agent = MG_STR("curl/8.5.0");
     r.host = MG_STR("api.example.com");
     r.route = MG_STR("users-api");
+    r.upstream = MG_STR("users");
     r.upstream_addr = MG_STR("127.0.0.1:9001");
     r.upstream_status = 200;
     r.upstream_time = 0.012;
@@ -155,6 +156,7 @@ START_TEST(test_json_format)
                            "\"status\":200,\"bytes_sent\":1234,\"request_length\":87,"
                            "\"referer\":\"\",\"user_agent\":\"curl/8.5.0\","
                            "\"host\":\"api.example.com\",\"route\":\"users-api\","
+                           "\"upstream\":\"users\","
                            "\"upstream_addr\":\"127.0.0.1:9001\",\"upstream_status\":200,"
                            "\"upstream_time\":0.012,\"upstream_connect_time\":0.001,"
                            "\"upstream_header_time\":0.010,\"request_time\":0.015,"
@@ -573,7 +575,8 @@ START_TEST(test_fields_json)
 {
     mg_pool_t *pool = mg_pool_create(4096);
     mg_access_rec_t r = tried_rec();
-    const char *const names[] = {"remote_addr", "remote_port", "route", "status", "consumer",
+    const char *const names[] = {"remote_addr", "remote_port", "route", "upstream", "status",
+                                 "consumer",
                                  "upstream_addr", "upstream_status", "upstream_connect_time",
                                  "upstream_header_time", "upstream_response_time",
                                  "upstream_time", "upstream_tries", "request_time",
@@ -583,7 +586,7 @@ START_TEST(test_fields_json)
     ck_assert_str_eq(
         fields(pool, names, MG_NELEMS(names), &r),
         "{\"remote_addr\":\"10.0.0.7\",\"remote_port\":51234,\"route\":\"users-api\","
-        "\"status\":200,\"consumer\":\"alice\","
+        "\"upstream\":\"users\",\"status\":200,\"consumer\":\"alice\","
         "\"upstream_addr\":[\"127.0.0.1:1\",\"127.0.0.1:9001\"],\"upstream_status\":[502,200],"
         "\"upstream_connect_time\":[null,0.001],\"upstream_header_time\":[null,0.010],"
         "\"upstream_response_time\":[0.000,0.012],\"upstream_time\":0.012,"

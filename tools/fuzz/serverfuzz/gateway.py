@@ -60,6 +60,9 @@ ROUTES = {
     "regex_lua": "/relua/",
     "validation": "/rv/",
     "crypto": "/crypto/",
+    "upstream_set": "/upset/",
+    "upstream_free": "/upfree/",
+    "traffic_split": "/split/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -16,6 +16,7 @@ import ssl
 from . import ppfuzz
 from .gateway import ROUTES
 from .refuzz import re_seeds
+from .upstreamfuzz import upstream_seeds
 from .wsfuzz import ws_seeds
 from .cryptofuzz import crypto_seeds
 
@@ -460,5 +461,6 @@ def all_seeds():
     main += interop_seeds()
     main += re_seeds(req)
     main += crypto_seeds(req)
+    main += upstream_seeds(req)
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
