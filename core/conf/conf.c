@@ -34,9 +34,22 @@ int mg__conf_fail(mg__conf_ctx_t *c, const yaml_node_t *node, const char *fmt, .
     return MG_ERROR;
 }
 
+/* The parse running in this thread, for mg__conf_what(), which quotes a value as
+ * written (a ${...} reference) rather than the secret it expanded to. */
+static __thread const mg__conf_ctx_t *parsing;
+
 const char *mg__conf_what(const yaml_node_t *node, char *buf, size_t len)
 {
-    if (node->type == YAML_MAPPING_NODE) {
+    const char *raw = mg__conf_raw(parsing, node);
+    if (raw != NULL) {
+        size_t n = strlen(raw);
+        snprintf(buf, len, "\"%.*s%s\"", (int)MG_MIN(n, 60), raw, n > 60 ? "..." : "");
+        for (char *p = buf; *p; p++) {
+            if ((unsigned char)*p < ' ' || *p == 0x7f) {
+                *p = '?';
+            }
+        }
+    } else if (node->type == YAML_MAPPING_NODE) {
         snprintf(buf, len, "a mapping");
     } else if (node->type == YAML_SEQUENCE_NODE) {
         snprintf(buf, len, "a list");
@@ -376,7 +389,12 @@ mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const ch
         mg_pool_destroy(c.pool);
         return NULL;
     }
-    int rc = mg__conf_read_top(&c, yaml_document_get_root_node(&c.doc));
+    parsing = &c;
+    int rc = mg__conf_expand_secrets(&c);
+    if (rc == MG_OK) {
+        rc = mg__conf_read_top(&c, yaml_document_get_root_node(&c.doc));
+    }
+    parsing = NULL;
     yaml_document_delete(&c.doc);
     if (rc != MG_OK) {
         mg_pool_destroy(c.pool);
