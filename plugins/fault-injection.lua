@@ -6,7 +6,6 @@
 -- route can serve real traffic and chaos tests at once. It runs in rewrite, before
 -- authentication and rate limits, like APISIX's.
 local mg = require "moongate"
-local ffi = require "ffi"
 
 local percentage = {
     type = "number", default = 100, min = 0, max = 100,
@@ -63,15 +62,12 @@ local schema = {
     end,
 }
 
--- Each worker draws its own numbers: a state made before the fork would otherwise give
--- every worker the same sequence.
-local random, seeded = math.random, false
-pcall(ffi.cdef, "int getpid(void);")
+local random = math.random
 
-local function seed()
-    local frac = mg.now() % 1
-    math.randomseed(ffi.C.getpid() * 1000003 + math.floor(frac * 1e9))
-    seeded = true
+-- Each worker draws its own numbers: a state made before the fork would otherwise give
+-- every worker the same sequence. Workers start at different microseconds.
+local function init_worker()
+    math.randomseed(math.floor((mg.now() % 1000) * 1e6) + math.floor(os.clock() * 1e9))
 end
 
 -- True for `pct` percent of calls: exactly never at 0 and always at 100.
@@ -81,9 +77,6 @@ local function hit(pct)
     end
     if pct <= 0 then
         return false
-    end
-    if not seeded then
-        seed()
     end
     return random() * 100 < pct
 end
@@ -120,5 +113,6 @@ return {
     priority = 11000,
     description = "delays or aborts a share of a route's requests, for resilience tests",
     schema = schema,
+    init_worker = init_worker,
     rewrite = rewrite,
 }

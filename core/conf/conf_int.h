@@ -125,6 +125,11 @@ int mg__conf_expand_secrets(mg__conf_ctx_t *c);
 /* The value of `node` as written when a secret was expanded in it, else NULL. */
 const char *mg__conf_raw(const mg__conf_ctx_t *c, const yaml_node_t *node);
 
+/* The directory of the configuration file (in the pool), or the prefix when the
+ * configuration is not a file: what lua_path and ${file:...} paths are relative to.
+ * NULL when out of memory. */
+const char *mg__conf_file_dir(mg__conf_ctx_t *c);
+
 /* conf_lua_path.c: the `lua_path:` key; reading every module under it into
  * conf->lua_modules (MG_OK, or MG_ERROR with *err at the lua_path entry). */
 int mg__conf_on_lua_path(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);

@@ -34,8 +34,7 @@ typedef struct {
     size_t idx;     /* the lua_path entry it came from */
 } tmpl_t;
 
-/* The directory the configuration file is in (or the prefix). */
-static const char *conf_dir(mg__conf_ctx_t *c)
+const char *mg__conf_file_dir(mg__conf_ctx_t *c)
 {
     const char *slash = strrchr(c->name, '/');
     if (c->name[0] != '/' || slash == NULL) {
@@ -110,7 +109,7 @@ int mg__conf_on_lua_path(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     const char **t = mg_pool_calloc(c->pool, cap * sizeof(*t));
     size_t *idx = mg_pool_calloc(c->pool, cap * sizeof(*idx));
     int *pos = mg_pool_calloc(c->pool, (n ? n : 1) * 2 * sizeof(int));
-    const char *dir = conf_dir(c);
+    const char *dir = mg__conf_file_dir(c);
     if (t == NULL || idx == NULL || pos == NULL || dir == NULL) {
         return mg__conf_fail(c, v, "out of memory");
     }

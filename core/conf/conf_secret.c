@@ -19,16 +19,13 @@
  * literal `${`.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "conf_int.h"
 
-/* A secret file, and a value once expanded, are at most this long. */
+/* A value once expanded is at most this long (and so a secret file). */
 #define MG_SECRET_MAX (1u << 20)
 
 typedef struct {
@@ -100,32 +97,14 @@ static int add_file(sbuf_t *b, const char *dir, const char *rel, size_t n, char 
         why_set(why, whylen, "${file:...}: the path is too long");
         return MG_ERROR;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MG_SECRET_MAX) {
-        int e = fd < 0 ? errno : !S_ISREG(st.st_mode) ? EISDIR : EFBIG;
+    mg_pool_t *pool = mg_pool_create(4096);
+    size_t got = 0;
+    int e = ENOMEM;
+    char *data = pool != NULL ? mg__conf_slurp(pool, path, &got, &e) : NULL;
+    if (data == NULL) {
         why_set(why, whylen, "cannot read the secret file %.*s (%s): %s", (int)MG_MIN(n, 300),
                 rel, path, strerror(e));
-        if (fd >= 0) {
-            close(fd);
-        }
-        return MG_ERROR;
-    }
-    char *data = malloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    while (data != NULL && got < (size_t)st.st_size) {
-        ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    if (data == NULL) {
-        why_set(why, whylen, "out of memory");
+        mg_pool_destroy(pool);
         return MG_ERROR;
     }
     if (got > 0 && data[got - 1] == '\n') {
@@ -142,7 +121,7 @@ static int add_file(sbuf_t *b, const char *dir, const char *rel, size_t n, char 
         why_set(why, whylen, "the value would be longer than 1 MiB");
         rc = MG_ERROR;
     }
-    free(data);
+    mg_pool_destroy(pool);
     return rc;
 }
 
@@ -260,18 +239,6 @@ int mg_conf_expand(const char *s, size_t len, const char *dir, char **out, size_
 
 /* ---- over the document ---- */
 
-/* The directory secret files are relative to: the configuration file's, or the
- * prefix for a configuration that is not a file. */
-static const char *secret_dir(mg__conf_ctx_t *c, char *buf, size_t len)
-{
-    const char *slash = strrchr(c->name, '/');
-    if (c->name[0] != '/' || slash == NULL) {
-        return c->conf->prefix;
-    }
-    snprintf(buf, len, "%.*s", (int)(slash - c->name), c->name);
-    return buf[0] != '\0' ? buf : "/";
-}
-
 static int expand_node(mg__conf_ctx_t *c, yaml_node_t *node, size_t idx, const char *dir)
 {
     yaml_char_t *v = node->data.scalar.value;
@@ -350,8 +317,8 @@ int mg__conf_expand_secrets(mg__conf_ctx_t *c)
         free(seen);
         return mg__conf_fail(c, root, "out of memory");
     }
-    char dirbuf[4096];
-    int rc = walk(c, root, seen, secret_dir(c, dirbuf, sizeof(dirbuf)));
+    const char *dir = mg__conf_file_dir(c);
+    int rc = dir != NULL ? walk(c, root, seen, dir) : mg__conf_fail(c, root, "out of memory");
     free(seen);
     mg__conf_pop(c, 0);
     return rc;

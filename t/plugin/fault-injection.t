@@ -180,7 +180,7 @@ sub {
                [['X-Chaos: off', 'X-Team: qa'], 200], [['x-chaos: on', 'x-team: qa'], 502]) {
         my ($h, $want) = @$c;
         my $r = $t->request("GET /hello", $h, 3);
-        is($r && $r->{status}, $want, join(', ', @$h) . " -> $want");
+        is($r && $r->{status}, $want, CORE::join(', ', @$h) . " -> $want");
     }
 }
 
