@@ -360,6 +360,13 @@ static int load_document(mg__conf_ctx_t *c, const char *buf, size_t len)
 mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const char *prefix,
                          mg_conf_err_t *err)
 {
+    return mg_conf_parse_sealed(buf, len, name, prefix, NULL, 0, err);
+}
+
+mg_conf_t *mg_conf_parse_sealed(const char *buf, size_t len, const char *name,
+                                const char *prefix, const char *sealed, size_t sealed_len,
+                                mg_conf_err_t *err)
+{
     name = name ? name : "<string>";
     if (len > MG_CONF_MAX_FILE) {
         err_plain(err, name, "the file is larger than 4 MiB (%zu bytes); refused", len);
@@ -369,6 +376,8 @@ mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const ch
     memset(&c, 0, sizeof(c));
     c.err = err;
     c.name = name;
+    c.sealed = sealed;
+    c.sealed_len = sealed_len;
     c.pool = mg_pool_create(16384);
     mg_conf_t *conf = c.pool ? mg_pool_calloc(c.pool, sizeof(*conf)) : NULL;
     if (conf == NULL) {

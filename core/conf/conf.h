@@ -315,6 +315,15 @@ typedef struct {
     double stall_timeout; /* a worker loop stuck this long is replaced, default 2 s */
 } mg_lua_conf_t;
 
+/* A `${file:...}` secret as the master read it (conf_secret.c). */
+typedef struct mg_conf_secret_file_s mg_conf_secret_file_t;
+struct mg_conf_secret_file_s {
+    const char *path; /* absolute */
+    const char *data; /* the whole file, NUL-terminated */
+    size_t len;
+    mg_conf_secret_file_t *next;
+};
+
 /* A plugin's source code, read by mg_conf_read_plugins() so that every worker compiles
  * exactly the bytes the master validated. */
 typedef struct {
@@ -503,6 +512,7 @@ struct mg_conf_s {
     size_t nlua_modules;
     const char **lua_dirs; /* the directories walked for them, for watch_plugins */
     size_t nlua_dirs;
+    mg_conf_secret_file_t *secret_files; /* every ${file:...} read, sent to the workers */
     mg_tracing_conf_t *tracing;   /* NULL without a `tracing` block (or `tracing: off`) */
     /* `trusted_proxies:` (http/realip.h): peers whose X-Forwarded-For is believed; NULL
      * when none (the default: the peer is the client) */
@@ -534,6 +544,13 @@ mg_conf_t *mg_conf_load(const char *path, const char *prefix, mg_conf_err_t *err
 mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const char *prefix,
                          mg_conf_err_t *err);
 
+/* mg_conf_parse() of the configuration the master validated, in a worker: `sealed`
+ * (sealed_len bytes, borrowed) is what mg_conf_plugins_pack() made of the master's
+ * snapshot, whose `${file:...}` secrets are taken instead of reading the files again. */
+mg_conf_t *mg_conf_parse_sealed(const char *buf, size_t len, const char *name,
+                                const char *prefix, const char *sealed, size_t sealed_len,
+                                mg_conf_err_t *err);
+
 /* Reads the source of every plugin the snapshot uses (routes, global_plugins, consumers)
  * from the plugins_dir list, then `bundled_dir`, into conf->plugin_srcs. MG_OK, or
  * MG_ERROR with *err naming the key of the first plugin that has no readable file. */
@@ -543,7 +560,8 @@ int mg_conf_read_plugins(mg_conf_t *conf, const char *bundled_dir, mg_conf_err_t
  * into it. MG_OK, or MG_ERROR with *err at the key naming the first unreadable one. */
 int mg_conf_read_files(mg_conf_t *conf, mg_conf_err_t *err);
 
-/* Serialises conf->plugin_srcs, then the files' contents, for the control channel: the size needed when buf is
+/* Serialises the secret files, conf->plugin_srcs, the files' contents and the lua_path
+ * modules, for the control channel: the size needed when buf is
  * NULL, else writes it and returns the length. */
 size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf);
 

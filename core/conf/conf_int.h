@@ -35,6 +35,10 @@ typedef struct {
      * it (NULL for the others), so that messages quote the reference, not the secret */
     const char **raw;
     size_t nraw;
+    /* what mg_conf_plugins_pack() made of the master's snapshot, when a worker parses
+     * the same configuration: its secret files are taken from there (borrowed) */
+    const char *sealed;
+    size_t sealed_len;
 } mg__conf_ctx_t;
 
 /* Reads one mapping value into `obj`. Returns MG_OK or MG_ERROR (error recorded). */
@@ -122,6 +126,10 @@ bool mg__conf_addr_eq(const mg_addr_t *a, const mg_addr_t *b);
  * document (c->doc), keeping what was written in c->raw. MG_OK, or MG_ERROR at the
  * first reference that cannot be expanded. */
 int mg__conf_expand_secrets(mg__conf_ctx_t *c);
+/* The secret files of a snapshot, packed (the size needed when buf is NULL); the
+ * length of such a section at buf (0: corrupt). */
+size_t mg__conf_secrets_pack(const mg_conf_t *conf, char *buf);
+size_t mg__conf_secrets_skip(const char *buf, size_t len);
 /* The value of `node` as written when a secret was expanded in it, else NULL. */
 const char *mg__conf_raw(const mg__conf_ctx_t *c, const yaml_node_t *node);
 

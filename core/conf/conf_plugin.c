@@ -465,11 +465,13 @@ static size_t pack_srcs(const mg_plugin_src_t *srcs, size_t count, char *buf)
     return n;
 }
 
-/* Packed: the plugin sources (pack_srcs); the file count (u32) and per file: length
+/* Packed: the secret files (mg__conf_secrets_pack, first: a worker's parse reads
+ * them); the plugin sources (pack_srcs); the file count (u32) and per file: length
  * (u64, all ones when unread) and contents; then the lua_path modules (pack_srcs). */
 size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf)
 {
-    size_t n = pack_srcs(conf->plugin_srcs, conf->nplugin_srcs, buf);
+    size_t n = mg__conf_secrets_pack(conf, buf);
+    n += pack_srcs(conf->plugin_srcs, conf->nplugin_srcs, buf != NULL ? buf + n : NULL);
     if (buf != NULL) {
         uint32_t cnt = (uint32_t)conf->nfiles;
         memcpy(buf + n, &cnt, 4);
@@ -549,6 +551,11 @@ static int unpack_srcs(mg_conf_t *conf, const char **pp, const char *end, mg_plu
 int mg_conf_plugins_unpack(mg_conf_t *conf, const char *buf, size_t len)
 {
     const char *p = buf, *end = buf + len;
+    size_t secrets = mg__conf_secrets_skip(buf, len); /* the parse took them */
+    if (secrets == 0) {
+        return MG_ERROR;
+    }
+    p += secrets;
     if (unpack_srcs(conf, &p, end, &conf->plugin_srcs, &conf->nplugin_srcs) != MG_OK) {
         return MG_ERROR;
     }

@@ -15,7 +15,8 @@
  *
  * `${NAME}` is the master's environment (the workers inherit it); `${file:path}` is
  * read whole, relative to the configuration file's directory, with one trailing
- * newline removed, at every load (so a reload picks up a rotated file). `$${` is a
+ * newline removed, at every load by the master (so a reload picks up a rotated file),
+ * and handed to the workers with the plugins (below). `$${` is a
  * literal `${`.
  */
 #include <errno.h>
@@ -82,9 +83,114 @@ static bool env_name_ok(const char *s, size_t n)
     return true;
 }
 
+/* ---- the secret files of a snapshot ----
+ *
+ * The master records every secret file it read (conf->secret_files) and sends them to
+ * the workers with the plugin sources (packed first: mg__conf_secrets_pack). A worker
+ * parsing the same configuration takes them from there instead of the disk, so that
+ * every worker gets the values the master validated, even while the files change. */
+
+/* The contents the sealed set holds for `path`, or NULL. */
+static const char *sealed_find(const mg__conf_ctx_t *c, const char *path, size_t *len)
+{
+    if (c == NULL || c->sealed == NULL || c->sealed_len < 4) {
+        return NULL;
+    }
+    const char *p = c->sealed, *end = c->sealed + c->sealed_len;
+    uint32_t cnt;
+    memcpy(&cnt, p, 4);
+    p += 4;
+    for (uint32_t i = 0; i < cnt; i++) {
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+        uint64_t dl;
+        if (nul == NULL || end - nul - 1 < 8) {
+            return NULL;
+        }
+        memcpy(&dl, nul + 1, 8);
+        const char *data = nul + 9;
+        if ((uint64_t)(end - data) < dl) {
+            return NULL;
+        }
+        if (strcmp(p, path) == 0) {
+            *len = (size_t)dl;
+            return data;
+        }
+        p = data + dl;
+    }
+    return NULL;
+}
+
+/* Notes in the snapshot that `path` held `data` (len bytes). */
+static int record(mg__conf_ctx_t *c, const char *path, const char *data, size_t len)
+{
+    if (c == NULL) {
+        return MG_OK;
+    }
+    mg_conf_t *conf = c->conf;
+    for (mg_conf_secret_file_t *f = conf->secret_files; f != NULL; f = f->next) {
+        if (strcmp(f->path, path) == 0) {
+            return MG_OK;
+        }
+    }
+    mg_conf_secret_file_t *f = mg_pool_calloc(c->pool, sizeof(*f));
+    if (f == NULL || (f->path = mg_pool_strdup(c->pool, path)) == NULL ||
+        (f->data = mg_pool_strndup(c->pool, data, len)) == NULL) {
+        return MG_ERROR;
+    }
+    f->len = len;
+    f->next = conf->secret_files;
+    conf->secret_files = f;
+    return MG_OK;
+}
+
+size_t mg__conf_secrets_pack(const mg_conf_t *conf, char *buf)
+{
+    size_t n = 4;
+    uint32_t cnt = 0;
+    for (const mg_conf_secret_file_t *f = conf->secret_files; f != NULL; f = f->next) {
+        size_t pl = strlen(f->path) + 1;
+        uint64_t dl = f->len;
+        if (buf != NULL) {
+            memcpy(buf + n, f->path, pl);
+            memcpy(buf + n + pl, &dl, 8);
+            memcpy(buf + n + pl + 8, f->data, f->len);
+        }
+        n += pl + 8 + f->len;
+        cnt++;
+    }
+    if (buf != NULL) {
+        memcpy(buf, &cnt, 4);
+    }
+    return n;
+}
+
+size_t mg__conf_secrets_skip(const char *buf, size_t len)
+{
+    const char *p = buf, *end = buf + len;
+    uint32_t cnt;
+    if (len < 4) {
+        return 0;
+    }
+    memcpy(&cnt, p, 4);
+    p += 4;
+    for (uint32_t i = 0; i < cnt; i++) {
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+        uint64_t dl;
+        if (nul == NULL || end - nul - 1 < 8) {
+            return 0;
+        }
+        memcpy(&dl, nul + 1, 8);
+        if ((uint64_t)(end - nul - 9) < dl) {
+            return 0;
+        }
+        p = nul + 9 + dl;
+    }
+    return (size_t)(p - buf);
+}
+
 /* Appends the contents of secret file `rel` (relative to `dir`) to b. */
-static int add_file(sbuf_t *b, const char *dir, const char *rel, size_t n, char *why,
-                    size_t whylen)
+static int add_file(mg__conf_ctx_t *c, sbuf_t *b, const char *dir, const char *rel, size_t n,
+                    char *why, size_t whylen)
 {
     char path[4096];
     if (n == 0) {
@@ -97,15 +203,19 @@ static int add_file(sbuf_t *b, const char *dir, const char *rel, size_t n, char 
         why_set(why, whylen, "${file:...}: the path is too long");
         return MG_ERROR;
     }
-    mg_pool_t *pool = mg_pool_create(4096);
+    mg_pool_t *pool = NULL;
     size_t got = 0;
-    int e = ENOMEM;
-    char *data = pool != NULL ? mg__conf_slurp(pool, path, &got, &e) : NULL;
+    const char *data = sealed_find(c, path, &got);
     if (data == NULL) {
-        why_set(why, whylen, "cannot read the secret file %.*s (%s): %s", (int)MG_MIN(n, 300),
-                rel, path, strerror(e));
-        mg_pool_destroy(pool);
-        return MG_ERROR;
+        int e = ENOMEM;
+        pool = mg_pool_create(4096);
+        data = pool != NULL ? mg__conf_slurp(pool, path, &got, &e) : NULL;
+        if (data == NULL || record(c, path, data, got) != MG_OK) {
+            why_set(why, whylen, "cannot read the secret file %.*s (%s): %s",
+                    (int)MG_MIN(n, 300), rel, path, strerror(data == NULL ? e : ENOMEM));
+            mg_pool_destroy(pool);
+            return MG_ERROR;
+        }
     }
     if (got > 0 && data[got - 1] == '\n') {
         got--;
@@ -126,14 +236,14 @@ static int add_file(sbuf_t *b, const char *dir, const char *rel, size_t n, char 
 }
 
 /* Appends what the reference `ref` (the text between "${" and "}") stands for. */
-static int add_ref(sbuf_t *b, const char *dir, const char *ref, size_t n, char *why,
-                   size_t whylen)
+static int add_ref(mg__conf_ctx_t *c, sbuf_t *b, const char *dir, const char *ref, size_t n,
+                   char *why, size_t whylen)
 {
     const char *colon = memchr(ref, ':', n);
     if (colon != NULL) {
         size_t kl = (size_t)(colon - ref);
         if (kl == 4 && memcmp(ref, "file", 4) == 0) {
-            return add_file(b, dir, colon + 1, n - kl - 1, why, whylen);
+            return add_file(c, b, dir, colon + 1, n - kl - 1, why, whylen);
         }
         why_set(why, whylen,
                 "unknown kind of secret \"%.*s\" in ${%.*s} (expected ${NAME} or ${file:path})",
@@ -180,8 +290,10 @@ bool mg_conf_has_secret(const char *s, size_t len)
     return false;
 }
 
-int mg_conf_expand(const char *s, size_t len, const char *dir, char **out, size_t *outlen,
-                   char *why, size_t whylen)
+/* mg_conf_expand() within a parse (c, or NULL): secret files come from the sealed set
+ * when there is one, and are recorded in the snapshot. */
+static int expand(mg__conf_ctx_t *c, const char *s, size_t len, const char *dir, char **out,
+                  size_t *outlen, char *why, size_t whylen)
 {
     sbuf_t b = {0};
     size_t i = 0, lit = 0;
@@ -215,7 +327,7 @@ int mg_conf_expand(const char *s, size_t len, const char *dir, char **out, size_
             return MG_ERROR;
         }
         if (sb_add(&b, s + lit, i - lit) != MG_OK ||
-            add_ref(&b, dir, ref, rn, why, whylen) != MG_OK) {
+            add_ref(c, &b, dir, ref, rn, why, whylen) != MG_OK) {
             if (why[0] == '\0') {
                 why_set(why, whylen, "the value would be longer than 1 MiB");
             }
@@ -237,6 +349,12 @@ int mg_conf_expand(const char *s, size_t len, const char *dir, char **out, size_
     return MG_OK;
 }
 
+int mg_conf_expand(const char *s, size_t len, const char *dir, char **out, size_t *outlen,
+                   char *why, size_t whylen)
+{
+    return expand(NULL, s, len, dir, out, outlen, why, whylen);
+}
+
 /* ---- over the document ---- */
 
 static int expand_node(mg__conf_ctx_t *c, yaml_node_t *node, size_t idx, const char *dir)
@@ -248,7 +366,7 @@ static int expand_node(mg__conf_ctx_t *c, yaml_node_t *node, size_t idx, const c
     }
     char why[512] = "", *out;
     size_t outlen;
-    if (mg_conf_expand((const char *)v, n, dir, &out, &outlen, why, sizeof(why)) != MG_OK) {
+    if (expand(c, (const char *)v, n, dir, &out, &outlen, why, sizeof(why)) != MG_OK) {
         return mg__conf_fail(c, node, "%s", why);
     }
     c->raw[idx] = mg_pool_strndup(c->pool, (const char *)v, n);

@@ -206,7 +206,10 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
 {
     mg_conf_err_t cerr;
     mg_conf_t *conf =
-        h->yaml_len <= h->body_len ? mg_conf_parse(body, h->yaml_len, name, prefix, &cerr) : NULL;
+        h->yaml_len <= h->body_len
+            ? mg_conf_parse_sealed(body, h->yaml_len, name, prefix, body + h->yaml_len,
+                                   h->body_len - h->yaml_len, &cerr)
+            : NULL;
     if (conf != NULL &&
         mg_conf_plugins_unpack(conf, body + h->yaml_len, h->body_len - h->yaml_len) != MG_OK) {
         mg_log_err("generation %llu rejected, keeping %llu: corrupt plugin sources",

@@ -196,6 +196,43 @@ START_TEST(test_through_parser)
 }
 END_TEST
 
+/* A worker parsing what the master validated takes the secret files the master read,
+ * even when the files changed since. */
+START_TEST(test_sealed)
+{
+    mg_conf_err_t err;
+    const char *yaml = "redis: { address: \"127.0.0.1:6379\", password: \"${file:key}\" }\n"
+                       "routes: []\n";
+    mg_conf_t *master = parse(yaml, &err);
+    ck_assert_msg(master != NULL, "%s", err.msg);
+    ck_assert_str_eq(master->redis->password, "k3y");
+    ck_assert_ptr_nonnull(master->secret_files);
+    size_t n = mg_conf_plugins_pack(master, NULL);
+    char *pack = malloc(n);
+    ck_assert_uint_eq(mg_conf_plugins_pack(master, pack), n);
+    write_file("key", "rotated\n", 8);
+
+    char name[256];
+    snprintf(name, sizeof(name), "%s/t.yaml", dir);
+    mg_conf_t *worker = mg_conf_parse_sealed(yaml, strlen(yaml), name, "/srv/gw", pack, n, &err);
+    ck_assert_msg(worker != NULL, "%s", err.msg);
+    ck_assert_str_eq(worker->redis->password, "k3y");
+    ck_assert_int_eq(mg_conf_plugins_unpack(worker, pack, n), MG_OK);
+    mg_conf_destroy(worker);
+
+    /* a corrupt secrets section refuses the unpack */
+    ck_assert_int_eq(mg_conf_plugins_unpack(master, pack, 3), MG_ERROR);
+    free(pack);
+    mg_conf_destroy(master);
+
+    /* without the sealed set, the file is read again */
+    mg_conf_t *again = parse(yaml, &err);
+    ck_assert_msg(again != NULL, "%s", err.msg);
+    ck_assert_str_eq(again->redis->password, "rotated");
+    mg_conf_destroy(again);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("conf_secret");
@@ -205,6 +242,7 @@ int main(void)
     tcase_add_test(tc, test_expand_errors);
     tcase_add_test(tc, test_expand_long);
     tcase_add_test(tc, test_through_parser);
+    tcase_add_test(tc, test_sealed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
