@@ -34,9 +34,22 @@ int mg__conf_fail(mg__conf_ctx_t *c, const yaml_node_t *node, const char *fmt, .
     return MG_ERROR;
 }
 
+/* The parse running in this thread, for mg__conf_what(), which quotes a value as
+ * written (a ${...} reference) rather than the secret it expanded to. */
+static __thread const mg__conf_ctx_t *parsing;
+
 const char *mg__conf_what(const yaml_node_t *node, char *buf, size_t len)
 {
-    if (node->type == YAML_MAPPING_NODE) {
+    const char *raw = mg__conf_raw(parsing, node);
+    if (raw != NULL) {
+        size_t n = strlen(raw);
+        snprintf(buf, len, "\"%.*s%s\"", (int)MG_MIN(n, 60), raw, n > 60 ? "..." : "");
+        for (char *p = buf; *p; p++) {
+            if ((unsigned char)*p < ' ' || *p == 0x7f) {
+                *p = '?';
+            }
+        }
+    } else if (node->type == YAML_MAPPING_NODE) {
         snprintf(buf, len, "a mapping");
     } else if (node->type == YAML_SEQUENCE_NODE) {
         snprintf(buf, len, "a list");
@@ -347,6 +360,13 @@ static int load_document(mg__conf_ctx_t *c, const char *buf, size_t len)
 mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const char *prefix,
                          mg_conf_err_t *err)
 {
+    return mg_conf_parse_sealed(buf, len, name, prefix, NULL, 0, err);
+}
+
+mg_conf_t *mg_conf_parse_sealed(const char *buf, size_t len, const char *name,
+                                const char *prefix, const char *sealed, size_t sealed_len,
+                                mg_conf_err_t *err)
+{
     name = name ? name : "<string>";
     if (len > MG_CONF_MAX_FILE) {
         err_plain(err, name, "the file is larger than 4 MiB (%zu bytes); refused", len);
@@ -356,6 +376,8 @@ mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const ch
     memset(&c, 0, sizeof(c));
     c.err = err;
     c.name = name;
+    c.sealed = sealed;
+    c.sealed_len = sealed_len;
     c.pool = mg_pool_create(16384);
     mg_conf_t *conf = c.pool ? mg_pool_calloc(c.pool, sizeof(*conf)) : NULL;
     if (conf == NULL) {
@@ -376,7 +398,12 @@ mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const ch
         mg_pool_destroy(c.pool);
         return NULL;
     }
-    int rc = mg__conf_read_top(&c, yaml_document_get_root_node(&c.doc));
+    parsing = &c;
+    int rc = mg__conf_expand_secrets(&c);
+    if (rc == MG_OK) {
+        rc = mg__conf_read_top(&c, yaml_document_get_root_node(&c.doc));
+    }
+    parsing = NULL;
     yaml_document_delete(&c.doc);
     if (rc != MG_OK) {
         mg_pool_destroy(c.pool);

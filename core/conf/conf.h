@@ -276,6 +276,8 @@ struct mg_conf_value_s {
     int line, col;   /* 1-based position in the file */
     const char *str; /* scalar text, NUL-terminated */
     size_t len;
+    const char *raw; /* the text as written when it held ${...} (a secret), else NULL:
+                      * what messages may quote */
     bool plain;             /* an unquoted scalar (may be a number or a boolean) */
     const char **keys;      /* map keys, in document order */
     int *key_pos;           /* map keys' line and column, two ints per key */
@@ -314,6 +316,15 @@ typedef struct {
     int regex_cache_size;  /* compiled mg.re patterns kept per worker, default 1024 */
     int regex_match_limit; /* PCRE2 match limit of mg.re and path_regex, default 1e6 */
 } mg_lua_conf_t;
+
+/* A `${file:...}` secret as the master read it (conf_secret.c). */
+typedef struct mg_conf_secret_file_s mg_conf_secret_file_t;
+struct mg_conf_secret_file_s {
+    const char *path; /* absolute */
+    const char *data; /* the whole file, NUL-terminated */
+    size_t len;
+    mg_conf_secret_file_t *next;
+};
 
 /* A plugin's source code, read by mg_conf_read_plugins() so that every worker compiles
  * exactly the bytes the master validated. */
@@ -494,6 +505,20 @@ struct mg_conf_s {
     bool watch_plugins;           /* a change in a plugins dir triggers a reload */
     mg_plugin_src_t *plugin_srcs; /* every plugin in use, after mg_conf_read_plugins() */
     size_t nplugin_srcs;
+    /* `lua_path:` (conf_lua_path.c): templates with one '?', absolute, in search order;
+     * per template the index of the entry it came from, and per entry its line and
+     * column */
+    const char **lua_path;
+    size_t *lua_path_entry;
+    int *lua_path_pos;
+    size_t nlua_path;
+    bool lua_path_scalar;         /* written as one string, not a list */
+    mg_plugin_src_t *lua_modules; /* every module under lua_path (name: "a.b"), read with
+                                   * the plugins */
+    size_t nlua_modules;
+    const char **lua_dirs; /* the directories walked for them, for watch_plugins */
+    size_t nlua_dirs;
+    mg_conf_secret_file_t *secret_files; /* every ${file:...} read, sent to the workers */
     mg_tracing_conf_t *tracing;   /* NULL without a `tracing` block (or `tracing: off`) */
     /* `trusted_proxies:` (http/realip.h): peers whose X-Forwarded-For is believed; NULL
      * when none (the default: the peer is the client) */
@@ -525,6 +550,13 @@ mg_conf_t *mg_conf_load(const char *path, const char *prefix, mg_conf_err_t *err
 mg_conf_t *mg_conf_parse(const char *buf, size_t len, const char *name, const char *prefix,
                          mg_conf_err_t *err);
 
+/* mg_conf_parse() of the configuration the master validated, in a worker: `sealed`
+ * (sealed_len bytes, borrowed) is what mg_conf_plugins_pack() made of the master's
+ * snapshot, whose `${file:...}` secrets are taken instead of reading the files again. */
+mg_conf_t *mg_conf_parse_sealed(const char *buf, size_t len, const char *name,
+                                const char *prefix, const char *sealed, size_t sealed_len,
+                                mg_conf_err_t *err);
+
 /* Reads the source of every plugin the snapshot uses (routes, global_plugins, consumers)
  * from the plugins_dir list, then `bundled_dir`, into conf->plugin_srcs. MG_OK, or
  * MG_ERROR with *err naming the key of the first plugin that has no readable file. */
@@ -534,13 +566,24 @@ int mg_conf_read_plugins(mg_conf_t *conf, const char *bundled_dir, mg_conf_err_t
  * into it. MG_OK, or MG_ERROR with *err at the key naming the first unreadable one. */
 int mg_conf_read_files(mg_conf_t *conf, mg_conf_err_t *err);
 
-/* Serialises conf->plugin_srcs, then the files' contents, for the control channel: the size needed when buf is
+/* Serialises the secret files, conf->plugin_srcs, the files' contents and the lua_path
+ * modules, for the control channel: the size needed when buf is
  * NULL, else writes it and returns the length. */
 size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf);
 
 /* Attaches the plugin sources and file contents packed by mg_conf_plugins_pack()
  * (copied into the snapshot, whose files must be the same list). MG_OK, or MG_ERROR (corrupt or out of memory). */
 int mg_conf_plugins_unpack(mg_conf_t *conf, const char *buf, size_t len);
+
+/* Secrets in string values (conf_secret.c). mg_conf_expand() expands `${NAME}` (the
+ * environment) and `${file:path}` (a file's contents without one trailing newline;
+ * a relative path is taken under `dir`) in s (len bytes); `$${` is a literal `${`.
+ * MG_OK with a malloc'd, NUL-terminated *out (the caller frees it) and *outlen, or
+ * MG_ERROR with why (whylen bytes) naming the variable or file, never a value.
+ * mg_conf_has_secret() tells whether s holds anything to expand. */
+int mg_conf_expand(const char *s, size_t len, const char *dir, char **out, size_t *outlen,
+                   char *why, size_t whylen);
+bool mg_conf_has_secret(const char *s, size_t len);
 
 /* Frees a snapshot. NULL is a no-op. */
 void mg_conf_destroy(mg_conf_t *conf);

@@ -31,6 +31,14 @@ typedef struct {
     yaml_node_t *upstreams; /* kept until every top-level key is read: routes refer */
     yaml_node_t *routes;    /* to upstreams that may be declared after them */
     yaml_node_t *admin;     /* checked against `listen` once that is final */
+    /* conf_secret.c: per node of doc, the value as written when ${...} was expanded in
+     * it (NULL for the others), so that messages quote the reference, not the secret */
+    const char **raw;
+    size_t nraw;
+    /* what mg_conf_plugins_pack() made of the master's snapshot, when a worker parses
+     * the same configuration: its secret files are taken from there (borrowed) */
+    const char *sealed;
+    size_t sealed_len;
 } mg__conf_ctx_t;
 
 /* Reads one mapping value into `obj`. Returns MG_OK or MG_ERROR (error recorded). */
@@ -113,6 +121,31 @@ bool mg__conf_is_hostname(const char *h);
 
 /* Same address (family, address and port)? */
 bool mg__conf_addr_eq(const mg_addr_t *a, const mg_addr_t *b);
+
+/* conf_secret.c: expands ${NAME} and ${file:path} in every scalar value of the loaded
+ * document (c->doc), keeping what was written in c->raw. MG_OK, or MG_ERROR at the
+ * first reference that cannot be expanded. */
+int mg__conf_expand_secrets(mg__conf_ctx_t *c);
+/* The secret files of a snapshot, packed (the size needed when buf is NULL); the
+ * length of such a section at buf (0: corrupt). */
+size_t mg__conf_secrets_pack(const mg_conf_t *conf, char *buf);
+size_t mg__conf_secrets_skip(const char *buf, size_t len);
+/* The value of `node` as written when a secret was expanded in it, else NULL. */
+const char *mg__conf_raw(const mg__conf_ctx_t *c, const yaml_node_t *node);
+
+/* The directory of the configuration file (in the pool), or the prefix when the
+ * configuration is not a file: what lua_path and ${file:...} paths are relative to.
+ * NULL when out of memory. */
+const char *mg__conf_file_dir(mg__conf_ctx_t *c);
+
+/* conf_lua_path.c: the `lua_path:` key; reading every module under it into
+ * conf->lua_modules (MG_OK, or MG_ERROR with *err at the lua_path entry). */
+int mg__conf_on_lua_path(mg__conf_ctx_t *c, yaml_node_t *v, void *obj);
+int mg__conf_read_modules(mg_conf_t *conf, mg_conf_err_t *err);
+
+/* conf_plugin.c: a regular file of at most 4 MiB read whole into the pool
+ * (NUL-terminated), or NULL with *err an errno. */
+char *mg__conf_slurp(mg_pool_t *pool, const char *path, size_t *len, int *err);
 
 /* conf_plugin.c: a node kept as written; a map of plugin name -> config; the Lua
  * runtime's top-level keys. */

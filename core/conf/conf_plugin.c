@@ -37,6 +37,7 @@ int mg__conf_value(mg__conf_ctx_t *c, yaml_node_t *node, mg_conf_value_t *out)
         out->len = node->data.scalar.length;
         out->plain = node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
         out->str = mg_pool_strndup(c->pool, (const char *)node->data.scalar.value, out->len);
+        out->raw = mg__conf_raw(c, node);
         return out->str != NULL ? MG_OK : mg__conf_fail(c, node, "out of memory");
     }
     if (node->type == YAML_SEQUENCE_NODE) {
@@ -312,7 +313,7 @@ int mg__conf_on_watch_plugins(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 
 /* ---- plugin sources ---- */
 
-static char *slurp(mg_pool_t *pool, const char *path, size_t *len, int *err)
+char *mg__conf_slurp(mg_pool_t *pool, const char *path, size_t *len, int *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -379,7 +380,7 @@ static int read_one(mg_conf_t *conf, const mg_plugin_use_t *u, const char *bundl
         }
         mg_plugin_src_t *s = &conf->plugin_srcs[conf->nplugin_srcs];
         int e = 0;
-        s->src = slurp(conf->pool, path, &s->len, &e);
+        s->src = mg__conf_slurp(conf->pool, path, &s->len, &e);
         if (s->src == NULL) {
             snprintf(err->msg, sizeof(err->msg), "cannot read plugin file %.300s: %s", path,
                      strerror(e));
@@ -449,20 +450,20 @@ int mg_conf_read_plugins(mg_conf_t *conf, const char *bundled_dir, mg_conf_err_t
             return MG_ERROR;
         }
     }
-    return MG_OK;
+    return mg__conf_read_modules(conf, err);
 }
 
-/* Packed: count (u32), then per plugin: name\0 file\0 length (u64) source; then the
- * file count (u32) and per file: length (u64, all ones when unread) and contents. */
-size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf)
+/* Packs n sources: count (u32), then per source: name\0 file\0 length (u64) source.
+ * Returns the bytes written (or needed, when buf is NULL). */
+static size_t pack_srcs(const mg_plugin_src_t *srcs, size_t count, char *buf)
 {
     size_t n = 4;
     if (buf != NULL) {
-        uint32_t cnt = (uint32_t)conf->nplugin_srcs;
+        uint32_t cnt = (uint32_t)count;
         memcpy(buf, &cnt, 4);
     }
-    for (size_t i = 0; i < conf->nplugin_srcs; i++) {
-        const mg_plugin_src_t *s = &conf->plugin_srcs[i];
+    for (size_t i = 0; i < count; i++) {
+        const mg_plugin_src_t *s = &srcs[i];
         size_t nl = strlen(s->name) + 1, fl = strlen(s->file) + 1;
         uint64_t sl = s->len;
         if (buf != NULL) {
@@ -473,6 +474,16 @@ size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf)
         }
         n += nl + fl + 8 + s->len;
     }
+    return n;
+}
+
+/* Packed: the secret files (mg__conf_secrets_pack, first: a worker's parse reads
+ * them); the plugin sources (pack_srcs); the file count (u32) and per file: length
+ * (u64, all ones when unread) and contents; then the lua_path modules (pack_srcs). */
+size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf)
+{
+    size_t n = mg__conf_secrets_pack(conf, buf);
+    n += pack_srcs(conf->plugin_srcs, conf->nplugin_srcs, buf != NULL ? buf + n : NULL);
     if (buf != NULL) {
         uint32_t cnt = (uint32_t)conf->nfiles;
         memcpy(buf + n, &cnt, 4);
@@ -489,7 +500,7 @@ size_t mg_conf_plugins_pack(const mg_conf_t *conf, char *buf)
         }
         n += 8 + (f->data != NULL ? f->len : 0);
     }
-    return n;
+    return n + pack_srcs(conf->lua_modules, conf->nlua_modules, buf != NULL ? buf + n : NULL);
 }
 
 static const char *take_cstr(const char **p, const char *end)
@@ -503,24 +514,26 @@ static const char *take_cstr(const char **p, const char *end)
     return s;
 }
 
-int mg_conf_plugins_unpack(mg_conf_t *conf, const char *buf, size_t len)
+/* Unpacks what pack_srcs() wrote at *p into the pool; advances *p. */
+static int unpack_srcs(mg_conf_t *conf, const char **pp, const char *end, mg_plugin_src_t **out,
+                       size_t *nout)
 {
-    const char *p = buf, *end = buf + len;
+    const char *p = *pp;
     uint32_t cnt;
-    if (len < 4) {
+    if (end - p < 4) {
         return MG_ERROR;
     }
     memcpy(&cnt, p, 4);
     p += 4;
-    if (cnt > len) {
+    if (cnt > (size_t)(end - p)) {
         return MG_ERROR;
     }
-    conf->plugin_srcs = mg_pool_calloc(conf->pool, (cnt ? cnt : 1) * sizeof(mg_plugin_src_t));
-    if (conf->plugin_srcs == NULL) {
+    mg_plugin_src_t *srcs = mg_pool_calloc(conf->pool, (cnt ? cnt : 1) * sizeof(*srcs));
+    if (srcs == NULL) {
         return MG_ERROR;
     }
     for (uint32_t i = 0; i < cnt; i++) {
-        mg_plugin_src_t *d = &conf->plugin_srcs[i];
+        mg_plugin_src_t *d = &srcs[i];
         const char *name = take_cstr(&p, end);
         const char *file = name != NULL ? take_cstr(&p, end) : NULL;
         uint64_t sl;
@@ -541,7 +554,23 @@ int mg_conf_plugins_unpack(mg_conf_t *conf, const char *buf, size_t len)
             return MG_ERROR;
         }
     }
-    conf->nplugin_srcs = cnt;
+    *out = srcs;
+    *nout = cnt;
+    *pp = p;
+    return MG_OK;
+}
+
+int mg_conf_plugins_unpack(mg_conf_t *conf, const char *buf, size_t len)
+{
+    const char *p = buf, *end = buf + len;
+    size_t secrets = mg__conf_secrets_skip(buf, len); /* the parse took them */
+    if (secrets == 0) {
+        return MG_ERROR;
+    }
+    p += secrets;
+    if (unpack_srcs(conf, &p, end, &conf->plugin_srcs, &conf->nplugin_srcs) != MG_OK) {
+        return MG_ERROR;
+    }
     uint32_t nf;
     if (end - p < 4) {
         return MG_ERROR;
@@ -572,5 +601,5 @@ int mg_conf_plugins_unpack(mg_conf_t *conf, const char *buf, size_t len)
             return MG_ERROR;
         }
     }
-    return MG_OK;
+    return unpack_srcs(conf, &p, end, &conf->lua_modules, &conf->nlua_modules);
 }

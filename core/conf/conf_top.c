@@ -396,6 +396,7 @@ static const mg__conf_field_t top_fields[] = {
     {"admin", on_admin, NULL},
     {"shm_size", on_shm_size, NULL},
     {"plugins_dir", on_plugins_dir, NULL},
+    {"lua_path", mg__conf_on_lua_path, NULL},
     {"redis", on_redis, NULL},
     {"http", on_http, NULL},
     {"upstreams", on_upstreams, NULL},

@@ -32,6 +32,7 @@ struct mg_lua_s {
     int run_ref;            /* runtime.run(task, id, phase, ...) in the registry */
     int filter_ref;         /* runtime.filter(task, id, phase, ...) */
     int finish_ref;         /* runtime.finish(id) */
+    int init_worker_ref;    /* runtime.init_worker_jobs() */
     unsigned *route_phases; /* per route: MG_PHASE_BIT set */
     size_t nroutes;
     char **plugin_names;

@@ -113,6 +113,13 @@ double mg_lua_filter_time(const mg_request_t *r);
  * end. NULL is a no-op. */
 void mg_lua_retire(mg_lua_t *lua);
 
+/* The generation `gen` (whose state is `lua`) begins to serve in this worker: at the
+ * worker's start and after each reload. Each plugin's init_worker function is started
+ * as a timer of delay 0 (runtime.lua says what it is called with); one that cannot be
+ * (the worker's timer cap) is logged. `gen` is borrowed: it is the worker's current
+ * one. NULL lua is a no-op. */
+void mg_lua_init_worker(mg_lua_t *lua, mg_gen_t *gen);
+
 /* Timers of this worker that hold a generation (running, or due after a retirement):
  * a draining worker waits for them, within its drain timeout. */
 size_t mg_lua_timers_busy(void);

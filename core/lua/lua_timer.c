@@ -141,20 +141,12 @@ static void on_due(struct ev_loop *loop, ev_timer *w, int revents)
     publish(lua);
 }
 
-/* moongate.timer_start(task, delay, interval, job) -> true, or nil and why: a timer
- * whose job runs after `delay` seconds, then every `interval` seconds when > 0. Lua C
- * API; the phase and the arguments were checked by lua/moongate/timer.lua. */
-static int l_timer_start(lua_State *L)
+/* A timer of generation `g` in `lua` whose job (the function on the top of L, popped)
+ * runs after `delay` seconds, then every `interval` seconds when > 0. NULL on success,
+ * else why not (a static string; the job is popped then too). */
+static const char *timer_new(lua_State *L, mg_lua_t *lua, mg_gen_t *g, double delay,
+                             double interval)
 {
-    mg_lua_task_t *t = lua_touserdata(L, 1);
-    double delay = luaL_checknumber(L, 2);
-    double interval = luaL_checknumber(L, 3);
-    luaL_checktype(L, 4, LUA_TFUNCTION);
-    if (t == NULL || t->lua == NULL) {
-        return luaL_error(L, "no task");
-    }
-    mg_lua_t *lua = t->lua;
-    mg_gen_t *g = t->r != NULL ? t->r->gen : t->gen;
     const char *why = NULL;
     lua_timer_t *tm = NULL;
     if (lua->w == NULL || g == NULL) {
@@ -169,11 +161,9 @@ static int l_timer_start(lua_State *L)
         why = "out of memory";
     }
     if (why != NULL) {
-        lua_pushnil(L);
-        lua_pushstring(L, why);
-        return 2;
+        lua_pop(L, 1);
+        return why;
     }
-    lua_settop(L, 4);
     tm->job_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     tm->lua = lua;
     tm->gen = g;
@@ -194,8 +184,59 @@ static int l_timer_start(lua_State *L)
     arm(tm, interval > 0 ? interval : delay);
     npending++;
     publish(lua);
+    return NULL;
+}
+
+/* moongate.timer_start(task, delay, interval, job) -> true, or nil and why: a timer
+ * whose job runs after `delay` seconds, then every `interval` seconds when > 0. Lua C
+ * API; the phase and the arguments were checked by lua/moongate/timer.lua. */
+static int l_timer_start(lua_State *L)
+{
+    mg_lua_task_t *t = lua_touserdata(L, 1);
+    double delay = luaL_checknumber(L, 2);
+    double interval = luaL_checknumber(L, 3);
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    if (t == NULL || t->lua == NULL) {
+        return luaL_error(L, "no task");
+    }
+    lua_settop(L, 4);
+    const char *why = timer_new(L, t->lua, t->r != NULL ? t->r->gen : t->gen, delay, interval);
+    if (why != NULL) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
     lua_pushboolean(L, 1);
     return 1;
+}
+
+void mg_lua_init_worker(mg_lua_t *lua, mg_gen_t *gen)
+{
+    if (lua == NULL || lua->w == NULL || lua->init_worker_ref == LUA_NOREF) {
+        return;
+    }
+    lua_State *L = lua->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua->init_worker_ref);
+    if (lua_pcall(L, 0, 1, 0) != 0) {
+        mg_log_err("init_worker: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+        lua_settop(L, top);
+        return;
+    }
+    size_t n = lua_objlen(L, -1);
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, (int)i);
+        lua_getfield(L, -1, "job");
+        const char *why = timer_new(L, lua, gen, 0, 0);
+        if (why != NULL) {
+            lua_getfield(L, -1, "name");
+            mg_log_err("plugin \"%s\": init_worker not run: %s",
+                       lua_tostring(L, -1) ? lua_tostring(L, -1) : "?", why);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_settop(L, top);
 }
 
 void mg__lua_timer_open(lua_State *L)

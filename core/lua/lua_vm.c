@@ -142,6 +142,10 @@ static void push_value(lua_State *L, const mg_conf_value_t *v)
         lua_setfield(L, -2, "value");
         lua_pushboolean(L, v->plain);
         lua_setfield(L, -2, "plain");
+        if (v->raw != NULL) {
+            lua_pushstring(L, v->raw); /* a secret: messages quote this instead */
+            lua_setfield(L, -2, "raw");
+        }
     } else if (v->kind == MG_CV_LIST) {
         lua_createtable(L, (int)v->n, 0);
         for (size_t i = 0; i < v->n; i++) {
@@ -192,8 +196,24 @@ static void set_str(lua_State *L, const char *key, const char *val)
     }
 }
 
+/* A list of sources: { name =, file =, src = } each. */
+static void push_srcs(lua_State *L, const mg_plugin_src_t *srcs, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        const mg_plugin_src_t *s = &srcs[i];
+        lua_createtable(L, 0, 3);
+        set_str(L, "name", s->name);
+        set_str(L, "file", s->file);
+        lua_pushlstring(L, s->src, s->len);
+        lua_setfield(L, -2, "src");
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
 /* The spec runtime.init() builds from: file, routes, global_plugins, consumers,
- * upstreams, sources, shared dict names. */
+ * upstreams, sources (plugins), modules and lua_path (shared modules), shared dict
+ * names. */
 static void push_spec(lua_State *L, const mg_conf_t *conf)
 {
     lua_createtable(L, 0, 8);
@@ -231,17 +251,16 @@ static void push_spec(lua_State *L, const mg_conf_t *conf)
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "consumers");
-    lua_createtable(L, (int)conf->nplugin_srcs, 0);
-    for (size_t i = 0; i < conf->nplugin_srcs; i++) {
-        const mg_plugin_src_t *s = &conf->plugin_srcs[i];
-        lua_createtable(L, 0, 3);
-        set_str(L, "name", s->name);
-        set_str(L, "file", s->file);
-        lua_pushlstring(L, s->src, s->len);
-        lua_setfield(L, -2, "src");
+    push_srcs(L, conf->plugin_srcs, conf->nplugin_srcs);
+    lua_setfield(L, -2, "sources");
+    push_srcs(L, conf->lua_modules, conf->nlua_modules);
+    lua_setfield(L, -2, "modules");
+    lua_createtable(L, (int)conf->nlua_path, 0);
+    for (size_t i = 0; i < conf->nlua_path; i++) {
+        lua_pushstring(L, conf->lua_path[i]);
         lua_rawseti(L, -2, (int)i + 1);
     }
-    lua_setfield(L, -2, "sources");
+    lua_setfield(L, -2, "lua_path");
     lua_createtable(L, (int)conf->nshdicts, 0);
     for (size_t i = 0; i < conf->nshdicts; i++) {
         lua_pushstring(L, conf->shdicts[i].name);
@@ -336,8 +355,8 @@ static int load(mg_lua_t *lua, char *err, size_t errlen)
     if (lua_pcall(L, 1, 1, 0) != 0) {
         return fail(lua, err, errlen, "cannot load the Lua runtime: ");
     }
-    const char *fns[] = {"run", "filter", "finish"};
-    int *refs[] = {&lua->run_ref, &lua->filter_ref, &lua->finish_ref};
+    const char *fns[] = {"run", "filter", "finish", "init_worker_jobs"};
+    int *refs[] = {&lua->run_ref, &lua->filter_ref, &lua->finish_ref, &lua->init_worker_ref};
     for (size_t i = 0; i < MG_NELEMS(fns); i++) {
         lua_getfield(L, -1, fns[i]);
         *refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -366,7 +385,7 @@ mg_lua_t *mg_lua_create(const mg_conf_t *conf, mg_worker_t *w, uint64_t gen_id, 
     lua->conf = conf;
     lua->w = w;
     lua->gen_id = gen_id;
-    lua->run_ref = lua->filter_ref = lua->finish_ref = LUA_NOREF;
+    lua->run_ref = lua->filter_ref = lua->finish_ref = lua->init_worker_ref = LUA_NOREF;
     lua->L = lua_newstate(lua_alloc, lua);
     if (lua->L == NULL) {
         snprintf(err, errlen, "cannot create a Lua state");

@@ -2,8 +2,8 @@
  * master_watch.c -- reloads the master makes by itself when files change on disk
  * (inotify):
  *
- *  - `watch_plugins: true`: a file in a plugins directory is written, created, renamed
- *    or removed;
+ *  - `watch_plugins: true`: a file in a plugins directory, or in a directory of Lua
+ *    modules under `lua_path`, is written, created, renamed or removed;
  *  - `tls.watch_certificates: true`: a certificate, key, CA, CRL or OCSP file the `tls:`
  *    block names is rewritten or replaced (a renewal). The directories are watched, not
  *    the files, so that a file replaced by a rename (certbot's symlinks, an atomic
@@ -39,7 +39,7 @@ typedef struct {
 static int ifd = -1;
 static ev_io io;
 static ev_timer settle;
-static int plugin_wds[64];
+static int plugin_wds[128];
 static size_t nplugin_wds;
 static watched_file_t files[WATCH_MAX_FILES];
 static size_t nfiles;
@@ -114,6 +114,16 @@ static void watch_file(const mg_conf_file_t *f)
     nfiles++;
 }
 
+static void watch_plugin_dir(const char *dir)
+{
+    int wd = inotify_add_watch(ifd, dir, WATCH_MASK);
+    if (wd < 0) {
+        mg_log_warn("watch_plugins: cannot watch %s: %s", dir, strerror(errno));
+    } else if (nplugin_wds < MG_NELEMS(plugin_wds)) {
+        plugin_wds[nplugin_wds++] = wd;
+    }
+}
+
 void mg__master_watch(const mg_conf_t *conf)
 {
     if (ifd >= 0) {
@@ -133,13 +143,10 @@ void mg__master_watch(const mg_conf_t *conf)
         return;
     }
     for (size_t i = 0; conf->watch_plugins && i < conf->nplugins_dirs; i++) {
-        int wd = inotify_add_watch(ifd, conf->plugins_dirs[i], WATCH_MASK);
-        if (wd < 0) {
-            mg_log_warn("watch_plugins: cannot watch %s: %s", conf->plugins_dirs[i],
-                        strerror(errno));
-        } else if (nplugin_wds < MG_NELEMS(plugin_wds)) {
-            plugin_wds[nplugin_wds++] = wd;
-        }
+        watch_plugin_dir(conf->plugins_dirs[i]);
+    }
+    for (size_t i = 0; conf->watch_plugins && i < conf->nlua_dirs; i++) {
+        watch_plugin_dir(conf->lua_dirs[i]);
     }
     for (size_t i = 0; conf->tls.watch_certificates && i < conf->tls.ncerts; i++) {
         const mg_tls_cert_conf_t *c = &conf->tls.certs[i];

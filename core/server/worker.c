@@ -206,7 +206,10 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
 {
     mg_conf_err_t cerr;
     mg_conf_t *conf =
-        h->yaml_len <= h->body_len ? mg_conf_parse(body, h->yaml_len, name, prefix, &cerr) : NULL;
+        h->yaml_len <= h->body_len
+            ? mg_conf_parse_sealed(body, h->yaml_len, name, prefix, body + h->yaml_len,
+                                   h->body_len - h->yaml_len, &cerr)
+            : NULL;
     if (conf != NULL &&
         mg_conf_plugins_unpack(conf, body + h->yaml_len, h->body_len - h->yaml_len) != MG_OK) {
         mg_log_err("generation %llu rejected, keeping %llu: corrupt plugin sources",
@@ -236,6 +239,7 @@ static void ctl_apply(mg_worker_t *w, const mg_ctl_hdr_t *h, const char *name, c
     store_u64(&w->stats->generation, g->id);
     /* its timers run out: pending ones once more, premature */
     mg_lua_retire(old->lua);
+    mg_lua_init_worker(g->lua, g);
     /* in-flight requests hold their own references to the old generation */
     mg_gen_release(old);
     store_u64(&w->stats->gens_alive, mg_gen_live_count());
@@ -664,6 +668,7 @@ int mg_worker_run(int slot, mg_gen_t *gen, mg_shm_zone_t *shm, mg_worker_stats_t
     watchers_init(w);
     mg_ocsp_fetch_tick(w);
     listeners_start(w, true);
+    mg_lua_init_worker(gen->lua, gen);
     stats_publish(w);
     if (mg_watchdog_start(w, gen->conf->lua.cpu_budget) != MG_OK) {
         mg_log_warn("worker: no watchdog thread, the Lua CPU budget is not enforced");

@@ -48,7 +48,7 @@ M.ctx = state_ctx
 local PHASES = { "rewrite", "access", "balancer", "header_filter", "body_filter", "log" }
 local PLUGIN_KEYS = {
     name = true, version = true, priority = true, schema = true, description = true,
-    credential_schema = true,
+    credential_schema = true, init_worker = true,
 }
 for _, p in ipairs(PHASES) do
     PLUGIN_KEYS[p] = true
@@ -69,6 +69,42 @@ local function errf(spec, where, msg)
     return string.format("%s: %s", where, msg)
 end
 
+-- ---- shared modules (lua_path) ----
+
+-- Compiles every module the master read under lua_path (a syntax error refuses the
+-- load) and puts a searcher for them in package.loaders, after package.preload and
+-- before the files of package.path: require "a.b" then finds them, and only them,
+-- among the sources that were validated. A module's top level runs when it is first
+-- required: at a plugin's top level, under the load's time limit, or in a phase. A
+-- name not found gets Lua's usual message, which lists the lua_path places first.
+local function install_modules(spec)
+    local chunks = {}
+    for _, m in ipairs(spec.modules or {}) do
+        local chunk, err = loadstring(m.src, "@" .. m.file)
+        if not chunk then
+            return nil, err
+        end
+        chunks[m.name] = chunk
+    end
+    local templates = spec.lua_path or {}
+    if #templates == 0 then
+        return true
+    end
+    local function searcher(name)
+        local chunk = chunks[name]
+        if chunk then
+            return chunk
+        end
+        local file = name:gsub("%.", "/")
+        local tried = {}
+        for i, t in ipairs(templates) do
+            tried[i] = "\n\tno file '" .. t:gsub("%?", function() return file end) .. "'"
+        end
+        return concat(tried)
+    end
+    table.insert(package.loaders, 2, searcher)
+    return true
+end
 
 local function load_plugin(src, idx)
     local chunk, err = loadstring(src.src, "@" .. src.file)
@@ -118,6 +154,9 @@ local function load_plugin(src, idx)
         if p[ph] ~= nil and type(p[ph]) ~= "function" then
             return nil, where .. ": " .. ph .. " must be a function"
         end
+    end
+    if p.init_worker ~= nil and type(p.init_worker) ~= "function" then
+        return nil, where .. ": init_worker must be a function"
     end
     -- phases whose function takes the ctx argument (the others are called without,
     -- so that a request whose plugins never use ctx does not make one)
@@ -282,6 +321,21 @@ local function load_consumers(spec)
     return extra_mask
 end
 
+-- plugin -> its configs in this generation, each table once (init_worker's argument)
+local INIT_CONFS, INIT_SEEN = {}, {}
+
+local function note_confs(entries)
+    for _, e in pairs(entries or {}) do
+        local p = e.plugin
+        if p.init_worker and not INIT_SEEN[e.conf] then
+            INIT_SEEN[e.conf] = true
+            local l = INIT_CONFS[p] or {}
+            INIT_CONFS[p] = l
+            l[#l + 1] = e.conf
+        end
+    end
+end
+
 -- init(spec, state): returns (phase bits per route, plugins) or (nil, message).
 function M.init(spec, state)
     schema.set_upstreams(spec.upstreams)
@@ -295,6 +349,10 @@ function M.init(spec, state)
     require "moongate.metrics" -- declares the C functions counting plugin calls
     local pc = C.mg_lua_plugin_cells(state)
     PCELLS = pc ~= nil and pc or nil
+    local mok, merr = install_modules(spec)
+    if not mok then
+        return nil, merr
+    end
     for i, src in ipairs(spec.sources) do
         local p, err = load_plugin(src, i - 1)
         if not p then
@@ -334,7 +392,44 @@ function M.init(spec, state)
         local p = PLUGINS[src.name]
         plugins[i] = { name = p.name, version = p.version, phases = p._phases }
     end
+    note_confs(globals)
+    for i = 0, #spec.routes - 1 do
+        note_confs(ROUTE_CONF[i])
+    end
+    for _, c in pairs(CONSUMERS) do
+        note_confs(c.plugins)
+    end
     return masks, plugins
+end
+
+-- ---- init_worker ----
+
+-- The jobs C starts, one timer each, when this state's generation begins to serve in a
+-- worker (at its start and after each reload): { name =, job = } per plugin with an
+-- init_worker function, in load order. A job calls init_worker(confs) -- confs: the
+-- plugin's configs in this generation, each once (the tables its phases get) -- in
+-- the timer phase, so it may wait and make timers, which are then the plugin's. An
+-- error is logged with the plugin's name and goes no further. A generation retired
+-- before the job ran (premature) has no use for it.
+function M.init_worker_jobs()
+    local jobs = {}
+    for _, p in pairs(PLUGINS) do
+        if p.init_worker then
+            jobs[#jobs + 1] = { idx = p._idx, name = p.name, job = function(premature)
+                if premature then
+                    return
+                end
+                WATCH[0] = p._idx * 8 + TIMER
+                local ok, err = xpcall(p.init_worker, traceback, INIT_CONFS[p] or {})
+                if not ok then
+                    mg.log(mg.ERR, "plugin \"", p.name, "\" failed in init_worker: ",
+                        tostring(err))
+                end
+            end }
+        end
+    end
+    sort(jobs, function(a, b) return a.idx < b.idx end)
+    return jobs
 end
 
 -- ---- consumers ----

@@ -36,7 +36,7 @@ end
 
 local function got(node)
     if node.kind == "scalar" then
-        return quote(node.value)
+        return quote(node.raw or node.value) -- raw: a secret's ${...} as written
     elseif node.kind == "list" then
         return "a list"
     elseif node.kind == "map" then
@@ -156,6 +156,14 @@ local function fail(node, path, msg)
         msg = msg }
 end
 
+-- A value for a message: the ${...} reference as written when it came from a secret.
+local function shown(node, v)
+    if node and node.raw then
+        return quote(node.raw)
+    end
+    return type(v) == "string" and quote(v) or tostring(v)
+end
+
 -- Bounds, enum, pattern and the custom check on a typed value.
 local function constrain(def, v, node, path)
     local size, what
@@ -170,11 +178,11 @@ local function constrain(def, v, node, path)
     end
     if size and def.min and size < def.min then
         return fail(node, path, (what and what .. " must" or "must") .. " be at least "
-            .. def.min .. ", got " .. (what and size or tostring(v)))
+            .. def.min .. ", got " .. (what and size or shown(node, v)))
     end
     if size and def.max and size > def.max then
         return fail(node, path, (what and what .. " must" or "must") .. " be at most "
-            .. def.max .. ", got " .. (what and size or tostring(v)))
+            .. def.max .. ", got " .. (what and size or shown(node, v)))
     end
     if def.enum then
         local ok = false
@@ -187,12 +195,12 @@ local function constrain(def, v, node, path)
                 names[i] = type(e) == "string" and quote(e) or tostring(e)
             end
             return fail(node, path, "expected one of " .. table.concat(names, ", ") .. ", got "
-                .. (type(v) == "string" and quote(v) or tostring(v)))
+                .. shown(node, v))
         end
     end
     if def.pattern and type(v) == "string" and not v:find(def.pattern) then
         return fail(node, path, "does not match pattern " .. quote(def.pattern) .. ", got "
-            .. quote(v))
+            .. shown(node, v))
     end
     if def.check then
         local ok, err = def.check(v)

@@ -336,7 +336,8 @@ sub send_requests ($$) {
     my $reload_after = section($block, 'reload_after');
     $reload_after = defined $reload_after ? trim_val($reload_after) : 1
         if defined section($block, 'reload_yaml_config')
-            || defined section($block, 'reload_lua_plugins');
+            || defined section($block, 'reload_lua_plugins')
+            || defined section($block, 'reload_user_files');
     my (@res, $rd);
     do_reload($t, $block) if defined $reload_after && $reload_after == 0;
     for my $i (0 .. $#reqs) {
@@ -391,6 +392,7 @@ sub do_reload ($$) {
     my ($t, $block) = @_;
     my $name = $block->name;
     $t->write_files(section($block, 'reload_lua_plugins'), 'plugins');
+    $t->write_files(section($block, 'reload_user_files'), '');
     my $yaml = section($block, 'reload_yaml_config');
     my $by = trim_val(section($block, 'reload_by') // 'signal');
     my $fails = defined section($block, 'reload_fails');

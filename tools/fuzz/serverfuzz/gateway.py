@@ -43,6 +43,7 @@ ROUTES = {
     "pool": "/pool/",
     "hash": "/hash/",
     "fault": "/fault/",
+    "chaos": "/chaos/",
     "tls": "/tls/",
     "tls_proxy": "/tlsup/",
     "tls_auth": "/tlsauth/",
@@ -68,6 +69,10 @@ ROUTES = {
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = os.path.join(HERE, "moongate.yaml")   # ${port}-style placeholders
 PLUGINS = os.path.join(HERE, "plugins")
+LIB = os.path.join(HERE, "lib")  # lua_path modules, copied to conf/lib
+# the secrets of moongate.yaml: ${MG_FUZZ_TAG} from the environment, the file's token
+SECRET_ENV = {"MG_FUZZ_TAG": "fuzz-tag"}
+SECRET_TOKEN = "fuzz-token"
 
 # Sanitizer settings: reports go to stderr; a SEGV is caught by ASan for its stack.
 SAN_ENV = {
@@ -140,6 +145,15 @@ class Gateway:
         for name in os.listdir(PLUGINS):
             if name.endswith(".lua"):
                 shutil.copy(os.path.join(PLUGINS, name), os.path.join(self.root, "plugins"))
+        self.write_platform()
+
+    def write_platform(self):
+        """What the chaos route and the consumers' secrets need: the lua_path module
+        (conf/lib, beside the configuration file) and the secret file."""
+        shutil.copytree(LIB, os.path.join(self.root, "conf", "lib"), dirs_exist_ok=True)
+        os.makedirs(os.path.join(self.root, "conf", "fuzz-secrets"), exist_ok=True)
+        with open(os.path.join(self.root, "conf", "fuzz-secrets", "token"), "w") as f:
+            f.write(SECRET_TOKEN + "\n")
 
     def listen_yaml(self):
         """The plain listener, the PROXY protocol one, and the TLS one once its
@@ -201,6 +215,7 @@ class Gateway:
         env = dict(os.environ)
         for k, v in SAN_ENV.items():
             env.setdefault(k, v)
+        env.update(SECRET_ENV)
         out = open(self.stderr_log, "ab")
         self.proc = subprocess.Popen([self.binary, "-p", self.root, "-c", self.conf_file],
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=out,

@@ -450,6 +450,23 @@ def interop_seeds():
     return out
 
 
+def platform_seeds():
+    """The chaos route (fault-injection, a lua_path module, init_worker timers) with and
+    without the header that marks requests for faults, and the keys of the consumers
+    whose credentials come from secrets (${ENV}, ${file:...})."""
+    out = []
+    for path in (b"/chaos/x", b"/chaos/slow", b"/chaos/rst", b"/chaos/chunked"):
+        out.append(("chaos" + path.decode(), [req(b"GET", path)]))
+        out.append(("chaos-on" + path.decode(), [req(b"GET", path, [b"X-Chaos: on"])]))
+        out.append(("chaos-post" + path.decode(),
+                    [req(b"POST", path, [b"X-Chaos: on", b"Content-Length: 5"], b"hello")]))
+    out.append(("chaos-pipeline", [req(b"GET", b"/chaos/a", [b"X-Chaos: on"]) * 4]))
+    for key in (b"env-fuzz-tag", b"file-${literal}-fuzz-token", b"env-${MG_FUZZ_TAG}"):
+        out.append(("secret-key-" + key.decode(),
+                    [req(b"GET", b"/private/x", [b"apikey: " + key])]))
+    return out
+
+
 def all_seeds():
     """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4..., found...)
     come three times, so that every run tries them and their neighbours often."""
@@ -462,5 +479,6 @@ def all_seeds():
     main += re_seeds(req)
     main += crypto_seeds(req)
     main += upstream_seeds(req)
+    main += platform_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
