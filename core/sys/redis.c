@@ -17,7 +17,9 @@
 
 #include <adapters/libev.h>
 #include <async.h>
+#include <ctype.h>
 #include <netdb.h>
+#include <sys/un.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,8 @@ struct mg_redis_req_s {
     bool timed_out;
     bool retried;                /* NOSCRIPT: sent again as EVAL */
     bool trial;                  /* the breaker's trial command */
+    bool script;                 /* an EVALSHA of ours: its error replies are logged */
+    bool waiting;                /* queued until a connection is up (conn, ac NULL) */
     double sent;                 /* mg_mono_now() when sent, while metrics count */
     mg_redis_req_t *prev, *next; /* live list, for destroy */
     int argc;
@@ -64,6 +68,11 @@ struct mg_redis_s {
     const mg_redis_conf_t *conf;
     char host[NI_MAXHOST];
     int port;
+    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* AF_UNIX: its path */
+    char last_err[160]; /* why the last connection went down or failed to come up */
+    conn_t *last;       /* the connection of the last command sent (MG_REDIS_SAME) */
+    bool last_waited;   /* ... or the last command was queued */
+    mg_redis_req_t *wait_head, *wait_tail; /* MG_REDIS_WAIT commands, in order */
     const mg_redis_script_t *const *scripts;
     size_t nscripts;
     const char *consequence;
@@ -263,10 +272,35 @@ static void req_free(mg_redis_req_t *q)
     free(q);
 }
 
+static void wait_unlink(mg_redis_req_t *q)
+{
+    mg_redis_t *r = q->r;
+    mg_redis_req_t **pp = &r->wait_head, *prev = NULL;
+    while (*pp != NULL && *pp != q) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp == q) {
+        *pp = q->next;
+        if (r->wait_tail == q) {
+            r->wait_tail = prev;
+        }
+    }
+    q->next = NULL;
+    q->waiting = false;
+}
+
 static void on_req_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     mg_redis_req_t *q = t->data;
     conn_t *c = q->conn;
+    if (q->waiting) {
+        /* never sent: hiredis does not know it */
+        wait_unlink(q);
+        req_complete(q, MG_REDIS_TIMEOUT, NULL);
+        free(q);
+        return;
+    }
     q->timed_out = true;
     if (c->ac == q->ac) {
         c->stale++;
@@ -328,7 +362,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         req_free(q);
         return;
     }
-    if (rep->type == REDIS_REPLY_ERROR) {
+    if (rep->type == REDIS_REPLY_ERROR && q->script) {
         /* Redis answers, so the link is fine: not a breaker failure */
         c->r->stats.failures++;
         count(MG_REDIS_M_FAILURES);
@@ -365,43 +399,109 @@ static conn_t *pick_conn(mg_redis_t *r)
     return NULL;
 }
 
+static int decline(mg_redis_t *r)
+{
+    r->stats.declined++;
+    count(MG_REDIS_M_DECLINED);
+    return MG_DECLINED;
+}
+
+/* A command of argc arguments, with room after them for `data` bytes and one more
+ * argv slot (the script's source). */
+static mg_redis_req_t *req_alloc(mg_redis_t *r, int argc, size_t data, char **p)
+{
+    size_t bytes = sizeof(mg_redis_req_t) + (size_t)(argc + 1) * (sizeof(char *) + sizeof(size_t));
+    mg_redis_req_t *q = calloc(1, bytes + data);
+    if (q == NULL) {
+        return NULL;
+    }
+    q->argv = (const char **)(q + 1);
+    q->argvlen = (size_t *)(q->argv + argc + 1);
+    *p = (char *)(q->argvlen + argc + 1);
+    q->r = r;
+    q->argc = argc;
+    return q;
+}
+
+/* Sends q on c, or queues it (c NULL) until a connection is up; then arms its
+ * deadline. MG_OK, or MG_DECLINED (q freed). */
+static int req_dispatch(mg_redis_t *r, conn_t *c, mg_redis_req_t *q, double timeout,
+                        mg_redis_cb cb, void *arg, mg_redis_req_t **out)
+{
+    q->cb = cb;
+    q->arg = arg;
+    if (c != NULL) {
+        q->conn = c;
+        q->ac = c->ac;
+        if (req_send(q) != MG_OK) {
+            free(q);
+            return decline(r);
+        }
+        if (r->tripped) {
+            q->trial = true;
+            r->trial = true;
+        }
+        q->next = r->live;
+        if (r->live) {
+            r->live->prev = q;
+        }
+        r->live = q;
+    } else {
+        q->waiting = true;
+        if (r->wait_tail != NULL) {
+            r->wait_tail->next = q;
+        } else {
+            r->wait_head = q;
+        }
+        r->wait_tail = q;
+    }
+    r->last = c;
+    r->last_waited = c == NULL;
+    ev_timer_init(&q->timer, on_req_timeout, timeout > 0 ? timeout : r->conf->timeout, 0);
+    q->timer.data = q;
+    ev_timer_start(r->loop, &q->timer);
+    if (m_cells != NULL) {
+        q->sent = mg_mono_now();
+    }
+    r->stats.commands++;
+    count(MG_REDIS_M_COMMANDS);
+    if (out != NULL) {
+        *out = q;
+    }
+    return MG_OK;
+}
+
+/* A connection is being opened (none is up). */
+static bool opening(const mg_redis_t *r)
+{
+    for (int i = 0; i < r->nconns; i++) {
+        if (r->conns[i].state == CONN_CONNECTING || r->conns[i].state == CONN_HANDSHAKE) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int mg_redis_eval(mg_redis_t *r, const mg_redis_script_t *script, int nkeys, int nargs,
                   const char *const *args, const size_t *lens, mg_redis_cb cb, void *arg,
                   mg_redis_req_t **out)
 {
-    if (!mg_redis_available(r)) {
-        r->stats.declined++;
-        count(MG_REDIS_M_DECLINED);
-        return MG_DECLINED;
-    }
-    conn_t *c = pick_conn(r);
+    conn_t *c = mg_redis_available(r) ? pick_conn(r) : NULL;
     if (c == NULL) {
-        r->stats.declined++;
-        count(MG_REDIS_M_DECLINED);
-        return MG_DECLINED;
+        return decline(r);
     }
     /* argv: EVALSHA sha nkeys args..., then the source for a NOSCRIPT retry */
     int argc = 3 + nargs;
-    size_t bytes = sizeof(mg_redis_req_t) + (size_t)(argc + 1) * (sizeof(char *) + sizeof(size_t));
     size_t data = 16;
     for (int i = 0; i < nargs; i++) {
         data += lens[i] + 1;
     }
-    mg_redis_req_t *q = calloc(1, bytes + data);
+    char *p;
+    mg_redis_req_t *q = req_alloc(r, argc, data, &p);
     if (q == NULL) {
-        r->stats.declined++;
-        count(MG_REDIS_M_DECLINED);
-        return MG_DECLINED;
+        return decline(r);
     }
-    q->argv = (const char **)(q + 1);
-    q->argvlen = (size_t *)(q->argv + argc + 1);
-    char *p = (char *)(q->argvlen + argc + 1);
-    q->r = r;
-    q->conn = c;
-    q->ac = c->ac;
-    q->cb = cb;
-    q->arg = arg;
-    q->argc = argc;
+    q->script = true;
     q->argv[0] = "EVALSHA";
     q->argvlen[0] = 7;
     q->argv[1] = script->sha;
@@ -416,33 +516,100 @@ int mg_redis_eval(mg_redis_t *r, const mg_redis_script_t *script, int nkeys, int
         p += lens[i] + 1;
     }
     q->argv[argc] = script->src;
-    if (req_send(q) != MG_OK) {
+    return req_dispatch(r, c, q, 0, cb, arg, out);
+}
+
+int mg_redis_command(mg_redis_t *r, int argc, const char *const *argv, const size_t *lens,
+                     double timeout, unsigned flags, mg_redis_cb cb, void *arg,
+                     mg_redis_req_t **out)
+{
+    conn_t *c = NULL;
+    bool queue = false;
+    if ((flags & MG_REDIS_SAME) && r->last_waited && r->wait_tail != NULL) {
+        queue = true; /* after the one before it */
+    } else if ((flags & MG_REDIS_SAME) && r->last != NULL && r->last->state == CONN_READY &&
+               r->last->ac != NULL) {
+        c = r->last;
+    } else if (mg_redis_available(r)) {
+        c = pick_conn(r);
+    } else if ((flags & MG_REDIS_WAIT) && r->ready == 0 && !r->tripped && opening(r)) {
+        queue = true;
+    }
+    if (c == NULL && !queue) {
+        return decline(r);
+    }
+    size_t data = 0;
+    for (int i = 0; i < argc; i++) {
+        data += lens[i] + 1;
+    }
+    char *p;
+    mg_redis_req_t *q = req_alloc(r, argc, data, &p);
+    if (q == NULL) {
+        return decline(r);
+    }
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i], lens[i]);
+        q->argv[i] = p;
+        q->argvlen[i] = lens[i];
+        p += lens[i] + 1;
+    }
+    return req_dispatch(r, c, q, timeout, cb, arg, out);
+}
+
+const char *mg_redis_unavailable_reason(const mg_redis_t *r)
+{
+    if (r->ready > 0 && r->tripped) {
+        return "unavailable (too many failures in a row)";
+    }
+    return r->last_err[0] != '\0' ? r->last_err : "closed";
+}
+
+/* The first connection is up: the commands that waited for it go out, in order. */
+static void flush_waiting(conn_t *c)
+{
+    mg_redis_t *r = c->r;
+    while (r->wait_head != NULL) {
+        mg_redis_req_t *q = r->wait_head;
+        r->wait_head = q->next;
+        if (r->wait_head == NULL) {
+            r->wait_tail = NULL;
+        }
+        q->next = NULL;
+        q->waiting = false;
+        q->conn = c;
+        q->ac = c->ac;
+        if (req_send(q) != MG_OK) {
+            req_complete(q, MG_REDIS_ERROR, NULL);
+            free(q);
+            continue;
+        }
+        q->next = r->live;
+        if (r->live) {
+            r->live->prev = q;
+        }
+        r->live = q;
+    }
+    if (r->last_waited) {
+        r->last_waited = false;
+        r->last = c;
+    }
+}
+
+/* No connection is up nor being opened: the commands that waited fail. */
+static void fail_waiting(mg_redis_t *r)
+{
+    while (r->wait_head != NULL) {
+        mg_redis_req_t *q = r->wait_head;
+        r->wait_head = q->next;
+        if (r->wait_head == NULL) {
+            r->wait_tail = NULL;
+        }
+        q->next = NULL;
+        q->waiting = false;
+        req_complete(q, MG_REDIS_ERROR, NULL);
         free(q);
-        r->stats.declined++;
-        count(MG_REDIS_M_DECLINED);
-        return MG_DECLINED;
     }
-    if (r->tripped) {
-        q->trial = true;
-        r->trial = true;
-    }
-    q->next = r->live;
-    if (r->live) {
-        r->live->prev = q;
-    }
-    r->live = q;
-    ev_timer_init(&q->timer, on_req_timeout, r->conf->timeout, 0);
-    q->timer.data = q;
-    ev_timer_start(r->loop, &q->timer);
-    if (m_cells != NULL) {
-        q->sent = mg_mono_now();
-    }
-    r->stats.commands++;
-    count(MG_REDIS_M_COMMANDS);
-    if (out != NULL) {
-        *out = q;
-    }
-    return MG_OK;
+    r->last_waited = false;
 }
 
 void mg_redis_cancel(mg_redis_req_t *q)
@@ -455,6 +622,10 @@ void mg_redis_cancel(mg_redis_req_t *q)
     if (q->trial) {
         q->trial = false;
         q->r->trial = false;
+    }
+    if (q->waiting) {
+        wait_unlink(q);
+        free(q);
     }
 }
 
@@ -482,9 +653,14 @@ static void conn_lost(conn_t *c, const char *why)
     c->state = CONN_DOWN;
     c->ac = NULL;
     c->stale = 0;
+    snprintf(r->last_err, sizeof(r->last_err), "%s", why);
+    r->last_err[0] = (char)tolower((unsigned char)r->last_err[0]);
     schedule_retry(c);
     if (r->ready == 0) {
         note_down(r, why);
+        if (!opening(r)) {
+            fail_waiting(r);
+        }
     }
 }
 
@@ -538,8 +714,10 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
     }
     ev_timer_stop(r->loop, &c->deadline);
     c->state = CONN_READY;
+    r->last_err[0] = '\0';
     c->backoff = BACKOFF_MIN;
     r->ready++;
+    flush_waiting(c);
     if (!r->connected_once) {
         /* until now this worker's cluster limits applied their redis_failure; the line
          * tells when that ended after a start or a reload (the t/ harness waits for it) */
@@ -554,7 +732,11 @@ static void send_handshake(conn_t *c)
     mg_redis_t *r = c->r;
     int n = 0;
     bool ok = true;
-    if (r->conf->password != NULL) {
+    if (r->conf->password != NULL && r->conf->username != NULL) {
+        ok = ok && redisAsyncCommand(c->ac, on_handshake, c, "AUTH %s %s", r->conf->username,
+                                     r->conf->password) == REDIS_OK;
+        n++;
+    } else if (r->conf->password != NULL) {
         ok = ok &&
              redisAsyncCommand(c->ac, on_handshake, c, "AUTH %s", r->conf->password) == REDIS_OK;
         n++;
@@ -602,7 +784,8 @@ static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 static void conn_start(conn_t *c)
 {
     mg_redis_t *r = c->r;
-    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    redisAsyncContext *ac = r->unix_path[0] != '\0' ? redisAsyncConnectUnix(r->unix_path)
+                                                     : redisAsyncConnect(r->host, r->port);
     if (ac == NULL) {
         conn_lost(c, "out of memory");
         return;
@@ -638,6 +821,11 @@ static int split_addr(mg_redis_t *r)
 {
     const mg_addr_t *a = &r->conf->addr;
     char serv[NI_MAXSERV];
+    if (a->sa.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&a->sa;
+        snprintf(r->unix_path, sizeof(r->unix_path), "%s", un->sun_path);
+        return r->unix_path[0] != '\0' ? MG_OK : MG_ERROR;
+    }
     if (getnameinfo((const struct sockaddr *)&a->sa, a->salen, r->host, sizeof(r->host), serv,
                     sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
         return MG_ERROR;
@@ -700,6 +888,11 @@ void mg_redis_destroy(mg_redis_t *r)
             c->ac = NULL;
             redisAsyncFree(ac); /* runs on_reply(NULL) for what is pending: frees reqs */
         }
+    }
+    while (r->wait_head != NULL) {
+        mg_redis_req_t *q = r->wait_head;
+        r->wait_head = q->next;
+        free(q);
     }
     /* commands hiredis no longer knows (none expected) */
     while (r->live != NULL) {

@@ -21,6 +21,7 @@ local mg = {
 local LAZY = { http = "moongate.http", shared = "moongate.shared", json = "moongate.json",
     ratelimit = "moongate.ratelimit", tls = "moongate.tls", timer = "moongate.timer",
     metrics = "moongate.metrics" }
+LAZY.redis = "moongate.redis"
 
 mg.DEBUG, mg.INFO, mg.NOTICE, mg.WARN, mg.ERR, mg.CRIT, mg.ALERT = 0, 1, 2, 3, 4, 5, 6
 local LEVELS = { debug = 0, info = 1, notice = 2, warn = 3, error = 4, err = 4, crit = 5,
