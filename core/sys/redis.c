@@ -654,7 +654,10 @@ static void conn_lost(conn_t *c, const char *why)
     c->ac = NULL;
     c->stale = 0;
     snprintf(r->last_err, sizeof(r->last_err), "%s", why);
-    r->last_err[0] = (char)tolower((unsigned char)r->last_err[0]);
+    if (islower((unsigned char)r->last_err[1])) {
+        /* "Connection refused" as mg.redis says it; not "WRONGPASS ..." */
+        r->last_err[0] = (char)tolower((unsigned char)r->last_err[0]);
+    }
     schedule_retry(c);
     if (r->ready == 0) {
         note_down(r, why);
