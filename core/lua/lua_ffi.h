@@ -172,10 +172,13 @@ struct mg_lua_http_marker {
 /* Starts a call for the task: MG_AGAIN (yield; resumed when it ended) or MG_ERROR with
  * a static reason in *err. `headers` is a block of "Name: value\r\n" lines the Lua side
  * checked. https: ssl_verify (0/1) checks the certificate against the system's CAs for
- * ssl_server_name (NULL: the URL's host), which is also sent as SNI. */
+ * ssl_server_name (NULL: the URL's host), which is also sent as SNI. keepalive (0/1):
+ * a connection the response leaves reusable is kept idle for keepalive_timeout s, at
+ * most keepalive_pool of them for the same host, and later calls take it. */
 int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const char *headers,
                 size_t hlen, const char *body, size_t blen, int has_body, double timeout,
-                size_t max_body, int ssl_verify, const char *ssl_server_name, const char **err);
+                size_t max_body, int ssl_verify, const char *ssl_server_name, int keepalive,
+                double keepalive_timeout, int keepalive_pool, const char **err);
 /* After the resume: NULL when the call succeeded, else a static reason. */
 const char *mg_lua_http_error(mg_lua_task_t *t);
 int mg_lua_http_status(mg_lua_task_t *t);

@@ -45,6 +45,7 @@ struct mg_lua_s {
     /* mg_lua_retire: the generation takes no new requests; its timers run out */
     bool retired;
     struct mg_lua_redis_pools_s *redis; /* mg.redis clients (lua_redis.c), or NULL */
+    struct mg_upstream_kpool_s *http_pool; /* mg.http's idle connections (lua_http.c) */
 
     /* coroutines whose last run returned cleanly, kept for the next request: a thread
      * that ended without error can be started again, which saves its allocation and
@@ -184,6 +185,8 @@ void mg__lua_metrics_kill(mg_lua_t *lua, int32_t where);
 
 /* lua_http.c: drops the task's HTTP call, if any (no callback after this). */
 void mg__lua_http_cancel(mg_lua_task_t *t);
+/* lua_http.c: closes the state's idle keep-alive connections. */
+void mg__lua_http_pool_destroy(mg_lua_t *lua);
 
 /* lua_redis.c: drops the task's Redis call, if any (its replies are dropped); closes
  * the state's clients (after lua_close). */
