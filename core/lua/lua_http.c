@@ -208,6 +208,8 @@ static void on_error(mg_http_client_t *cl, mg_http_client_err_t err, const char 
     if (cl->reused && !h->retried && err == MG_HTTP_CLIENT_ERR_IO && h->status == 0 &&
         (!cl->wrote || h->idempotent) && ev_now(cl->loop) < h->deadline) {
         h->retried = true;
+        mg_log_debug("mg.http: the peer closed the pooled connection (%s), trying a new one",
+                     why != NULL ? why : "eof");
         start_on(h);
         return;
     }
