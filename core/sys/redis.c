@@ -423,6 +423,31 @@ static mg_redis_req_t *req_alloc(mg_redis_t *r, int argc, size_t data, char **p)
     return q;
 }
 
+/* q went out on a connection: hiredis will hand it back (destroy cancels the list). */
+static void live_link(mg_redis_t *r, mg_redis_req_t *q)
+{
+    q->next = r->live;
+    if (r->live) {
+        r->live->prev = q;
+    }
+    r->live = q;
+}
+
+/* The first command still waiting for a connection, taken off the list, or NULL. */
+static mg_redis_req_t *wait_pop(mg_redis_t *r)
+{
+    mg_redis_req_t *q = r->wait_head;
+    if (q != NULL) {
+        r->wait_head = q->next;
+        if (r->wait_head == NULL) {
+            r->wait_tail = NULL;
+        }
+        q->next = NULL;
+        q->waiting = false;
+    }
+    return q;
+}
+
 /* Sends q on c, or queues it (c NULL) until a connection is up; then arms its
  * deadline. MG_OK, or MG_DECLINED (q freed). */
 static int req_dispatch(mg_redis_t *r, conn_t *c, mg_redis_req_t *q, double timeout,
@@ -441,11 +466,7 @@ static int req_dispatch(mg_redis_t *r, conn_t *c, mg_redis_req_t *q, double time
             q->trial = true;
             r->trial = true;
         }
-        q->next = r->live;
-        if (r->live) {
-            r->live->prev = q;
-        }
-        r->live = q;
+        live_link(r, q);
     } else {
         q->waiting = true;
         if (r->wait_tail != NULL) {
@@ -568,14 +589,8 @@ const char *mg_redis_unavailable_reason(const mg_redis_t *r)
 static void flush_waiting(conn_t *c)
 {
     mg_redis_t *r = c->r;
-    while (r->wait_head != NULL) {
-        mg_redis_req_t *q = r->wait_head;
-        r->wait_head = q->next;
-        if (r->wait_head == NULL) {
-            r->wait_tail = NULL;
-        }
-        q->next = NULL;
-        q->waiting = false;
+    mg_redis_req_t *q;
+    while ((q = wait_pop(r)) != NULL) {
         q->conn = c;
         q->ac = c->ac;
         if (req_send(q) != MG_OK) {
@@ -583,11 +598,7 @@ static void flush_waiting(conn_t *c)
             free(q);
             continue;
         }
-        q->next = r->live;
-        if (r->live) {
-            r->live->prev = q;
-        }
-        r->live = q;
+        live_link(r, q);
     }
     if (r->last_waited) {
         r->last_waited = false;
@@ -598,14 +609,8 @@ static void flush_waiting(conn_t *c)
 /* No connection is up nor being opened: the commands that waited fail. */
 static void fail_waiting(mg_redis_t *r)
 {
-    while (r->wait_head != NULL) {
-        mg_redis_req_t *q = r->wait_head;
-        r->wait_head = q->next;
-        if (r->wait_head == NULL) {
-            r->wait_tail = NULL;
-        }
-        q->next = NULL;
-        q->waiting = false;
+    mg_redis_req_t *q;
+    while ((q = wait_pop(r)) != NULL) {
         req_complete(q, MG_REDIS_ERROR, NULL);
         free(q);
     }
@@ -892,10 +897,8 @@ void mg_redis_destroy(mg_redis_t *r)
             redisAsyncFree(ac); /* runs on_reply(NULL) for what is pending: frees reqs */
         }
     }
-    while (r->wait_head != NULL) {
-        mg_redis_req_t *q = r->wait_head;
-        r->wait_head = q->next;
-        free(q);
+    for (mg_redis_req_t *q; (q = wait_pop(r)) != NULL;) {
+        free(q); /* never sent: hiredis does not know it */
     }
     /* commands hiredis no longer knows (none expected) */
     while (r->live != NULL) {
