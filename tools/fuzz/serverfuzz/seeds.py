@@ -16,6 +16,7 @@ import ssl
 from . import ppfuzz
 from .gateway import ROUTES
 from .wsfuzz import ws_seeds
+from . import redisfuzz
 
 P = b"POST / HTTP/1.1\r\nHost: a\r\n"
 
@@ -447,6 +448,15 @@ def interop_seeds():
     return out
 
 
+def redis_seeds():
+    """The mg.redis route (redisfuzz.py answers): single commands, pipelines, a pipeline
+    of 100 commands, and requests abandoned while their commands are in flight."""
+    out = [("redis" + p.decode(), [req(b"GET", p)]) for p in redisfuzz.redis_paths()]
+    out.append(("redis-keepalive", [req(b"GET", b"/redis/get") + req(b"GET", b"/redis/pipe")
+                                    + req(b"GET", b"/redis/many")]))
+    return out
+
+
 def all_seeds():
     """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4..., found...)
     come three times, so that every run tries them and their neighbours often."""
@@ -456,5 +466,6 @@ def all_seeds():
     main += queue_seeds()
     main += buffering_seeds()
     main += interop_seeds()
+    main += redis_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
