@@ -105,3 +105,45 @@ sub {
     Test::Moongate::KeepaliveServer::stop($pid);
     unlike($t->error_log, qr/\[(alert|crit)\]/, 'nothing logged above error');
 }
+
+
+
+
+=== TEST 3: a reload retires the generation's pool: its idle connections are closed, the new generation opens its own
+--- yaml_config
+routes:
+  - name: all
+    paths: ["/*"]
+    plugins: { fetch: { base: "http://127.0.0.1:$MG_RAND_PORT_1" } }
+--- lua_plugins
+>>> fetch.lua
+local mg = require "moongate"
+return {
+    name = "fetch", version = "1.0", priority = 100,
+    schema = { type = "record", fields = { base = { type = "string", required = true } } },
+    access = function(conf)
+        local res, err = mg.http.request{ url = conf.base .. mg.request.get_path() }
+        return 200, res and res.body or ("err: " .. err)
+    end,
+}
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $port = $t->fill('$MG_RAND_PORT_1');
+    my $pid = Test::Moongate::KeepaliveServer::start($port, 0);
+    is(via($t, "/n"), "200 c1", 'first call');
+    is(via($t, "/n"), "200 c1", 'reused');
+    is(Test::Moongate::KeepaliveServer::open_count($port), 1, 'one connection open');
+    is($t->reload, '', 'reloaded');
+    my $open;
+    my $end = Time::HiRes::time() + 3;
+    while (Time::HiRes::time() < $end) {
+        $open = Test::Moongate::KeepaliveServer::open_count($port);
+        last if $open == 0;
+        Time::HiRes::sleep(0.05);
+    }
+    is($open, 0, "the retired generation's idle connection was closed");
+    # (the server counts the connections open_count made too)
+    like(via($t, "/n"), qr/^200 c([2-9]|\d\d+)\z/, 'the new generation opens its own');
+    Test::Moongate::KeepaliveServer::stop($pid);
+}

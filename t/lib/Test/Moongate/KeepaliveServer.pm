@@ -6,6 +6,7 @@ package Test::Moongate::KeepaliveServer;
 #
 #   /chunked  a chunked body          /close  "Connection: close" and closes
 #   /big      100000 bytes            /liar   keep-alive by the headers, then closes
+#   /open     how many connections are open now (this one included)
 #   anything else: the connection's name, with a Content-Length
 #
 # start($port, $idle) -> pid: connections idle $idle seconds (0: never) are closed by
@@ -23,6 +24,7 @@ my $SCRIPT = <<'PY';
 import sys, socketserver, http.server, threading
 port, idle = int(sys.argv[1]), float(sys.argv[2])
 count = [0]
+opened = [0]
 lock = threading.Lock()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -30,8 +32,16 @@ class H(http.server.BaseHTTPRequestHandler):
     def setup(self):
         with lock:
             count[0] += 1
+            opened[0] += 1
             self.cid = "c%d" % count[0]
         super().setup()
+    def finish(self):
+        with lock:
+            opened[0] -= 1
+        try:
+            super().finish()
+        except OSError:
+            pass
     def log_message(self, *a):
         pass
     def answer(self, body, extra=()):
@@ -56,6 +66,8 @@ class H(http.server.BaseHTTPRequestHandler):
         elif p.startswith("/liar"):
             self.answer(self.cid.encode())
             self.close_connection = True
+        elif p.startswith("/open"):
+            self.answer(str(opened[0]).encode())
         elif p.startswith("/big"):
             self.answer(b"x" * 100000)
         else:
@@ -99,6 +111,19 @@ sub start {
         die "the keep-alive test server did not listen on $port within 5 s\n";
     }
     return $pid;
+}
+
+# open($port) -> connections open on the server now, asked on a connection of our own
+# (not counted).
+sub open_count {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 2) or return -1;
+    print $s "GET /open HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    local $/;
+    my $r = <$s> // '';
+    close $s;
+    return $r =~ /\r\n\r\n(\d+)\z/ ? $1 - 1 : -1;
 }
 
 sub stop {
