@@ -4,6 +4,10 @@
 # back, deadlines, many requests sharing the pool, timers, the `redis:` block.
 use Test::Moongate;
 
+if (!grep { -x "$_/redis-server" } split /:/, $ENV{PATH} // '') {
+    Test::More::plan(skip_all => 'redis-server is not installed (Debian package redis-server)');
+}
+
 run_tests();
 
 __DATA__
@@ -514,3 +518,43 @@ nil bad address (an IP address, localhost or unix:/path; names are not resolved)
 nil bad address port
 mg.redis.new: db must be a number, got string
 mg.redis.new: pool_size must be an integer 1-16
+
+
+
+
+=== TEST 12: a unix socket address
+--- yaml_config
+routes:
+  - name: all
+    paths: ["/*"]
+    plugins: { r: { path: "$MG_SERVROOT/redis.sock" } }
+--- lua_plugins
+>>> r.lua
+local mg = require "moongate"
+return {
+    name = "r", version = "1.0", priority = 100,
+    schema = { type = "record", fields = { path = { type = "string", required = true } } },
+    access = function(conf)
+        local red = assert(mg.redis.new{ address = "unix:" .. conf.path, timeout = 2000 })
+        local ok, err = red:set("u", "over unix")
+        if not ok then return 503, err .. "\n" end
+        return 200, red:get("u") .. "\n"
+    end,
+}
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $sock = $t->servroot . "/redis.sock";
+    my $pid = fork() // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', '/dev/null';
+        exec('redis-server', '--port', '0', '--unixsocket', $sock, '--save', '',
+             '--appendonly', 'no') or POSIX::_exit(127);
+    }
+    my $end = Time::HiRes::time() + 5;
+    Time::HiRes::sleep(0.02) until -S $sock || Time::HiRes::time() > $end;
+    my $res = $t->request("GET /x", [], 5);
+    is("$res->{status} $res->{body}", "200 over unix\n", 'set and get over the unix socket');
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
