@@ -41,7 +41,7 @@
 
 struct mg_lua_redis_pool_s {
     mg_redis_t *r;
-    char *key; /* "address\n user\n password\n db" (owned); "" for the `redis:` block */
+    char *key;            /* "address\n user\n password\n db" (owned); "" for the `redis:` block */
     mg_redis_conf_t conf; /* an address of the plugin's: the client's settings (owned) */
     char *strings;        /* ... and the texts they point at */
 };
@@ -230,9 +230,9 @@ static char *pool_key(const char *address, const char *user, const char *pass, i
 
 static const char *CONSEQUENCE = "mg.redis calls fail until it is back";
 
-mg_lua_redis_pool_t *mg_lua_redis_pool(mg_lua_task_t *t, const char *address,
-                                       const char *username, const char *password, int db,
-                                       int pool_size, const char **err)
+mg_lua_redis_pool_t *mg_lua_redis_pool(mg_lua_task_t *t, const char *address, const char *username,
+                                       const char *password, int db, int pool_size,
+                                       const char **err)
 {
     mg_lua_t *lua = t->lua;
     if (lua->w == NULL) {
@@ -249,8 +249,8 @@ mg_lua_redis_pool_t *mg_lua_redis_pool(mg_lua_task_t *t, const char *address,
     }
     lpools_t *ps = lua->redis;
     const mg_redis_conf_t *conf = lua->conf->redis;
-    bool custom = address != NULL || username != NULL || password != NULL || db >= 0 ||
-                  pool_size > 0;
+    bool custom =
+        address != NULL || username != NULL || password != NULL || db >= 0 || pool_size > 0;
     if (custom && address == NULL) {
         /* the block's server with other settings */
         address = conf->addr.text;
@@ -399,8 +399,8 @@ int mg_lua_redis_send(mg_lua_task_t *t, mg_lua_redis_pool_t *p, int ncmds, const
         s->w = w;
         s->status = -1;
         unsigned flags = MG_REDIS_WAIT | (i > 0 ? MG_REDIS_SAME : 0);
-        int rc = mg_redis_command(p->r, argcs[i], argv + off, lens + off, timeout, flags,
-                                  on_reply, s, &s->req);
+        int rc = mg_redis_command(p->r, argcs[i], argv + off, lens + off, timeout, flags, on_reply,
+                                  s, &s->req);
         off += (size_t)argcs[i];
         if (rc == MG_OK) {
             w->left++;
@@ -421,8 +421,8 @@ int mg_lua_redis_send(mg_lua_task_t *t, mg_lua_redis_pool_t *p, int ncmds, const
     return MG_AGAIN;
 }
 
-int mg_lua_redis_result(mg_lua_task_t *t, int i, const mg_lua_redis_item_t **items,
-                        size_t *nitems, const char **err)
+int mg_lua_redis_result(mg_lua_task_t *t, int i, const mg_lua_redis_item_t **items, size_t *nitems,
+                        const char **err)
 {
     lredis_t *w = t->redis;
     if (w == NULL || i < 0 || i >= w->n) {

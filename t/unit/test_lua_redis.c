@@ -31,8 +31,11 @@ START_TEST(test_flatten_scalars)
         {str(REDIS_REPLY_ERROR, "ERR no", 6), MG_LUA_REDIS_ERROR, "ERR no", 6, 0},
         {str(REDIS_REPLY_STRING, "a\0b", 3), MG_LUA_REDIS_STRING, "a\0b", 3, 0},
         {str(REDIS_REPLY_STRING, "", 0), MG_LUA_REDIS_STRING, "", 0, 0},
-        {{.type = REDIS_REPLY_INTEGER, .integer = -9007199254740993LL}, MG_LUA_REDIS_INTEGER,
-         NULL, 0, -9007199254740993LL},
+        {{.type = REDIS_REPLY_INTEGER, .integer = -9007199254740993LL},
+         MG_LUA_REDIS_INTEGER,
+         NULL,
+         0,
+         -9007199254740993LL},
         {{.type = REDIS_REPLY_NIL}, MG_LUA_REDIS_NIL, NULL, 0, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -100,9 +103,9 @@ START_TEST(test_parse_addr)
     ck_assert_ptr_null(mg__lua_redis_parse_addr("unix:/run/redis.sock", &a));
     ck_assert_int_eq(a.sa.ss_family, AF_UNIX);
     ck_assert_str_eq(((struct sockaddr_un *)&a.sa)->sun_path, "/run/redis.sock");
-    const char *bad[] = {"",          ":6379",          "127.0.0.1:",  "127.0.0.1:0",
-                         "1.2.3.4:x", "1.2.3.4:70000",  "::1:6379",    "[::1",
-                         "[::1]x",    "redis.internal", "unix:",       "[]:1"};
+    const char *bad[] = {"",          ":6379",          "127.0.0.1:", "127.0.0.1:0",
+                         "1.2.3.4:x", "1.2.3.4:70000",  "::1:6379",   "[::1",
+                         "[::1]x",    "redis.internal", "unix:",      "[]:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_msg(mg__lua_redis_parse_addr(bad[i], &a) != NULL, "%s accepted", bad[i]);
     }
