@@ -147,3 +147,41 @@ sub {
     like(via($t, "/n"), qr/^200 c([2-9]|\d\d+)\z/, 'the new generation opens its own');
     Test::Moongate::KeepaliveServer::stop($pid);
 }
+
+
+
+
+=== TEST 4: bad keep-alive options are refused before anything is sent
+--- yaml_config
+routes:
+  - name: all
+    paths: ["/*"]
+    plugins: { fetch: {} }
+--- lua_plugins
+>>> fetch.lua
+local mg = require "moongate"
+return {
+    name = "fetch", version = "1.0", priority = 100,
+    schema = { type = "record", fields = {} },
+    access = function(conf)
+        local out = {}
+        for _, o in ipairs({ { keepalive = "yes" }, { keepalive_timeout = 0 },
+                             { keepalive_timeout = "1s" }, { keepalive_pool = 0 },
+                             { keepalive_pool = 1.5 }, { keepalive_pool = 257 } }) do
+            o.url = "http://127.0.0.1:1/"
+            local res, err = mg.http.request(o)
+            out[#out + 1] = tostring(res) .. " " .. err
+        end
+        return 200, table.concat(out, "\n") .. "\n"
+    end,
+}
+--- request
+GET /x
+--- error_code: 200
+--- response_body
+nil keepalive must be a boolean
+nil keepalive_timeout must be a number of milliseconds > 0
+nil keepalive_timeout must be a number of milliseconds > 0
+nil keepalive_pool must be an integer 1-256
+nil keepalive_pool must be an integer 1-256
+nil keepalive_pool must be an integer 1-256

@@ -558,3 +558,42 @@ sub {
     kill 'KILL', $pid;
     waitpid($pid, 0);
 }
+
+
+
+
+=== TEST 13: from the balancer phase: the node is picked by what Redis says
+--- redis
+--- yaml_config
+upstreams:
+  - name: two
+    nodes: [{ address: "127.0.0.1:1" }, { address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - name: all
+    paths: ["/*"]
+    upstream: two
+    plugins: { r: { port: $MG_REDIS_PORT } }
+--- lua_plugins
+>>> r.lua
+local mg = require "moongate"
+return {
+    name = "r", version = "1.0", priority = 100,
+    schema = { type = "record", fields = { port = { type = "integer", required = true } } },
+    balancer = function(conf, ctx)
+        local red = assert(mg.redis.new{ address = "127.0.0.1:" .. conf.port, timeout = 2000 })
+        red:set("node", 2)
+        local n = tonumber(red:get("node"))
+        ctx.node = n
+        mg.balancer.set_peer(n)
+    end,
+    header_filter = function(conf, ctx)
+        mg.response.set_header("X-Node", tostring(ctx.node))
+    end,
+}
+--- request
+GET /hello
+--- error_code: 200
+--- response_headers
+X-Node: 2
+--- response_body
+hello world
