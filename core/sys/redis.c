@@ -57,6 +57,7 @@ struct mg_redis_req_s {
     bool script;                 /* an EVALSHA of ours: its error replies are logged */
     bool waiting;                /* queued until a connection is up (conn, ac NULL) */
     double sent;                 /* mg_mono_now() when sent, while metrics count */
+    double timeout;              /* its deadline, s */
     mg_redis_req_t *prev, *next; /* live list, for destroy */
     int argc;
     const char **argv;
@@ -257,7 +258,7 @@ static void req_complete(mg_redis_req_t *q, int status, const redisReply *reply)
         char why[64];
         snprintf(why, sizeof(why),
                  status == MG_REDIS_TIMEOUT ? "no answer within %.0f ms" : "connection lost",
-                 r->conf->timeout * 1000);
+                 q->timeout * 1000);
         note_failure(r, q->trial, why);
     }
     if (cb != NULL) {
@@ -478,7 +479,8 @@ static int req_dispatch(mg_redis_t *r, conn_t *c, mg_redis_req_t *q, double time
     }
     r->last = c;
     r->last_waited = c == NULL;
-    ev_timer_init(&q->timer, on_req_timeout, timeout > 0 ? timeout : r->conf->timeout, 0);
+    q->timeout = timeout > 0 ? timeout : r->conf->timeout;
+    ev_timer_init(&q->timer, on_req_timeout, q->timeout, 0);
     q->timer.data = q;
     ev_timer_start(r->loop, &q->timer);
     if (m_cells != NULL) {
