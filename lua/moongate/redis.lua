@@ -260,7 +260,10 @@ mt = {
             f = function(red, ...)
                 return red:call(cmd, ...)
             end
-            Redis[name] = f
+            -- kept for the next call: command names, not whatever a plugin indexes
+            if #name <= 32 and name:match("^%l[%l%d_]*$") then
+                Redis[name] = f
+            end
         end
         return f
     end,
