@@ -449,6 +449,7 @@ struct mg_http_conf_s {
 typedef struct {
     mg_addr_t addr;       /* `address`, required */
     const char *password; /* NULL when absent */
+    const char *username; /* ACL user for AUTH with the password; NULL: the default user */
     int db;               /* database number, default 0 */
     double timeout;       /* per command, default 50 ms */
     int pool_size;        /* connections per worker, default 2 */

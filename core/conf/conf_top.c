@@ -210,6 +210,11 @@ static int on_redis_password(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_str(c, v, &((mg_redis_conf_t *)obj)->password);
 }
 
+static int on_redis_username(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_str(c, v, &((mg_redis_conf_t *)obj)->username);
+}
+
 static int on_redis_db(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 {
     return mg__conf_int(c, v, 0, 65535, &((mg_redis_conf_t *)obj)->db);
@@ -251,6 +256,7 @@ static int on_redis_prefix(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
 static const mg__conf_field_t redis_fields[] = {
     {"address", on_redis_address, NULL},
     {"password", on_redis_password, NULL},
+    {"username", on_redis_username, NULL},
     {"db", on_redis_db, NULL},
     {"timeout", on_redis_timeout, NULL},
     {"pool_size", on_redis_pool_size, NULL},

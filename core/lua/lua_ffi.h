@@ -194,10 +194,13 @@ struct mg_lua_http_marker {
 /* Starts a call for the task: MG_AGAIN (yield; resumed when it ended) or MG_ERROR with
  * a static reason in *err. `headers` is a block of "Name: value\r\n" lines the Lua side
  * checked. https: ssl_verify (0/1) checks the certificate against the system's CAs for
- * ssl_server_name (NULL: the URL's host), which is also sent as SNI. */
+ * ssl_server_name (NULL: the URL's host), which is also sent as SNI. keepalive (0/1):
+ * a connection the response leaves reusable is kept idle for keepalive_timeout s, at
+ * most keepalive_pool of them for the same host, and later calls take it. */
 int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const char *headers,
                 size_t hlen, const char *body, size_t blen, int has_body, double timeout,
-                size_t max_body, int ssl_verify, const char *ssl_server_name, const char **err);
+                size_t max_body, int ssl_verify, const char *ssl_server_name, int keepalive,
+                double keepalive_timeout, int keepalive_pool, const char **err);
 /* After the resume: NULL when the call succeeded, else a static reason. */
 const char *mg_lua_http_error(mg_lua_task_t *t);
 int mg_lua_http_status(mg_lua_task_t *t);
@@ -392,6 +395,41 @@ int mg_lua_re_exec(mg_regex_t *re, const char *s, size_t len, size_t start, int 
 int mg_lua_re_name_at(mg_regex_t *re, int i, const char **name, int *group);
 /* Patterns in the worker's cache. */
 size_t mg_lua_re_cache_count(void);
+/* ffi:end */
+
+/* ---- core/lua/lua_redis.c: mg.redis (lua/moongate/redis.lua) ---- */
+
+/* ffi:begin lua/moongate/redis.lua */
+/* One value of a reply, flattened: an array is followed by its n elements (each with
+ * its own elements after it). type: 0 nil, 1 status, 2 error, 3 integer, 4 string,
+ * 5 array. str/len: status, error and string bytes (borrowed from the call's result). */
+typedef struct {
+    int32_t type;
+    int32_t n;
+    int64_t integer;
+    const char *str;
+    size_t len;
+} mg_lua_redis_item_t;
+typedef struct mg_lua_redis_pool_s mg_lua_redis_pool_t;
+/* The worker's pool for an address ("host:port", "[v6]:port", "unix:/path"; NULL: the
+ * `redis:` block's server), ACL user and password (NULL: none, or the block's), db
+ * (< 0: 0, or the block's) and connections (<= 0: 2, or the block's); made at its
+ * first use, kept with the generation. NULL with a static reason in *err. */
+mg_lua_redis_pool_t *mg_lua_redis_pool(mg_lua_task_t *t, const char *address,
+                                       const char *username, const char *password, int db,
+                                       int pool_size, const char **err);
+/* Sends ncmds commands (command i: argcs[i] arguments, taken in order from argv/lens)
+ * on one connection of p, in one write, with a deadline of `timeout` seconds (<= 0:
+ * the pool's). MG_AGAIN (yield; resumed when every reply is in, or its deadline
+ * passed) or MG_ERROR with a reason in *err (valid until the next call). */
+int mg_lua_redis_send(mg_lua_task_t *t, mg_lua_redis_pool_t *p, int ncmds, const int *argcs,
+                      const char **argv, const size_t *lens, double timeout, const char **err);
+/* After the resume: command i's reply (MG_OK: *items, *nitems) or its transport error
+ * (MG_ERROR: "timeout", "closed", ...). */
+int mg_lua_redis_result(mg_lua_task_t *t, int i, const mg_lua_redis_item_t **items,
+                        size_t *nitems, const char **err);
+/* Drops the call and its replies. */
+void mg_lua_redis_done(mg_lua_task_t *t);
 /* ffi:end */
 
 #endif

@@ -5,10 +5,22 @@
  * One call per task at a time: the plugin's coroutine yields after mg_lua_http() and is
  * resumed when the answer is complete, failed or timed out (one deadline for the whole
  * call). The request goes out with Host, User-Agent, Content-Length and "Connection:
- * close" on a connection of its own; the response's body is de-chunked and capped, its
- * headers copied as they come (the read buffer is reused for the body). A host name is
- * first resolved by the worker's resolver (sys/resolver.h) without blocking the loop;
- * the call's one deadline covers the lookup too.
+ * keep-alive"; the response's body is de-chunked and capped, its headers copied as
+ * they come (the read buffer is reused for the body). A host name is first resolved by
+ * the worker's resolver (sys/resolver.h) without blocking the loop; the call's one
+ * deadline covers the lookup too.
+ *
+ * Keep-alive. Each Lua state (a generation, in one worker) keeps idle connections in a
+ * keyed pool of the upstream layer (mg_upstream_kpool_*: EOF watched while idle, probed
+ * before reuse, idle timeout, bounded per key and in total), keyed by scheme, host,
+ * port, the address connected to and the TLS name and verification: a call takes one
+ * that matches, else opens one. A response that ended cleanly on a connection the peer
+ * keeps open (HTTP/1.1 without "Connection: close", framed by length or chunks, the
+ * whole body read) gives its connection back; an error, a body over max_body, a
+ * response read to the close never do. A call that fails on a reused connection
+ * before any byte of the answer came (the peer closed it meanwhile) is tried once more
+ * on a new connection when nothing was sent or its method is idempotent. A draining
+ * worker and a retired generation keep nothing; the state's pool closes with it.
  *
  * https:// URLs speak TLS, verifying the peer against the system's CA store unless
  * the plugin says ssl_verify = false; the name sent (SNI) and checked is the URL's host
@@ -23,12 +35,14 @@
 #include "tls.h"
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define LHTTP_MAX_HEAD (16 * 1024)
+#define LHTTP_POOL_MAX 256 /* idle connections per state (worker and generation) */
 
 typedef struct {
     uint32_t name_off, name_len, val_off, val_len;
@@ -53,6 +67,14 @@ struct mg_lua_http_s {
     double deadline; /* of the whole call, lookup included */
     mg_upstream_tls_t tls; /* https: what cl.tls points at */
     char tls_name[256];    /* ... and the name it sends and checks */
+    bool keepalive;      /* pool the connection after a clean response */
+    bool idempotent;     /* the method may be sent again */
+    bool retried;        /* the one retry on a fresh connection was used */
+    double ka_timeout;   /* idle timeout of the pooled connection, s */
+    size_t ka_pool;      /* idle connections kept under this key */
+    struct sockaddr_storage peer; /* the address connected to */
+    socklen_t peer_len;
+    char key[600]; /* the pool's key for this call */
     mg_http_client_t cl;
     char rbuf[LHTTP_MAX_HEAD];
 };
@@ -145,17 +167,52 @@ static void finish(lhttp_t *h, const char *err)
     }
 }
 
+static mg_upstream_kpool_t *pool_of(mg_lua_t *lua)
+{
+    if (lua->http_pool == NULL && lua->w != NULL) {
+        lua->http_pool = mg_upstream_kpool_create(lua->w->loop, LHTTP_POOL_MAX);
+    }
+    return lua->http_pool;
+}
+
+void mg__lua_http_pool_destroy(mg_lua_t *lua)
+{
+    mg_upstream_kpool_destroy(lua->http_pool);
+    lua->http_pool = NULL;
+}
+
 static void on_done(mg_http_client_t *cl)
 {
     lhttp_t *h = cl->data;
+    mg_upstream_conn_t *c = cl->kept;
+    cl->kept = NULL;
+    if (c != NULL) {
+        mg_lua_t *lua = h->t->lua;
+        if (h->keepalive && !lua->retired && lua->w != NULL && !lua->w->draining) {
+            mg_upstream_kpool_put(pool_of(lua), c, h->key, h->ka_timeout, h->ka_pool);
+        } else {
+            mg_upstream_release(c, false);
+        }
+    }
     h->done = true;
     finish(h, NULL);
 }
+
+static void start_on(lhttp_t *h);
 
 static void on_error(mg_http_client_t *cl, mg_http_client_err_t err, const char *why)
 {
     lhttp_t *h = cl->data;
     const char *msg = "failed";
+    /* a pooled connection the peer closed meanwhile: no byte of an answer came */
+    if (cl->reused && !h->retried && err == MG_HTTP_CLIENT_ERR_IO && h->status == 0 &&
+        (!cl->wrote || h->idempotent) && ev_now(cl->loop) < h->deadline) {
+        h->retried = true;
+        mg_log_debug("mg.http: the peer closed the pooled connection (%s), trying a new one",
+                     why != NULL ? why : "eof");
+        start_on(h);
+        return;
+    }
     switch (err) {
     case MG_HTTP_CLIENT_ERR_CONNECT:
         msg = why != NULL && strcmp(why, strerror(ECONNREFUSED)) == 0 ? "connection refused"
@@ -219,18 +276,19 @@ static bool has_user_agent(const char *headers, size_t hlen)
 
 /* The request, head and body, into one buffer. */
 static char *build(const char *method, const mg_http_url_t *u, const char *headers, size_t hlen,
-                   const char *body, size_t blen, size_t *outlen)
+                   const char *body, size_t blen, bool keepalive, size_t *outlen)
 {
-    static const mg_header_t ua = {MG_STR("User-Agent"), MG_STR("moongate")};
+    static const mg_header_t extra[] = {{MG_STR("Connection"), MG_STR("keep-alive")},
+                                        {MG_STR("User-Agent"), MG_STR("moongate")}};
     mg_http_client_req_t q = {
         .method = mg_str(method, strlen(method)),
         .path = u->target,
         .host = u->authority,
-        .extra = &ua,
-        .nextra = has_user_agent(headers, hlen) ? 0 : 1,
+        .extra = keepalive ? extra : extra + 1,
+        .nextra = (keepalive ? 1 : 0) + (has_user_agent(headers, hlen) ? 0 : 1),
         .raw = mg_str(headers, hlen),
         .content_length = body != NULL ? (int64_t)blen : -1,
-        .close = true,
+        .close = !keepalive,
     };
     size_t cap = mg_http_client_head_size(&q) + blen;
     char *out = malloc(cap);
@@ -296,17 +354,52 @@ static const char *https_setup(lhttp_t *h, const mg_http_url_t *u, bool verify,
 
 /* ---- the host name ---- */
 
+/* Starts (or starts again) the exchange with h->peer: on an idle pooled connection
+ * with the call's key unless this is the retry, else on a new one; within what is
+ * left of the deadline. */
+static void start_on(lhttp_t *h)
+{
+    double left = h->deadline - ev_now(h->cl.loop);
+    h->cl.total_timeout = left > 0.001 ? left : 0.001;
+    h->cl.keep_conn = h->keepalive;
+    mg_upstream_conn_t *c = NULL;
+    if (h->keepalive && !h->retried && h->t->lua->http_pool != NULL) {
+        c = mg_upstream_kpool_acquire(h->t->lua->http_pool, h->key);
+    }
+    if (c != NULL) {
+        mg_http_client_start_conn(&h->cl, c, h->out, h->olen, NULL);
+    } else {
+        mg_http_client_start_addr(&h->cl, (struct sockaddr *)&h->peer, h->peer_len, h->out,
+                                  h->olen, NULL);
+    }
+}
+
+/* The pool's key of a call to `u` at the address h->peer: what makes two connections
+ * interchangeable. */
+static void make_key(lhttp_t *h)
+{
+    char addr[INET6_ADDRSTRLEN] = "?";
+    const struct sockaddr_storage *ss = &h->peer;
+    if (ss->ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, addr, sizeof(addr));
+    } else {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, addr, sizeof(addr));
+    }
+    snprintf(h->key + strlen(h->key), sizeof(h->key) - strlen(h->key), "|%s", addr);
+}
+
 static void connect_to(lhttp_t *h, const struct sockaddr_storage *ss)
 {
-    socklen_t sl =
+    h->peer_len =
         ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    struct sockaddr_storage a = *ss;
-    if (a.ss_family == AF_INET6) {
-        ((struct sockaddr_in6 *)&a)->sin6_port = htons(h->port);
+    h->peer = *ss;
+    if (h->peer.ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)&h->peer)->sin6_port = htons(h->port);
     } else {
-        ((struct sockaddr_in *)&a)->sin_port = htons(h->port);
+        ((struct sockaddr_in *)&h->peer)->sin_port = htons(h->port);
     }
-    mg_http_client_start_addr(&h->cl, (struct sockaddr *)&a, sl, h->out, h->olen, NULL);
+    make_key(h);
+    start_on(h);
 }
 
 /* The lookup ended: connect to the first address with what is left of the deadline. */
@@ -319,7 +412,6 @@ static void on_resolved(void *arg, const mg_resolver_answer_t *a)
         finish(h, a->naddrs == 0 ? a->err : "timeout");
         return;
     }
-    h->cl.total_timeout = left;
     connect_to(h, &a->addrs[0]);
 }
 
@@ -339,8 +431,6 @@ static int resolve(lhttp_t *h, mg_resolver_t *r, const mg_http_url_t *u, const c
     }
     memcpy(name, u->host.p, u->host.len);
     name[u->host.len] = '\0';
-    h->port = u->port;
-    h->deadline = ev_now(h->cl.loop) + h->cl.total_timeout;
     h->rq = mg_resolver_resolve(r, name, AF_UNSPEC, h->cl.total_timeout, on_resolved, h, &now);
     if (h->rq == NULL && now.naddrs == 0) {
         *err = now.err;
@@ -357,7 +447,8 @@ static int resolve(lhttp_t *h, mg_resolver_t *r, const mg_http_url_t *u, const c
  * checked. */
 int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const char *headers,
                 size_t hlen, const char *body, size_t blen, int has_body, double timeout,
-                size_t max_body, int ssl_verify, const char *ssl_server_name, const char **err)
+                size_t max_body, int ssl_verify, const char *ssl_server_name, int keepalive,
+                double keepalive_timeout, int keepalive_pool, const char **err)
 {
     mg_lua_t *lua = t->lua;
     mg_http_url_t u;
@@ -379,7 +470,15 @@ int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const cha
     }
     h->t = t;
     h->max_body = max_body;
-    h->out = build(method, &u, headers, hlen, has_body ? body : NULL, blen, &h->olen);
+    h->keepalive = keepalive != 0 && keepalive_pool > 0 && keepalive_timeout > 0;
+    h->ka_timeout = keepalive_timeout;
+    h->ka_pool = keepalive_pool > 0 ? (size_t)keepalive_pool : 0;
+    h->idempotent = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+                    strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0 ||
+                    strcmp(method, "OPTIONS") == 0 || strcmp(method, "TRACE") == 0;
+    h->port = u.port;
+    h->out = build(method, &u, headers, hlen, has_body ? body : NULL, blen, h->keepalive,
+                   &h->olen);
     if (h->out == NULL) {
         *err = "out of memory";
         free(h);
@@ -394,13 +493,18 @@ int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const cha
         lhttp_free(h);
         return MG_ERROR;
     }
+    /* the pool's key: the address connected to is added when known */
+    snprintf(h->key, sizeof(h->key), "%.*s|%.*s|%u|%s|%d", (int)u.scheme.len, u.scheme.p,
+             (int)MG_MIN(u.host.len, 300), u.host.p, (unsigned)u.port,
+             h->cl.tls != NULL ? h->tls_name : "", ssl_verify != 0);
     ev_now_update(loop); /* the timeout counts from now, not from before the plugin ran */
+    h->deadline = ev_now(loop) + h->cl.total_timeout;
     if (named && resolve(h, lua->w->resolver, &u, err) != MG_OK) {
         lhttp_free(h);
         return MG_ERROR;
     }
     if (!named) {
-        mg_http_client_start_addr(&h->cl, (struct sockaddr *)&ss, sl, h->out, h->olen, NULL);
+        connect_to(h, &ss);
     }
     t->http = h;
     t->wait = MG_WAIT_HTTP;

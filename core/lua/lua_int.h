@@ -13,6 +13,8 @@
 #include <lua.h>
 
 struct mg_lua_http_s;
+struct mg_lua_redis_pools_s;
+struct lredis_s;
 
 #define MG_LUA_CO_POOL 128 /* finished coroutines kept per state */
 /* Phases after the coroutine's: the request's Lua state must outlive the run. */
@@ -43,6 +45,8 @@ struct mg_lua_s {
     int next_id; /* ids of tasks, the Lua side's key */
     /* mg_lua_retire: the generation takes no new requests; its timers run out */
     bool retired;
+    struct mg_lua_redis_pools_s *redis; /* mg.redis clients (lua_redis.c), or NULL */
+    struct mg_upstream_kpool_s *http_pool; /* mg.http's idle connections (lua_http.c) */
 
     /* coroutines whose last run returned cleanly, kept for the next request: a thread
      * that ended without error can be started again, which saves its allocation and
@@ -53,7 +57,7 @@ struct mg_lua_s {
 };
 
 /* What a task waits for while its coroutine is suspended. */
-enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY, MG_WAIT_RL };
+enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY, MG_WAIT_RL, MG_WAIT_REDIS };
 
 struct mg_lua_task_s {
     mg_lua_t *lua;
@@ -67,6 +71,7 @@ struct mg_lua_task_s {
     int wait;
     ev_timer timer;
     struct mg_lua_http_s *http; /* mg.http call in progress (lua_http.c) */
+    struct lredis_s *redis;     /* mg.redis call in progress (lua_redis.c) */
     bool running;               /* a run is on the C stack */
     bool in_tasks;              /* the Lua side keeps this task's state: forget it at the end */
     int *result_at;             /* while a phase handler is on the stack: where its outcome goes */
@@ -182,6 +187,13 @@ void mg__lua_metrics_kill(mg_lua_t *lua, int32_t where);
 
 /* lua_http.c: drops the task's HTTP call, if any (no callback after this). */
 void mg__lua_http_cancel(mg_lua_task_t *t);
+/* lua_http.c: closes the state's idle keep-alive connections. */
+void mg__lua_http_pool_destroy(mg_lua_t *lua);
+
+/* lua_redis.c: drops the task's Redis call, if any (its replies are dropped); closes
+ * the state's clients (after lua_close). */
+void mg__lua_redis_cancel(mg_lua_task_t *t);
+void mg__lua_redis_destroy(mg_lua_t *lua);
 
 /* lua_re.c: the worker's mg.re cache size from conf->lua. */
 void mg__lua_re_conf(const mg_conf_t *conf);

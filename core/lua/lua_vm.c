@@ -431,6 +431,8 @@ void mg_lua_destroy(mg_lua_t *lua)
         lua->mem_limit = 0;
         lua_close(lua->L);
     }
+    mg__lua_redis_destroy(lua);
+    mg__lua_http_pool_destroy(lua);
     for (size_t i = 0; i < lua->nplugins; i++) {
         free(lua->plugin_names[i]);
         free(lua->plugin_versions[i]);

@@ -1,23 +1,20 @@
 /*
- * redis.c -- the per-worker async Redis client: connection pool, reconnects, command
- * deadlines, EVALSHA with an EVAL fallback, circuit breaker and outage logging.
+ * redis.c -- the per-worker async Redis client: connection pool, handshake (AUTH,
+ * SELECT, SCRIPT LOAD, TIME), reconnects, circuit breaker, outage logging, metrics.
+ * Its commands are redis_cmd.c's.
  *
- * Lifetimes. A command (mg_redis_req_t) is allocated when sent and freed only when
- * hiredis hands its callback back (with the reply, or with NULL when the connection is
- * freed), so the privdata hiredis holds is always valid. Completing a command early
- * (deadline) or cancelling it clears req->cb, after which the late reply is ignored.
- * Connections are allocated with the client and freed with it; hiredis contexts come
- * and go inside them.
+ * Lifetimes. Connections are allocated with the client and freed with it; hiredis
+ * contexts come and go inside them. Commands outlive their owners until hiredis hands
+ * them back (redis_cmd.c).
  */
-#include "redis.h"
+#include "redis_int.h"
 
 #include "clock.h"
 #include "log.h"
 #include "metrics_store.h"
 
 #include <adapters/libev.h>
-#include <async.h>
-#include <netdb.h>
+#include <ctype.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,69 +26,9 @@
 #define OPEN_MAX 2.0
 #define MAX_POOL 64
 
-typedef enum { CONN_DOWN = 0, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state_t;
-
-typedef struct {
-    mg_redis_t *r;
-    redisAsyncContext *ac; /* NULL while down */
-    conn_state_t state;
-    ev_timer retry;    /* reconnect after backoff */
-    ev_timer deadline; /* connect + handshake */
-    double backoff;
-    int stale;          /* replies owed for commands that timed out */
-    int handshake_left; /* replies still expected before READY */
-} conn_t;
-
-struct mg_redis_req_s {
-    mg_redis_t *r;
-    conn_t *conn;
-    redisAsyncContext *ac; /* the context it was sent on */
-    ev_timer timer;
-    mg_redis_cb cb; /* NULL once completed or cancelled */
-    void *arg;
-    bool timed_out;
-    bool retried;                /* NOSCRIPT: sent again as EVAL */
-    bool trial;                  /* the breaker's trial command */
-    double sent;                 /* mg_mono_now() when sent, while metrics count */
-    mg_redis_req_t *prev, *next; /* live list, for destroy */
-    int argc;
-    const char **argv;
-    size_t *argvlen;
-};
-
-struct mg_redis_s {
-    struct ev_loop *loop;
-    const mg_redis_conf_t *conf;
-    char host[NI_MAXHOST];
-    int port;
-    const mg_redis_script_t *const *scripts;
-    size_t nscripts;
-    const char *consequence;
-    conn_t *conns;
-    int nconns;
-    int next;  /* round robin */
-    int ready; /* connections in CONN_READY */
-    mg_redis_req_t *live;
-    double offset; /* Redis clock - ev_time() */
-    /* breaker */
-    int fails; /* failures in a row */
-    bool tripped;
-    bool trial; /* a trial command is in flight */
-    double open_until;
-    double open_for;
-    /* outage logging */
-    bool down;
-    bool logged;
-    bool connected_once; /* the first connection was logged */
-    double down_since;
-    double last_log;
-    double last_err_log; /* script errors */
-    bool destroying;
-    mg_redis_stats_t stats;
-};
+typedef mg__redis_conn_t conn_t;
 
 static void conn_start(conn_t *c);
-static void conn_drop(conn_t *c, const char *why);
 
 /* ---- metrics: this worker's series, shared by all its clients ---- */
 
@@ -99,10 +36,22 @@ static uint64_t *m_cells; /* NULL: not counting */
 static double m_bounds[MG_METRICS_MAX_BUCKETS];
 static uint32_t m_nbounds;
 
-static void count(int cell)
+void mg__redis_count(int cell)
 {
     if (m_cells != NULL) {
         mg_metrics_add(&m_cells[cell], 1);
+    }
+}
+
+bool mg__redis_counting(void)
+{
+    return m_cells != NULL;
+}
+
+void mg__redis_observe(double secs)
+{
+    if (m_cells != NULL) {
+        mg_metrics_observe(&m_cells[MG_REDIS_M_HIST], m_bounds, m_nbounds, secs);
     }
 }
 
@@ -181,7 +130,7 @@ static void note_up(mg_redis_t *r)
 }
 
 /* A command failed (error, lost connection, deadline): counts towards the breaker. */
-static void note_failure(mg_redis_t *r, bool trial, const char *why)
+void mg__redis_note_failure(mg_redis_t *r, bool trial, const char *why)
 {
     r->fails++;
     if (trial || (!r->tripped && r->fails >= MG_REDIS_BREAKER_FAILS)) {
@@ -192,7 +141,7 @@ static void note_failure(mg_redis_t *r, bool trial, const char *why)
     }
 }
 
-static void note_success(mg_redis_t *r)
+void mg__redis_note_success(mg_redis_t *r)
 {
     r->fails = 0;
     if (r->tripped) {
@@ -207,255 +156,6 @@ bool mg_redis_available(const mg_redis_t *r)
         return false;
     }
     return !r->tripped || (!r->trial && ev_now(r->loop) >= r->open_until);
-}
-
-/* ---- commands ---- */
-
-static void req_unlink(mg_redis_req_t *q)
-{
-    mg_redis_t *r = q->r;
-    if (q->prev) {
-        q->prev->next = q->next;
-    } else if (r->live == q) {
-        r->live = q->next;
-    }
-    if (q->next) {
-        q->next->prev = q->prev;
-    }
-    q->prev = q->next = NULL;
-}
-
-/* Ends the command for its owner (the req itself lives on until hiredis lets go). */
-static void req_complete(mg_redis_req_t *q, int status, const redisReply *reply)
-{
-    mg_redis_cb cb = q->cb;
-    mg_redis_t *r = q->r;
-    ev_timer_stop(r->loop, &q->timer);
-    q->cb = NULL;
-    if (q->trial) {
-        r->trial = false;
-    }
-    if (status == MG_REDIS_OK) {
-        note_success(r);
-    } else {
-        if (status == MG_REDIS_TIMEOUT) {
-            r->stats.timeouts++;
-            count(MG_REDIS_M_TIMEOUTS);
-        } else {
-            r->stats.failures++;
-            count(MG_REDIS_M_FAILURES);
-        }
-        char why[64];
-        snprintf(why, sizeof(why),
-                 status == MG_REDIS_TIMEOUT ? "no answer within %.0f ms" : "connection lost",
-                 r->conf->timeout * 1000);
-        note_failure(r, q->trial, why);
-    }
-    if (cb != NULL) {
-        cb(q->arg, status, reply);
-    }
-}
-
-static void req_free(mg_redis_req_t *q)
-{
-    ev_timer_stop(q->r->loop, &q->timer);
-    req_unlink(q);
-    free(q);
-}
-
-static void on_req_timeout(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    mg_redis_req_t *q = t->data;
-    conn_t *c = q->conn;
-    q->timed_out = true;
-    if (c->ac == q->ac) {
-        c->stale++;
-    }
-    req_complete(q, MG_REDIS_TIMEOUT, NULL);
-    if (c->ac == q->ac && c->stale > MG_REDIS_MAX_STALE) {
-        conn_drop(c, "too many replies late");
-    }
-}
-
-static bool is_noscript(const redisReply *rep)
-{
-    return rep->type == REDIS_REPLY_ERROR && rep->str != NULL &&
-           strncmp(rep->str, "NOSCRIPT", 8) == 0;
-}
-
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
-
-static int req_send(mg_redis_req_t *q)
-{
-    return redisAsyncCommandArgv(q->ac, on_reply, q, q->argc, q->argv, q->argvlen) == REDIS_OK
-               ? MG_OK
-               : MG_ERROR;
-}
-
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    mg_redis_req_t *q = privdata;
-    const redisReply *rep = reply;
-    conn_t *c = q->conn;
-    if (q->timed_out && c->ac == ac && c->stale > 0) {
-        c->stale--;
-    }
-    if (q->cb == NULL) {
-        req_free(q);
-        return;
-    }
-    if (rep == NULL) {
-        /* the connection is going away; its disconnect callback does the rest */
-        if (c->ac == ac && c->state == CONN_READY) {
-            c->state = CONN_DOWN;
-            c->r->ready--;
-        }
-        req_complete(q, MG_REDIS_ERROR, NULL);
-        req_free(q);
-        return;
-    }
-    if (is_noscript(rep) && !q->retried) {
-        /* the server lost its script cache (restart, SCRIPT FLUSH): EVAL loads it */
-        q->retried = true;
-        q->argv[0] = "EVAL";
-        q->argvlen[0] = 4;
-        q->argv[1] = q->argv[q->argc]; /* the source, kept after the arguments */
-        q->argvlen[1] = strlen(q->argv[1]);
-        if (req_send(q) == MG_OK) {
-            return;
-        }
-        req_complete(q, MG_REDIS_ERROR, NULL);
-        req_free(q);
-        return;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        /* Redis answers, so the link is fine: not a breaker failure */
-        c->r->stats.failures++;
-        count(MG_REDIS_M_FAILURES);
-        mg_redis_t *r = c->r;
-        double now = ev_time();
-        if (now - r->last_err_log >= MG_REDIS_LOG_EVERY || r->last_err_log == 0) {
-            r->last_err_log = now;
-            mg_log_err("redis %s script error: %s", r->conf->addr.text, rep->str);
-        }
-    }
-    if (m_cells != NULL && q->sent > 0) {
-        mg_metrics_observe(&m_cells[MG_REDIS_M_HIST], m_bounds, m_nbounds, mg_mono_now() - q->sent);
-    }
-    mg_redis_cb cb = q->cb;
-    ev_timer_stop(c->r->loop, &q->timer);
-    q->cb = NULL;
-    if (q->trial) {
-        c->r->trial = false;
-    }
-    note_success(c->r);
-    cb(q->arg, MG_REDIS_OK, rep);
-    req_free(q);
-}
-
-static conn_t *pick_conn(mg_redis_t *r)
-{
-    for (int i = 0; i < r->nconns; i++) {
-        conn_t *c = &r->conns[(r->next + i) % r->nconns];
-        if (c->state == CONN_READY) {
-            r->next = (r->next + i + 1) % r->nconns;
-            return c;
-        }
-    }
-    return NULL;
-}
-
-int mg_redis_eval(mg_redis_t *r, const mg_redis_script_t *script, int nkeys, int nargs,
-                  const char *const *args, const size_t *lens, mg_redis_cb cb, void *arg,
-                  mg_redis_req_t **out)
-{
-    if (!mg_redis_available(r)) {
-        r->stats.declined++;
-        count(MG_REDIS_M_DECLINED);
-        return MG_DECLINED;
-    }
-    conn_t *c = pick_conn(r);
-    if (c == NULL) {
-        r->stats.declined++;
-        count(MG_REDIS_M_DECLINED);
-        return MG_DECLINED;
-    }
-    /* argv: EVALSHA sha nkeys args..., then the source for a NOSCRIPT retry */
-    int argc = 3 + nargs;
-    size_t bytes = sizeof(mg_redis_req_t) + (size_t)(argc + 1) * (sizeof(char *) + sizeof(size_t));
-    size_t data = 16;
-    for (int i = 0; i < nargs; i++) {
-        data += lens[i] + 1;
-    }
-    mg_redis_req_t *q = calloc(1, bytes + data);
-    if (q == NULL) {
-        r->stats.declined++;
-        count(MG_REDIS_M_DECLINED);
-        return MG_DECLINED;
-    }
-    q->argv = (const char **)(q + 1);
-    q->argvlen = (size_t *)(q->argv + argc + 1);
-    char *p = (char *)(q->argvlen + argc + 1);
-    q->r = r;
-    q->conn = c;
-    q->ac = c->ac;
-    q->cb = cb;
-    q->arg = arg;
-    q->argc = argc;
-    q->argv[0] = "EVALSHA";
-    q->argvlen[0] = 7;
-    q->argv[1] = script->sha;
-    q->argvlen[1] = 40;
-    q->argvlen[2] = (size_t)snprintf(p, 16, "%d", nkeys);
-    q->argv[2] = p;
-    p += q->argvlen[2] + 1;
-    for (int i = 0; i < nargs; i++) {
-        memcpy(p, args[i], lens[i]);
-        q->argv[3 + i] = p;
-        q->argvlen[3 + i] = lens[i];
-        p += lens[i] + 1;
-    }
-    q->argv[argc] = script->src;
-    if (req_send(q) != MG_OK) {
-        free(q);
-        r->stats.declined++;
-        count(MG_REDIS_M_DECLINED);
-        return MG_DECLINED;
-    }
-    if (r->tripped) {
-        q->trial = true;
-        r->trial = true;
-    }
-    q->next = r->live;
-    if (r->live) {
-        r->live->prev = q;
-    }
-    r->live = q;
-    ev_timer_init(&q->timer, on_req_timeout, r->conf->timeout, 0);
-    q->timer.data = q;
-    ev_timer_start(r->loop, &q->timer);
-    if (m_cells != NULL) {
-        q->sent = mg_mono_now();
-    }
-    r->stats.commands++;
-    count(MG_REDIS_M_COMMANDS);
-    if (out != NULL) {
-        *out = q;
-    }
-    return MG_OK;
-}
-
-void mg_redis_cancel(mg_redis_req_t *q)
-{
-    if (q == NULL || q->cb == NULL) {
-        return;
-    }
-    ev_timer_stop(q->r->loop, &q->timer);
-    q->cb = NULL;
-    if (q->trial) {
-        q->trial = false;
-        q->r->trial = false;
-    }
 }
 
 /* ---- connections ---- */
@@ -482,16 +182,24 @@ static void conn_lost(conn_t *c, const char *why)
     c->state = CONN_DOWN;
     c->ac = NULL;
     c->stale = 0;
+    snprintf(r->last_err, sizeof(r->last_err), "%s", why);
+    if (islower((unsigned char)r->last_err[1])) {
+        /* "Connection refused" as mg.redis says it; not "WRONGPASS ..." */
+        r->last_err[0] = (char)tolower((unsigned char)r->last_err[0]);
+    }
     schedule_retry(c);
     if (r->ready == 0) {
         note_down(r, why);
+        if (!mg__redis_opening(r)) {
+            mg__redis_fail_waiting(r);
+        }
     }
 }
 
 /* Closes the connection on our side (deadline, too many late replies, bad handshake).
  * Pending commands complete with MG_REDIS_ERROR (at once, or right after the hiredis
  * callback we may be inside of returns). */
-static void conn_drop(conn_t *c, const char *why)
+void mg__redis_conn_drop(conn_t *c, const char *why)
 {
     redisAsyncContext *ac = c->ac;
     if (ac == NULL) {
@@ -524,7 +232,7 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
     if (rep->type == REDIS_REPLY_ERROR) {
         char why[200];
         snprintf(why, sizeof(why), "%s", rep->str ? rep->str : "error");
-        conn_drop(c, why);
+        mg__redis_conn_drop(c, why);
         return;
     }
     if (--c->handshake_left > 0) {
@@ -538,8 +246,10 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
     }
     ev_timer_stop(r->loop, &c->deadline);
     c->state = CONN_READY;
+    r->last_err[0] = '\0';
     c->backoff = BACKOFF_MIN;
     r->ready++;
+    mg__redis_flush_waiting(c);
     if (!r->connected_once) {
         /* until now this worker's cluster limits applied their redis_failure; the line
          * tells when that ended after a start or a reload (the t/ harness waits for it) */
@@ -554,7 +264,11 @@ static void send_handshake(conn_t *c)
     mg_redis_t *r = c->r;
     int n = 0;
     bool ok = true;
-    if (r->conf->password != NULL) {
+    if (r->conf->password != NULL && r->conf->username != NULL) {
+        ok = ok && redisAsyncCommand(c->ac, on_handshake, c, "AUTH %s %s", r->conf->username,
+                                     r->conf->password) == REDIS_OK;
+        n++;
+    } else if (r->conf->password != NULL) {
         ok = ok &&
              redisAsyncCommand(c->ac, on_handshake, c, "AUTH %s", r->conf->password) == REDIS_OK;
         n++;
@@ -596,13 +310,14 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 {
     conn_t *c = t->data;
-    conn_drop(c, c->state == CONN_CONNECTING ? "connect timed out" : "no answer to the handshake");
+    mg__redis_conn_drop(c, c->state == CONN_CONNECTING ? "connect timed out" : "no answer to the handshake");
 }
 
 static void conn_start(conn_t *c)
 {
     mg_redis_t *r = c->r;
-    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    redisAsyncContext *ac = r->unix_path[0] != '\0' ? redisAsyncConnectUnix(r->unix_path)
+                                                     : redisAsyncConnect(r->host, r->port);
     if (ac == NULL) {
         conn_lost(c, "out of memory");
         return;
@@ -619,7 +334,7 @@ static void conn_start(conn_t *c)
     c->state = CONN_CONNECTING;
     c->stale = 0;
     if (redisLibevAttach(r->loop, ac) != REDIS_OK) {
-        conn_drop(c, "cannot attach to the event loop");
+        mg__redis_conn_drop(c, "cannot attach to the event loop");
         return;
     }
     redisAsyncSetConnectCallback(ac, on_connect);
@@ -630,7 +345,7 @@ static void conn_start(conn_t *c)
 
 static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    count(MG_REDIS_M_RECONNECTS);
+    mg__redis_count(MG_REDIS_M_RECONNECTS);
     conn_start(t->data);
 }
 
@@ -638,6 +353,11 @@ static int split_addr(mg_redis_t *r)
 {
     const mg_addr_t *a = &r->conf->addr;
     char serv[NI_MAXSERV];
+    if (a->sa.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&a->sa;
+        snprintf(r->unix_path, sizeof(r->unix_path), "%s", un->sun_path);
+        return r->unix_path[0] != '\0' ? MG_OK : MG_ERROR;
+    }
     if (getnameinfo((const struct sockaddr *)&a->sa, a->salen, r->host, sizeof(r->host), serv,
                     sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
         return MG_ERROR;
@@ -686,10 +406,7 @@ void mg_redis_destroy(mg_redis_t *r)
         return;
     }
     r->destroying = true;
-    for (mg_redis_req_t *q = r->live; q != NULL; q = q->next) {
-        ev_timer_stop(r->loop, &q->timer);
-        q->cb = NULL;
-    }
+    mg__redis_forget_commands(r);
     for (int i = 0; i < r->nconns; i++) {
         conn_t *c = &r->conns[i];
         ev_timer_stop(r->loop, &c->retry);
@@ -701,10 +418,7 @@ void mg_redis_destroy(mg_redis_t *r)
             redisAsyncFree(ac); /* runs on_reply(NULL) for what is pending: frees reqs */
         }
     }
-    /* commands hiredis no longer knows (none expected) */
-    while (r->live != NULL) {
-        req_free(r->live);
-    }
+    mg__redis_free_live(r);
     free(r->conns);
     free(r);
 }

@@ -73,6 +73,24 @@ int mg_redis_eval(mg_redis_t *r, const mg_redis_script_t *script, int nkeys, int
                   const char *const *args, const size_t *lens, mg_redis_cb cb, void *arg,
                   mg_redis_req_t **req);
 
+/* Flags of mg_redis_command(). */
+#define MG_REDIS_WAIT 1u /* no connection is up yet but one is being opened: the command
+                          * waits for it (within its deadline) instead of being declined */
+#define MG_REDIS_SAME 2u /* on the connection of the previous command (a pipeline: the
+                          * commands go out in one write and their replies come together) */
+
+/* Sends any command (argv[i] of lens[i] bytes; copied) on one of the connections, with
+ * a deadline of `timeout` seconds (<= 0: the client's). Returns as mg_redis_eval(). An
+ * error reply is not a failure of the link: it reaches cb with MG_REDIS_OK. */
+int mg_redis_command(mg_redis_t *r, int argc, const char *const *argv, const size_t *lens,
+                     double timeout, unsigned flags, mg_redis_cb cb, void *arg,
+                     mg_redis_req_t **req);
+
+/* Why commands fail now: why the last connection went down or could not come up
+ * ("connection refused", a handshake's error reply), "closed" when it did not say, or
+ * the breaker being open. Static or the client's text, valid until its next event. */
+const char *mg_redis_unavailable_reason(const mg_redis_t *r);
+
 /* The command's owner is gone: its callback will not be called. */
 void mg_redis_cancel(mg_redis_req_t *req);
 

@@ -174,7 +174,11 @@ static void end_exchange(mg_http_client_t *cl, bool keep)
     rbuf_give(cl, true);
     if (cl->conn != NULL) {
         io_stop(cl);
-        mg_upstream_release(cl->conn, keep);
+        if (keep && cl->keep_conn && cl->conn->up == NULL) {
+            cl->kept = cl->conn;
+        } else {
+            mg_upstream_release(cl->conn, keep);
+        }
         cl->conn = NULL;
     }
     timer_set(cl, 0);
@@ -213,6 +217,8 @@ void mg_http_client_abort(mg_http_client_t *cl)
 void mg_http_client_dispose(mg_http_client_t *cl)
 {
     mg_http_client_abort(cl);
+    mg_upstream_release(cl->kept, false); /* a kept connection the user did not take */
+    cl->kept = NULL;
     if (cl->hdr != cl->hdr_inline) {
         free(cl->hdr);
     }
@@ -761,6 +767,7 @@ static void exchange_reset(mg_http_client_t *cl, const char *head, size_t hlen,
     cl->hsent = 0;
     cl->body = body;
     cl->wrote = cl->reused = cl->out_broken = cl->paused = cl->extra = false;
+    cl->kept = NULL;
     cl->deferred = 0;
     cl->shaking = false;
     cl->rd_want = cl->wr_want = 0;
@@ -823,6 +830,15 @@ int mg_http_client_start_node(mg_http_client_t *cl, mg_upstream_t *u, int node, 
         return -EBUSY;
     }
     begin(cl, c, rc);
+    return MG_OK;
+}
+
+int mg_http_client_start_conn(mg_http_client_t *cl, mg_upstream_conn_t *c, const char *head,
+                              size_t hlen, mg_http_client_body_t *body)
+{
+    exchange_reset(cl, head, hlen, body);
+    cl->reused = true;
+    begin(cl, c, MG_OK);
     return MG_OK;
 }
 

@@ -217,6 +217,12 @@ struct mg_http_client_s {
                         * then on_upgrade (else a 101 is a bad response) */
     bool wrote;        /* request bytes went out in this exchange (for retry rules) */
     bool reused;       /* this exchange runs on a pooled connection */
+    /* A connection of its own (start_addr, start_conn) that could carry another
+     * exchange when this one completed goes to `kept` (watchers stopped) instead of
+     * being closed: the user pools it (mg_upstream_kpool_put) or closes it
+     * (mg_upstream_release). Set before a start; `kept` is read in on_done. */
+    bool keep_conn;
+    mg_upstream_conn_t *kept;
 
     /* the rest is the client's */
     mg_http_client_state_t state;
@@ -279,6 +285,11 @@ int mg_http_client_start_node(mg_http_client_t *cl, mg_upstream_t *u, int node, 
  * As above, without -EBUSY: always MG_OK. */
 int mg_http_client_start_addr(mg_http_client_t *cl, const struct sockaddr *sa, socklen_t salen,
                               const char *head, size_t hlen, mg_http_client_body_t *body);
+
+/* Starts an exchange on `c`, an idle connection of the user's (mg_upstream_kpool_acquire):
+ * taken by the client. As mg_http_client_start_addr() otherwise. */
+int mg_http_client_start_conn(mg_http_client_t *cl, mg_upstream_conn_t *c, const char *head,
+                              size_t hlen, mg_http_client_body_t *body);
 
 /* The user's body changed (more bytes, or the end): writes what it can now. Never
  * reads and never calls back but on_sent. */

@@ -387,6 +387,151 @@ mg_upstream_conn_t *mg_upstream_acquire(mg_upstream_t *u, int node)
     return NULL;
 }
 
+/* ---- keyed pools ---- */
+
+struct mg_upstream_kpool_s {
+    struct ev_loop *loop;
+    mg_upstream_conn_t *head; /* newest idle first, linked by lru_* */
+    mg_upstream_conn_t *tail;
+    size_t n, max;
+};
+
+static void kpool_unlink(mg_upstream_conn_t *c)
+{
+    mg_upstream_kpool_t *p = c->kpool;
+    if (c->lru_prev != NULL) {
+        c->lru_prev->lru_next = c->lru_next;
+    } else {
+        p->head = c->lru_next;
+    }
+    if (c->lru_next != NULL) {
+        c->lru_next->lru_prev = c->lru_prev;
+    } else {
+        p->tail = c->lru_prev;
+    }
+    c->lru_prev = c->lru_next = NULL;
+    p->n--;
+    ev_ref(p->loop);
+    ev_ref(p->loop);
+    ev_io_stop(p->loop, &c->io);
+    ev_timer_stop(p->loop, &c->idle_timer);
+    free(c->kkey);
+    c->kkey = NULL;
+    c->kpool = NULL;
+}
+
+static void on_kidle_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    mg_upstream_conn_t *c = (mg_upstream_conn_t *)w;
+    if (mg_transport_is_tls(&c->tp) && tls_alive(c)) {
+        return;
+    }
+    kpool_unlink(c);
+    conn_close(c);
+}
+
+static void on_kidle_expired(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    mg_upstream_conn_t *c = w->data;
+    kpool_unlink(c);
+    conn_close(c);
+}
+
+mg_upstream_kpool_t *mg_upstream_kpool_create(struct ev_loop *loop, size_t max_idle)
+{
+    mg_upstream_kpool_t *p = calloc(1, sizeof(*p));
+    if (p != NULL) {
+        p->loop = loop;
+        p->max = max_idle;
+    }
+    return p;
+}
+
+void mg_upstream_kpool_destroy(mg_upstream_kpool_t *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    while (p->head != NULL) {
+        mg_upstream_conn_t *c = p->head;
+        kpool_unlink(c);
+        conn_close(c);
+    }
+    free(p);
+}
+
+size_t mg_upstream_kpool_count(const mg_upstream_kpool_t *p)
+{
+    return p != NULL ? p->n : 0;
+}
+
+mg_upstream_conn_t *mg_upstream_kpool_acquire(mg_upstream_kpool_t *p, const char *key)
+{
+    mg_upstream_conn_t *c = p->head;
+    while (c != NULL) {
+        mg_upstream_conn_t *next = c->lru_next;
+        if (strcmp(c->kkey, key) == 0) {
+            double idle = ev_now(p->loop) - c->idle_since;
+            kpool_unlink(c);
+            /* as mg_upstream_acquire: young ones skip the probe */
+            if (idle < MG_UPSTREAM_PROBE_AFTER || conn_alive(c)) {
+                c->reused = true;
+                return c;
+            }
+            conn_close(c);
+        }
+        c = next;
+    }
+    return NULL;
+}
+
+void mg_upstream_kpool_put(mg_upstream_kpool_t *p, mg_upstream_conn_t *c, const char *key,
+                           double timeout, size_t per_key)
+{
+    if (p == NULL || p->max == 0 || per_key == 0 || timeout <= 0 || c->up != NULL ||
+        (c->kkey = strdup(key)) == NULL) {
+        conn_close(c);
+        return;
+    }
+    /* room under the key: its oldest goes */
+    size_t same = 0;
+    mg_upstream_conn_t *oldest = NULL;
+    for (mg_upstream_conn_t *x = p->head; x != NULL; x = x->lru_next) {
+        if (strcmp(x->kkey, key) == 0) {
+            same++;
+            oldest = x;
+        }
+    }
+    if (same >= per_key && oldest != NULL) {
+        kpool_unlink(oldest);
+        conn_close(oldest);
+    }
+    if (p->n >= p->max && p->tail != NULL) {
+        mg_upstream_conn_t *old = p->tail;
+        kpool_unlink(old);
+        conn_close(old);
+    }
+    c->kpool = p;
+    c->idle_since = ev_now(p->loop);
+    c->lru_prev = NULL;
+    c->lru_next = p->head;
+    if (p->head != NULL) {
+        p->head->lru_prev = c;
+    } else {
+        p->tail = c;
+    }
+    p->head = c;
+    p->n++;
+    ev_set_cb(&c->io, on_kidle_readable);
+    ev_io_modify(&c->io, EV_READ);
+    ev_io_start(p->loop, &c->io);
+    ev_set_cb(&c->idle_timer, on_kidle_expired);
+    ev_timer_set(&c->idle_timer, timeout, 0.);
+    ev_timer_start(p->loop, &c->idle_timer);
+    ev_unref(p->loop);
+    ev_unref(p->loop);
+}
+
 int mg_upstream_open(const struct sockaddr *sa, socklen_t salen, mg_upstream_conn_t **out)
 {
     *out = NULL;

@@ -44,9 +44,12 @@ struct mg_upstream_conn_s {
     bool connecting;     /* counted in its node's `connecting` until the connect's result */
     double idle_since;   /* loop time it was pooled */
     mg_upstream_t *up;   /* borrowed; NULL outside any upstream (mg_upstream_open) */
-    /* per-node idle list (newest first) and the upstream-wide LRU (oldest last) */
+    /* per-node idle list (newest first) and the upstream-wide LRU (oldest last); in a
+     * keyed pool, lru_* link its idle list (newest first) */
     mg_upstream_conn_t *node_prev, *node_next;
     mg_upstream_conn_t *lru_prev, *lru_next;
+    struct mg_upstream_kpool_s *kpool; /* the keyed pool it idles in, or NULL */
+    char *kkey;                        /* ... under this key (owned while pooled) */
 };
 
 typedef struct {
@@ -174,6 +177,37 @@ void mg_upstream_try_end(mg_upstream_t *u, int node, bool failed, double seconds
  * max_connections (or, called until false, all of them: a draining worker). True when
  * there was one. */
 bool mg_upstream_evict_idle(mg_upstream_t *u);
+
+/* ---- keyed pools: idle keep-alive connections outside any upstream ----
+ *
+ * Connections opened with mg_upstream_open() (mg.http's, to any address) kept idle
+ * under a key the user makes (what makes two connections interchangeable: scheme,
+ * host, port, address, TLS name and verification), with the same care as the nodes'
+ * pools: watched for EOF and stray bytes while idle (closed then), probed before reuse
+ * once idle MG_UPSTREAM_PROBE_AFTER, closed at their idle timeout, bounded per key and
+ * in total (the oldest goes first). Their watchers never keep the loop alive. */
+typedef struct mg_upstream_kpool_s mg_upstream_kpool_t;
+
+/* A pool on `loop` holding at most `max_idle` connections. NULL on out of memory. */
+mg_upstream_kpool_t *mg_upstream_kpool_create(struct ev_loop *loop, size_t max_idle);
+
+/* Closes every idle connection and frees the pool. */
+void mg_upstream_kpool_destroy(mg_upstream_kpool_t *p);
+
+/* Takes the newest idle connection under `key` that still looks alive (stale ones met
+ * are closed): owned by the caller, watchers stopped, `reused` set. NULL when none. */
+mg_upstream_conn_t *mg_upstream_kpool_acquire(mg_upstream_kpool_t *p, const char *key);
+
+/* Keeps `c` (a connection of mg_upstream_open(), between exchanges, its watchers
+ * stopped by the caller) idle under `key` (copied) for at most `timeout` seconds, the
+ * key holding at most `per_key` (the oldest of the key is closed to make room, and the
+ * pool's oldest when it is full). Closes it instead when it cannot be kept. Taken
+ * either way. */
+void mg_upstream_kpool_put(mg_upstream_kpool_t *p, mg_upstream_conn_t *c, const char *key,
+                           double timeout, size_t per_key);
+
+/* Idle connections in the pool now. */
+size_t mg_upstream_kpool_count(const mg_upstream_kpool_t *p);
 
 /* "ip:port" text of a node: as configured, or the address a name resolved to
  * (borrowed from the runtime). */

@@ -12,7 +12,8 @@ if not pcall(ffi.typeof, "struct mg_lua_http_marker") then
 struct mg_lua_http_marker { int unused; };
 int mg_lua_http(mg_lua_task_t *t, const char *method, const char *url, const char *headers,
                 size_t hlen, const char *body, size_t blen, int has_body, double timeout,
-                size_t max_body, int ssl_verify, const char *ssl_server_name, const char **err);
+                size_t max_body, int ssl_verify, const char *ssl_server_name, int keepalive,
+                double keepalive_timeout, int keepalive_pool, const char **err);
 const char *mg_lua_http_error(mg_lua_task_t *t);
 int mg_lua_http_status(mg_lua_task_t *t);
 int mg_lua_http_body(mg_lua_task_t *t, mg_str_t *out);
@@ -83,9 +84,21 @@ local function call(t, opts)
     if sni ~= nil and (type(sni) ~= "string" or not sni:match("^[%w.:_-]+$")) then
         return nil, "bad ssl_server_name"
     end
+    local ka, ka_timeout, ka_pool = opts.keepalive, opts.keepalive_timeout or 60000,
+        opts.keepalive_pool or 16
+    if ka ~= nil and type(ka) ~= "boolean" then
+        return nil, "keepalive must be a boolean"
+    end
+    if type(ka_timeout) ~= "number" or ka_timeout <= 0 then
+        return nil, "keepalive_timeout must be a number of milliseconds > 0"
+    end
+    if type(ka_pool) ~= "number" or ka_pool < 1 or ka_pool > 256 or ka_pool % 1 ~= 0 then
+        return nil, "keepalive_pool must be an integer 1-256"
+    end
     local rc = C.mg_lua_http(t, method, opts.url, hb, #hb, body, body and #body or 0,
         (body ~= nil or method == "POST" or method == "PUT" or method == "PATCH") and 1 or 0,
-        timeout, max_body, verify == false and 0 or 1, sni, errp)
+        timeout, max_body, verify == false and 0 or 1, sni, ka == false and 0 or 1,
+        ka_timeout / 1000, ka_pool, errp)
     if rc ~= cffi.AGAIN then
         return nil, ffi.string(errp[0])
     end
@@ -118,6 +131,8 @@ end
 -- mg.http.request{ method =, url =, headers =, body =, timeout = ms (5000),
 -- max_body = bytes (1 MiB), ssl_verify = true (https: the system's CAs),
 -- ssl_server_name = the URL's host (https: SNI and the name checked),
+-- keepalive = true (pool the connection), keepalive_timeout = ms idle (60000),
+-- keepalive_pool = idle connections kept for this host (16),
 -- callback = function(res, err) (log phase) }
 -- → res { status, headers (lower-case names), body } or nil, err.
 function M.request(opts)

@@ -105,3 +105,28 @@ GET /x
 --- response_body
 ssl_verify must be a boolean
 bad ssl_server_name
+
+
+
+=== TEST 5: keep-alive over TLS: calls to one host reuse the connection (no new handshake); another TLS name or verification gets its own
+--- yaml_config eval
+(main::conf(('{ url = "' . main::url('127.0.0.1', 'good') . '" }') x 3,
+            '{ url = "' . main::url('localhost', 'good') . '", ssl_server_name = "upstream.test" }',
+            '{ url = "' . main::url('127.0.0.1', 'good') . '", ssl_verify = false }',
+            '{ url = "' . main::url('127.0.0.1', 'good') . '", keepalive = false }'))[0]
+--- lua_plugins eval
+(main::conf(('{ url = "' . main::url('127.0.0.1', 'good') . '" }') x 3,
+            '{ url = "' . main::url('localhost', 'good') . '", ssl_server_name = "upstream.test" }',
+            '{ url = "' . main::url('127.0.0.1', 'good') . '", ssl_verify = false }',
+            '{ url = "' . main::url('127.0.0.1', 'good') . '", keepalive = false }'))[1]
+--- request
+GET /x
+--- error_code: 200
+--- response_body_like
+^200 sni= conn=(\d+) req=1 reused=\. cn=
+200 sni= conn=\1 req=2 reused=\. cn=
+200 sni= conn=\1 req=3 reused=\. cn=
+200 sni=upstream\.test conn=(?!\1)\d+ req=1 reused=\. cn=
+200 sni= conn=(?!\1)\d+ req=1 reused=\. cn=
+200 sni= conn=(?!\1)\d+ req=1 reused=\. cn=
+$

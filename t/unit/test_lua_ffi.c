@@ -476,6 +476,11 @@ static const field_t FIELDS[] = {
     FIELD(mg_rl_result_t, reset),
     FIELD(mg_rl_result_t, retry_after),
     FIELD(mg_rl_result_t, delay),
+    FIELD(mg_lua_redis_item_t, type),
+    FIELD(mg_lua_redis_item_t, n),
+    FIELD(mg_lua_redis_item_t, integer),
+    FIELD(mg_lua_redis_item_t, str),
+    FIELD(mg_lua_redis_item_t, len),
 };
 
 static const struct {
@@ -486,6 +491,7 @@ static const struct {
     {"mg_shdict_val_t", sizeof(mg_shdict_val_t)},
     {"mg_rl_conf_t", sizeof(mg_rl_conf_t)},
     {"mg_rl_result_t", sizeof(mg_rl_result_t)},
+    {"mg_lua_redis_item_t", sizeof(mg_lua_redis_item_t)},
 };
 
 /* How LuaJIT lays out field f of T: "offset span kind size". The kind is what the

@@ -1,4 +1,4 @@
-/* deps: ratelimit_cluster ratelimit_approx ratelimit_scripts redis log log_format log_template log_syslog pool str metrics_store */
+/* deps: ratelimit_cluster ratelimit_approx ratelimit_scripts redis redis_cmd log log_format log_template log_syslog pool str metrics_store */
 /*
  * Cluster limits against a real redis-server started by the test on a free port
  * (stopped by pid at the end; it also dies with the test process). Without

@@ -37,6 +37,7 @@ ROUTES = {
     "echo": "/echo/",
     "auth": "/private/",
     "call": "/call/",
+    "redis": "/redis/",
     "filter": "/filter/",
     "websocket": "/ws/",
     "reroute": "/reroute/",
@@ -116,7 +117,8 @@ def free_port():
 class Gateway:
     """One moongate master started from `binary` on a fresh root; ports set at init."""
 
-    def __init__(self, binary, root, up_port, dead_port, hole_port, tls=True, dns_port=None):
+    def __init__(self, binary, root, up_port, dead_port, hole_port, tls=True, dns_port=None,
+                 redis_port=None):
         self.binary = binary
         self.root = root
         self.port = free_port()
@@ -126,7 +128,8 @@ class Gateway:
         self.tls_files = None  # the certificates' paths, once made (write_root)
         self.ports = dict(port=self.port, admin_port=self.admin_port, up_port=up_port,
                           dead_port=dead_port, hole_port=hole_port,
-                          dns_port=dns_port if dns_port is not None else dead_port)
+                          dns_port=dns_port if dns_port is not None else dead_port,
+                          redis_port=redis_port if redis_port is not None else dead_port)
         self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20, listen=self.listen_yaml(),
                          tls_section="", trusted=json.dumps(ppfuzz.TRUSTED),
                          access_log=ACCESS_LOGS[0], trace_ratio=1, trace_port=up_port)

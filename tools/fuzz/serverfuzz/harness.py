@@ -5,9 +5,9 @@ import os
 import signal
 import time
 
-from . import client, dnsfuzz, gateway, upstream
+from . import client, dnsfuzz, gateway, redisfuzz, upstream
 
-_dns_pids = []  # the name servers started, ended with the upstream
+_dns_pids = []  # the name servers (and the Redis) started, ended with the upstream
 
 
 def start_all(binary, root, seed, lifetime, tls=True):
@@ -17,7 +17,10 @@ def start_all(binary, root, seed, lifetime, tls=True):
     up_pid, up_port, dead_port, hole_port, hole = upstream.start(seed, lifetime)
     dns_pid, dns_port = dnsfuzz.start(seed, up_port, lifetime)
     _dns_pids.append(dns_pid)
-    gw = gateway.Gateway(binary, root, up_port, dead_port, hole_port, tls=tls, dns_port=dns_port)
+    redis_pid, redis_port = redisfuzz.start(seed, lifetime)
+    _dns_pids.append(redis_pid)
+    gw = gateway.Gateway(binary, root, up_port, dead_port, hole_port, tls=tls, dns_port=dns_port,
+                         redis_port=redis_port)
     gw.write_root()
     try:
         gw.start()

@@ -19,6 +19,7 @@ from .refuzz import re_seeds
 from .upstreamfuzz import upstream_seeds
 from .wsfuzz import ws_seeds
 from .cryptofuzz import crypto_seeds
+from . import redisfuzz
 
 P = b"POST / HTTP/1.1\r\nHost: a\r\n"
 
@@ -464,6 +465,12 @@ def platform_seeds():
     for key in (b"env-fuzz-tag", b"file-${literal}-fuzz-token", b"env-${MG_FUZZ_TAG}"):
         out.append(("secret-key-" + key.decode(),
                     [req(b"GET", b"/private/x", [b"apikey: " + key])]))
+def redis_seeds():
+    """The mg.redis route (redisfuzz.py answers): single commands, pipelines, a pipeline
+    of 100 commands, and requests abandoned while their commands are in flight."""
+    out = [("redis" + p.decode(), [req(b"GET", p)]) for p in redisfuzz.redis_paths()]
+    out.append(("redis-keepalive", [req(b"GET", b"/redis/get") + req(b"GET", b"/redis/pipe")
+                                    + req(b"GET", b"/redis/many")]))
     return out
 
 
@@ -480,5 +487,6 @@ def all_seeds():
     main += crypto_seeds(req)
     main += upstream_seeds(req)
     main += platform_seeds()
+    main += redis_seeds()
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
