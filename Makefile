@@ -25,7 +25,7 @@ ALL_CFLAGS = $(CFLAGS) $(SAN) -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -pth
              $(LAYERS:%=-I core/%) -I $(LLHTTP_INC_DIR) -I /usr/include/hiredis -I /usr/include/luajit-2.1 \
              -DMG_LUA_DIR_DEFAULT='"$(PREFIX)/share/moongate/lua"'
 # -Wl,-E exports core's mg_* functions so that the Lua side reaches them through ffi.C.
-LDLIBS    := -Wl,-E -lluajit-5.1 -lev -lyaml -lhiredis -lcares -lssl -lcrypto -lpthread -lm -ldl
+LDLIBS    := -Wl,-E -lluajit-5.1 -lev -lyaml -lhiredis -lcares -lpcre2-8 -lssl -lcrypto -lpthread -lm -ldl
 CHECK_LIBS := -lcheck_pic -lsubunit -lrt -lm -lpthread
 
 CORE_SRC  := $(filter-out core/master/main.c,$(foreach l,$(LAYERS),$(wildcard core/$(l)/*.c)))

@@ -311,6 +311,8 @@ typedef struct {
     double cpu_budget;    /* CPU time one phase of one request may take, default 50 ms */
     size_t memory_limit;  /* bytes per Lua state, default 64 MiB */
     double stall_timeout; /* a worker loop stuck this long is replaced, default 2 s */
+    int regex_cache_size;  /* compiled mg.re patterns kept per worker, default 1024 */
+    int regex_match_limit; /* PCRE2 match limit of mg.re and path_regex, default 1e6 */
 } mg_lua_conf_t;
 
 /* A plugin's source code, read by mg_conf_read_plugins() so that every worker compiles

@@ -281,10 +281,22 @@ static int on_lua_stall(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
                        &c->conf->lua.stall_timeout);
 }
 
+static int on_lua_regex_cache(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 1, 1000000, &c->conf->lua.regex_cache_size);
+}
+
+static int on_lua_regex_limit(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    return mg__conf_int(c, v, 1000, 1000000000, &c->conf->lua.regex_match_limit);
+}
+
 static const mg__conf_field_t lua_fields[] = {
     {"cpu_budget", on_lua_cpu, NULL},
     {"memory_limit", on_lua_memory, NULL},
     {"stall_timeout", on_lua_stall, NULL},
+    {"regex_cache_size", on_lua_regex_cache, NULL},
+    {"regex_match_limit", on_lua_regex_limit, NULL},
 };
 
 int mg__conf_on_lua(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)

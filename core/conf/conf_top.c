@@ -428,7 +428,11 @@ static void set_defaults(mg__conf_ctx_t *c)
     mg__conf_tls_defaults(&conf->tls);
     conf->resolver = (mg_resolver_conf_t){.valid = 0, .timeout = 5};
     mg__conf_metrics_defaults(conf);
-    conf->lua = (mg_lua_conf_t){.cpu_budget = 0.05, .memory_limit = 64u << 20, .stall_timeout = 2};
+    conf->lua = (mg_lua_conf_t){.cpu_budget = 0.05,
+                                .memory_limit = 64u << 20,
+                                .stall_timeout = 2,
+                                .regex_cache_size = 1024,
+                                .regex_match_limit = 1000000};
     conf->plugins_dirs = mg_pool_calloc(c->pool, sizeof(const char *));
     if (conf->plugins_dirs != NULL) {
         conf->plugins_dirs[0] = mg__conf_abspath(c, "plugins");

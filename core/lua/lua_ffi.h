@@ -313,4 +313,27 @@ int mg_lua_cidr_match(const mg_lua_cidr_t *m, const char *addr, size_t len);
 int mg_lua_cidr_count(const mg_lua_cidr_t *m);
 /* ffi:end */
 
+/* ---- core/lua/lua_re.c: mg.re (lua/moongate/re.lua) ---- */
+
+/* ffi:begin lua/moongate/re.lua */
+typedef struct mg_regex_s mg_regex_t;
+/* The worker's compiled pattern for (pat, flags: base/regex.h's MG_RE_* bits),
+ * compiled and cached on first use; borrowed until the next call that compiles. info[0]
+ * is its number of capturing groups, info[1] of named ones. NULL when it does not
+ * compile: PCRE2's message in *err (valid until the next failure) and the offset in
+ * the pattern in *erroff. */
+mg_regex_t *mg_lua_re_get(const char *pat, size_t plen, unsigned flags, int *info,
+                          const char **err, size_t *erroff);
+/* Matches re on s[0..len) from byte `start`: the pairs set (> 0) with ov (2 ints per
+ * group, captures + 1 groups, -1 for a group that took no part) filled, 0 for no
+ * match, -1 with a static reason in *err (the match limit, bad UTF-8, a bad start). */
+int mg_lua_re_exec(mg_regex_t *re, const char *s, size_t len, size_t start, int *ov,
+                   const char **err);
+/* The i-th named group (0-based): MG_OK with its NUL-terminated name borrowed from re
+ * and its number, MG_DECLINED past the end. */
+int mg_lua_re_name_at(mg_regex_t *re, int i, const char **name, int *group);
+/* Patterns in the worker's cache. */
+size_t mg_lua_re_cache_count(void);
+/* ffi:end */
+
 #endif

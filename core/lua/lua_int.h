@@ -181,6 +181,9 @@ void mg__lua_metrics_kill(mg_lua_t *lua, int32_t where);
 /* lua_http.c: drops the task's HTTP call, if any (no callback after this). */
 void mg__lua_http_cancel(mg_lua_task_t *t);
 
+/* lua_re.c: the worker's mg.re cache size and match limit from conf->lua. */
+void mg__lua_re_conf(const mg_conf_t *conf);
+
 /* lua_api.c */
 /* Copies `s` into the request pool (NULL on failure). */
 char *mg__lua_pool_copy(mg_lua_task_t *t, const char *s, size_t len);

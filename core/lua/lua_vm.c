@@ -370,6 +370,7 @@ mg_lua_t *mg_lua_create(const mg_conf_t *conf, mg_worker_t *w, uint64_t gen_id, 
     /* plugin code runs while loading: within a time limit, like every phase. After
      * the libraries: opening the jit library turns the JIT on. */
     luaL_openlibs(lua->L);
+    mg__lua_re_conf(conf);
     if (mg__lua_metrics_create(lua) != MG_OK) {
         snprintf(err, errlen, "out of memory");
         mg_lua_destroy(lua);
