@@ -54,6 +54,15 @@ ROUTES = {
     "buf_off": "/bufoff/",
     "route_http_small": "/hdrs/",
     "route_http_big": "/bigbody/",
+    "cors": "/cors/",
+    "cors_any": "/corsany/",
+    "ip_restriction": "/ipr/",
+    "redirect": "/redir/",
+    "https": "/https/",
+    "mirror": "/mirror/",
+    "mirror_dead": "/mirrordead/",
+    "rewrite_body": "/rr/",
+    "rewrite_5xx": "/rr5/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
