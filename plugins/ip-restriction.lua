@@ -118,9 +118,4 @@ return {
     description = "allows or denies clients by IPv4/IPv6 CIDR ranges",
     schema = schema,
     rewrite = rewrite,
-    _count = function(conf)
-        local m = compiled(conf)
-        return m.allow and C.mg_lua_cidr_count(m.allow) or 0,
-            m.deny and C.mg_lua_cidr_count(m.deny) or 0
-    end,
 }

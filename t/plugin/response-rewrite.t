@@ -264,3 +264,33 @@ routes:
 --- must_die
 --- error_log eval
 [qr{routes\[0\]\.plugins\.response-rewrite\.headers\.remove\[0\]: "Content-Length" is managed by the gateway}]
+
+
+
+=== TEST 12: an answer without a body gets the new body; a plugin's own answer too
+--- yaml_config
+routes:
+  - name: empty
+    paths: ["/empty"]
+    return: { status: 200 }
+    plugins:
+      response-rewrite: { body: "filled\n" }
+  - name: own
+    paths: ["/own"]
+    plugins:
+      echo: {}
+      response-rewrite: { status_code: 202, body: "mine\n", headers: { add: { X-Id: "$request_id" } } }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $r = $t->request("GET /empty", []);
+    is($r->{status}, 200, 'status');
+    is($r->{body}, "filled\n", 'an empty answer gets the body');
+    is(main::framed_ok($r), '', 'framing');
+    $r = $t->request("GET /own", ["X-Request-Id: abc-123"]);
+    is($r->{status}, 202, 'status of a plugin answer changed');
+    is($r->{body}, "mine\n", 'its body replaced');
+    is($r->{headers}{'x-id'}, 'abc-123', '$request_id');
+    is(main::framed_ok($r), '', 'framing');
+    1;
+}
