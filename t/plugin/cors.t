@@ -340,7 +340,11 @@ sub {
             '--disable-extensions', '--no-proxy-server', '--metrics-recording-only',
             '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
             "--user-data-dir=$profile", '--virtual-time-budget=20000', '--dump-dom', $url);
+        # chromium's own chatter (D-Bus, GPU) goes to a file of the server root
+        open my $saved, '>&', \*STDERR or die "dup: $!";
+        open STDERR, '>', "$profile.log" or die "$profile.log: $!";
         open my $fh, '-|', @cmd or die "chromium: $!";
+        open STDERR, '>&', $saved or die "restore: $!";
         local $/;
         my $dom = <$fh> // '';
         close $fh;
