@@ -120,5 +120,5 @@ clean:
 bench-router: $(BUILD)/bench_router
 	$(BUILD)/bench_router
 
-$(BUILD)/bench_router: tools/bench_router.c $(BUILD)/core/http/router.o $(BUILD)/core/conf/route_pattern.o $(BUILD)/core/base/pool.o $(BUILD)/core/base/str.o
-	$(CC) $(ALL_CFLAGS) $(WARN) -o $@ $^
+$(BUILD)/bench_router: tools/bench_router.c $(BUILD)/core/http/router.o $(BUILD)/core/conf/route_pattern.o $(BUILD)/core/base/regexp.o $(BUILD)/core/base/pool.o $(BUILD)/core/base/str.o
+	$(CC) $(ALL_CFLAGS) $(WARN) -o $@ $^ -lpcre2-8

@@ -392,8 +392,12 @@ struct mg_route_conf_s {
     uint64_t methods;   /* bit (1 << llhttp_method_t); 0 = any method */
     const char **hosts; /* exact "a.com" or wildcard "*.a.com"; none = any host */
     size_t nhosts;
-    const char **paths; /* "/a/{id}/b", "/static/\*"; at least one */
+    const char **paths; /* "/a/{id}/b", "/static/\*"; none when only path_regex is set */
     size_t npaths;
+    /* `path_regex:` a PCRE2 pattern over the normalised path (its named groups are the
+     * route's params), checked at load; NULL when the route has none. At least one of
+     * paths and path_regex is set. */
+    const char *path_regex;
     mg_upstream_conf_t *upstream; /* NULL when `ret` is set */
     mg_return_conf_t *ret;        /* `return:` block, or NULL */
     int priority;                 /* tie-breaker, higher wins, default 0 */

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "conf_int.h"
+#include "regexp.h"
 #include "route_pattern.h"
 #include "llhttp.h"
 
@@ -500,6 +501,39 @@ static int on_rt_paths(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return read_strings(c, v, "path", mg_route_path_problem, &r->paths, &r->npaths);
 }
 
+/* `path_regex:` compiles, has at most MG_ROUTE_MAX_PARAMS named groups and can match
+ * some path (regexp.h's mg_regex_path_problem). The router compiles it again per
+ * generation. */
+static int on_rt_path_regex(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
+{
+    mg_route_conf_t *r = obj;
+    const char *pat;
+    if (mg__conf_str(c, v, &pat) != MG_OK) {
+        return MG_ERROR;
+    }
+    mg_regex_err_t err;
+    mg_regex_t *re = mg_regex_create(pat, strlen(pat), 0, &err);
+    if (re == NULL) {
+        return mg__conf_fail(c, v, "bad regular expression \"%s\": %s at offset %zu", pat,
+                             err.msg, err.offset);
+    }
+    uint32_t names = mg_regex_name_count(re);
+    mg_regex_destroy(re);
+    if (names > MG_ROUTE_MAX_PARAMS) {
+        return mg__conf_fail(c, v,
+                             "regular expression \"%s\" has %u named groups (at most %d: "
+                             "each becomes a route param)",
+                             pat, names, MG_ROUTE_MAX_PARAMS);
+    }
+    const char *why = mg_regex_path_problem(pat, strlen(pat), 0, MG_ROUTE_REGEX_MAX_PATH);
+    if (why != NULL) {
+        return mg__conf_fail(c, v, "regular expression \"%s\" can never match a path: %s", pat,
+                             why);
+    }
+    r->path_regex = pat;
+    return MG_OK;
+}
+
 /* Route target: upstream or return */
 
 static int on_rt_upstream(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
@@ -640,7 +674,7 @@ static int on_rt_http(mg__conf_ctx_t *c, yaml_node_t *v, void *obj)
     return mg__conf_route_http(c, v, &((mg_route_conf_t *)obj)->http);
 }
 
-enum { RT_NAME, RT_METHODS, RT_HOSTS, RT_PATHS, RT_UPSTREAM, RT_RETURN, RT_PLUGINS };
+enum { RT_NAME, RT_METHODS, RT_HOSTS, RT_PATHS, RT_UPSTREAM, RT_RETURN, RT_PLUGINS, RT_REGEX };
 
 static const mg__conf_field_t route_fields[] = {
     [RT_NAME] = {"name", on_rt_name, NULL},
@@ -650,6 +684,7 @@ static const mg__conf_field_t route_fields[] = {
     [RT_UPSTREAM] = {"upstream", on_rt_upstream, NULL},
     [RT_RETURN] = {"return", on_rt_return, NULL},
     [RT_PLUGINS] = {"plugins", on_rt_plugins, NULL},
+    [RT_REGEX] = {"path_regex", on_rt_path_regex, NULL},
     {"priority", on_rt_priority, NULL},
     {"rate_limit", on_rt_rate_limit, NULL},
     {"websocket", on_rt_websocket, NULL},
@@ -663,9 +698,13 @@ static int read_route(mg__conf_ctx_t *c, yaml_node_t *v, size_t i, mg_route_conf
     uint64_t seen;
     r->tunnel_timeout = 300; /* Envoy's stream idle timeout: a quiet chat outlives a minute */
     mg__conf_buffering_defaults(&r->buffering);
-    if (mg__conf_map(c, v, route_fields, MG_NELEMS(route_fields), r, &seen) != MG_OK ||
-        mg__conf_require(c, v, seen, route_fields, RT_PATHS) != MG_OK) {
+    if (mg__conf_map(c, v, route_fields, MG_NELEMS(route_fields), r, &seen) != MG_OK) {
         return MG_ERROR;
+    }
+    if ((seen & ((UINT64_C(1) << RT_PATHS) | (UINT64_C(1) << RT_REGEX))) == 0) {
+        return mg__conf_fail(c, v,
+                             "missing \"paths\" (path patterns) or \"path_regex\" (a regular "
+                             "expression over the path)");
     }
     uint64_t up = UINT64_C(1) << RT_UPSTREAM, ret = UINT64_C(1) << RT_RETURN;
     /* a route whose plugins answer (echo, say) needs neither */

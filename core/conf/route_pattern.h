@@ -13,6 +13,10 @@
 
 #define MG_ROUTE_MAX_PARAMS 16
 
+/* A path_regex whose every match is longer than this (the largest max_request_line)
+ * can never match. */
+#define MG_ROUTE_REGEX_MAX_PATH (1u << 20)
+
 enum { MG_SEG_EXACT = 0, MG_SEG_PARAM = 1 };
 
 typedef struct {

@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "pool.h"
+#include "regexp.h"
 #include "route_pattern.h"
 
 size_t mg_router_last_visits;
@@ -61,11 +62,25 @@ typedef struct {
     size_t n;
 } host_table_t;
 
+/* A route's path_regex, compiled for this router, with its hosts and named groups. */
+typedef struct {
+    const mg_route_conf_t *route;
+    mg_regex_t *re;
+    mg_str_t *hosts; /* mg_route_host_key()s: "a.com", or ".a.com" for "*.a.com" */
+    bool *host_wild;
+    size_t nhosts;
+    uint32_t nnames;
+    mg_str_t names[MG_ROUTE_MAX_PARAMS];
+    uint32_t groups[MG_ROUTE_MAX_PARAMS];
+} regex_route_t;
+
 struct mg_router_s {
     mg_pool_t *pool;
     node_t *any; /* routes without hosts */
     host_table_t exact;
     host_table_t wild;
+    regex_route_t *regex; /* by priority (higher first), then file order */
+    size_t nregex;
 };
 
 /* One (tree, pattern, route) to insert; sorted so that inserts append in order. */
@@ -291,12 +306,72 @@ static int insert(mg_pool_t *pool, const item_t *it)
     return MG_OK;
 }
 
+static void destroy_regex(void *data)
+{
+    mg_regex_destroy(data);
+}
+
+/* Compiles r's path_regex into rt->regex[rt->nregex++], with its hosts' keys and its
+ * named groups. */
+static int add_regex(mg_router_t *rt, const mg_route_conf_t *r, char *err, size_t errlen)
+{
+    regex_route_t *x = &rt->regex[rt->nregex];
+    mg_regex_err_t e;
+    *x = (regex_route_t){.route = r};
+    x->re = mg_regex_create(r->path_regex, strlen(r->path_regex), 0, &e);
+    if (x->re == NULL || mg_pool_cleanup_add(rt->pool, destroy_regex, x->re) != MG_OK) {
+        mg_regex_destroy(x->re);
+        set_err(err, errlen, r, "path_regex", r->path_regex, x->re ? "out of memory" : e.msg);
+        return MG_ERROR;
+    }
+    x->nnames = mg_regex_name_count(x->re);
+    if (x->nnames > MG_ROUTE_MAX_PARAMS) {
+        set_err(err, errlen, r, "path_regex", r->path_regex, "too many named groups");
+        return MG_ERROR;
+    }
+    for (uint32_t i = 0; i < x->nnames; i++) {
+        const char *name;
+        mg_regex_name_at(x->re, i, &name, &x->groups[i]);
+        x->names[i] = mg_str(name, strlen(name));
+    }
+    x->hosts = mg_pool_calloc(rt->pool, MG_MAX(r->nhosts, 1) * sizeof(mg_str_t));
+    x->host_wild = mg_pool_calloc(rt->pool, MG_MAX(r->nhosts, 1) * sizeof(bool));
+    if (x->hosts == NULL || x->host_wild == NULL) {
+        set_err(err, errlen, r, NULL, NULL, "out of memory");
+        return MG_ERROR;
+    }
+    for (size_t h = 0; h < r->nhosts; h++) {
+        const char *why;
+        const char *key = mg_route_host_key(rt->pool, r->hosts[h], &x->host_wild[h], &why);
+        if (key == NULL) {
+            set_err(err, errlen, r, "host", r->hosts[h], why);
+            return MG_ERROR;
+        }
+        x->hosts[h] = mg_str(key, strlen(key));
+    }
+    x->nhosts = r->nhosts;
+    rt->nregex++;
+    return MG_OK;
+}
+
+static int regex_cmp(const void *pa, const void *pb)
+{
+    const regex_route_t *a = pa, *b = pb;
+    if (a->route->priority != b->route->priority) {
+        return a->route->priority > b->route->priority ? -1 : 1;
+    }
+    return (a->route->index > b->route->index) - (a->route->index < b->route->index);
+}
+
 /* Validates one route and appends an item per (path, host) to items. */
 static int add_route(mg_router_t *rt, const mg_route_conf_t *r, item_t *items, size_t *nitems,
                      char *err, size_t errlen)
 {
-    if (r->npaths == 0) {
-        set_err(err, errlen, r, NULL, NULL, "at least one path is required");
+    if (r->npaths == 0 && r->path_regex == NULL) {
+        set_err(err, errlen, r, NULL, NULL, "at least one path or a path_regex is required");
+        return MG_ERROR;
+    }
+    if (r->path_regex != NULL && add_regex(rt, r, err, errlen) != MG_OK) {
         return MG_ERROR;
     }
     for (size_t p = 0; p < r->npaths; p++) {
@@ -334,13 +409,15 @@ static int add_route(mg_router_t *rt, const mg_route_conf_t *r, item_t *items, s
 static int build(mg_router_t *rt, const mg_route_conf_t *routes, size_t nroutes, char *err,
                  size_t errlen)
 {
-    size_t nhosts = 0, total = 0, nitems = 0;
+    size_t nhosts = 0, total = 0, nitems = 0, nregex = 0;
     for (size_t i = 0; i < nroutes; i++) {
         nhosts += routes[i].nhosts;
         total += routes[i].npaths * MG_MAX(routes[i].nhosts, 1);
+        nregex += routes[i].path_regex != NULL;
     }
+    rt->regex = nregex ? mg_pool_calloc(rt->pool, nregex * sizeof(regex_route_t)) : NULL;
     if (host_table_init(rt->pool, &rt->exact, nhosts) != MG_OK ||
-        host_table_init(rt->pool, &rt->wild, nhosts) != MG_OK) {
+        host_table_init(rt->pool, &rt->wild, nhosts) != MG_OK || (nregex && rt->regex == NULL)) {
         snprintf(err, errlen, "router: out of memory");
         return MG_ERROR;
     }
@@ -355,6 +432,9 @@ static int build(mg_router_t *rt, const mg_route_conf_t *routes, size_t nroutes,
     }
     if (rc == MG_OK) {
         qsort(items, nitems, sizeof(item_t), item_cmp);
+        if (rt->nregex > 1) {
+            qsort(rt->regex, rt->nregex, sizeof(regex_route_t), regex_cmp);
+        }
     }
     for (size_t i = 0; i < nitems && rc == MG_OK; i++) {
         rc = insert(rt->pool, &items[i]);
@@ -410,13 +490,14 @@ void mg_router_destroy(mg_router_t *router)
 
 typedef struct {
     uint64_t method_bit; /* 0 when the method has no bit: only "any method" routes */
+    bool wild;           /* the winner ends with "/\*" */
     size_t nvals;
     mg_str_t vals[MG_ROUTE_MAX_PARAMS];
     mg_route_match_t *m;
 } walk_t;
 
 /* Takes the first leaf whose methods accept the request; fills the match. */
-static bool take(const leaves_t *l, walk_t *w, mg_str_t wild)
+static bool take(const leaves_t *l, walk_t *w, mg_str_t wild, bool is_wild)
 {
     for (uint32_t i = 0; i < l->n; i++) {
         const leaf_t *e = &l->v[i];
@@ -431,6 +512,7 @@ static bool take(const leaves_t *l, walk_t *w, mg_str_t wild)
             m->params[k].value = w->vals[k];
         }
         m->wildcard = wild;
+        w->wild = is_wild;
         return true;
     }
     return false;
@@ -451,7 +533,7 @@ static bool walk(const node_t *n, mg_str_t rest, bool more, walk_t *w)
 {
     mg_router_last_visits++;
     if (!more) {
-        return take(&n->end, w, MG_STR("")) || take(&n->wild, w, mg_str(rest.p, 0));
+        return take(&n->end, w, MG_STR(""), false) || take(&n->wild, w, mg_str(rest.p, 0), true);
     }
     const char *slash = rest.len ? memchr(rest.p, '/', rest.len) : NULL;
     mg_str_t seg = mg_str(rest.p, slash ? (size_t)(slash - rest.p) : rest.len);
@@ -468,7 +550,7 @@ static bool walk(const node_t *n, mg_str_t rest, bool more, walk_t *w)
         }
         w->nvals--;
     }
-    return take(&n->wild, w, rest);
+    return take(&n->wild, w, rest, true);
 }
 
 static bool try_root(const node_t *root, mg_str_t rest, walk_t *w)
@@ -477,21 +559,13 @@ static bool try_root(const node_t *root, mg_str_t rest, walk_t *w)
     return walk(root, rest, true, w);
 }
 
-int mg_router_match(const mg_router_t *router, mg_str_t host, int method, mg_str_t path,
-                    mg_route_match_t *m)
+/* The segment tree over every host bucket that applies. */
+static int tree_match(const mg_router_t *router, mg_str_t host, mg_str_t path, walk_t *w)
 {
-    mg_router_last_visits = 0;
-    if (path.len == 0 || path.p[0] != '/') {
-        return MG_DECLINED;
-    }
-    walk_t w = {.method_bit = (method >= 0 && method < 64) ? 1ULL << method : 0, .m = m};
     mg_str_t rest = mg_str(path.p + 1, path.len - 1);
-    if (host.len > 0 && host.p[host.len - 1] == '.') {
-        host.len--; /* "a.com." names the same host as "a.com" */
-    }
     if (host.len > 0 && router->exact.n > 0) {
         const host_entry_t *e = host_find(&router->exact, host);
-        if (e != NULL && try_root(e->root, rest, &w)) {
+        if (e != NULL && try_root(e->root, rest, w)) {
             return MG_OK;
         }
     }
@@ -502,12 +576,80 @@ int mg_router_match(const mg_router_t *router, mg_str_t host, int method, mg_str
             continue;
         }
         const host_entry_t *e = host_find(&router->wild, mg_str(host.p + i, host.len - i));
-        if (e != NULL && try_root(e->root, rest, &w)) {
+        if (e != NULL && try_root(e->root, rest, w)) {
             return MG_OK;
         }
     }
-    if (try_root(router->any, rest, &w)) {
+    if (try_root(router->any, rest, w)) {
         return MG_OK;
     }
     return MG_DECLINED;
+}
+
+static bool regex_host_ok(const regex_route_t *x, mg_str_t host)
+{
+    if (x->nhosts == 0) {
+        return true;
+    }
+    for (size_t h = 0; h < x->nhosts; h++) {
+        mg_str_t k = x->hosts[h];
+        if (!x->host_wild[h] ? mg_str_caseeq(k, host)
+                             : host.len > k.len &&
+                                   mg_str_caseeq(k, mg_str(host.p + host.len - k.len, k.len))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The first path_regex route (by priority, then file order) whose hosts, methods and
+ * regex accept the request. A match that fails (the match limit) counts as no match. */
+static bool regex_match(const mg_router_t *router, mg_str_t host, uint64_t method_bit,
+                        mg_str_t path, mg_route_match_t *m)
+{
+    for (size_t i = 0; i < router->nregex; i++) {
+        const regex_route_t *x = &router->regex[i];
+        const mg_route_conf_t *r = x->route;
+        if ((r->methods != 0 && (r->methods & method_bit) == 0) || !regex_host_ok(x, host) ||
+            mg_regex_exec(x->re, path.p, path.len, 0) <= 0) {
+            continue;
+        }
+        m->route = r;
+        m->nparams = 0;
+        for (uint32_t k = 0; k < x->nnames; k++) {
+            size_t from, to;
+            if (mg_regex_group(x->re, x->groups[k], &from, &to) == MG_OK) {
+                m->params[m->nparams].name = x->names[k];
+                m->params[m->nparams].value = mg_str(path.p + from, to - from);
+                m->nparams++;
+            }
+        }
+        m->wildcard = (mg_str_t){NULL, 0};
+        return true;
+    }
+    return false;
+}
+
+int mg_router_match(const mg_router_t *router, mg_str_t host, int method, mg_str_t path,
+                    mg_route_match_t *m)
+{
+    mg_router_last_visits = 0;
+    if (path.len == 0 || path.p[0] != '/') {
+        return MG_DECLINED;
+    }
+    walk_t w = {.method_bit = (method >= 0 && method < 64) ? 1ULL << method : 0, .m = m};
+    if (host.len > 0 && host.p[host.len - 1] == '.') {
+        host.len--; /* "a.com." names the same host as "a.com" */
+    }
+    int rc = tree_match(router, host, path, &w);
+    /* regex routes come after exact and parameter patterns, before "/\*" wildcards */
+    if (router->nregex == 0 || (rc == MG_OK && !w.wild)) {
+        return rc;
+    }
+    mg_route_match_t rm;
+    if (regex_match(router, host, w.method_bit, path, &rm)) {
+        *m = rm;
+        return MG_OK;
+    }
+    return rc;
 }

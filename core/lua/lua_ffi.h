@@ -317,7 +317,7 @@ int mg_lua_cidr_count(const mg_lua_cidr_t *m);
 
 /* ffi:begin lua/moongate/re.lua */
 typedef struct mg_regex_s mg_regex_t;
-/* The worker's compiled pattern for (pat, flags: base/regex.h's MG_RE_* bits),
+/* The worker's compiled pattern for (pat, flags: base/regexp.h's MG_RE_* bits),
  * compiled and cached on first use; borrowed until the next call that compiles. info[0]
  * is its number of capturing groups, info[1] of named ones. NULL when it does not
  * compile: PCRE2's message in *err (valid until the next failure) and the offset in

@@ -1,6 +1,6 @@
 /*
  * lua_re.c -- mg.re as Lua reaches it through the FFI (lua/moongate/re.lua): patterns
- * compiled on first use into the worker's cache (base/regex.h), matches whose offsets
+ * compiled on first use into the worker's cache (base/regexp.h), matches whose offsets
  * go into an int array the Lua side owns, and the named groups of a pattern.
  *
  * Nothing here keeps a Lua value or a request: a compiled pattern is borrowed from
@@ -11,7 +11,7 @@
 
 #include "conf.h"
 #include "lua_ffi.h"
-#include "regex.h"
+#include "regexp.h"
 
 #include <limits.h>
 #include <stdio.h>

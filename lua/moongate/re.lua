@@ -39,13 +39,13 @@ size_t mg_lua_re_cache_count(void);
 
 local C = cffi.C
 local ffi_string, ffi_new = ffi.string, ffi.new
-local type, tostring, error, concat, sub, byte, find = type, tostring, error, table.concat,
-    string.sub, string.byte, string.find
+local type, tostring, error, concat, sub, byte, find, ipairs = type, tostring, error,
+    table.concat, string.sub, string.byte, string.find, ipairs
 local tonumber = tonumber
 
 local M = {}
 
--- the MG_RE_* bits of core/base/regex.h
+-- the MG_RE_* bits of core/base/regexp.h
 local BITS = { i = 1, m = 2, s = 4, x = 8, u = 16, a = 32, D = 64, J = 128, o = 0, j = 0 }
 local flag_cache = { [""] = 0 }
 
@@ -333,6 +333,24 @@ local function parse_template(tpl)
     return parts
 end
 
+-- nil when every group the template names is in the pattern, else why not
+local function template_problem(parts, re, pattern, bits, ncap, nn)
+    for k = 1, #parts do
+        local g = type(parts[k]) == "table" and parts[k][1]
+        if type(g) == "number" and g > ncap then
+            return "the replacement names group " .. g .. ", and the pattern has " .. ncap
+        elseif type(g) == "string" then
+            local found = false
+            for _, e in ipairs(nn > 0 and names_of(re, pattern, bits, nn) or {}) do
+                found = found or e[1] == g
+            end
+            if not found then
+                return "the replacement names group \"" .. g .. "\", which the pattern does not have"
+            end
+        end
+    end
+end
+
 local function expand(parts, caps, out, n)
     for k = 1, #parts do
         local p = parts[k]
@@ -341,10 +359,6 @@ local function expand(parts, caps, out, n)
             out[n] = p
         else
             local v = caps[p[1]]
-            if v == nil then
-                error("mg.re: the replacement names group \"" .. tostring(p[1])
-                    .. "\", which the pattern does not have", 4)
-            end
             if v then
                 n = n + 1
                 out[n] = v
@@ -373,6 +387,10 @@ local function subst(fname, subject, pattern, replace, flags, global)
                     return nil, err
                 end
                 templates[replace] = parts
+            end
+            local why = template_problem(parts, re, pattern, bits, ncap, nn)
+            if why then
+                return nil, why
             end
         end
     elseif rtype ~= "function" then

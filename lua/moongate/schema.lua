@@ -263,6 +263,9 @@ local function check_record(def, node, path, where)
     return out
 end
 
+-- absent records being filled with their defaults (a recursive record stops there)
+local expanding = {}
+
 -- `parent` positions the error of a missing required key.
 check_node = function(def, node, path, parent)
     if node == nil or node.kind == "null" then
@@ -276,8 +279,14 @@ check_node = function(def, node, path, parent)
                 col = where and where.col or 0, msg = "missing required key " .. quote(key) }
         end
         if def.type == "record" then
-            -- an absent record gets its defaults, unless it needs keys nobody gave
+            -- an absent record gets its defaults, unless it needs keys nobody gave; a
+            -- record that contains itself (a JSON Schema's `items`) is expanded once
+            if expanding[def] then
+                return nil
+            end
+            expanding[def] = true
             local v, err = check_record(def, nil, path, node or parent)
+            expanding[def] = nil
             if err and parent ~= nil then
                 return nil
             end
@@ -423,10 +432,15 @@ end
 
 -- ---- checking definitions ----
 
-local function validate(def, path)
+-- `seen`: definitions already checked (a definition may contain itself)
+local function validate(def, path, seen)
     if type(def) ~= "table" then
         return nil, path .. ": a field definition must be a table"
     end
+    if seen[def] then
+        return true
+    end
+    seen[def] = true
     for k in pairs(def) do
         if not ATTRS[k] then
             local names = sorted_keys(ATTRS)
@@ -443,7 +457,7 @@ local function validate(def, path)
             return nil, path .. ": a record needs `fields`"
         end
         for _, k in ipairs(sorted_keys(def.fields)) do
-            local ok, err = validate(def.fields[k], path .. ".fields." .. tostring(k))
+            local ok, err = validate(def.fields[k], path .. ".fields." .. tostring(k), seen)
             if not ok then
                 return nil, err
             end
@@ -452,7 +466,7 @@ local function validate(def, path)
         if def.items == nil then
             return nil, path .. ": an array needs `items`"
         end
-        local ok, err = validate(def.items, path .. ".items")
+        local ok, err = validate(def.items, path .. ".items", seen)
         if not ok then
             return nil, err
         end
@@ -460,12 +474,12 @@ local function validate(def, path)
         if def.values == nil then
             return nil, path .. ": a map needs `values`"
         end
-        local ok, err = validate(def.values, path .. ".values")
+        local ok, err = validate(def.values, path .. ".values", seen)
         if not ok then
             return nil, err
         end
         if def.keys ~= nil then
-            ok, err = validate(def.keys, path .. ".keys")
+            ok, err = validate(def.keys, path .. ".keys", seen)
             if not ok then
                 return nil, err
             end
@@ -505,7 +519,7 @@ end
 
 -- true, or nil and a message naming the attribute that is wrong.
 function M.validate_def(def, path)
-    return validate(def, path or "schema")
+    return validate(def, path or "schema", {})
 end
 
 -- ---- field definitions plugins share ----

@@ -1,4 +1,4 @@
-/* deps: conf conf_plugin conf_top conf_access_log log_template log_format conf_value conf_route conf_buffering conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls conf_resolver conf_metrics conf_tracing conf_realip cidr */
+/* deps: conf conf_plugin conf_top conf_access_log log_template log_format conf_value conf_route conf_buffering conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls conf_resolver conf_metrics conf_tracing conf_realip cidr regexp */
 #include <arpa/inet.h>
 #include <check.h>
 #include <limits.h>
@@ -564,7 +564,15 @@ static const struct {
      "routes:\n  - paths: [\"/\"]\n    upstream: u\n    return: { status: 200 }\n",
      5, 5, "routes[0].return", "either \"upstream\" or \"return\", not both"},
     {"routes:\n  - paths: [\"/\"]\n", 2, 5, "routes[0]", "missing \"upstream\""},
-    {"routes:\n  - return: { status: 200 }\n", 2, 5, "routes[0]", "missing required key \"paths\""},
+    {"routes:\n  - return: { status: 200 }\n", 2, 5, "routes[0]",
+     "missing \"paths\" (path patterns) or \"path_regex\""},
+    {"routes:\n  - path_regex: \"a(\"\n    return: { status: 200 }\n", 2, 17, "routes[0].path_regex",
+     "bad regular expression \"a(\": missing closing parenthesis at offset 2"},
+    {"routes:\n  - path_regex: \"^x\"\n    return: { status: 200 }\n", 2, 17, "routes[0].path_regex",
+     "can never match a path"},
+    {"routes:\n  - path_regex: \"\"\n    return: { status: 200 }\n", 2, 17, "routes[0].path_regex",
+     "expected a non-empty string"},
+    {"lua: { regex_cache_size: 0 }\n", 1, 26, "lua.regex_cache_size", "expected an integer from 1"},
     {"routes:\n  - paths: [\"api\"]\n    return: { status: 200 }\n", 2, 13, "routes[0].paths[0]",
      "must start with '/'"},
     {"routes:\n  - paths: [\"/a*\"]\n    return: { status: 200 }\n", 2, 13, "routes[0].paths[0]",

@@ -1,4 +1,4 @@
-/* deps: conf conf_plugin conf_top conf_access_log log_template log_format conf_value conf_route conf_buffering conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls conf_resolver conf_tracing conf_metrics conf_realip cidr */
+/* deps: conf conf_plugin conf_top conf_access_log log_template log_format conf_value conf_route conf_buffering conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls conf_resolver conf_tracing conf_metrics conf_realip cidr regexp */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* deps: ratelimit_algo ratelimit_zone shm shm_lru shdict conf conf_plugin conf_top conf_access_log log_template log_format conf_value conf_route conf_buffering conf_ratelimit conf_balancer conf_health router route_pattern pool str conf_tls conf_resolver conf_metrics conf_tracing conf_realip cidr */
+/* deps: ratelimit_algo ratelimit_zone shm shm_lru shdict conf conf_plugin conf_top conf_access_log log_template log_format conf_value conf_route conf_buffering conf_ratelimit conf_balancer conf_health router route_pattern pool str conf_tls conf_resolver conf_metrics conf_tracing conf_realip cidr regexp */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* deps: router route_pattern pool str */
+/* deps: router route_pattern regexp pool str */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,7 +382,7 @@ START_TEST(test_bad_patterns)
 
     spec_t s[] = {{"nopath", 0, 0, {0}, {0}}};
     ck_assert_ptr_null(build(s, 1));
-    ck_assert_str_eq(errbuf, "route 'nopath': at least one path is required");
+    ck_assert_str_eq(errbuf, "route 'nopath': at least one path or a path_regex is required");
 }
 END_TEST
 
@@ -479,6 +479,55 @@ START_TEST(test_10000_routes_all_match_with_constant_visits)
 }
 END_TEST
 
+/* path_regex routes: named groups as params, after exact/{param} patterns and before
+ * "/\*" wildcards, by priority then file order, filtered by method and host. */
+START_TEST(test_regex_routes)
+{
+    static const char *wild[] = {"/*"}, *exact[] = {"/v1/users/me"}, *hosts[] = {"*.a.com"};
+    mg_route_conf_t rs[5];
+    memset(rs, 0, sizeof(rs));
+    rs[0] = (mg_route_conf_t){.name = "exact", .paths = exact, .npaths = 1, .index = 0};
+    rs[1] = (mg_route_conf_t){.name = "wild", .paths = wild, .npaths = 1, .index = 1};
+    rs[2] = (mg_route_conf_t){
+        .name = "rx", .path_regex = "^/v1/users/(?<id>[0-9]+)(?:/(?<sub>[a-z]+))?$", .index = 2};
+    rs[3] = (mg_route_conf_t){.name = "post", .path_regex = "^/v1/",
+                              .methods = M(POST), .priority = 3, .index = 3};
+    rs[4] = (mg_route_conf_t){
+        .name = "hosted", .path_regex = "^/h", .hosts = hosts, .nhosts = 1, .index = 4};
+    mg_router_t *rt = mg_router_create_from(rs, 5, errbuf, sizeof(errbuf));
+    ck_assert_msg(rt != NULL, "%s", errbuf);
+    ck_assert_str_eq(hit(rt, "", HTTP_GET, "/v1/users/me"), "exact");
+    ck_assert_str_eq(hit(rt, "", HTTP_GET, "/v1/users/42/orders"), "rx");
+    ck_assert_uint_eq(mt.nparams, 2);
+    ck_assert(mg_str_eq(mt.params[0].name, MG_STR("id")));
+    ck_assert(mg_str_eq(mt.params[0].value, MG_STR("42")));
+    ck_assert(mg_str_eq(mt.params[1].name, MG_STR("sub")));
+    ck_assert(mg_str_eq(mt.params[1].value, MG_STR("orders")));
+    ck_assert_ptr_null(mt.wildcard.p);
+    ck_assert_str_eq(hit(rt, "", HTTP_GET, "/v1/users/42"), "rx");
+    ck_assert_uint_eq(mt.nparams, 1); /* a group that took no part is no param */
+    ck_assert_str_eq(hit(rt, "", HTTP_POST, "/v1/users/42"), "post"); /* priority */
+    ck_assert_str_eq(hit(rt, "", HTTP_GET, "/v1/users/x"), "wild");
+    ck_assert_str_eq(hit(rt, "x.a.com", HTTP_GET, "/h1"), "hosted");
+    ck_assert_str_eq(hit(rt, "X.A.COM.", HTTP_GET, "/h1"), "hosted");
+    ck_assert_str_eq(hit(rt, "a.com", HTTP_GET, "/h1"), "wild");
+    mg_router_destroy(rt);
+
+    /* with no wildcard to fall back on, a regex miss is a 404 */
+    rt = mg_router_create_from(rs + 2, 1, errbuf, sizeof(errbuf));
+    ck_assert_ptr_null(hit(rt, "", HTTP_GET, "/v1/users/"));
+    mg_router_destroy(rt);
+
+    /* a route needs a path or a regex; a bad regex names the route */
+    mg_route_conf_t bad = {.name = "bad", .path_regex = "(", .index = 0};
+    ck_assert_ptr_null(mg_router_create_from(&bad, 1, errbuf, sizeof(errbuf)));
+    ck_assert_ptr_nonnull(strstr(errbuf, "route 'bad' path_regex '('"));
+    mg_route_conf_t none = {.name = "none"};
+    ck_assert_ptr_null(mg_router_create_from(&none, 1, errbuf, sizeof(errbuf)));
+    ck_assert_ptr_nonnull(strstr(errbuf, "path_regex"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("router");
@@ -495,6 +544,7 @@ int main(void)
     tcase_add_test(tc, test_bad_patterns);
     tcase_add_test(tc, test_create_from_conf_and_empty);
     tcase_add_test(tc, test_10000_routes_all_match_with_constant_visits);
+    tcase_add_test(tc, test_regex_routes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

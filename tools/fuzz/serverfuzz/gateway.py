@@ -63,6 +63,11 @@ ROUTES = {
     "mirror_dead": "/mirrordead/",
     "rewrite_body": "/rr/",
     "rewrite_5xx": "/rr5/",
+    "regex_proxy": "/rx/",
+    "regex_ext": "/rxf/",
+    "regex_slow": "/rxslow/",
+    "regex_lua": "/relua/",
+    "validation": "/rv/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -16,6 +16,7 @@ import ssl
 from . import ppfuzz
 from .gateway import ROUTES
 from .trafficfuzz import traffic_seeds
+from .refuzz import re_seeds
 from .wsfuzz import ws_seeds
 
 P = b"POST / HTTP/1.1\r\nHost: a\r\n"
@@ -458,5 +459,6 @@ def all_seeds():
     main += buffering_seeds()
     main += interop_seeds()
     main += traffic_seeds(req)
+    main += re_seeds(req)
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()

@@ -1,5 +1,5 @@
 /*
- * regex.h -- Perl-compatible regular expressions on PCRE2: compile with flags, JIT,
+ * regexp.h -- Perl-compatible regular expressions on PCRE2: compile with flags, JIT,
  * match with a reusable match-data block, named groups, limits against catastrophic
  * backtracking, and a bounded LRU cache of compiled patterns.
  *
@@ -11,8 +11,8 @@
  * reused by every match on it, so a match never allocates. Nothing here is
  * thread-safe.
  */
-#ifndef MG_REGEX_H
-#define MG_REGEX_H
+#ifndef MG_REGEXP_H
+#define MG_REGEXP_H
 
 #include "mg_core.h"
 
@@ -87,8 +87,9 @@ void mg_regex_info(const mg_regex_t *re, mg_regex_info_t *out);
 /* Why a pattern (which compiles with `flags`) can never match a URL path (a NUL-terminated static
  * reason), or NULL when it might: it cannot match a path that starts with '/', of at
  * most `max_len` bytes, or it cannot match at all ((*FAIL), an empty class). The test
- * is PCRE2's pattern information plus a hard partial match on the empty text (with
- * start-of-match shortcuts off); a NULL is no proof that it matches anything. */
+ * is PCRE2's pattern information (minimum length, anchoring, first code unit) plus a
+ * bounded search of texts with partial matches (explore() in regexp.c); a NULL is no
+ * proof that it matches anything. */
 const char *mg_regex_path_problem(const char *pat, size_t len, unsigned flags, size_t max_len);
 
 /* The process's limits for every match from now on: PCRE2's match limit (steps of

@@ -1,10 +1,10 @@
 /*
- * regex.c -- PCRE2 (8-bit code units) behind a small API: compiled patterns with
+ * regexp.c -- PCRE2 (8-bit code units) behind a small API: compiled patterns with
  * their own match data, one match context and JIT stack per process, and an LRU
  * cache of compiled patterns (hash table + recency list).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "regex.h"
+#include "regexp.h"
 
 #include <pcre2.h>
 #include <stdio.h>
@@ -215,6 +215,77 @@ void mg_regex_info(const mg_regex_t *re, mg_regex_info_t *out)
     out->jit = re->jit;
 }
 
+/* Texts tried by explore(): at most PROBE_BUDGET matches, PROBE_DEPTH bytes long. */
+#define PROBE_BUDGET 4096
+#define PROBE_DEPTH 48
+
+typedef struct {
+    unsigned char t[PROBE_DEPTH];
+    uint8_t len, off; /* the match starts at t[off]: t[0] is context when off is 1 */
+} probe_t;
+
+/* Whether some path can match re (compiled without start-of-match shortcuts): 1 yes
+ * or maybe, 0 no. A breadth-first search over texts, each matched from its start
+ * offset, anchored there, with a soft partial match: a complete match ends the
+ * search, a partial one (the text could go on into a match) is extended by every
+ * byte, a failure drops the text. The roots: "/" from offset 0 (a path's start) and,
+ * for a pattern not anchored, a match starting after '/' or after a word character
+ * ("/" and "a" as context). When no text is left, nothing can match; when the budget
+ * or the depth runs out, the answer is maybe. The caller skips patterns that look
+ * behind (a probe lacks the text before its context byte). */
+static int explore(mg_regex_t *re, bool anchored)
+{
+    pcre2_match_context *mctx = match_ctx();
+    probe_t *cur = malloc(PROBE_BUDGET * sizeof(probe_t));
+    probe_t *next = malloc(PROBE_BUDGET * sizeof(probe_t));
+    int verdict = 1;
+    if (mctx == NULL || cur == NULL || next == NULL) {
+        goto done;
+    }
+    size_t ncur = 0, tried = 0;
+    cur[ncur++] = (probe_t){.t = {'/'}, .len = 1, .off = 0};
+    if (!anchored) {
+        cur[ncur++] = (probe_t){.t = {'/'}, .len = 1, .off = 1};
+        cur[ncur++] = (probe_t){.t = {'a'}, .len = 1, .off = 1};
+        for (int c = 0; c < 256; c++) {
+            cur[ncur++] = (probe_t){.t = {'/', (unsigned char)c}, .len = 2, .off = 1};
+            cur[ncur++] = (probe_t){.t = {'a', (unsigned char)c}, .len = 2, .off = 1};
+        }
+    }
+    while (ncur > 0) {
+        size_t nnext = 0;
+        for (size_t i = 0; i < ncur; i++) {
+            if (++tried > PROBE_BUDGET) {
+                goto done;
+            }
+            int rc = pcre2_match(re->code, cur[i].t, cur[i].len, cur[i].off,
+                                 PCRE2_PARTIAL_SOFT | PCRE2_NO_JIT | PCRE2_ANCHORED, re->md,
+                                 mctx);
+            if (rc == PCRE2_ERROR_NOMATCH) {
+                continue;
+            }
+            if (rc != PCRE2_ERROR_PARTIAL || cur[i].len == PROBE_DEPTH ||
+                nnext + 256 > PROBE_BUDGET) {
+                goto done; /* a match, a limit hit, or no room to look further: maybe */
+            }
+            for (int c = 0; c < 256; c++) {
+                next[nnext] = cur[i];
+                next[nnext].t[next[nnext].len++] = (unsigned char)c;
+                nnext++;
+            }
+        }
+        probe_t *tmp = cur;
+        cur = next;
+        next = tmp;
+        ncur = nnext;
+    }
+    verdict = 0;
+done:
+    free(cur);
+    free(next);
+    return verdict;
+}
+
 const char *mg_regex_path_problem(const char *pat, size_t len, unsigned flags, size_t max_len)
 {
     mg_regex_err_t err;
@@ -235,30 +306,13 @@ const char *mg_regex_path_problem(const char *pat, size_t len, unsigned flags, s
     if ((re = mg_regex_create(pat, len, flags | MG_RE_NO_START_OPT, &err)) == NULL) {
         return NULL;
     }
-    /* Hard partial matches on the texts "/", "/c", "ac" and "c" for every byte c, without
-     * start-of-match shortcuts: when none even begins a match, no text can ((*FAIL),
-     * a class that matches nothing, a contradiction before the first character). A
-     * pattern that looks behind is not judged (its probes lack the text before). */
     uint32_t behind = 0;
     pcre2_pattern_info(re->code, PCRE2_INFO_MAXLOOKBEHIND, &behind);
-    int rc = behind > 0 || match_ctx() == NULL
-                 ? 0
-                 : pcre2_match(re->code, (PCRE2_SPTR) "/", 1, 0,
-                               PCRE2_PARTIAL_HARD | PCRE2_NO_JIT, re->md, match_ctx());
-    /* an anchored pattern starts where the path does: only "/..." texts count */
-    int ntexts = in.anchored ? 1 : 3;
-    for (int c = 0; c < 256 && rc == PCRE2_ERROR_NOMATCH; c++) {
-        for (int i = 0; i < ntexts && rc == PCRE2_ERROR_NOMATCH; i++) {
-            unsigned char two[2] = {i == 1 ? 'a' : '/', (unsigned char)c};
-            const unsigned char *sub = i == 2 ? two + 1 : two; /* "/c", "ac", "c" */
-            rc = pcre2_match(re->code, sub, i == 2 ? 1 : 2, 0, PCRE2_PARTIAL_HARD | PCRE2_NO_JIT,
-                             re->md, match_ctx());
-        }
-    }
+    int verdict = behind > 0 ? 1 : explore(re, in.anchored);
     mg_regex_destroy(re);
-    if (rc == PCRE2_ERROR_NOMATCH) {
-        return "no path can even begin a match (e.g. (*FAIL), a class that matches nothing, "
-               "or an anchored start that cannot be '/')";
+    if (verdict == 0) {
+        return "no path can match it (e.g. (*FAIL), a class that matches nothing, or a "
+               "start that cannot be '/')";
     }
     return NULL;
 }
