@@ -32,16 +32,26 @@ end
 local cidr_list = {
     type = "array", items = { type = "string", check = cidr_ok }, max = 1000000,
 }
-local function list(description)
-    local c = { description = description }
+local function list(description, min)
+    local c = { description = description, min = min }
     for k, v in pairs(cidr_list) do c[k] = v end
     return c
 end
 
+-- A config that restricts nothing is a mistake, and an empty allow list would refuse
+-- everyone: both are refused at load.
+local function config_ok(c)
+    if c.allow == nil and (c.deny == nil or #c.deny == 0) then
+        return nil, "needs allow or a non-empty deny"
+    end
+    return true
+end
+
 local schema = {
     type = "record",
+    check = config_ok,
     fields = {
-        allow = list("client ranges let through; when given, every other client is refused"),
+        allow = list("client ranges let through; when given, every other client is refused", 1),
         deny = list("client ranges refused (wins over allow)"),
         status = {
             type = "integer", min = 400, max = 599, default = 403,

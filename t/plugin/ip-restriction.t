@@ -216,3 +216,31 @@ sub {
     is(main::status_for($t, '2001:db8::1'), 403, 'IPv6 not in an IPv4 list');
     1;
 }
+
+
+
+=== TEST 10: an empty allow list would refuse everyone: refused at load
+--- yaml_config
+routes:
+  - name: a
+    paths: ["/a"]
+    return: { status: 200 }
+    plugins:
+      ip-restriction: { allow: [], deny: ["10.0.0.0/8"] }
+--- must_die
+--- error_log eval
+[qr{moongate\.yaml:6:32: routes\[0\]\.plugins\.ip-restriction\.allow: number of items must be at least 1, got 0}]
+
+
+
+=== TEST 11: a config that restricts nothing is refused at load
+--- yaml_config
+routes:
+  - name: a
+    paths: ["/a"]
+    return: { status: 200 }
+    plugins:
+      ip-restriction: { deny: [] }
+--- must_die
+--- error_log eval
+[qr{moongate\.yaml:6:23: routes\[0\]\.plugins\.ip-restriction: needs allow or a non-empty deny}]
