@@ -77,7 +77,7 @@ sub {
     for my $c (@cases) {
         my $r = main::pre($t, $c->[0], $c->[1], @{ $c->[2] });
         is($r->{status}, 403, "$c->[0] $c->[1] refused");
-        ok(!defined $r->{headers}{"access-control-allow-origin"}, "no ACAO") or diag(join ",", %{ $r->{headers} });
+        ok(!defined $r->{headers}{"access-control-allow-origin"}, "no ACAO") or diag(CORE::join(",", %{ $r->{headers} }));
         ok(!defined $r->{headers}{'x-echo-port'}, 'not forwarded');
         like($r->{body}, qr{CORS preflight refused: \Q$c->[3]\E}, $c->[3]);
         is($r->{headers}{vary}, 'Origin', 'Vary: Origin');
