@@ -14,7 +14,10 @@ local function origin_ok(o)
     if o == "*" or o == "null" then
         return true
     end
-    local scheme, host, port = o:match("^(%a[%w+.-]*)://([^/:?#%s]+)(.*)$")
+    local scheme, host, port = o:match("^(%a[%w+.-]*)://(%[[%x:.]+%])(.*)$") -- IPv6
+    if not scheme then
+        scheme, host, port = o:match("^(%a[%w+.-]*)://([^/:?#%s%[]+)(.*)$")
+    end
     if not scheme then
         return nil, 'expected "*", "null" or an origin such as "https://app.example.com" '
             .. '(scheme://host[:port], no path), got "' .. o .. '"'
@@ -24,7 +27,7 @@ local function origin_ok(o)
             .. o .. '"'
     end
     local rest = host:match("^%*%.(.+)$") or host
-    if not rest:match("^[%w%-%.%[%]]+$") or rest:find("*", 1, true) then
+    if host:sub(1, 1) ~= "[" and (not rest:match("^[%w%-%.]+$") or rest:find("*", 1, true)) then
         return nil, 'a wildcard is only allowed as the first label ("https://*.example.com"), got "'
             .. o .. '"'
     end

@@ -187,7 +187,7 @@ routes:
     paths: ["/api/*"]
     upstream: echo
     plugins:
-      cors: { origins: ["null", "http://localhost:3000"], credentials: true, headers: [] }
+      cors: { origins: ["null", "http://localhost:3000", "http://[::1]:8080"], credentials: true, headers: [] }
 --- test_code eval
 sub {
     my ($t) = @_;
@@ -198,6 +198,8 @@ sub {
     is($r->{status}, 403, 'headers: [] allows none');
     $r = main::pre($t, 'http://localhost:3000', 'GET');
     is($r->{status}, 204, 'no requested headers: fine');
+    $r = main::pre($t, 'http://[::1]:8080', 'GET');
+    is($r->{headers}{'access-control-allow-origin'}, 'http://[::1]:8080', 'an IPv6 literal origin');
     1;
 }
 
