@@ -47,6 +47,12 @@ local schema = {
             type = "boolean", default = false,
             description = "redirect plain-HTTP requests to https://host[:https_port] with the same target",
         },
+        trust_forwarded_proto = {
+            type = "boolean", default = false,
+            description = "with http_to_https: a request whose X-Forwarded-Proto is https (a TLS "
+                .. "balancer in front) is not redirected; only when clients cannot reach the "
+                .. "gateway but through that balancer",
+        },
         https_port = {
             type = "integer", min = 1, max = 65535, default = 443,
             description = "the HTTPS port of http_to_https (left out of the URL when 443)",
@@ -88,6 +94,10 @@ local function target(conf)
     local req = mg.request
     if conf.http_to_https then
         if req.get_scheme() ~= "http" then
+            return nil
+        end
+        if conf.trust_forwarded_proto
+            and (req.get_header("X-Forwarded-Proto") or ""):lower() == "https" then
             return nil
         end
         local host = req.get_host()

@@ -225,14 +225,13 @@ end
 
 local function body_filter(conf, ctx)
     if ctx.rr_body then
-        local _, eof = mg.response.get_body_chunk()
+        -- the new body goes out with the first piece; the upstream's pieces are dropped
         if not ctx.rr_sent then
             ctx.rr_sent = true
             mg.response.set_body_chunk(prepare(conf).body)
         else
             mg.response.set_body_chunk("")
         end
-        return eof
     elseif ctx.rr_held then
         local body = mg.response.hold_body(ctx.rr_held, conf.max_body)
         if body then

@@ -76,6 +76,36 @@ sub {
 
 
 
+=== TEST 2b: trust_forwarded_proto: a request a TLS balancer forwarded is not redirected
+--- yaml_config
+upstreams:
+  - name: echo
+    nodes: [{ address: "127.0.0.1:$MG_ECHO_PORT" }]
+routes:
+  - name: trusting
+    paths: ["/t/*"]
+    upstream: echo
+    plugins:
+      redirect: { http_to_https: true, trust_forwarded_proto: true }
+  - name: strict
+    paths: ["/s/*"]
+    upstream: echo
+    plugins:
+      redirect: { http_to_https: true }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $r = $t->request("GET /t/x", ["X-Forwarded-Proto: HTTPS"]);
+    is($r->{status}, 200, 'forwarded https: passed on');
+    $r = $t->request("GET /t/x", ["X-Forwarded-Proto: http"]);
+    is($r->{status}, 301, 'forwarded http: redirected');
+    $r = $t->request("GET /s/x", ["X-Forwarded-Proto: https"]);
+    is($r->{status}, 301, 'not trusted by default: redirected');
+    1;
+}
+
+
+
 === TEST 3: uri templates with variables, headers and $$; append_query_string
 --- yaml_config
 upstreams:
