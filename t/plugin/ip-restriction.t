@@ -244,3 +244,26 @@ routes:
 --- must_die
 --- error_log eval
 [qr{moongate\.yaml:6:23: routes\[0\]\.plugins\.ip-restriction: needs allow or a non-empty deny}]
+
+
+
+=== TEST 12: a reload brings the new lists: the old matcher is not reused
+--- yaml_config
+routes:
+  - name: all
+    paths: ["/*"]
+    return: { status: 200, body: "ok\n" }
+    plugins:
+      ip-restriction: { allow: ["127.0.0.1"] }
+--- request eval
+["GET /before", "GET /after"]
+--- reload_after: 1
+--- reload_yaml_config
+routes:
+  - name: all
+    paths: ["/*"]
+    return: { status: 200, body: "ok\n" }
+    plugins:
+      ip-restriction: { deny: ["127.0.0.0/8"] }
+--- error_code eval
+[200, 403]
