@@ -65,7 +65,7 @@ local function header_filter(conf, ctx)
     if wants_json(conf) then
         local ct = (resp.get_header("Content-Type") or ""):lower()
         ctx.rt_json = ct:find("json", 1, true) ~= nil
-        ctx.rt_parts, ctx.rt_size = {}, 0
+        ctx.rt_parts = {}
     end
 end
 
@@ -87,22 +87,10 @@ local function body_filter(conf, ctx)
     if not ctx.rt_json then
         return
     end
-    local chunk, eof = mg.response.get_body_chunk()
-    local parts = ctx.rt_parts
-    if ctx.rt_size + #chunk > conf.max_body then
-        -- too big to transform: let it (and what was held) through unchanged
-        ctx.rt_json = false
-        parts[#parts + 1] = chunk
-        mg.response.set_body_chunk(table.concat(parts))
-        return
+    local body = mg.response.hold_body(ctx.rt_parts, conf.max_body)
+    if body then
+        mg.response.set_body_chunk(transform(conf, body))
     end
-    parts[#parts + 1] = chunk
-    ctx.rt_size = ctx.rt_size + #chunk
-    if not eof then
-        mg.response.set_body_chunk("")
-        return
-    end
-    mg.response.set_body_chunk(transform(conf, table.concat(parts)))
 end
 
 return {

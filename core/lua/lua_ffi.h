@@ -374,6 +374,28 @@ void mg_lua_rl_release(mg_lua_task_t *t, const mg_rl_conf_t *c, const char *key,
 size_t mg_lua_rl_sizes(size_t *result_size);
 /* ffi:end */
 
+/* ---- core/lua/lua_cidr.c: CIDR matchers (plugins/ip-restriction.lua) ---- */
+
+/* ffi:begin plugins/ip-restriction.lua */
+typedef struct mg_lua_cidr_s mg_lua_cidr_t;
+/* An empty matcher (NULL when out of memory); the caller owns it: mg_lua_cidr_free. */
+mg_lua_cidr_t *mg_lua_cidr_new(void);
+void mg_lua_cidr_free(mg_lua_cidr_t *m);
+/* Checks "ADDR/BITS" or "ADDR" without keeping it: MG_OK, or MG_ERROR with the reason
+ * in *why (a static string). */
+int mg_lua_cidr_parse(const char *s, size_t len, const char **why);
+/* Adds a range (copied) before the build: MG_OK, or MG_ERROR with *why. */
+int mg_lua_cidr_add(mg_lua_cidr_t *m, const char *s, size_t len, const char **why);
+/* Sorts and merges the ranges added: MG_OK, or MG_ERROR when out of memory. */
+int mg_lua_cidr_build(mg_lua_cidr_t *m);
+/* 1 when the address (text, IPv4 or IPv6; an IPv4-mapped IPv6 address matches the IPv4
+ * ranges) is in a range, 0 when not, -1 for an address that does not parse or a
+ * matcher not built. */
+int mg_lua_cidr_match(const mg_lua_cidr_t *m, const char *addr, size_t len);
+/* Ranges left after merging. */
+int mg_lua_cidr_count(const mg_lua_cidr_t *m);
+/* ffi:end */
+
 /* ---- core/lua/lua_re.c: mg.re (lua/moongate/re.lua) ---- */
 
 /* ffi:begin lua/moongate/re.lua */

@@ -100,6 +100,33 @@ function M.set_body_chunk(s)
     core.cur.rs.chunk = s
 end
 
+-- body_filter: holds the body's chunks (in `held`, a table the plugin keeps per request,
+-- e.g. in ctx) until the last one, sending nothing meanwhile. Returns the whole body at
+-- the last call, for the plugin to transform and set; nil while holding; false once the
+-- body is over `max` bytes: what was held goes out with this chunk and every later call
+-- returns false at once, leaving the chunks as they are.
+function M.hold_body(held, max)
+    check("mg.response.hold_body", BODY)
+    if held.over then
+        return false
+    end
+    local chunk, eof = M.get_body_chunk()
+    local n = (held.size or 0) + #chunk
+    held[#held + 1] = chunk
+    if n > max then
+        held.over = true
+        M.set_body_chunk(table.concat(held))
+        for i = #held, 1, -1 do held[i] = nil end
+        return false
+    end
+    held.size = n
+    if not eof then
+        M.set_body_chunk("")
+        return nil
+    end
+    return table.concat(held)
+end
+
 -- Turns a plugin's (status, body, headers) into what the C side sends: stages the
 -- headers and returns status, body string.
 function M.stage(task, status, body, headers)

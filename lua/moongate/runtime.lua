@@ -689,7 +689,8 @@ function M.run(lud, id, phase, route, job, ...)
     else
         code, body = run_chain(rs, phase)
     end
-    local keep = code == 0 and bit.band(MASK[rs.route] or 0, LATER[phase]) ~= 0
+    -- kept for the filters and log of a plugin's own answer too: ctx is the request's
+    local keep = code >= 0 and bit.band(MASK[rs.route] or 0, LATER[phase]) ~= 0
     if keep then
         TASKS[id] = rs
     else

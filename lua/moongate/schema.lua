@@ -203,8 +203,17 @@ local function constrain(def, v, node, path)
             .. shown(node, v))
     end
     if def.check then
-        local ok, err = def.check(v)
+        local ok, err, key = def.check(v)
         if not ok then
+            -- a record's check may name the field it blames: the error then points there
+            if type(key) == "string" and node and node.kind == "map" then
+                for i, k in ipairs(node.keys) do
+                    if k == key then
+                        return fail(node.values[i], path .. "." .. key,
+                            tostring(err or "invalid value"))
+                    end
+                end
+            end
             return fail(node, path, tostring(err or "invalid value"))
         end
     end

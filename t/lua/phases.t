@@ -955,3 +955,43 @@ sub {
     ok(defined $slept && $slept >= 0.095, "mg.sleep(100) after it slept 100 ms ($slept)");
     1;
 }
+
+
+
+=== TEST 19: ctx set in rewrite or access reaches header_filter and log of the plugin's own answer
+--- yaml_config
+routes:
+  - name: own
+    paths: ["/own/*"]
+    plugins: { answers: {} }
+--- lua_plugins
+>>> answers.lua
+local mg = require "moongate"
+return {
+    name = "answers", version = "1.0", priority = 100,
+    schema = { type = "record", fields = {} },
+    rewrite = function(conf, ctx)
+        ctx.from = "rewrite"
+        if mg.request.get_path() == "/own/rw" then
+            return 200, "from rewrite\n"
+        end
+    end,
+    access = function(conf, ctx)
+        ctx.from = ctx.from .. "+access"
+        return 201, "from access\n"
+    end,
+    header_filter = function(conf, ctx)
+        mg.response.set_header("X-Ctx", ctx.from or "lost")
+    end,
+    log = function(conf, ctx)
+        mg.log(mg.WARN, "ctx in log: ", ctx.from or "lost")
+    end,
+}
+--- request eval
+["GET /own/rw", "GET /own/ac"]
+--- error_code eval
+[200, 201]
+--- response_headers eval
+["X-Ctx: rewrite", "X-Ctx: rewrite+access"]
+--- error_log eval
+[qr{ctx in log: rewrite\b}, qr{ctx in log: rewrite\+access}]

@@ -25,7 +25,7 @@
 #define HEADER "core/lua/lua_ffi.h"
 #define BEGIN_TAG "/* ffi:begin "
 #define END_TAG "/* ffi:end */"
-#define MAX_REGIONS 16
+#define MAX_REGIONS 32
 
 /* The problems a check found: printed in full, then the test fails with their count. */
 typedef struct {

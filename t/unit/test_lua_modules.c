@@ -36,6 +36,12 @@ START_TEST(test_json)
 }
 END_TEST
 
+START_TEST(test_template)
+{
+    run_script("t/unit/lua/test_template.lua");
+}
+END_TEST
+
 START_TEST(test_metrics)
 {
     run_script("t/unit/lua/test_metrics.lua");
@@ -49,6 +55,7 @@ int main(void)
     tcase_add_test(tc, test_schema);
     tcase_add_test(tc, test_json);
     tcase_add_test(tc, test_metrics);
+    tcase_add_test(tc, test_template);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -112,3 +112,20 @@ local cdef = { type = "record", fields = { n = { type = "integer",
     check = function(x) return x % 2 == 0, "must be even" end } } }
 _, err = schema.check(cdef, MAP({ "n" }, { S("3") }), "p")
 eq(err.msg, "must be even", "custom check")
+
+-- a record's check blaming one of its fields: the error is on that key and its position
+local rdef = { type = "record",
+    check = function(c)
+        if c.a and c.b then return nil, "a and b exclude each other", "b" end
+        if c.a == false then return nil, "no field named", "zz" end
+        return true
+    end,
+    fields = { a = { type = "boolean" }, b = { type = "string" } } }
+_, err = schema.check(rdef, MAP({ "a", "b" }, { S("true", true, 3, 5), S("x", true, 4, 9) }, 2), "p")
+eq(err.path, "p.b", "blamed field's path")
+eq(err.msg, "a and b exclude each other", "record check message")
+eq(err.line, 4, "blamed field's line")
+eq(err.col, 9, "blamed field's column")
+_, err = schema.check(rdef, MAP({ "a" }, { S("false", true, 3, 5) }, 2), "p")
+eq(err.path, "p", "a field not written: the record is blamed")
+eq(err.line, 2, "the record's line")

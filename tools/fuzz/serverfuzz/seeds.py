@@ -15,6 +15,7 @@ import ssl
 
 from . import ppfuzz
 from .gateway import ROUTES
+from .trafficfuzz import traffic_seeds
 from .refuzz import re_seeds
 from .upstreamfuzz import upstream_seeds
 from .wsfuzz import ws_seeds
@@ -483,6 +484,7 @@ def all_seeds():
     main += queue_seeds()
     main += buffering_seeds()
     main += interop_seeds()
+    main += traffic_seeds(req)
     main += re_seeds(req)
     main += crypto_seeds(req)
     main += upstream_seeds(req)
