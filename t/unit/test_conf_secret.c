@@ -1,4 +1,4 @@
-/* deps: conf conf_plugin conf_secret conf_lua_path conf_top conf_access_log log_template log_format conf_value conf_route conf_buffering conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls conf_resolver conf_metrics conf_tracing conf_realip cidr */
+/* deps: conf conf_plugin conf_secret conf_lua_path conf_top conf_access_log log_template log_format conf_value conf_route conf_buffering conf_ratelimit router route_pattern pool str conf_balancer conf_health conf_tls conf_resolver conf_metrics conf_tracing conf_realip cidr regexp */
 /* ${NAME} and ${file:path} in configuration strings (conf_secret.c): the expansion on
  * its own, its edge cases, and through the parser (positions, key paths, messages that
  * quote the reference and never the value). */
