@@ -11,7 +11,9 @@
  * refuses the load at the node's line and column, under its key path, naming the
  * variable or the file and never a value.
  *
- * The one exception is `access_log.format`, whose `${name}` are log variables.
+ * The one exception is `access_log.format`, whose `${name}` are log variables. And
+ * only upper-case names are environment variables (POSIX's names): `${uri}` or `${1}`
+ * in a plugin's template are left as written.
  *
  * `${NAME}` is the master's environment (the workers inherit it); `${file:path}` is
  * read whole, relative to the configuration file's directory, with one trailing
@@ -68,6 +70,10 @@ static void why_set(char *why, size_t whylen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* An environment variable's name as POSIX has them: upper-case letters, digits and '_',
+ * not starting with a digit. Only such names are secrets: `${uri}`, `${1}` or
+ * `${name}` are left as written, for the templates of plugins (redirect's `uri`, a
+ * regex replacement's `${1}`) and the access log's variables. */
 static bool env_name_ok(const char *s, size_t n)
 {
     if (n == 0 || (s[0] >= '0' && s[0] <= '9')) {
@@ -75,12 +81,18 @@ static bool env_name_ok(const char *s, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '_')) {
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_')) {
             return false;
         }
     }
     return true;
+}
+
+/* Whether `${ref}` is ours to expand: `${file:...}` (or another `kind:`, refused
+ * below), `${}` (refused) or an environment name; anything else is someone else's. */
+static bool is_secret_ref(const char *ref, size_t n)
+{
+    return n == 0 || memchr(ref, ':', n) != NULL || env_name_ok(ref, n);
 }
 
 /* ---- the secret files of a snapshot ----
@@ -254,13 +266,6 @@ static int add_ref(mg__conf_ctx_t *c, sbuf_t *b, const char *dir, const char *re
         why_set(why, whylen, "${} names no variable (expected ${NAME} or ${file:path})");
         return MG_ERROR;
     }
-    if (!env_name_ok(ref, n)) {
-        why_set(why, whylen,
-                "${%.*s}: a variable name is letters, digits and '_' (expected ${NAME} or "
-                "${file:path})",
-                (int)MG_MIN(n, 60), ref);
-        return MG_ERROR;
-    }
     char name[256];
     if (n >= sizeof(name)) {
         why_set(why, whylen, "the variable name is too long");
@@ -325,6 +330,10 @@ static int expand(mg__conf_ctx_t *c, const char *s, size_t len, const char *dir,
             why_set(why, whylen, "nested ${...} is not supported");
             free(b.buf);
             return MG_ERROR;
+        }
+        if (!is_secret_ref(ref, rn)) {
+            i = (size_t)(close - s) + 1; /* not a secret: kept as written */
+            continue;
         }
         if (sb_add(&b, s + lit, i - lit) != MG_OK ||
             add_ref(c, &b, dir, ref, rn, why, whylen) != MG_OK) {
