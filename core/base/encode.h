@@ -16,7 +16,7 @@
 /* Bytes the encoders write for n input bytes (no terminating NUL). */
 #define MG_BASE64_LEN(n) ((((n) + 2) / 3) * 4)
 #define MG_BASE64URL_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
-#define MG_HEX_LEN(n) ((n) * 2)
+#define MG_HEX_LEN(n) ((n)*2)
 /* An upper bound of the bytes the decoders write for a text of n characters. */
 #define MG_BASE64_DECODED_MAX(n) (((n) + 3) / 4 * 3)
 #define MG_HEX_DECODED_MAX(n) ((n) / 2)

@@ -58,9 +58,8 @@ mg_crypto_key_t *mg_lua_crypto_key_pem(const char *pem, size_t len, const char *
     return mg_crypto_key_pem(pem, len, err);
 }
 
-mg_crypto_key_t *mg_lua_crypto_key_jwk(int kty, const char *crv, size_t crvlen,
-                                       const char **parts, const size_t *lens,
-                                       const char **err)
+mg_crypto_key_t *mg_lua_crypto_key_jwk(int kty, const char *crv, size_t crvlen, const char **parts,
+                                       const size_t *lens, const char **err)
 {
     mg_crypto_jwk_t j = {.kty = kty, .crv = mg_str(crv, crv != NULL ? crvlen : 0)};
     mg_str_t *members[] = {&j.n, &j.e, &j.d, &j.p, &j.q, &j.dp, &j.dq, &j.qi, &j.x, &j.y};
@@ -85,8 +84,8 @@ void mg_lua_crypto_key_info(mg_crypto_key_t *k, int *info)
     info[3] = ki.sig_max;
 }
 
-int mg_lua_crypto_verify(int alg, mg_crypto_key_t *k, const char *msg, size_t mlen,
-                         const char *sig, size_t slen, const char **err)
+int mg_lua_crypto_verify(int alg, mg_crypto_key_t *k, const char *msg, size_t mlen, const char *sig,
+                         size_t slen, const char **err)
 {
     return mg_crypto_verify(alg, k, msg, mlen, sig, slen, err);
 }
@@ -99,14 +98,12 @@ int mg_lua_crypto_sign(int alg, mg_crypto_key_t *k, const char *msg, size_t mlen
 
 int mg_lua_crypto_aes_gcm(int enc, const char *key, size_t klen, const char *iv, size_t ivlen,
                           const char *aad, size_t alen, const char *in, size_t n,
-                          unsigned char *out, unsigned char *tag, size_t taglen,
-                          const char **err)
+                          unsigned char *out, unsigned char *tag, size_t taglen, const char **err)
 {
     if (enc) {
         return mg_crypto_aes_gcm_encrypt(key, klen, iv, ivlen, aad, alen, in, n, out, tag, err);
     }
-    return mg_crypto_aes_gcm_decrypt(key, klen, iv, ivlen, aad, alen, in, n, tag, taglen, out,
-                                     err);
+    return mg_crypto_aes_gcm_decrypt(key, klen, iv, ivlen, aad, alen, in, n, tag, taglen, out, err);
 }
 
 /* The stats the watchdog samples for the plugin running now; NULL at load. */

@@ -128,8 +128,8 @@ static EVP_CIPHER *gcm[3]; /* AES-128/192/256-GCM, fetched on first use */
 static EVP_CIPHER_CTX *cipher_ctx;
 
 /* The context set up for a GCM operation with key and iv: NULL with *err. */
-static EVP_CIPHER_CTX *gcm_init(int enc, const void *key, size_t klen, const void *iv,
-                                size_t ivlen, const char **err)
+static EVP_CIPHER_CTX *gcm_init(int enc, const void *key, size_t klen, const void *iv, size_t ivlen,
+                                const char **err)
 {
     static const char *const NAMES[3] = {"AES-128-GCM", "AES-192-GCM", "AES-256-GCM"};
     if (klen != 16 && klen != 24 && klen != 32) {
@@ -151,8 +151,7 @@ static EVP_CIPHER_CTX *gcm_init(int enc, const void *key, size_t klen, const voi
     int ivl = (int)ivlen;
     OSSL_PARAM params[2] = {OSSL_PARAM_int("ivlen", &ivl), OSSL_PARAM_END};
     if (gcm[i] == NULL || c == NULL || !EVP_CipherInit_ex2(c, gcm[i], NULL, NULL, enc, NULL) ||
-        !EVP_CIPHER_CTX_set_params(c, params) ||
-        !EVP_CipherInit_ex2(c, NULL, key, iv, enc, NULL)) {
+        !EVP_CIPHER_CTX_set_params(c, params) || !EVP_CipherInit_ex2(c, NULL, key, iv, enc, NULL)) {
         *err = "AES-GCM is not available";
         return NULL;
     }
@@ -197,8 +196,7 @@ int mg_crypto_aes_gcm_encrypt(const void *key, size_t klen, const void *iv, size
 
 int mg_crypto_aes_gcm_decrypt(const void *key, size_t klen, const void *iv, size_t ivlen,
                               const void *aad, size_t alen, const void *in, size_t n,
-                              const unsigned char *tag, size_t taglen, void *out,
-                              const char **err)
+                              const unsigned char *tag, size_t taglen, void *out, const char **err)
 {
     if (taglen != 16) {
         *err = "the tag must be 16 bytes";

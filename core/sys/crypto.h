@@ -19,9 +19,15 @@ enum { MG_MD_SHA1, MG_MD_SHA256, MG_MD_SHA384, MG_MD_SHA512, MG_MD_COUNT };
 
 /* The JWS signature algorithms of keys (RFC 7518 section 3; RFC 8037 for EdDSA). */
 enum {
-    MG_ALG_RS256, MG_ALG_RS384, MG_ALG_RS512,
-    MG_ALG_PS256, MG_ALG_PS384, MG_ALG_PS512,
-    MG_ALG_ES256, MG_ALG_ES384, MG_ALG_EDDSA,
+    MG_ALG_RS256,
+    MG_ALG_RS384,
+    MG_ALG_RS512,
+    MG_ALG_PS256,
+    MG_ALG_PS384,
+    MG_ALG_PS512,
+    MG_ALG_ES256,
+    MG_ALG_ES384,
+    MG_ALG_EDDSA,
     MG_ALG_COUNT
 };
 
@@ -66,8 +72,7 @@ int mg_crypto_aes_gcm_encrypt(const void *key, size_t klen, const void *iv, size
                               unsigned char tag[16], const char **err);
 int mg_crypto_aes_gcm_decrypt(const void *key, size_t klen, const void *iv, size_t ivlen,
                               const void *aad, size_t alen, const void *in, size_t n,
-                              const unsigned char *tag, size_t taglen, void *out,
-                              const char **err);
+                              const unsigned char *tag, size_t taglen, void *out, const char **err);
 
 /* ---- keys: crypto_key.c ---- */
 
@@ -80,8 +85,8 @@ mg_crypto_key_t *mg_crypto_key_pem(const char *pem, size_t len, const char **err
 /* The members of a JWK (RFC 7517/7518/8037), already base64url-decoded; absent ones
  * have p == NULL. RSA: n e [d p q dp dq qi]; EC: crv x y [d]; OKP: crv x [d]. */
 typedef struct {
-    int kty;       /* MG_KTY_* */
-    mg_str_t crv;  /* "P-256", "P-384", "Ed25519" */
+    int kty;      /* MG_KTY_* */
+    mg_str_t crv; /* "P-256", "P-384", "Ed25519" */
     mg_str_t n, e, d, p, q, dp, dq, qi, x, y;
 } mg_crypto_jwk_t;
 
@@ -123,8 +128,8 @@ int mg_crypto_sign(int alg, mg_crypto_key_t *k, const void *msg, size_t mlen, un
 int mg_crypto_bcrypt_verify(const char *pw, size_t pwlen, const char *hash, size_t hlen,
                             const char **err);
 
-/* A new bcrypt ($2b$) hash of password at cost 4..MG_BCRYPT_MAX_COST into out (64 bytes of room), NUL
- * terminated: its length, or MG_ERROR with *err. */
+/* A new bcrypt ($2b$) hash of password at cost 4..MG_BCRYPT_MAX_COST into out (64 bytes of room),
+ * NUL terminated: its length, or MG_ERROR with *err. */
 int mg_crypto_bcrypt_hash(const char *pw, size_t pwlen, int cost, char *out, size_t cap,
                           const char **err);
 

@@ -132,14 +132,13 @@ int mg_crypto_bcrypt_verify(const char *pw, size_t pwlen, const char *hash, size
     }
     const char *out = crypt_rn(zpw, zhash, cd, sizeof(*cd));
     OPENSSL_cleanse(zpw, pwlen);
-    bool ok = out != NULL && out[0] != '*' && strlen(out) == hlen &&
-              CRYPTO_memcmp(out, hash, hlen) == 0;
+    /* crypt_rn fails (NULL, or "*0"/"*1") on a salt it cannot read */
+    bool failed = out == NULL || out[0] == '*';
+    bool ok = !failed && strlen(out) == hlen && CRYPTO_memcmp(out, hash, hlen) == 0;
     OPENSSL_cleanse(cd, sizeof(*cd));
-    if (out == NULL || out[0] == '*') {
-        if (!ok && out != NULL && out[0] == '*') {
-            *err = "invalid bcrypt hash";
-            return MG_ERROR;
-        }
+    if (failed) {
+        *err = "invalid bcrypt hash";
+        return MG_ERROR;
     }
     if (ok && cacheable) {
         seen_add(mac, now);
@@ -160,8 +159,8 @@ int mg_crypto_bcrypt_hash(const char *pw, size_t pwlen, int cost, char *out, siz
         return MG_ERROR;
     }
     struct crypt_data *cd = crypt_area();
-    if (cd == NULL || crypt_gensalt_rn("$2b$", (unsigned long)cost, NULL, 0, salt,
-                                       sizeof(salt)) == NULL) {
+    if (cd == NULL ||
+        crypt_gensalt_rn("$2b$", (unsigned long)cost, NULL, 0, salt, sizeof(salt)) == NULL) {
         OPENSSL_cleanse(zpw, pwlen);
         *err = "bcrypt is not available";
         return MG_ERROR;
@@ -169,11 +168,13 @@ int mg_crypto_bcrypt_hash(const char *pw, size_t pwlen, int cost, char *out, siz
     const char *h = crypt_rn(zpw, salt, cd, sizeof(*cd));
     OPENSSL_cleanse(zpw, pwlen);
     size_t n = h != NULL && h[0] != '*' ? strlen(h) : 0;
+    if (n > 0 && n < cap) {
+        memcpy(out, h, n + 1);
+    }
+    OPENSSL_cleanse(cd, sizeof(*cd));
     if (n == 0 || n >= cap) {
         *err = "bcrypt failed";
         return MG_ERROR;
     }
-    memcpy(out, h, n + 1);
-    OPENSSL_cleanse(cd, sizeof(*cd));
     return (int)n;
 }

@@ -12,7 +12,8 @@
  *
  * The algorithm a key may serve follows from its type: an EC key is never used for
  * RS256, an RSA key under 2048 bits never at all (RFC 7518 section 3.3; one over 8192
- * bits is not even loaded), a P-384 key never for ES256. This is what refuses the algorithm-confusion attacks.
+ * bits is not even loaded), a P-384 key never for ES256. This is what refuses the
+ * algorithm-confusion attacks.
  */
 #include "crypto.h"
 #include "crypto_int.h"
@@ -60,8 +61,8 @@ static mg_crypto_key_t *key_wrap(EVP_PKEY *pkey, int priv, const char **err)
         char group[32];
         size_t glen = 0;
         info.kty = MG_KTY_EC;
-        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                           sizeof(group), &glen)) {
+        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                           &glen)) {
             if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0) {
                 info.bits = 256;
             } else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0) {
@@ -137,8 +138,8 @@ mg_crypto_key_t *mg_crypto_key_pem(const char *pem, size_t len, const char **err
     } else if (mg_str_eq(label, MG_STR("PUBLIC KEY"))) {
         pkey = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
     } else if (mg_str_eq(label, MG_STR("RSA PUBLIC KEY"))) {
-        OSSL_DECODER_CTX *dc = OSSL_DECODER_CTX_new_for_pkey(
-            &pkey, "PEM", "type-specific", "RSA", EVP_PKEY_PUBLIC_KEY, NULL, NULL);
+        OSSL_DECODER_CTX *dc = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", "type-specific", "RSA",
+                                                             EVP_PKEY_PUBLIC_KEY, NULL, NULL);
         if (dc == NULL || !OSSL_DECODER_from_bio(dc, bio)) {
             pkey = NULL;
         }
@@ -190,10 +191,10 @@ static const char *jwk_rsa(const mg_crypto_jwk_t *j, EVP_PKEY **pkey, int *priv)
     struct {
         const char *name;
         mg_str_t v;
-    } parts[] = {{OSSL_PKEY_PARAM_RSA_N, j->n},           {OSSL_PKEY_PARAM_RSA_E, j->e},
-                 {OSSL_PKEY_PARAM_RSA_D, j->d},           {OSSL_PKEY_PARAM_RSA_FACTOR1, j->p},
-                 {OSSL_PKEY_PARAM_RSA_FACTOR2, j->q},     {OSSL_PKEY_PARAM_RSA_EXPONENT1, j->dp},
-                 {OSSL_PKEY_PARAM_RSA_EXPONENT2, j->dq},  {OSSL_PKEY_PARAM_RSA_COEFFICIENT1, j->qi}};
+    } parts[] = {{OSSL_PKEY_PARAM_RSA_N, j->n},          {OSSL_PKEY_PARAM_RSA_E, j->e},
+                 {OSSL_PKEY_PARAM_RSA_D, j->d},          {OSSL_PKEY_PARAM_RSA_FACTOR1, j->p},
+                 {OSSL_PKEY_PARAM_RSA_FACTOR2, j->q},    {OSSL_PKEY_PARAM_RSA_EXPONENT1, j->dp},
+                 {OSSL_PKEY_PARAM_RSA_EXPONENT2, j->dq}, {OSSL_PKEY_PARAM_RSA_COEFFICIENT1, j->qi}};
     size_t nparts = !*priv ? 2 : crt ? 8 : 3;
     BIGNUM *bns[8] = {0};
     OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
@@ -242,13 +243,13 @@ static const char *jwk_ec(const mg_crypto_jwk_t *j, EVP_PKEY **pkey, int *priv)
     OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    int ok = b != NULL && pc != NULL &&
-             OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
-             OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * size) &&
-             (!*priv || push_bn(b, OSSL_PKEY_PARAM_PRIV_KEY, j->d, &d)) &&
-             (params = OSSL_PARAM_BLD_to_param(b)) != NULL && EVP_PKEY_fromdata_init(pc) > 0 &&
-             EVP_PKEY_fromdata(pc, pkey, *priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
-                               params) > 0;
+    int ok =
+        b != NULL && pc != NULL &&
+        OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
+        OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * size) &&
+        (!*priv || push_bn(b, OSSL_PKEY_PARAM_PRIV_KEY, j->d, &d)) &&
+        (params = OSSL_PARAM_BLD_to_param(b)) != NULL && EVP_PKEY_fromdata_init(pc) > 0 &&
+        EVP_PKEY_fromdata(pc, pkey, *priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) > 0;
     EVP_PKEY_CTX_free(pc);
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(b);
@@ -273,12 +274,11 @@ static const char *jwk_okp(const mg_crypto_jwk_t *j, EVP_PKEY **pkey, int *priv)
     }
     *priv = j->d.p != NULL;
     if (!*priv) {
-        *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
-                                            (const unsigned char *)j->x.p, 32);
+        *pkey =
+            EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, (const unsigned char *)j->x.p, 32);
         return *pkey != NULL ? NULL : "invalid Ed25519 JWK";
     }
-    *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, (const unsigned char *)j->d.p,
-                                         32);
+    *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, (const unsigned char *)j->d.p, 32);
     unsigned char pub[32];
     size_t plen = sizeof(pub);
     if (*pkey == NULL || !EVP_PKEY_get_raw_public_key(*pkey, pub, &plen) || plen != 32 ||
@@ -292,8 +292,8 @@ mg_crypto_key_t *mg_crypto_key_jwk(const mg_crypto_jwk_t *jwk, const char **err)
 {
     EVP_PKEY *pkey = NULL;
     int priv = 0;
-    const char *why = jwk->kty == MG_KTY_RSA  ? jwk_rsa(jwk, &pkey, &priv)
-                      : jwk->kty == MG_KTY_EC ? jwk_ec(jwk, &pkey, &priv)
+    const char *why = jwk->kty == MG_KTY_RSA   ? jwk_rsa(jwk, &pkey, &priv)
+                      : jwk->kty == MG_KTY_EC  ? jwk_ec(jwk, &pkey, &priv)
                       : jwk->kty == MG_KTY_OKP ? jwk_okp(jwk, &pkey, &priv)
                                                : "unsupported JWK \"kty\" (RSA, EC, OKP are)";
     ERR_clear_error();

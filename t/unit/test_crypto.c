@@ -48,10 +48,13 @@ static unsigned char *unb64url(const char *s, size_t *n)
 
 START_TEST(test_base64_rfc4648)
 {
-    static const char *const v[][3] = {
-        {"", "", ""},         {"f", "Zg==", "Zg"},         {"fo", "Zm8=", "Zm8"},
-        {"foo", "Zm9v", "Zm9v"}, {"foob", "Zm9vYg==", "Zm9vYg"}, {"fooba", "Zm9vYmE=", "Zm9vYmE"},
-        {"foobar", "Zm9vYmFy", "Zm9vYmFy"}};
+    static const char *const v[][3] = {{"", "", ""},
+                                       {"f", "Zg==", "Zg"},
+                                       {"fo", "Zm8=", "Zm8"},
+                                       {"foo", "Zm9v", "Zm9v"},
+                                       {"foob", "Zm9vYg==", "Zm9vYg"},
+                                       {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+                                       {"foobar", "Zm9vYmFy", "Zm9vYmFy"}};
     char out[64], dec[64];
     for (size_t i = 0; i < MG_NELEMS(v); i++) {
         size_t n = strlen(v[i][0]);
@@ -82,10 +85,10 @@ END_TEST
 
 START_TEST(test_decoders_refuse_garbage)
 {
-    static const char *const bad64[] = {"Zg",   "Zg=",   "Z===", "Zm9v=", "Zm9vY", "Zh==",
-                                        "Zm9=", "Zm 9v", "Zm9v\n", "-_-_", "====", "Zg==Zg=="};
-    static const char *const bad64url[] = {"Z",   "Zh",  "Zm9=", "+/+/", "Zg=",  "Zm9v\x80",
-                                           "Z===", "Zm9vY", "Zg==Zg", "Zm8 "};
+    static const char *const bad64[] = {"Zg",   "Zg=",   "Z===",   "Zm9v=", "Zm9vY", "Zh==",
+                                        "Zm9=", "Zm 9v", "Zm9v\n", "-_-_",  "====",  "Zg==Zg=="};
+    static const char *const bad64url[] = {
+        "Z", "Zh", "Zm9=", "+/+/", "Zg=", "Zm9v\x80", "Z===", "Zm9vY", "Zg==Zg", "Zm8 "};
     static const char *const badhex[] = {"a", "zz", "0g", "abc", " a", "a\0"};
     char out[64];
     for (size_t i = 0; i < MG_NELEMS(bad64); i++) {
@@ -198,9 +201,9 @@ START_TEST(test_aes_gcm_vectors)
     size_t kl, ivl, pl, cl, al;
     const char *err = NULL;
     unsigned char out[128], tag[16], zero16[16] = {0}, zero12[12] = {0};
-    ck_assert_int_eq(mg_crypto_aes_gcm_encrypt(zero16, 16, zero12, 12, NULL, 0, zero16, 16, out,
-                                               tag, &err),
-                     MG_OK);
+    ck_assert_int_eq(
+        mg_crypto_aes_gcm_encrypt(zero16, 16, zero12, 12, NULL, 0, zero16, 16, out, tag, &err),
+        MG_OK);
     ck_assert_str_eq(hex(out, 16), "0388dace60b6a392f328c2b971b2fe78");
     ck_assert_str_eq(hex(tag, 16), "ab6e47d42cec13bdf53a67b21257bddf");
 
@@ -213,23 +216,21 @@ START_TEST(test_aes_gcm_vectors)
                              "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091",
                              &cl);
     unsigned char *aad = unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2", &al);
-    ck_assert_int_eq(
-        mg_crypto_aes_gcm_encrypt(k, kl, iv, ivl, aad, al, p, pl, out, tag, &err), MG_OK);
+    ck_assert_int_eq(mg_crypto_aes_gcm_encrypt(k, kl, iv, ivl, aad, al, p, pl, out, tag, &err),
+                     MG_OK);
     ck_assert_mem_eq(out, c, cl);
     ck_assert_str_eq(hex(tag, 16), "5bc94fbc3221a5db94fae95ae7121a47");
-    ck_assert_int_eq(
-        mg_crypto_aes_gcm_decrypt(k, kl, iv, ivl, aad, al, c, cl, tag, 16, out, &err), MG_OK);
+    ck_assert_int_eq(mg_crypto_aes_gcm_decrypt(k, kl, iv, ivl, aad, al, c, cl, tag, 16, out, &err),
+                     MG_OK);
     ck_assert_mem_eq(out, p, pl);
     /* a changed tag, ciphertext or aad fails authentication */
     tag[0] ^= 1;
-    ck_assert_int_eq(
-        mg_crypto_aes_gcm_decrypt(k, kl, iv, ivl, aad, al, c, cl, tag, 16, out, &err),
-        MG_DECLINED);
+    ck_assert_int_eq(mg_crypto_aes_gcm_decrypt(k, kl, iv, ivl, aad, al, c, cl, tag, 16, out, &err),
+                     MG_DECLINED);
     tag[0] ^= 1;
     c[5] ^= 0x80;
-    ck_assert_int_eq(
-        mg_crypto_aes_gcm_decrypt(k, kl, iv, ivl, aad, al, c, cl, tag, 16, out, &err),
-        MG_DECLINED);
+    ck_assert_int_eq(mg_crypto_aes_gcm_decrypt(k, kl, iv, ivl, aad, al, c, cl, tag, 16, out, &err),
+                     MG_DECLINED);
     c[5] ^= 0x80;
     ck_assert_int_eq(
         mg_crypto_aes_gcm_decrypt(k, kl, iv, ivl, aad, al - 1, c, cl, tag, 16, out, &err),
@@ -240,8 +241,8 @@ START_TEST(test_aes_gcm_vectors)
     ck_assert_str_eq(err, "the key must be 16, 24 or 32 bytes");
     ck_assert_int_eq(mg_crypto_aes_gcm_encrypt(k, kl, iv, 0, NULL, 0, p, pl, out, tag, &err),
                      MG_ERROR);
-    ck_assert_int_eq(
-        mg_crypto_aes_gcm_decrypt(k, kl, iv, ivl, aad, al, c, cl, tag, 12, out, &err), MG_ERROR);
+    ck_assert_int_eq(mg_crypto_aes_gcm_decrypt(k, kl, iv, ivl, aad, al, c, cl, tag, 12, out, &err),
+                     MG_ERROR);
     ck_assert_str_eq(err, "the tag must be 16 bytes");
     free(k);
     free(iv);
@@ -253,28 +254,28 @@ END_TEST
 
 /* ---- keys and signatures ---- */
 
-#define RFC7515_PAYLOAD                                                                           \
+#define RFC7515_PAYLOAD                                                                            \
     "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVl" \
     "fQ"
-#define RFC7515_N                                                                                 \
+#define RFC7515_N                                                                                  \
     "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4" \
-    "d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5r" \
-    "exMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhy" \
+    "d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5r"  \
+    "exMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhy"  \
     "xXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"
-#define RFC7515_D                                                                                 \
+#define RFC7515_D                                                                                  \
     "Eq5xpGnNCivDflJsRQBXHx1hdR1k6Ulwe2JZD50LpXyWPEAeP88vLNO97IjlA7_GQ5sLKMgvfTeXZx9SE-7YwVol2NXO" \
-    "oAJe46sui395IW_GO-pWJ1O0BkTGoVEn2bKVRUCgu-GjBVaYLU6f3l9kJfFNS3E0QbVdxzubSu3Mkqzjkn439X0M_V5" \
-    "1gfpRLI9JYanrC4D4qAdGcopV_0ZHHzQlBjudU2QvXt4ehNYTCBr6XCLQUShb1juUO1ZdiYoFaFQT5Tw8bGUl_x_jTj" \
+    "oAJe46sui395IW_GO-pWJ1O0BkTGoVEn2bKVRUCgu-GjBVaYLU6f3l9kJfFNS3E0QbVdxzubSu3Mkqzjkn439X0M_V5"  \
+    "1gfpRLI9JYanrC4D4qAdGcopV_0ZHHzQlBjudU2QvXt4ehNYTCBr6XCLQUShb1juUO1ZdiYoFaFQT5Tw8bGUl_x_jTj"  \
     "3ccPDVZFD9pIuhLhBOneufuBiB4cS98l2SR_RQyGWSeWjnczT0QU91p1DhOVRuOopznQ"
-#define RFC7515_RS256_SIG                                                                         \
+#define RFC7515_RS256_SIG                                                                          \
     "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5" \
     "jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb" \
     "1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QO" \
     "YEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw"
 
 /* A JWK made of base64url members (NULL: absent); the key copies what it keeps. */
-static mg_crypto_key_t *jwk(int kty, const char *crv, const char *n, const char *e,
-                            const char *d, const char *x, const char *y, const char **err)
+static mg_crypto_key_t *jwk(int kty, const char *crv, const char *n, const char *e, const char *d,
+                            const char *x, const char *y, const char **err)
 {
     mg_crypto_jwk_t j = {.kty = kty, .crv = crv ? mg_str(crv, strlen(crv)) : MG_NULL_STR};
     size_t len;
@@ -359,13 +360,13 @@ START_TEST(test_es256_rfc7515_a3)
     mg_crypto_key_t *pub = jwk(MG_KTY_EC, "P-256", NULL, NULL, NULL, x, y, &err);
     ck_assert_msg(pub != NULL, "%s", err);
     ck_assert_int_eq(verify_b64(MG_ALG_ES256, pub, msg, sig64), MG_OK);
-    ck_assert_int_eq(verify_b64(MG_ALG_ES256, pub, "eyJhbGciOiJFUzI1NiJ9.e30", sig64),
-                     MG_DECLINED);
+    ck_assert_int_eq(verify_b64(MG_ALG_ES256, pub, "eyJhbGciOiJFUzI1NiJ9.e30", sig64), MG_DECLINED);
     /* the flipped last bit, a short and a DER-shaped signature are mismatches */
-    ck_assert_int_eq(verify_b64(MG_ALG_ES256, pub, msg,
-                                "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQx"
-                                "fKTUJqPP3-Kg6NU1A"),
-                     MG_DECLINED);
+    ck_assert_int_eq(
+        verify_b64(MG_ALG_ES256, pub, msg,
+                   "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQx"
+                   "fKTUJqPP3-Kg6NU1A"),
+        MG_DECLINED);
     ck_assert_int_eq(verify_b64(MG_ALG_ES256, pub, msg, "DtEhU3ljbEg8L38VWAfUAqOyKAM6"),
                      MG_DECLINED);
     ck_assert_int_eq(verify_b64(MG_ALG_ES384, pub, msg, sig64), MG_ERROR);
@@ -387,9 +388,8 @@ START_TEST(test_es256_rfc7515_a3)
     /* d that is not the point's, a point off the curve, the wrong sizes */
     ck_assert_ptr_null(jwk(MG_KTY_EC, "P-256", NULL, NULL,
                            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE", x, y, &err));
-    ck_assert_ptr_null(
-        jwk(MG_KTY_EC, "P-256", NULL, NULL, NULL, x, "y_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
-            &err));
+    ck_assert_ptr_null(jwk(MG_KTY_EC, "P-256", NULL, NULL, NULL, x,
+                           "y_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", &err));
     ck_assert_ptr_null(jwk(MG_KTY_EC, "P-384", NULL, NULL, NULL, x, y, &err));
     ck_assert_ptr_null(jwk(MG_KTY_EC, "P-521", NULL, NULL, NULL, x, y, &err));
     ck_assert_str_eq(err, "an EC JWK needs \"crv\" P-256 or P-384");
@@ -414,8 +414,7 @@ START_TEST(test_eddsa_rfc8037)
     ck_assert_str_eq(text, sig64);
     mg_crypto_key_t *pub = jwk(MG_KTY_OKP, "Ed25519", NULL, NULL, NULL, x, NULL, &err);
     ck_assert_int_eq(verify_b64(MG_ALG_EDDSA, pub, msg, sig64), MG_OK);
-    ck_assert_int_eq(verify_b64(MG_ALG_EDDSA, pub, "eyJhbGciOiJFZERTQSJ9.e30", sig64),
-                     MG_DECLINED);
+    ck_assert_int_eq(verify_b64(MG_ALG_EDDSA, pub, "eyJhbGciOiJFZERTQSJ9.e30", sig64), MG_DECLINED);
     ck_assert_int_eq(verify_b64(MG_ALG_EDDSA, pub, msg, "hgyY0il_MGCjP0Jz"), MG_DECLINED);
     ck_assert_int_eq(verify_b64(MG_ALG_ES256, pub, msg, sig64), MG_ERROR);
     /* x that is not d's public key */
@@ -481,9 +480,13 @@ START_TEST(test_bcrypt)
                                       "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOe",
                                       "{SHA}abc"};
     for (size_t i = 0; i < MG_NELEMS(bad); i++) {
-        ck_assert_int_eq(mg_crypto_bcrypt_verify("U*U", 3, bad[i], strlen(bad[i]), &err),
-                         MG_ERROR);
+        ck_assert_int_eq(mg_crypto_bcrypt_verify("U*U", 3, bad[i], strlen(bad[i]), &err), MG_ERROR);
     }
+    /* the right shape, a salt crypt cannot read */
+    const char *salt = "$2b$05$!!!!!!!!!!!!!!!!!!!!!!E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+    err = NULL;
+    ck_assert_int_eq(mg_crypto_bcrypt_verify("U*U", 3, salt, strlen(salt), &err), MG_ERROR);
+    ck_assert_str_eq(err, "invalid bcrypt hash");
     /* a made hash checks */
     char made[64];
     int n = mg_crypto_bcrypt_hash("pw", 2, 4, made, sizeof(made), &err);
