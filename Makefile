@@ -102,6 +102,7 @@ bench: deps all
 	tools/bench-ws
 	tools/bench-burst
 	tools/bench-mem
+	tools/bench-plugins
 
 install: all
 	install -D -m 0755 $(BUILD)/moongate $(DESTDIR)$(PREFIX)/bin/moongate

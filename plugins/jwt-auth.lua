@@ -277,6 +277,10 @@ end
 -- ---- the token: found once, its parts decoded once ----
 
 local function bearer(v)
+    -- the usual form, "Bearer <token>", without patterns (they stop LuaJIT's JIT)
+    if sub(v, 1, 7) == "Bearer " and byte(v, 8) ~= 32 and not find(v, " ", 8, true) then
+        return #v > 7 and sub(v, 8) or nil
+    end
     local s, e = find(v, "^%s*[Bb][Ee][Aa][Rr][Ee][Rr]%s+")
     if s == nil then
         return nil
@@ -294,12 +298,32 @@ local function cookie_value(cookies, name)
 end
 
 -- -> token, how (a function removing it from the request) or nil
-local function find_token(conf)
-    for _, name in ipairs(conf.header_names) do
-        local v = mg.request.get_header(name)
+-- what access needs of a conf, in arrays (pairs() and lower() cost every request)
+local PLANS = setmetatable({}, { __mode = "k" })
+
+local function plan_of(conf)
+    local p = PLANS[conf]
+    if p == nil then
+        p = { auth = {}, claims = {}, headers = {} }
+        for i, name in ipairs(conf.header_names) do
+            p.auth[i] = name:lower() == "authorization"
+        end
+        for claim, hname in pairs(conf.claims_to_headers) do
+            p.claims[#p.claims + 1] = claim
+            p.headers[#p.headers + 1] = hname
+        end
+        PLANS[conf] = p
+    end
+    return p
+end
+
+local function find_token(conf, plan)
+    local get_header = mg.request.get_header
+    for i, name in ipairs(conf.header_names) do
+        local v = get_header(name)
         if v ~= nil then
             local t = bearer(v)
-            if t == nil and name:lower() ~= "authorization" then
+            if t == nil and not plan.auth[i] then
                 t = v:match("^%s*(%S+)%s*$")
             end
             if t ~= nil then
@@ -767,24 +791,28 @@ local function verify_token(conf, token)
         until_ = mg.now() + 300 }
 end
 
-local function set_claim_headers(conf, claims)
-    for claim, hname in pairs(conf.claims_to_headers) do
+local function set_claim_headers(plan, claims)
+    local headers = plan.headers
+    for i, claim in ipairs(plan.claims) do
         local v = claims[claim]
         local tv = type(v)
-        if tv == "string" or tv == "number" or tv == "boolean" then
-            mg.request.set_header(hname, tostring(v))
+        if tv == "string" then
+            mg.request.set_header(headers[i], v)
+        elseif tv == "number" or tv == "boolean" then
+            mg.request.set_header(headers[i], tostring(v))
         elseif tv == "table" and v ~= mg.json.null then
-            mg.request.set_header(hname, mg.json.encode(v))
+            mg.request.set_header(headers[i], mg.json.encode(v))
         end
     end
 end
 
-local function access(conf, ctx)
+local function access(conf)
+    local plan = plan_of(conf)
     -- whatever the client sent under the claim headers' names is never trusted
-    for _, hname in pairs(conf.claims_to_headers) do
+    for _, hname in ipairs(plan.headers) do
         mg.request.clear_header(hname)
     end
-    local token, remove = find_token(conf)
+    local token, remove = find_token(conf, plan)
     if token == nil then
         if conf.anonymous then
             mg.var.consumer = conf.anonymous
@@ -793,10 +821,11 @@ local function access(conf, ctx)
         return deny(conf, "missing token")
     end
     local e
+    local now = mg.now()
     local cache = conf.cache_size > 0 and vcache(conf)
     if cache then
         e = vcache_get(cache, token)
-        if e and (e.until_ < mg.now() or
+        if e and (e.until_ < now or
             (e.version and e.version ~= jwks_state(conf).version)) then
             e = nil
         end
@@ -811,15 +840,15 @@ local function access(conf, ctx)
             vcache_put(cache, token, e, conf.cache_size)
         end
     end
-    local why = check_claims(conf, e.claims, mg.now())
+    local why = check_claims(conf, e.claims, now)
     if why then
         return deny(conf, why)
     end
     if e.consumer then
         mg.var.consumer = e.consumer.name
     end
-    ctx["jwt-auth"] = e
-    set_claim_headers(conf, e.claims)
+    mg.ctx["jwt-auth"] = e
+    set_claim_headers(plan, e.claims)
     if conf.hide_credentials then
         remove()
     end
