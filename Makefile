@@ -3,7 +3,8 @@
 #   make run     install missing packages, build, start on conf/moongate.yaml
 #   make test    install missing packages, build, Check unit tests, prove -r t/
 #   make check   layer check + unit tests   make asan   ASan+UBSan build + whole suite
-#   make bench   wrk: moongate vs nginx make install / make clean
+#   make bench   wrk: moongate vs nginx, and the mg API micro-benchmarks (bench-lua)
+#   make install / make clean
 
 PREFIX    ?= /usr/local
 CC        ?= cc
@@ -25,7 +26,7 @@ ALL_CFLAGS = $(CFLAGS) $(SAN) -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -pth
              $(LAYERS:%=-I core/%) -I $(LLHTTP_INC_DIR) -I /usr/include/hiredis -I /usr/include/luajit-2.1 \
              -DMG_LUA_DIR_DEFAULT='"$(PREFIX)/share/moongate/lua"'
 # -Wl,-E exports core's mg_* functions so that the Lua side reaches them through ffi.C.
-LDLIBS    := -Wl,-E -lluajit-5.1 -lev -lyaml -lhiredis -lcares -lssl -lcrypto -lpthread -lm -ldl
+LDLIBS    := -Wl,-E -lluajit-5.1 -lev -lyaml -lhiredis -lcares -lssl -lcrypto -lcrypt -lpthread -lm -ldl
 CHECK_LIBS := -lcheck_pic -lsubunit -lrt -lm -lpthread
 
 CORE_SRC  := $(filter-out core/master/main.c,$(foreach l,$(LAYERS),$(wildcard core/$(l)/*.c)))
@@ -102,6 +103,7 @@ bench: deps all
 	tools/bench-ws
 	tools/bench-burst
 	tools/bench-mem
+	$(MAKE) bench-lua
 	tools/bench-plugins
 
 install: all
@@ -123,3 +125,11 @@ bench-router: $(BUILD)/bench_router
 
 $(BUILD)/bench_router: tools/bench_router.c $(BUILD)/core/http/router.o $(BUILD)/core/conf/route_pattern.o $(BUILD)/core/base/pool.o $(BUILD)/core/base/str.o
 	$(CC) $(ALL_CFLAGS) $(WARN) -o $@ $^
+
+# micro-benchmarks of the mg API's Lua functions: tools/bench-lua.d/*.lua
+.PHONY: bench-lua
+bench-lua: $(BUILD)/bench-lua
+	$(BUILD)/bench-lua tools/bench-lua.d/*.lua
+
+$(BUILD)/bench-lua: tools/bench-lua.c $(CORE_OBJ) $(LLHTTP_OBJ)
+	$(CC) $(ALL_CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)

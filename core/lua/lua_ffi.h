@@ -39,6 +39,7 @@
 #define MG_LUA_FFI_H
 
 #include "conf.h"           /* mg_rl_conf_t; mg_conf_parse_rate/_duration for C callers */
+#include "crypto.h"         /* mg_crypto_key_t */
 #include "mg_core.h"        /* mg_str_t, mg_lua_task_t */
 #include "ratelimit_algo.h" /* mg_rl_result_t */
 #include "shdict.h"         /* mg_shdict_t, mg_shdict_val_t; mg_shdict_* for C callers */
@@ -243,6 +244,64 @@ struct mg_lua_tls_marker {
  * buf: its full length (call again with a larger buf when it is >= len), -1 when
  * there is none (plain HTTP, no client certificate) or no request. */
 int mg_lua_tls_var(mg_lua_task_t *t, int var, char *buf, size_t len);
+/* ffi:end */
+
+/* ---- core/lua/lua_crypto.c: mg.encode (lua/moongate/encode.lua) ---- */
+
+/* ffi:begin lua/moongate/encode.lua */
+#ifdef MG_LUA_FFI_ONLY
+struct mg_lua_encode_marker {
+    int unused;
+};
+#endif
+/* Encodes n bytes at s into out (room for the encoded length); url: base64url without
+ * padding. Returns the length written. */
+size_t mg_lua_base64_encode(const char *s, size_t n, char *out, int url);
+size_t mg_lua_hex_encode(const char *s, size_t n, char *out);
+/* Decodes into out (room for n bytes): the length, or -1 for text not in the encoding. */
+long mg_lua_base64_decode(const char *s, size_t n, char *out, int url);
+long mg_lua_hex_decode(const char *s, size_t n, char *out);
+/* ffi:end */
+
+/* ---- core/lua/lua_crypto.c: mg.crypto (lua/moongate/crypto.lua); the contracts are
+ * sys/crypto.h's ---- */
+
+/* ffi:begin lua/moongate/crypto.lua */
+#ifdef MG_LUA_FFI_ONLY
+typedef struct mg_crypto_key_s mg_crypto_key_t;
+#endif
+/* md: 0 SHA-1, 1 SHA-256, 2 SHA-384, 3 SHA-512; out: 64 bytes. The length written. */
+int mg_lua_crypto_digest(int md, const char *s, size_t n, unsigned char *out);
+int mg_lua_crypto_hmac(int md, const char *key, size_t klen, const char *msg, size_t mlen,
+                       unsigned char *out);
+int mg_lua_crypto_equals(const char *a, size_t alen, const char *b, size_t blen);
+int mg_lua_crypto_random(unsigned char *buf, size_t n);
+/* Keys: owned by the Lua object (ffi.gc with mg_lua_crypto_key_free). parts: the JWK
+ * members n e d p q dp dq qi x y, NULL when absent. info: kty, bits, private, the
+ * signature's maximum length. */
+mg_crypto_key_t *mg_lua_crypto_key_pem(const char *pem, size_t len, const char **err);
+mg_crypto_key_t *mg_lua_crypto_key_jwk(int kty, const char *crv, size_t crvlen,
+                                       const char **parts, const size_t *lens,
+                                       const char **err);
+void mg_lua_crypto_key_free(mg_crypto_key_t *k);
+void mg_lua_crypto_key_info(mg_crypto_key_t *k, int *info);
+/* alg: sys/crypto.h's MG_ALG_* order (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384
+ * EdDSA). verify: MG_OK, MG_DECLINED (no match) or MG_ERROR with *err; sign: the
+ * signature's length or MG_ERROR. */
+int mg_lua_crypto_verify(int alg, mg_crypto_key_t *k, const char *msg, size_t mlen,
+                         const char *sig, size_t slen, const char **err);
+int mg_lua_crypto_sign(int alg, mg_crypto_key_t *k, const char *msg, size_t mlen,
+                       unsigned char *out, size_t cap, const char **err);
+/* enc 1: in -> out and the tag (16 bytes); enc 0: checks tag (taglen bytes), in -> out.
+ * MG_OK, MG_DECLINED (authentication failed) or MG_ERROR with *err. */
+int mg_lua_crypto_aes_gcm(int enc, const char *key, size_t klen, const char *iv, size_t ivlen,
+                          const char *aad, size_t alen, const char *in, size_t n,
+                          unsigned char *out, unsigned char *tag, size_t taglen,
+                          const char **err);
+int mg_lua_crypto_bcrypt_verify(const char *pw, size_t pwlen, const char *hash, size_t hlen,
+                                const char **err);
+int mg_lua_crypto_bcrypt_hash(const char *pw, size_t pwlen, int cost, char *out, size_t cap,
+                              const char **err);
 /* ffi:end */
 
 /* ---- core/lua/lua_ratelimit.c, core/conf_*.c: mg.ratelimit (lua/moongate/ratelimit.lua) ---- */

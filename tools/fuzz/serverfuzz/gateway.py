@@ -54,6 +54,7 @@ ROUTES = {
     "buf_off": "/bufoff/",
     "route_http_small": "/hdrs/",
     "route_http_big": "/bigbody/",
+    "crypto": "/crypto/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))
