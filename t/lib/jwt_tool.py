@@ -8,6 +8,10 @@ python3-cryptography).
                               prints one token per line; key is a file stem (rsa, ec256...)
                               or, for HS*, {"secret": "..."}; alg "none" makes an
                               unsigned token
+  jwt_tool.py rawsign DIR ALG KEY
+                              signs stdin with an RFC 9421 algorithm (ed25519,
+                              ecdsa-p256-sha256, rsa-pss-sha512) and the private key
+                              DIR/KEY; prints the signature in base64
 """
 import json
 import sys
@@ -88,5 +92,29 @@ def sign(d):
     print("\n".join(out))
 
 
+def rawsign(d, alg, keyfile):
+    import base64
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+    with open(f"{d}/{keyfile}", "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    msg = sys.stdin.buffer.read()
+    if alg == "ed25519":
+        sig = key.sign(msg)
+    elif alg == "ecdsa-p256-sha256":
+        r, s = decode_dss_signature(key.sign(msg, ec.ECDSA(hashes.SHA256())))
+        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    elif alg == "rsa-pss-sha512":
+        sig = key.sign(msg, padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64),
+                       hashes.SHA512())
+    else:
+        raise SystemExit("unknown algorithm " + alg)
+    print(base64.b64encode(sig).decode())
+
+
 if __name__ == "__main__":
-    {"keys": keys, "sign": sign}[sys.argv[1]](sys.argv[2])
+    if sys.argv[1] == "rawsign":
+        rawsign(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        {"keys": keys, "sign": sign}[sys.argv[1]](sys.argv[2])
