@@ -55,6 +55,10 @@ ROUTES = {
     "route_http_small": "/hdrs/",
     "route_http_big": "/bigbody/",
     "crypto": "/crypto/",
+    "auth_basic": "/auth-basic/",
+    "auth_jwt": "/auth-jwt/",
+    "auth_hmac": "/auth-hmac/",
+    "auth_fwd": "/auth-fwd/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -17,6 +17,7 @@ from . import ppfuzz
 from .gateway import ROUTES
 from .wsfuzz import ws_seeds
 from .cryptofuzz import crypto_seeds
+from .authfuzz import auth_seeds
 
 P = b"POST / HTTP/1.1\r\nHost: a\r\n"
 
@@ -458,5 +459,6 @@ def all_seeds():
     main += buffering_seeds()
     main += interop_seeds()
     main += crypto_seeds(req)
+    main += auth_seeds(req)
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
