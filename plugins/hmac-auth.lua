@@ -68,7 +68,16 @@ local schema = {
         },
         hide_credentials = {
             type = "boolean", default = false,
-            description = "remove Signature and Signature-Input from the request sent upstream",
+            description = "remove Signature, Signature-Input (or Authorization) from the request sent upstream",
+        },
+        authorization_scheme = {
+            type = "boolean", default = true,
+            description = "also accept `Authorization: hmac username=..., algorithm=..., headers=..., signature=...`",
+        },
+        hmac_algorithms = {
+            type = "array", min = 1, default = { "hmac-sha256", "hmac-sha384", "hmac-sha512" },
+            items = { type = "string", enum = { "hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512" } },
+            description = "Authorization scheme: the algorithms a client may name",
         },
         anonymous = {
             type = "string",
@@ -402,9 +411,128 @@ local function verify(cred, base, sig)
     return k ~= nil and mg.crypto.verify(a.jws, k, base, sig) == true
 end
 
+-- ---- the Authorization: hmac scheme (draft-cavage, as Kong and APISIX take it) ----
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8,
+    Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+
+-- "Tue, 20 Apr 2021 02:07:55 GMT" -> seconds since the epoch, or nil
+local function http_date(v)
+    local d, mon, y, hh, mm, ss = v:match(
+        "^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+    local m = MONTHS[mon]
+    if d == nil or m == nil then
+        return nil
+    end
+    y, d = tonumber(y), tonumber(d)
+    -- days from the civil date (H. Hinnant's algorithm)
+    if m <= 2 then
+        y = y - 1
+    end
+    local era = math.floor(y / 400)
+    local yoe = y - era * 400
+    local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+    local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+    local days = era * 146097 + doe - 719468
+    return days * 86400 + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+end
+
+local CAVAGE_HASH = { ["hmac-sha1"] = "sha1", ["hmac-sha256"] = "sha256",
+    ["hmac-sha384"] = "sha384", ["hmac-sha512"] = "sha512" }
+
+local function hmac_scheme(conf, header)
+    local rest = header:match("^%s*[Hh][Mm][Aa][Cc]%s+(.*)$")
+    local p = {}
+    for k, v in rest:gmatch("%s*([%a_]+)%s*=%s*\"([^\"]*)\"") do
+        if p[k] ~= nil then
+            return deny("malformed Authorization header")
+        end
+        p[k] = v
+    end
+    if not (p.username and p.signature and p.algorithm) then
+        return deny("malformed Authorization header")
+    end
+    local hash = CAVAGE_HASH[p.algorithm]
+    local allowed = false
+    for _, a in ipairs(conf.hmac_algorithms) do
+        allowed = allowed or a == p.algorithm
+    end
+    if not hash or not allowed then
+        return deny("algorithm not allowed")
+    end
+    local consumer = mg.consumer.find("hmac-auth", "key_id", p.username)
+    if consumer == nil then
+        return deny("unknown keyid")
+    end
+    local cred = consumer.credentials["hmac-auth"]
+    if not ALGS[cred.algorithm].hmac then
+        return deny("algorithm not allowed")
+    end
+    local sig = mg.encode.base64_decode(p.signature)
+    if sig == nil or sig == "" then
+        return deny("malformed Authorization header")
+    end
+    local names = p.headers or "date"
+    local lines, covered = {}, {}
+    for name in names:gmatch("%S+") do
+        name = name:lower()
+        if covered[name] then
+            return deny("component " .. name .. " covered twice")
+        end
+        covered[name] = true
+        local v, why
+        if name == "@request-target" or name == "(request-target)" then
+            v = mg.request.get_method():lower() .. " " .. mg.request.get_uri()
+        elseif byte(name, 1) == 64 or byte(name, 1) == 40 then
+            return deny("unsupported component " .. name)
+        else
+            v, why = component(name)
+            if v == nil then
+                return deny(why)
+            end
+        end
+        lines[#lines + 1] = name .. ": " .. v
+    end
+    local dname = covered["x-date"] and "X-Date" or "Date"
+    if not covered[dname:lower()] then
+        return deny("the signature does not cover date")
+    end
+    local when = http_date(mg.request.get_header(dname) or "")
+    if when == nil then
+        return deny("malformed " .. dname)
+    end
+    if math.abs(mg.now() - when) > conf.clock_skew then
+        return deny(dname .. " is outside the allowed clock skew")
+    end
+    local secret = cred.secret
+    if cred.secret_is_base64 then
+        secret = mg.encode.base64_decode(secret)
+    end
+    if not mg.crypto.equals(mg.crypto.hmac(hash, secret, concat(lines, "\n")), sig) then
+        return deny("invalid signature")
+    end
+    local digest = mg.request.get_header("Content-Digest", true)
+    if digest ~= nil then
+        local why, status = check_digest(conf, digest)
+        if why then
+            return deny(why, status)
+        end
+    end
+    mg.var.consumer = consumer.name
+    if conf.hide_credentials then
+        mg.request.clear_header("Authorization")
+    end
+end
+
 local function access(conf)
     local input = mg.request.get_header("Signature-Input", true)
     local sigs = mg.request.get_header("Signature", true)
+    if input == nil and sigs == nil and conf.authorization_scheme then
+        local a = mg.request.get_header("Authorization")
+        if a and find(a, "^%s*[Hh][Mm][Aa][Cc]%s") then
+            return hmac_scheme(conf, a)
+        end
+    end
     if input == nil and sigs == nil then
         if conf.anonymous then
             mg.var.consumer = conf.anonymous

@@ -10,6 +10,7 @@ use JSON::PP ();
 use MIME::Base64 ();
 use Digest::SHA ();
 use File::Temp ();
+use POSIX ();
 
 my $PY = '/usr/bin/python3';
 if (system($PY, '-c', 'import jwt, cryptography') != 0) {
@@ -75,6 +76,24 @@ sub signed {
     }
     push @h, "Signature-Input: $o{label}=$list", "Signature: $o{label}=:$sig:";
     return \@h;
+}
+
+
+# cavage(%o) -> the headers of a request signed with the Authorization: hmac scheme:
+#   user, alg (hmac-sha256...), secret, names (the signed header list), date (epoch),
+#   date_header (Date | X-Date), method, path
+sub cavage {
+    my %o = (user => 'alice', alg => 'hmac-sha256', secret => $SECRET, names => '@request-target date host',
+             date => time(), date_header => 'Date', method => 'GET', path => '/api/x', @_);
+    my $date = POSIX::strftime('%a, %d %b %Y %H:%M:%S GMT', gmtime($o{date}));
+    my %v = ('date' => $date, 'x-date' => $date, host => 'localhost',
+             '@request-target' => lc($o{method}) . " $o{path}");
+    my $s = join("\n", map { "$_: " . ($v{$_} // "") } split / /, $o{names});
+    my %fn = ('hmac-sha1' => \&Digest::SHA::hmac_sha1, 'hmac-sha256' => \&Digest::SHA::hmac_sha256,
+              'hmac-sha512' => \&Digest::SHA::hmac_sha512);
+    my $sig = MIME::Base64::encode_base64($fn{$o{alg}}->($s, $o{secret}), '');
+    return ['Host: localhost', "$o{date_header}: $date",
+            qq{Authorization: hmac username="$o{user}", algorithm="$o{alg}", headers="$o{names}", signature="$sig"}];
 }
 
 sub echoed { JSON::PP::decode_json($_[0]{body}) }
@@ -363,3 +382,61 @@ routes:
 --- must_die
 --- error_log eval
 [qr{conf/moongate\.yaml:5:\d+: consumers\[0\]\.credentials\.hmac-auth\.algorithm: expected one of "hmac-sha256", .*got "hmac-md5"}]
+
+
+
+=== TEST 11: the Authorization: hmac scheme: hmac-sha256 and hmac-sha512 over @request-target, date and host; X-Date
+--- yaml_config eval
+main::conf('{ hide_credentials: true }')
+--- lua_plugins eval
+$main::WHOAMI
+--- test_code eval
+sub {
+    my $t = shift;
+    my $r = $t->request("GET /api/x", main::cavage());
+    is($r->{status}, 200, 'hmac-sha256: status 200');
+    is(main::echoed($r)->{headers}{'x-consumer'}, 'alice', 'alice');
+    ok(!exists main::echoed($r)->{headers}{authorization}, 'Authorization hidden');
+    is($t->request("GET /api/x", main::cavage(alg => 'hmac-sha512'))->{status}, 200, 'hmac-sha512: status 200');
+    is($t->request("GET /api/x", main::cavage(names => '@request-target x-date', date_header => 'X-Date'))->{status},
+       200, 'X-Date: status 200');
+    $t->stop;
+}
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: the Authorization: hmac scheme refused: stale Date, Date not signed, hmac-sha1 not allowed, wrong secret, another path, an Ed25519 consumer, malformed
+--- yaml_config eval
+main::conf('{}')
+--- lua_plugins eval
+$main::WHOAMI
+--- test_code eval
+sub {
+    my $t = shift;
+    my @cases = (
+        [main::cavage(date => time() - 1000), 'Date is outside the allowed clock skew'],
+        [main::cavage(names => '@request-target host'), 'the signature does not cover date'],
+        [main::cavage(alg => 'hmac-sha1'), 'algorithm not allowed'],
+        [main::cavage(secret => 'another-secret-of-32-bytes-or-more!!'), 'invalid signature'],
+        [main::cavage(path => '/api/y'), 'invalid signature'],
+        [main::cavage(user => 'ed'), 'algorithm not allowed'],
+        [main::cavage(user => 'nobody'), 'unknown keyid'],
+        [main::cavage(names => '@request-target date x-absent'), 'covered header x-absent is absent'],
+        [['Date: yesterday', 'Authorization: hmac username="alice", algorithm="hmac-sha256", headers="date", signature="AAAA"'], 'malformed Date'],
+        [['Authorization: hmac username="alice"'], 'malformed Authorization header'],
+        [['Authorization: hmac garbage'], 'malformed Authorization header'],
+        [['Authorization: hmac username="a", username="b", algorithm="hmac-sha256", signature="AAAA"'], 'malformed Authorization header'],
+        [['Authorization: hmac username="alice", algorithm="hmac-sha256", signature="!!!"'], 'malformed Authorization header'],
+    );
+    for my $c (@cases) {
+        my ($h, $why) = @$c;
+        my $r = $t->request("GET /api/x", $h);
+        is($r->{status}, 401, "$why: 401");
+        like($r->{body}, qr/"error":"\Q$why\E"/, "$why: why");
+    }
+    $t->stop;
+}
+--- no_error_log
+[error]
