@@ -6,7 +6,7 @@ gets valid credentials and their broken neighbours: Authorization headers cut,
 doubled, of other schemes, not base64, without a colon, huge; tokens with `none`,
 confused or missing algorithms, bad JSON, wrong segment counts; Signature-Input and
 Signature dictionaries broken at every delimiter, with unknown components, bad
-parameters and byte sequences."""
+parameters and byte sequences; the Authorization: hmac scheme with its Date."""
 
 import base64
 import hashlib
@@ -76,6 +76,18 @@ def hmac_cases():
     return out
 
 
+def hmac_scheme_values():
+    from email.utils import formatdate
+    date = formatdate(usegmt=True).encode()
+    line = b"@request-target: get /auth-hmac/x\ndate: " + date
+    sig = base64.b64encode(hmac.new(HMAC_SECRET, line, hashlib.sha256).digest())
+    good = (b'hmac username="fuzz-hmac", algorithm="hmac-sha256", headers="@request-target date", '
+            b'signature="' + sig + b'"')
+    return date, [good, good.replace(b"sha256", b"sha1"), good.replace(b'username="fuzz-hmac", ', b""),
+                  b"hmac", b"hmac ", b'hmac username="', b'hmac a="1", a="2"', good + b', x="' + b"y" * 3000 + b'"',
+                  good.replace(b"@request-target date", b"(created) @status"), good.replace(sig, b"!!")]
+
+
 def auth_seeds(req):
     """Seeds for the auth routes (`req` is seeds.req)."""
     out = []
@@ -87,6 +99,11 @@ def auth_seeds(req):
     for i, h in enumerate(hmac_cases()):
         out.append(("auth-hmac-%d" % i, [req(b"GET", b"/auth-hmac/x", h)]))
     out.append(("auth-hmac-body", [req(b"POST", b"/auth-hmac/x", hmac_cases()[1], b"body")]))
+    date, values = hmac_scheme_values()
+    for i, v in enumerate(values):
+        for d in (date, b"yesterday"):
+            out.append(("auth-hmacscheme-%d-%d" % (i, len(d)), [req(b"GET", b"/auth-hmac/x",
+                        [b"Authorization: " + v, b"Date: " + d])]))
     for i, v in enumerate([b"Bearer a", b"Bearer a", b"Bearer b" * 500, b""]):
         out.append(("auth-fwd-%d" % i, [req(b"GET", b"/auth-fwd/x", [b"Authorization: " + v])]))
     return out
