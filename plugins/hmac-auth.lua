@@ -666,5 +666,4 @@ return {
     schema = schema,
     credential_schema = credential_schema,
     access = access,
-    _parse_dict = parse_dict,
 }

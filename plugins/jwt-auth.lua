@@ -482,7 +482,7 @@ local function jwks_fetch(conf, st)
         return st.keys ~= nil
     end
     local dict = conf.jwks_shared_dict and mg.shared[conf.jwks_shared_dict]
-    local dkey = "jwt-auth:jwks:" .. conf.jwks_uri
+    local dkey = "jwt-auth:jwks:" .. st.id
     if dict then
         -- another worker's fresh copy is as good as a fetch
         local body = dict:get(dkey)
@@ -519,11 +519,13 @@ local function jwks_fetch(conf, st)
     return true
 end
 
+-- keys fetched without certificate verification never serve a conf that asks for it
 local function jwks_state(conf)
-    local st = JWKS[conf.jwks_uri]
+    local id = conf.jwks_ssl_verify and conf.jwks_uri or (conf.jwks_uri .. " (not verified)")
+    local st = JWKS[id]
     if st == nil then
-        st = { exp = 0, last = -1e9, busy = false, version = 0 }
-        JWKS[conf.jwks_uri] = st
+        st = { exp = 0, last = -1e9, busy = false, version = 0, id = id }
+        JWKS[id] = st
     end
     return st
 end
@@ -536,11 +538,11 @@ local function refetch_allowed(conf, st)
     end
     local dict = conf.jwks_shared_dict and mg.shared[conf.jwks_shared_dict]
     if dict then
-        local ok = dict:add("jwt-auth:refetch:" .. conf.jwks_uri, true, conf.jwks_refetch_interval)
+        local ok = dict:add("jwt-auth:refetch:" .. st.id, true, conf.jwks_refetch_interval)
         if not ok then
             st.last = mg.now() -- someone else fetched: read their copy next time
-            local body = dict:get("jwt-auth:jwks:" .. conf.jwks_uri)
-            local ttl = body and dict:ttl("jwt-auth:jwks:" .. conf.jwks_uri)
+            local body = dict:get("jwt-auth:jwks:" .. st.id)
+            local ttl = body and dict:ttl("jwt-auth:jwks:" .. st.id)
             if body and body ~= st.fetched_body and ttl and ttl > 0 then
                 st.fetched_body = body
                 jwks_install(conf, st, body, ttl)

@@ -677,3 +677,50 @@ routes:
 --- must_die
 --- error_log eval
 [qr{conf/moongate\.yaml:6:\d+: routes\[0\]\.plugins\.jwt-auth\.claims_to_headers\.sub: does not match pattern .*, got "X User"}]
+
+
+
+=== TEST 22: JWKS over https: fetched with jwks_ssl_verify false; with verification on, the untrusted certificate fails closed (503)
+--- yaml_config eval
+main::conf("{ jwks_uri: \"https://127.0.0.1:\$MG_RAND_PORT_1/keys\", jwks_ssl_verify: false }")
+. "  - name: verified\n    paths: [\"/verified/*\"]\n    upstream: echo\n    plugins:\n      jwt-auth: { jwks_uri: \"https://127.0.0.1:\$MG_RAND_PORT_1/keys\", jwks_timeout: 1000 }\n"
+--- lua_plugins eval
+$main::WHOAMI
+--- test_code eval
+sub {
+    my $t = shift;
+    my $dir = $t->servroot . '/tlsjwks';
+    mkdir $dir;
+    system('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', "$dir/key.pem",
+           '-out', "$dir/cert.pem", '-days', '1', '-subj', '/CN=127.0.0.1', '-addext',
+           'subjectAltName=IP:127.0.0.1') == 0 or die "openssl req failed\n";
+    system("cp $main::KEYS/jwks.json $dir/keys") == 0 or die;
+    my $port = $t->fill('$MG_RAND_PORT_1');
+    my $pid = fork();
+    if ($pid == 0) {
+        chdir $dir;
+        exec('/usr/bin/python3', '-c', <<'PY', $port) or POSIX::_exit(1);
+import http.server, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("cert.pem", "key.pem")
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+PY
+    }
+    my $up = 0;
+    for (1 .. 50) {
+        last if $up = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port);
+        Time::HiRes::sleep(0.1);
+    }
+    ok($up, 'the https key server is up');
+    close $up if $up;
+    my $r = $t->request("GET /api/x", [main::bearer('k_ec')]);
+    is($r->{status}, 200, 'https, not verified: status 200');
+    $r = $t->request("GET /verified/x", [main::bearer('k_ec')]);
+    is($r->{status}, 503, 'https, verified against the system CAs: 503');
+    like($t->error_log, qr/jwt-auth: fetching https:.*failed/, 'the failure logged');
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+    $t->stop;
+}
