@@ -104,6 +104,7 @@ bench: deps all
 	tools/bench-burst
 	tools/bench-mem
 	$(MAKE) bench-lua
+	tools/bench-plugins
 
 install: all
 	install -D -m 0755 $(BUILD)/moongate $(DESTDIR)$(PREFIX)/bin/moongate

@@ -74,6 +74,10 @@ ROUTES = {
     "upstream_set": "/upset/",
     "upstream_free": "/upfree/",
     "traffic_split": "/split/",
+    "auth_basic": "/auth-basic/",
+    "auth_jwt": "/auth-jwt/",
+    "auth_hmac": "/auth-hmac/",
+    "auth_fwd": "/auth-fwd/",
 }
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -21,6 +21,7 @@ from .upstreamfuzz import upstream_seeds
 from .wsfuzz import ws_seeds
 from .cryptofuzz import crypto_seeds
 from . import redisfuzz
+from .authfuzz import auth_seeds
 
 P = b"POST / HTTP/1.1\r\nHost: a\r\n"
 
@@ -490,5 +491,6 @@ def all_seeds():
     main += upstream_seeds(req)
     main += platform_seeds()
     main += redis_seeds()
+    main += auth_seeds(req)
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
