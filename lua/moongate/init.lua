@@ -20,7 +20,7 @@ local mg = {
 -- loaded on first use: a state whose plugins never call them does not pay for them
 local LAZY = { http = "moongate.http", shared = "moongate.shared", json = "moongate.json",
     ratelimit = "moongate.ratelimit", tls = "moongate.tls", timer = "moongate.timer",
-    metrics = "moongate.metrics" }
+    metrics = "moongate.metrics", socket = "moongate.socket" }
 
 mg.DEBUG, mg.INFO, mg.NOTICE, mg.WARN, mg.ERR, mg.CRIT, mg.ALERT = 0, 1, 2, 3, 4, 5, 6
 local LEVELS = { debug = 0, info = 1, notice = 2, warn = 3, error = 4, err = 4, crit = 5,
