@@ -36,6 +36,9 @@ typedef struct {
     uint64_t timers_running; /* running, or due now in a retired generation */
     uint64_t timers_refused; /* mg.timer.at/every refused: the per-worker cap */
     uint64_t timers_failed;  /* runs whose function raised an error */
+    /* Lua cosockets (lua/lua_socket.c), written by the loop thread */
+    uint64_t sockets_open;   /* made by mg.socket.tcp and not closed yet */
+    uint64_t sockets_pooled; /* idle in the keep-alive pools */
     uint64_t gens_alive;     /* generations still alive: current + held by requests */
     uint64_t tls[16];        /* TLS handshakes: sys/tls.h's mg_tls_counters_t */
     int64_t conn_states[8];  /* open client connections by state (http_conn_int.h's MG_C_*) */

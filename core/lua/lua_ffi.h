@@ -211,6 +211,49 @@ int mg_lua_http_header_at(mg_lua_task_t *t, int i, mg_str_t *name, mg_str_t *val
 void mg_lua_http_done(mg_lua_task_t *t);
 /* ffi:end */
 
+/* ---- core/lua/lua_socket.c: mg.socket, cosockets (lua/moongate/socket.lua) ---- */
+
+/* ffi:begin lua/moongate/socket.lua */
+#ifdef MG_LUA_FFI_ONLY
+struct mg_lua_socket_marker {
+    int unused;
+};
+#endif
+/* A socket for the task: its handle (> 0), or 0 with a static reason in *err (the
+ * worker's cap). Handles are checked on every call: a closed or foreign one fails. */
+int mg_lua_sock_new(mg_lua_task_t *t, const char **err);
+/* Timeouts in seconds (< 0: unchanged). MG_OK; MG_ERROR (closed); MG_DECLINED
+ * (another task's socket). */
+int mg_lua_sock_timeouts(mg_lua_task_t *t, int h, double connect, double send, double read);
+/* Each of these is called again after every MG_AGAIN (the Lua side yields between)
+ * with the same arguments, until it answers something else; *err is a static reason. */
+/* host: an address, a name (the worker's resolver) or "unix:/path"; pool: the pool's
+ * name (NULL: "host:port"), pool_size its cap (<= 0: 30). MG_OK, MG_AGAIN, MG_ERROR. */
+int mg_lua_sock_connect(mg_lua_task_t *t, int h, const char *host, int port, const char *pool,
+                        int pool_size, const char **err);
+/* TLS over the connection; server_name (NULL: the host connected to) is sent and
+ * checked when verify is 1. MG_OK at once on a pooled TLS connection. */
+int mg_lua_sock_tls(mg_lua_task_t *t, int h, const char *server_name, int verify,
+                    const char **err);
+/* Sends all of data: its length, MG_AGAIN, MG_ERROR. */
+int mg_lua_sock_send(mg_lua_task_t *t, int h, const char *data, size_t len, const char **err);
+/* mode: lua_socket.h's mg_sock_mode_t. MG_OK (data in *out, borrowed until the next
+ * call), MG_DONE (receiveuntil: the delimiter was reached), MG_AGAIN, MG_ERROR (the
+ * partial data in *out). */
+int mg_lua_sock_receive(mg_lua_task_t *t, int h, int mode, size_t size, const char *pat,
+                        size_t plen, int inclusive, mg_str_t *out, const char **err);
+/* Into the keep-alive pool (idle: seconds, 0 for no limit; size <= 0: the connect's
+ * pool_size). MG_OK; MG_ERROR when the connection cannot be kept (closed instead). */
+int mg_lua_sock_keepalive(mg_lua_task_t *t, int h, double idle, int size, const char **err);
+int mg_lua_sock_close(mg_lua_task_t *t, int h, const char **err);
+/* Times the connection came from the pool; -1 when not connected. */
+int mg_lua_sock_reused(mg_lua_task_t *t, int h);
+/* opt: 0 SO_KEEPALIVE, 1 TCP_NODELAY, 2 SO_SNDBUF, 3 SO_RCVBUF. */
+int mg_lua_sock_setoption(mg_lua_task_t *t, int h, int opt, int value, const char **err);
+/* Sockets open in this worker (pooled == 0) or idle in its pools (1). */
+int mg_lua_sock_count(mg_lua_task_t *t, int pooled);
+/* ffi:end */
+
 /* ---- core/lua/lua_timer.c: mg.timer (lua/moongate/timer.lua) ---- */
 
 /* ffi:begin lua/moongate/timer.lua */

@@ -306,11 +306,11 @@ static char *build(const char *method, const mg_http_url_t *u, const char *heade
 
 /* ---- https ---- */
 
-/* This worker's TLS client contexts for mg.http: [1] verifies against the system's CA
+/* This worker's TLS client contexts for mg.http and mg.socket: [1] verifies against the system's CA
  * store, [0] does not. Made at the first call that needs one, kept for the process. */
 static mg_tls_client_t *https_clients[2];
 
-static mg_tls_client_t *https_client(bool verify, mg_worker_stats_t *ws)
+mg_tls_client_t *mg__lua_tls_client(bool verify, mg_worker_stats_t *ws)
 {
     if (https_clients[verify] == NULL) {
         mg_upstream_tls_conf_t c = {.on = true, .verify = verify};
@@ -341,7 +341,7 @@ static const char *https_setup(lhttp_t *h, const mg_http_url_t *u, bool verify,
     }
     memcpy(h->tls_name, name.p, name.len);
     h->tls_name[name.len] = '\0';
-    h->tls.client = https_client(verify, h->t->lua->w->stats);
+    h->tls.client = mg__lua_tls_client(verify, h->t->lua->w->stats);
     if (h->tls.client == NULL) {
         return "TLS is not available";
     }

@@ -8,6 +8,7 @@
 
 #include "http.h"
 #include "lua_runtime.h"
+#include "worker.h"
 
 #include <ev.h>
 #include <lua.h>
@@ -57,7 +58,8 @@ struct mg_lua_s {
 };
 
 /* What a task waits for while its coroutine is suspended. */
-enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY, MG_WAIT_RL, MG_WAIT_REDIS };
+enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY, MG_WAIT_RL, MG_WAIT_REDIS,
+       MG_WAIT_SOCKET };
 
 struct mg_lua_task_s {
     mg_lua_t *lua;
@@ -72,6 +74,7 @@ struct mg_lua_task_s {
     ev_timer timer;
     struct mg_lua_http_s *http; /* mg.http call in progress (lua_http.c) */
     struct lredis_s *redis;     /* mg.redis call in progress (lua_redis.c) */
+    struct mg_lua_sock_s *socks; /* mg.socket sockets the task made (lua_socket.c) */
     bool running;               /* a run is on the C stack */
     bool in_tasks;              /* the Lua side keeps this task's state: forget it at the end */
     int *result_at;             /* while a phase handler is on the stack: where its outcome goes */
@@ -197,6 +200,15 @@ void mg__lua_redis_destroy(mg_lua_t *lua);
 
 /* lua_re.c: the worker's mg.re cache size from conf->lua. */
 void mg__lua_re_conf(const mg_conf_t *conf);
+
+/* lua_socket.c: closes every socket the task still holds (their waits stopped, their
+ * connections closed, not pooled). */
+void mg__lua_sockets_release(mg_lua_task_t *t);
+
+/* lua_http.c: this worker's TLS client context for plugin connections (mg.http,
+ * mg.socket), verifying against the system's CA store or not; made at first use, kept
+ * for the process. NULL (logged) when OpenSSL cannot make one. */
+struct mg_tls_client_s *mg__lua_tls_client(bool verify, mg_worker_stats_t *ws);
 
 /* lua_api.c */
 /* Copies `s` into the request pool (NULL on failure). */

@@ -128,6 +128,16 @@ size_t mg_lua_timers_busy(void);
  * HTTP calls dropped, logged), and the generation references they held are released. */
 void mg_lua_timers_shutdown(void);
 
+/* ---- cosockets (mg.socket, lua_socket.c) ---- */
+
+/* Sockets (made by mg.socket.tcp, not released yet) plus pooled connections, per
+ * worker: mg.socket.tcp() past it answers nil, "too many open sockets". */
+#define MG_LUA_SOCKETS_MAX 4096
+
+/* The worker leaves: the connections idle in mg.socket's keep-alive pools are closed
+ * (sockets held by requests and timers were closed with them). */
+void mg_lua_sockets_shutdown(void);
+
 /* ---- metrics (lua_metrics.c) ---- */
 
 /* Cells of a plugin's series per phase: calls, errors (the plugin failed: the request

@@ -52,6 +52,7 @@ static void task_release(mg_lua_task_t *t)
     }
     mg__lua_http_cancel(t);
     mg__lua_redis_cancel(t);
+    mg__lua_sockets_release(t);
     free(t->out_buf);
     t->out_buf = NULL;
     coroutine_drop(t);
@@ -681,6 +682,7 @@ void mg_lua_log_handler(mg_request_t *r)
         ev_timer_stop(t->lua->w->loop, &t->timer);
         mg__lua_http_cancel(t);
         mg__lua_redis_cancel(t);
+        mg__lua_sockets_release(t);
         t->wait = MG_WAIT_NONE;
         coroutine_drop(t);
     }

@@ -230,6 +230,21 @@ static void status_timers(jbuf_t *b, const mg_worker_t *w)
             (unsigned long long)sum[3]);
 }
 
+/* Lua cosockets (mg.socket), summed over the workers, and the per-worker cap. */
+static void status_sockets(jbuf_t *b, const mg_worker_t *w)
+{
+    uint64_t open = 0, pooled = 0;
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *s = &w->all_stats[i];
+        if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != 0) {
+            open += load_u64(&s->sockets_open);
+            pooled += load_u64(&s->sockets_pooled);
+        }
+    }
+    jprintf(b, "\"lua_sockets\":{\"open\":%llu,\"pooled\":%llu,\"max_per_worker\":%d},",
+            (unsigned long long)open, (unsigned long long)pooled, MG_LUA_SOCKETS_MAX);
+}
+
 /* WebSocket tunnels open now, summed over the workers (the connections in state tunnel,
  * http_conn_int.h's MG_C_TUNNEL = 7), and the cap. */
 static void status_tunnels(jbuf_t *b, const mg_worker_t *w)
@@ -339,6 +354,7 @@ static void handle_status(mg_request_t *r)
     jprintf(&b, "],");
     status_lua(&b, w);
     status_timers(&b, w);
+    status_sockets(&b, w);
     status_tunnels(&b, w);
     status_rate_limits(&b);
     status_redis(&b, w);

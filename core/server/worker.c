@@ -621,6 +621,7 @@ static void worker_cleanup(mg_worker_t *w)
     }
     free(W.ctl_buf);
     mg_lua_timers_shutdown();
+    mg_lua_sockets_shutdown();
     mg_gen_release(w->gen);
     w->gen = NULL;
     mg_trace_export_free(w); /* before the resolvers: it may wait on one */

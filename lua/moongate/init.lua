@@ -23,6 +23,7 @@ local LAZY = { http = "moongate.http", shared = "moongate.shared", json = "moong
     metrics = "moongate.metrics", re = "moongate.re", encode = "moongate.encode",
     crypto = "moongate.crypto", upstream = "moongate.upstream" }
 LAZY.redis = "moongate.redis"
+LAZY.socket = "moongate.socket"
 
 mg.DEBUG, mg.INFO, mg.NOTICE, mg.WARN, mg.ERR, mg.CRIT, mg.ALERT = 0, 1, 2, 3, 4, 5, 6
 local LEVELS = { debug = 0, info = 1, notice = 2, warn = 3, error = 4, err = 4, crit = 5,
