@@ -23,7 +23,7 @@ static size_t prefix_tail(const char *buf, size_t len, const char *pat, size_t p
 static int scan_line(const mg_sock_want_t *w, const char *buf, size_t len, size_t *take,
                      size_t *consume)
 {
-    const char *nl = memchr(buf, '\n', len);
+    const char *nl = len > 0 ? memchr(buf, '\n', len) : NULL; /* buf may be NULL when empty */
     if (nl == NULL) {
         return len >= w->max ? MG_DECLINED : MG_AGAIN;
     }

@@ -45,6 +45,11 @@ START_TEST(line_ends)
     ck_assert_uint_eq(take, 4);
     ck_assert_int_eq(scan(line(), "abc\r", &take, &consume), MG_AGAIN);
     ck_assert_int_eq(scan(line(), "", &take, &consume), MG_AGAIN);
+    /* a socket that has buffered nothing yet has no buffer at all */
+    mg_sock_want_t w = line();
+    ck_assert_int_eq(mg_lua_sock_scan(&w, NULL, 0, &take, &consume), MG_AGAIN);
+    w = until("--", 0, false);
+    ck_assert_int_eq(mg_lua_sock_scan(&w, NULL, 0, &take, &consume), MG_AGAIN);
 }
 END_TEST
 
