@@ -237,7 +237,9 @@ mg__metrics_ext_t *mg__metrics_ext_new(const mg_gen_t *g)
             mg__metrics_ext_free(x);
             return NULL;
         }
-        qsort(x->keys, x->nkeys, sizeof(*x->keys), key_cmp);
+        if (x->nkeys > 1) { /* keys is NULL while no series was made yet */
+            qsort(x->keys, x->nkeys, sizeof(*x->keys), key_cmp);
+        }
     }
     return x;
 }

@@ -467,6 +467,9 @@ def platform_seeds():
     for key in (b"env-fuzz-tag", b"file-${literal}-fuzz-token", b"env-${MG_FUZZ_TAG}"):
         out.append(("secret-key-" + key.decode(),
                     [req(b"GET", b"/private/x", [b"apikey: " + key])]))
+    return out
+
+
 def redis_seeds():
     """The mg.redis route (redisfuzz.py answers): single commands, pipelines, a pipeline
     of 100 commands, and requests abandoned while their commands are in flight."""
