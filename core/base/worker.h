@@ -39,17 +39,19 @@ typedef struct {
     /* Lua cosockets (lua/lua_socket.c), written by the loop thread */
     uint64_t sockets_open;   /* made by mg.socket.tcp and not closed yet */
     uint64_t sockets_pooled; /* idle in the keep-alive pools */
-    uint64_t gens_alive;     /* generations still alive: current + held by requests */
-    uint64_t tls[16];        /* TLS handshakes: sys/tls.h's mg_tls_counters_t */
-    int64_t conn_states[8];  /* open client connections by state (http_conn_int.h's MG_C_*) */
-    uint64_t trace[4];       /* spans by outcome: http/trace.h's MG_TRACE_SPANS_* */
+    /* plugin phases run in C (lua/lua_native.c): [0] decided there, [1] handed to Lua */
+    uint64_t lua_native[2];
+    uint64_t gens_alive;    /* generations still alive: current + held by requests */
+    uint64_t tls[16];       /* TLS handshakes: sys/tls.h's mg_tls_counters_t */
+    int64_t conn_states[8]; /* open client connections by state (http_conn_int.h's MG_C_*) */
+    uint64_t trace[4];      /* spans by outcome: http/trace.h's MG_TRACE_SPANS_* */
     /* what a draining worker still holds (server/worker.c), all 0 until it drains;
      * refreshed when the drain starts and every second after */
-    double drain_started;     /* epoch seconds the drain began */
-    double drain_deadline;    /* epoch seconds the connections left will be closed */
-    int64_t drain_requests;   /* requests in flight (tunnels included) */
-    uint64_t drain_bytes;     /* response bytes still to send: buffered, plus the rest of
-                               * bodies of known length */
+    double drain_started;   /* epoch seconds the drain began */
+    double drain_deadline;  /* epoch seconds the connections left will be closed */
+    int64_t drain_requests; /* requests in flight (tunnels included) */
+    uint64_t drain_bytes;   /* response bytes still to send: buffered, plus the rest of
+                             * bodies of known length */
 } mg_worker_stats_t;
 
 typedef struct mg_listener_s {

@@ -64,8 +64,6 @@ enum {
     N_PLUGIN_TIME, /* + phase: N_PLUGIN_TIME + MG_PHASE_LOG is the last */
 };
 
-enum { H_SET = 0, H_ADD, H_CLEAR };
-
 char *mg__lua_pool_copy(mg_lua_task_t *t, const char *s, size_t len)
 {
     return t->r != NULL ? mg_pool_strndup(t->r->pool, s != NULL ? s : "", len) : NULL;
@@ -273,10 +271,8 @@ static int hfind(const mg_header_t *h, size_t n, const char *name, size_t nlen, 
     return MG_DECLINED;
 }
 
-/* Applies set/add/clear to a list that may still be borrowed (*owned false): the first
- * change copies it into the pool with room to grow. */
-static int hchange(mg_pool_t *pool, mg_header_t **arr, size_t *n, size_t *cap, bool *owned,
-                   const char *name, size_t nlen, const char *value, size_t vlen, int mode)
+int mg__lua_hchange(mg_pool_t *pool, mg_header_t **arr, size_t *n, size_t *cap, bool *owned,
+                    const char *name, size_t nlen, const char *value, size_t vlen, int mode)
 {
     mg_str_t want = mg_str(name, nlen);
     if (!*owned || (mode != H_CLEAR && *n == *cap)) {
@@ -365,8 +361,8 @@ int mg_lua_req_header_set(mg_lua_task_t *t, const char *name, size_t nlen, const
         return MG_DECLINED;
     }
     bool owned = t->req_hdrs_owned;
-    int rc = hchange(r->pool, &r->headers, &r->nheaders, &t->req_hdrs_cap, &owned, name, nlen,
-                     value, vlen, mode);
+    int rc = mg__lua_hchange(r->pool, &r->headers, &r->nheaders, &t->req_hdrs_cap, &owned, name,
+                             nlen, value, vlen, mode);
     t->req_hdrs_owned = owned;
     if (rc == MG_OK && is_host) {
         mg_str_t v = r->headers[r->nheaders - 1].value;
@@ -553,7 +549,8 @@ int mg_lua_resp_header_set(mg_lua_task_t *t, const char *name, size_t nlen, cons
     bool owned = t->resp_hdrs != NULL;
     mg_header_t *arr = owned ? t->resp_hdrs : (mg_header_t *)t->resp_in;
     size_t n = owned ? t->nresp : t->nresp_in;
-    int rc = hchange(t->r->pool, &arr, &n, &t->cresp, &owned, name, nlen, value, vlen, mode);
+    int rc =
+        mg__lua_hchange(t->r->pool, &arr, &n, &t->cresp, &owned, name, nlen, value, vlen, mode);
     if (rc == MG_OK) {
         t->resp_hdrs = arr;
         t->nresp = n;
@@ -608,8 +605,8 @@ int mg_lua_exit_header(mg_lua_task_t *t, const char *name, size_t nlen, const ch
         return MG_DECLINED;
     }
     bool owned = t->exit_hdrs != NULL;
-    return hchange(t->r->pool, &t->exit_hdrs, &t->nexit, &t->cexit, &owned, name, nlen, value, vlen,
-                   H_ADD);
+    return mg__lua_hchange(t->r->pool, &t->exit_hdrs, &t->nexit, &t->cexit, &owned, name, nlen,
+                           value, vlen, H_ADD);
 }
 
 /* ---- logging and time ---- */
@@ -704,8 +701,7 @@ enum { MG_LUA_NODE_HEALTHY = 0, MG_LUA_NODE_UNHEALTHY, MG_LUA_NODE_EJECTED, MG_L
  * _GONE (DNS took it away); breaker[i] its circuit breaker's state (MG_BREAKER_*), -1
  * when the upstream has no breaker; available[i] 1 when the balancer may pick it now
  * (health.h's mg_health_filter). Returns how many nodes were filled. */
-int mg_lua_upstream_node_health(mg_lua_task_t *t, int n, int *health, int *breaker,
-                                int *available)
+int mg_lua_upstream_node_health(mg_lua_task_t *t, int n, int *health, int *breaker, int *available)
 {
     mg_upstream_t *u = route_upstream(t);
     if (u == NULL || n <= 0) {
@@ -719,11 +715,10 @@ int mg_lua_upstream_node_health(mg_lua_task_t *t, int n, int *health, int *break
     mg_health_filter(u, &ctx);
     for (int i = 0; i < n; i++) {
         available[i] = !mg_balancer_skipped(&ctx, (size_t)i);
-        breaker[i] = h->breaker.on
-                         ? (int)mg_breaker_state(u->nodes[i].state, &h->breaker, now, NULL)
-                         : -1;
+        breaker[i] =
+            h->breaker.on ? (int)mg_breaker_state(u->nodes[i].state, &h->breaker, now, NULL) : -1;
         const char *st = mg_health_node_state(u, i, now);
-        health[i] = mg_upstream_node_gone(u, i)        ? MG_LUA_NODE_GONE
+        health[i] = mg_upstream_node_gone(u, i)    ? MG_LUA_NODE_GONE
                     : strcmp(st, "unhealthy") == 0 ? MG_LUA_NODE_UNHEALTHY
                     : strcmp(st, "ejected") == 0   ? MG_LUA_NODE_EJECTED
                                                    : MG_LUA_NODE_HEALTHY;
@@ -743,8 +738,8 @@ int mg_lua_set_peer(mg_lua_task_t *t, int i, int force)
     }
     mg_balancer_ctx_t ctx;
     memset(&ctx, 0, sizeof(ctx));
-    if (!force && (mg_health_filter(route_upstream(t), &ctx) == 0 ||
-                   mg_balancer_skipped(&ctx, (size_t)i))) {
+    if (!force &&
+        (mg_health_filter(route_upstream(t), &ctx) == 0 || mg_balancer_skipped(&ctx, (size_t)i))) {
         t->peer = -1;
         t->peer_forced = false;
         return MG_AGAIN;

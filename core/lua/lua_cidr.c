@@ -10,6 +10,7 @@
  * the build, or adding after it, is refused.
  */
 #include "cidr.h"
+#include "lua_int.h"
 #include "lua_ffi.h"
 #include "pool.h"
 
@@ -17,10 +18,10 @@
 #include <string.h>
 
 struct mg_lua_cidr_s {
-    mg_pool_t *pool;      /* the built set's memory */
-    mg_cidr_t *ranges;    /* collected ranges (malloc'd), freed by the build */
+    mg_pool_t *pool;   /* the built set's memory */
+    mg_cidr_t *ranges; /* collected ranges (malloc'd), freed by the build */
     size_t n, cap;
-    mg_cidr_set_t *set;   /* NULL until built */
+    mg_cidr_set_t *set; /* NULL until built */
 };
 
 mg_lua_cidr_t *mg_lua_cidr_new(void)
@@ -101,6 +102,11 @@ int mg_lua_cidr_match(const mg_lua_cidr_t *m, const char *addr, size_t len)
         return -1;
     }
     return mg_cidr_set_match(m->set, &ip) ? 1 : 0;
+}
+
+bool mg_lua_cidr_match_ip(const mg_lua_cidr_t *m, const mg_ip_t *ip)
+{
+    return m->set != NULL && mg_cidr_set_match(m->set, ip);
 }
 
 int mg_lua_cidr_count(const mg_lua_cidr_t *m)

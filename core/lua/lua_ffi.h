@@ -439,6 +439,39 @@ int mg_lua_cidr_match(const mg_lua_cidr_t *m, const char *addr, size_t len);
 int mg_lua_cidr_count(const mg_lua_cidr_t *m);
 /* ffi:end */
 
+/* ---- core/lua/lua_native.c: plugin work done in C (lua/moongate/native.lua) ---- */
+
+/* ffi:begin lua/moongate/native.lua */
+typedef struct mg_lua_native_s mg_lua_native_t;
+/* ip-restriction's check: refuse with `status` and {"error": msg_json (a JSON string,
+ * quotes included), ...} a client in deny (a built matcher, or NULL) or outside allow
+ * (idem). Borrows the matchers. NULL when out of memory; the caller owns it. */
+mg_lua_native_t *mg_lua_native_cidr(const struct mg_lua_cidr_s *allow,
+                                    const struct mg_lua_cidr_s *deny, int status,
+                                    const char *msg_json, size_t mlen);
+/* A cache of up to about `cap` verified tokens read from the headers named in `from`
+ * ("a\0b\0", in order; Authorization as "Bearer <token>"), answering by clearing the
+ * headers named in `clear` and setting the entry's, and with `hide` removing the
+ * token's header. NULL when out of memory. */
+mg_lua_native_t *mg_lua_native_token(int cap, const char *from, size_t flen, const char *clear,
+                                     size_t clen, int hide);
+/* Remembers a token valid between the wall-clock times from and to, naming `consumer`
+ * (may be empty) and setting nset headers ("name\0value\0" each). MG_OK, MG_DECLINED (not
+ * cacheable: too long, too many headers) or MG_ERROR. */
+int mg_lua_native_token_put(mg_lua_native_t *n, const char *tok, size_t tlen, double from,
+                            double to, const char *consumer, size_t clen, const char *set,
+                            size_t slen, int nset);
+/* Forgets every token (the keys changed). */
+void mg_lua_native_token_flush(mg_lua_native_t *n);
+/* out[0..2]: hits, misses, entries. */
+void mg_lua_native_token_stats(const mg_lua_native_t *n, double *out);
+void mg_lua_native_free(mg_lua_native_t *n);
+/* The natives that stand for route `route`'s plugins in `phase` (rewrite 0, access 1),
+ * in order, with each one's plugin index * 8 + phase (copied). MG_OK or MG_ERROR. */
+int mg_lua_native_route(void *state, int route, int phase, mg_lua_native_t **h,
+                        const int *cell, int n);
+/* ffi:end */
+
 /* ---- core/lua/lua_re.c: mg.re (lua/moongate/re.lua) ---- */
 
 /* ffi:begin lua/moongate/re.lua */

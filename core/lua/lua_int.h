@@ -6,6 +6,7 @@
 #ifndef MG_LUA_INT_H
 #define MG_LUA_INT_H
 
+#include "cidr.h"
 #include "http.h"
 #include "lua_runtime.h"
 #include "worker.h"
@@ -37,16 +38,19 @@ struct mg_lua_s {
     int finish_ref;         /* runtime.finish(id) */
     int init_worker_ref;    /* runtime.init_worker_jobs() */
     unsigned *route_phases; /* per route: MG_PHASE_BIT set */
+    /* per route, rewrite and access: the natives that run instead of Lua, or NULL
+     * (lua_native.c); NULL when no route has any */
+    struct mg_lua_native_chain_s **native;
     size_t nroutes;
     char **plugin_names;
     char **plugin_versions;
     unsigned *plugin_phases; /* MG_PHASE_BIT of each plugin's phase functions */
     size_t nplugins;
     struct mg_lua_metrics_s *metrics; /* lua_metrics.c; NULL when the config does not count */
-    int next_id; /* ids of tasks, the Lua side's key */
+    int next_id;                      /* ids of tasks, the Lua side's key */
     /* mg_lua_retire: the generation takes no new requests; its timers run out */
     bool retired;
-    struct mg_lua_redis_pools_s *redis; /* mg.redis clients (lua_redis.c), or NULL */
+    struct mg_lua_redis_pools_s *redis;    /* mg.redis clients (lua_redis.c), or NULL */
     struct mg_upstream_kpool_s *http_pool; /* mg.http's idle connections (lua_http.c) */
 
     /* coroutines whose last run returned cleanly, kept for the next request: a thread
@@ -58,8 +62,15 @@ struct mg_lua_s {
 };
 
 /* What a task waits for while its coroutine is suspended. */
-enum { MG_WAIT_NONE = 0, MG_WAIT_SLEEP, MG_WAIT_HTTP, MG_WAIT_BODY, MG_WAIT_RL, MG_WAIT_REDIS,
-       MG_WAIT_SOCKET };
+enum {
+    MG_WAIT_NONE = 0,
+    MG_WAIT_SLEEP,
+    MG_WAIT_HTTP,
+    MG_WAIT_BODY,
+    MG_WAIT_RL,
+    MG_WAIT_REDIS,
+    MG_WAIT_SOCKET
+};
 
 struct mg_lua_task_s {
     mg_lua_t *lua;
@@ -72,12 +83,12 @@ struct mg_lua_task_s {
     unsigned phases; /* the route's phase bits */
     int wait;
     ev_timer timer;
-    struct mg_lua_http_s *http; /* mg.http call in progress (lua_http.c) */
-    struct lredis_s *redis;     /* mg.redis call in progress (lua_redis.c) */
+    struct mg_lua_http_s *http;  /* mg.http call in progress (lua_http.c) */
+    struct lredis_s *redis;      /* mg.redis call in progress (lua_redis.c) */
     struct mg_lua_sock_s *socks; /* mg.socket sockets the task made (lua_socket.c) */
-    bool running;               /* a run is on the C stack */
-    bool in_tasks;              /* the Lua side keeps this task's state: forget it at the end */
-    int *result_at;             /* while a phase handler is on the stack: where its outcome goes */
+    bool running;                /* a run is on the C stack */
+    bool in_tasks;               /* the Lua side keeps this task's state: forget it at the end */
+    int *result_at;              /* while a phase handler is on the stack: where its outcome goes */
 
     /* request body read for a plugin */
     char *body;
@@ -119,9 +130,9 @@ struct mg_lua_task_s {
     double phase_time[MG_PHASE_TIMER];
     double phase_first[MG_PHASE_TIMER]; /* mg_mono_now() when each phase's plugins first ran */
     double phase_last[MG_PHASE_TIMER];  /* ... and when they last stopped (a trace's span) */
-    unsigned phases_run; /* MG_PHASE_BIT of each phase timed */
-    int run_phase;       /* the phase being timed, -1 for none */
-    double run_mark;     /* mg_mono_now() when the time of run_phase was last taken */
+    unsigned phases_run;                /* MG_PHASE_BIT of each phase timed */
+    int run_phase;                      /* the phase being timed, -1 for none */
+    double run_mark; /* mg_mono_now() when the time of run_phase was last taken */
 };
 
 /* lua_vm.c */
@@ -210,7 +221,29 @@ void mg__lua_sockets_release(mg_lua_task_t *t);
  * for the process. NULL (logged) when OpenSSL cannot make one. */
 struct mg_tls_client_s *mg__lua_tls_client(bool verify, mg_worker_stats_t *ws);
 
+/* lua_task.c: one of rewrite, access, balancer in Lua on the request's task (made on
+ * first use), as the phase engine's handlers do. */
+int mg__lua_run_phase(mg_request_t *r, int phase);
+
+/* lua_cidr.c: whether a built matcher holds `ip` (false before the build). */
+struct mg_lua_cidr_s;
+bool mg_lua_cidr_match_ip(const struct mg_lua_cidr_s *m, const mg_ip_t *ip);
+
+/* lua_native.c: frees the route chains of the state (after lua_close). */
+void mg__lua_native_destroy(mg_lua_t *lua);
+/* lua_native.c: what one native decides for r: MG_OK (go on; a token cache hit has
+ * changed the headers and the consumer), MG_DECLINED (Lua must run the phase), or the
+ * status of a refusal (cidr; not answered yet). */
+struct mg_lua_native_s;
+int mg__lua_native_run(mg_request_t *r, struct mg_lua_native_s *n);
+
 /* lua_api.c */
+/* Header changes: set (replaces every value), add, clear. */
+enum { H_SET = 0, H_ADD, H_CLEAR };
+/* Applies set/add/clear to a header list that may still be borrowed (*owned false): the
+ * first change copies it into the pool with room to grow. MG_OK or MG_ERROR. */
+int mg__lua_hchange(mg_pool_t *pool, mg_header_t **arr, size_t *n, size_t *cap, bool *owned,
+                    const char *name, size_t nlen, const char *value, size_t vlen, int mode);
 /* Copies `s` into the request pool (NULL on failure). */
 char *mg__lua_pool_copy(mg_lua_task_t *t, const char *s, size_t len);
 /* The functions Lua calls through the FFI (mg_lua_exit_header, which C calls too,

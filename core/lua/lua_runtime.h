@@ -75,6 +75,13 @@ int mg_lua_rewrite_handler(mg_request_t *r, const void *data);
 int mg_lua_access_handler(mg_request_t *r, const void *data);
 int mg_lua_balancer_handler(mg_request_t *r, const void *data);
 
+/* Plugin work a route does in C (lua_native.c): the chain of natives that stands for
+ * the route's plugins in `phase` (MG_PHASE_REWRITE or MG_PHASE_ACCESS), or NULL. Its
+ * handler takes the chain as data; a native that cannot decide runs the phase in Lua. */
+typedef struct mg_lua_native_chain_s mg_lua_native_chain_t;
+const mg_lua_native_chain_t *mg_lua_route_native(const mg_lua_t *lua, int route, int phase);
+int mg_lua_native_handler(mg_request_t *r, const void *data);
+
 /* The header filter (runs header_filter plugins, keeps the response for body_filter and
  * log plugins, and asks for the body filters when the route has body_filter plugins),
  * the body filter, and the log handler (the log phase, then the task is released). */

@@ -473,7 +473,7 @@ static mg_lua_task_t *task_of(mg_request_t *r)
 /* One of rewrite, access, balancer on the task's coroutine. Returns what the phase
  * engine expects: MG_OK, MG_DONE (answered), MG_AGAIN (waiting: the engine is resumed
  * from the loop) or 500. */
-static int run_phase(mg_request_t *r, int phase)
+int mg__lua_run_phase(mg_request_t *r, int phase)
 {
     mg_lua_task_t *t = task_of(r);
     if (t == NULL) {
@@ -494,17 +494,17 @@ static int run_phase(mg_request_t *r, int phase)
 
 int mg_lua_rewrite_handler(mg_request_t *r, const void *data)
 {
-    return run_phase(r, MG_PHASE_REWRITE);
+    return mg__lua_run_phase(r, MG_PHASE_REWRITE);
 }
 
 int mg_lua_access_handler(mg_request_t *r, const void *data)
 {
-    return run_phase(r, MG_PHASE_ACCESS);
+    return mg__lua_run_phase(r, MG_PHASE_ACCESS);
 }
 
 int mg_lua_balancer_handler(mg_request_t *r, const void *data)
 {
-    return run_phase(r, MG_PHASE_BALANCER);
+    return mg__lua_run_phase(r, MG_PHASE_BALANCER);
 }
 
 bool mg_lua_take_body(mg_request_t *r, const char **data, size_t *len, bool *done)

@@ -441,6 +441,7 @@ void mg_lua_destroy(mg_lua_t *lua)
     free(lua->plugin_versions);
     free(lua->plugin_phases);
     free(lua->route_phases);
+    mg__lua_native_destroy(lua);
     mg__lua_metrics_destroy(lua);
     free(lua);
 }

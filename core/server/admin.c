@@ -245,6 +245,22 @@ static void status_sockets(jbuf_t *b, const mg_worker_t *w)
             (unsigned long long)open, (unsigned long long)pooled, MG_LUA_SOCKETS_MAX);
 }
 
+/* Plugin phases the natives decided in C, and those they handed to Lua (a token cache
+ * miss), summed over the workers since they started. */
+static void status_native(jbuf_t *b, const mg_worker_t *w)
+{
+    uint64_t sum[2] = {0, 0};
+    for (int i = 0; i < MG_MAX_WORKER_SLOTS; i++) {
+        const mg_worker_stats_t *s = &w->all_stats[i];
+        if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != 0) {
+            sum[0] += load_u64(&s->lua_native[0]);
+            sum[1] += load_u64(&s->lua_native[1]);
+        }
+    }
+    jprintf(b, "\"lua_native\":{\"decided\":%llu,\"to_lua\":%llu},", (unsigned long long)sum[0],
+            (unsigned long long)sum[1]);
+}
+
 /* WebSocket tunnels open now, summed over the workers (the connections in state tunnel,
  * http_conn_int.h's MG_C_TUNNEL = 7), and the cap. */
 static void status_tunnels(jbuf_t *b, const mg_worker_t *w)
@@ -355,6 +371,7 @@ static void handle_status(mg_request_t *r)
     status_lua(&b, w);
     status_timers(&b, w);
     status_sockets(&b, w);
+    status_native(&b, w);
     status_tunnels(&b, w);
     status_rate_limits(&b);
     status_redis(&b, w);
@@ -469,8 +486,8 @@ static void handle_metrics(mg_request_t *r)
         return;
     }
     mg_str_t accept = mg_http_header(r, MG_STR("Accept"));
-    bool om = accept.len > 0 &&
-              memmem(accept.p, accept.len, "application/openmetrics-text", 28) != NULL;
+    bool om =
+        accept.len > 0 && memmem(accept.p, accept.len, "application/openmetrics-text", 28) != NULL;
     scrape_t *s = mg_pool_calloc(r->pool, sizeof(*s));
     if (s == NULL || (s->page = mg_metrics_page_new(w, om)) == NULL) {
         mg_http_error(r, 500);
@@ -484,8 +501,8 @@ static void handle_metrics(mg_request_t *r)
     mg_header_t ct = {MG_STR("Content-Type"),
                       om ? MG_STR("application/openmetrics-text; version=1.0.0; charset=utf-8")
                          : MG_STR("text/plain; version=0.0.4; charset=utf-8")};
-    mg_http_head_t h = {.status = 200, .headers = &ct, .nheaders = 1, .content_length = -1,
-                        .gateway = true};
+    mg_http_head_t h = {
+        .status = 200, .headers = &ct, .nheaders = 1, .content_length = -1, .gateway = true};
     if (mg_http_send_head(r, &h) != MG_OK) {
         scrape_end(s);
         r->handler = NULL;

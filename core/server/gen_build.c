@@ -64,13 +64,20 @@ static void build_chain(const mg_gen_t *g, size_t i, mg_http_chain_t *ch)
 {
     const mg_route_conf_t *route = &g->conf->routes[i];
     unsigned lua = g->lua != NULL ? mg_lua_route_phases(g->lua, (int)i) : 0;
-    if (lua & MG_PHASE_BIT(MG_PHASE_REWRITE)) {
+    /* plugins whose work for this route is done in C run without Lua (lua_native.c) */
+    const mg_lua_native_chain_t *nrw = mg_lua_route_native(g->lua, (int)i, MG_PHASE_REWRITE);
+    const mg_lua_native_chain_t *nac = mg_lua_route_native(g->lua, (int)i, MG_PHASE_ACCESS);
+    if (nrw != NULL) {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_REWRITE, mg_lua_native_handler, nrw);
+    } else if (lua & MG_PHASE_BIT(MG_PHASE_REWRITE)) {
         mg_http_chain_set(ch, MG_HTTP_PHASE_REWRITE, mg_lua_rewrite_handler, NULL);
     }
     if (mg_rl_route_has(route, MG_RL_EARLY)) {
         mg_http_chain_set(ch, MG_HTTP_PHASE_LIMITS, mg_rl_phase, (const void *)MG_RL_EARLY);
     }
-    if (lua & MG_PHASE_BIT(MG_PHASE_ACCESS)) {
+    if (nac != NULL) {
+        mg_http_chain_set(ch, MG_HTTP_PHASE_ACCESS, mg_lua_native_handler, nac);
+    } else if (lua & MG_PHASE_BIT(MG_PHASE_ACCESS)) {
         mg_http_chain_set(ch, MG_HTTP_PHASE_ACCESS, mg_lua_access_handler, NULL);
     }
     if (mg_rl_route_has(route, MG_RL_CONSUMER)) {

@@ -48,7 +48,7 @@ M.ctx = state_ctx
 local PHASES = { "rewrite", "access", "balancer", "header_filter", "body_filter", "log" }
 local PLUGIN_KEYS = {
     name = true, version = true, priority = true, schema = true, description = true,
-    credential_schema = true, init_worker = true,
+    credential_schema = true, init_worker = true, native = true,
 }
 for _, p in ipairs(PHASES) do
     PLUGIN_KEYS[p] = true
@@ -157,6 +157,9 @@ local function load_plugin(src, idx)
     end
     if p.init_worker ~= nil and type(p.init_worker) ~= "function" then
         return nil, where .. ": init_worker must be a function"
+    end
+    if p.native ~= nil and type(p.native) ~= "function" then
+        return nil, where .. ": native must be a function"
     end
     -- phases whose function takes the ctx argument (the others are called without,
     -- so that a request whose plugins never use ctx does not make one)
@@ -336,6 +339,60 @@ local function note_confs(entries)
     end
 end
 
+-- ---- natives (moongate.native) ----
+
+-- conf -> what its plugin's native(conf) gave ({ rewrite = h } / { access = h }), or
+-- false; kept for the state's life, which keeps the handles alive
+local NATIVE_OF = {}
+
+local function native_of(e)
+    local nat = NATIVE_OF[e.conf]
+    if nat == nil then
+        local ok, r = pcall(e.plugin.native, e.conf)
+        nat = ok and type(r) == "table" and r or false
+        NATIVE_OF[e.conf] = nat
+    end
+    return nat
+end
+
+-- Hands C the natives of route i (0-based) when every plugin of it has one for each
+-- phase it runs in, rewrite and access only: such a route runs no Lua while the
+-- natives decide. Not when a consumer has plugins: one named by an auth plugin brings
+-- its own phases.
+local function install_natives(state, i, entries, lists, extra_mask)
+    if extra_mask ~= 0 or next(entries) == nil then
+        return
+    end
+    for _, e in pairs(entries) do
+        local p = e.plugin
+        if p.native == nil then
+            return
+        end
+        local nat = native_of(e)
+        if not nat then
+            return
+        end
+        for ph = 0, 5 do
+            if p[NAMES[ph]] and (ph > ACCESS or nat[NAMES[ph]] == nil) then
+                return
+            end
+        end
+    end
+    local native = require "moongate.native"
+    for ph = REWRITE, ACCESS do
+        local l = lists[ph]
+        if #l > 0 then
+            local hs, cells = {}, {}
+            for k, e in ipairs(l) do
+                hs[k], cells[k] = NATIVE_OF[e.conf][NAMES[ph]], e.plugin._idx * 8 + ph
+            end
+            if not native.route(state, i, ph, hs, cells) then
+                error("out of memory")
+            end
+        end
+    end
+end
+
 -- init(spec, state): returns (phase bits per route, plugins) or (nil, message).
 function M.init(spec, state)
     schema.set_upstreams(spec.upstreams)
@@ -384,6 +441,7 @@ function M.init(spec, state)
         end
         ROUTES[i - 1] = lists
         ROUTE_CONF[i - 1] = entries
+        install_natives(state, i - 1, entries, lists, extra_mask)
         MASK[i - 1] = mask
         masks[i] = mask
     end
