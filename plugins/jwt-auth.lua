@@ -11,6 +11,7 @@
 -- names. Verified tokens are remembered per worker (signature only: the time and claim
 -- checks run on every request).
 local mg = require "moongate"
+local native = require "moongate.native"
 
 local sub, find, byte, type, tostring, tonumber = string.sub, string.find, string.byte,
     type, tostring, tonumber
@@ -260,6 +261,9 @@ local credential_schema = {
 
 local HDR = {} -- realm -> { missing, invalid } header tables
 
+-- conf -> its native token cache (moongate.native), when the config has one
+local TOKENS = setmetatable({}, { __mode = "k" })
+
 local function deny(conf, message, status)
     local h = HDR[conf.realm]
     if h == nil then
@@ -327,7 +331,7 @@ local function find_token(conf, plan)
                 t = v:match("^%s*(%S+)%s*$")
             end
             if t ~= nil then
-                return t, function() mg.request.clear_header(name) end
+                return t, function() mg.request.clear_header(name) end, true
             end
         end
     end
@@ -454,6 +458,10 @@ local function jwks_install(conf, st, body, ttl)
     end
     st.keys, st.list, st.version = keys, list, st.version + 1
     st.exp = mg.now() + ttl
+    local h = TOKENS[conf]
+    if h then
+        native.token_flush(h) -- tokens verified with the old keys are checked again
+    end
     return true
 end
 
@@ -793,19 +801,42 @@ local function verify_token(conf, token)
         until_ = mg.now() + 300 }
 end
 
+-- Sets the claim headers; returns them as { name1, value1, ... } for the native cache.
 local function set_claim_headers(plan, claims)
-    local headers = plan.headers
+    local headers, set = plan.headers, {}
     for i, claim in ipairs(plan.claims) do
         local v = claims[claim]
         local tv = type(v)
-        if tv == "string" then
-            mg.request.set_header(headers[i], v)
-        elseif tv == "number" or tv == "boolean" then
-            mg.request.set_header(headers[i], tostring(v))
+        if tv == "number" or tv == "boolean" then
+            v = tostring(v)
         elseif tv == "table" and v ~= mg.json.null then
-            mg.request.set_header(headers[i], mg.json.encode(v))
+            v = mg.json.encode(v)
+        elseif tv ~= "string" then
+            v = nil
+        end
+        if v ~= nil then
+            mg.request.set_header(headers[i], v)
+            set[#set + 1], set[#set + 2] = headers[i], v
         end
     end
+    return set
+end
+
+-- The wall-clock times between which check_claims passes for these claims (its time
+-- checks; the others do not change), within the entry's own lifetime.
+local function valid_window(conf, claims, until_)
+    local lo, hi = -math.huge, until_
+    local exp, nbf = claims.exp, claims.nbf
+    if exp ~= nil then
+        hi = math.min(hi, exp + conf.leeway)
+    end
+    if nbf ~= nil then
+        lo = nbf - conf.leeway
+    end
+    if conf.maximum_expiration > 0 and exp ~= nil then
+        lo = math.max(lo, exp - conf.maximum_expiration)
+    end
+    return lo, hi
 end
 
 local function access(conf)
@@ -814,7 +845,7 @@ local function access(conf)
     for _, hname in ipairs(plan.headers) do
         mg.request.clear_header(hname)
     end
-    local token, remove = find_token(conf, plan)
+    local token, remove, in_header = find_token(conf, plan)
     if token == nil then
         if conf.anonymous then
             mg.var.consumer = conf.anonymous
@@ -850,10 +881,29 @@ local function access(conf)
         mg.var.consumer = e.consumer.name
     end
     mg.ctx["jwt-auth"] = e
-    set_claim_headers(plan, e.claims)
+    local set = set_claim_headers(plan, e.claims)
     if conf.hide_credentials then
         remove()
     end
+    -- a route that runs the native cache comes here on its misses: fill it
+    local h = TOKENS[conf]
+    if h and in_header and native.used[h] and
+        (e.consumer == nil or next(e.consumer.plugins or {}) == nil) then
+        local lo, hi = valid_window(conf, e.claims, e.until_)
+        native.token_put(h, token, lo, hi, e.consumer and e.consumer.name, set)
+    end
+end
+
+-- The verified-token cache in C (moongate.native): a route whose plugins all run
+-- natively answers a cached token without entering Lua.
+local function native_of(conf)
+    if conf.cache_size == 0 or #conf.header_names == 0 then
+        return nil
+    end
+    local h = native.token_cache { cap = conf.cache_size, from = conf.header_names,
+        clear = plan_of(conf).headers, hide = conf.hide_credentials }
+    TOKENS[conf] = h
+    return { access = h }
 end
 
 return {
@@ -864,4 +914,5 @@ return {
     schema = schema,
     credential_schema = credential_schema,
     access = access,
+    native = native_of,
 }
