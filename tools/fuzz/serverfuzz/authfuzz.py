@@ -1,5 +1,7 @@
 """Seeds for the bundled auth plugins' routes: /auth-basic/ (basic-auth), /auth-jwt/
-(jwt-auth, HS256 with the route's secret and claims_to_headers), /auth-hmac/
+(jwt-auth, HS256 with the route's secret and claims_to_headers), /auth-jwtn/ (the same
+alone on its route with a small cache, so that its native cache answers the repeats),
+/auth-hmac/
 (hmac-auth, RFC 9421 with the consumer fuzz-hmac's secret) and /auth-fwd/
 (forward-auth asking the fuzzer's upstream, answers cached per Authorization). Each
 gets valid credentials and their broken neighbours: Authorization headers cut,
@@ -96,6 +98,11 @@ def auth_seeds(req):
     for i, v in enumerate(jwt_values()):
         out.append(("auth-jwt-%d" % i, [req(b"GET", b"/auth-jwt/x",
                                             [b"Authorization: " + v, b"X-User: forged"])]))
+    for i, v in enumerate(jwt_values()):
+        # the same tokens where the native cache reads them: twice, so the second is a hit
+        t = v[7:] if v.startswith(b"Bearer ") else v
+        out.append(("auth-jwtn-%d" % i, [req(b"GET", b"/auth-jwtn/x", [b"X-Token: " + t, b"X-User: forged"]),
+                                         req(b"GET", b"/auth-jwtn/y", [b"Authorization: " + v, b"X-Token: " + t])]))
     for i, h in enumerate(hmac_cases()):
         out.append(("auth-hmac-%d" % i, [req(b"GET", b"/auth-hmac/x", h)]))
     out.append(("auth-hmac-body", [req(b"POST", b"/auth-hmac/x", hmac_cases()[1], b"body")]))

@@ -76,6 +76,7 @@ ROUTES = {
     "traffic_split": "/split/",
     "auth_basic": "/auth-basic/",
     "auth_jwt": "/auth-jwt/",
+    "auth_jwt_native": "/auth-jwtn/",
     "auth_hmac": "/auth-hmac/",
     "auth_fwd": "/auth-fwd/",
 }
