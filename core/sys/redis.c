@@ -173,6 +173,76 @@ static void schedule_retry(conn_t *c)
     c->backoff = MG_MIN(c->backoff * 2, BACKOFF_MAX);
 }
 
+/* ---- replies nobody asked for ----
+ *
+ * hiredis matches each reply to the oldest command waiting; a reply with none waiting,
+ * on a connection that is not subscribed (mg.redis refuses SUBSCRIBE and MONITOR),
+ * makes it abort the process (an assert in redisProcessCallbacks). A broken or hostile
+ * server must cost a connection, not a worker: the reader's object functions are
+ * wrapped, and the top-level reply that would be one more than the commands sent is
+ * refused as if out of memory, which hiredis turns into a disconnect. */
+
+static redisReplyObjectFunctions guard_fn;
+static const redisReplyObjectFunctions *plain_fn;
+
+static bool guard_begin(const redisReadTask *t)
+{
+    if (t->parent != NULL) {
+        return true;
+    }
+    conn_t *c = t->privdata;
+    if (c == NULL) {
+        return true;
+    }
+    if (c->begun >= c->sent) {
+        c->unasked = true;
+        return false;
+    }
+    c->begun++;
+    return true;
+}
+
+static void *guard_string(const redisReadTask *t, char *s, size_t len)
+{
+    return guard_begin(t) ? plain_fn->createString(t, s, len) : NULL;
+}
+
+static void *guard_array(const redisReadTask *t, int n)
+{
+    return guard_begin(t) ? plain_fn->createArray(t, n) : NULL;
+}
+
+static void *guard_integer(const redisReadTask *t, long long v)
+{
+    return guard_begin(t) ? plain_fn->createInteger(t, v) : NULL;
+}
+
+static void *guard_nil(const redisReadTask *t)
+{
+    return guard_begin(t) ? plain_fn->createNil(t) : NULL;
+}
+
+void mg__redis_guard_reader(redisReader *rd, void *conn)
+{
+    if (plain_fn == NULL) {
+        plain_fn = rd->fn;
+        guard_fn = *rd->fn;
+        guard_fn.createString = guard_string;
+        guard_fn.createArray = guard_array;
+        guard_fn.createInteger = guard_integer;
+        guard_fn.createNil = guard_nil;
+    }
+    if (rd->fn == plain_fn) {
+        rd->fn = &guard_fn;
+        rd->privdata = conn;
+    }
+}
+
+void mg__redis_note_sent(conn_t *c)
+{
+    c->sent++;
+}
+
 static void conn_lost(conn_t *c, const char *why)
 {
     mg_redis_t *r = c->r;
@@ -217,7 +287,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         return;
     }
     char why[160];
-    snprintf(why, sizeof(why), "%s", ac->errstr && ac->err ? ac->errstr : "connection closed");
+    snprintf(why, sizeof(why), "%s",
+             c->unasked              ? "the server sent a reply nobody asked for"
+             : ac->errstr && ac->err ? ac->errstr
+                                     : "connection closed");
     conn_lost(c, why);
 }
 
@@ -286,6 +359,8 @@ static void send_handshake(conn_t *c)
     n++;
     /* On failure (out of memory) the deadline closes the connection: freeing the
      * context here, inside hiredis' connect callback, would pull it from under it. */
+    c->sent += (uint64_t)n; /* those that failed to queue never get a reply; the deadline
+                             * closes the connection then */
     c->handshake_left = ok ? n : n + 1;
     c->state = CONN_HANDSHAKE;
 }
@@ -310,14 +385,15 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 {
     conn_t *c = t->data;
-    mg__redis_conn_drop(c, c->state == CONN_CONNECTING ? "connect timed out" : "no answer to the handshake");
+    mg__redis_conn_drop(c, c->state == CONN_CONNECTING ? "connect timed out"
+                                                       : "no answer to the handshake");
 }
 
 static void conn_start(conn_t *c)
 {
     mg_redis_t *r = c->r;
     redisAsyncContext *ac = r->unix_path[0] != '\0' ? redisAsyncConnectUnix(r->unix_path)
-                                                     : redisAsyncConnect(r->host, r->port);
+                                                    : redisAsyncConnect(r->host, r->port);
     if (ac == NULL) {
         conn_lost(c, "out of memory");
         return;
@@ -333,6 +409,9 @@ static void conn_start(conn_t *c)
     c->ac = ac;
     c->state = CONN_CONNECTING;
     c->stale = 0;
+    c->sent = c->begun = 0;
+    c->unasked = false;
+    mg__redis_guard_reader(ac->c.reader, c);
     if (redisLibevAttach(r->loop, ac) != REDIS_OK) {
         mg__redis_conn_drop(c, "cannot attach to the event loop");
         return;

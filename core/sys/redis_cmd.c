@@ -123,9 +123,13 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
 static int req_send(mg_redis_req_t *q)
 {
-    return redisAsyncCommandArgv(q->ac, on_reply, q, q->argc, q->argv, q->argvlen) == REDIS_OK
-               ? MG_OK
-               : MG_ERROR;
+    if (redisAsyncCommandArgv(q->ac, on_reply, q, q->argc, q->argv, q->argvlen) != REDIS_OK) {
+        return MG_ERROR;
+    }
+    if (q->conn != NULL && q->conn->ac == q->ac) {
+        mg__redis_note_sent(q->conn);
+    }
+    return MG_OK;
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -252,8 +256,8 @@ static mg_redis_req_t *wait_pop(mg_redis_t *r)
 
 /* Sends q on c, or queues it (c NULL) until a connection is up; then arms its
  * deadline. MG_OK, or MG_DECLINED (q freed). */
-static int req_dispatch(mg_redis_t *r, conn_t *c, mg_redis_req_t *q, double timeout,
-                        mg_redis_cb cb, void *arg, mg_redis_req_t **out)
+static int req_dispatch(mg_redis_t *r, conn_t *c, mg_redis_req_t *q, double timeout, mg_redis_cb cb,
+                        void *arg, mg_redis_req_t **out)
 {
     q->cb = cb;
     q->arg = arg;

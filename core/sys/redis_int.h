@@ -14,12 +14,7 @@
 #include <sys/un.h>
 
 /* Where a connection is. */
-typedef enum {
-    CONN_DOWN = 0,
-    CONN_CONNECTING,
-    CONN_HANDSHAKE,
-    CONN_READY
-} mg__redis_conn_state_t;
+typedef enum { CONN_DOWN = 0, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } mg__redis_conn_state_t;
 
 /* One connection of a client (a hiredis context comes and goes inside it). */
 typedef struct {
@@ -31,6 +26,11 @@ typedef struct {
     double backoff;
     int stale;          /* replies owed for commands that timed out */
     int handshake_left; /* replies still expected before READY */
+    /* replies owed and begun on the current context: a reply beyond the commands sent
+     * is refused by the reader (mg__redis_guard_reader), which closes the connection,
+     * instead of reaching hiredis, which aborts the process on a reply with no command */
+    uint64_t sent, begun;
+    bool unasked; /* the server sent a reply nobody asked for */
 } mg__redis_conn_t;
 
 /* A command, from its send until hiredis hands its callback back. */
@@ -61,9 +61,9 @@ struct mg_redis_s {
     char host[NI_MAXHOST];
     int port;
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* AF_UNIX: its path */
-    char last_err[160]; /* why the last connection went down or failed to come up */
-    mg__redis_conn_t *last;       /* the connection of the last command sent (MG_REDIS_SAME) */
-    bool last_waited;   /* ... or the last command was queued */
+    char last_err[160];     /* why the last connection went down or failed to come up */
+    mg__redis_conn_t *last; /* the connection of the last command sent (MG_REDIS_SAME) */
+    bool last_waited;       /* ... or the last command was queued */
     mg_redis_req_t *wait_head, *wait_tail; /* MG_REDIS_WAIT commands, in order */
     const mg_redis_script_t *const *scripts;
     size_t nscripts;
@@ -103,6 +103,11 @@ void mg__redis_note_success(mg_redis_t *r);
 void mg__redis_note_failure(mg_redis_t *r, bool trial, const char *why);
 /* Closes c on our side; its pending commands fail (see redis.c). */
 void mg__redis_conn_drop(mg__redis_conn_t *c, const char *why);
+/* Wraps the reader's object functions (once per reader; conn is the connection whose
+ * counts it checks) so that a top-level reply past the commands sent fails the read. */
+void mg__redis_guard_reader(redisReader *rd, void *conn);
+/* A command went out on c's current context (counted against the replies it reads). */
+void mg__redis_note_sent(mg__redis_conn_t *c);
 
 /* redis_cmd.c */
 /* A connection is being opened. */
