@@ -1,11 +1,13 @@
-# mg.socket.tcp, what socket.t leaves out: a connect that times out, and names resolved
-# by the worker's resolver.
+# mg.socket.tcp, what socket.t leaves out: a connect that times out, names resolved by
+# the worker's resolver, and a client that leaves while a plugin waits on a receive.
 #
 # A loopback connect that hangs: a listener of this file with listen(1) whose accept
 # queue is filled first and never accepted from. Linux then drops every new SYN (the
 # client retransmits after 1 s, 3 s ...), so connect() waits until its deadline.
 # Names: a dnsmasq of this file's own on 127.0.0.1 (the blocks that need it skip when it
 # is absent), and a name server that never answers (a UDP socket nobody reads).
+# The client leaving: a peer of this file's own (a listener here) that the plugin talks
+# to, so that the test sees when the gateway closes its side.
 use Test::Moongate;
 use Test::Moongate::Client;
 use Test::Moongate::Server;
@@ -13,10 +15,11 @@ use Test::Moongate::Dnsmasq;
 use FindBin ();
 use IO::Select ();
 use IO::Socket::INET;
+use JSON::PP ();
 use Socket qw(SOL_SOCKET SO_ERROR);
 use Time::HiRes ();
 
-our (%P, $SRV_PID, $SRV, $FULL, @FULL_HELD, $DNS_PID, $DNS_PORT, $SILENT);
+our (%P, $SRV_PID, $SRV, $FULL, @FULL_HELD, $PEER, $DNS_PID, $DNS_PORT, $SILENT);
 my $main_pid = $$;
 
 if (!-x '/usr/bin/python3') {
@@ -49,6 +52,11 @@ sub fill_backlog {
 }
 $P{full} = fill_backlog();
 
+$PEER = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                              Listen => 8, ReuseAddr => 1)
+    or die "peer listener: $!\n";
+$P{peer} = $PEER->sockport;
+
 $SILENT = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0)
     or die "udp socket: $!\n";
 $P{silentdns} = $SILENT->sockport;
@@ -70,7 +78,6 @@ END {
     }
 }
 
-
 # The resolver: block, asking dnsmasq (or, without it, a port nobody answers on: the
 # blocks that need it skip then).
 sub resolver {
@@ -80,10 +87,10 @@ sub resolver {
 }
 
 # A route whose plugin runs `body` in access with out(...) collecting a line per call
-# and answers the lines; PLAIN, FULL stand for the ports.
+# and answers the lines; PLAIN, FULL, PEER stand for the ports.
 sub plug {
     my ($body) = @_;
-    $body =~ s/\b(PLAIN|FULL)\b/$P{lc $1}/g;
+    $body =~ s/\b(PLAIN|FULL|PEER)\b/$P{lc $1}/g;
     return ">>> sock.lua\n" . <<"LUA";
 local mg = require "moongate"
 return {
@@ -103,6 +110,52 @@ $body
     end,
 }
 LUA
+}
+
+# /count answers "open N pooled N" (mg.socket.count) on the same worker.
+sub counter {
+    return <<'COUNT';
+>>> counter.lua
+local mg = require "moongate"
+return {
+    name = "counter", version = "1.0", priority = 100,
+    schema = { type = "record", fields = {} },
+    access = function(conf)
+        local open, pooled = mg.socket.count()
+        return 200, "open " .. open .. " pooled " .. pooled .. "\n"
+    end,
+}
+COUNT
+}
+
+# The plugin's connection to the peer listener, accepted, and its first line read:
+# (socket, line), or () when none came within 3 s.
+sub accept_peer {
+    return () unless IO::Select->new($PEER)->can_read(3);
+    my $c = $PEER->accept or return ();
+    return () unless IO::Select->new($c)->can_read(3);
+    sysread($c, my $buf, 100);
+    return ($c, $buf);
+}
+
+# Seconds until the gateway closes the accepted connection (EOF), undef past $max.
+sub seconds_to_eof {
+    my ($c, $max) = @_;
+    my $t0 = Time::HiRes::time();
+    my $end = $t0 + $max;
+    while ((my $left = $end - Time::HiRes::time()) > 0) {
+        next unless IO::Select->new($c)->can_read($left);
+        my $n = sysread($c, my $buf, 4096);
+        return Time::HiRes::time() - $t0 if !$n; # 0: EOF, undef: a reset
+    }
+    return undef;
+}
+
+sub count { Test::Moongate::Client::request($_[0]->port, 'GET /count', [], 2)->{body} }
+
+sub status {
+    JSON::PP::decode_json(Test::Moongate::Client::request($_[0]->admin_port, 'GET /status',
+                                                          [], 2)->{body})
 }
 
 run_tests();
@@ -216,5 +269,79 @@ GET /t
 --- response_body
 connect nil DNS timeout true
 open 1 0
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: the client resets while the plugin waits on a receive: the wait ends at once, the socket is closed, the task freed
+--- yaml_config
+routes:
+  - { name: wait, paths: ["/wait"], plugins: { sock: {} } }
+  - { name: count, paths: ["/count"], plugins: { counter: {} } }
+--- lua_plugins eval
+main::plug(<<'LUA') . main::counter()
+local s = mg.socket.tcp()
+s:settimeout(10000)
+assert(s:connect("127.0.0.1", PEER))
+s:send("WAIT\n")
+mg.log(mg.WARN, "waiting on receive")
+out(s:receive())
+LUA
+--- test_code eval
+sub {
+    my $t = shift;
+    my $c = Test::Moongate::Client::connect_to($t->port, 3);
+    Test::Moongate::Client::write_all($c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    my ($peer, $got) = main::accept_peer();
+    is($got, "WAIT\n", 'the plugin talks to the peer');
+    is(main::count($t), "open 1 pooled 0\n", 'its socket is open while it waits');
+    setsockopt($c, Socket::SOL_SOCKET(), Socket::SO_LINGER(), pack('ii', 1, 0));
+    close $c; # a reset
+    my $took = $peer && main::seconds_to_eof($peer, 5);
+    ok(defined $took && $took < 1, 'the socket is closed at once, not at the read timeout')
+        or diag('took: ' . ($took // 'more than 5 s'));
+    is(main::count($t), "open 0 pooled 0\n", 'no socket left');
+    is(main::status($t)->{lua_sockets}{open}, 0, '/status: none open');
+}
+--- error_log
+waiting on receive
+client connection reset while its request was served
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: the client half-closes while the plugin waits: the answer is still due, the wait ends at its timeout
+--- yaml_config
+routes:
+  - { name: wait, paths: ["/wait"], plugins: { sock: {} } }
+  - { name: count, paths: ["/count"], plugins: { counter: {} } }
+--- lua_plugins eval
+main::plug(<<'LUA') . main::counter()
+local s = mg.socket.tcp()
+s:settimeout(1000)
+assert(s:connect("127.0.0.1", PEER))
+s:send("WAIT\n")
+out(s:receive())
+LUA
+--- test_code eval
+sub {
+    my $t = shift;
+    my $c = Test::Moongate::Client::connect_to($t->port, 3);
+    Test::Moongate::Client::write_all($c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    my ($peer, $got) = main::accept_peer();
+    is($got, "WAIT\n", 'the plugin talks to the peer');
+    shutdown($c, 1); # FIN: HTTP allows a client to close its sending side and wait
+    Time::HiRes::sleep(0.3);
+    is(main::count($t), "open 1 pooled 0\n", 'still waiting after the FIN');
+    my $res = Test::Moongate::Client::read_response(
+        Test::Moongate::Client::new_reader($c, 3), 'GET');
+    is($res && $res->{body}, "nil timeout \n", 'the half-closed client gets the answer');
+    my $took = $peer && main::seconds_to_eof($peer, 3);
+    ok(defined $took, 'the peer sees the socket closed');
+    is(main::count($t), "open 0 pooled 0\n", 'no socket left');
+    close $c;
+}
 --- no_error_log
 [error]
