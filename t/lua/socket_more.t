@@ -345,3 +345,48 @@ sub {
 }
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: the client resets as the peer answers, both seen in one loop round: the plugin is not resumed for the ended request
+--- yaml_config
+routes:
+  - { name: wait, paths: ["/wait"], plugins: { sock: {} } }
+  - { name: count, paths: ["/count"], plugins: { counter: {} } }
+--- lua_plugins eval
+main::plug(<<'LUA') . main::counter()
+local s = mg.socket.tcp()
+s:settimeout(10000)
+assert(s:connect("127.0.0.1", PEER))
+s:send("WAIT\n")
+local line, err = s:receive()
+mg.log(mg.WARN, "resumed with: ", tostring(line), " ", tostring(err))
+out(line, err)
+LUA
+--- test_code eval
+sub {
+    my $t = shift;
+    my $c = Test::Moongate::Client::connect_to($t->port, 3);
+    Test::Moongate::Client::write_all($c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    my ($peer, $got) = main::accept_peer();
+    is($got, "WAIT\n", 'the plugin talks to the peer');
+    # With the worker stopped, the peer's line and then the client's reset become ready
+    # together; libev runs the events of one round last-ready first, so the abort comes
+    # first and the socket's wake follows it in the same round.
+    my $wpid = main::status($t)->{workers}[0]{pid};
+    kill 'STOP', $wpid;
+    syswrite($peer, "late answer\n");
+    Time::HiRes::sleep(0.1);
+    setsockopt($c, Socket::SOL_SOCKET(), Socket::SO_LINGER(), pack('ii', 1, 0));
+    close $c; # a reset
+    Time::HiRes::sleep(0.1);
+    kill 'CONT', $wpid;
+    my $took = $peer && main::seconds_to_eof($peer, 5);
+    ok(defined $took && $took < 1, 'the socket is closed at once');
+    is(main::count($t), "open 0 pooled 0\n", 'no socket left');
+}
+--- error_log
+client connection reset while its request was served
+--- no_error_log
+resumed with
+[error]
