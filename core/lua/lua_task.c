@@ -401,10 +401,28 @@ static void on_lua_body_end(mg_request_t *r)
     }
 }
 
-/* The request is being answered by someone else or the client left: nothing to do,
- * the pool cleanup frees the task. */
+/* Ends a run suspended on a wait for good: what it waits on is stopped (its sockets
+ * closed) and its coroutine dropped, so that nothing resumes it. */
+static void run_abandon(mg_lua_task_t *t)
+{
+    ev_timer_stop(t->lua->w->loop, &t->timer);
+    mg__lua_http_cancel(t);
+    mg__lua_redis_cancel(t);
+    mg__lua_sockets_release(t);
+    t->wait = MG_WAIT_NONE;
+    coroutine_drop(t);
+}
+
+/* The request is being answered by someone else or the client left. A run suspended
+ * on a wait is abandoned now, not when the request's posted end runs: a wake due in
+ * the same loop round (a socket or timer event already pending) would resume plugin
+ * code for a request that is over. The pool cleanup frees the task. */
 static void on_lua_abort(mg_request_t *r)
 {
+    mg_lua_task_t *t = r->lua;
+    if (t != NULL && t->lua != NULL && !t->running && t->co != NULL && t->wait != MG_WAIT_NONE) {
+        run_abandon(t);
+    }
 }
 
 static const mg_http_handler_t lua_handler = {
@@ -678,13 +696,7 @@ void mg_lua_log_handler(mg_request_t *r)
         return;
     }
     if (t->co != NULL) {
-        /* ended while a plugin waited: its coroutine is dropped, its waits stopped */
-        ev_timer_stop(t->lua->w->loop, &t->timer);
-        mg__lua_http_cancel(t);
-        mg__lua_redis_cancel(t);
-        mg__lua_sockets_release(t);
-        t->wait = MG_WAIT_NONE;
-        coroutine_drop(t);
+        run_abandon(t); /* ended while a plugin waited */
     }
     if (t->phases & MG_PHASE_BIT(MG_PHASE_LOG)) {
         push_filter(t, MG_PHASE_LOG);

@@ -38,6 +38,7 @@ ROUTES = {
     "auth": "/private/",
     "call": "/call/",
     "redis": "/redis/",
+    "socket": "/sock/",
     "filter": "/filter/",
     "websocket": "/ws/",
     "reroute": "/reroute/",
@@ -132,7 +133,7 @@ class Gateway:
     """One moongate master started from `binary` on a fresh root; ports set at init."""
 
     def __init__(self, binary, root, up_port, dead_port, hole_port, tls=True, dns_port=None,
-                 redis_port=None):
+                 redis_port=None, sock_port=None):
         self.binary = binary
         self.root = root
         self.port = free_port()
@@ -143,7 +144,8 @@ class Gateway:
         self.ports = dict(port=self.port, admin_port=self.admin_port, up_port=up_port,
                           dead_port=dead_port, hole_port=hole_port,
                           dns_port=dns_port if dns_port is not None else dead_port,
-                          redis_port=redis_port if redis_port is not None else dead_port)
+                          redis_port=redis_port if redis_port is not None else dead_port,
+                          sock_port=sock_port if sock_port is not None else dead_port)
         self.vars = dict(self.ports, workers=2, sleep_ms=5, rate=20, listen=self.listen_yaml(),
                          tls_section="", trusted=json.dumps(ppfuzz.TRUSTED),
                          access_log=ACCESS_LOGS[0], trace_ratio=1, trace_port=up_port)

@@ -5,9 +5,9 @@ import os
 import signal
 import time
 
-from . import client, dnsfuzz, gateway, redisfuzz, upstream
+from . import client, dnsfuzz, gateway, redisfuzz, sockfuzz, upstream
 
-_dns_pids = []  # the name servers (and the Redis) started, ended with the upstream
+_dns_pids = []  # the name servers (and the Redis, the line server) started, ended with the upstream
 
 
 def start_all(binary, root, seed, lifetime, tls=True):
@@ -19,8 +19,10 @@ def start_all(binary, root, seed, lifetime, tls=True):
     _dns_pids.append(dns_pid)
     redis_pid, redis_port = redisfuzz.start(seed, lifetime)
     _dns_pids.append(redis_pid)
+    sock_pid, sock_port = sockfuzz.start(seed, lifetime)
+    _dns_pids.append(sock_pid)
     gw = gateway.Gateway(binary, root, up_port, dead_port, hole_port, tls=tls, dns_port=dns_port,
-                         redis_port=redis_port)
+                         redis_port=redis_port, sock_port=sock_port)
     gw.write_root()
     try:
         gw.start()

@@ -20,7 +20,7 @@ from .refuzz import re_seeds
 from .upstreamfuzz import upstream_seeds
 from .wsfuzz import ws_seeds
 from .cryptofuzz import crypto_seeds
-from . import redisfuzz
+from . import redisfuzz, sockfuzz
 from .authfuzz import auth_seeds
 
 P = b"POST / HTTP/1.1\r\nHost: a\r\n"
@@ -479,6 +479,31 @@ def redis_seeds():
     return out
 
 
+def socket_seeds():
+    """The mg.socket route (sockfuzz.py answers): each path of sock_paths() plain, with
+    lines, sizes and delimiters of sockfuzz.py in the X-Sock-* headers, and several on
+    one connection (the pool hands connections from one request to the next)."""
+    out = [("sock" + p.decode(), [req(b"GET", p)]) for p in sockfuzz.sock_paths()]
+    for i, p in enumerate(sockfuzz.sock_paths()):
+        line = sockfuzz.LINES[i % len(sockfuzz.LINES)]
+        size = sockfuzz.SIZES[i % len(sockfuzz.SIZES)]
+        delim = sockfuzz.DELIMS[i % len(sockfuzz.DELIMS)]
+        out.append(("sock-hdrs%d" % i + p.decode(),
+                    [req(b"GET", p, [b"X-Sock-Line: " + line, b"X-Sock-Size: " + size,
+                                     b"X-Sock-Until: " + delim])]))
+    for size in sockfuzz.SIZES:
+        out.append(("sock-size-" + size.decode(),
+                    [req(b"GET", b"/sock/size/keep", [b"X-Sock-Size: " + size])]))
+    for delim in sockfuzz.DELIMS:
+        out.append(("sock-until-%d" % len(delim),
+                    [req(b"GET", b"/sock/untilchunk/keep",
+                         [b"X-Sock-Until: " + delim, b"X-Sock-Size: 5"])]))
+    out.append(("sock-keepalive", [req(b"GET", b"/sock/line/keep") + req(b"GET", b"/sock/size/keep")
+                                   + req(b"GET", b"/sock/until/keep")
+                                   + req(b"GET", b"/sock/line/size/keep/pool2")]))
+    return out
+
+
 def all_seeds():
     """(main-port seeds, admin-port seeds). Seeds of earlier findings (s4..., found...)
     come three times, so that every run tries them and their neighbours often."""
@@ -494,6 +519,7 @@ def all_seeds():
     main += upstream_seeds(req)
     main += platform_seeds()
     main += redis_seeds()
+    main += socket_seeds()
     main += auth_seeds(req)
     main += [s for s in main if s[0].startswith(("s4", "found"))] * 2
     return main, admin_seeds()
