@@ -284,7 +284,7 @@ sub {
 
 === TEST 8: a memory blow-up past lua.memory_limit: 500, logged, then the next request works
 --- yaml_config
-lua: { memory_limit: 16m }
+lua: { memory_limit: 16m, cpu_budget: 2s } # a slow machine must meet the memory limit first
 routes:
   - name: hog
     paths: ["/hog"]

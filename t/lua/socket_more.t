@@ -384,9 +384,13 @@ sub {
     my $took = $peer && main::seconds_to_eof($peer, 5);
     ok(defined $took && $took < 1, 'the socket is closed at once');
     is(main::count($t), "open 0 pooled 0\n", 'no socket left');
+    # epoll does not promise the order of the two events: when the line is handled
+    # first the plugin rightly resumes (the request is alive then); what must never be
+    # seen is a resume after the abort
+    my $log = $t->error_log;
+    like($log, qr/client connection reset/, 'the reset is seen');
+    my $abort = index($log, 'client connection reset while its request was served');
+    ok($abort < 0 || index($log, 'resumed with', $abort) < 0, 'no plugin code runs after the abort');
 }
---- error_log
-client connection reset while its request was served
 --- no_error_log
-resumed with
 [error]
