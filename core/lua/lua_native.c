@@ -75,16 +75,6 @@ struct mg_lua_native_chain_s {
 
 /* ---- making them (from Lua) ---- */
 
-static char *dup_n(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p != NULL) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 mg_lua_native_t *mg_lua_native_cidr(const mg_lua_cidr_t *allow, const mg_lua_cidr_t *deny,
                                     int status, const char *msg_json, size_t mlen)
 {
@@ -96,7 +86,7 @@ mg_lua_native_t *mg_lua_native_cidr(const mg_lua_cidr_t *allow, const mg_lua_cid
     n->allow = allow;
     n->deny = deny;
     n->status = status;
-    n->msg = dup_n(msg_json, mlen);
+    n->msg = strndup(msg_json, mlen); /* JSON text: no NUL inside */
     n->msg_len = mlen;
     if (n->msg == NULL) {
         free(n);
