@@ -145,8 +145,8 @@ return {
     name = "spin", version = "1.0", priority = 1000,
     schema = { type = "record", fields = {} },
     access = function()
-        local t0 = os.clock()
-        while os.clock() - t0 < 0.030 do end
+        local t0 = mg.now()
+        while mg.now() - t0 < 0.030 do end
     end,
     log = function()
         local v = mg.var
@@ -211,9 +211,11 @@ routes:
 --- lua_plugins
 >>> phased.lua
 local mg = require "moongate"
+-- spins on the wall clock, as plugin time is counted (os.clock counts the CPU time of
+-- the whole process, which other threads can advance: a spin could end early)
 local function spin(s)
-    local t0 = os.clock()
-    while os.clock() - t0 < s do end
+    local t0 = mg.now()
+    while mg.now() - t0 < s do end
 end
 return {
     name = "phased", version = "1.0", priority = 1000,
