@@ -79,6 +79,11 @@ local function verify(password, stored)
     return mg.crypto.equals(mg.crypto.sha256(password .. salt), digest)
 end
 
+-- A user name nobody has still costs a password check, so that the answer's time does
+-- not tell which names exist: the check runs against the hash last checked for a real
+-- consumer (the costs the deployment uses), at first against a bcrypt hash of cost 10.
+local decoy = "$2b$10$zFy8nfsvO0gzbo4Y5/xeCuWWzTZo/xgViDsGMA36P1S4ki81jwLpC"
+
 local deny_headers = {}
 
 local function deny(conf, message)
@@ -126,7 +131,13 @@ local function access(conf)
         return deny(conf, "malformed Authorization header")
     end
     local consumer = mg.consumer.find("basic-auth", "username", user)
-    if consumer == nil or not verify(password, consumer.credentials["basic-auth"].password) then
+    if consumer == nil then
+        verify(password, decoy)
+        return deny(conf, "invalid credentials")
+    end
+    local stored = consumer.credentials["basic-auth"].password
+    decoy = stored
+    if not verify(password, stored) then
         return deny(conf, "invalid credentials")
     end
     mg.var.consumer = consumer.name

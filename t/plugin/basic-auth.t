@@ -37,6 +37,7 @@ sub basic { 'Authorization: Basic ' . MIME::Base64::encode_base64($_[0], '') }
 our $ALICE = bcrypt('open sesame');
 our $ALICE5 = bcrypt('open sesame', 5);
 our $BOB = ssha256('b0b:pass word');
+our $DAVE11 = bcrypt('dave', 11);
 
 # conf($plugin_config, $extra_consumers) -> a YAML config: consumers alice (bcrypt),
 # bob ({SSHA256}, a password with a colon), guest (no credentials); route /api/* with
@@ -338,3 +339,35 @@ routes:
 --- must_die
 --- error_log eval
 [qr{conf/moongate\.yaml:6:28: routes\[0\]\.plugins\.basic-auth\.realm: does not match pattern .*, got "say "hi""}]
+
+
+
+=== TEST 15: an unknown user name costs a password check too, so the answer's time does not tell which names exist
+--- yaml_config eval
+"worker_processes: 1\n" . main::conf('{}', "  - name: dave\n    credentials:\n      basic-auth: { username: dave, password: \"$main::DAVE11\" }\n")
+--- lua_plugins
+>>> whoami.lua
+return { name = "whoami", priority = 1000, schema = { type = "record", fields = {} } }
+--- test_code eval
+sub {
+    my $t = shift;
+    # A wrong password for dave runs bcrypt at cost 11 (tens of ms); before the fix a
+    # name nobody has was answered at once. The fastest of three of each is compared.
+    my %least;
+    for my $round (1 .. 3) {
+        for my $cred ('dave:wrong', 'zed:wrong') {
+            my $t0 = Time::HiRes::time();
+            my $r = $t->request("GET /api/x", [main::basic($cred)]);
+            my $took = Time::HiRes::time() - $t0;
+            is($r->{status}, 401, "'$cred': 401");
+            $least{$cred} = $took if !defined $least{$cred} || $took < $least{$cred};
+        }
+    }
+    my ($known, $unknown) = @least{'dave:wrong', 'zed:wrong'};
+    ok($known > 0.01, sprintf("a wrong password for a real user took %.1f ms", $known * 1000));
+    ok($unknown > $known * 0.5,
+       sprintf("an unknown user took %.1f ms, like a real one's %.1f ms", $unknown * 1000, $known * 1000));
+    $t->stop;
+}
+--- no_error_log
+[error]
