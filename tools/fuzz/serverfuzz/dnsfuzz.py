@@ -13,12 +13,12 @@ and, instead of an answer: garbage after the question, counts that lie, a record
 short, SERVFAIL, or nothing at all (a timeout).
 """
 
-import os
 import random
 import signal
 import socket
 import struct
 import time
+from .forked import serve_in_child
 
 NAME = b"up.fuzz"
 SRV_NAME = b"_http._tcp.up.fuzz"
@@ -106,12 +106,4 @@ def start(seed, up_port, lifetime):
     """Forks the name server, which ends after `lifetime` seconds. Returns (pid, port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    pid = os.fork()
-    if pid == 0:
-        try:
-            serve(sock, seed, up_port, lifetime)
-        finally:
-            os._exit(0)
-    sock.close()
-    return pid, port
+    return serve_in_child(sock, serve, seed, up_port, lifetime)

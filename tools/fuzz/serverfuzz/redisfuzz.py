@@ -23,6 +23,7 @@ import signal
 import socket
 import struct
 import time
+from .forked import serve_in_child, tcp_listener
 
 
 def count_commands(buf):
@@ -159,19 +160,7 @@ def serve(lsock, seed, lifetime):
 
 def start(seed, lifetime):
     """Forks the server, which ends after `lifetime` seconds. Returns (pid, port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    pid = os.fork()
-    if pid == 0:
-        try:
-            serve(sock, seed, lifetime)
-        finally:
-            os._exit(0)
-    sock.close()
-    return pid, port
+    return serve_in_child(tcp_listener(64), serve, seed, lifetime)
 
 
 def redis_paths():

@@ -32,6 +32,7 @@ import socket
 import struct
 import threading
 import time
+from .forked import serve_in_child, tcp_listener
 
 MAX_N = 20 * 1024 * 1024  # sizes past mg.socket's 16 MiB cap still get an answer
 
@@ -156,19 +157,7 @@ def accept_loop(lsock, seed, lifetime):
 
 def start(seed, lifetime):
     """Forks the server, which ends after `lifetime` seconds. Returns (pid, port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    pid = os.fork()
-    if pid == 0:
-        try:
-            accept_loop(sock, seed, lifetime)
-        finally:
-            os._exit(0)
-    sock.close()
-    return pid, port
+    return serve_in_child(tcp_listener(64), accept_loop, seed, lifetime)
 
 
 # What the client's X-Sock-* headers carry: the seeds' values, which the mutator then

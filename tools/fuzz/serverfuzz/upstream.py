@@ -26,6 +26,7 @@ import threading
 import time
 
 from .wsfuzz import serve_ws
+from .forked import serve_in_child, tcp_listener
 
 MAX_THREADS = 64
 MAX_BODY = 2 * 1024 * 1024
@@ -267,11 +268,7 @@ def start(seed, lifetime):
     """Forks the upstream, which ends after `lifetime` seconds. Returns (pid, port, dead_port, hole_port, hole_socket):
     dead_port refuses connections, hole_port accepts them into a backlog that is never
     read (the caller keeps hole_socket open)."""
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(256)
-    port = listener.getsockname()[1]
+    listener = tcp_listener(256)
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))
     dead_port = dead.getsockname()[1]
@@ -279,12 +276,5 @@ def start(seed, lifetime):
     hole = socket.socket()
     hole.bind(("127.0.0.1", 0))
     hole.listen(1024)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            hole.close()
-            serve(listener, seed, lifetime)
-        finally:
-            os._exit(0)
-    listener.close()
+    pid, port = serve_in_child(listener, serve, seed, lifetime, before=hole.close)
     return pid, port, dead_port, hole.getsockname()[1], hole
