@@ -4,7 +4,8 @@
 -- (an HMAC secret or a public key) verify the signature base rebuilt from this request.
 -- required_components must all be covered; `created` (and `expires`) are checked against
 -- clock_skew; a Content-Digest header (RFC 9530) is checked against the body; an optional
--- shared dict refuses a replayed nonce.
+-- shared dict refuses a replayed nonce. Components may carry the parameters a request
+-- can use: "@query-param";name=, a dictionary member by key, and bs.
 local mg = require "moongate"
 
 local sub, find, byte, concat = string.sub, string.find, string.byte, table.concat
@@ -210,6 +211,7 @@ local function parse_bare(s, i)
     end
 end
 
+-- parameters -> { key = value, [1..n] = the keys in order }, next index
 local function parse_params(s, i)
     local params = {}
     while sub(s, i, i) == ";" do
@@ -226,9 +228,51 @@ local function parse_params(s, i)
                 return nil
             end
         end
+        if params[key] == nil then
+            params[#params + 1] = key
+        end
         params[key] = v
     end
     return params, i
+end
+
+-- ---- RFC 8941 serialization, for the component identifiers and values rebuilt ----
+
+local function ser_bare(v)
+    local t = type(v)
+    if t == "string" then
+        return '"' .. v:gsub('[\\"]', "\\%0") .. '"'
+    elseif t == "number" then
+        return string.format("%d", v)
+    elseif t == "boolean" then
+        return v and "?1" or "?0"
+    elseif v.token then
+        return v.token
+    end
+    return ":" .. v.bytes .. ":"
+end
+
+local function ser_params(params)
+    local out = {}
+    for i, key in ipairs(params) do
+        local v = params[key]
+        out[i] = v == true and ";" .. key or ";" .. key .. "=" .. ser_bare(v)
+    end
+    return concat(out)
+end
+
+-- a dictionary member or inner-list item as parse_dict gives it -> its serialization
+local function ser_member(m)
+    local v = m.value
+    if type(v) == "table" and not v.token and not v.bytes then
+        local items = {}
+        for i, it in ipairs(v) do
+            items[i] = type(it) == "table" and it.params and ser_bare(it.name) .. ser_params(it.params)
+                or ser_bare(it)
+        end
+        return "(" .. concat(items, " ") .. ")" .. ser_params(m.params)
+    end
+    return ser_bare(v) .. ser_params(m.params)
 end
 
 -- a dictionary -> { label -> { value, params, raw } }, order; nil when malformed
@@ -338,6 +382,8 @@ local function component(name)
             return nil, "no Host header"
         end
         return mg.request.get_scheme() .. "://" .. h:lower() .. (target())
+    elseif name == "@query-param" then
+        return nil, "@query-param needs a name, alone"
     elseif byte(name, 1) == 64 then
         return nil, "unsupported component " .. name
     end
@@ -346,6 +392,91 @@ local function component(name)
         return nil, "covered header " .. name .. " is absent"
     end
     return (v:gsub("^[ \t]+", ""):gsub("[ \t]+$", ""))
+end
+
+-- URL's application/x-www-form-urlencoded parsing of one name or value: "+" is a
+-- space, %XX a byte (a "%" not followed by two hex digits stays as it is)
+local function form_decode(v)
+    v = v:gsub("+", " ")
+    return (v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- and the encoding RFC 9421 signs: every byte but ALPHA, DIGIT, "*", "-", ".", "_" as
+-- %XX in upper case, a space too (not "+")
+local function form_encode(v)
+    return (v:gsub("[^%w%*%-%._]", function(c) return string.format("%%%02X", byte(c)) end))
+end
+
+-- "@query-param";name="...": the value of the query parameter of that (encoded) name;
+-- absent, or named more than once (RFC 9421 2.2.8), is an error
+local function query_param(name)
+    local _, _, q = target()
+    local found
+    for pair in q:sub(2):gmatch("[^&]+") do
+        local eq = find(pair, "=", 1, true)
+        local n = eq and sub(pair, 1, eq - 1) or pair
+        if form_encode(form_decode(n)) == name then
+            if found ~= nil then
+                return nil, "query parameter " .. name .. " is sent more than once"
+            end
+            found = form_encode(form_decode(eq and sub(pair, eq + 1) or ""))
+        end
+    end
+    if found == nil then
+        return nil, "covered query parameter " .. name .. " is absent"
+    end
+    return found
+end
+
+-- a component given with parameters (item: { name, params }) -> its value, or nil, why.
+-- Understood: "@query-param";name; on a header, bs (each field line as a byte sequence)
+-- or key (one member of a dictionary field, serialized). Others, sf among them, are
+-- refused, as RFC 9421 asks of parameters a verifier does not understand.
+local function component_with(item)
+    local name, params = item.name, item.params
+    if type(name) ~= "string" then
+        return nil, "malformed Signature-Input or Signature"
+    end
+    for _, key in ipairs(params) do
+        if key ~= "name" and key ~= "bs" and key ~= "key" then
+            return nil, "unsupported component parameter " .. key
+        end
+    end
+    if name == "@query-param" then
+        if #params ~= 1 or type(params.name) ~= "string" then
+            return nil, "@query-param needs a name, alone"
+        end
+        return query_param(params.name)
+    elseif byte(name, 1) == 64 or params.name ~= nil then
+        return nil, "unsupported component parameters on " .. name
+    end
+    local lines = mg.request.get_headers()[name]
+    if lines == nil then
+        return nil, "covered header " .. name .. " is absent"
+    end
+    if params.bs then
+        if params.key ~= nil or params.bs ~= true then
+            return nil, "bs goes alone"
+        end
+        lines = type(lines) == "table" and lines or { lines }
+        local out = {}
+        for i, v in ipairs(lines) do
+            out[i] = ":" .. mg.encode.base64((v:gsub("^[ \t]+", ""):gsub("[ \t]+$", ""))) .. ":"
+        end
+        return concat(out, ", ")
+    end
+    if type(params.key) ~= "string" then
+        return nil, "malformed key parameter"
+    end
+    local dict = parse_dict(type(lines) == "table" and concat(lines, ", ") or lines)
+    if dict == nil then
+        return nil, "covered header " .. name .. " is not a dictionary"
+    end
+    local m = dict[params.key]
+    if m == nil then
+        return nil, "covered dictionary member " .. params.key .. " is absent"
+    end
+    return ser_member(m)
 end
 
 -- ---- answers ----
@@ -602,30 +733,36 @@ local function access(conf)
     end
     -- the components
     local covered, lines = {}, {}
-    for i, name in ipairs(si.value) do
-        if type(name) ~= "string" then
-            return deny("unsupported component parameters")
+    for i, item in ipairs(si.value) do
+        local id, v, why
+        if type(item) == "string" then
+            id = ser_bare(item)
+            v, why = component(item)
+        elseif type(item) == "table" and item.params then
+            id = ser_bare(item.name) .. ser_params(item.params)
+            v, why = component_with(item)
+        else
+            return deny("malformed Signature-Input or Signature")
         end
-        if covered[name] then
-            return deny("component " .. name .. " covered twice")
+        if covered[id] then
+            return deny("component " .. id .. " covered twice")
         end
-        covered[name] = true
-        local v, why = component(name)
+        covered[id] = true
         if v == nil then
             return deny(why)
         end
         if find(v, "[\r\n]") then
             return deny("malformed component value")
         end
-        lines[i] = '"' .. name .. '": ' .. v
+        lines[i] = id .. ": " .. v
     end
     for _, name in ipairs(conf.required_components) do
-        if not covered[name] then
+        if not covered['"' .. name .. '"'] then
             return deny("the signature does not cover " .. name)
         end
     end
     local digest = mg.request.get_header("Content-Digest", true)
-    if conf.require_content_digest and not covered["content-digest"] then
+    if conf.require_content_digest and not covered['"content-digest"'] then
         local len = mg.request.get_header("Content-Length")
         if digest ~= nil or (len and len ~= "0") or mg.request.get_header("Transfer-Encoding") then
             return deny("the signature does not cover content-digest")

@@ -2,7 +2,8 @@
 # over date, @authority and content-type, with its shared key and Content-Digest),
 # signatures made here with HMAC (Perl) and with Ed25519, ECDSA P-256 and RSA-PSS
 # (t/lib/jwt_tool.py: python3-cryptography); tampering, wrong keys and algorithms,
-# clock skew, expires, required components, Content-Digest against the body, nonce
+# clock skew, expires, required components, component parameters (@query-param with
+# RFC 9421 2.2.8's example query, key, bs), Content-Digest against the body, nonce
 # replay through a shared dict, malformed headers (401, never 500), anonymous, and the
 # configuration errors.
 use Test::Moongate;
@@ -39,7 +40,9 @@ sub pem {
 # signed(%o) -> the headers of a request signed as the options say:
 #   method, path (with the query), host, body, components (list), params (the text
 #   after the inner list), alg (hmac-sha256 | ed25519 | ecdsa-p256-sha256 | rsa-pss-sha512),
-#   key (the HMAC secret or the private key file), label, digest (1: add Content-Digest)
+#   key (the HMAC secret or the private key file), label, digest (1: add Content-Digest),
+#   ids (after the components: [identifier as serialized, its value in the base] pairs,
+#   for components with parameters)
 sub signed {
     my %o = (method => 'GET', path => '/api/x', host => 'localhost', body => '', label => 'sig1',
              components => ['@method', '@authority', '@path'], alg => 'hmac-sha256', key => $SECRET, @_);
@@ -61,9 +64,10 @@ sub signed {
     $val{'@request-target'} = $o{path};
     $val{'@scheme'} = 'http';
     my $params = $o{params} // ';created=' . time() . ';keyid="alice"';
-    my $list = '(' . join(' ', map { "\"$_\"" } @{ $o{components} }) . ')' . $params;
+    my @ids = @{ $o{ids} // [] };
+    my $list = '(' . join(' ', (map { "\"$_\"" } @{ $o{components} }), map { $_->[0] } @ids) . ')' . $params;
     my $base = join("\n", (map { "\"$_\": " . ($val{$_} // '') } @{ $o{components} }),
-                    "\"\@signature-params\": $list");
+                    (map { "$_->[0]: $_->[1]" } @ids), "\"\@signature-params\": $list");
     my $sig;
     if ($o{alg} eq 'hmac-sha256') {
         $sig = MIME::Base64::encode_base64(Digest::SHA::hmac_sha256($base, $o{key}), '');
@@ -436,6 +440,72 @@ sub {
         is($r->{status}, 401, "$why: 401");
         like($r->{body}, qr/"error":"\Q$why\E"/, "$why: why");
     }
+    $t->stop;
+}
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: component parameters: "@query-param";name= (RFC 9421 2.2.8's example query), a dictionary member by key, field lines as byte sequences by bs
+--- yaml_config eval
+main::conf('{}')
+--- lua_plugins eval
+$main::WHOAMI
+--- test_code eval
+sub {
+    my $t = shift;
+    # the query of RFC 9421 2.2.8, and the values its example signs: names and values
+    # decoded, then encoded again (%20 for a space, "+" included)
+    my $path = '/parameters?var=this%20is%20a%20big%0Amultiline%20value&bar=with+plus+whitespace&fa%C3%A7ade%22%3A%20=something';
+    my @qp = (['"@query-param";name="var"', 'this%20is%20a%20big%0Amultiline%20value'],
+              ['"@query-param";name="bar"', 'with%20plus%20whitespace'],
+              ['"@query-param";name="fa%C3%A7ade%22%3A%20"', 'something']);
+    my $r = $t->request("GET $path", main::signed(path => $path, ids => \@qp));
+    is($r->{status}, 200, '@query-param: 200');
+    is(main::echoed($r)->{headers}{'x-consumer'}, 'alice', 'alice');
+    (my $other = $path) =~ s/with\+plus/with+minus/;
+    $r = $t->request("GET $other", main::signed(path => $path, ids => \@qp));
+    like($r->{body}, qr/"invalid signature"/, 'a covered query parameter changed: invalid signature');
+    $r = $t->request("GET /p?a=1", main::signed(path => '/p?a=1', ids => [['"@query-param";name="b"', '']]));
+    like($r->{body}, qr/"covered query parameter b is absent"/, 'an absent query parameter');
+    $r = $t->request("GET /p?a=1&a=2", main::signed(path => '/p?a=1&a=2', ids => [['"@query-param";name="a"', '1']]));
+    like($r->{body}, qr/"query parameter a is sent more than once"/, 'a repeated query parameter is refused (RFC 9421 2.2.8)');
+    $r = $t->request("GET /p?a=&b", main::signed(path => '/p?a=&b', ids => [['"@query-param";name="a"', ''], ['"@query-param";name="b"', '']]));
+    is($r->{status}, 200, 'empty values, with and without "="');
+
+    # a dictionary member, serialized again (spaces around it dropped)
+    my @dict = ('X-Dict: a=1,   b=(x "y z");q=2', 'X-Dict: c=?0;f=?1, d=:AQI=:');
+    for my $m (['b', '(x "y z");q=2'], ['a', '1'], ['c', '?0;f'], ['d', ':AQI=:']) {
+        $r = $t->request("GET /api/x", main::signed(headers => \@dict, ids => [["\"x-dict\";key=\"$m->[0]\"", $m->[1]]]));
+        is($r->{status}, 200, "key=$m->[0]: 200");
+    }
+    $r = $t->request("GET /api/x", main::signed(headers => \@dict, ids => [['"x-dict";key="zz"', '']]));
+    like($r->{body}, qr/"covered dictionary member zz is absent"/, 'an absent member');
+    $r = $t->request("GET /api/x", main::signed(headers => ['X-Dict: not a dictionary'], ids => [['"x-dict";key="a"', '']]));
+    like($r->{body}, qr/"covered header x-dict is not a dictionary"/, 'a field that is not a dictionary');
+
+    # bs: every field line, trimmed, as a byte sequence
+    my @bin = ('X-Bin: one ', 'X-Bin: two, three');
+    $r = $t->request("GET /api/x", main::signed(headers => \@bin, ids => [['"x-bin";bs', ':b25l:, :dHdvLCB0aHJlZQ==:']]));
+    is($r->{status}, 200, 'bs: 200');
+    $r = $t->request("GET /api/x", main::signed(headers => \@bin, ids => [['"x-bin";bs', 'one, two, three']]));
+    like($r->{body}, qr/"invalid signature"/, 'bs signed as plain lines: invalid signature');
+
+    # parameters this verifier does not understand, or that do not go together
+    for my $c (['"x-dict";sf', 'unsupported component parameter sf'],
+               ['"@method";req', 'unsupported component parameter req'],
+               ['"x-bin";bs;key="a"', 'bs goes alone'],
+               ['"@query-param"', '@query-param needs a name, alone'],
+               ['"@query-param";name=1', '@query-param needs a name, alone'],
+               ['"@path";name="a"', 'unsupported component parameters on @path']) {
+        $r = $t->request("GET /api/x", main::signed(headers => [@dict, @bin], ids => [[$c->[0], '']]));
+        is($r->{status}, 401, "$c->[0]: 401");
+        like($r->{body}, qr/"\Q$c->[1]\E"/, "$c->[0]: why");
+    }
+    $r = $t->request("GET /p?a=1", main::signed(path => '/p?a=1',
+        ids => [['"@query-param";name="a"', '1'], ['"@query-param";name="a"', '1']]));
+    like($r->{body}, qr/"component \\"\@query-param\\";name=\\"a\\" covered twice"/, 'the same identifier twice');
     $t->stop;
 }
 --- no_error_log

@@ -78,6 +78,31 @@ def hmac_cases():
     return out
 
 
+def hmac_param_cases():
+    """Signatures whose components have parameters: "@query-param";name=, a dictionary
+    member by key, field lines by bs; valid ones (the mutator breaks the query, the
+    dictionary and the identifiers), and identifiers with odd parameters. Returns
+    (path, headers) pairs."""
+    now = str(int(time.time())).encode()
+    path = b"/auth-hmac/x?a=1+2&b=%C3%A7&c=&e=%zz"
+    ids = [(b'"@query-param";name="a"', b"1%202"), (b'"@query-param";name="b"', b"%C3%A7"),
+           (b'"@query-param";name="c"', b""), (b'"@query-param";name="e"', b"%25zz"),
+           (b'"x-dict";key="k"', b'(t "s");p'), (b'"x-bin";bs', b":b25l:, :dHdv:")]
+    fields = [b'X-Dict: j=1, k=(t "s");p=?1', b"X-Bin: one", b"X-Bin: two"]
+    comps = b'("@method" "@authority" "@path" ' + b" ".join(i for i, _ in ids) + b")"
+    params = b";created=" + now + b';keyid="fuzz-hmac"'
+    base = (b'"@method": GET\n"@authority": a\n"@path": /auth-hmac/x\n' + b"".join(i + b": " + v + b"\n" for i, v in ids)
+            + b'"@signature-params": ' + comps + params)
+    sig = base64.b64encode(hmac.new(HMAC_SECRET, base, hashlib.sha256).digest())
+    good = fields + [b"Signature-Input: sig1=" + comps + params, b"Signature: sig1=:" + sig + b":"]
+    out = [(path, good), (path.replace(b"a=1+2", b"a=1+2&a=3"), good)]
+    for odd in [b'"x-dict";sf', b'"x-dict";key', b'"x-dict";key=?1', b'"x-bin";bs;key="k"',
+                b'"@query-param";name="a";name="b"', b'"@query-param";name=:AA==:',
+                b'"@path";req', b'"x-dict";tr', b'"x-dict";key="' + b"k" * 3000 + b'"']:
+        out.append((path, fields + [b"Signature-Input: sig1=(" + odd + b")" + params, good[-1]]))
+    return out
+
+
 def hmac_scheme_values():
     from email.utils import formatdate
     date = formatdate(usegmt=True).encode()
@@ -106,6 +131,8 @@ def auth_seeds(req):
     for i, h in enumerate(hmac_cases()):
         out.append(("auth-hmac-%d" % i, [req(b"GET", b"/auth-hmac/x", h)]))
     out.append(("auth-hmac-body", [req(b"POST", b"/auth-hmac/x", hmac_cases()[1], b"body")]))
+    for i, (path, h) in enumerate(hmac_param_cases()):
+        out.append(("auth-hmacparam-%d" % i, [req(b"GET", path, h)]))
     date, values = hmac_scheme_values()
     for i, v in enumerate(values):
         for d in (date, b"yesterday"):
