@@ -46,6 +46,10 @@ local schema = {
             type = "integer", min = 0, max = 16777216, default = 1048576,
             description = "largest request body mirrored, in bytes; a larger one skips the copy",
         },
+        preserve_host = {
+            type = "boolean", default = false,
+            description = "send the client's Host with the copy instead of the mirror's host (as nginx's proxy_set_header Host $host)",
+        },
         max_inflight = {
             type = "integer", min = 1, max = 10000, default = 64,
             description = "copies in flight per worker; past it, new ones are skipped",
@@ -127,6 +131,9 @@ local function access(conf)
         end
     end
     headers["X-Forwarded-Host"] = req.get_host()
+    if conf.preserve_host then
+        headers.Host = req.get_header("Host")
+    end
     local opts = {
         method = req.get_method(), url = conf.host .. path .. (q ~= "" and "?" .. q or ""),
         headers = headers, body = body ~= "" and body or nil, timeout = conf.timeout,

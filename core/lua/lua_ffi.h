@@ -193,7 +193,7 @@ struct mg_lua_http_marker {
 #endif
 /* Starts a call for the task: MG_AGAIN (yield; resumed when it ended) or MG_ERROR with
  * a static reason in *err. `headers` is a block of "Name: value\r\n" lines the Lua side
- * checked. https: ssl_verify (0/1) checks the certificate against the system's CAs for
+ * checked; a first "Host: " line gives the Host value instead of the URL's authority. https: ssl_verify (0/1) checks the certificate against the system's CAs for
  * ssl_server_name (NULL: the URL's host), which is also sent as SNI. keepalive (0/1):
  * a connection the response leaves reusable is kept idle for keepalive_timeout s, at
  * most keepalive_pool of them for the same host, and later calls take it. */

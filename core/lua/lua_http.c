@@ -4,11 +4,11 @@
  *
  * One call per task at a time: the plugin's coroutine yields after mg_lua_http() and is
  * resumed when the answer is complete, failed or timed out (one deadline for the whole
- * call). The request goes out with Host, User-Agent, Content-Length and "Connection:
- * keep-alive"; the response's body is de-chunked and capped, its headers copied as
- * they come (the read buffer is reused for the body). A host name is first resolved by
- * the worker's resolver (sys/resolver.h) without blocking the loop; the call's one
- * deadline covers the lookup too.
+ * call). The request goes out with Host (the URL's, or the plugin's), User-Agent,
+ * Content-Length and "Connection: keep-alive"; the response's body is de-chunked and
+ * capped, its headers copied as they come (the read buffer is reused for the body). A
+ * host name is first resolved by the worker's resolver (sys/resolver.h) without
+ * blocking the loop; the call's one deadline covers the lookup too.
  *
  * Keep-alive. Each Lua state (a generation, in one worker) keeps idle connections in a
  * keyed pool of the upstream layer (mg_upstream_kpool_*: EOF watched while idle, probed
@@ -274,16 +274,27 @@ static bool has_user_agent(const char *headers, size_t hlen)
     return false;
 }
 
-/* The request, head and body, into one buffer. */
+/* The request, head and body, into one buffer. The Host value is the URL's authority,
+ * unless the header block opens with a "Host: " line (the plugin's, checked by the Lua
+ * side): that line's value then, and the line is not copied again. */
 static char *build(const char *method, const mg_http_url_t *u, const char *headers, size_t hlen,
                    const char *body, size_t blen, bool keepalive, size_t *outlen)
 {
     static const mg_header_t extra[] = {{MG_STR("Connection"), MG_STR("keep-alive")},
                                         {MG_STR("User-Agent"), MG_STR("moongate")}};
+    mg_str_t host = u->authority;
+    if (hlen > 6 && memcmp(headers, "Host: ", 6) == 0) {
+        const char *eol = memchr(headers, '\r', hlen);
+        if (eol != NULL && eol + 1 < headers + hlen && eol[1] == '\n') {
+            host = mg_str(headers + 6, (size_t)(eol - headers - 6));
+            hlen -= (size_t)(eol + 2 - headers);
+            headers = eol + 2;
+        }
+    }
     mg_http_client_req_t q = {
         .method = mg_str(method, strlen(method)),
         .path = u->target,
-        .host = u->authority,
+        .host = host,
         .extra = keepalive ? extra : extra + 1,
         .nextra = (keepalive ? 1 : 0) + (has_user_agent(headers, hlen) ? 0 : 1),
         .raw = mg_str(headers, hlen),

@@ -40,7 +40,7 @@ local function header_block(headers)
     if type(headers) ~= "table" then
         return nil, "headers must be a table"
     end
-    local out = {}
+    local out, host = {}, nil
     for k, v in pairs(headers) do
         k = tostring(k)
         local vs = type(v) == "table" and v or { v }
@@ -50,13 +50,19 @@ local function header_block(headers)
                 return nil, "bad header \"" .. k .. "\""
             end
             local lk = lower(k)
-            if lk ~= "host" and lk ~= "content-length" and lk ~= "connection"
-                and lk ~= "transfer-encoding" then
+            if lk == "host" then
+                -- instead of the URL's authority; one value, not empty
+                if host ~= nil or not one:find("^[^%s,]+$") then
+                    return nil, "bad header \"" .. k .. "\""
+                end
+                host = one
+            elseif lk ~= "content-length" and lk ~= "connection" and lk ~= "transfer-encoding" then
                 out[#out + 1] = k .. ": " .. one .. "\r\n"
             end
         end
     end
-    return concat(out)
+    -- the C side takes a first "Host:" line as the Host value
+    return (host and "Host: " .. host .. "\r\n" or "") .. concat(out)
 end
 
 local function call(t, opts)

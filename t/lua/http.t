@@ -184,3 +184,50 @@ return {
 GET /x
 --- error_code: 200
 --- response_body: connection closed before the response ended
+
+
+
+=== TEST 7: headers.Host is sent instead of the URL's authority (one value, not empty); a Content-Length there is still ignored
+--- yaml_config
+routes:
+  - name: all
+    paths: ["/*"]
+    plugins: { fetch: { url: "http://127.0.0.1:$MG_ECHO_PORT/h" } }
+--- lua_plugins
+>>> fetch.lua
+local mg = require "moongate"
+local function host_seen(conf, headers)
+    local res, err = mg.http.request{ url = conf.url, headers = headers }
+    if not res then
+        return "err: " .. err
+    end
+    return res.body:match('"host":"([^"]*)"') or res.body
+end
+return {
+    name = "fetch", version = "1.0", priority = 100,
+    schema = { type = "record", fields = { url = { type = "string", required = true } } },
+    access = function(conf)
+        local out = {
+            host_seen(conf, nil),
+            host_seen(conf, { Host = "api.internal" }),
+            host_seen(conf, { host = "api.internal:8443", ["X-A"] = "1", ["Content-Length"] = "99" }),
+            host_seen(conf, { Host = "a b" }),
+            host_seen(conf, { Host = "" }),
+            host_seen(conf, { Host = { "a", "b" } }),
+            host_seen(conf, { Host = "a,b" }),
+        }
+        return 200, table.concat(out, "\n") .. "\n"
+    end,
+}
+--- request
+GET /x
+--- error_code: 200
+--- response_body_like eval
+qr{\A127\.0\.0\.1:\d+
+api\.internal
+api\.internal:8443
+err: bad header "Host"
+err: bad header "Host"
+err: bad header "Host"
+err: bad header "Host"
+\z}

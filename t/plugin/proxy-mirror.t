@@ -48,6 +48,7 @@ sub {
     is($c->{headers}{'x-token'}, 'abc', 'client headers copied');
     is($c->{headers}{'content-type'}, 'application/json', 'content type');
     is($c->{headers}{'x-forwarded-host'}, 'api.example.com', 'the original host');
+    like($c->{headers}{host}, qr/^127\.0\.0\.1:\d+$/, "Host: the mirror's");
     is($c->{headers}{'content-length'}, '7', 'framed for the copy');
     is($by{'/second'}{method}, 'GET', 'second');
     is($by{'/third'}{method}, 'HEAD', 'HEAD mirrored');
@@ -255,3 +256,26 @@ routes:
 --- must_die
 --- error_log eval
 [qr{routes\[0\]\.plugins\.proxy-mirror: missing required key "host"}]
+
+
+
+=== TEST 9: preserve_host sends the client's Host with the copy
+--- yaml_config
+routes:
+  - name: all
+    paths: ["/*"]
+    return: { status: 200, body: "ok" }
+    plugins:
+      proxy-mirror: { host: "http://127.0.0.1:$MG_RAND_PORT_1", preserve_host: true }
+--- test_code eval
+sub {
+    my ($t) = @_;
+    my $rcv = main::receiver($t);
+    my $r = $t->request("GET /a", ["Host: Shop.Example.com:8080"]);
+    is($r->{status}, 200, 'the request answered');
+    my @p = $rcv->wait_posts(1);
+    is(scalar @p, 1, 'one copy') or return 0;
+    is($p[0]{headers}{host}, 'Shop.Example.com:8080', "Host: the client's, as sent");
+    is($p[0]{headers}{'x-forwarded-host'}, 'shop.example.com', 'X-Forwarded-Host as before');
+    1;
+}

@@ -467,6 +467,10 @@ def platform_seeds():
     for key in (b"env-fuzz-tag", b"file-${literal}-fuzz-token", b"env-${MG_FUZZ_TAG}"):
         out.append(("secret-key-" + key.decode(),
                     [req(b"GET", b"/private/x", [b"apikey: " + key])]))
+    # mg.http with the Host the client names (fuzz-call.lua): good, empty, odd
+    for i, h in enumerate((b"api.internal", b"api.internal:8443", b"", b"a b", b"a,b",
+                           b"[::1]:80", b"x" * 3000, b"a\x7fb")):
+        out.append(("call-host-%d" % i, [req(b"GET", b"/call/x", [b"X-Call-Host: " + h])]))
     return out
 
 

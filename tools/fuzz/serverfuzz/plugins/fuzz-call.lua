@@ -7,8 +7,12 @@ return {
     } },
     access = function(conf, ctx)
         local body = mg.request.get_body(4096)
+        -- the client's X-Call-Host, when sent, becomes the call's Host (mutated: empty,
+        -- blanks, commas, odd bytes)
+        local host = mg.request.get_header("X-Call-Host")
         local res, err = mg.http.request({ url = conf.url, timeout = 500,
                                            method = body and #body > 0 and "POST" or "GET",
+                                           headers = host and { Host = host } or nil,
                                            body = body and #body > 0 and body or nil })
         if not res then
             return 502, { error = tostring(err) }
