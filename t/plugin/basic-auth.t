@@ -371,3 +371,18 @@ sub {
 }
 --- no_error_log
 [error]
+
+
+
+=== TEST 16: bad config: a bcrypt cost over 14 (it would stop the worker for seconds per check)
+--- yaml_config
+listen: ["127.0.0.1:$MG_PORT"]
+consumers:
+  - name: carol
+    credentials:
+      basic-auth: { username: carol, password: "$2y$15$abcdefghijklmnopqrstuvABCDEFGHIJKLMNOPQRSTUVWXYZ01234" }
+routes:
+  - { name: r, paths: ["/r"], plugins: { basic-auth: {} } }
+--- must_die
+--- error_log eval
+[qr{conf/moongate\.yaml:5:48: consumers\[0\]\.credentials\.basic-auth\.password: a bcrypt hash is 60 characters with a cost from 04 to 14}]
