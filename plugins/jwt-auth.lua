@@ -807,7 +807,9 @@ local function set_claim_headers(plan, claims)
     for i, claim in ipairs(plan.claims) do
         local v = claims[claim]
         local tv = type(v)
-        if tv == "number" or tv == "boolean" then
+        if tv == "number" then
+            v = mg.json.number_text(v) -- every digit of an id, not 1.2345678901234e+14
+        elseif tv == "boolean" then
             v = tostring(v)
         elseif tv == "table" and v ~= mg.json.null then
             v = mg.json.encode(v)

@@ -24,6 +24,26 @@ for i = 0, 31 do
 end
 ESC[char(127)] = "\\u007f"
 
+-- A number as JSON: integers exactly, others in the fewest digits that read back to the
+-- same double (0.1, not 0.10000000000000001). Not finite: nil.
+local function number_text(v)
+    if v ~= v or v == huge or v == -huge then
+        return nil
+    end
+    if v % 1 == 0 and v >= -2 ^ 53 and v <= 2 ^ 53 then
+        return format("%d", v)
+    end
+    local s = format("%.15g", v)
+    if tonumber(s) ~= v then
+        s = format("%.16g", v)
+        if tonumber(s) ~= v then
+            s = format("%.17g", v)
+        end
+    end
+    return s
+end
+M.number_text = number_text
+
 local function encode_string(s)
     return '"' .. s:gsub('[%c"\\]', ESC) .. '"'
 end
@@ -91,14 +111,11 @@ encode_value = function(v, out, seen, opts)
     elseif t == "boolean" then
         out[#out + 1] = v and "true" or "false"
     elseif t == "number" then
-        if v ~= v or v == huge or v == -huge then
+        local text = number_text(v)
+        if text == nil then
             return nil, "cannot encode " .. tostring(v)
         end
-        if v % 1 == 0 and v >= -2 ^ 53 and v <= 2 ^ 53 then
-            out[#out + 1] = format("%d", v)
-        else
-            out[#out + 1] = format("%.17g", v)
-        end
+        out[#out + 1] = text
     elseif t == "string" then
         out[#out + 1] = encode_string(v)
     elseif t == "table" then

@@ -48,6 +48,8 @@ my %ok = (iss => 'gw-test', sub => 'alice', exp => $NOW + 3600);
 mint(
     hs256 => { alg => 'HS256', key => $hs, claims => { %ok, role => 'admin', groups => ['a', 'b'] } },
     hs256_noexp => { alg => 'HS256', key => $hs, claims => { sub => 'bob' } },
+    hs256_numsub => { alg => 'HS256', key => $hs, claims => { %ok, sub => 123456789012345, role => 0.1,
+                                                              groups => [1.5, 9007199254740992] } },
     hs256_nosub => { alg => 'HS256', key => $hs, claims => { iss => 'gw-test' } },
     hs256_expired => { alg => 'HS256', key => $hs, claims => { %ok, exp => $NOW - 30 } },
     hs256_expired_long => { alg => 'HS256', key => $hs, claims => { %ok, exp => $NOW - 600 } },
@@ -256,6 +258,11 @@ sub {
     is($r->{status}, 200, 'scheme in lower case, extra spaces');
     $r = $t->request("GET /api/c", [main::bearer('hs256_noexp')]);
     is($r->{status}, 200, 'no exp: accepted (not in required_claims)');
+    $r = $t->request("GET /api/d", [main::bearer('hs256_numsub')]);
+    $h = main::echoed($r)->{headers};
+    is($h->{'x-user'}, '123456789012345', 'a numeric sub: every digit');
+    is($h->{'x-role'}, '0.1', 'a fraction: its shortest form');
+    is($h->{'x-groups'}, '[1.5,9007199254740992]', 'numbers inside a list too');
     $t->stop;
 }
 --- no_error_log
