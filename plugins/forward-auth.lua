@@ -58,7 +58,7 @@ local schema = {
             description = "also cache 401 and 403 answers (only 2xx otherwise)",
         },
         shared_dict = {
-            type = "string",
+            type = "string", check = require("moongate.schema").shared_dict_name.check,
             description = "a shared_dicts name to cache in, seen by every worker (default: per worker)",
         },
         cache_size = {

@@ -57,7 +57,7 @@ local schema = {
             description = "the largest body whose Content-Digest is checked (bytes); larger: 413",
         },
         nonce_dict = {
-            type = "string",
+            type = "string", check = require("moongate.schema").shared_dict_name.check,
             description = "a shared_dicts name remembering nonces for 2 x clock_skew: a replay is refused",
         },
         require_nonce = {

@@ -155,7 +155,7 @@ local schema = {
             description = "https: verify the key server's certificate",
         },
         jwks_shared_dict = {
-            type = "string",
+            type = "string", check = require("moongate.schema").shared_dict_name.check,
             description = "a shared_dicts name where workers share the fetched key set and the refetch cap",
         },
         header_names = {

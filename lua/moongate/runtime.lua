@@ -396,6 +396,7 @@ end
 -- init(spec, state): returns (phase bits per route, plugins) or (nil, message).
 function M.init(spec, state)
     schema.set_upstreams(spec.upstreams)
+    schema.set_shared_dicts(spec.shared_dicts)
     core.rl_zones, core.has_redis = spec.rate_limit_zones or {}, spec.redis
     mg = require "moongate"
     response = mg.response

@@ -569,31 +569,50 @@ M.header_value = {
     end,
 }
 
--- The configuration's upstream names (a list), for upstream_name; runtime.init sets
--- them before any plugin config is checked.
-local UPSTREAMS
-function M.set_upstreams(names)
-    UPSTREAMS = nil
-    if names ~= nil then
-        UPSTREAMS = { list = names, set = {} }
-        for _, n in ipairs(names) do
-            UPSTREAMS.set[n] = true
-        end
+-- The configuration's names of a kind (a list) -> { list, set }, or nil when not known
+-- (a plugin checked outside a configuration load: nothing is refused then).
+local function name_set(names)
+    if names == nil then
+        return nil
     end
+    local t = { list = names, set = {} }
+    for _, n in ipairs(names) do
+        t.set[n] = true
+    end
+    return t
 end
 
--- The name of an upstream of the configuration (for plugins that send requests to
--- one with mg.upstream.set): an unknown name is refused at load, with the closest one.
-M.upstream_name = {
-    type = "string",
-    check = function(name)
-        if UPSTREAMS ~= nil and not UPSTREAMS.set[name] then
-            return nil, "no upstream \"" .. name .. "\" in the configuration"
-                .. suggest(name, UPSTREAMS.list)
-        end
-        return true
-    end,
-}
+-- A string field naming one of the configuration's `what`s (known by `known()`): an
+-- unknown name is refused at load, with the closest one.
+local function declared_name(what, known, why)
+    return {
+        type = "string",
+        check = function(name)
+            local k = known()
+            if k ~= nil and not k.set[name] then
+                return nil, "no " .. what .. " \"" .. name .. "\" in the configuration"
+                    .. suggest(name, k.list) .. why
+            end
+            return true
+        end,
+    }
+end
+
+-- The configuration's upstream and shared dict names; runtime.init sets them before
+-- any plugin config is checked.
+local UPSTREAMS, DICTS
+function M.set_upstreams(names)
+    UPSTREAMS = name_set(names)
+end
+function M.set_shared_dicts(names)
+    DICTS = name_set(names)
+end
+
+-- The name of an upstream (for plugins that send requests to one with mg.upstream.set).
+M.upstream_name = declared_name("upstream", function() return UPSTREAMS end, "")
+-- The name of a dict of `shared_dicts:` (for plugins that keep state in mg.shared).
+M.shared_dict_name = declared_name("shared dict", function() return DICTS end,
+    " (declare it under shared_dicts:)")
 
 M._format = format
 -- " (did you mean "x"?)" for the closest of `names` (a list) to `word`, or "".

@@ -429,3 +429,21 @@ routes:
 --- must_die
 --- error_log eval
 [qr{conf/moongate\.yaml:8:28: routes\[0\]\.plugins\.forward-auth\.upstream_headers\[0\]: does not match pattern .*, got "X User"}]
+
+
+
+=== TEST 13: bad config: a shared_dict that shared_dicts does not declare (the cache would silently be off)
+--- yaml_config
+listen: ["127.0.0.1:$MG_PORT"]
+shared_dicts:
+  auth_cache: 1m
+routes:
+  - name: api
+    paths: ["/api/*"]
+    plugins:
+      forward-auth:
+        uri: "http://127.0.0.1:1/x"
+        shared_dict: auth_cahce
+--- must_die
+--- error_log eval
+[qr{conf/moongate\.yaml:10:22: routes\[0\]\.plugins\.forward-auth\.shared_dict: no shared dict "auth_cahce" in the configuration \(did you mean "auth_cache"\?\) \(declare it under shared_dicts:\)}]

@@ -510,3 +510,17 @@ sub {
 }
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: bad config: a nonce_dict that shared_dicts does not declare (replays would not be caught)
+--- yaml_config
+listen: ["127.0.0.1:$MG_PORT"]
+routes:
+  - name: api
+    paths: ["/api/*"]
+    plugins:
+      hmac-auth: { nonce_dict: nosuch }
+--- must_die
+--- error_log eval
+[qr{conf/moongate\.yaml:6:32: routes\[0\]\.plugins\.hmac-auth\.nonce_dict: no shared dict "nosuch" in the configuration \(declare it under shared_dicts:\)}]

@@ -731,3 +731,17 @@ PY
     waitpid($pid, 0);
     $t->stop;
 }
+
+
+
+=== TEST 23: bad config: a jwks_shared_dict that shared_dicts does not declare
+--- yaml_config
+listen: ["127.0.0.1:$MG_PORT"]
+routes:
+  - name: api
+    paths: ["/api/*"]
+    plugins:
+      jwt-auth: { jwks_uri: "http://127.0.0.1:1/keys", jwks_shared_dict: nosuch }
+--- must_die
+--- error_log eval
+[qr{conf/moongate\.yaml:6:\d+: routes\[0\]\.plugins\.jwt-auth\.jwks_shared_dict: no shared dict "nosuch" in the configuration}]
