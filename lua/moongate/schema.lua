@@ -164,6 +164,45 @@ local function shown(node, v)
     return type(v) == "string" and quote(v) or tostring(v)
 end
 
+-- `msg` with every plain occurrence of `value` replaced by `by`.
+local function replace_plain(msg, value, by)
+    local out, i = {}, 1
+    while true do
+        local a, b = string.find(msg, value, i, true)
+        if a == nil then
+            break
+        end
+        out[#out + 1] = msg:sub(i, a - 1) .. by
+        i = b + 1
+    end
+    out[#out + 1] = msg:sub(i)
+    return table.concat(out)
+end
+
+-- A custom check's message with the values that came from secrets (the scalars under
+-- node with a raw ${...}) shown as written: a check function is given the expanded
+-- value and may well quote it. A quoted value is replaced whatever its length, a bare
+-- one from 6 bytes on (shorter ones would hit unrelated words).
+local function hide_secrets(msg, node)
+    if node == nil then
+        return msg
+    end
+    if node.kind == "scalar" then
+        local v = node.raw and tostring(node.value)
+        if v and v ~= "" and v ~= node.raw then
+            msg = replace_plain(msg, '"' .. v .. '"', '"' .. node.raw .. '"')
+            if #v >= 6 then
+                msg = replace_plain(msg, v, node.raw)
+            end
+        end
+    else
+        for _, child in ipairs(node.items or node.values or {}) do
+            msg = hide_secrets(msg, child)
+        end
+    end
+    return msg
+end
+
 -- Bounds, enum, pattern and the custom check on a typed value.
 local function constrain(def, v, node, path)
     local size, what
@@ -210,11 +249,11 @@ local function constrain(def, v, node, path)
                 for i, k in ipairs(node.keys) do
                     if k == key then
                         return fail(node.values[i], path .. "." .. key,
-                            tostring(err or "invalid value"))
+                            hide_secrets(tostring(err or "invalid value"), node))
                     end
                 end
             end
-            return fail(node, path, tostring(err or "invalid value"))
+            return fail(node, path, hide_secrets(tostring(err or "invalid value"), node))
         end
     end
     return v

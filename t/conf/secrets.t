@@ -302,3 +302,59 @@ return {
 GET /
 --- response_body
 [] ${MG_TEST_TOKEN}=7777777
+
+
+
+=== TEST 13: a plugin's own check that quotes the value it refuses shows the reference as written, never the secret (bundled ip-restriction and cors, a record check)
+--- yaml_config
+routes:
+  - name: r
+    paths: ["/*"]
+    return: { status: 200 }
+    plugins:
+      ip-restriction: { allow: ["10.0.0.0/8", "${MG_TEST_TOKEN}"] }
+--- must_die
+--- error_log eval
+[qr{conf/moongate\.yaml:6:47: routes\[0\]\.plugins\.ip-restriction\.allow\[1\]: .*got "\$\{MG_TEST_TOKEN\}"}]
+--- no_error_log
+s3cr3t-token-value
+
+
+
+=== TEST 14: the same in a cors origin
+--- yaml_config
+routes:
+  - name: r
+    paths: ["/*"]
+    return: { status: 200 }
+    plugins:
+      cors: { origins: ["https://ok.example.com", "${MG_TEST_TOKEN}"] }
+--- must_die
+--- error_log eval
+[qr{routes\[0\]\.plugins\.cors\.origins\[1\]: .*got "\$\{MG_TEST_TOKEN\}"}]
+--- no_error_log
+s3cr3t-token-value
+
+
+
+=== TEST 15: the same in a record check of a plugin of one's own, quoted or not
+--- yaml_config
+routes:
+  - name: s
+    paths: ["/s"]
+    return: { status: 200 }
+    plugins:
+      pair: { a: "${MG_TEST_TOKEN}", b: "${MG_TEST_NUMBER}" }
+--- lua_plugins
+>>> pair.lua
+return {
+    name = "pair", version = "1.0", priority = 1,
+    schema = { type = "record", fields = { a = { type = "string" }, b = { type = "string" } },
+        check = function(c) return nil, "a (" .. c.a .. ") and b (\"" .. c.b .. "\") differ" end },
+}
+--- must_die
+--- error_log eval
+[qr{routes\[0\]\.plugins\.pair: a \(\$\{MG_TEST_TOKEN\}\) and b \("\$\{MG_TEST_NUMBER\}"\) differ}]
+--- no_error_log
+s3cr3t-token-value
+7777777
