@@ -238,6 +238,12 @@ int mg_http_send_head(mg_request_t *r, mg_http_head_t *h)
     if (header_filters(r, h) != MG_OK) {
         return MG_ERROR;
     }
+    if (r->is_head && r->body_filtered) {
+        /* a streamed answer goes through body filters that may change its length, and a
+         * HEAD has no body to run them on: like the GET's head, this one announces none
+         * (not the upstream's length of a body the client would not get) */
+        h->content_length = -1;
+    }
     return r->conn->session->send_head(r, h);
 }
 

@@ -56,6 +56,9 @@ sub {
     $r = $t->request("HEAD /hello", []);
     is($r->{status}, 203, 'HEAD: status');
     is($r->{body}, '', 'HEAD: no body');
+    my $get = $t->request("GET /hello", []);
+    is($r->{headers}{'content-length'}, $get->{headers}{'content-length'},
+       "HEAD: the GET's Content-Length (none: it is chunked), not the upstream's");
     1;
 }
 
