@@ -76,28 +76,31 @@ local function check_b64(v)
     return true
 end
 
--- a record holding `algorithm`, `secret`, `public_key`: they must fit together
-local function check_key_material(r, what)
+-- a record holding `algorithm`, `secret`, `public_key`: they must fit together. A
+-- refusal names the key it blames (the schema checker then points at its line).
+local function check_key_material(r)
     local alg = r.algorithm
     if r.secret and r.public_key then
-        return nil, what .. "give either secret or public_key, not both"
+        return nil, "give either secret or public_key, not both", "public_key"
     end
     if r.secret then
         if not HMAC_HASH[alg] then
-            return nil, what .. "secret is for HS256, HS384 or HS512; algorithm is " .. alg
+            return nil, "secret is for HS256, HS384 or HS512; algorithm is " .. alg, "secret"
         end
         local s = secret_bytes(r.secret, r.secret_is_base64)
         if s == nil or #s < 32 then
-            return nil, what .. "secret must be at least 32 bytes (256 bits)"
+            return nil, "secret must be at least 32 bytes (256 bits)", "secret"
         end
     elseif r.public_key then
         if HMAC_HASH[alg] then
-            return nil, what .. "public_key needs an asymmetric algorithm (RS*, PS*, ES*, EdDSA); algorithm is " .. alg
+            return nil, "public_key needs an asymmetric algorithm (RS*, PS*, ES*, EdDSA); algorithm is "
+                .. alg, "public_key"
         end
         local k = mg.crypto.key(r.public_key)
         if k and (k.kty ~= KTY[alg] or (CRV[alg] and k.crv ~= CRV[alg])) then
-            return nil, what .. "public_key is a " .. tostring(k.kty)
-                .. (k.crv and (" " .. tostring(k.crv)) or "") .. " key, which does not fit " .. alg
+            return nil, "public_key is a " .. tostring(k.kty)
+                .. (k.crv and (" " .. tostring(k.crv)) or "") .. " key, which does not fit " .. alg,
+                "public_key"
         end
     end
     return true
@@ -122,7 +125,13 @@ local schema = {
             description = "RS*, PS*, ES*, EdDSA: the public key, PEM or JWK",
         },
         jwks_uri = {
-            type = "string", pattern = "^https?://[^%s]+$",
+            type = "string",
+            check = function(v)
+                if not v:find("^https?://[^%s/?#]+[^%s]*$") then
+                    return nil, 'expected an http:// or https:// URL, got "' .. v .. '"'
+                end
+                return true
+            end,
             description = "a JWK Set URL whose keys verify tokens (chosen by kid and alg)",
         },
         algorithms = {
@@ -219,12 +228,12 @@ local schema = {
         },
     },
     check = function(r)
-        local ok, err = check_key_material(r, "")
+        local ok, err, key = check_key_material(r)
         if not ok then
-            return nil, err
+            return nil, err, key
         end
         if r.jwks_min_ttl > r.jwks_max_ttl then
-            return nil, "jwks_min_ttl must not exceed jwks_max_ttl"
+            return nil, "jwks_min_ttl must not exceed jwks_max_ttl", "jwks_min_ttl"
         end
         return true
     end,
@@ -252,9 +261,7 @@ local credential_schema = {
             description = "RS*, PS*, ES*, EdDSA: the consumer's public key, PEM or JWK",
         },
     },
-    check = function(r)
-        return check_key_material(r, "")
-    end,
+    check = check_key_material,
 }
 
 -- ---- answers ----

@@ -619,7 +619,7 @@ routes:
       jwt-auth: { algorithm: HS256, secret: "short" }
 --- must_die
 --- error_log eval
-[qr{conf/moongate\.yaml:6:\d+: routes\[0\]\.plugins\.jwt-auth: secret must be at least 32 bytes}]
+[qr{conf/moongate\.yaml:6:\d+: routes\[0\]\.plugins\.jwt-auth\.secret: secret must be at least 32 bytes}]
 
 
 
@@ -628,7 +628,7 @@ routes:
 "listen: [\"127.0.0.1:\$MG_PORT\"]\nroutes:\n  - name: r\n    paths: [\"/r\"]\n    plugins:\n      jwt-auth: { algorithm: RS256, public_key: " . main::pem('ec256.pub') . " }\n"
 --- must_die
 --- error_log eval
-[qr{conf/moongate\.yaml:6:\d+: routes\[0\]\.plugins\.jwt-auth: public_key is a EC P-256 key, which does not fit RS256}]
+[qr{conf/moongate\.yaml:6:\d+: routes\[0\]\.plugins\.jwt-auth\.public_key: public_key is a EC P-256 key, which does not fit RS256}]
 
 
 
@@ -651,7 +651,7 @@ routes:
 "listen: [\"127.0.0.1:\$MG_PORT\"]\nconsumers:\n  - name: a\n    credentials:\n      jwt-auth: { key: a, algorithm: HS256, public_key: " . main::pem('rsa.pub') . " }\nroutes:\n  - { name: r, paths: [\"/r\"], plugins: { jwt-auth: {} } }\n"
 --- must_die
 --- error_log eval
-[qr{conf/moongate\.yaml:5:\d+: consumers\[0\]\.credentials\.jwt-auth: public_key needs an asymmetric algorithm}]
+[qr{conf/moongate\.yaml:5:\d+: consumers\[0\]\.credentials\.jwt-auth\.public_key: public_key needs an asymmetric algorithm}]
 
 
 
@@ -673,7 +673,7 @@ routes:
 
 
 
-=== TEST 21: bad config: a jwks_uri that is not http(s), and a claims_to_headers header that is not a token
+=== TEST 21: bad config: a claims_to_headers header that is not a token
 --- yaml_config
 listen: ["127.0.0.1:$MG_PORT"]
 routes:
@@ -684,6 +684,20 @@ routes:
 --- must_die
 --- error_log eval
 [qr{conf/moongate\.yaml:6:\d+: routes\[0\]\.plugins\.jwt-auth\.claims_to_headers\.sub: does not match pattern .*, got "X User"}]
+
+
+
+=== TEST 24: bad config: a jwks_uri that is not http(s)
+--- yaml_config
+listen: ["127.0.0.1:$MG_PORT"]
+routes:
+  - name: r
+    paths: ["/r"]
+    plugins:
+      jwt-auth: { jwks_uri: "ftp://idp.example.com/jwks.json" }
+--- must_die
+--- error_log eval
+[qr{conf/moongate\.yaml:6:\d+: routes\[0\]\.plugins\.jwt-auth\.jwks_uri: expected an http:// or https:// URL, got "ftp://idp\.example\.com/jwks\.json"}]
 
 
 
