@@ -395,8 +395,20 @@ static int read_one(mg_conf_t *conf, const mg_plugin_use_t *u, const char *bundl
         conf->nplugin_srcs++;
         return MG_OK;
     }
-    snprintf(err->msg, sizeof(err->msg), "unknown plugin \"%s\": no %s.lua in plugins_dir%s",
-             u->name, u->name, bundled != NULL ? " nor among the bundled plugins" : "");
+    /* the directories searched, as resolved: a relative plugins_dir is the prefix's,
+     * which may not be where the configuration file is */
+    char dirs[600];
+    size_t dl = 0;
+    dirs[0] = '\0';
+    for (size_t i = 0; i < conf->nplugins_dirs && dl < sizeof(dirs); i++) {
+        int r = snprintf(dirs + dl, sizeof(dirs) - dl, "%s%.200s", i > 0 ? ", " : "",
+                         conf->plugins_dirs[i]);
+        dl += r > 0 ? (size_t)r : 0;
+    }
+    snprintf(err->msg, sizeof(err->msg),
+             "unknown plugin \"%s\": no %s.lua in plugins_dir (%s)%s", u->name, u->name,
+             conf->nplugins_dirs > 0 ? dirs : "none given",
+             bundled != NULL ? " nor among the bundled plugins" : "");
 fail:
     snprintf(err->file, sizeof(err->file), "%s", conf->file);
     snprintf(err->key, sizeof(err->key), "%s", u->path);

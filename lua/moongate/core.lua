@@ -38,7 +38,9 @@ function M.check(fname, allowed, depth)
     local cur = M.cur
     local level = 2 + (depth or 1)
     if cur.task == nil then
-        error(fname .. ": not allowed outside a request phase", level)
+        -- most often a call at the top of a plugin file, which runs at load
+        error(fname .. ": not allowed outside a request phase (at load, a plugin's top "
+            .. "level may not do this: start timers and background work in init_worker)", level)
     end
     if not allowed[cur.phase] then
         error(fname .. ": not allowed in the " .. M.NAMES[cur.phase] .. " phase", level)

@@ -488,7 +488,7 @@ routes:
     plugins: { no-such-plugin: {} }
 --- must_die
 --- error_log eval
-[qr{conf/moongate\.yaml:\d+:\d+: routes\[1\]\.plugins\.no-such-plugin: unknown plugin "no-such-plugin"}]
+[qr{conf/moongate\.yaml:\d+:\d+: routes\[1\]\.plugins\.no-such-plugin: unknown plugin "no-such-plugin": no no-such-plugin\.lua in plugins_dir \(/\S+/plugins\) nor among the bundled plugins}]
 
 
 

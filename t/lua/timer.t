@@ -356,7 +356,7 @@ mg.timer.at(1, function() end)
 return { name = "top", priority = 1, schema = { type = "record", fields = {} } }
 --- must_die
 --- error_log
-mg.timer.at: not allowed outside a request phase
+mg.timer.at: not allowed outside a request phase (at load, a plugin's top level may not do this: start timers and background work in init_worker)
 
 
 
