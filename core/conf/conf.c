@@ -27,6 +27,7 @@ int mg__conf_fail(mg__conf_ctx_t *c, const yaml_node_t *node, const char *fmt, .
     e->line = node ? (int)node->start_mark.line + 1 : 0;
     e->column = node ? (int)node->start_mark.column + 1 : 0;
     snprintf(e->key, sizeof(e->key), "%s", c->path);
+    e->unset_env = false;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);

@@ -540,6 +540,10 @@ typedef struct {
     int column;    /* 1-based; 0 when unknown */
     char key[256]; /* key path, e.g. "upstreams[0].nodes[1].weight" */
     char msg[1024]; /* what was expected / what is wrong (long: lists of names) */
+    /* set by mg_conf_load()/mg_conf_parse() when what failed is a `${NAME}` whose
+     * variable is not set: the one error another process's environment could change
+     * (`moongate -s reload` says whose environment it used) */
+    bool unset_env;
 } mg_conf_err_t;
 
 /* Reads and parses `path` (relative paths inside resolve against `prefix`; NULL prefix

@@ -35,6 +35,7 @@ typedef struct {
      * it (NULL for the others), so that messages quote the reference, not the secret */
     const char **raw;
     size_t nraw;
+    bool unset_env; /* the expansion failed on an unset variable (err->unset_env) */
     /* what mg_conf_plugins_pack() made of the master's snapshot, when a worker parses
      * the same configuration: its secret files are taken from there (borrowed) */
     const char *sealed;

@@ -275,6 +275,9 @@ static int add_ref(mg__conf_ctx_t *c, sbuf_t *b, const char *dir, const char *re
     name[n] = '\0';
     const char *v = getenv(name);
     if (v == NULL) {
+        if (c != NULL) {
+            c->unset_env = true;
+        }
         why_set(why, whylen, "the environment variable %s is not set", name);
         return MG_ERROR;
     }
@@ -376,7 +379,9 @@ static int expand_node(mg__conf_ctx_t *c, yaml_node_t *node, size_t idx, const c
     char why[512] = "", *out;
     size_t outlen;
     if (expand(c, (const char *)v, n, dir, &out, &outlen, why, sizeof(why)) != MG_OK) {
-        return mg__conf_fail(c, node, "%s", why);
+        mg__conf_fail(c, node, "%s", why);
+        c->err->unset_env = c->unset_env;
+        return MG_ERROR;
     }
     c->raw[idx] = mg_pool_strndup(c->pool, (const char *)v, n);
     if (c->raw[idx] == NULL) {

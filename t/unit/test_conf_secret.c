@@ -156,6 +156,14 @@ START_TEST(test_through_parser)
     ck_assert_int_eq(err.column, 47);
     ck_assert_str_eq(err.key, "redis.password");
     ck_assert_ptr_nonnull(strstr(err.msg, "MG_T_UNSET is not set"));
+    ck_assert_msg(err.unset_env, "marked as an unset variable, for -s reload");
+
+    /* any other failure clears the mark, even in a reused err (no memset here) */
+    const char *nofile = "routes: []\nredis: { address: \"127.0.0.1:6379\", password: \"${file:nope}\" }\n";
+    c = mg_conf_parse(nofile, strlen(nofile), "t.yaml", dir, &err);
+    ck_assert_ptr_null(c);
+    ck_assert_ptr_nonnull(strstr(err.msg, "cannot read the secret file nope"));
+    ck_assert(!err.unset_env);
 
     /* a message that quotes the value quotes the reference */
     c = parse("worker_processes: \"${MG_T_TOKEN}\"\nroutes: []\n", &err);
