@@ -20,6 +20,18 @@ int mg_master_run(mg_conf_t *conf, const char *conf_path);
  * the running master reloads, for `moongate -s reload`. */
 #define MG_PID_CONF_SUFFIX ".conf"
 
+/* Replaces this process's environment with the one process `pid` started with
+ * (/proc/PID/environ), for `moongate -s reload` to expand `${NAME}` as the running
+ * master does. MG_OK; MG_DECLINED when it cannot be read (no /proc, another user's
+ * process, gone), this process's own environment left as it was; MG_ERROR when out of
+ * memory halfway, the environment then unusable. why (len bytes) says what failed. */
+int mg_master_env_adopt(long pid, char *why, size_t len);
+
+/* The replacing itself: buf (len bytes, modified and restored) holds NAME=value
+ * entries each ended by a NUL, as /proc/PID/environ does; entries without a name are
+ * skipped. MG_OK, or MG_ERROR (out of memory, the environment part set). */
+int mg_master_env_set(char *buf, size_t len);
+
 /* Everything a configuration must pass before it is used (start, -t, -s reload): the
  * routes build a router, every plugin in use is read (from plugins_dir, then the bundled
  * plugins) and loads in a scratch Lua state with its configs checked against its
