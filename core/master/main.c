@@ -93,25 +93,34 @@ static int resolve_paths(cli_t *cli, const char *prefix, const char *conf)
     return MG_OK;
 }
 
-/* Loads and fully validates the configuration (routes included). On error prints it
- * and returns NULL. */
-static mg_conf_t *load(const cli_t *cli, bool quiet)
+/* Loads and fully validates the configuration (routes included). On error writes it
+ * into msg (len bytes), sets *unset_env when it is a `${NAME}` whose variable is not
+ * set, and returns NULL. */
+static mg_conf_t *load_msg(const cli_t *cli, char *msg, size_t len, bool *unset_env)
 {
-    mg_conf_err_t err;
-    char msg[1400];
+    mg_conf_err_t err = {0};
+    *unset_env = false;
     mg_conf_t *conf = mg_conf_load(cli->conf, cli->prefix, &err);
     if (conf == NULL) {
-        if (!quiet) {
-            fprintf(stderr, "moongate: %s\n", mg_conf_err_format(&err, msg, sizeof(msg)));
-        }
+        mg_conf_err_format(&err, msg, len);
+        *unset_env = err.unset_env;
         return NULL;
     }
-    if (mg_master_validate(conf, msg, sizeof(msg)) != MG_OK) {
-        if (!quiet) {
-            fprintf(stderr, "moongate: %s\n", msg);
-        }
+    if (mg_master_validate(conf, msg, len) != MG_OK) {
         mg_conf_destroy(conf);
         return NULL;
+    }
+    return conf;
+}
+
+/* load_msg() that prints the error unless quiet. */
+static mg_conf_t *load(const cli_t *cli, bool quiet)
+{
+    char msg[1400];
+    bool unset_env;
+    mg_conf_t *conf = load_msg(cli, msg, sizeof(msg), &unset_env);
+    if (conf == NULL && !quiet) {
+        fprintf(stderr, "moongate: %s\n", msg);
     }
     return conf;
 }
@@ -150,22 +159,25 @@ static int cmd_test(const cli_t *cli)
 }
 
 /* The configuration file the master behind pid_file reloads (written next to its pid
- * file at start) names the same file as `conf`? MG_OK, or MG_ERROR after saying why
- * not on standard error. */
-static int same_file_as_master(const char *conf, const char *pid_file, long pid)
+ * file at start) names the same file as `conf`? MG_OK, or MG_ERROR with why not in why
+ * (len bytes). */
+static int same_file_as_master(const char *conf, const char *pid_file, long pid, char *why,
+                               size_t len)
 {
     char side[PATH_MAX + 16], theirs[PATH_MAX];
     snprintf(side, sizeof(side), "%s%s", pid_file, MG_PID_CONF_SUFFIX);
     FILE *f = fopen(side, "r");
     bool got = f != NULL && fgets(theirs, sizeof(theirs), f) != NULL;
+    if (!got) {
+        snprintf(why, len,
+                 "reload refused: cannot tell which file the running master (pid %ld) "
+                 "reloads: %s: %s; send it SIGHUP to reload the file it was started with",
+                 pid, side, f == NULL ? strerror(errno) : "empty");
+    }
     if (f != NULL) {
         fclose(f);
     }
     if (!got) {
-        fprintf(stderr,
-                "moongate: reload refused: cannot tell which file the running master (pid "
-                "%ld) reloads: %s: %s; send it SIGHUP to reload the file it was started with\n",
-                pid, side, f == NULL ? strerror(errno) : "empty");
         return MG_ERROR;
     }
     theirs[strcspn(theirs, "\n")] = '\0';
@@ -174,18 +186,134 @@ static int same_file_as_master(const char *conf, const char *pid_file, long pid)
         a.st_ino == b.st_ino) {
         return MG_OK;
     }
-    fprintf(stderr,
-            "moongate: reload refused: the running master (pid %ld) reloads %s, not %s. Put "
-            "the new configuration in %s, or restart moongate with -c %s\n",
-            pid, theirs, conf, theirs, conf);
+    snprintf(why, len,
+             "reload refused: the running master (pid %ld) reloads %s, not %s. Put the new "
+             "configuration in %s, or restart moongate with -c %s",
+             pid, theirs, conf, theirs, conf);
     return MG_ERROR;
+}
+
+/* The pid file of the master `conf` (NULL: a file that did not load) runs with: its
+ * pid_file, else the default one under the prefix, into out (len bytes). MG_OK, or
+ * MG_ERROR after saying the path is too long. */
+static int pid_file_path(const cli_t *cli, const mg_conf_t *conf, char *out, size_t len)
+{
+    int n = conf != NULL ? snprintf(out, len, "%s", conf->pid_file)
+                         : snprintf(out, len, "%s/logs/moongate.pid", cli->prefix);
+    if (n < 0 || (size_t)n >= len) {
+        fprintf(stderr, "moongate: pid file path too long\n");
+        return MG_ERROR;
+    }
+    return MG_OK;
+}
+
+/* The pid in pid_file, or 0 with why there is none in why (len bytes). */
+static long read_pid(const char *pid_file, char *why, size_t len)
+{
+    FILE *f = fopen(pid_file, "r");
+    long pid = 0;
+    if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 0) {
+        snprintf(why, len, "cannot read a pid from %s: %s", pid_file,
+                 f == NULL ? strerror(errno) : "no pid in it");
+        pid = 0;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return pid;
+}
+
+static int send_signal(long pid, int sig)
+{
+    if (kill((pid_t)pid, sig) < 0) {
+        fprintf(stderr, "moongate: kill(%ld, %s): %s\n", pid, strsignal(sig), strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* The pid file of the master to reload. The file is parsed here for its pid_file, in
+ * this process's environment, which may lack a variable only the master has (set by
+ * a service manager): such a file falls back on the default pid file, and
+ * same_file_as_master() then tells whether the master found there is the one that
+ * reloads this file. */
+static int reload_pid_file(const cli_t *cli, char *out, size_t len)
+{
+    mg_conf_err_t err;
+    mg_conf_t *conf = mg_conf_load(cli->conf, cli->prefix, &err);
+    int rc = pid_file_path(cli, conf, out, len);
+    mg_conf_destroy(conf);
+    return rc;
+}
+
+/* -s reload when no running master reloads this file (why says what was found): the
+ * file is still checked first, in this environment, so that a broken one is reported
+ * as such rather than as a missing master. Exits 1 either way. */
+static int reload_without_master(const cli_t *cli, const char *why)
+{
+    char msg[1400];
+    bool unset_env;
+    mg_conf_t *conf = load_msg(cli, msg, sizeof(msg), &unset_env);
+    if (conf != NULL) {
+        mg_conf_destroy(conf);
+        fprintf(stderr, "moongate: %s\n", why);
+        return 1;
+    }
+    fprintf(stderr, "moongate: %s\n", msg);
+    if (unset_env) {
+        fprintf(stderr,
+                "moongate: note: ${NAME} was looked up in this environment, for want of the "
+                "running master's: %s\n",
+                why);
+    }
+    fprintf(stderr, "moongate: reload rejected, the running configuration stays\n");
+    return 1;
+}
+
+/* -s reload: finds the master that reloads this file, checks the file as that master
+ * will -- `${NAME}` from its environment, not the caller's -- so that the caller sees
+ * the error, and signals it only when the file is valid. */
+static int cmd_reload(const cli_t *cli)
+{
+    char pid_file[PATH_MAX], why[4 * PATH_MAX + 256];
+    if (reload_pid_file(cli, pid_file, sizeof(pid_file)) != MG_OK) {
+        return 1;
+    }
+    long pid = read_pid(pid_file, why, sizeof(why));
+    /* the master reloads the file it was started with: checking another one would
+     * report on a file that is not the one loaded */
+    if (pid == 0 || same_file_as_master(cli->conf, pid_file, pid, why, sizeof(why)) != MG_OK) {
+        return reload_without_master(cli, why);
+    }
+    char env_why[256];
+    int env = mg_master_env_adopt(pid, env_why, sizeof(env_why));
+    if (env == MG_ERROR) {
+        fprintf(stderr, "moongate: %s\n", env_why);
+        return 1;
+    }
+    char msg[1400];
+    bool unset_env;
+    mg_conf_t *conf = load_msg(cli, msg, sizeof(msg), &unset_env);
+    if (conf == NULL) {
+        fprintf(stderr, "moongate: %s\n", msg);
+        if (unset_env && env == MG_DECLINED) {
+            fprintf(stderr,
+                    "moongate: note: ${NAME} was looked up in this environment, not the "
+                    "running master's: %s; kill -HUP %ld reloads with the master's own\n",
+                    env_why, pid);
+        }
+        fprintf(stderr, "moongate: reload rejected, the running configuration stays\n");
+        return 1;
+    }
+    mg_conf_destroy(conf);
+    return send_signal(pid, SIGHUP);
 }
 
 static int cmd_signal(const cli_t *cli)
 {
     int sig;
     if (strcmp(cli->signal, "reload") == 0) {
-        sig = SIGHUP;
+        return cmd_reload(cli);
     } else if (strcmp(cli->signal, "stop") == 0) {
         sig = SIGTERM;
     } else if (strcmp(cli->signal, "quit") == 0) {
@@ -194,45 +322,20 @@ static int cmd_signal(const cli_t *cli)
         fprintf(stderr, "moongate: unknown signal \"%s\" (reload, stop or quit)\n", cli->signal);
         return 1;
     }
-    /* a reload is validated here first, so the caller sees the error */
-    mg_conf_t *conf = load(cli, sig != SIGHUP);
-    if (conf == NULL && sig == SIGHUP) {
-        fprintf(stderr, "moongate: reload rejected, the running configuration stays\n");
+    /* a file that does not load still names its master: the default pid file */
+    mg_conf_t *conf = load(cli, true);
+    char pid_file[PATH_MAX], why[PATH_MAX + 64];
+    int rc = pid_file_path(cli, conf, pid_file, sizeof(pid_file));
+    mg_conf_destroy(conf);
+    if (rc != MG_OK) {
         return 1;
     }
-    char pid_file[PATH_MAX];
-    int n;
-    if (conf != NULL) {
-        n = snprintf(pid_file, sizeof(pid_file), "%s", conf->pid_file);
-        mg_conf_destroy(conf);
-    } else {
-        n = snprintf(pid_file, sizeof(pid_file), "%s/logs/moongate.pid", cli->prefix);
-    }
-    if (n < 0 || (size_t)n >= sizeof(pid_file)) {
-        fprintf(stderr, "moongate: pid file path too long\n");
+    long pid = read_pid(pid_file, why, sizeof(why));
+    if (pid == 0) {
+        fprintf(stderr, "moongate: %s\n", why);
         return 1;
     }
-    FILE *f = fopen(pid_file, "r");
-    long pid = 0;
-    if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 0) {
-        fprintf(stderr, "moongate: cannot read a pid from %s: %s\n", pid_file,
-                f == NULL ? strerror(errno) : "no pid in it");
-        if (f != NULL) {
-            fclose(f);
-        }
-        return 1;
-    }
-    fclose(f);
-    /* the master reloads the file it was started with: checking another one would
-     * report on a file that is not the one loaded */
-    if (sig == SIGHUP && same_file_as_master(cli->conf, pid_file, pid) != MG_OK) {
-        return 1;
-    }
-    if (kill((pid_t)pid, sig) < 0) {
-        fprintf(stderr, "moongate: kill(%ld, %s): %s\n", pid, strsignal(sig), strerror(errno));
-        return 1;
-    }
-    return 0;
+    return send_signal(pid, sig);
 }
 
 int main(int argc, char **argv)
