@@ -386,7 +386,8 @@ int64_t mg_http_tunnels_open(const mg_worker_t *w);
 /* A handshake of this worker starts (+1) or ends (-1: it opened, or failed). */
 void mg_http_tunnel_pending(int delta);
 
-/* Reason phrase for a status ("Not Found"), "Unknown" for unknown codes. */
+/* Reason phrase for a status ("Not Found"); "" for a code without a registered name
+ * (418, 599), which the status line sends as an empty phrase. */
 const char *mg_http_reason(int status);
 
 /* ---- values of a request, by name (http_values.c); views into r, empty when absent ---- */

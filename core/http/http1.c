@@ -65,9 +65,20 @@ mg_http1_frame_t mg_http1_frame(const mg_http_head_t *h, const mg_http1_ctx_t *x
     return x->http10 ? MG_HTTP1_FRAME_CLOSE : MG_HTTP1_FRAME_CHUNKED;
 }
 
+/* The status line's phrase: the source's, else the standard one (maybe empty). */
+static mg_str_t reason_of(const mg_http_head_t *h)
+{
+    if (h->reason.len > 0) {
+        return h->reason;
+    }
+    const char *std = mg_http_reason(h->status);
+    return mg_str(std, strlen(std));
+}
+
 size_t mg_http1_head_size(const mg_http_head_t *h, const mg_http1_ctx_t *x)
 {
-    size_t n = 32 + h->reason.len + h->headers_size;
+    /* "HTTP/1.1 ", the code, a space, CRLF: 32 with room to spare */
+    size_t n = 32 + reason_of(h).len + h->headers_size;
     for (size_t i = 0; h->headers_size == 0 && i < h->nheaders; i++) {
         n += h->headers[i].name.len + h->headers[i].value.len + 4;
     }
@@ -136,9 +147,7 @@ size_t mg_http1_build_head(const mg_http_head_t *h, const mg_http1_ctx_t *x, mg_
     p = MG_PUT_LIT(p, "HTTP/1.1 ");
     p = mg_put_u64(p, (uint64_t)(h->status > 0 ? h->status : 0));
     *p++ = ' ';
-    p = mg_put_str(p, h->reason.len > 0
-                          ? h->reason
-                          : mg_str(mg_http_reason(h->status), strlen(mg_http_reason(h->status))));
+    p = mg_put_str(p, reason_of(h));
     p = MG_PUT_LIT(p, "\r\n");
     bool has_date = false, has_id = false;
     if (h->gateway) {

@@ -334,10 +334,14 @@ void mg__http_error_msg(mg_request_t *r, int status, const char *msg)
     error_answer(r, status, msg, NULL, 0);
 }
 
-/* The reason phrase in lower case, as the error body's "error". */
+/* The reason phrase in lower case, as the error body's "error"; for a code without a
+ * registered name, its class (RFC 9110 §15), so that "error" is never empty. */
 static const char *error_text(int status, char *msg, size_t cap)
 {
     const char *reason = mg_http_reason(status);
+    if (reason[0] == '\0') {
+        reason = status >= 500 ? "server error" : status >= 400 ? "client error" : "error";
+    }
     size_t i = 0;
     for (; reason[i] != '\0' && i + 1 < cap; i++) {
         msg[i] = (char)(reason[i] >= 'A' && reason[i] <= 'Z' ? reason[i] + 32 : reason[i]);

@@ -707,3 +707,35 @@ Content-Type: application/json
 ^\{"error":"internal server error","status":500,"request_id":"[0-9a-f]+"\}$
 --- error_log eval
 [qr/plugin "broken" failed in body_filter: .*broken\.lua:5: filter blew up/]
+
+
+
+=== TEST 20: the status line of a plugin's own answer: the registered phrase, or an empty one
+--- yaml_config
+routes:
+  - name: all
+    paths: ["/*"]
+    plugins: { answer: {} }
+--- lua_plugins
+>>> answer.lua
+local mg = require "moongate"
+return {
+    name = "answer", version = "1.0", priority = 1000,
+    schema = { type = "record", fields = {} },
+    access = function(conf, ctx)
+        return tonumber(mg.request.get_path():sub(2)), "x"
+    end,
+}
+--- request eval
+["GET /451", "GET /599", "GET /418", "GET /507"]
+--- error_code eval
+[451, 599, 418, 507]
+--- check eval
+sub {
+    my ($res) = @_;
+    my @lines = map { (split /\r\n/, $_->{raw_headers})[0] } @$res;
+    is_deeply(\@lines, ["HTTP/1.1 451 Unavailable For Legal Reasons", "HTTP/1.1 599 ",
+                        "HTTP/1.1 418 ", "HTTP/1.1 507 Insufficient Storage"], 'status lines');
+}
+--- no_error_log
+[error]

@@ -106,6 +106,8 @@ GET /anything
 --- response_body_like: "error":"blocked here"
 --- response_headers_like
 !X-Echo-Port
+--- check eval
+sub { (split /\r\n/, $_[0][0]{raw_headers})[0] eq "HTTP/1.1 451 Unavailable For Legal Reasons" }
 
 
 

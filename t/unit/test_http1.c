@@ -233,6 +233,26 @@ START_TEST(test_switching_protocols_head)
 }
 END_TEST
 
+/* The status line: the source's phrase as sent, else the standard one, else none (the
+ * space after the code stays, RFC 9112 §4). */
+START_TEST(test_status_line_phrase)
+{
+    mg_http1_ctx_t x = ctx11();
+    mg_http_head_t h = {.status = 200, .reason = MG_STR("Fine"), .content_length = 0};
+    char *s = build(&h, &x);
+    ck_assert_str_eq(s, "HTTP/1.1 200 Fine\r\nContent-Length: 0\r\n\r\n");
+    free(s);
+    h = (mg_http_head_t){.status = 451, .content_length = 0};
+    s = build(&h, &x);
+    ck_assert_str_eq(s, "HTTP/1.1 451 Unavailable For Legal Reasons\r\nContent-Length: 0\r\n\r\n");
+    free(s);
+    h.status = 599;
+    s = build(&h, &x);
+    ck_assert_str_eq(s, "HTTP/1.1 599 \r\nContent-Length: 0\r\n\r\n");
+    free(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("http1");
@@ -247,6 +267,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_chunk_size_line);
     tcase_add_test(tc, test_skip_header);
     tcase_add_test(tc, test_switching_protocols_head);
+    tcase_add_test(tc, test_status_line_phrase);
     suite_add_tcase(s, tc);
     return s;
 }

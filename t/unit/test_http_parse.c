@@ -272,7 +272,94 @@ START_TEST(test_reason)
     ck_assert_str_eq(mg_http_reason(414), "URI Too Long");
     ck_assert_str_eq(mg_http_reason(431), "Request Header Fields Too Large");
     ck_assert_str_eq(mg_http_reason(505), "HTTP Version Not Supported");
-    ck_assert_str_eq(mg_http_reason(999), "Unknown");
+}
+END_TEST
+
+/* Every name of the IANA registry, so that no answer a plugin chooses goes out with a
+ * made-up phrase. */
+START_TEST(test_reason_registry)
+{
+    static const struct {
+        int status;
+        const char *reason;
+    } reg[] = {
+        {100, "Continue"},
+        {101, "Switching Protocols"},
+        {102, "Processing"},
+        {103, "Early Hints"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {203, "Non-Authoritative Information"},
+        {204, "No Content"},
+        {205, "Reset Content"},
+        {206, "Partial Content"},
+        {207, "Multi-Status"},
+        {208, "Already Reported"},
+        {226, "IM Used"},
+        {300, "Multiple Choices"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {304, "Not Modified"},
+        {305, "Use Proxy"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {402, "Payment Required"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {406, "Not Acceptable"},
+        {407, "Proxy Authentication Required"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {410, "Gone"},
+        {411, "Length Required"},
+        {412, "Precondition Failed"},
+        {413, "Content Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {416, "Range Not Satisfiable"},
+        {417, "Expectation Failed"},
+        {421, "Misdirected Request"},
+        {422, "Unprocessable Content"},
+        {423, "Locked"},
+        {424, "Failed Dependency"},
+        {425, "Too Early"},
+        {426, "Upgrade Required"},
+        {428, "Precondition Required"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {451, "Unavailable For Legal Reasons"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+        {506, "Variant Also Negotiates"},
+        {507, "Insufficient Storage"},
+        {508, "Loop Detected"},
+        {510, "Not Extended"},
+        {511, "Network Authentication Required"},
+    };
+    size_t named = 0;
+    for (size_t i = 0; i < MG_NELEMS(reg); i++) {
+        ck_assert_str_eq(mg_http_reason(reg[i].status), reg[i].reason);
+    }
+    /* and no other code in 100..599 has a name: reserved (306, 418), unassigned,
+     * private ones */
+    for (int s = 100; s <= 599; s++) {
+        named += mg_http_reason(s)[0] != '\0';
+    }
+    ck_assert_uint_eq(named, MG_NELEMS(reg));
+    ck_assert_str_eq(mg_http_reason(306), "");
+    ck_assert_str_eq(mg_http_reason(418), "");
+    ck_assert_str_eq(mg_http_reason(599), "");
+    ck_assert_str_eq(mg_http_reason(999), "");
+    ck_assert_str_eq(mg_http_reason(0), "");
 }
 END_TEST
 
@@ -642,6 +729,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_connection_tokens);
     tcase_add_test(tc, test_token);
     tcase_add_test(tc, test_reason);
+    tcase_add_test(tc, test_reason_registry);
     tcase_add_test(tc, test_split_absolute);
     tcase_add_test(tc, test_method_error_status);
     tcase_add_test(tc, test_version_error_status);
