@@ -213,10 +213,16 @@ static int header_filters(mg_request_t *r, mg_http_head_t *h)
     }
     r->filters_off = true;
     const mg_http_filters_t *f = r->gen->filters;
+    int status = h->status;
     for (size_t i = 0; i < f->nheader; i++) {
         if (f->header[i](r, h) != MG_OK) {
             return MG_ERROR;
         }
+    }
+    if (h->status != status) {
+        /* the source's phrase names the status it sent ("410 OK" otherwise): the new
+         * status goes out with its standard one */
+        h->reason = MG_NULL_STR;
     }
     return MG_OK;
 }

@@ -739,3 +739,46 @@ sub {
 }
 --- no_error_log
 [error]
+
+
+
+=== TEST 21: the status line: a status changed by header_filter goes out with its own phrase, an unchanged one with the upstream's
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+"HTTP/1.1 200 Fine\r\nContent-Length: 3\r\n\r\nok\n"
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - name: all
+    paths: ["/*"]
+    upstream: up
+    plugins: { status: {} }
+--- lua_plugins
+>>> status.lua
+local mg = require "moongate"
+local to = { ["/gone"] = 410, ["/same"] = 200, ["/unnamed"] = 299 }
+return {
+    name = "status", version = "1.0", priority = 1000,
+    schema = { type = "record", fields = {} },
+    header_filter = function(conf, ctx)
+        local s = to[mg.request.get_path()]
+        if s then
+            mg.response.set_status(s)
+        end
+    end,
+}
+--- request eval
+["GET /gone", "GET /same", "GET /untouched", "GET /unnamed"]
+--- error_code eval
+[410, 200, 200, 299]
+--- check eval
+sub {
+    my ($res) = @_;
+    my @lines = map { (split /\r\n/, $_->{raw_headers})[0] } @$res;
+    is_deeply(\@lines, ["HTTP/1.1 410 Gone", "HTTP/1.1 200 Fine", "HTTP/1.1 200 Fine",
+                        "HTTP/1.1 299 "], 'status lines');
+}
+--- no_error_log
+[error]

@@ -297,3 +297,33 @@ sub {
     is(main::framed_ok($r), '', 'framing');
     1;
 }
+
+
+
+=== TEST 13: status_code: the new status goes out with its own phrase, never the upstream's
+--- upstream_listen: $MG_RAND_PORT_1
+--- upstream_reply eval
+["HTTP/1.1 500 Internal Server Error\r\nContent-Length: 3\r\n\r\nno\n",
+ "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 3\r\n\r\nno\n"]
+--- yaml_config
+upstreams:
+  - name: up
+    nodes: [{ address: "127.0.0.1:$MG_RAND_PORT_1" }]
+routes:
+  - name: all
+    paths: ["/*"]
+    upstream: up
+    plugins:
+      response-rewrite: { status_code: 503 }
+--- request eval
+["GET /a", "GET /b"]
+--- error_code eval
+[503, 503]
+--- check eval
+sub {
+    my ($res) = @_;
+    my @lines = map { (split /\r\n/, $_->{raw_headers})[0] } @$res;
+    is_deeply(\@lines, ["HTTP/1.1 503 Service Unavailable", "HTTP/1.1 503 Service Unavailable"],
+              'status lines');
+}
+--- upstream_accepted: 2
