@@ -63,8 +63,12 @@ static int check_static(mg_conf_t *conf, char *msg, size_t len)
         return MG_ERROR;
     }
     mg_router_destroy(r);
-    char bundled[PATH_MAX + 16];
+    char bundled[PATH_MAX + 16], real[PATH_MAX];
     snprintf(bundled, sizeof(bundled), "%s/../plugins", mg_runtime_lua_dir());
+    if (realpath(bundled, real) != NULL) {
+        /* the path plugin errors and tracebacks name: without the "lua/.." */
+        snprintf(bundled, sizeof(bundled), "%s", real);
+    }
     mg_conf_err_t cerr;
     if (mg_conf_read_plugins(conf, bundled, &cerr) != MG_OK ||
         mg_conf_read_files(conf, &cerr) != MG_OK) {
