@@ -394,15 +394,9 @@ local function component(name)
     return (v:gsub("^[ \t]+", ""):gsub("[ \t]+$", ""))
 end
 
--- URL's application/x-www-form-urlencoded parsing of one name or value: "+" is a
--- space, %XX a byte (a "%" not followed by two hex digits stays as it is)
-local function form_decode(v)
-    v = v:gsub("+", " ")
-    return (v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-
--- and the encoding RFC 9421 signs: every byte but ALPHA, DIGIT, "*", "-", ".", "_" as
--- %XX in upper case, a space too (not "+")
+-- A query name or value, decoded as a form does (mg.request.unescape: "+" a space, %XX
+-- a byte), encoded again as RFC 9421 signs it: every byte but ALPHA, DIGIT, "*", "-",
+-- "." and "_" as %XX in upper case, a space too (not "+")
 local function form_encode(v)
     return (v:gsub("[^%w%*%-%._]", function(c) return string.format("%%%02X", byte(c)) end))
 end
@@ -415,11 +409,11 @@ local function query_param(name)
     for pair in q:sub(2):gmatch("[^&]+") do
         local eq = find(pair, "=", 1, true)
         local n = eq and sub(pair, 1, eq - 1) or pair
-        if form_encode(form_decode(n)) == name then
+        if form_encode(mg.request.unescape(n)) == name then
             if found ~= nil then
                 return nil, "query parameter " .. name .. " is sent more than once"
             end
-            found = form_encode(form_decode(eq and sub(pair, eq + 1) or ""))
+            found = form_encode(mg.request.unescape(eq and sub(pair, eq + 1) or ""))
         end
     end
     if found == nil then
