@@ -118,6 +118,11 @@ sub {
     unlike($t->error_log, qr/killed by signal|Assertion/, 'no worker died');
     $t->stop;
 }
+--- error_log
+the server sent a reply nobody asked for
+--- no_error_log
+killed by signal
+Assertion
 
 === TEST 2: a reply out of the blue while nothing waits: the connection is closed, the worker lives
 --- yaml_config
@@ -136,3 +141,8 @@ sub {
     unlike($t->error_log, qr/killed by signal|Assertion/, 'no worker died');
     $t->stop;
 }
+--- error_log
+the server sent a reply nobody asked for
+--- no_error_log
+killed by signal
+Assertion
